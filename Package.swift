@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// MARK: - System libraries (Debian packages, found through pkg-config)
+
+let systemLibraries: [Target] = [
+    .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+    .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
+    .systemLibrary(name: "CSPNG", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
+]
+
+// MARK: - Libraries and executables
+
+let targets: [Target] = [
+    .target(name: "UNetCore", dependencies: ["COpenBLAS"]),
+    .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG"]),
+    .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
+    .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
+    .executableTarget(name: "train-shapes", dependencies: ["UNetCore"], path: "Examples/train-shapes"),
+    .target(name: "TestSupport", dependencies: ["UNetCore"]),
+]
+
+// MARK: - Tests
+
+let tests: [Target] = [
+    .testTarget(name: "UNetCoreTests", dependencies: ["UNetCore", "TestSupport"],
+                resources: [.copy("Fixtures")]),
+    .testTarget(name: "UNetDataTests", dependencies: ["UNetData", "TestSupport"]),
+    .testTarget(name: "UNetProtocolTests", dependencies: ["UNetProtocol", "TestSupport"]),
+]
+
+let package = Package(
+    name: "unet-engine",
+    products: [
+        .executable(name: "unet-engine", targets: ["unet-engine"]),
+        .library(name: "UNetCore", targets: ["UNetCore"]),
+    ],
+    targets: systemLibraries + targets + tests,
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,40 @@
+import Dispatch
+
+/// Data-parallel loops for elementwise and per-channel work.
+///
+/// They run only between BLAS calls, never beside one, and use the same thread count as OpenBLAS, so the two
+/// take turns on the cores instead of oversubscribing them. The split of `0..<count` into chunks depends only
+/// on `count` and the thread count, so per-chunk reductions combined in chunk order are deterministic.
+public enum Parallel {
+    nonisolated(unsafe) public private(set) static var threads = 1
+    /// Below this much work a loop runs inline: waking threads costs more than it saves.
+    public static let minimumWorkPerThread = 32_768
+
+    public static func setThreads(_ n: Int) {
+        threads = max(1, n)
+        BLAS.setThreads(threads)
+    }
+
+    /// Calls `body(range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile.
+    /// - Parameter cost: work per index in "element operations", to decide whether to go parallel.
+    public static func forEachChunk(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = chunkCount(count, cost: cost)
+        if chunks <= 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in body(chunkRange(c, of: chunks, count: count)) }
+    }
+
+    /// Calls `body(i)` for every `i` in `0..<count`, in parallel when worthwhile.
+    public static func forEach(_ count: Int, cost: Int = 1, _ body: (Int) -> Void) {
+        forEachChunk(count, cost: cost) { range in for i in range { body(i) } }
+    }
+
+    static func chunkCount(_ count: Int, cost: Int) -> Int {
+        guard threads > 1, count > 1 else { return 1 }
+        let work = count * max(cost, 1)
+        return min(threads, count, max(1, work / minimumWorkPerThread))
+    }
+
+    static func chunkRange(_ c: Int, of chunks: Int, count: Int) -> Range<Int> {
+        (c * count / chunks)..<((c + 1) * count / chunks)
+    }
+}

@@ -1,0 +1,33 @@
+/// Scratch memory shared by the layers of whatever model is running (im2col columns and their gradients).
+///
+/// One buffer per slot, grown to the largest request and then reused, so a warm training step allocates no
+/// column memory. Numeric requests run one at a time (the engine has one worker), which is what makes one
+/// shared workspace safe; `Workspace.shared` must not be used from two threads at once.
+public final class Workspace {
+    nonisolated(unsafe) public static let shared = Workspace()
+
+    public enum Slot: Int, CaseIterable { case columns = 0, columnGradient = 1 }
+
+    private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] = [nil, nil]
+
+    /// A buffer of at least `count` floats for `slot`; its contents are unspecified.
+    public func buffer(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Float> {
+        if let b = buffers[slot.rawValue], b.capacity >= count { return b.pointer }
+        if let b = buffers[slot.rawValue] { UnsafeMutableRawPointer(b.pointer).deallocate() }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        let p = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        buffers[slot.rawValue] = (p, count)
+        return p
+    }
+
+    /// Bytes held, for `engine.status`.
+    public var bytes: Int { buffers.reduce(0) { $0 + ($1?.capacity ?? 0) * 4 } }
+
+    /// Frees the buffers (they are regrown on demand).
+    public func release() {
+        for i in buffers.indices {
+            if let b = buffers[i] { UnsafeMutableRawPointer(b.pointer).deallocate() }
+            buffers[i] = nil
+        }
+    }
+}

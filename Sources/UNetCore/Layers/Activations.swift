@@ -1,0 +1,118 @@
+import Foundation
+
+/// max(x, 0). The backward passes dy where the output was positive.
+public final class ReLU: UnaryLayer {
+    public let kind = "ReLU"
+    private var output: Tensor?
+    public init() {}
+
+    public func outputShape(_ s: [Int]) throws -> [Int] { s }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let y = Tensor(zeros: x.shape)
+        Parallel.forEachChunk(x.count) { r in for i in r { y.data[i] = max(x.data[i], 0) } }
+        output = training ? y : nil
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
+        let dx = Tensor(zeros: dy.shape)
+        Parallel.forEachChunk(dy.count) { r in for i in r { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 } }
+        return dx
+    }
+
+    public func releaseCache() { output = nil }
+}
+
+/// 1 / (1 + e^-x), elementwise. dx = dy * y * (1 - y).
+public final class Sigmoid: UnaryLayer {
+    public let kind = "Sigmoid"
+    private var output: Tensor?
+    public init() {}
+
+    public func outputShape(_ s: [Int]) throws -> [Int] { s }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let y = Tensor(zeros: x.shape)
+        for i in 0..<x.count { y.data[i] = sigmoid(x.data[i]) }
+        output = training ? y : nil
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let y = output else { preconditionFailure("Sigmoid.backward without a training forward") }
+        let dx = Tensor(zeros: dy.shape)
+        for i in 0..<dy.count { dx.data[i] = dy.data[i] * y.data[i] * (1 - y.data[i]) }
+        return dx
+    }
+
+    public func releaseCache() { output = nil }
+}
+
+/// Softmax over the channel axis (dim 1) of (N, C) or (N, C, H, W).
+/// dx = y * (dy - Σ_c dy·y).
+public final class Softmax: UnaryLayer {
+    public let kind = "Softmax"
+    private var output: Tensor?
+    public init() {}
+
+    public func outputShape(_ s: [Int]) throws -> [Int] {
+        guard s.count >= 2 else { throw ShapeError("Softmax needs a channel axis, got \(s)") }
+        return s
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let y = Tensor(zeros: x.shape)
+        softmaxChannels(x, into: y)
+        output = training ? y : nil
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let y = output else { preconditionFailure("Softmax.backward without a training forward") }
+        let dx = Tensor(zeros: dy.shape)
+        let (n, c) = (y.shape[0], y.shape[1])
+        let plane = y.count / (n * c)
+        for i in 0..<n {
+            for p in 0..<plane {
+                let base = i * c * plane + p
+                var dot: Float = 0
+                for k in 0..<c { dot += dy.data[base + k * plane] * y.data[base + k * plane] }
+                for k in 0..<c {
+                    let j = base + k * plane
+                    dx.data[j] = y.data[j] * (dy.data[j] - dot)
+                }
+            }
+        }
+        return dx
+    }
+
+    public func releaseCache() { output = nil }
+}
+
+/// The logistic function, written to stay finite for large |x|.
+@inline(__always)
+public func sigmoid(_ x: Float) -> Float {
+    x >= 0 ? 1 / (1 + expf(-x)) : { let e = expf(x); return e / (1 + e) }()
+}
+
+/// Numerically stable softmax over dim 1 of x (N, C, ...), written into y.
+public func softmaxChannels(_ x: Tensor, into y: Tensor) {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let plane = x.count / (n * c)
+    for i in 0..<n {
+        for p in 0..<plane {
+            let base = i * c * plane + p
+            var m = -Float.infinity
+            for k in 0..<c { m = max(m, x.data[base + k * plane]) }
+            var s: Float = 0
+            for k in 0..<c {
+                let e = expf(x.data[base + k * plane] - m)
+                y.data[base + k * plane] = e
+                s += e
+            }
+            for k in 0..<c { y.data[base + k * plane] /= s }
+        }
+    }
+}

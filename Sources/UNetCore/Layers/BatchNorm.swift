@@ -1,0 +1,125 @@
+// Letters: N batch, C channels, P pixels per channel plane (H*W, or 1 for (N, C) input), M = N*P.
+
+/// Batch normalisation over the channel axis with PyTorch's semantics: biased variance to normalise, unbiased
+/// variance in the running average, `momentum` 0.1 weighting the new batch, eps 1e-5. Works on (N, C, H, W)
+/// and (N, C). Parameters `weight` (γ) and `bias` (β); buffers `running_mean`, `running_var`,
+/// `num_batches_tracked`.
+public final class BatchNorm: UnaryLayer {
+    public let kind = "BatchNorm"
+    public let channels: Int
+    public let momentum: Float
+    public let epsilon: Float
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Tensor
+    public let runningVar: Tensor
+    /// Stored as a float tensor here; checkpoints write it as I64 as PyTorch does.
+    public let batchesTracked = Tensor(zeros: [])
+
+    // Cached by a training forward for the backward: x̂ and 1/σ per channel.
+    private var normalized: Tensor?
+    private var inverseStd: [Float] = []
+
+    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+        self.channels = channels; self.momentum = momentum; self.epsilon = epsilon
+        weight = Parameter("weight", Tensor(shape: [channels], repeating: 1))
+        bias = Parameter("bias", Tensor(zeros: [channels]))
+        runningMean = Tensor(zeros: [channels])
+        runningVar = Tensor(shape: [channels], repeating: 1)
+    }
+
+    public var parameters: [Parameter] { [weight, bias] }
+    public var buffers: [(name: String, value: Tensor)] {
+        [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", batchesTracked)]
+    }
+
+    public func outputShape(_ s: [Int]) throws -> [Int] {
+        guard s.count == 2 || s.count == 4, s[1] == channels else {
+            throw ShapeError("BatchNorm expects (N, \(channels)) or (N, \(channels), H, W), got \(s)")
+        }
+        return s
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let (n, c) = (x.shape[0], channels)
+        let p = x.count / (n * c)
+        let m = n * p
+        let y = Tensor(zeros: x.shape)
+        let xhat = training ? Tensor(zeros: x.shape) : nil
+        var inv = [Float](repeating: 0, count: c)
+        inv.withUnsafeMutableBufferPointer { inv in
+            let invBase = inv.baseAddress!
+            Parallel.forEach(c, cost: 3 * m) { ch in
+                var mean: Float, variance: Float
+                if training {
+                    var s = 0.0, s2 = 0.0
+                    for i in 0..<n {
+                        let q = x.data + (i * c + ch) * p
+                        for j in 0..<p { s += Double(q[j]) }
+                    }
+                    let mu = s / Double(m)
+                    for i in 0..<n {
+                        let q = x.data + (i * c + ch) * p
+                        for j in 0..<p { let d = Double(q[j]) - mu; s2 += d * d }
+                    }
+                    mean = Float(mu)
+                    variance = Float(s2 / Double(m))
+                    let unbiased = m > 1 ? Float(s2 / Double(m - 1)) : variance
+                    runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean
+                    runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * unbiased
+                } else {
+                    mean = runningMean.data[ch]
+                    variance = runningVar.data[ch]
+                }
+                let r = 1 / (variance + epsilon).squareRoot()
+                invBase[ch] = r
+                let (g, b) = (weight.value.data[ch], bias.value.data[ch])
+                for i in 0..<n {
+                    let off = (i * c + ch) * p
+                    for j in 0..<p {
+                        let h = (x.data[off + j] - mean) * r
+                        xhat?.data[off + j] = h
+                        y.data[off + j] = h * g + b
+                    }
+                }
+            }
+        }
+        if training {
+            batchesTracked.data[0] += 1
+            normalized = xhat
+            inverseStd = inv
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let xhat = normalized else { preconditionFailure("BatchNorm.backward without a training forward") }
+        let (n, c) = (dy.shape[0], channels)
+        let p = dy.count / (n * c)
+        let m = Float(n * p)
+        let dx = Tensor(zeros: dy.shape)
+        Parallel.forEach(c, cost: 3 * n * p) { ch in
+            var sumDy: Float = 0, sumDyXhat: Float = 0
+            for i in 0..<n {
+                let off = (i * c + ch) * p
+                for j in 0..<p {
+                    sumDy += dy.data[off + j]
+                    sumDyXhat += dy.data[off + j] * xhat.data[off + j]
+                }
+            }
+            weight.grad.data[ch] += sumDyXhat
+            bias.grad.data[ch] += sumDy
+            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
+            let k = weight.value.data[ch] * inverseStd[ch]
+            for i in 0..<n {
+                let off = (i * c + ch) * p
+                for j in 0..<p {
+                    dx.data[off + j] = k * (dy.data[off + j] - sumDy / m - xhat.data[off + j] * sumDyXhat / m)
+                }
+            }
+        }
+        return dx
+    }
+
+    public func releaseCache() { normalized = nil }
+}

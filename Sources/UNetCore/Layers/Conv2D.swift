@@ -1,0 +1,112 @@
+// Letters: N batch, C input channels, O output channels, KH/KW kernel, H/W input, OH/OW output,
+// K = C*KH*KW (rows of the column matrix), P = OH*OW (output pixels).
+
+/// 2-D convolution with bias, computed as im2col then one GEMM per image (a 1x1 kernel skips im2col).
+/// Weight (O, C, KH, KW) as PyTorch; input (N, C, H, W); output (N, O, OH, OW).
+public final class Conv2D: UnaryLayer {
+    public let kind = "Conv2D"
+    public let inputChannels, outputChannels, kernelH, kernelW, stride: Int
+    public let padding: Padding
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    private var input: Tensor?
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
+                padding: Padding = .same, useBias: Bool = true, initializer: Initializer = .glorotUniform,
+                rng: inout RandomGenerator) {
+        self.inputChannels = inputChannels; self.outputChannels = outputChannels
+        self.kernelH = kernelSize; self.kernelW = kernelSize; self.stride = stride; self.padding = padding
+        let k2 = kernelSize * kernelSize
+        weight = Parameter("weight", Tensor(zeros: [outputChannels, inputChannels, kernelSize, kernelSize]))
+        initializer.fill(weight.value, fanIn: inputChannels * k2, fanOut: outputChannels * k2, rng: &rng)
+        bias = useBias ? Parameter("bias", Tensor(zeros: [outputChannels])) : nil
+    }
+
+    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    func geometry(_ shape: [Int]) -> ConvGeometry {
+        ConvGeometry(channels: shape[1], height: shape[2], width: shape[3], kernelH: kernelH, kernelW: kernelW,
+                     strideH: stride, strideW: stride, padding: padding)
+    }
+
+    /// A 1x1 stride-1 unpadded convolution is a plain GEMM on the image itself.
+    var isPointwise: Bool { kernelH == 1 && kernelW == 1 && stride == 1 }
+
+    public func outputShape(_ s: [Int]) throws -> [Int] {
+        try expectRank(s, 4, kind)
+        guard s[1] == inputChannels else {
+            throw ShapeError("Conv2D expects \(inputChannels) input channels, got \(s[1]) (input \(s))")
+        }
+        let g = geometry(s)
+        guard g.outH > 0, g.outW > 0 else { throw ShapeError("Conv2D: input \(s) is smaller than the kernel") }
+        return [s[0], outputChannels, g.outH, g.outW]
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let g = geometry(x.shape)
+        let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
+        let y = Tensor(zeros: [n, o, g.outH, g.outW])
+        let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
+        for i in 0..<n {
+            var cols = UnsafePointer(x.image(i))
+            if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }
+            // y[i] (O, P) = W (O, K) · col (K, P)
+            gemm(m: o, n: p, k: k, weight.value.data, cols, y.image(i))
+        }
+        if let bias { addChannelBias(y, bias.value) }
+        input = training ? x : nil
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
+        let g = geometry(x.shape)
+        let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
+        let dx = Tensor(zeros: x.shape)
+        let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
+        let dcol = isPointwise ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
+        for i in 0..<n {
+            var cols = UnsafePointer(x.image(i))
+            if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }
+            // dW (O, K) += dy[i] (O, P) · colᵀ (P, K)
+            gemm(transB: true, m: o, n: k, k: p, dy.image(i), cols, beta: 1, weight.grad.data)
+            // dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i]
+            if let dcol {
+                gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
+                col2im(dcol, g, dx.image(i))
+            } else {
+                gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dx.image(i))
+            }
+        }
+        if let bias { accumulateChannelSums(dy, into: bias.grad) }
+        return dx
+    }
+
+    public func releaseCache() { input = nil }
+}
+
+/// y[n, c, ...] += b[c] for a (N, C, ...) tensor.
+func addChannelBias(_ y: Tensor, _ b: Tensor) {
+    let (n, c) = (y.shape[0], y.shape[1])
+    let plane = y.count / (n * c)
+    Parallel.forEach(n * c, cost: plane) { nc in
+        let v = b.data[nc % c]
+        let p = y.data + nc * plane
+        for j in 0..<plane { p[j] += v }
+    }
+}
+
+/// g[c] += sum over n and pixels of dy[n, c, ...]; summed in a fixed order for determinism.
+func accumulateChannelSums(_ dy: Tensor, into g: Tensor) {
+    let (n, c) = (dy.shape[0], dy.shape[1])
+    let plane = dy.count / (n * c)
+    Parallel.forEach(c, cost: n * plane) { ch in
+        var s: Float = 0
+        for i in 0..<n {
+            let p = dy.data + (i * c + ch) * plane
+            for j in 0..<plane { s += p[j] }
+        }
+        g.data[ch] += s
+    }
+}

@@ -1,0 +1,89 @@
+/// A trainable tensor and the gradient accumulated for it.
+///
+/// Gradients accumulate (`+=`) across backward calls and are zeroed explicitly (`Network.zeroGradients`).
+public final class Parameter {
+    /// The local name inside its layer (`weight`, `bias`), as PyTorch's state_dict spells it.
+    public let name: String
+    public let value: Tensor
+    public let grad: Tensor
+
+    public init(_ name: String, _ value: Tensor) {
+        self.name = name
+        self.value = value
+        self.grad = Tensor(zeros: value.shape)
+    }
+}
+
+/// A layer: a differentiable function of one or more input tensors, with its forward and backward passes
+/// side by side. The forward caches what the backward needs; the backward takes dL/dy, accumulates dL/dθ
+/// into its parameters' gradients and returns dL/dx for each input.
+public protocol Layer: AnyObject {
+    /// The layer's kind as the summary shows it: "Conv2D", "MaxPool2D", ...
+    var kind: String { get }
+    var parameters: [Parameter] { get }
+    /// Non-trainable state saved in checkpoints (BatchNorm's running statistics), named as PyTorch does.
+    var buffers: [(name: String, value: Tensor)] { get }
+    /// The output shape for the given full input shapes (batch first), or a `ShapeError`.
+    func outputShape(_ inputShapes: [[Int]]) throws -> [Int]
+    func forward(_ inputs: [Tensor], training: Bool) -> Tensor
+    func backward(_ gradOutput: Tensor) -> [Tensor]
+    /// Drops what the forward cached for the backward, so activations do not outlive a step.
+    func releaseCache()
+}
+
+extension Layer {
+    public var parameters: [Parameter] { [] }
+    public var buffers: [(name: String, value: Tensor)] { [] }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+}
+
+/// A layer of one input, which most are.
+public protocol UnaryLayer: Layer {
+    func outputShape(_ inputShape: [Int]) throws -> [Int]
+    func forward(_ x: Tensor, training: Bool) -> Tensor
+    func backward(_ gradOutput: Tensor) -> Tensor
+}
+
+extension UnaryLayer {
+    public func outputShape(_ inputShapes: [[Int]]) throws -> [Int] {
+        guard inputShapes.count == 1 else { throw ShapeError("\(kind) takes one input, got \(inputShapes.count)") }
+        return try outputShape(inputShapes[0])
+    }
+    public func forward(_ inputs: [Tensor], training: Bool) -> Tensor { forward(inputs[0], training: training) }
+    public func backward(_ gradOutput: Tensor) -> [Tensor] { [backward(gradOutput)] }
+}
+
+/// An input whose shape does not fit a layer or a model.
+public struct ShapeError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Glorot (Xavier) uniform and He initialisers, seeded.
+public enum Initializer: String, Sendable {
+    case glorotUniform = "glorot_uniform"
+    case heNormal = "he_normal"
+    case heUniform = "he_uniform"
+    case zeros
+
+    /// Fills `t` given the fan-in and fan-out of the layer it belongs to.
+    public func fill(_ t: Tensor, fanIn: Int, fanOut: Int, rng: inout RandomGenerator) {
+        switch self {
+        case .glorotUniform:
+            let limit = (6.0 / Float(fanIn + fanOut)).squareRoot()
+            for i in 0..<t.count { t[i] = rng.uniform(-limit, limit) }
+        case .heUniform:
+            let limit = (6.0 / Float(fanIn)).squareRoot()
+            for i in 0..<t.count { t[i] = rng.uniform(-limit, limit) }
+        case .heNormal:
+            let std = (2.0 / Float(fanIn)).squareRoot()
+            for i in 0..<t.count { t[i] = std * rng.normal() }
+        case .zeros:
+            t.zero()
+        }
+    }
+}
+
+func expectRank(_ shape: [Int], _ rank: Int, _ kind: String) throws {
+    guard shape.count == rank else { throw ShapeError("\(kind) expects a rank-\(rank) input, got \(shape)") }
+}

@@ -1,0 +1,131 @@
+/// A built network with its configuration: the thing `model.create` makes, training updates and checkpoints
+/// save. The network produces logits; `Model` knows which output is the mask and which the image-level class,
+/// what activation turns each into probabilities, and (for `unet`) pads any input to a multiple of 2^depth
+/// and crops the mask back, so every height and width works.
+public final class Model {
+    public enum Activation: String, Sendable { case sigmoid, softmax }
+
+    /// What a forward pass returns: logits, batch first. `mask` is (N, K, H, W) at the input's size.
+    public struct Output {
+        public var mask: Tensor?
+        public var classLogits: Tensor?
+    }
+
+    public let config: ModelConfig
+    public let network: Network
+    /// Indices into `network.outputs`.
+    public let maskOutput: Int?
+    public let classOutput: Int?
+    public let maskActivation: Activation?
+    public let classActivation: Activation?
+    /// Inputs are padded at the bottom and right to a multiple of this (1: no padding, fixed size).
+    public let padMultiple: Int
+    /// Whether height and width must equal `config.inputShape` (a Flatten fixes them).
+    public let fixedSize: Bool
+
+    init(config: ModelConfig, network: Network, maskOutput: Int?, classOutput: Int?, padMultiple: Int,
+         fixedSize: Bool) {
+        self.config = config; self.network = network
+        self.maskOutput = maskOutput; self.classOutput = classOutput
+        self.padMultiple = padMultiple; self.fixedSize = fixedSize
+        maskActivation = maskOutput == nil ? nil : (config.classes == 1 ? .sigmoid : .softmax)
+        let headClasses = config.architecture == .unetClassifier ? config.classes : config.classificationHead
+        // The reference classifier is Dense(2, sigmoid); an added head of K > 1 classes uses softmax.
+        classActivation = classOutput == nil ? nil
+            : (config.architecture == .unetClassifier || headClasses == 1 ? .sigmoid : .softmax)
+    }
+
+    /// Builds the model a configuration describes, with weights drawn from its seed.
+    public static func build(_ config: ModelConfig) throws -> Model {
+        try config.validate()
+        let model: Model
+        switch config.architecture {
+        case .unetClassifier: model = UNetClassifierBuilder.build(config)
+        case .unet: model = UNetBuilder.build(config)
+        }
+        _ = try model.network.shapes(for: [1] + model.paddedShape(config.inputShape))
+        return model
+    }
+
+    public var parameterCount: Int { network.parameterCount }
+
+    /// The per-image shape [C, H, W] the network runs on after padding.
+    func paddedShape(_ s: [Int]) -> [Int] {
+        let m = padMultiple
+        return [s[0], (s[1] + m - 1) / m * m, (s[2] + m - 1) / m * m]
+    }
+
+    /// Checks an input batch (N, C, H, W) against the model; the error says what was expected.
+    public func validateInput(_ shape: [Int]) throws {
+        let c = config.inputShape
+        guard shape.count == 4, shape[0] >= 1 else { throw ShapeError("input must be (N, C, H, W), got \(shape)") }
+        guard shape[1] == c[0] else { throw ShapeError("model expects \(c[0]) channels, got \(shape[1])") }
+        if fixedSize {
+            guard shape[2] == c[1], shape[3] == c[2] else {
+                throw ShapeError("\(config.architecture.rawValue) expects \(c[1])x\(c[2]) images, got \(shape[2])x\(shape[3])")
+            }
+        }
+        guard shape[2] >= 1, shape[3] >= 1, shape[2] <= 8192, shape[3] <= 8192 else {
+            throw ShapeError("height and width must be in 1...8192, got \(shape[2])x\(shape[3])")
+        }
+    }
+
+    private var lastInputShape: [Int] = []
+
+    /// Runs the model on a batch (N, C, H, W). Throws `ShapeError` for an input the model cannot take.
+    public func forward(_ x: Tensor, training: Bool) throws -> Output {
+        try validateInput(x.shape)
+        lastInputShape = x.shape
+        let padded = pad(x, to: [x.shape[0]] + paddedShape(Array(x.shape.dropFirst())))
+        let outs = network.forward(padded, training: training)
+        var result = Output()
+        if let m = maskOutput { result.mask = crop(outs[m], height: x.shape[2], width: x.shape[3]) }
+        if let c = classOutput { result.classLogits = outs[c] }
+        return result
+    }
+
+    /// Backpropagates dL/d(mask logits) and dL/d(class logits) from the last training forward and returns
+    /// dL/dx; parameter gradients accumulate.
+    @discardableResult
+    public func backward(maskGradient: Tensor?, classGradient: Tensor?) -> Tensor {
+        var grads = [Tensor?](repeating: nil, count: network.outputs.count)
+        if let m = maskOutput, let g = maskGradient {
+            grads[m] = pad(g, to: [g.shape[0], g.shape[1]] + Array(paddedShape(Array(lastInputShape.dropFirst())).dropFirst()))
+        }
+        if let c = classOutput, let g = classGradient { grads[c] = g }
+        let dx = network.backward(grads)
+        return crop(dx, height: lastInputShape[2], width: lastInputShape[3])
+    }
+
+    /// Turns logits into probabilities with the output's activation.
+    public static func activate(_ logits: Tensor, _ activation: Activation) -> Tensor {
+        let p = Tensor(zeros: logits.shape)
+        switch activation {
+        case .sigmoid: for i in 0..<p.count { p.data[i] = sigmoid(logits.data[i]) }
+        case .softmax: softmaxChannels(logits, into: p)
+        }
+        return p
+    }
+}
+
+/// Zero-pads (N, C, H, W) at the bottom and right to `shape`; returns `x` itself when no padding is needed.
+func pad(_ x: Tensor, to shape: [Int]) -> Tensor {
+    if x.shape == shape { return x }
+    let y = Tensor(zeros: shape)
+    let (h, w, ph, pw) = (x.shape[2], x.shape[3], shape[2], shape[3])
+    for plane in 0..<(shape[0] * shape[1]) {
+        for r in 0..<h { (y.data + plane * ph * pw + r * pw).update(from: x.data + plane * h * w + r * w, count: w) }
+    }
+    return y
+}
+
+/// The top-left (H, W) window of (N, C, H', W'); returns `x` itself when it already has that size.
+func crop(_ x: Tensor, height h: Int, width w: Int) -> Tensor {
+    if x.shape[2] == h && x.shape[3] == w { return x }
+    let (ph, pw) = (x.shape[2], x.shape[3])
+    let y = Tensor(zeros: [x.shape[0], x.shape[1], h, w])
+    for plane in 0..<(x.shape[0] * x.shape[1]) {
+        for r in 0..<h { (y.data + plane * h * w + r * w).update(from: x.data + plane * ph * pw + r * pw, count: w) }
+    }
+    return y
+}

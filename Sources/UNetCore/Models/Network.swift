@@ -1,0 +1,110 @@
+/// A directed acyclic graph of layers in topological order: the U-Net's skip connections are nodes with two
+/// inputs. Node inputs refer to earlier nodes by index; `Network.input` (-1) is the network's input.
+///
+/// The forward keeps every node's output until the backward has used it; the backward walks the nodes in
+/// reverse, summing the gradients that flow into each output from all its consumers.
+public final class Network {
+    public static let input = -1
+
+    public struct Node {
+        /// Unique dotted name; parameters are saved as `name.weight`, `name.bias`, as PyTorch names them.
+        public let name: String
+        public let layer: Layer
+        public let inputs: [Int]
+    }
+
+    public private(set) var nodes: [Node] = []
+    /// The nodes whose outputs the network returns, in order.
+    public var outputs: [Int] = []
+
+    public init() {}
+
+    /// Appends a node and returns its index.
+    @discardableResult
+    public func add(_ name: String, _ layer: Layer, _ inputs: Int...) -> Int {
+        precondition(!nodes.contains { $0.name == name }, "duplicate node name \(name)")
+        precondition(inputs.allSatisfy { $0 >= Network.input && $0 < nodes.count }, "bad inputs for \(name)")
+        nodes.append(Node(name: name, layer: layer, inputs: inputs))
+        return nodes.count - 1
+    }
+
+    /// Every trainable parameter with its full name, in a stable order.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        nodes.flatMap { node in node.layer.parameters.map { ("\(node.name).\($0.name)", $0) } }
+    }
+
+    /// Every buffer (running statistics) with its full name.
+    public var namedBuffers: [(name: String, value: Tensor)] {
+        nodes.flatMap { node in node.layer.buffers.map { ("\(node.name).\($0.name)", $0.value) } }
+    }
+
+    public var parameterCount: Int { namedParameters.reduce(0) { $0 + $1.parameter.value.count } }
+
+    /// The output shape of every node for an input of the given shape, or the first shape error.
+    public func shapes(for inputShape: [Int]) throws -> [[Int]] {
+        var shapes: [[Int]] = []
+        for node in nodes {
+            let ins = node.inputs.map { $0 == Network.input ? inputShape : shapes[$0] }
+            do {
+                shapes.append(try node.layer.outputShape(ins))
+            } catch let e as ShapeError {
+                throw ShapeError("\(node.name): \(e.description)")
+            }
+        }
+        return shapes
+    }
+
+    private var activations: [Tensor?] = []
+    private var inputShape: [Int] = []
+
+    /// Runs the graph. With `training`, layers cache what the backward needs.
+    /// - Precondition: `shapes(for: x.shape)` succeeds (callers validate untrusted input first).
+    public func forward(_ x: Tensor, training: Bool) -> [Tensor] {
+        var outs = [Tensor?](repeating: nil, count: nodes.count)
+        // The last consumer of each node, so inference can drop activations as soon as they are used.
+        var lastUse = [Int](repeating: -1, count: nodes.count)
+        for (i, node) in nodes.enumerated() { for j in node.inputs where j >= 0 { lastUse[j] = i } }
+        for (i, node) in nodes.enumerated() {
+            let ins = node.inputs.map { $0 == Network.input ? x : outs[$0]! }
+            outs[i] = node.layer.forward(ins, training: training)
+            if !training { for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outs[j] = nil } }
+        }
+        if training { activations = outs; inputShape = x.shape }
+        return outputs.map { outs[$0]! }
+    }
+
+    /// Backpropagates gradients of the loss with respect to the outputs (nil for an output the loss ignores)
+    /// and returns the gradient with respect to the network input. Parameter gradients accumulate.
+    public func backward(_ gradOutputs: [Tensor?]) -> Tensor {
+        precondition(!activations.isEmpty, "Network.backward without a training forward")
+        var grads = [Tensor?](repeating: nil, count: nodes.count)
+        for (k, g) in zip(outputs, gradOutputs) { if let g { accumulate(&grads[k], g.copy()) } }
+        var inputGrad: Tensor?
+        for i in stride(from: nodes.count - 1, through: 0, by: -1) {
+            guard let g = grads[i] else { continue }
+            let node = nodes[i]
+            let gins = node.layer.backward(g)
+            grads[i] = nil
+            activations[i] = nil
+            for (j, gin) in zip(node.inputs, gins) {
+                if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&grads[j], gin) }
+            }
+        }
+        releaseCaches()
+        return inputGrad ?? Tensor(zeros: inputShape)
+    }
+
+    private func accumulate(_ slot: inout Tensor?, _ g: Tensor) {
+        if let s = slot { s.add(g) } else { slot = g }
+    }
+
+    /// Drops cached activations (after a backward, or when a forward's step is abandoned).
+    public func releaseCaches() {
+        activations = []
+        for node in nodes { node.layer.releaseCache() }
+    }
+
+    public func zeroGradients() {
+        for (_, p) in namedParameters { p.grad.zero() }
+    }
+}

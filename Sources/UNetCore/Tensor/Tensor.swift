@@ -1,0 +1,94 @@
+/// A dense float32 tensor in row-major order (NCHW for images, as PyTorch).
+///
+/// `Tensor` is a reference type: layers cache their inputs for the backward pass without copying, and
+/// kernels write through `data` directly. Storage is 64-byte aligned for SIMD and BLAS.
+public final class Tensor: @unchecked Sendable {
+    public let shape: [Int]
+    public let count: Int
+    public let data: UnsafeMutablePointer<Float>
+
+    /// A zero-filled tensor of the given shape.
+    public init(zeros shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        self.data = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        data.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    /// A tensor holding a copy of `values`, which must have `shape`'s element count.
+    public convenience init(shape: [Int], values: [Float]) {
+        self.init(zeros: shape)
+        precondition(values.count == count, "\(values.count) values for shape \(shape)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    /// A tensor of the given shape with every element `value`.
+    public convenience init(shape: [Int], repeating value: Float) {
+        self.init(zeros: shape)
+        data.update(repeating: value, count: count)
+    }
+
+    deinit { UnsafeMutableRawPointer(data).deallocate() }
+
+    public var rank: Int { shape.count }
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
+    public var array: [Float] { Array(buffer) }
+
+    public subscript(i: Int) -> Float {
+        get { data[i] }
+        set { data[i] = newValue }
+    }
+
+    /// An independent copy.
+    public func copy() -> Tensor {
+        let t = Tensor(zeros: shape)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    /// A copy with a new shape of the same element count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
+        let t = Tensor(zeros: newShape)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    public func zero() { data.update(repeating: 0, count: count) }
+
+    /// Copies `other`'s values into this tensor (same element count).
+    public func assign(_ other: Tensor) {
+        precondition(other.count == count, "assign: \(other.shape) into \(shape)")
+        data.update(from: other.data, count: count)
+    }
+
+    /// `self += other` elementwise.
+    public func add(_ other: Tensor) {
+        precondition(other.count == count, "add: \(other.shape) to \(shape)")
+        for i in 0..<count { data[i] += other.data[i] }
+    }
+
+    /// Pointer to image `n` of a batched tensor (first dimension is the batch).
+    @inline(__always)
+    public func image(_ n: Int) -> UnsafeMutablePointer<Float> { data + n * (count / shape[0]) }
+
+    public var sum: Double {
+        var s = 0.0
+        for i in 0..<count { s += Double(data[i]) }
+        return s
+    }
+
+    public var isFinite: Bool {
+        for i in 0..<count where !data[i].isFinite { return false }
+        return true
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let head = (0..<min(count, 6)).map { String(data[$0]) }.joined(separator: ", ")
+        return "Tensor(\(shape): [\(head)\(count > 6 ? ", ..." : "")])"
+    }
+}
