@@ -26,7 +26,8 @@ let targets: [Target] = [
 let tests: [Target] = [
     .testTarget(name: "UNetCoreTests", dependencies: ["UNetCore", "TestSupport"],
                 resources: [.copy("Fixtures")]),
-    .testTarget(name: "UNetDataTests", dependencies: ["UNetData", "TestSupport"]),
+    .testTarget(name: "UNetDataTests", dependencies: ["UNetData", "TestSupport"],
+                resources: [.copy("Fixtures")]),
     .testTarget(name: "UNetProtocolTests", dependencies: ["UNetProtocol", "TestSupport"]),
 ]
 
