@@ -1,0 +1,82 @@
+import TestSupport
+import UNetCore
+import XCTest
+
+/// The fast kernels against their naive oracles.
+final class KernelTests: XCTestCase {
+    func testGEMMMatchesNaiveForEveryTransposition() {
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (33, 17, 65), (64, 1, 9)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let a = randomTensor([m * k], seed: 1), b = randomTensor([k * n], seed: 2)
+                    let fast = randomTensor([m * n], seed: 3), naive = fast.copy()
+                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 2, fast.data)
+                    gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 2, naive.data)
+                    assertClose(fast, naive, atol: 1e-4, rtol: 1e-4, "gemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB)")
+                }
+            }
+        }
+    }
+
+    /// im2col + GEMM (the Conv2D layer) equals the direct convolution on random shapes, strides and paddings.
+    func testConvolutionEqualsNaiveDirectConvolution() throws {
+        var rng = RandomGenerator(seed: 7)
+        for trial in 0..<24 {
+            let c = 1 + Int(rng.next() % 4), o = 1 + Int(rng.next() % 5)
+            let k = [1, 2, 3, 5][Int(rng.next() % 4)]
+            let stride = 1 + Int(rng.next() % 2)
+            let h = k + Int(rng.next() % 9), w = k + Int(rng.next() % 9)
+            let padding: Padding = [.same, .valid, .explicit(Int(rng.next() % UInt64(k)))][Int(rng.next() % 3)]
+            let conv = Conv2D(inputChannels: c, outputChannels: o, kernelSize: k, stride: stride, padding: padding, rng: &rng)
+            for i in 0..<o { conv.bias!.value[i] = rng.uniform(-1, 1) }
+            let x = randomTensor([2, c, h, w], seed: UInt64(trial))
+            let y = conv.forward(x, training: false)
+            let g = ConvGeometry(channels: c, height: h, width: w, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+                                 padding: padding)
+            let expected = Tensor(zeros: [2, o, g.outH, g.outW])
+            for n in 0..<2 {
+                conv2dNaive(x.image(n), g, weight: conv.weight.value.data, bias: conv.bias!.value.data, outChannels: o,
+                            expected.image(n))
+            }
+            assertClose(y, expected, atol: 1e-4, rtol: 1e-4, "trial \(trial): c\(c) o\(o) k\(k) s\(stride) \(h)x\(w) \(padding)")
+        }
+    }
+
+    /// col2im is the adjoint of im2col: <im2col(x), c> = <x, col2im(c)> for any x and c.
+    func testCol2ImIsTheAdjointOfIm2Col() {
+        for (k, s, p) in [(3, 1, Padding.same), (3, 2, .same), (2, 2, .valid), (5, 1, .explicit(2)), (3, 3, .explicit(1))] {
+            let g = ConvGeometry(channels: 3, height: 9, width: 7, kernelH: k, kernelW: k, strideH: s, strideW: s, padding: p)
+            let x = randomTensor([3 * 9 * 7], seed: 11)
+            let c = randomTensor([g.colRows * g.colCols], seed: 12)
+            let col = Tensor(zeros: [g.colRows * g.colCols])
+            im2col(x.data, g, col.data)
+            let back = Tensor(zeros: [3 * 9 * 7])
+            col2im(c.data, g, back.data)
+            var lhs = 0.0, rhs = 0.0
+            for i in 0..<col.count { lhs += Double(col[i]) * Double(c[i]) }
+            for i in 0..<x.count { rhs += Double(x[i]) * Double(back[i]) }
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-3 * max(1, abs(lhs)), "k\(k) s\(s) \(p)")
+        }
+    }
+
+    func testSamePaddingFollowsTensorFlow() {
+        // TF: out = ceil(in / stride); total padding max((out-1)*s + k - in, 0), the smaller half on top.
+        let g = ConvGeometry(channels: 1, height: 8, width: 7, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: .same)
+        XCTAssertEqual([g.outH, g.outW, g.padTop, g.padLeft], [4, 4, 0, 1])
+        let v = ConvGeometry(channels: 1, height: 8, width: 7, kernelH: 3, kernelW: 3, padding: .valid)
+        XCTAssertEqual([v.outH, v.outW], [6, 5])
+    }
+
+    func testParallelChunksCoverTheRangeOnceWhateverTheThreadCount() {
+        for threads in [1, 2, 3] {
+            Parallel.setThreads(threads)
+            var hits = [Int](repeating: 0, count: 100_003)
+            hits.withUnsafeMutableBufferPointer { h in
+                let base = h.baseAddress!
+                Parallel.forEachChunk(h.count) { r in for i in r { base[i] += 1 } }
+            }
+            XCTAssertTrue(hits.allSatisfy { $0 == 1 }, "threads \(threads)")
+        }
+        Parallel.setThreads(2)
+    }
+}

@@ -1,0 +1,120 @@
+import TestSupport
+import UNetCore
+import XCTest
+
+final class ModelTests: XCTestCase {
+    func testReferenceClassifierHasKerasParameterCount() throws {
+        let model = try Model.build(ModelConfig(architecture: .unetClassifier, inputShape: [3, 224, 224]))
+        XCTAssertEqual(model.parameterCount, 8_305_602)
+        let summary = ModelSummary(model)
+        XCTAssertEqual(summary.totalParams, 8_305_602)
+        XCTAssertTrue(summary.table.contains("Total params: 8,305,602"), summary.table)
+        XCTAssertEqual(summary.rows.last?.type, "Dense(sigmoid)")
+        XCTAssertEqual(summary.rows.last?.outputShape, [2])
+        XCTAssertEqual(summary.rows.first { $0.name == "concat1" }?.outputShape, [384, 112, 112])
+    }
+
+    func testRonnebergerUNetParameterCount() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 256, 256]))
+        XCTAssertEqual(model.parameterCount, 31_030_593)
+    }
+
+    func testSummaryCountsBatchNormStatisticsAsNonTrainable() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 32, 32], depth: 2, filters: 4, batchNorm: true))
+        let s = ModelSummary(model)
+        // Every BatchNorm holds 2C trainable (γ, β) and 2C non-trainable (running mean and variance) values.
+        let bnChannels = [4, 4, 8, 8, 16, 16, 8, 8, 4, 4].reduce(0, +)
+        XCTAssertEqual(s.totalParams - s.trainableParams, 2 * bnChannels)
+        XCTAssertEqual(s.trainableParams, model.parameterCount)
+    }
+
+    func testUNetAcceptsAnySizeAndCropsTheMaskBack() throws {
+        for upsampling in ModelConfig.Upsampling.allCases {
+            let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 64, 64], depth: 3, filters: 4,
+                                                    upsampling: upsampling))
+            let x = randomTensor([2, 1, 100, 75], seed: 1)
+            let out = try model.forward(x, training: true)
+            XCTAssertEqual(out.mask?.shape, [2, 1, 100, 75], "\(upsampling)")
+            let dx = model.backward(maskGradient: randomTensor([2, 1, 100, 75], seed: 2), classGradient: nil)
+            XCTAssertEqual(dx.shape, [2, 1, 100, 75])
+        }
+    }
+
+    func testInputValidationNamesTheProblem() throws {
+        let classifier = try Model.build(ModelConfig(architecture: .unetClassifier, inputShape: [1, 16, 16]))
+        XCTAssertThrowsError(try classifier.forward(Tensor(zeros: [1, 1, 20, 16]), training: false)) { e in
+            XCTAssertTrue("\(e)".contains("16x16"), "\(e)")
+        }
+        XCTAssertThrowsError(try classifier.forward(Tensor(zeros: [1, 3, 16, 16]), training: false)) { e in
+            XCTAssertTrue("\(e)".contains("channels"), "\(e)")
+        }
+        XCTAssertThrowsError(try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 9))) { e in
+            XCTAssertEqual((e as? ConfigError)?.field, "depth")
+        }
+        XCTAssertThrowsError(try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16]))) { e in
+            XCTAssertEqual((e as? ConfigError)?.field, "input_shape")
+        }
+    }
+
+    func testClassificationHeadOutputsImageLevelLogits() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 4,
+                                                classificationHead: 3))
+        let out = try model.forward(randomTensor([2, 1, 20, 12], seed: 3), training: false)
+        XCTAssertEqual(out.mask?.shape, [2, 1, 20, 12])
+        XCTAssertEqual(out.classLogits?.shape, [2, 3])
+        XCTAssertEqual(model.classActivation, .softmax)
+        let p = Model.activate(out.classLogits!, .softmax)
+        XCTAssertEqual(p[0] + p[1] + p[2], 1, accuracy: 1e-5)
+    }
+
+    /// The whole network's gradient (padding, skip connections, BatchNorm, both heads) against finite differences.
+    func testWholeUNetGradientMatchesFiniteDifferences() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 8, 8], seed: 5, depth: 2, filters: 2,
+                                                batchNorm: true, upsampling: .bilinear, classificationHead: 2))
+        let x = randomTensor([2, 1, 7, 6], seed: 6)
+        let target = randomTensor([2, 1, 7, 6], seed: 7, low: 0, high: 1)
+        let labels = Tensor(shape: [2], values: [0, 1])
+        func loss() throws -> (Double, Model.Output) {
+            let out = try model.forward(x, training: true)
+            let a = binaryCrossEntropy(logits: out.mask!, targets: target)
+            let b = softmaxCrossEntropy(logits: out.classLogits!, labels: labels)
+            return (Double(a.loss) + Double(b.loss), out)
+        }
+        model.network.zeroGradients()
+        let (_, out) = try loss()
+        let dx = model.backward(maskGradient: binaryCrossEntropy(logits: out.mask!, targets: target).gradient,
+                                classGradient: softmaxCrossEntropy(logits: out.classLogits!, labels: labels).gradient)
+        let grads = model.network.namedParameters.map { ($0.name, $0.parameter.value, $0.parameter.grad.copy()) }
+        // ReLU kinks make a few coordinates non-differentiable at ε = 1e-2; a smaller step keeps clear of them.
+        let checker = GradientCheck(epsilon: 2e-3, maxPoints: 6, atol: 2e-3, rtol: 5e-2)
+        let f = { (try? loss().0) ?? .nan }
+        checker.compare(x, dx, f, "input")
+        for (name, value, grad) in grads { checker.compare(value, grad, f, name) }
+    }
+
+    func testSameSeedAndThreadsGiveBitIdenticalLossesOver20Steps() throws {
+        func run() throws -> [Float] {
+            let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 42, depth: 2, filters: 4,
+                                                    batchNorm: true, dropout: 0.2))
+            let opt = Optimizer(kind: .adam, learningRate: 1e-3)
+            let x = randomTensor([2, 1, 16, 16], seed: 8)
+            let t = randomTensor([2, 1, 16, 16], seed: 9, low: 0, high: 1)
+            var losses: [Float] = []
+            for _ in 0..<20 {
+                model.network.zeroGradients()
+                let out = try model.forward(x, training: true)
+                let l = bceDiceLoss(logits: out.mask!, targets: t)
+                model.backward(maskGradient: l.gradient, classGradient: nil)
+                opt.step(model.network.namedParameters.map(\.parameter))
+                losses.append(l.loss)
+            }
+            return losses
+        }
+        let a = try run(), b = try run()
+        XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
+        XCTAssertLessThan(a.last!, a.first!, "training should reduce the loss")
+        let other = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 43, depth: 2, filters: 4))
+        let same = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 42, depth: 2, filters: 4))
+        XCTAssertNotEqual(other.network.namedParameters[0].parameter.value.array, same.network.namedParameters[0].parameter.value.array)
+    }
+}
