@@ -1,0 +1,43 @@
+# The two commands of the README:
+#   make demo   installs what is missing, builds in release mode and runs the demo
+#   make test   installs what is missing, builds and runs every test (Swift and Python)
+# Both install Debian's libraries and the Python test packages themselves, so a fresh machine needs nothing else.
+
+APT_PACKAGES := libopenblas-dev libturbojpeg0-dev libjansson-dev libspng-dev pkg-config jq
+PY_TEST_PACKAGES := numpy pytest jsonschema safetensors
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTHON ?= python3
+SWIFT_BUILD_FLAGS ?=
+
+.PHONY: demo test deps python-deps build release swift-test python-test bench clean
+
+demo: deps release
+	.build/release/train-shapes
+
+test: deps python-deps build swift-test python-test
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+python-deps:
+	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors" 2>/dev/null || \
+		$(PYTHON) -m pip install -q $(PY_TEST_PACKAGES)
+
+build:
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+
+release:
+	swift build -c release $(SWIFT_BUILD_FLAGS)
+
+swift-test:
+	swift test $(SWIFT_BUILD_FLAGS)
+
+python-test:
+	UNET_ENGINE_BIN=$(CURDIR)/.build/debug/unet-engine $(PYTHON) -m pytest -q Tests/python
+
+clean:
+	rm -rf .build
