@@ -1,0 +1,131 @@
+import CJansson
+
+/// Converts between JSON text and `JSONValue` with jansson. This is the only file that touches `json_t*`.
+///
+/// Decoding accepts any JSON value at the top level (a bare array or number is valid JSON, only an invalid
+/// request), rejects duplicate keys and invalid UTF-8, and refuses nesting deeper than `maximumDepth` (jansson
+/// itself stops at 2048; our own limit is far lower so that no recursion over a message can exhaust a stack).
+/// Encoding writes compact single-line UTF-8; a non-finite double becomes `null` (JSON has no NaN), and doubles
+/// carry 9 significant digits, enough for a float32 to round-trip.
+public enum JSONCodec {
+    /// Why text did not decode.
+    public enum DecodeError: Error, Equatable, CustomStringConvertible {
+        /// Not JSON: jansson's message, with the 1-based line and column and the byte position.
+        case syntax(message: String, position: Int)
+        /// Valid JSON nested deeper than the limit.
+        case tooDeep(limit: Int)
+
+        public var description: String {
+            switch self {
+            case .syntax(let m, let p): return "\(m) (at byte \(p))"
+            case .tooDeep(let limit): return "nesting is deeper than \(limit) levels"
+            }
+        }
+    }
+
+    public static let defaultMaximumDepth = 64
+
+    // Flags from jansson.h (the function-like macro JSON_REAL_PRECISION does not import into Swift).
+    private static let decodeFlags = 0x4 | 0x1  // JSON_DECODE_ANY | JSON_REJECT_DUPLICATES
+    private static let encodeFlags = 0x20 | 0x200 | ((9 & 0x1F) << 11)  // COMPACT | ENCODE_ANY | REAL_PRECISION(9)
+
+    /// Decodes one JSON text (one protocol line without its newline).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int = defaultMaximumDepth)
+        throws -> JSONValue
+    {
+        var error = json_error_t()
+        let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) ?? UnsafePointer<CChar>(bitPattern: 1)!
+        guard let root = json_loadb(base, bytes.count, decodeFlags, &error) else {
+            if json_error_code(&error) == json_error_stack_overflow { throw DecodeError.tooDeep(limit: maximumDepth) }
+            let message = withUnsafeBytes(of: &error.text) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            throw DecodeError.syntax(message: message, position: Int(error.position))
+        }
+        defer { json_decref(root) }
+        return try convert(root, depth: 1, limit: maximumDepth)
+    }
+
+    public static func decode(_ bytes: [UInt8], maximumDepth: Int = defaultMaximumDepth) throws -> JSONValue {
+        try bytes.withUnsafeBytes { try decode($0, maximumDepth: maximumDepth) }
+    }
+
+    public static func decode(_ text: String, maximumDepth: Int = defaultMaximumDepth) throws -> JSONValue {
+        try decode(Array(text.utf8), maximumDepth: maximumDepth)
+    }
+
+    /// `depth` counts containers from the top: `{}` is depth 1, `{"a":[]}` depth 2.
+    private static func convert(_ j: UnsafeMutablePointer<json_t>, depth: Int, limit: Int) throws -> JSONValue {
+        switch j.pointee.type {
+        case JSON_OBJECT:
+            guard depth <= limit else { throw DecodeError.tooDeep(limit: limit) }
+            var object = JSONObject()
+            var iter = json_object_iter(j)
+            while let it = iter {
+                let key = String(decoding: UnsafeRawBufferPointer(start: json_object_iter_key(it),
+                                                                   count: json_object_iter_key_len(it)), as: UTF8.self)
+                object[key] = try convert(json_object_iter_value(it), depth: depth + 1, limit: limit)
+                iter = json_object_iter_next(j, it)
+            }
+            return .object(object)
+        case JSON_ARRAY:
+            guard depth <= limit else { throw DecodeError.tooDeep(limit: limit) }
+            let n = json_array_size(j)
+            var items: [JSONValue] = []
+            items.reserveCapacity(n)
+            for i in 0..<n { items.append(try convert(json_array_get(j, i), depth: depth + 1, limit: limit)) }
+            return .array(items)
+        case JSON_STRING:
+            return .string(String(decoding: UnsafeRawBufferPointer(start: json_string_value(j),
+                                                                    count: json_string_length(j)), as: UTF8.self))
+        case JSON_INTEGER: return .int(Int64(json_integer_value(j)))
+        case JSON_REAL: return .double(json_real_value(j))
+        case JSON_TRUE: return .bool(true)
+        case JSON_FALSE: return .bool(false)
+        default: return .null
+        }
+    }
+
+    /// Compact single-line UTF-8 text for `value`, without a trailing newline.
+    public static func encode(_ value: JSONValue) -> [UInt8] {
+        let root = make(value)
+        defer { json_decref(root) }
+        // json_dumpb with a null buffer returns the size needed; then write into an array of that size.
+        let size = json_dumpb(root, nil, 0, encodeFlags)
+        var out = [UInt8](repeating: 0, count: size)
+        let written = out.withUnsafeMutableBytes { json_dumpb(root, $0.baseAddress, size, encodeFlags) }
+        precondition(written == size, "jansson wrote \(written) of \(size) bytes")
+        return out
+    }
+
+    public static func encodeString(_ value: JSONValue) -> String {
+        String(decoding: encode(value), as: UTF8.self)
+    }
+
+    private static func make(_ value: JSONValue) -> UnsafeMutablePointer<json_t> {
+        switch value {
+        case .null: return json_null()
+        case .bool(let b): return b ? json_true() : json_false()
+        case .int(let i): return json_integer(json_int_t(i))
+        case .double(let d): return d.isFinite ? json_real(d) : json_null()
+        case .string(let s):
+            var s = s
+            return s.withUTF8 { json_stringn_nocheck(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
+                ?? json_null()
+        case .array(let items):
+            let a = json_array()!
+            for item in items { json_array_append_new(a, make(item)) }
+            return a
+        case .object(let object):
+            let o = json_object()!
+            for (key, item) in object {
+                var k = key
+                k.withUTF8 { buf in
+                    _ = json_object_setn_new_nocheck(o, UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                                     buf.count, make(item))
+                }
+            }
+            return o
+        }
+    }
+}
