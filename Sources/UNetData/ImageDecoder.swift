@@ -1,0 +1,125 @@
+import Glibc
+
+/// The image file formats the engine reads.
+public enum ImageFormat: String, Sendable {
+    case jpeg, png
+}
+
+/// What a cheap look at an image file says: format and declared size, no pixels decoded.
+public struct ImageInfo: Equatable, Sendable {
+    public var format: ImageFormat
+    public var width: Int
+    public var height: Int
+    /// 1 (grey) or 3 (colour) as stored.
+    public var channels: Int
+}
+
+/// One entry point for decoding images from files or bytes, whatever their format.
+///
+/// The format is chosen by the file's signature, never its extension (X-ray exports are often misnamed).
+public enum ImageDecoder {
+    /// Reads the header of `bytes` and checks it against `ImageLimits`.
+    public static func info(_ bytes: UnsafeRawBufferPointer, path: String) throws -> ImageInfo {
+        if bytes.isEmpty { throw ImageError(path: path, reason: .empty) }
+        if JPEGDecoder.isJPEG(bytes) {
+            let h = try JPEGDecoder.header(bytes, path: path)
+            return ImageInfo(format: .jpeg, width: h.width, height: h.height, channels: h.channels)
+        }
+        if PNGDecoder.isPNG(bytes) {
+            let h = try PNGDecoder.header(bytes, path: path)
+            return ImageInfo(format: .png, width: h.width, height: h.height, channels: h.channels)
+        }
+        throw ImageError(path: path, reason: .notAnImage)
+    }
+
+    /// Decodes bytes holding a JPEG or PNG.
+    /// - Parameters:
+    ///   - channels: 1 (grey) or 3 (RGB); `nil` keeps the stored colour model.
+    ///   - atLeast: a JPEG may be decoded smaller, by DCT scaling, but not below this (height, width).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
+                              atLeast: (height: Int, width: Int)? = nil, path: String = "<memory>") throws -> Image {
+        let info = try info(bytes, path: path)
+        let image: Image
+        switch info.format {
+        case .jpeg: image = try JPEGDecoder.decode(bytes, channels: channels, atLeast: atLeast, path: path)
+        case .png: image = try PNGDecoder.decode(bytes, path: path)
+        }
+        return channels.map { image.withChannels($0) } ?? image
+    }
+
+    public static func decode(_ bytes: [UInt8], channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
+                              path: String = "<memory>") throws -> Image {
+        try bytes.withUnsafeBytes { try decode($0, channels: channels, atLeast: atLeast, path: path) }
+    }
+
+    /// Reads and decodes a file.
+    public static func decode(path: String, channels: Int? = nil,
+                              atLeast: (height: Int, width: Int)? = nil) throws -> Image {
+        try decode(try readFile(path), channels: channels, atLeast: atLeast, path: path)
+    }
+
+    /// The cheap check run when a dataset is opened: reads the header (the first 64 KiB, or the whole file when
+    /// a JPEG's frame header lies further in) and the last bytes, so that empty, non-image, zero-sized,
+    /// enormous and visibly truncated files (no JPEG end marker, no PNG IEND chunk) are listed up front.
+    public static func probe(path: String) throws -> ImageInfo {
+        let size = try fileSize(path)
+        if size == 0 { throw ImageError(path: path, reason: .empty) }
+        var head = try readFile(path, maxBytes: 65_536)
+        var info: ImageInfo
+        do {
+            info = try head.withUnsafeBytes { try self.info($0, path: path) }
+        } catch is ImageError where head.count < size && head.starts(with: [0xFF, 0xD8, 0xFF]) {
+            head = try readFile(path)
+            info = try head.withUnsafeBytes { try self.info($0, path: path) }
+        }
+        let tail = try readTail(path, count: 64, fileSize: size)
+        switch info.format {
+        case .jpeg:
+            let hasEnd = zip(tail, tail.dropFirst()).contains { $0 == 0xFF && $1 == 0xD9 }
+            if !hasEnd { throw ImageError(path: path, reason: .truncated("no JPEG end-of-image marker")) }
+        case .png:
+            let iend: [UInt8] = [0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
+            if tail.count < 8 || Array(tail.suffix(8)) != iend {
+                throw ImageError(path: path, reason: .truncated("no PNG IEND chunk at the end"))
+            }
+        }
+        return info
+    }
+
+    // MARK: - File reading
+
+    /// The whole file, or its first `maxBytes`.
+    public static func readFile(_ path: String, maxBytes: Int = .max) throws -> [UInt8] {
+        let size = try fileSize(path)
+        guard let file = fopen(path, "rb") else { throw unreadable(path) }
+        defer { fclose(file) }
+        let count = min(size, maxBytes)
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, count, file) }
+        if got < count { bytes.removeLast(count - got) }
+        return bytes
+    }
+
+    static func readTail(_ path: String, count: Int, fileSize: Int) throws -> [UInt8] {
+        guard let file = fopen(path, "rb") else { throw unreadable(path) }
+        defer { fclose(file) }
+        let n = min(count, fileSize)
+        fseek(file, -n, SEEK_END)
+        var bytes = [UInt8](repeating: 0, count: n)
+        let got = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, n, file) }
+        return Array(bytes.prefix(got))
+    }
+
+    static func fileSize(_ path: String) throws -> Int {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw unreadable(path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ImageError(path: path, reason: .unreadable("not a regular file"))
+        }
+        return Int(st.st_size)
+    }
+
+    static func unreadable(_ path: String) -> ImageError {
+        ImageError(path: path, reason: .unreadable(String(cString: strerror(errno))))
+    }
+}
