@@ -15,7 +15,7 @@ public final class Optimizer {
     public var beta2: Float
     public var epsilon: Float
     /// Steps taken so far (Adam's t).
-    public private(set) var stepCount = 0
+    public internal(set) var stepCount = 0
     /// Per-parameter state: SGD's momentum buffer in `first`; Adam's exp_avg and exp_avg_sq.
     public private(set) var first: [Tensor] = []
     public private(set) var second: [Tensor] = []
@@ -70,6 +70,11 @@ public final class Optimizer {
                 }
             }
         }
+    }
+
+    /// Forgets the moments and the step count (the next step starts afresh, as a new optimizer would).
+    public func resetState() {
+        first = []; second = []; stepCount = 0
     }
 
     /// Named state tensors for a checkpoint, under PyTorch's names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`).

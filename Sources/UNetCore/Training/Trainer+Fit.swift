@@ -1,0 +1,162 @@
+import Dispatch
+import Foundation
+
+/// Settings of one `fit` call.
+public struct FitOptions {
+    public var epochs = 1
+    public var shuffle = true
+    public var threshold = 0.5
+    public var reduceLROnPlateau: ReduceLROnPlateau?
+    public var earlyStopping: EarlyStopping?
+    public var checkpoint: ModelCheckpointPolicy?
+    public init(epochs: Int = 1) { self.epochs = epochs }
+}
+
+/// One finished epoch: training metrics (`loss`, `accuracy` or `dice`), validation metrics (`val_` prefixed),
+/// the learning rate it ran with, and how long it took.
+public struct EpochRecord: Equatable {
+    public var epoch: Int
+    public var metrics: [String: Double]
+    public var learningRate: Float
+    public var seconds: Double
+}
+
+/// What a `fit` reports while it runs.
+public enum FitEvent {
+    case step(epoch: Int, step: Int, stepsPerEpoch: Int, loss: Float, imagesPerSecond: Double, etaSeconds: Double)
+    case epoch(EpochRecord)
+}
+
+public struct FitResult {
+    public var history: [EpochRecord] = []
+    public var stoppedEarly = false
+    public var cancelled = false
+    /// The best epoch by the early-stopping (or checkpoint) monitor, when one was configured.
+    public var bestEpoch: Int?
+    public var bestValue: Double?
+    /// Where training stands now: the next batch is `batchInEpoch` of `epoch`.
+    public var epoch = 0
+    public var batchInEpoch = 0
+}
+
+extension Trainer {
+    /// Trains for `options.epochs` epochs (finishing a partly done one first), validating after each, applying the
+    /// callbacks. Batches are loaded one ahead on a background queue so decoding overlaps computing.
+    /// Cancellation is polled between batches: the weights are those of the last finished step and the result
+    /// says where training stopped (`cancelled` true).
+    public func fit(train: BatchSource, validation: BatchSource?, options: FitOptions,
+                    saveCheckpoint: (String) throws -> Void = { _ in },
+                    progress: (FitEvent) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws -> FitResult {
+        var result = FitResult()
+        var options = options
+        var bestWeights: [Tensor]?
+        let batchSize = max(1, config.batchSize)
+        let stepsPerEpoch = (train.sampleCount + batchSize - 1) / batchSize
+        guard stepsPerEpoch > 0 else { throw TrainingError.unusableTargets("the training dataset is empty") }
+        let prefetcher = Prefetcher()
+
+        epochs: for _ in 0..<options.epochs {
+            let order = epochOrder(count: train.sampleCount, epoch: epoch, seed: config.seed, shuffle: options.shuffle)
+            let indicesOf = { (b: Int) in Array(order[(b * batchSize)..<min((b + 1) * batchSize, order.count)]) }
+            let started = Date()
+            var lossSum = 0.0, seen = 0
+            var metricSums: [String: Double] = [:]
+            let (currentEpoch, augment) = (epoch, config.augment)
+            prefetcher.load { try train.batch(indices: indicesOf(self.batchInEpoch), epoch: currentEpoch, augment: augment) }
+            while batchInEpoch < stepsPerEpoch {
+                let batch = try prefetcher.take()
+                let next = batchInEpoch + 1
+                if next < stepsPerEpoch {
+                    prefetcher.load { try train.batch(indices: indicesOf(next), epoch: currentEpoch, augment: augment) }
+                }
+                let r = try trainStep(batch)
+                batchInEpoch = next
+                lossSum += Double(r.loss) * Double(batch.count)
+                seen += batch.count
+                for (k, v) in r.metrics { metricSums[k, default: 0] += v * Double(batch.count) }
+                let elapsed = Date().timeIntervalSince(started)
+                let rate = Double(seen) / max(elapsed, 1e-9)
+                progress(.step(epoch: epoch, step: batchInEpoch, stepsPerEpoch: stepsPerEpoch, loss: r.loss,
+                               imagesPerSecond: rate, etaSeconds: Double(train.sampleCount - min(seen, train.sampleCount)) / rate))
+                if isCancelled() {
+                    prefetcher.drain()
+                    result.cancelled = true
+                    break epochs
+                }
+            }
+            // The epoch is complete.
+            var metrics = metricSums.mapValues { $0 / Double(max(seen, 1)) }
+            if seen > 0 { metrics["loss"] = lossSum / Double(seen) }
+            if let validation {
+                let v = try evaluate(validation, batchSize: batchSize, threshold: options.threshold, isCancelled: isCancelled)
+                for (k, value) in v.scalars { metrics["val_" + k] = value }
+            }
+            let record = EpochRecord(epoch: epoch, metrics: metrics, learningRate: optimizer.learningRate,
+                                     seconds: Date().timeIntervalSince(started))
+            result.history.append(record)
+            epoch += 1
+            batchInEpoch = 0
+            progress(.epoch(record))
+
+            if var cb = options.reduceLROnPlateau, let value = metrics[cb.monitor] {
+                if let lr = cb.epochEnded(value: value, learningRate: Double(optimizer.learningRate)) {
+                    optimizer.learningRate = Float(lr)
+                }
+                options.reduceLROnPlateau = cb
+            }
+            if var cb = options.checkpoint {
+                if let path = cb.epochEnded(record.epoch, value: metrics[cb.monitor]) { try saveCheckpoint(path) }
+                options.checkpoint = cb
+                if cb.saveBestOnly { result.bestValue = cb.best }
+            }
+            if var cb = options.earlyStopping, let value = metrics[cb.monitor] {
+                let d = cb.epochEnded(record.epoch, value: value)
+                options.earlyStopping = cb
+                result.bestEpoch = cb.bestEpoch
+                result.bestValue = cb.best
+                if d.isBest && cb.restoreBestWeights { bestWeights = modelState.map { $0.copy() } }
+                if d.stop {
+                    result.stoppedEarly = true
+                    if let best = bestWeights { for (t, b) in zip(modelState, best) { t.assign(b) } }
+                    break epochs
+                }
+            }
+        }
+        result.epoch = epoch
+        result.batchInEpoch = batchInEpoch
+        return result
+    }
+
+    /// Weights and BatchNorm statistics.
+    var modelState: [Tensor] {
+        model.network.namedParameters.map(\.parameter.value) + model.network.namedBuffers.map(\.value)
+    }
+}
+
+/// Loads one batch ahead on a background queue.
+final class Prefetcher: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "unet.prefetch")
+    private let ready = DispatchSemaphore(value: 0)
+    private var result: Result<Batch, Error>?
+    private var pending = false
+
+    func load(_ work: @escaping () throws -> Batch) {
+        precondition(!pending, "one batch at a time")
+        pending = true
+        queue.async {
+            self.result = Result { try work() }
+            self.ready.signal()
+        }
+    }
+
+    func take() throws -> Batch {
+        precondition(pending, "take without load")
+        ready.wait()
+        pending = false
+        defer { result = nil }
+        return try result!.get()
+    }
+
+    /// Waits for a batch in flight and drops it.
+    func drain() { if pending { ready.wait(); pending = false; result = nil } }
+}

@@ -1,0 +1,248 @@
+import Foundation
+
+/// Why a training request failed.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// The loss, a gradient or an updated weight was NaN or infinite; the weights are those before the step.
+    case diverged(String)
+    /// The batch has no targets the model's outputs can learn from, or the loss does not fit the outputs.
+    case unusableTargets(String)
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .diverged(let why): return "training diverged: \(why); the weights are those before the step"
+        case .unusableTargets(let why): return why
+        case .cancelled: return "cancelled"
+        }
+    }
+}
+
+/// The outcome of one optimisation step.
+public struct StepResult: Equatable {
+    public var step: Int
+    public var loss: Float
+    public var learningRate: Float
+    /// Batch metrics: `accuracy` for class outputs, `dice` for masks.
+    public var metrics: [String: Double]
+}
+
+/// A model, its optimizer and the training configuration: one training session's numeric state.
+///
+/// `trainStep` is transactional: the weights, BatchNorm statistics and optimizer state are restored when the loss,
+/// a gradient or an updated weight turns out non-finite, and the step answers `TrainingError.diverged`.
+public final class Trainer {
+    public let model: Model
+    public let optimizer: Optimizer
+    public internal(set) var config: TrainingConfig
+    /// Resolved class weights (explicit, or "balanced" from a dataset's counts).
+    public var classWeights: [Float]?
+    /// Where an epoch-based run is: the next batch is batch `batchInEpoch` of epoch `epoch`.
+    public var epoch = 0
+    public var batchInEpoch = 0
+
+    private var snapshot: [Tensor] = []
+
+    public init(model: Model, config: TrainingConfig, optimizer: Optimizer? = nil) {
+        self.model = model
+        self.config = config
+        self.optimizer = optimizer ?? config.makeOptimizer()
+        classWeights = config.classWeights
+    }
+
+    public var step: Int { optimizer.stepCount }
+
+    // MARK: One step
+
+    /// One optimisation step on `batch`.
+    public func trainStep(_ batch: Batch) throws -> StepResult {
+        try model.validateInput(batch.images.shape)
+        takeSnapshot()
+        let params = model.network.namedParameters.map(\.parameter)
+        model.network.zeroGradients()
+        let out = try model.forward(batch.images, training: true)
+        let objective: Objective
+        do { objective = try computeObjective(out, batch) } catch { model.network.releaseCaches(); restoreSnapshot(); throw error }
+        guard objective.loss.isFinite else {
+            model.network.releaseCaches()
+            restoreSnapshot()
+            throw TrainingError.diverged("the loss is \(objective.loss)")
+        }
+        model.backward(maskGradient: objective.maskGradient, classGradient: objective.classGradient)
+        guard params.allSatisfy({ $0.grad.isFinite }) else {
+            restoreSnapshot()
+            throw TrainingError.diverged("a gradient is not finite")
+        }
+        optimizer.step(params)
+        guard params.allSatisfy({ $0.value.isFinite }) else {
+            restoreSnapshot()
+            throw TrainingError.diverged("the update made a weight non-finite (learning rate \(optimizer.learningRate))")
+        }
+        return StepResult(step: optimizer.stepCount, loss: objective.loss, learningRate: optimizer.learningRate,
+                          metrics: objective.metrics)
+    }
+
+    /// Everything a step changes: weights, BatchNorm buffers, optimizer moments (and its step count, kept apart).
+    private var mutableState: [Tensor] {
+        model.network.namedParameters.map(\.parameter.value) + model.network.namedBuffers.map(\.value)
+            + optimizer.first + optimizer.second
+    }
+
+    private var snapshotStep = 0
+
+    private func takeSnapshot() {
+        let state = mutableState
+        if snapshot.count != state.count || zip(snapshot, state).contains(where: { $0.count != $1.count }) {
+            snapshot = state.map { Tensor(zeros: $0.shape) }
+        }
+        for (s, t) in zip(snapshot, state) { s.assign(t) }
+        snapshotStep = optimizer.stepCount
+    }
+
+    private func restoreSnapshot() {
+        let state = mutableState
+        if state.count == snapshot.count {
+            for (s, t) in zip(snapshot, state) { t.assign(s) }
+        } else {
+            // The optimizer allocated its moments during this step: restore the model and drop the new moments.
+            for (s, t) in zip(snapshot, state) { t.assign(s) }
+            optimizer.resetState()
+        }
+        optimizer.stepCount = snapshotStep
+        model.network.zeroGradients()
+    }
+
+    // MARK: Losses
+
+    struct Objective {
+        var loss: Float = 0
+        var maskGradient: Tensor?
+        var classGradient: Tensor?
+        var metrics: [String: Double] = [:]
+    }
+
+    /// The loss over every output that has a target in the batch, and its gradients.
+    func computeObjective(_ out: Model.Output, _ batch: Batch) throws -> Objective {
+        var objective = Objective()
+        var used = false
+        if let logits = out.mask, let masks = batch.masks {
+            guard masks.count == logits.shape[0] * logits.shape[2] * logits.shape[3] else {
+                throw TrainingError.unusableTargets("masks \(masks.shape) do not fit mask logits \(logits.shape)")
+            }
+            let r = try segmentationLoss(logits, masks)
+            objective.loss += r.loss
+            objective.maskGradient = r.gradient
+            objective.metrics["dice"] = batchDice(logits, masks)
+            used = true
+        }
+        if let logits = out.classLogits, let labels = batch.labels {
+            guard labels.count == logits.shape[0] else {
+                throw TrainingError.unusableTargets("\(labels.count) labels for \(logits.shape[0]) images")
+            }
+            let classes = logits.shape[1]
+            guard labels.allSatisfy({ $0 >= 0 && $0 < max(classes, 2) }) else {
+                throw TrainingError.unusableTargets("labels must be class indices in 0..<\(max(classes, 2))")
+            }
+            let r = try classificationLoss(logits, labels)
+            objective.loss += r.loss
+            objective.classGradient = r.gradient
+            objective.metrics["accuracy"] = batchAccuracy(logits, labels)
+            used = true
+        }
+        guard used else {
+            throw TrainingError.unusableTargets(
+                "the batch has no targets for this model's outputs (\(out.mask != nil ? "mask" : "")"
+                + "\(out.mask != nil && out.classLogits != nil ? " and " : "")\(out.classLogits != nil ? "class" : ""))")
+        }
+        return objective
+    }
+
+    func segmentationLoss(_ logits: Tensor, _ masks: Tensor) throws -> LossResult {
+        let classes = logits.shape[1]
+        if classes == 1 {
+            let t = masks.count == logits.count ? masks : masks.reshaped(logits.shape)
+            switch config.loss ?? .bceDice {
+            case .bce: return binaryCrossEntropy(logits: logits, targets: t, classWeights: classWeights)
+            case .dice: return diceLoss(logits: logits, targets: t)
+            case .bceDice: return bceDiceLoss(logits: logits, targets: t, classWeights: classWeights)
+            case .ce: throw TrainingError.unusableTargets("loss \"ce\" needs a K-class mask; this model's mask has 1 channel")
+            }
+        }
+        let labels = masks.reshaped([logits.shape[0], logits.shape[2], logits.shape[3]])
+        switch config.loss ?? .ce {
+        case .ce: return softmaxCrossEntropy(logits: logits, labels: labels, classWeights: classWeights)
+        case .dice: return diceLoss(logits: logits, targets: oneHot(labels, classes: classes), classWeights: classWeights)
+        case .bce, .bceDice:
+            throw TrainingError.unusableTargets("loss \"\(config.loss!.rawValue)\" needs a 1-channel mask; use \"ce\" or \"dice\"")
+        }
+    }
+
+    func classificationLoss(_ logits: Tensor, _ labels: [Int]) throws -> LossResult {
+        let (n, classes) = (logits.shape[0], logits.shape[1])
+        let loss = config.loss.flatMap { $0 == .dice || $0 == .bceDice ? nil : $0 }
+            ?? (model.classActivation == .softmax ? .ce : .bce)
+        if loss == .ce {
+            guard classes > 1 else { throw TrainingError.unusableTargets("loss \"ce\" needs at least 2 class outputs") }
+            return softmaxCrossEntropy(logits: logits, labels: Tensor(shape: [n], values: labels.map(Float.init)),
+                                       classWeights: classWeights)
+        }
+        // BCE: a single sigmoid output learns the label itself; C outputs learn the one-hot label (the reference).
+        let targets = Tensor(zeros: logits.shape)
+        for i in 0..<n { if classes == 1 { targets[i] = Float(labels[i]) } else { targets[i * classes + labels[i]] = 1 } }
+        return binaryCrossEntropy(logits: logits, targets: targets, classWeights: classWeights)
+    }
+
+    func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
+        let (n, plane) = (labels.shape[0], labels.count / labels.shape[0])
+        let t = Tensor(zeros: [n, classes] + Array(labels.shape.dropFirst()))
+        for i in 0..<n {
+            for p in 0..<plane {
+                let k = min(max(Int(labels[i * plane + p]), 0), classes - 1)
+                t[(i * classes + k) * plane + p] = 1
+            }
+        }
+        return t
+    }
+
+    /// Dice of the thresholded (or argmax) prediction over the whole batch.
+    func batchDice(_ logits: Tensor, _ masks: Tensor) -> Double {
+        let classes = logits.shape[1]
+        var inter = 0.0, total = 0.0
+        if classes == 1 {
+            for i in 0..<logits.count {
+                let p: Double = logits[i] > 0 ? 1 : 0
+                let t = Double(masks[i])
+                inter += p * t; total += p + t
+            }
+        } else {
+            // Foreground Dice: every class but 0.
+            let (n, plane) = (logits.shape[0], logits.shape[2] * logits.shape[3])
+            for i in 0..<n {
+                for p in 0..<plane {
+                    var best = 0
+                    for k in 1..<classes where logits[(i * classes + k) * plane + p] > logits[(i * classes + best) * plane + p] { best = k }
+                    let t = Int(masks[i * plane + p])
+                    if best > 0 { total += 1 }
+                    if t > 0 { total += 1 }
+                    if best > 0 && best == t { inter += 1 }
+                }
+            }
+        }
+        return total > 0 ? 2 * inter / total : 1
+    }
+
+    func batchAccuracy(_ logits: Tensor, _ labels: [Int]) -> Double {
+        let predicted = Trainer.predictedClasses(logits)
+        return Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(max(labels.count, 1))
+    }
+
+    /// The class index each row of logits predicts (a single sigmoid output: 1 when its logit is positive).
+    public static func predictedClasses(_ logits: Tensor) -> [Int] {
+        let (n, c) = (logits.shape[0], logits.shape[1])
+        return (0..<n).map { i in
+            if c == 1 { return logits[i] > 0 ? 1 : 0 }
+            var best = 0
+            for k in 1..<c where logits[i * c + k] > logits[i * c + best] { best = k }
+            return best
+        }
+    }
+}

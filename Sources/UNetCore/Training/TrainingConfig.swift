@@ -1,0 +1,37 @@
+/// How a model is trained: what `train.configure` sets.
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    public var optimizer: Optimizer.Kind = .adam
+    /// The reference pipelines' Adam learning rate.
+    public var learningRate: Float = 1e-4
+    public var weightDecay: Float?
+    public var momentum: Float = 0.9
+    public var nesterov = false
+    /// nil picks per output: BCE + Dice for a 1-channel mask, CE for a K-class mask, BCE for sigmoid class
+    /// outputs (the reference classifier), CE for softmax ones.
+    public var loss: LossKind?
+    /// Explicit weights per class, or nil. ("balanced" is resolved from the dataset's counts before training.)
+    public var classWeights: [Float]?
+    public var balancedClassWeights = false
+    public var batchSize = 8
+    public var seed: UInt64 = 0
+    public var augment = true
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case optimizer, learningRate = "learning_rate", weightDecay = "weight_decay", momentum, nesterov, loss
+        case classWeights = "class_weights", balancedClassWeights = "balanced_class_weights"
+        case batchSize = "batch_size", seed, augment
+    }
+
+    public func makeOptimizer() -> Optimizer {
+        Optimizer(kind: optimizer, learningRate: learningRate, weightDecay: weightDecay,
+                  momentum: optimizer == .sgd ? momentum : 0, nesterov: nesterov)
+    }
+}
+
+/// scikit-learn's "balanced" class weights: n_samples / (n_classes · count_c).
+public func balancedClassWeights(counts: [Int]) -> [Float] {
+    let total = counts.reduce(0, +)
+    return counts.map { $0 > 0 ? Float(total) / Float(counts.count * $0) : 0 }
+}
