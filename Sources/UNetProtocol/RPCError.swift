@@ -1,4 +1,5 @@
 import UNetCore
+import UNetData
 
 /// A JSON-RPC error response: `{"code", "message", "data"}`. Handlers throw it (or any error that maps to it);
 /// the dispatcher writes it with the request's id.
@@ -112,6 +113,9 @@ extension RPCError {
         case let e as RPCErrorConvertible: self = e.rpcError
         case let e as ConfigError: self = .invalidParams(field: e.field, reason: e.reason)
         case let e as ShapeError: self = .shapeMismatch(e.description)
+        case let e as ImageError:
+            self = RPCError(code: RPCError.imageDecodeFailedCode, message: "image decode failed: \(e.description)",
+                            data: ["path": .string(e.path), "reason": .string(e.message)])
         case let e as CheckpointError:
             switch e {
             case .notFound(let path): self = .fileNotFound(path)

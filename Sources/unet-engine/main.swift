@@ -1,1 +1,68 @@
-print("unet-engine")
+import Foundation
+import UNetCore
+import UNetProtocol
+
+/// unet-engine: serves JSON-RPC 2.0, one message per line, on stdin/stdout (see Protocol/PROTOCOL.md).
+
+let usage = """
+    usage: unet-engine [options]
+
+    Serves JSON-RPC 2.0 on stdin/stdout, one message per line, until end of input (see Protocol/PROTOCOL.md).
+    Logs go to stderr.
+
+    options:
+      --threads N           compute threads (default: the number of cores)
+      --log-level LEVEL     error, warning, info or debug (default: warning)
+      --max-line-bytes N    longest accepted request line (default: 67108864)
+      --max-queue N         numeric requests that may wait before "busy" errors (default: 32)
+      --debug-methods       also serve debug.sleep (for testing cancellation and queueing)
+      --version             print the version and exit
+      --help                print this help and exit
+
+    example:
+      echo '{"jsonrpc":"2.0","id":1,"method":"engine.hello"}' | unet-engine
+
+    """
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("unet-engine: \(message)\n\(usage)".utf8))
+    exit(2)
+}
+
+var options = Server.Options()
+var threads = ProcessInfo.processInfo.activeProcessorCount
+var args = CommandLine.arguments.dropFirst()
+
+func value(for flag: String) -> String {
+    guard let v = args.popFirst() else { fail("\(flag) needs a value") }
+    return v
+}
+
+func positiveInt(for flag: String) -> Int {
+    let text = value(for: flag)
+    guard let n = Int(text), n > 0 else { fail("\(flag) must be a positive integer, got \(text)") }
+    return n
+}
+
+while let arg = args.popFirst() {
+    switch arg {
+    case "--help", "-h":
+        print(usage, terminator: "")
+        exit(0)
+    case "--version":
+        print("\(EngineInfo.name) \(EngineInfo.version) (protocol \(EngineInfo.protocolVersion))")
+        exit(0)
+    case "--threads": threads = positiveInt(for: arg)
+    case "--log-level":
+        let name = value(for: arg)
+        guard let level = Log.Level(name: name) else { fail("unknown log level \(name)") }
+        Log.level = level
+    case "--max-line-bytes": options.limits.maximumLineBytes = positiveInt(for: arg)
+    case "--max-queue": options.limits.maximumQueue = positiveInt(for: arg)
+    case "--debug-methods": options.debugMethods = true
+    default: fail("unknown argument \(arg)")
+    }
+}
+
+Parallel.setThreads(threads)
+exit(Server(options: options).run())

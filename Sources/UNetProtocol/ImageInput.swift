@@ -1,0 +1,152 @@
+import Foundation
+import UNetCore
+import UNetData
+
+/// One image of a `predict` or `segment` request, decoded and brought to the model's channel count and value
+/// scale, ready to run.
+///
+/// Accepted forms (exactly one key): `{"array": {"dtype", "shape", "data"}}`, `{"path": "..."}`,
+/// `{"jpeg": "<base64>"}`, `{"png": "<base64>"}`. Sizes are checked against the limits before anything is
+/// decoded or allocated: a base64 string's length must match the declared shape exactly.
+struct ImageInput {
+    /// The most images in one request.
+    static let maximumImages = 256
+    /// The longest side of an image the engine runs a model on (as `Model.validateInput`).
+    static let maximumSide = 8192
+    /// The most values (C * H * W) in one raw array.
+    static let maximumElements = 1 << 26
+
+    /// Model input values (C, H, W), normalised.
+    let tensor: Tensor
+    /// Size of the image as sent, before any resize: masks come back at this size.
+    let originalHeight: Int
+    let originalWidth: Int
+    /// For images from files, the file name without extension (names the mask written to `output_dir`).
+    let stem: String?
+
+    /// Reads image `index` of `images` for `model`.
+    /// - Parameters:
+    ///   - resize: bring the image to the model's input height and width (a request's `resize`); `nil` means
+    ///     "yes for encoded images (path, jpeg, png), no for raw arrays".
+    ///   - normalization: how 0...255 pixels become inputs (uint8 arrays and decoded images; float32 arrays are
+    ///     taken as they are).
+    static func read(_ images: [JSONValue], index: Int, params: ParamsReader, model: Model, resize: Bool?,
+                     normalization: Normalization) throws -> ImageInput {
+        let p = try params.element("images", index, of: images)
+        let forms = ["array", "path", "jpeg", "png"].filter { p.has($0) }
+        guard forms.count == 1 else {
+            throw params.invalid("images[\(index)]", forms.isEmpty
+                ? "must have one of array, path, jpeg, png" : "must have only one of \(forms.joined(separator: ", "))")
+        }
+        let channels = model.config.inputShape[0]
+        let target = (model.config.inputShape[1], model.config.inputShape[2])
+        let result: ImageInput
+        if let a = try p.object("array") {
+            result = try readArray(a, channels: channels, normalization: normalization)
+            try a.finish()
+            if resize == true { return try result.resized(to: target, field: p.fieldName("array")) }
+        } else {
+            let (image, stem) = try decode(p, channels: channels)
+            let h = image.height, w = image.width
+            let sized = resize == false ? image : image.resized(height: target.0, width: target.1, filter: .area)
+            let t = Tensor(zeros: [channels, sized.height, sized.width])
+            normalization.apply(sized, into: t.data)
+            result = ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: stem)
+        }
+        try p.finish()
+        return result
+    }
+
+    /// Decodes a path, jpeg or png form with UNetData, as 1 or 3 channels.
+    private static func decode(_ p: ParamsReader, channels: Int) throws -> (UNetData.Image, String?) {
+        guard channels == 1 || channels == 3 else {
+            throw RPCError.shapeMismatch("the model takes \(channels) channels; encoded images give 1 or 3: send an array")
+        }
+        if let path = try p.string("path") {
+            guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
+            let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            return (try ImageDecoder.decode(path: path, channels: channels), stem)
+        }
+        let key = p.has("jpeg") ? "jpeg" : "png"
+        let text = try p.string(key) ?? ""
+        guard let bytes = Data(base64Encoded: text) else { throw p.invalid(key, "is not valid base64") }
+        return (try ImageDecoder.decode([UInt8](bytes), channels: channels, path: "<\(key)>"), nil)
+    }
+
+    /// A raw array: `dtype` "uint8" (0...255, normalised like decoded images) or "float32" (used as is), `shape`
+    /// [H, W] or [C, H, W], `data` base64 of the little-endian values, planar (C, H, W) row-major.
+    private static func readArray(_ a: ParamsReader, channels: Int, normalization: Normalization) throws -> ImageInput {
+        let dtype = try a.string("dtype", oneOf: ["uint8", "float32"]) ?? { throw a.invalid("dtype", "is required") }()
+        guard let shape = try a.intArray("shape", count: 2...3, each: 1...maximumSide) else {
+            throw a.invalid("shape", "is required")
+        }
+        let (c, h, w) = shape.count == 2 ? (1, shape[0], shape[1]) : (shape[0], shape[1], shape[2])
+        guard c <= 64 else { throw a.invalid("shape", "channels must be in 1...64, got \(c)") }
+        guard c * h * w <= maximumElements else {
+            throw a.invalid("shape", "has \(c * h * w) values; the limit is \(maximumElements)")
+        }
+        let byteWidth = dtype == "uint8" ? 1 : 4
+        let byteCount = c * h * w * byteWidth
+        let text = try a.string("data") ?? { throw a.invalid("data", "is required") }()
+        // Check the length before decoding, so a wrong shape costs nothing.
+        guard text.utf8.count == (byteCount + 2) / 3 * 4 else {
+            throw a.invalid("data", "has \(text.utf8.count) base64 characters; \(dtype) \(shape) needs \(byteCount) bytes "
+                            + "(\((byteCount + 2) / 3 * 4) characters)")
+        }
+        guard let bytes = Data(base64Encoded: text), bytes.count == byteCount else { throw a.invalid("data", "is not valid base64") }
+
+        // values is (c, h, w) on the model's input scale
+        var values = [Float](repeating: 0, count: c * h * w)
+        bytes.withUnsafeBytes { raw in
+            if byteWidth == 1 {
+                for i in 0..<values.count { values[i] = Float(raw[i]) }
+            } else {
+                for i in 0..<values.count {
+                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
+            }
+        }
+        guard !values.contains(where: { !$0.isFinite }) else { throw a.invalid("data", "contains NaN or infinity") }
+        let t = Tensor(zeros: [channels, h, w])
+        if dtype == "uint8" {
+            guard c == 1 || c == 3, channels == 1 || channels == 3 else {
+                guard c == channels else { throw channelMismatch(c, channels) }
+                for i in 0..<values.count { t.data[i] = values[i] / 255 }
+                return ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: nil)
+            }
+            let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
+            normalization.apply(image, into: t.data)
+        } else {
+            if c == channels {
+                values.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: $0.count) }
+            } else if c == 1 || c == 3, channels == 1 || channels == 3 {
+                let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
+                image.pixels.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: $0.count) }
+            } else {
+                throw channelMismatch(c, channels)
+            }
+        }
+        return ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: nil)
+    }
+
+    private static func channelMismatch(_ got: Int, _ expected: Int) -> RPCError {
+        .shapeMismatch("the model takes \(expected) channels, the array has \(got)")
+    }
+
+    /// This image resampled to `size` (area filter), channel by channel.
+    private func resized(to size: (Int, Int), field: String) throws -> ImageInput {
+        let (c, h, w) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
+        if (h, w) == size { return self }
+        let out = Tensor(zeros: [c, size.0, size.1])
+        for ch in 0..<c {
+            let plane = UNetData.Image(channels: 1, height: h, width: w,
+                                       pixels: Array(UnsafeBufferPointer(start: tensor.data + ch * h * w, count: h * w)))
+            let r = plane.resized(height: size.0, width: size.1, filter: .area)
+            r.pixels.withUnsafeBufferPointer { (out.data + ch * size.0 * size.1).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        return ImageInput(tensor: out, originalHeight: originalHeight, originalWidth: originalWidth, stem: stem)
+    }
+
+    /// The image as a batch of one, (1, C, H, W).
+    var batch: Tensor { tensor.reshaped([1] + tensor.shape) }
+}

@@ -1,0 +1,66 @@
+import UNetCore
+import UNetData
+
+/// How `segment` returns masks, and the conversions from mask probabilities to what is sent.
+///
+/// A one-channel (sigmoid) mask becomes 0/255 by `threshold`; a K-channel (softmax) mask becomes the index of
+/// the most probable class per pixel (0...K-1). `foreground_fraction` is the share of pixels that are not 0.
+enum MaskEncoding: String, CaseIterable {
+    /// Base64 of an 8-bit greyscale PNG of the label mask.
+    case png
+    /// `{"dtype": "uint8", "shape": [H, W], "data": base64}` of the label mask.
+    case array
+    /// The probabilities as JSON numbers: [H][W] for one channel, [K][H][W] for K.
+    case probabilities
+
+    /// An (H, W) label mask: 0/255 for a sigmoid mask, class indices for a softmax one.
+    struct LabelMask {
+        let height: Int
+        let width: Int
+        let pixels: [UInt8]
+        var foregroundFraction: Double {
+            Double(pixels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) / Double(max(pixels.count, 1))
+        }
+        func png() throws -> [UInt8] { try PNGEncoder.encodeGrey(pixels, height: height, width: width) }
+    }
+
+    /// `probs` is (1, K, H, W).
+    static func labels(_ probs: Tensor, threshold: Float) -> LabelMask {
+        let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
+        let plane = h * w
+        var out = [UInt8](repeating: 0, count: plane)
+        if k == 1 {
+            for i in 0..<plane where probs.data[i] > threshold { out[i] = 255 }
+        } else {
+            for i in 0..<plane {
+                var best = 0
+                for c in 1..<k where probs.data[c * plane + i] > probs.data[best * plane + i] { best = c }
+                out[i] = UInt8(min(best, 255))
+            }
+        }
+        return LabelMask(height: h, width: w, pixels: out)
+    }
+
+    /// `probs` (1, K, h, w) resampled to (1, K, height, width), bilinear up and area down, per channel.
+    static func resize(_ probs: Tensor, height: Int, width: Int) -> Tensor {
+        let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
+        if h == height && w == width { return probs }
+        let out = Tensor(zeros: [1, k, height, width])
+        for c in 0..<k {
+            let plane = UNetData.Image(channels: 1, height: h, width: w,
+                                       pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))
+            let r = plane.resized(height: height, width: width, filter: .area)
+            r.pixels.withUnsafeBufferPointer { (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        return out
+    }
+
+    /// (1, K, H, W) as nested JSON arrays: [H][W] when K is 1, else [K][H][W].
+    static func nestedArrays(_ probs: Tensor) -> JSONValue {
+        let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
+        func plane(_ c: Int) -> JSONValue {
+            .array((0..<h).map { y in .array((0..<w).map { x in .double(Double(probs.data[(c * h + y) * w + x])) }) })
+        }
+        return k == 1 ? plane(0) : .array((0..<k).map(plane))
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+
+/// Methods for testing the dispatcher, served only with `--debug-methods`: `debug.sleep` holds the worker for
+/// a while, checking for cancellation every 10 ms, so that queueing, `engine.status` and `cancel` can be
+/// tested without a slow model.
+public enum DebugMethods: MethodGroup {
+    public static var methods: [MethodSpec] {
+        [
+            MethodSpec("debug.sleep", .numeric, params: ["seconds"]) { ctx in
+                let seconds = try ctx.params.double("seconds", default: 1, in: 0...600)
+                let start = Date()
+                var ticks = 0
+                while Date().timeIntervalSince(start) < seconds {
+                    try ctx.checkCancelled()
+                    Thread.sleep(forTimeInterval: 0.01)
+                    ticks += 1
+                    if ticks % 50 == 0 { ctx.progress(["elapsed_s": JSONValue(Date().timeIntervalSince(start))]) }
+                }
+                return ["slept_s": JSONValue(seconds)]
+            },
+        ]
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import UNetCore
+import UNetData
+
+/// `model.create`, `model.summary`, `model.save` and `model.load`.
+///
+/// A new model replaces the session's only when it was built (or loaded) completely, so a bad request or a bad
+/// file leaves the current model as it was.
+public enum ModelMethods: MethodGroup {
+    static let unetOnly = ["depth", "filters", "batch_norm", "upsampling", "classification_head", "dropout"]
+    /// Checkpoint metadata keys this layer adds to UNetCore's.
+    static let classNamesKey = "unet_engine.class_names"
+    static let preprocessingKey = "unet_engine.preprocessing"
+
+    public static var methods: [MethodSpec] {
+        [
+            MethodSpec("model.create", .numeric,
+                       params: ["architecture", "input_shape", "classes", "seed"] + unetOnly) { ctx in
+                let model = try Model.build(try config(ctx.params))
+                ctx.session.replaceModel(model, optimizer: nil, classNames: nil)
+                return summary(model)
+            },
+            MethodSpec("model.summary", .numeric) { ctx in summary(try ctx.session.requireModel()) },
+            MethodSpec("model.save", .numeric, params: ["path"]) { ctx in
+                let path = try ctx.params.requiredString("path")
+                let model = try ctx.session.requireModel()
+                var extra: [String: String] = [:]
+                if let names = ctx.session.classNames { extra[classNamesKey] = JSONCodec.encodeString(JSONValue(names)) }
+                if let prep = ctx.session.preprocessing, let data = try? JSONEncoder().encode(prep) {
+                    extra[preprocessingKey] = String(decoding: data, as: UTF8.self)
+                }
+                let bytes = try Checkpoint.save(model: model, optimizer: ctx.session.optimizer, to: path, extraMetadata: extra)
+                return ["path": .string(path), "bytes": JSONValue(bytes)]
+            },
+            MethodSpec("model.load", .numeric, params: ["path"]) { ctx in
+                let path = try ctx.params.requiredString("path")
+                let contents = try Checkpoint.load(path: path, current: ctx.session.model)
+                let names = contents.metadata[classNamesKey].flatMap { try? JSONCodec.decode($0) }?.arrayValue?
+                    .compactMap(\.stringValue)
+                ctx.session.replaceModel(contents.model, optimizer: contents.optimizer, classNames: names)
+                if let json = contents.metadata[preprocessingKey] {
+                    ctx.session.preprocessing = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8))
+                }
+                return summary(contents.model)
+            },
+        ]
+    }
+
+    /// Reads `model.create`'s params into a configuration; `Model.build` validates the ranges.
+    static func config(_ p: ParamsReader) throws -> ModelConfig {
+        guard let arch = try p.enumeration("architecture", ModelConfig.Architecture.self) else {
+            throw p.invalid("architecture", "is required")
+        }
+        guard let shape = try p.intArray("input_shape", count: 3...3) else { throw p.invalid("input_shape", "is required") }
+        if arch != .unet, let given = unetOnly.first(where: { p.has($0) }) {
+            throw p.invalid(given, "applies only to architecture \"unet\"")
+        }
+        let seed = try p.int("seed", default: 0, in: 0...Int.max)
+        var c = ModelConfig(architecture: arch, inputShape: shape, classes: try p.int("classes"), seed: UInt64(seed))
+        c.depth = try p.int("depth", default: c.depth)
+        c.filters = try p.int("filters", default: c.filters)
+        c.batchNorm = try p.bool("batch_norm", default: c.batchNorm)
+        c.upsampling = try p.enumeration("upsampling", ModelConfig.Upsampling.self) ?? c.upsampling
+        c.classificationHead = try p.int("classification_head", default: c.classificationHead)
+        c.dropout = Float(try p.double("dropout", default: Double(c.dropout)))
+        return c
+    }
+
+    /// `model.summary`'s result: Keras-style rows (output shapes per image, batch axis omitted) and the
+    /// configuration that rebuilds the model.
+    static func summary(_ model: Model) -> JSONValue {
+        let s = ModelSummary(model)
+        let c = model.config
+        let layers: [JSONValue] = s.rows.map {
+            ["name": .string($0.name), "type": .string($0.type), "output_shape": JSONValue($0.outputShape),
+             "params": JSONValue($0.params)]
+        }
+        var config: JSONObject = ["architecture": .string(c.architecture.rawValue), "input_shape": JSONValue(c.inputShape),
+                                  "classes": JSONValue(c.classes), "seed": .int(Int64(truncatingIfNeeded: c.seed))]
+        if c.architecture == .unet {
+            config["depth"] = JSONValue(c.depth)
+            config["filters"] = JSONValue(c.filters)
+            config["batch_norm"] = .bool(c.batchNorm)
+            config["upsampling"] = .string(c.upsampling.rawValue)
+            config["classification_head"] = JSONValue(c.classificationHead)
+            config["dropout"] = JSONValue(c.dropout)
+        }
+        return ["architecture": .string(s.architecture), "input_shape": JSONValue(s.inputShape),
+                "layers": .array(layers), "total_params": JSONValue(s.totalParams),
+                "trainable_params": JSONValue(s.trainableParams), "config": .object(config)]
+    }
+}
