@@ -29,6 +29,8 @@ public struct MulticlassSegmentationAccumulator: Sendable {
         let n = probabilities.shape[0]
         guard n > 0 else { return }
         let plane = labels.count / n
+        // Collected aside and appended at the end, so a batch with a bad label adds nothing.
+        var batch: [[PixelCounts]] = []
         for i in 0..<n {
             // probabilities image i: (C, plane); labels image i: (plane).
             let p = probabilities.image(i)
@@ -55,8 +57,9 @@ public struct MulticlassSegmentationAccumulator: Sendable {
                 counts[k].trueNegatives = plane - counts[k].truePositives - counts[k].falsePositives
                     - counts[k].falseNegatives
             }
-            perImage.append(counts)
+            batch.append(counts)
         }
+        perImage.append(contentsOf: batch)
     }
 
     /// Forgets every image.
