@@ -17,6 +17,7 @@ let targets: [Target] = [
     .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG"]),
     .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
+    .executableTarget(name: "unet-bench", dependencies: ["UNetCore"]),
     .executableTarget(name: "train-shapes", dependencies: ["UNetCore"], path: "Examples/train-shapes"),
     .target(name: "TestSupport", dependencies: ["UNetCore"]),
 ]

@@ -1,0 +1,269 @@
+// unet-bench: how fast the engine is, as ratios you can compare on a shared, noisy machine.
+//
+//     swift build -c release && .build/release/unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops]
+//
+// 1. The sgemm ceiling: OpenBLAS on a large square product and on the im2col GEMM shape of every convolution.
+// 2. Per-op throughput at the U-Nets' shapes, forward and backward (GFLOP/s for convolutions and Dense, GB/s for
+//    memory-bound ops), each fast kernel first checked against its naive oracle.
+// 3. Whole models: inference and training-step images/s, achieved GFLOP/s and peak RSS for the reference
+//    classifier (224x224x3 and 128x128x1, batch 8) and Ronneberger's U-Net (256x256x1, batch 4). Each whole-model
+//    run happens in a child process so its peak RSS is its own.
+import Foundation
+import UNetCore
+
+#if DEBUG
+FileHandle.standardError.write(Data("unet-bench measures release builds only: swift build -c release\n".utf8))
+exit(2)
+#endif
+
+struct Options {
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var json: String?
+    var quick = false
+    var skipOps = false
+    var child: (String, String)?
+}
+
+var options = Options()
+var args = Array(CommandLine.arguments.dropFirst())
+while !args.isEmpty {
+    let a = args.removeFirst()
+    switch a {
+    case "--threads": options.threads = Int(args.removeFirst()) ?? options.threads
+    case "--json": options.json = args.removeFirst()
+    case "--quick": options.quick = true
+    case "--skip-ops": options.skipOps = true
+    case "--model-run": options.child = (args.removeFirst(), args.removeFirst())
+    case "-h", "--help":
+        print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops]")
+        exit(0)
+    default:
+        FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
+        exit(2)
+    }
+}
+Parallel.setThreads(options.threads)
+
+/// Best-of-`repeats` wall time of `body` in seconds, after one warm-up call.
+func timeBest(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+    try body()
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let t = DispatchTime.now().uptimeNanoseconds
+        try body()
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
+    }
+    return best
+}
+
+func peakRSSBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+}
+
+// MARK: - Whole models
+
+struct ModelCase {
+    let name: String
+    let config: ModelConfig
+    let batch: Int
+}
+
+let modelCases = [
+    ModelCase(name: "unet-classifier-224", config: ModelConfig(architecture: .unetClassifier, inputShape: [3, 224, 224]), batch: 8),
+    ModelCase(name: "unet-classifier-128", config: ModelConfig(architecture: .unetClassifier, inputShape: [1, 128, 128]), batch: 8),
+    ModelCase(name: "unet-ronneberger-256", config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256]), batch: 4),
+]
+
+/// Multiply-adds x 2 of the convolutions, transposed convolutions and Dense layers for one image, forward.
+func forwardFLOPs(_ model: Model, _ shape: [Int]) throws -> Double {
+    let shapes = try model.network.shapes(for: [1] + shape)
+    var flops = 0.0
+    for (i, node) in model.network.nodes.enumerated() {
+        let out = shapes[i]
+        switch node.layer {
+        case let c as Conv2D: flops += 2 * Double(c.inputChannels * c.kernelH * c.kernelW) * Double(out.dropFirst().reduce(1, *))
+        case let t as ConvTranspose2D:
+            let inShape = node.inputs[0] == Network.input ? [1] + shape : shapes[node.inputs[0]]
+            flops += 2 * Double(t.inputChannels * t.outputChannels * t.kernelSize * t.kernelSize) * Double(inShape[2] * inShape[3])
+        case let d as Dense: flops += 2 * Double(d.inputFeatures * d.outputFeatures)
+        default: break
+        }
+    }
+    return flops
+}
+
+/// Runs one model case in this process and prints one JSON line (the child side of `--model-run`).
+func runModelCase(_ c: ModelCase, mode: String) throws {
+    let model = try Model.build(c.config)
+    let x = Tensor(zeros: [c.batch] + c.config.inputShape)
+    var rng = RandomGenerator(seed: 1)
+    for i in 0..<x.count { x[i] = rng.nextFloat() }
+    let repeats = options.quick ? 1 : 3
+    let seconds: Double
+    if mode == "infer" {
+        seconds = try timeBest(repeats) { _ = try model.forward(x, training: false) }
+    } else {
+        var config = TrainingConfig()
+        config.batchSize = c.batch
+        let trainer = Trainer(model: model, config: config)
+        let batch: Batch
+        if c.config.architecture == .unet {
+            let masks = Tensor(zeros: [c.batch, 1] + Array(c.config.inputShape.dropFirst()))
+            for i in 0..<masks.count { masks[i] = rng.nextFloat() > 0.5 ? 1 : 0 }
+            batch = Batch(images: x, masks: masks)
+        } else {
+            batch = Batch(images: x, labels: (0..<c.batch).map { $0 % 2 })
+        }
+        seconds = try timeBest(repeats) { _ = try trainer.trainStep(batch) }
+    }
+    let flops = try forwardFLOPs(model, c.config.inputShape) * Double(c.batch) * (mode == "train" ? 3 : 1)
+    let result: [String: Any] = [
+        "name": c.name, "model": c.config.architecture.rawValue, "mode": mode, "input_shape": c.config.inputShape,
+        "batch": c.batch, "images_per_second": Double(c.batch) / seconds, "peak_rss_bytes": peakRSSBytes(),
+        "gflops": flops / seconds / 1e9, "seconds_per_batch": seconds,
+    ]
+    print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+}
+
+if let (name, mode) = options.child {
+    guard let c = modelCases.first(where: { $0.name == name }) else { exit(2) }
+    try runModelCase(c, mode: mode)
+    exit(0)
+}
+
+// MARK: - sgemm ceiling
+
+func gemmGFLOPs(m: Int, n: Int, k: Int, repeats: Int = 3) -> Double {
+    let a = Tensor(zeros: [m * k]), b = Tensor(zeros: [k * n]), c = Tensor(zeros: [m * n])
+    var rng = RandomGenerator(seed: 2)
+    for i in 0..<a.count { a[i] = rng.nextFloat() }
+    for i in 0..<b.count { b[i] = rng.nextFloat() }
+    let t = timeBest(repeats) { gemm(m: m, n: n, k: k, a.data, b.data, c.data) }
+    return 2 * Double(m * n * k) / t / 1e9
+}
+
+func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
+
+print("unet-bench: \(options.threads) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+let squareN = options.quick ? 1024 : 2048
+let ceiling = gemmGFLOPs(m: squareN, n: squareN, k: squareN)
+print("sgemm \(squareN)x\(squareN)x\(squareN): \(fmt(ceiling)) GFLOP/s (the ceiling the ratios below use)")
+
+// MARK: - Per-op throughput
+
+struct ConvShape: Hashable { let c, o, k, h, w: Int }
+
+/// The distinct 3x3 convolutions of the reference classifier at 224 and of Ronneberger's U-Net at 256.
+func convShapes() -> [ConvShape] {
+    var shapes: [ConvShape] = []
+    for mc in modelCases {
+        guard let model = try? Model.build(mc.config),
+              let s = try? model.network.shapes(for: [1] + mc.config.inputShape) else { continue }
+        for (i, node) in model.network.nodes.enumerated() {
+            guard let conv = node.layer as? Conv2D, conv.kernelH == 3 else { continue }
+            let out = s[i]
+            let shape = ConvShape(c: conv.inputChannels, o: conv.outputChannels, k: 3, h: out[2], w: out[3])
+            if !shapes.contains(shape) { shapes.append(shape) }
+        }
+    }
+    return shapes
+}
+
+var opRows: [[String: Any]] = []
+if !options.skipOps {
+    print("\nper-op (batch 1 unless noted; fast kernels validated against naive first)")
+    print(pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm same shape", 18) + "fwd / sgemm")
+    var rng = RandomGenerator(seed: 3)
+    let shapes = options.quick ? Array(convShapes().prefix(3)) : convShapes()
+    for s in shapes {
+        let conv = Conv2D(inputChannels: s.c, outputChannels: s.o, kernelSize: 3, rng: &rng)
+        // Validate on a small window of the same channels and kernel against the direct convolution.
+        let small = Tensor(zeros: [1, s.c, 9, 11])
+        for i in 0..<small.count { small[i] = rng.uniform(-1, 1) }
+        let fast = conv.forward(small, training: false)
+        let g = ConvGeometry(channels: s.c, height: 9, width: 11, kernelH: 3, kernelW: 3, padding: .same)
+        let naive = Tensor(zeros: fast.shape)
+        conv2dNaive(small.data, g, weight: conv.weight.value.data, bias: conv.bias!.value.data, outChannels: s.o, naive.data)
+        var worst: Float = 0
+        for i in 0..<naive.count { worst = max(worst, abs(naive[i] - fast[i])) }
+        guard worst < 1e-3 else { print("Conv2D \(s) disagrees with the naive convolution by \(worst)"); exit(1) }
+
+        let x = Tensor(zeros: [1, s.c, s.h, s.w])
+        for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+        let flops = 2 * Double(s.c * 9 * s.o * s.h * s.w)
+        let tf = timeBest(options.quick ? 1 : 3) { _ = conv.forward(x, training: false) }
+        _ = conv.forward(x, training: true)
+        let dy = Tensor(zeros: [1, s.o, s.h, s.w])
+        let tb = timeBest(options.quick ? 1 : 3) { _ = conv.forward(x, training: true); _ = conv.backward(dy) } - tf
+        let peak = gemmGFLOPs(m: s.o, n: s.h * s.w, k: s.c * 9, repeats: options.quick ? 1 : 3)
+        let name = "Conv2D 3x3 \(s.c)->\(s.o) @\(s.h)x\(s.w)"
+        let (fwd, bwd) = (flops / tf / 1e9, 2 * flops / max(tb, 1e-9) / 1e9)
+        print(pad(name, 42) + pad(fmt(fwd) + " GFLOP/s", 16) + pad(fmt(bwd) + " GFLOP/s", 16) + pad(fmt(peak) + " GFLOP/s", 18)
+              + fmt(fwd / peak, 2))
+        opRows.append(["op": name, "forward_gflops": fwd, "backward_gflops": bwd, "sgemm_gflops": peak])
+    }
+    // Memory-bound ops on the classifier's largest activation: (1, 64, 224, 224).
+    let act = Tensor(zeros: [1, 64, 224, 224])
+    for i in 0..<act.count { act[i] = rng.uniform(-1, 1) }
+    let bytes = Double(act.count * 4)
+    let memOps: [(String, Layer, Double)] = [
+        ("ReLU 64@224", ReLU(), 2), ("MaxPool2D 64@224", MaxPool2D(), 1.25), ("UpSampling2D nearest 64@112", UpSampling2D(), 1.25),
+        ("BatchNorm 64@224", BatchNorm(channels: 64), 3),
+    ]
+    for (name, layer, traffic) in memOps {
+        let input = name.contains("@112") ? Tensor(zeros: [1, 64, 112, 112]) : act
+        let t = timeBest(3) { _ = layer.forward([input], training: true) }
+        let y = layer.forward([input], training: true)
+        let tb = timeBest(3) { _ = layer.backward(y) }
+        let gbF = traffic * bytes / t / 1e9, gbB = traffic * bytes / tb / 1e9
+        print(pad(name, 42) + pad(fmt(gbF) + " GB/s", 16) + pad(fmt(gbB) + " GB/s", 16))
+        opRows.append(["op": name, "forward_gbps": gbF, "backward_gbps": gbB])
+    }
+}
+
+// MARK: - Whole models, each in a child process
+
+print("\nwhole models")
+print(pad("model", 24) + pad("mode", 7) + pad("input", 14) + pad("batch", 7) + pad("images/s", 11) + pad("GFLOP/s", 10)
+      + pad("of sgemm", 10) + "peak RSS")
+var results: [[String: Any]] = []
+let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+for c in modelCases {
+    for mode in ["infer", "train"] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: me)
+        p.arguments = ["--model-run", c.name, mode, "--threads", String(options.threads)] + (options.quick ? ["--quick"] : [])
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard let line = String(decoding: out, as: UTF8.self).split(separator: "\n").last,
+              let r = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            print("\(c.name) \(mode): the child run failed"); continue
+        }
+        results.append(r)
+        let ips = r["images_per_second"] as! Double, gf = r["gflops"] as! Double, rss = r["peak_rss_bytes"] as! Int
+        let shape = c.config.inputShape.map(String.init).joined(separator: "x")
+        print(pad(c.name, 24) + pad(mode, 7) + pad(shape, 14) + pad(String(c.batch), 7) + pad(fmt(ips, 2), 11)
+              + pad(fmt(gf), 10) + pad(fmt(gf / ceiling, 2), 10) + "\(rss / (1 << 20)) MiB")
+    }
+}
+
+if let path = options.json {
+    var uts = utsname()
+    uname(&uts)
+    let machineName = withUnsafeBytes(of: &uts.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+        .first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    let doc: [String: Any] = [
+        "machine": ["cpu": cpu, "arch": machineName, "cores": ProcessInfo.processInfo.activeProcessorCount,
+                    "threads": options.threads, "sgemm_gflops": ceiling],
+        "ops": opRows, "results": results,
+    ]
+    try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+    print("\nwrote \(path)")
+}
