@@ -109,7 +109,8 @@ final class CheckpointInteropTests: XCTestCase {
                           || config.architecture == .unetClassifier, "the listing is read")
             let metadata = try XCTUnwrap(header["__metadata__"] as? [String: String])
             XCTAssertEqual(metadata["format"], "pt")
-            let stored = try JSONDecoder().decode(ModelConfig.self, from: Data(try XCTUnwrap(metadata[Checkpoint.configKey]).utf8))
+            let storedJSON = try XCTUnwrap(metadata[Checkpoint.configKey])
+            let stored = try JSONDecoder().decode(ModelConfig.self, from: Data(storedJSON.utf8))
             XCTAssertEqual(stored, config)
         }
     }
@@ -118,7 +119,9 @@ final class CheckpointInteropTests: XCTestCase {
     func describe(_ entry: [String: Any]) throws -> String {
         let name = try XCTUnwrap(entry["name"] as? String, "name in \(entry)")
         let dtype = try XCTUnwrap(entry["dtype"] as? String, "dtype of \(name)")
-        let shape = try XCTUnwrap(entry["shape"] as? [Any], "shape of \(name)").map { try XCTUnwrap(($0 as? NSNumber)?.intValue) }
+        let shape = try XCTUnwrap(entry["shape"] as? [Any], "shape of \(name)").map {
+            try XCTUnwrap(($0 as? NSNumber)?.intValue, "shape of \(name)")
+        }
         return "\(name) \(dtype) \(shape)"
     }
 

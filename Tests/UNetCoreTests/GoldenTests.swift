@@ -335,7 +335,8 @@ final class GoldenTests: XCTestCase {
     // torch.optim.SGD([w, b], lr=0.1, momentum=0.9, weight_decay=0.05)
     func testSGD() throws {
         try checkOptimizer("optim_sgd_momentum", Optimizer(kind: .sgd, learningRate: 0.1, momentum: 0.9))
-        try checkOptimizer("optim_sgd_nesterov", Optimizer(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true))
+        try checkOptimizer("optim_sgd_nesterov",
+                           Optimizer(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true))
         try checkOptimizer("optim_sgd_momentum_wd",
                            Optimizer(kind: .sgd, learningRate: 0.1, weightDecay: 0.05, momentum: 0.9))
     }
