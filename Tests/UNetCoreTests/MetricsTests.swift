@@ -270,7 +270,8 @@ final class MetricsTests: XCTestCase {
             XCTAssertEqual($0 as? MetricsError, .nonFiniteScore(index: 1))
         }
         XCTAssertThrowsError(try MulticlassClassificationMetrics(probabilities: [0.5, 0.5], labels: [0], classCount: 1))
-        XCTAssertThrowsError(try MulticlassClassificationMetrics(probabilities: [0.5, 0.5], labels: [2], classCount: 2)) {
+        XCTAssertThrowsError(try MulticlassClassificationMetrics(probabilities: [0.5, 0.5], labels: [2],
+                                                                 classCount: 2)) {
             XCTAssertEqual($0 as? MetricsError, .invalidLabel(index: 0, label: 2))
         }
     }
