@@ -9,7 +9,7 @@ public final class ReLU: UnaryLayer {
     public func outputShape(_ s: [Int]) throws -> [Int] { s }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         Parallel.forEachChunk(x.count) { r in for i in r { y.data[i] = max(x.data[i], 0) } }
         output = training ? y : nil
         return y
@@ -17,7 +17,7 @@ public final class ReLU: UnaryLayer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
-        let dx = Tensor(zeros: dy.shape)
+        let dx = Tensor(uninitialized: dy.shape)
         Parallel.forEachChunk(dy.count) { r in for i in r { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 } }
         return dx
     }

@@ -44,8 +44,8 @@ public final class BatchNorm: UnaryLayer {
         let (n, c) = (x.shape[0], channels)
         let p = x.count / (n * c)
         let m = n * p
-        let y = Tensor(zeros: x.shape)
-        let xhat = training ? Tensor(zeros: x.shape) : nil
+        let y = Tensor(uninitialized: x.shape)
+        let xhat = training ? Tensor(uninitialized: x.shape) : nil
         var inv = [Float](repeating: 0, count: c)
         inv.withUnsafeMutableBufferPointer { inv in
             let invBase = inv.baseAddress!
@@ -97,7 +97,7 @@ public final class BatchNorm: UnaryLayer {
         let (n, c) = (dy.shape[0], channels)
         let p = dy.count / (n * c)
         let m = Float(n * p)
-        let dx = Tensor(zeros: dy.shape)
+        let dx = Tensor(uninitialized: dy.shape)
         Parallel.forEach(c, cost: 3 * n * p) { ch in
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {

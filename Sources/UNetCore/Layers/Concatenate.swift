@@ -18,7 +18,7 @@ public final class Concatenate: Layer {
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         inputShapes = inputs.map(\.shape)
-        let y = Tensor(zeros: try! outputShape(inputShapes))
+        let y = Tensor(uninitialized: try! outputShape(inputShapes))
         let n = y.shape[0]
         let outPerImage = y.count / n
         var offset = 0
@@ -35,7 +35,7 @@ public final class Concatenate: Layer {
         let outPerImage = dy.count / n
         var offset = 0
         return inputShapes.map { shape in
-            let dx = Tensor(zeros: shape)
+            let dx = Tensor(uninitialized: shape)
             let per = dx.count / n
             for i in 0..<n { (dx.data + i * per).update(from: dy.data + i * outPerImage + offset, count: per) }
             offset += per

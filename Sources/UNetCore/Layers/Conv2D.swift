@@ -46,7 +46,7 @@ public final class Conv2D: UnaryLayer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        let y = Tensor(zeros: [n, o, g.outH, g.outW])
+        let y = Tensor(uninitialized: [n, o, g.outH, g.outW])  // every element written by the GEMM
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))

@@ -31,7 +31,7 @@ public final class Dense: UnaryLayer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let n = x.shape[0]
-        let y = Tensor(zeros: [n, outputFeatures])
+        let y = Tensor(uninitialized: [n, outputFeatures])
         // y (N, O) = x (N, I) · Wᵀ (I, O)
         gemm(transB: true, m: n, n: outputFeatures, k: inputFeatures, x.data, weight.value.data, y.data)
         for i in 0..<n { for o in 0..<outputFeatures { y.data[i * outputFeatures + o] += bias.value.data[o] } }

@@ -23,7 +23,7 @@ public final class MaxPool2D: UnaryLayer {
         let s = x.shape
         let (h, w) = (s[2], s[3])
         let (oh, ow) = ((h - poolSize) / stride + 1, (w - poolSize) / stride + 1)
-        let y = Tensor(zeros: [s[0], s[1], oh, ow])
+        let y = Tensor(uninitialized: [s[0], s[1], oh, ow])
         if training { argmax = [Int32](repeating: 0, count: y.count) }
         let k = poolSize, st = stride
         argmax.withUnsafeMutableBufferPointer { am in

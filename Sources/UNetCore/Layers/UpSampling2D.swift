@@ -34,7 +34,7 @@ public final class UpSampling2D: UnaryLayer {
         inputShape = x.shape
         let (h, w) = (x.shape[2], x.shape[3])
         let (oh, ow) = (h * factor, w * factor)
-        let y = Tensor(zeros: try! outputShape(x.shape))
+        let y = Tensor(uninitialized: try! outputShape(x.shape))
         Parallel.forEach(x.shape[0] * x.shape[1], cost: oh * ow) { plane in
             let xp = x.data + plane * h * w
             let yp = y.data + plane * oh * ow

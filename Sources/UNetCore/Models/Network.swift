@@ -54,7 +54,7 @@ public final class Network {
         return shapes
     }
 
-    private var activations: [Tensor?] = []
+    private var hasForward = false
     private var inputShape: [Int] = []
 
     /// Runs the graph. With `training`, layers cache what the backward needs.
@@ -64,19 +64,21 @@ public final class Network {
         // The last consumer of each node, so inference can drop activations as soon as they are used.
         var lastUse = [Int](repeating: -1, count: nodes.count)
         for (i, node) in nodes.enumerated() { for j in node.inputs where j >= 0 { lastUse[j] = i } }
+        // Layers cache what their backward needs themselves, so the graph drops every output after its last use,
+        // in training too: a convolution's pre-activation output is freed once its ReLU has run.
         for (i, node) in nodes.enumerated() {
             let ins = node.inputs.map { $0 == Network.input ? x : outs[$0]! }
             outs[i] = node.layer.forward(ins, training: training)
-            if !training { for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outs[j] = nil } }
+            for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outs[j] = nil }
         }
-        if training { activations = outs; inputShape = x.shape }
+        if training { hasForward = true; inputShape = x.shape }
         return outputs.map { outs[$0]! }
     }
 
     /// Backpropagates gradients of the loss with respect to the outputs (nil for an output the loss ignores)
     /// and returns the gradient with respect to the network input. Parameter gradients accumulate.
     public func backward(_ gradOutputs: [Tensor?]) -> Tensor {
-        precondition(!activations.isEmpty, "Network.backward without a training forward")
+        precondition(hasForward, "Network.backward without a training forward")
         var grads = [Tensor?](repeating: nil, count: nodes.count)
         for (k, g) in zip(outputs, gradOutputs) { if let g { accumulate(&grads[k], g.copy()) } }
         var inputGrad: Tensor?
@@ -85,7 +87,6 @@ public final class Network {
             let node = nodes[i]
             let gins = node.layer.backward(g)
             grads[i] = nil
-            activations[i] = nil
             for (j, gin) in zip(node.inputs, gins) {
                 if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&grads[j], gin) }
             }
@@ -100,7 +101,7 @@ public final class Network {
 
     /// Drops cached activations (after a backward, or when a forward's step is abandoned).
     public func releaseCaches() {
-        activations = []
+        hasForward = false
         for node in nodes { node.layer.releaseCache() }
     }
 

@@ -12,9 +12,16 @@ public final class Tensor: @unchecked Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        self.data = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.data = TensorStorage.allocate(count)
         data.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    /// A tensor whose contents are unspecified: for kernels that overwrite every element (skips the memset).
+    public init(uninitialized shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.data = TensorStorage.allocate(count)
     }
 
     /// A tensor holding a copy of `values`, which must have `shape`'s element count.
@@ -30,7 +37,7 @@ public final class Tensor: @unchecked Sendable {
         data.update(repeating: value, count: count)
     }
 
-    deinit { UnsafeMutableRawPointer(data).deallocate() }
+    deinit { TensorStorage.release(data, count: count) }
 
     public var rank: Int { shape.count }
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
@@ -43,7 +50,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// An independent copy.
     public func copy() -> Tensor {
-        let t = Tensor(zeros: shape)
+        let t = Tensor(uninitialized: shape)
         t.data.update(from: data, count: count)
         return t
     }
@@ -51,7 +58,7 @@ public final class Tensor: @unchecked Sendable {
     /// A copy with a new shape of the same element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
         precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
-        let t = Tensor(zeros: newShape)
+        let t = Tensor(uninitialized: newShape)
         t.data.update(from: data, count: count)
         return t
     }

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Where tensors get their memory: a cache of freed buffers keyed by exact size.
+///
+/// A training step allocates the same activation and gradient sizes every time. Returning large buffers to the C
+/// heap hands them back to the kernel (glibc maps anything over 32 MiB separately), so the next step page-faults
+/// through fresh zeroed pages: measured as most of the time of memory-bound layers. Keeping freed buffers for
+/// reuse makes a warm step allocate nothing from the system. The cache is bounded (`limitBytes`); past it,
+/// buffers are really freed. Thread-safe: the prefetch thread makes tensors too.
+public enum TensorStorage {
+    /// Buffers smaller than this go straight to malloc, which is good at small sizes.
+    static let minimumCachedFloats = 16_384
+    nonisolated(unsafe) public static var limitBytes = 8 << 30
+
+    nonisolated(unsafe) private static var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    nonisolated(unsafe) private static var cachedBytes = 0
+    private static let lock = NSLock()
+
+    static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let n = max(count, 1)
+        if n >= minimumCachedFloats {
+            lock.lock()
+            if let p = free[n]?.popLast() {
+                cachedBytes -= n * 4
+                lock.unlock()
+                return p
+            }
+            lock.unlock()
+        }
+        return UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
+    }
+
+    static func release(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        let n = max(count, 1)
+        if n >= minimumCachedFloats {
+            lock.lock()
+            if cachedBytes + n * 4 <= limitBytes {
+                free[n, default: []].append(p)
+                cachedBytes += n * 4
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        UnsafeMutableRawPointer(p).deallocate()
+    }
+
+    /// Bytes held for reuse (reported by `engine.status`).
+    public static var cachedByteCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return cachedBytes
+    }
+
+    /// Frees every cached buffer (after a large model is replaced by a small one, say).
+    public static func trim() {
+        lock.lock(); defer { lock.unlock() }
+        for (_, list) in free { for p in list { UnsafeMutableRawPointer(p).deallocate() } }
+        free = [:]
+        cachedBytes = 0
+    }
+}
