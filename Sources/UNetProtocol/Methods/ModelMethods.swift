@@ -24,12 +24,8 @@ public enum ModelMethods: MethodGroup {
             MethodSpec("model.save", .numeric, params: ["path"]) { ctx in
                 let path = try ctx.params.requiredString("path")
                 let model = try ctx.session.requireModel()
-                var extra: [String: String] = [:]
-                if let names = ctx.session.classNames { extra[classNamesKey] = JSONCodec.encodeString(JSONValue(names)) }
-                if let prep = ctx.session.preprocessing, let data = try? JSONEncoder().encode(prep) {
-                    extra[preprocessingKey] = String(decoding: data, as: UTF8.self)
-                }
-                let bytes = try Checkpoint.save(model: model, optimizer: ctx.session.optimizer, to: path, extraMetadata: extra)
+                let bytes = try Checkpoint.save(model: model, optimizer: ctx.session.optimizer, to: path,
+                                                extraMetadata: checkpointMetadata(ctx.session))
                 return ["path": .string(path), "bytes": JSONValue(bytes)]
             },
             MethodSpec("model.load", .numeric, params: ["path"]) { ctx in
@@ -41,9 +37,21 @@ public enum ModelMethods: MethodGroup {
                 if let json = contents.metadata[preprocessingKey] {
                     ctx.session.preprocessing = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8))
                 }
+                try TrainMethods.training(ctx.session).restore(from: contents, session: ctx.session)
                 return summary(contents.model)
             },
         ]
+    }
+
+    /// Everything a checkpoint stores beside the weights: class names, preprocessing, and the training session's
+    /// state (optimizer settings, position, RNG), so `model.load` resumes a run exactly.
+    static func checkpointMetadata(_ session: Session) -> [String: String] {
+        var extra = TrainMethods.training(session).checkpointMetadata(session)
+        if let names = session.classNames { extra[classNamesKey] = JSONCodec.encodeString(JSONValue(names)) }
+        if let prep = session.preprocessing, let data = try? JSONEncoder().encode(prep) {
+            extra[preprocessingKey] = String(decoding: data, as: UTF8.self)
+        }
+        return extra
     }
 
     /// Reads `model.create`'s params into a configuration; `Model.build` validates the ranges.

@@ -1,0 +1,88 @@
+import Foundation
+import UNetCore
+import UNetData
+
+/// A training batch sent inline with `train.step`: `images` (image objects, as `predict` takes them) with
+/// `labels` (class indices) and/or `masks` (mask objects: `{"array": {"dtype": "uint8"|"float32", "shape": [h, w],
+/// "data": ...}}`, `{"png": ...}` or `{"path": ...}`; foreground is > 127 for 8-bit values, > 0.5 for floats).
+/// All images are brought to one size: the model's input size (resized) unless `resize` is false, in which case
+/// they must already agree.
+enum InlineBatch {
+    static func read(_ p: ParamsReader, model: Model, session: Session) throws -> Batch {
+        let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
+        let resize = try p.bool("resize") ?? true
+        let normalization = session.preprocessing?.normalization ?? .unit
+        var inputs: [ImageInput] = []
+        for i in images.indices {
+            inputs.append(try ImageInput.read(images, index: i, params: p, model: model, resize: resize,
+                                              normalization: normalization))
+        }
+        let shape = inputs[0].tensor.shape
+        for (i, input) in inputs.enumerated() where input.tensor.shape != shape {
+            throw RPCError.shapeMismatch("images[\(i)] is \(input.tensor.shape), images[0] is \(shape): one batch needs one size",
+                                         field: "images[\(i)]")
+        }
+        let x = Tensor(uninitialized: [inputs.count] + shape)
+        for (i, input) in inputs.enumerated() { (x.data + i * input.tensor.count).update(from: input.tensor.data, count: input.tensor.count) }
+
+        var labels: [Int]?
+        if let values = try p.array("labels", count: inputs.count...inputs.count) {
+            labels = try values.enumerated().map { i, v in
+                guard let n = v.intValue, n >= 0, n < 1000 else { throw p.invalid("labels[\(i)]", "must be a class index") }
+                return Int(n)
+            }
+        } else if p.has("labels") {
+            throw p.invalid("labels", "must be an array of \(inputs.count) class indices")
+        }
+        var masks: Tensor?
+        if let values = try p.array("masks", count: inputs.count...inputs.count) {
+            let (h, w) = (shape[1], shape[2])
+            let m = Tensor(zeros: [inputs.count, 1, h, w])
+            for i in values.indices {
+                let mask = try readMask(p, values, index: i)
+                let sized = mask.height == h && mask.width == w ? mask : mask.resized(height: h, width: w, filter: .nearest)
+                for j in 0..<(h * w) { m[i * h * w + j] = sized.pixels[j] > 127 ? 1 : 0 }
+            }
+            masks = m
+        } else if p.has("masks") {
+            throw p.invalid("masks", "must be an array of \(inputs.count) masks")
+        }
+        guard labels != nil || masks != nil else { throw p.invalid("labels", "train.step with images needs labels or masks") }
+        try p.finish()
+        return Batch(images: x, masks: masks, labels: labels)
+    }
+
+    /// One mask as a 1-channel image on the 0...255 scale.
+    static func readMask(_ params: ParamsReader, _ values: [JSONValue], index: Int) throws -> UNetData.Image {
+        let p = try params.element("masks", index, of: values)
+        defer { _ = try? p.finish() }
+        if let a = try p.object("array") {
+            let dtype = try a.string("dtype", oneOf: ["uint8", "float32"]) ?? { throw a.invalid("dtype", "is required") }()
+            guard let shape = try a.intArray("shape", count: 2...2, each: 1...ImageInput.maximumSide) else {
+                throw a.invalid("shape", "is required: [h, w]")
+            }
+            let count = shape[0] * shape[1]
+            guard count <= ImageInput.maximumElements else { throw a.invalid("shape", "is too large") }
+            guard let data = Data(base64Encoded: try a.string("data") ?? "") else { throw a.invalid("data", "is not valid base64") }
+            let width = dtype == "uint8" ? 1 : 4
+            guard data.count == count * width else {
+                throw a.invalid("data", "has \(data.count) bytes; shape \(shape) of \(dtype) needs \(count * width)")
+            }
+            try a.finish()
+            let pixels: [Float] = data.withUnsafeBytes { raw in
+                dtype == "uint8" ? raw.bindMemory(to: UInt8.self).map { Float($0) }
+                    : (0..<count).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) > 0.5 ? 255 : 0 }
+            }
+            return UNetData.Image(channels: 1, height: shape[0], width: shape[1], pixels: pixels)
+        }
+        if let path = try p.string("path") {
+            guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
+            return try ImageDecoder.decode(path: path, channels: 1)
+        }
+        if let text = try p.string("png") {
+            guard let bytes = Data(base64Encoded: text) else { throw p.invalid("png", "is not valid base64") }
+            return try ImageDecoder.decode([UInt8](bytes), channels: 1, path: "<png>")
+        }
+        throw params.invalid("masks[\(index)]", "must have one of array, path, png")
+    }
+}

@@ -1,0 +1,72 @@
+import UNetCore
+
+/// `evaluate`: the model scored on a dataset, with the metrics of the reference pipelines.
+public enum EvaluateMethods: MethodGroup {
+    public static var methods: [MethodSpec] {
+        [MethodSpec("evaluate", .numeric, params: ["dataset", "threshold", "batch_size", "per_image"]) { ctx in try evaluate(ctx) }]
+    }
+
+    static func evaluate(_ ctx: RequestContext) throws -> JSONValue {
+        let p = ctx.params
+        let name = try p.requiredString("dataset")
+        let threshold = try p.double("threshold", default: 0.5, in: 0...1)
+        let training = TrainMethods.training(ctx.session)
+        let batchSize = try p.int("batch_size", default: training.config.batchSize, in: 1...4096)
+        let perImage = try p.bool("per_image", default: false)
+        try p.finish()
+        let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
+        let trainer = try training.trainer(for: ctx.session)
+        TrainMethods.applyClassWeights(trainer, training, source)
+        let e = try trainer.evaluate(source, batchSize: batchSize, threshold: threshold, isCancelled: { ctx.isCancelled })
+        var o: JSONObject = ["dataset": .string(name), "count": JSONValue(e.count), "loss": JSONValue(e.loss),
+                             "threshold": JSONValue(threshold)]
+        if let b = e.binary {
+            o["accuracy"] = JSONValue(b.accuracy); o["precision"] = JSONValue(b.precision)
+            o["recall"] = JSONValue(b.recall); o["specificity"] = JSONValue(b.specificity); o["f1"] = JSONValue(b.f1)
+            o["auc"] = b.rocAUC.map { JSONValue($0) } ?? .null
+            o["pr_auc"] = JSONValue(b.averagePrecision)
+            o["confusion_matrix"] = matrixJSON(b.confusionMatrix)
+            o["roc"] = ["fpr": nullable(b.roc.falsePositiveRates), "tpr": nullable(b.roc.truePositiveRates),
+                        "thresholds": nullable(b.roc.thresholds)]
+            o["youden"] = ["threshold": b.youdenThreshold.flatMap { $0.isFinite ? JSONValue($0) : nil } ?? .null,
+                           "j": b.youdenJ.map { JSONValue($0) } ?? .null]
+            o["report"] = reportJSON(b.report)
+        }
+        if let m = e.multiclass {
+            o["accuracy"] = JSONValue(m.accuracy)
+            o["auc"] = m.macroAUC.map { JSONValue($0) } ?? .null
+            o["confusion_matrix"] = matrixJSON(m.confusionMatrix)
+            o["report"] = reportJSON(m.report)
+        }
+        if let s = e.segmentation {
+            o["dice"] = JSONValue(s.meanDice); o["iou"] = JSONValue(s.meanIoU)
+            o["pixel_accuracy"] = JSONValue(s.meanPixelAccuracy)
+            o["pooled_dice"] = JSONValue(s.pooledDice); o["pooled_iou"] = JSONValue(s.pooledIoU)
+            if perImage {
+                o["per_image"] = .array(s.perImage.map { ["dice": JSONValue($0.dice), "iou": JSONValue($0.iou),
+                                                          "pixel_accuracy": JSONValue($0.pixelAccuracy)] })
+            }
+        }
+        return .object(o)
+    }
+
+    /// Infinite and NaN values (the ROC's first threshold, rates of a one-class set) become null.
+    static func nullable(_ values: [Double]) -> JSONValue { .array(values.map { $0.isFinite ? JSONValue($0) : .null }) }
+
+    static func matrixJSON(_ m: ConfusionMatrix) -> JSONValue {
+        .array((0..<m.classCount).map { r in JSONValue((0..<m.classCount).map { m.counts[r][$0] }) })
+    }
+
+    static func reportJSON(_ r: ClassificationReport) -> JSONValue {
+        func row(_ x: ClassificationReport.Row) -> JSONValue {
+            ["precision": JSONValue(x.precision), "recall": JSONValue(x.recall), "f1": JSONValue(x.f1),
+             "support": JSONValue(x.support)]
+        }
+        var o: JSONObject = [:]
+        for c in r.classes { o[c.name] = row(c) }
+        o["accuracy"] = JSONValue(r.accuracy)
+        o["macro avg"] = row(r.macroAverage)
+        o["weighted avg"] = row(r.weightedAverage)
+        return .object(o)
+    }
+}
