@@ -77,6 +77,14 @@ public final class Trainer {
             restoreSnapshot()
             throw TrainingError.diverged("the update made a weight non-finite (learning rate \(optimizer.learningRate))")
         }
+        // A finite but absurd update (a learning rate of 1e12, say) would leave a model that only produces NaN from
+        // the next step on. Refuse an update larger than `maximumRelativeUpdate` times the weights' norm.
+        let ratio = relativeUpdate(params)
+        guard ratio <= Trainer.maximumRelativeUpdate else {
+            restoreSnapshot()
+            throw TrainingError.diverged(String(format: "the update would change the weights by %.3g times their norm "
+                + "(learning rate %g too high)", ratio, optimizer.learningRate))
+        }
         return StepResult(step: optimizer.stepCount, loss: objective.loss, learningRate: optimizer.learningRate,
                           metrics: objective.metrics)
     }
@@ -109,6 +117,23 @@ public final class Trainer {
         }
         optimizer.stepCount = snapshotStep
         model.network.zeroGradients()
+    }
+
+    /// No sane step changes the weights by more than this multiple of their norm; normal steps change them by
+    /// well under 1.
+    public static let maximumRelativeUpdate = 100.0
+
+    /// ‖θ_new − θ_old‖ / ‖θ_old‖ over all parameters (the snapshot holds θ_old first, in parameter order).
+    private func relativeUpdate(_ params: [Parameter]) -> Double {
+        var delta = 0.0, norm = 0.0
+        for (p, old) in zip(params, snapshot) {
+            for i in 0..<p.value.count {
+                let d = Double(p.value[i] - old[i])
+                delta += d * d
+                norm += Double(old[i]) * Double(old[i])
+            }
+        }
+        return (delta / max(norm, 1e-30)).squareRoot()
     }
 
     // MARK: Losses

@@ -85,7 +85,7 @@ public enum TrainMethods: MethodGroup {
         let p = ctx.params, training = training(ctx.session)
         var c = training.config
         if let kind = try p.enumeration("optimizer", Optimizer.Kind.self) { c.optimizer = kind }
-        if let lr = try p.double("learning_rate", in: 0...10) {
+        if let lr = try p.double("learning_rate", in: 0...1e12) {
             guard lr > 0 else { throw p.invalid("learning_rate", "must be positive") }
             c.learningRate = Float(lr)
         }
@@ -122,12 +122,15 @@ public enum TrainMethods: MethodGroup {
         return configJSON(c)
     }
 
+    /// A float32 setting as the short decimal it was given as (1e-4, not 9.99999974e-05).
+    static func decimal(_ x: Float) -> JSONValue { JSONValue(Double("\(x)") ?? Double(x)) }
+
     static func configJSON(_ c: TrainingConfig) -> JSONValue {
         let weights: JSONValue = c.balancedClassWeights ? "balanced" : c.classWeights.map { JSONValue($0) } ?? .null
         return [
-            "optimizer": .string(c.optimizer.rawValue), "learning_rate": JSONValue(Double(c.learningRate)),
-            "weight_decay": JSONValue(Double(c.weightDecay ?? (c.optimizer == .adamw ? 0.01 : 0))),
-            "momentum": JSONValue(Double(c.momentum)), "nesterov": .bool(c.nesterov),
+            "optimizer": .string(c.optimizer.rawValue), "learning_rate": decimal(c.learningRate),
+            "weight_decay": decimal(c.weightDecay ?? (c.optimizer == .adamw ? 0.01 : 0)),
+            "momentum": decimal(c.momentum), "nesterov": .bool(c.nesterov),
             "loss": c.loss.map { .string($0.rawValue) } ?? "auto", "class_weights": weights,
             "batch_size": JSONValue(c.batchSize), "seed": JSONValue(Int(truncatingIfNeeded: c.seed)),
             "augment": .bool(c.augment),
@@ -172,7 +175,7 @@ public enum TrainMethods: MethodGroup {
 
     static func stepJSON(_ r: StepResult, extra: JSONObject) -> JSONValue {
         var o: JSONObject = ["step": JSONValue(r.step), "loss": JSONValue(Double(r.loss)),
-                             "learning_rate": JSONValue(Double(r.learningRate)),
+                             "learning_rate": decimal(r.learningRate),
                              "metrics": .object(JSONObject(r.metrics.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))]
         for (k, v) in extra { o[k] = v }
         return .object(o)
@@ -242,7 +245,7 @@ public enum TrainMethods: MethodGroup {
     }
 
     static func epochJSON(_ r: EpochRecord) -> JSONObject {
-        var o: JSONObject = ["epoch": JSONValue(r.epoch), "learning_rate": JSONValue(Double(r.learningRate)),
+        var o: JSONObject = ["epoch": JSONValue(r.epoch), "learning_rate": decimal(r.learningRate),
                              "seconds": JSONValue(r.seconds)]
         for (k, v) in r.metrics.sorted(by: { $0.key < $1.key }) { o[k] = JSONValue(v) }
         return o
