@@ -109,7 +109,7 @@ public final class Dispatcher: @unchecked Sendable {
         switch Request.parse(value) {
         case .success(let r): request = r
         case .failure(let e):
-            if let id = e.id { writer.sendError(id: id, e.error) }
+            writer.sendError(id: e.id, e.error)
             return
         }
         guard let spec = methods[request.method] else {

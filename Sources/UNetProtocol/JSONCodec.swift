@@ -3,7 +3,8 @@ import CJansson
 /// Converts between JSON text and `JSONValue` with jansson. This is the only file that touches `json_t*`.
 ///
 /// Decoding accepts any JSON value at the top level (a bare array or number is valid JSON, only an invalid
-/// request), rejects duplicate keys and invalid UTF-8, and refuses nesting deeper than `maximumDepth` (jansson
+/// request), accepts `\u0000` in strings but not in keys (a jansson limit), rejects duplicate keys and invalid
+/// UTF-8, and refuses nesting deeper than `maximumDepth` (jansson
 /// itself stops at 2048; our own limit is far lower so that no recursion over a message can exhaust a stack).
 /// Encoding writes compact single-line UTF-8; a non-finite double becomes `null` (JSON has no NaN), and doubles
 /// carry 9 significant digits, enough for a float32 to round-trip.
@@ -26,7 +27,7 @@ public enum JSONCodec {
     public static let defaultMaximumDepth = 64
 
     // Flags from jansson.h (the function-like macro JSON_REAL_PRECISION does not import into Swift).
-    private static let decodeFlags = 0x4 | 0x1  // JSON_DECODE_ANY | JSON_REJECT_DUPLICATES
+    private static let decodeFlags = 0x4 | 0x1 | 0x10  // JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL
     private static let encodeFlags = 0x20 | 0x200 | ((9 & 0x1F) << 11)  // COMPACT | ENCODE_ANY | REAL_PRECISION(9)
 
     /// Decodes one JSON text (one protocol line without its newline).

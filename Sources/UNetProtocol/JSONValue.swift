@@ -134,4 +134,10 @@ extension JSONValue {
     }
 
     public subscript(key: String) -> JSONValue? { objectValue?[key] }
+
+    /// Element `index` of an array; `nil` for anything else or out of range.
+    public subscript(index: Int) -> JSONValue? {
+        guard let a = arrayValue, a.indices.contains(index) else { return nil }
+        return a[index]
+    }
 }

@@ -39,14 +39,16 @@ public struct Request: Sendable {
 
     /// Validates the envelope of a decoded message.
     /// - Returns: the request, or the error to answer and the id to answer it with (null when the id itself is
-    ///   missing or unusable; `nil` when the message is a notification and must not be answered).
+    ///   missing or unusable: a malformed message is answered even without an id).
     static func parse(_ value: JSONValue) -> Result<Request, EnvelopeError> {
         guard case .object(let o) = value else {
             return .failure(EnvelopeError(id: .null, error: .invalidRequest("a request must be a JSON object, got \(value.typeName)")))
         }
         // The id first, so every later error can be answered with it.
         var id: RequestID?
-        var replyID: JSONValue? = nil
+        // A message without an id whose envelope is wrong is answered with id null (JSON-RPC 2.0, section 5):
+        // only a well-formed notification goes unanswered.
+        var replyID: JSONValue = .null
         if let raw = o["id"] {
             guard let parsed = RequestID(raw) else {
                 return .failure(EnvelopeError(id: .null, error: .invalidRequest("id must be a string or an integer, got \(raw.typeName)", field: "id")))
@@ -73,9 +75,9 @@ public struct Request: Sendable {
     }
 }
 
-/// A message whose envelope is wrong. `id` is what to answer with: `.null` when the id was unusable, `nil` for a
-/// notification (no answer at all).
+/// A message whose envelope is wrong. `id` is what to answer with: the request's id, or `.null` when it is
+/// missing or unusable.
 struct EnvelopeError: Error {
-    let id: JSONValue?
+    let id: JSONValue
     let error: RPCError
 }

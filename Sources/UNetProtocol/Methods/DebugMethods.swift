@@ -9,12 +9,15 @@ public enum DebugMethods: MethodGroup {
             MethodSpec("debug.sleep", .numeric, params: ["seconds"]) { ctx in
                 let seconds = try ctx.params.double("seconds", default: 1, in: 0...600)
                 let start = Date()
-                var ticks = 0
+                // One progress notification at the start, then about every half second.
+                var lastReport = Date.distantPast
                 while Date().timeIntervalSince(start) < seconds {
                     try ctx.checkCancelled()
+                    if Date().timeIntervalSince(lastReport) >= 0.5 {
+                        ctx.progress(["elapsed_s": JSONValue(Date().timeIntervalSince(start))])
+                        lastReport = Date()
+                    }
                     Thread.sleep(forTimeInterval: 0.01)
-                    ticks += 1
-                    if ticks % 50 == 0 { ctx.progress(["elapsed_s": JSONValue(Date().timeIntervalSince(start))]) }
                 }
                 return ["slept_s": JSONValue(seconds)]
             },
