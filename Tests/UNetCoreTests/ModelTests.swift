@@ -118,3 +118,22 @@ final class ModelTests: XCTestCase {
         XCTAssertNotEqual(other.network.namedParameters[0].parameter.value.array, same.network.namedParameters[0].parameter.value.array)
     }
 }
+
+extension ModelTests {
+    /// Asking for the classification head alone skips the decoder and gives the same class logits.
+    func testClassHeadAloneSkipsTheDecoderAndAgrees() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2, filters: 4,
+                                                classificationHead: 2))
+        let x = randomTensor([2, 1, 16, 16], seed: 4)
+        let both = try model.forward(x, training: false)
+        let only = try model.forward(x, training: true, heads: .classes)
+        XCTAssertNil(only.mask)
+        assertClose(try XCTUnwrap(only.classLogits), try XCTUnwrap(both.classLogits), atol: 1e-6, rtol: 1e-6)
+        // The backward reaches the encoder's weights and leaves the decoder's gradients at zero.
+        model.network.zeroGradients()
+        model.backward(maskGradient: nil, classGradient: randomTensor([2, 2], seed: 5))
+        let grads = Dictionary(uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, $0.parameter.grad) })
+        XCTAssertGreaterThan(grads["enc1.conv1.weight"]!.array.map(abs).max()!, 0)
+        XCTAssertEqual(grads["dec1.conv1.weight"]!.array.map(abs).max()!, 0)
+    }
+}

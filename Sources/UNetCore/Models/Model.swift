@@ -72,15 +72,29 @@ public final class Model {
 
     private var lastInputShape: [Int] = []
 
+    /// Which outputs a forward pass computes.
+    public struct Heads: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let mask = Heads(rawValue: 1)
+        public static let classes = Heads(rawValue: 2)
+        public static let all: Heads = [.mask, .classes]
+    }
+
     /// Runs the model on a batch (N, C, H, W). Throws `ShapeError` for an input the model cannot take.
-    public func forward(_ x: Tensor, training: Bool) throws -> Output {
+    /// - Parameter heads: the outputs wanted; layers only the others need are skipped (a U-Net's decoder when
+    ///   only its classification head is trained or asked for).
+    public func forward(_ x: Tensor, training: Bool, heads: Heads = .all) throws -> Output {
         try validateInput(x.shape)
         lastInputShape = x.shape
         let padded = pad(x, to: [x.shape[0]] + paddedShape(Array(x.shape.dropFirst())))
-        let outs = network.forward(padded, training: training)
+        var wanted: [Int] = []
+        if let m = maskOutput, heads.contains(.mask) || classOutput == nil { wanted.append(m) }
+        if let c = classOutput, heads.contains(.classes) || maskOutput == nil { wanted.append(c) }
+        let outs = network.forward(padded, training: training, wanted: wanted)
         var result = Output()
-        if let m = maskOutput { result.mask = crop(outs[m], height: x.shape[2], width: x.shape[3]) }
-        if let c = classOutput { result.classLogits = outs[c] }
+        if let m = maskOutput, let out = outs[m] { result.mask = crop(out, height: x.shape[2], width: x.shape[3]) }
+        if let c = classOutput, let out = outs[c] { result.classLogits = out }
         return result
     }
 

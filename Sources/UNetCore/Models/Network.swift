@@ -60,19 +60,30 @@ public final class Network {
     /// Runs the graph. With `training`, layers cache what the backward needs.
     /// - Precondition: `shapes(for: x.shape)` succeeds (callers validate untrusted input first).
     public func forward(_ x: Tensor, training: Bool) -> [Tensor] {
+        forward(x, training: training, wanted: Array(outputs.indices)).map { $0! }
+    }
+
+    /// Runs only the nodes that the outputs at `wanted` (indices into `outputs`) depend on; the others come back
+    /// nil. A U-Net trained on image labels alone skips its whole decoder this way.
+    public func forward(_ x: Tensor, training: Bool, wanted: [Int]) -> [Tensor?] {
+        var needed = [Bool](repeating: false, count: nodes.count)
+        for k in wanted { needed[outputs[k]] = true }
+        for i in stride(from: nodes.count - 1, through: 0, by: -1) where needed[i] {
+            for j in nodes[i].inputs where j >= 0 { needed[j] = true }
+        }
         var outs = [Tensor?](repeating: nil, count: nodes.count)
-        // The last consumer of each node, so inference can drop activations as soon as they are used.
+        // The last consumer of each node, so activations can be dropped as soon as they are used.
         var lastUse = [Int](repeating: -1, count: nodes.count)
-        for (i, node) in nodes.enumerated() { for j in node.inputs where j >= 0 { lastUse[j] = i } }
+        for (i, node) in nodes.enumerated() where needed[i] { for j in node.inputs where j >= 0 { lastUse[j] = i } }
         // Layers cache what their backward needs themselves, so the graph drops every output after its last use,
         // in training too: a convolution's pre-activation output is freed once its ReLU has run.
-        for (i, node) in nodes.enumerated() {
+        for (i, node) in nodes.enumerated() where needed[i] {
             let ins = node.inputs.map { $0 == Network.input ? x : outs[$0]! }
             outs[i] = node.layer.forward(ins, training: training)
             for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outs[j] = nil }
         }
         if training { hasForward = true; inputShape = x.shape }
-        return outputs.map { outs[$0]! }
+        return outputs.enumerated().map { k, node in wanted.contains(k) ? outs[node] : nil }
     }
 
     /// Backpropagates gradients of the loss with respect to the outputs (nil for an output the loss ignores)

@@ -44,7 +44,7 @@ extension Trainer {
             let indices = Array(order[start..<min(start + batchSize, order.count)])
             start += indices.count
             let batch = try source.batch(indices: indices, epoch: 0, augment: false)
-            let out = try model.forward(batch.images, training: false)
+            let out = try model.forward(batch.images, training: false, heads: heads(for: batch))
             let objective = try computeObjective(out, batch)
             lossSum += Double(objective.loss) * Double(batch.count)
             count += batch.count

@@ -59,7 +59,7 @@ public final class Trainer {
         takeSnapshot()
         let params = model.network.namedParameters.map(\.parameter)
         model.network.zeroGradients()
-        let out = try model.forward(batch.images, training: true)
+        let out = try model.forward(batch.images, training: true, heads: heads(for: batch))
         let objective: Objective
         do { objective = try computeObjective(out, batch) } catch { model.network.releaseCaches(); restoreSnapshot(); throw error }
         guard objective.loss.isFinite else {
@@ -134,6 +134,14 @@ public final class Trainer {
             }
         }
         return (delta / max(norm, 1e-30)).squareRoot()
+    }
+
+    /// The outputs a batch has targets for (all of them when it has none, so the error names them).
+    func heads(for batch: Batch) -> Model.Heads {
+        var h: Model.Heads = []
+        if batch.masks != nil && model.maskOutput != nil { h.insert(.mask) }
+        if batch.labels != nil && model.classOutput != nil { h.insert(.classes) }
+        return h.isEmpty ? .all : h
     }
 
     // MARK: Losses
