@@ -19,10 +19,12 @@ public final class Dispatcher: @unchecked Sendable {
         public init() {}
 
         public var json: JSONValue {
-            ["max_line_bytes": JSONValue(maximumLineBytes), "max_depth": JSONValue(maximumDepth),
-             "max_queue": JSONValue(maximumQueue), "max_images": JSONValue(ImageInput.maximumImages),
-             "max_image_side": JSONValue(ImageInput.maximumSide),
-             "max_image_elements": JSONValue(ImageInput.maximumElements)]
+            [
+                "max_line_bytes": JSONValue(maximumLineBytes), "max_depth": JSONValue(maximumDepth),
+                "max_queue": JSONValue(maximumQueue), "max_images": JSONValue(ImageInput.maximumImages),
+                "max_image_side": JSONValue(ImageInput.maximumSide),
+                "max_image_elements": JSONValue(ImageInput.maximumElements),
+            ]
         }
     }
 
@@ -48,8 +50,11 @@ public final class Dispatcher: @unchecked Sendable {
     /// The id to answer `{}` once drained, when `engine.shutdown` ended the session (`.some(nil)`: a notification).
     private var shutdownReply: RequestID??
 
-    public init(writer: ResponseWriter, session: Session = Session(), methods: [MethodSpec], limits: Limits = Limits()) {
-        self.writer = writer; self.session = session; self.limits = limits
+    public init(writer: ResponseWriter, session: Session = Session(), methods: [MethodSpec], limits: Limits = Limits())
+    {
+        self.writer = writer
+        self.session = session
+        self.limits = limits
         self.methods = Dictionary(methods.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         let thread = Thread { [unowned self] in self.workerLoop() }
         thread.name = "unet-engine worker"
@@ -64,7 +69,8 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// False once input has ended or shutdown was requested: the reader stops reading.
     public var isAccepting: Bool {
-        state.lock(); defer { state.unlock() }
+        state.lock()
+        defer { state.unlock() }
         return accepting
     }
 
@@ -80,9 +86,12 @@ public final class Dispatcher: @unchecked Sendable {
             switch e {
             case .syntax: writer.sendError(id: .null, .parseError(e.description))
             case .tooDeep(let limit):
-                writer.sendError(id: .null, RPCError(code: RPCError.invalidRequestCode,
-                                                     message: "invalid request: nesting is deeper than \(limit) levels",
-                                                     data: ["reason": "nesting too deep", "limit": JSONValue(limit)]))
+                writer.sendError(
+                    id: .null,
+                    RPCError(
+                        code: RPCError.invalidRequestCode,
+                        message: "invalid request: nesting is deeper than \(limit) levels",
+                        data: ["reason": "nesting too deep", "limit": JSONValue(limit)]))
             }
             return
         } catch {
@@ -97,10 +106,15 @@ public final class Dispatcher: @unchecked Sendable {
     /// Answers a line that exceeded `maximumLineBytes` (its id is unknown: the answer has id null).
     public func receiveOversizeLine(length: Int) {
         Log.warning("discarded a line of \(length) bytes (limit \(limits.maximumLineBytes))")
-        writer.sendError(id: .null, RPCError(
-            code: RPCError.invalidRequestCode,
-            message: "invalid request: line of \(length) bytes exceeds the limit of \(limits.maximumLineBytes) bytes",
-            data: ["reason": "line too long", "limit": JSONValue(limits.maximumLineBytes), "length": JSONValue(length)]))
+        writer.sendError(
+            id: .null,
+            RPCError(
+                code: RPCError.invalidRequestCode,
+                message:
+                    "invalid request: line of \(length) bytes exceeds the limit of \(limits.maximumLineBytes) bytes",
+                data: [
+                    "reason": "line too long", "limit": JSONValue(limits.maximumLineBytes), "length": JSONValue(length),
+                ]))
     }
 
     /// Handles one decoded message.
@@ -117,7 +131,9 @@ public final class Dispatcher: @unchecked Sendable {
             return
         }
         if let unknown = request.params.keys.first(where: { !spec.params.contains($0) }) {
-            let known = spec.params.isEmpty ? "this method takes no params" : "known: \(spec.params.sorted().joined(separator: ", "))"
+            let known =
+                spec.params.isEmpty
+                ? "this method takes no params" : "known: \(spec.params.sorted().joined(separator: ", "))"
             reply(request.id, .failure(.invalidParams(field: unknown, reason: "is not a known parameter (\(known))")))
             return
         }
@@ -136,7 +152,8 @@ public final class Dispatcher: @unchecked Sendable {
     }
 
     private func enqueue(_ job: Job) {
-        state.lock(); defer { state.unlock() }
+        state.lock()
+        defer { state.unlock() }
         guard accepting else {
             Log.info("ignored \(job.spec.name) after the end of input")
             return
@@ -188,7 +205,9 @@ public final class Dispatcher: @unchecked Sendable {
             if job.context.isCancelled {
                 outcome = .failure(.cancelled)
             } else {
-                do { outcome = .success(try job.spec.handler(job.context)) } catch { outcome = .failure(RPCError(error)) }
+                do { outcome = .success(try job.spec.handler(job.context)) } catch {
+                    outcome = .failure(RPCError(error))
+                }
             }
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e6
             Log.debug("\(job.spec.name) id \(job.context.id?.description ?? "none") done in \(Int(ms)) ms")
@@ -206,7 +225,8 @@ public final class Dispatcher: @unchecked Sendable {
     /// Cancels a queued request (answered -32800 at once) or flags the running one (it answers -32800 at its
     /// next check). Returns false when no such request is queued or running.
     public func cancel(id: RequestID) -> Bool {
-        state.lock(); defer { state.unlock() }
+        state.lock()
+        defer { state.unlock() }
         if let job = current, job.context.id == id {
             job.context.cancel()
             return true
@@ -222,7 +242,10 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// End of input (or SIGTERM/SIGINT): accept nothing more; the worker finishes what is queued.
     public func endInput() {
-        state.lock(); accepting = false; state.broadcast(); state.unlock()
+        state.lock()
+        accepting = false
+        state.broadcast()
+        state.unlock()
     }
 
     /// `engine.shutdown`: as end of input, and `{}` is answered to `id` after the last response.
@@ -236,7 +259,8 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// A second termination signal: cancel the running request and answer every queued one -32800.
     public func abort() {
-        state.lock(); defer { state.unlock() }
+        state.lock()
+        defer { state.unlock() }
         accepting = false
         current?.context.cancel()
         for job in queue { reply(job.context.id, .failure(.cancelled)) }
@@ -246,21 +270,27 @@ public final class Dispatcher: @unchecked Sendable {
 
     /// Blocks until the worker has answered everything after the input ended.
     public func waitUntilFinished() {
-        state.lock(); defer { state.unlock() }
+        state.lock()
+        defer { state.unlock() }
         while !finished { state.wait() }
     }
 
     /// `engine.status`'s result.
     public func status() -> JSONValue {
-        state.lock(); defer { state.unlock() }
+        state.lock()
+        defer { state.unlock() }
         var currentInfo: JSONValue = .null
         if let job = current {
-            currentInfo = ["id": job.context.id?.json ?? .null, "method": .string(job.spec.name),
-                           "progress": job.context.currentProgress ?? .null]
+            currentInfo = [
+                "id": job.context.id?.json ?? .null, "method": .string(job.spec.name),
+                "progress": job.context.currentProgress ?? .null,
+            ]
         }
         let queued: [JSONValue] = queue.map { ["id": $0.context.id?.json ?? .null, "method": .string($0.spec.name)] }
-        return ["busy": .bool(current != nil || !queue.isEmpty), "current": currentInfo,
-                "queue": JSONValue(queue.count), "queued": .array(queued),
-                "memory_bytes": JSONValue(ProcessMemory.residentBytes), "uptime_s": JSONValue(uptimeSeconds)]
+        return [
+            "busy": .bool(current != nil || !queue.isEmpty), "current": currentInfo,
+            "queue": JSONValue(queue.count), "queued": .array(queued),
+            "memory_bytes": JSONValue(ProcessMemory.residentBytes), "uptime_s": JSONValue(uptimeSeconds),
+        ]
     }
 }

@@ -30,13 +30,18 @@ struct ImageInput {
     ///     "yes for encoded images (path, jpeg, png), no for raw arrays".
     ///   - normalization: how 0...255 pixels become inputs (uint8 arrays and decoded images; float32 arrays are
     ///     taken as they are).
-    static func read(_ images: [JSONValue], index: Int, params: ParamsReader, model: Model, resize: Bool?,
-                     normalization: Normalization) throws -> ImageInput {
+    static func read(
+        _ images: [JSONValue], index: Int, params: ParamsReader, model: Model, resize: Bool?,
+        normalization: Normalization
+    ) throws -> ImageInput {
         let p = try params.element("images", index, of: images)
         let forms = ["array", "path", "jpeg", "png"].filter { p.has($0) }
         guard forms.count == 1 else {
-            throw params.invalid("images[\(index)]", forms.isEmpty
-                ? "must have one of array, path, jpeg, png" : "must have only one of \(forms.joined(separator: ", "))")
+            throw params.invalid(
+                "images[\(index)]",
+                forms.isEmpty
+                    ? "must have one of array, path, jpeg, png"
+                    : "must have only one of \(forms.joined(separator: ", "))")
         }
         let channels = model.config.inputShape[0]
         let target = (model.config.inputShape[1], model.config.inputShape[2])
@@ -47,7 +52,8 @@ struct ImageInput {
             if resize == true { return try result.resized(to: target, field: p.fieldName("array")) }
         } else {
             let (image, stem) = try decode(p, channels: channels)
-            let h = image.height, w = image.width
+            let h = image.height
+            let w = image.width
             let sized = resize == false ? image : image.resized(height: target.0, width: target.1, filter: .area)
             let t = Tensor(zeros: [channels, sized.height, sized.width])
             normalization.apply(sized, into: t.data)
@@ -60,7 +66,8 @@ struct ImageInput {
     /// Decodes a path, jpeg or png form with UNetData, as 1 or 3 channels.
     private static func decode(_ p: ParamsReader, channels: Int) throws -> (UNetData.Image, String?) {
         guard channels == 1 || channels == 3 else {
-            throw RPCError.shapeMismatch("the model takes \(channels) channels; encoded images give 1 or 3: send an array")
+            throw RPCError.shapeMismatch(
+                "the model takes \(channels) channels; encoded images give 1 or 3: send an array")
         }
         if let path = try p.string("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
@@ -90,10 +97,14 @@ struct ImageInput {
         let text = try a.string("data") ?? { throw a.invalid("data", "is required") }()
         // Check the length before decoding, so a wrong shape costs nothing.
         guard text.utf8.count == (byteCount + 2) / 3 * 4 else {
-            throw a.invalid("data", "has \(text.utf8.count) base64 characters; \(dtype) \(shape) needs \(byteCount) bytes "
-                            + "(\((byteCount + 2) / 3 * 4) characters)")
+            throw a.invalid(
+                "data",
+                "has \(text.utf8.count) base64 characters; \(dtype) \(shape) needs \(byteCount) bytes "
+                    + "(\((byteCount + 2) / 3 * 4) characters)")
         }
-        guard let bytes = Data(base64Encoded: text), bytes.count == byteCount else { throw a.invalid("data", "is not valid base64") }
+        guard let bytes = Data(base64Encoded: text), bytes.count == byteCount else {
+            throw a.invalid("data", "is not valid base64")
+        }
 
         // values is (c, h, w) on the model's input scale
         var values = [Float](repeating: 0, count: c * h * w)
@@ -102,7 +113,8 @@ struct ImageInput {
                 for i in 0..<values.count { values[i] = Float(raw[i]) }
             } else {
                 for i in 0..<values.count {
-                    values[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    values[i] = Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                 }
             }
         }
@@ -139,10 +151,13 @@ struct ImageInput {
         if (h, w) == size { return self }
         let out = Tensor(zeros: [c, size.0, size.1])
         for ch in 0..<c {
-            let plane = UNetData.Image(channels: 1, height: h, width: w,
-                                       pixels: Array(UnsafeBufferPointer(start: tensor.data + ch * h * w, count: h * w)))
+            let plane = UNetData.Image(
+                channels: 1, height: h, width: w,
+                pixels: Array(UnsafeBufferPointer(start: tensor.data + ch * h * w, count: h * w)))
             let r = plane.resized(height: size.0, width: size.1, filter: .area)
-            r.pixels.withUnsafeBufferPointer { (out.data + ch * size.0 * size.1).update(from: $0.baseAddress!, count: $0.count) }
+            r.pixels.withUnsafeBufferPointer {
+                (out.data + ch * size.0 * size.1).update(from: $0.baseAddress!, count: $0.count)
+            }
         }
         return ImageInput(tensor: out, originalHeight: originalHeight, originalWidth: originalWidth, stem: stem)
     }

@@ -31,7 +31,9 @@ public enum JSONCodec {
     private static let encodeFlags = 0x20 | 0x200 | ((9 & 0x1F) << 11)  // COMPACT | ENCODE_ANY | REAL_PRECISION(9)
 
     /// Decodes one JSON text (one protocol line without its newline).
-    public static func decode(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int = defaultMaximumDepth)
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, maximumDepth: Int = defaultMaximumDepth
+    )
         throws -> JSONValue
     {
         var error = json_error_t()
@@ -63,8 +65,10 @@ public enum JSONCodec {
             var object = JSONObject()
             var iter = json_object_iter(j)
             while let it = iter {
-                let key = String(decoding: UnsafeRawBufferPointer(start: json_object_iter_key(it),
-                                                                   count: json_object_iter_key_len(it)), as: UTF8.self)
+                let key = String(
+                    decoding: UnsafeRawBufferPointer(
+                        start: json_object_iter_key(it),
+                        count: json_object_iter_key_len(it)), as: UTF8.self)
                 object[key] = try convert(json_object_iter_value(it), depth: depth + 1, limit: limit)
                 iter = json_object_iter_next(j, it)
             }
@@ -77,8 +81,11 @@ public enum JSONCodec {
             for i in 0..<n { items.append(try convert(json_array_get(j, i), depth: depth + 1, limit: limit)) }
             return .array(items)
         case JSON_STRING:
-            return .string(String(decoding: UnsafeRawBufferPointer(start: json_string_value(j),
-                                                                    count: json_string_length(j)), as: UTF8.self))
+            return .string(
+                String(
+                    decoding: UnsafeRawBufferPointer(
+                        start: json_string_value(j),
+                        count: json_string_length(j)), as: UTF8.self))
         case JSON_INTEGER: return .int(Int64(json_integer_value(j)))
         case JSON_REAL: return .double(json_real_value(j))
         case JSON_TRUE: return .bool(true)
@@ -111,7 +118,9 @@ public enum JSONCodec {
         case .double(let d): return d.isFinite ? json_real(d) : json_null()
         case .string(let s):
             var s = s
-            return s.withUTF8 { json_stringn_nocheck(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
+            return s.withUTF8 {
+                json_stringn_nocheck(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+            }
                 ?? json_null()
         case .array(let items):
             let a = json_array()!
@@ -122,8 +131,9 @@ public enum JSONCodec {
             for (key, item) in object {
                 var k = key
                 k.withUTF8 { buf in
-                    _ = json_object_setn_new_nocheck(o, UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                                     buf.count, make(item))
+                    _ = json_object_setn_new_nocheck(
+                        o, UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self),
+                        buf.count, make(item))
                 }
             }
             return o

@@ -31,7 +31,9 @@ public final class LineReader {
     ///   - fd: the descriptor to read (0 for stdin); it is not closed.
     ///   - maximumLineBytes: longest accepted line, excluding its newline.
     public init(fd: Int32, maximumLineBytes: Int, chunkSize: Int = 1 << 20) {
-        self.fd = fd; self.maximumLineBytes = maximumLineBytes; self.chunkSize = chunkSize
+        self.fd = fd
+        self.maximumLineBytes = maximumLineBytes
+        self.chunkSize = chunkSize
         chunk = [UInt8](repeating: 0, count: chunkSize)
     }
 
@@ -47,7 +49,9 @@ public final class LineReader {
                 }
                 if start < buffer.count {
                     let line = Array(buffer[start...])
-                    buffer.removeAll(); start = 0; scanned = 0
+                    buffer.removeAll()
+                    start = 0
+                    scanned = 0
                     return .line(trimCR(line))
                 }
                 return .end
@@ -60,7 +64,8 @@ public final class LineReader {
     private func takeBufferedEvent() -> Event? {
         if let nl = buffer[scanned...].firstIndex(of: UInt8(ascii: "\n")) {
             let lineStart = start
-            start = nl + 1; scanned = start
+            start = nl + 1
+            scanned = start
             if let dropped = discarding {
                 discarding = nil
                 return .oversize(dropped + (nl - lineStart))
@@ -76,7 +81,9 @@ public final class LineReader {
         // Allow one extra byte for a `\r` that may belong to the terminator.
         if pending > maximumLineBytes + 1 {
             discarding = (discarding ?? 0) + pending
-            buffer.removeAll(keepingCapacity: false); start = 0; scanned = 0
+            buffer.removeAll(keepingCapacity: false)
+            start = 0
+            scanned = 0
         }
         return nil
     }
@@ -87,7 +94,9 @@ public final class LineReader {
 
     private func fill() {
         if start > 0 && (start == buffer.count || start > buffer.count / 2) {
-            buffer.removeFirst(start); scanned -= start; start = 0
+            buffer.removeFirst(start)
+            scanned -= start
+            start = 0
         }
         let n = chunk.withUnsafeMutableBytes { raw -> Int in
             while true {
@@ -97,7 +106,9 @@ public final class LineReader {
             }
         }
         if n <= 0 {
-            if n < 0 { Log.warning("reading input failed: \(String(cString: strerror(errno))); treating as end of input") }
+            if n < 0 {
+                Log.warning("reading input failed: \(String(cString: strerror(errno))); treating as end of input")
+            }
             atEnd = true
             return
         }

@@ -47,10 +47,13 @@ enum MaskEncoding: String, CaseIterable {
         if h == height && w == width { return probs }
         let out = Tensor(zeros: [1, k, height, width])
         for c in 0..<k {
-            let plane = UNetData.Image(channels: 1, height: h, width: w,
-                                       pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))
+            let plane = UNetData.Image(
+                channels: 1, height: h, width: w,
+                pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))
             let r = plane.resized(height: height, width: width, filter: .area)
-            r.pixels.withUnsafeBufferPointer { (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count) }
+            r.pixels.withUnsafeBufferPointer {
+                (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count)
+            }
         }
         return out
     }

@@ -11,7 +11,8 @@ public final class ParamsReader {
     private var consumed = Set<String>()
 
     public init(_ object: JSONObject, path: String = "") {
-        self.object = object; self.path = path
+        self.object = object
+        self.path = path
     }
 
     public func fieldName(_ key: String) -> String { path + key }
@@ -39,7 +40,9 @@ public final class ParamsReader {
 
     public func int(_ key: String, in range: ClosedRange<Int>? = nil) throws -> Int? {
         guard let v = value(key) else { return nil }
-        guard let i = v.intValue, let n = Int(exactly: i) else { throw invalid(key, "must be an integer, got \(v.typeName)") }
+        guard let i = v.intValue, let n = Int(exactly: i) else {
+            throw invalid(key, "must be an integer, got \(v.typeName)")
+        }
         if let range, !range.contains(n) {
             throw invalid(key, "must be in \(range.lowerBound)...\(range.upperBound), got \(n)")
         }
@@ -57,7 +60,9 @@ public final class ParamsReader {
     public func double(_ key: String, in range: ClosedRange<Double>? = nil) throws -> Double? {
         guard let v = value(key) else { return nil }
         guard let d = v.doubleValue else { throw invalid(key, "must be a number, got \(v.typeName)") }
-        if let range, !range.contains(d) { throw invalid(key, "must be in [\(range.lowerBound), \(range.upperBound)], got \(d)") }
+        if let range, !range.contains(d) {
+            throw invalid(key, "must be in [\(range.lowerBound), \(range.upperBound)], got \(d)")
+        }
         return d
     }
 
@@ -92,8 +97,7 @@ public final class ParamsReader {
 
     /// A string naming a value of a `RawRepresentable` enum, e.g. `ModelConfig.Upsampling`.
     public func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws -> E?
-        where E.RawValue == String
-    {
+    where E.RawValue == String {
         guard let s = try string(key, oneOf: E.allCases.map(\.rawValue)) else { return nil }
         return E(rawValue: s)
     }
@@ -114,7 +118,9 @@ public final class ParamsReader {
     }
 
     /// An array of integers, each in `range`.
-    public func intArray(_ key: String, count: ClosedRange<Int>? = nil, each range: ClosedRange<Int>? = nil) throws -> [Int]? {
+    public func intArray(
+        _ key: String, count: ClosedRange<Int>? = nil, each range: ClosedRange<Int>? = nil
+    ) throws -> [Int]? {
         guard let a = try array(key, count: count) else { return nil }
         return try a.enumerated().map { i, v in
             guard let x = v.intValue, let n = Int(exactly: x) else {
@@ -137,12 +143,16 @@ public final class ParamsReader {
     /// A reader for element `index` of an array field, which must be an object.
     public func element(_ key: String, _ index: Int, of values: [JSONValue]) throws -> ParamsReader {
         let name = "\(key)[\(index)]"
-        guard let o = values[index].objectValue else { throw invalid(name, "must be an object, got \(values[index].typeName)") }
+        guard let o = values[index].objectValue else {
+            throw invalid(name, "must be an object, got \(values[index].typeName)")
+        }
         return ParamsReader(o, path: fieldName(name) + ".")
     }
 
     /// Rejects any key that no read asked for.
     public func finish() throws {
-        if let extra = object.keys.first(where: { !consumed.contains($0) }) { throw invalid(extra, "is not a known parameter") }
+        if let extra = object.keys.first(where: { !consumed.contains($0) }) {
+            throw invalid(extra, "is not a known parameter")
+        }
     }
 }

@@ -34,7 +34,9 @@ public struct Request: Sendable {
     public let params: JSONObject
 
     public init(id: RequestID?, method: String, params: JSONObject = [:]) {
-        self.id = id; self.method = method; self.params = params
+        self.id = id
+        self.method = method
+        self.params = params
     }
 
     /// Validates the envelope of a decoded message.
@@ -42,7 +44,9 @@ public struct Request: Sendable {
     ///   missing or unusable: a malformed message is answered even without an id).
     static func parse(_ value: JSONValue) -> Result<Request, EnvelopeError> {
         guard case .object(let o) = value else {
-            return .failure(EnvelopeError(id: .null, error: .invalidRequest("a request must be a JSON object, got \(value.typeName)")))
+            return .failure(
+                EnvelopeError(
+                    id: .null, error: .invalidRequest("a request must be a JSON object, got \(value.typeName)")))
         }
         // The id first, so every later error can be answered with it.
         var id: RequestID?
@@ -51,12 +55,18 @@ public struct Request: Sendable {
         var replyID: JSONValue = .null
         if let raw = o["id"] {
             guard let parsed = RequestID(raw) else {
-                return .failure(EnvelopeError(id: .null, error: .invalidRequest("id must be a string or an integer, got \(raw.typeName)", field: "id")))
+                return .failure(
+                    EnvelopeError(
+                        id: .null,
+                        error: .invalidRequest("id must be a string or an integer, got \(raw.typeName)", field: "id")))
             }
-            id = parsed; replyID = parsed.json
+            id = parsed
+            replyID = parsed.json
         }
         func fail(_ e: RPCError) -> Result<Request, EnvelopeError> { .failure(EnvelopeError(id: replyID, error: e)) }
-        guard o["jsonrpc"] == .string("2.0") else { return fail(.invalidRequest("jsonrpc must be \"2.0\"", field: "jsonrpc")) }
+        guard o["jsonrpc"] == .string("2.0") else {
+            return fail(.invalidRequest("jsonrpc must be \"2.0\"", field: "jsonrpc"))
+        }
         guard let methodValue = o["method"] else { return fail(.invalidRequest("method is missing", field: "method")) }
         guard case .string(let method) = methodValue else {
             return fail(.invalidRequest("method must be a string, got \(methodValue.typeName)", field: "method"))
@@ -67,7 +77,8 @@ public struct Request: Sendable {
         var params = JSONObject()
         if let p = o["params"] {
             guard case .object(let obj) = p else {
-                return fail(.invalidParams(field: "params", reason: "must be an object (by-name params), got \(p.typeName)"))
+                return fail(
+                    .invalidParams(field: "params", reason: "must be an object (by-name params), got \(p.typeName)"))
             }
             params = obj
         }

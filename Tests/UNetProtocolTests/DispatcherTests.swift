@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetProtocol
 
 /// The dispatcher in-process: bad input of every kind, queueing, cancellation, shutdown.
@@ -9,8 +10,10 @@ final class DispatcherTests: XCTestCase {
         let hello = h.result("engine.hello")
         XCTAssertEqual(hello?["protocol_version"], .string(EngineInfo.protocolVersion))
         let methods = hello?["methods"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        for m in ["engine.hello", "engine.status", "engine.shutdown", "cancel", "model.create", "model.summary",
-                  "model.save", "model.load", "predict", "segment", "debug.sleep"] {
+        for m in [
+            "engine.hello", "engine.status", "engine.shutdown", "cancel", "model.create", "model.summary",
+            "model.save", "model.load", "predict", "segment", "debug.sleep",
+        ] {
             XCTAssertTrue(methods.contains(m), "missing \(m)")
         }
         XCTAssertEqual(hello?["architectures"], ["unet-classifier", "unet"])
@@ -36,18 +39,26 @@ final class DispatcherTests: XCTestCase {
             (#"{"jsonrpc":"2.0","id":11,"method":"engine.hello","params":[1]}"#, -32602, 11),
             (#"{"jsonrpc":"2.0","id":"u","method":"no.such.method"}"#, -32601, "u"),
             (#"{"jsonrpc":"2.0","id":12,"method":"engine.hello","params":{"verbose":true}}"#, -32602, 12),
-            (#"{"jsonrpc":"2.0","id":13,"method":"model.create","params":{"architecture":"unet","input_shape":"big"}}"#,
-             -32602, 13),
-            (#"{"jsonrpc":"2.0","id":14,"method":"model.create","params":{"architecture":"unet","input_shape":[1,8,8],"colour":1}}"#,
-             -32602, 14),
+            (
+                #"{"jsonrpc":"2.0","id":13,"method":"model.create","#
+                    + #""params":{"architecture":"unet","input_shape":"big"}}"#,
+                -32602, 13
+            ),
+            (
+                #"{"jsonrpc":"2.0","id":14,"method":"model.create","#
+                    + #""params":{"architecture":"unet","input_shape":[1,8,8],"colour":1}}"#,
+                -32602, 14
+            ),
             (#"{"jsonrpc":"2.0","id":15,"method":"model.summary"}"#, -32001, 15),
             (#"{"jsonrpc":"2.0","id":16,"method":"segment","params":{"images":[]}}"#, -32001, 16),
             (#"{"jsonrpc":"2.0","id":17,"method":"cancel","params":{"id":12345}}"#, -32602, 17),
             (#"{"jsonrpc":"2.0","id":18,"method":"cancel","params":{"id":[1]}}"#, -32602, 18),
             (#"{"jsonrpc":"2.0","id":19,"method":"cancel"}"#, -32602, 19),
             (String(repeating: "[", count: 100) + String(repeating: "]", count: 100), -32600, .null),
-            (#"{"jsonrpc":"2.0","id":20,"method":"engine.hello","params":"#
-                + String(repeating: #"{"a":"#, count: 70) + "1" + String(repeating: "}", count: 71), -32600, .null),
+            (
+                #"{"jsonrpc":"2.0","id":20,"method":"engine.hello","params":"#
+                    + String(repeating: #"{"a":"#, count: 70) + "1" + String(repeating: "}", count: 71), -32600, .null
+            ),
         ]
         for (line, code, id) in cases {
             let h = Harness()
@@ -88,7 +99,10 @@ final class DispatcherTests: XCTestCase {
 
     func testEveryLineIsOneJSONMessage() {
         let h = Harness()
-        h.send(#"{"jsonrpc":"2.0","id":1,"method":"model.create","params":{"architecture":"unet","input_shape":[1,16,16],"depth":2,"filters":4}}"#)
+        h.send(
+            #"{"jsonrpc":"2.0","id":1,"method":"model.create","#
+                + #""params":{"architecture":"unet","input_shape":[1,16,16],"depth":2,"filters":4}}"#
+        )
         h.send("garbage")
         h.send(#"{"jsonrpc":"2.0","id":2,"method":"engine.status"}"#)
         h.finish()
@@ -165,7 +179,8 @@ final class DispatcherTests: XCTestCase {
         let dup = h.output.wait(for: "duplicate id error") { $0["error"]?["code"] == -32600 }
         XCTAssertEqual(dup?["error"]?["data"]?["field"], "id")
         _ = h.dispatcher.cancel(id: .string("x"))
-        XCTAssertNotNil(h.output.wait(for: "the cancelled answer") { $0["id"] == "x" && $0["error"]?["code"] == -32800 })
+        XCTAssertNotNil(
+            h.output.wait(for: "the cancelled answer") { $0["id"] == "x" && $0["error"]?["code"] == -32800 })
         h.finish()
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetProtocol
 
 /// The built binary through pipes: transcripts, end of input, signals, the output stream's hygiene.
@@ -15,10 +16,13 @@ final class EndToEndTests: XCTestCase {
             let engine = try EngineProcess(["--threads", "1"])
             engine.sendRaw(try Data(contentsOf: dir.appendingPathComponent("\(name).requests.ndjson")))
             XCTAssertEqual(engine.finish(), 0, name)
-            let expected = try String(contentsOf: dir.appendingPathComponent("\(name).responses.ndjson"), encoding: .utf8)
-                .split(separator: "\n").map { try JSONCodec.decode(String($0)) }
+            let expected = try String(
+                contentsOf: dir.appendingPathComponent("\(name).responses.ndjson"), encoding: .utf8
+            )
+            .split(separator: "\n").map { try JSONCodec.decode(String($0)) }
             let actual = engine.messages.filter { $0["method"] != "progress" }
-            let nullActual = actual.filter { $0["id"] == .null }, nullExpected = expected.filter { $0["id"] == .null }
+            let nullActual = actual.filter { $0["id"] == .null }
+            let nullExpected = expected.filter { $0["id"] == .null }
             XCTAssertEqual(nullActual.count, nullExpected.count, "\(name): id-null responses")
             for (e, a) in zip(nullExpected, nullActual) { assertMatches(e, a, "\(name) id null") }
             let withID = actual.filter { $0["id"] != .null }
@@ -34,8 +38,14 @@ final class EndToEndTests: XCTestCase {
     func testEndOfInputMidRequestFinishesItAndExitsZero() throws {
         let engine = try EngineProcess()
         engine.request(1, "model.create", Harness.tinyUNet)
-        engine.request(2, "segment", ["images": .array(Array(repeating: arrayImage(uint8: gradient(48, 40), shape: [48, 40]),
-                                                            count: 3)), "encoding": "array"])
+        engine.request(
+            2, "segment",
+            [
+                "images": .array(
+                    Array(
+                        repeating: arrayImage(uint8: gradient(48, 40), shape: [48, 40]),
+                        count: 3)), "encoding": "array",
+            ])
         engine.sendRaw(Data(#"{"jsonrpc":"2.0","id":3,"meth"#.utf8))
         XCTAssertEqual(engine.finish(), 0)
         XCTAssertEqual(engine.messages.first { $0["id"] == 2 }?["result"]?["masks"]?.arrayValue?.count, 3)
@@ -66,7 +76,9 @@ final class EndToEndTests: XCTestCase {
 
     func testOversizeLineOverPipes() throws {
         let engine = try EngineProcess(["--max-line-bytes", "4096"])
-        engine.send(#"{"jsonrpc":"2.0","id":1,"method":"engine.hello","params":{"x":""# + String(repeating: "y", count: 100_000) + #""}}"#)
+        engine.send(
+            #"{"jsonrpc":"2.0","id":1,"method":"engine.hello","params":{"x":""# + String(repeating: "y", count: 100_000)
+                + #""}}"#)
         engine.request(2, "engine.hello")
         XCTAssertEqual(engine.response(2)?["result"]?["limits"]?["max_line_bytes"], 4096)
         XCTAssertEqual(engine.finish(), 0)
@@ -90,8 +102,10 @@ final class EndToEndTests: XCTestCase {
 
     func testVersionAndHelp() throws {
         guard let binary = EngineProcess.binary else { throw XCTSkip("unet-engine binary not found") }
-        for (args, expected, status) in [(["--version"], "unet-engine \(EngineInfo.version)", Int32(0)),
-                                         (["--help"], "usage: unet-engine", 0), (["--bogus"], "", 2)] {
+        for (args, expected, status) in [
+            (["--version"], "unet-engine \(EngineInfo.version)", Int32(0)),
+            (["--help"], "usage: unet-engine", 0), (["--bogus"], "", 2),
+        ] {
             let p = Process()
             p.executableURL = binary
             p.arguments = args
@@ -112,14 +126,19 @@ final class EndToEndTests: XCTestCase {
         "<any>": { _ in true },
         "<string>": { $0.stringValue != nil },
         "<number>": { $0.doubleValue != nil },
-        "<integer>": { if case .int = $0 { return true }; return false },
+        "<integer>": {
+            if case .int = $0 { return true }
+            return false
+        },
         "<boolean>": { $0.boolValue != nil },
         "<array>": { $0.arrayValue != nil },
         "<object>": { $0.objectValue != nil },
     ]
 
-    private func assertMatches(_ expected: JSONValue, _ actual: JSONValue, _ path: String,
-                               file: StaticString = #filePath, line: UInt = #line) {
+    private func assertMatches(
+        _ expected: JSONValue, _ actual: JSONValue, _ path: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         switch expected {
         case .string(let s) where Self.placeholders[s] != nil:
             XCTAssertTrue(Self.placeholders[s]!(actual), "\(path): \(actual) is not \(s)", file: file, line: line)
@@ -134,7 +153,9 @@ final class EndToEndTests: XCTestCase {
             }
             for (i, (x, y)) in zip(e, a).enumerated() { assertMatches(x, y, "\(path)[\(i)]", file: file, line: line) }
         case .int, .double:
-            guard let a = actual.doubleValue else { return XCTFail("\(path): \(actual) is not a number", file: file, line: line) }
+            guard let a = actual.doubleValue else {
+                return XCTFail("\(path): \(actual) is not a number", file: file, line: line)
+            }
             let x = expected.doubleValue!
             XCTAssertLessThanOrEqual(abs(a - x), 1e-6 * max(1, abs(x)), "\(path)", file: file, line: line)
         default:

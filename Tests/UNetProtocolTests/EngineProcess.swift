@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetProtocol
 
 /// The built `unet-engine` binary run as a subprocess with pipes, as a host runs it.
@@ -17,25 +18,31 @@ final class EngineProcess {
     /// `$UNET_ENGINE_BIN`, else `unet-engine` beside the test bundle (the same build directory).
     static var binary: URL? {
         if let env = ProcessInfo.processInfo.environment["UNET_ENGINE_BIN"] { return URL(fileURLWithPath: env) }
-        var candidates = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        var candidates = [
+            Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+        ]
         candidates += Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
         return candidates.map { $0.appendingPathComponent("unet-engine") }
             .first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 
     static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     init(_ arguments: [String] = []) throws {
-        guard let binary = EngineProcess.binary else { throw XCTSkip("unet-engine binary not found; set UNET_ENGINE_BIN") }
+        guard let binary = EngineProcess.binary else {
+            throw XCTSkip("unet-engine binary not found; set UNET_ENGINE_BIN")
+        }
         process.executableURL = binary
         process.arguments = arguments
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        let out = stdout.fileHandleForReading, collector = output
+        let out = stdout.fileHandleForReading
+        let collector = output
         Thread {
             var pending = Data()
             while true {

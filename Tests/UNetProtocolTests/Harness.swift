@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetProtocol
 
 /// Collects the lines a `ResponseWriter` writes, and waits for them.
@@ -15,7 +16,8 @@ final class OutputCollector: @unchecked Sendable {
     }
 
     var all: [String] {
-        condition.lock(); defer { condition.unlock() }
+        condition.lock()
+        defer { condition.unlock() }
         return lines
     }
 
@@ -24,12 +26,17 @@ final class OutputCollector: @unchecked Sendable {
 
     /// Waits (up to a generous deadline, only so a broken engine fails instead of hanging) for a message that
     /// satisfies `predicate`.
-    func wait(for description: String, file: StaticString = #filePath, line: UInt = #line,
-              _ predicate: (JSONValue) -> Bool) -> JSONValue? {
+    func wait(
+        for description: String, file: StaticString = #filePath, line: UInt = #line,
+        _ predicate: (JSONValue) -> Bool
+    ) -> JSONValue? {
         let deadline = Date().addingTimeInterval(120)
-        condition.lock(); defer { condition.unlock() }
+        condition.lock()
+        defer { condition.unlock() }
         while true {
-            if let m = lines.lazy.map({ try! JSONCodec.decode(String($0.dropLast())) }).first(where: predicate) { return m }
+            if let m = lines.lazy.map({ try! JSONCodec.decode(String($0.dropLast())) }).first(where: predicate) {
+                return m
+            }
             if !condition.wait(until: deadline) {
                 XCTFail("no \(description) within the deadline; got \(lines)", file: file, line: line)
                 return nil
@@ -47,8 +54,9 @@ final class Harness {
         var limits = Dispatcher.Limits()
         limits.maximumQueue = maximumQueue
         let out = output
-        dispatcher = Dispatcher(writer: ResponseWriter { out.append($0) },
-                                methods: MethodTable.methods(includeDebug: true), limits: limits)
+        dispatcher = Dispatcher(
+            writer: ResponseWriter { out.append($0) },
+            methods: MethodTable.methods(includeDebug: true), limits: limits)
     }
 
     func send(_ text: String) { dispatcher.receive(text: text) }
@@ -65,13 +73,17 @@ final class Harness {
     }
 
     /// Sends a request and returns its response.
-    func call(_ method: String, _ params: JSONObject? = nil, id: JSONValue = .string(UUID().uuidString),
-              file: StaticString = #filePath, line: UInt = #line) -> JSONValue? {
+    func call(
+        _ method: String, _ params: JSONObject? = nil, id: JSONValue = .string(UUID().uuidString),
+        file: StaticString = #filePath, line: UInt = #line
+    ) -> JSONValue? {
         send(id: id, method, params)
         return response(id, file: file, line: line)
     }
 
-    func result(_ method: String, _ params: JSONObject? = nil, file: StaticString = #filePath, line: UInt = #line)
+    func result(
+        _ method: String, _ params: JSONObject? = nil, file: StaticString = #filePath, line: UInt = #line
+    )
         -> JSONValue?
     {
         let r = call(method, params, file: file, line: line)
@@ -79,7 +91,9 @@ final class Harness {
         return r?["result"]
     }
 
-    func errorCode(_ method: String, _ params: JSONObject? = nil, file: StaticString = #filePath, line: UInt = #line) -> Int? {
+    func errorCode(
+        _ method: String, _ params: JSONObject? = nil, file: StaticString = #filePath, line: UInt = #line
+    ) -> Int? {
         call(method, params, file: file, line: line)?["error"]?["code"]?.intValue.map(Int.init)
     }
 
@@ -104,8 +118,10 @@ final class Harness {
         XCTAssertEqual(hello?["name"], "unet-engine", file: file, line: line)
     }
 
-    static let tinyUNet: JSONObject = ["architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
-                                       "seed": 1]
+    static let tinyUNet: JSONObject = [
+        "architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
+        "seed": 1,
+    ]
 }
 
 /// A raw image array param: `{"array": {"dtype", "shape", "data"}}`.
@@ -116,7 +132,9 @@ func arrayImage(uint8 values: [UInt8], shape: [Int]) -> JSONValue {
 func arrayImage(float32 values: [Float], shape: [Int]) -> JSONValue {
     var bytes: [UInt8] = []
     for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
-    return ["array": ["dtype": "float32", "shape": JSONValue(shape), "data": .string(Data(bytes).base64EncodedString())]]
+    return [
+        "array": ["dtype": "float32", "shape": JSONValue(shape), "data": .string(Data(bytes).base64EncodedString())]
+    ]
 }
 
 /// A gradient test image (H, W): values 0...255.

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
 import UNetCore
 import UNetData
+import XCTest
+
 @testable import UNetProtocol
 
 /// `predict` and `segment` on inline arrays and encoded images.
@@ -36,8 +37,10 @@ final class InferenceMethodTests: XCTestCase {
         let h = Harness()
         h.result("model.create", Harness.tinyUNet)
         let pixels = gradient(16, 16)
-        let r = h.result("segment", ["images": [arrayImage(uint8: pixels, shape: [1, 16, 16])], "encoding": "probabilities"])
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 1, depth: 2, filters: 4))
+        let r = h.result(
+            "segment", ["images": [arrayImage(uint8: pixels, shape: [1, 16, 16])], "encoding": "probabilities"])
+        let model = try Model.build(
+            ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 1, depth: 2, filters: 4))
         let x = Tensor(shape: [1, 1, 16, 16], values: pixels.map { Float($0) * Float(1.0 / 255) })
         let expected = Model.activate(try model.forward(x, training: false).mask!, .sigmoid).array
         let got = (r?["masks"]?[0]?["probabilities"]?.arrayValue ?? []).flatMap { $0.arrayValue ?? [] }
@@ -50,9 +53,14 @@ final class InferenceMethodTests: XCTestCase {
         let h = Harness()
         h.result("model.create", Harness.tinyUNet)
         let pixels = gradient(16, 16)
-        let a = h.result("segment", ["images": [arrayImage(uint8: pixels, shape: [16, 16])], "encoding": "probabilities"])
-        let b = h.result("segment", ["images": [arrayImage(float32: pixels.map { Float($0) * Float(1.0 / 255) }, shape: [16, 16])],
-                                     "encoding": "probabilities"])
+        let a = h.result(
+            "segment", ["images": [arrayImage(uint8: pixels, shape: [16, 16])], "encoding": "probabilities"])
+        let b = h.result(
+            "segment",
+            [
+                "images": [arrayImage(float32: pixels.map { Float($0) * Float(1.0 / 255) }, shape: [16, 16])],
+                "encoding": "probabilities",
+            ])
         XCTAssertEqual(a, b)
         h.finish()
     }
@@ -62,12 +70,17 @@ final class InferenceMethodTests: XCTestCase {
         var params = Harness.tinyUNet
         params["classes"] = 3
         h.result("model.create", params)
-        let r = h.result("segment", ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])], "encoding": "array"])
+        let r = h.result(
+            "segment", ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])], "encoding": "array"])
         let bytes = [UInt8](Data(base64Encoded: r?["masks"]?[0]?["array"]?["data"]?.stringValue ?? "") ?? Data())
         XCTAssertEqual(bytes.count, 256)
         XCTAssertTrue(bytes.allSatisfy { $0 < 3 })
-        let probs = h.result("segment", ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
-                                         "encoding": "probabilities"])
+        let probs = h.result(
+            "segment",
+            [
+                "images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+                "encoding": "probabilities",
+            ])
         XCTAssertEqual(probs?["masks"]?[0]?["probabilities"]?.arrayValue?.count, 3, "[K][H][W]")
         h.finish()
     }
@@ -77,9 +90,15 @@ final class InferenceMethodTests: XCTestCase {
         h.result("model.create", Harness.tinyUNet)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unet-proto-\(UUID().uuidString)/masks")
         defer { try? FileManager.default.removeItem(at: dir.deletingLastPathComponent()) }
-        let r = h.result("segment", ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16]),
-                                                arrayImage(uint8: gradient(9, 9), shape: [9, 9])],
-                                     "output_dir": .string(dir.path)])
+        let r = h.result(
+            "segment",
+            [
+                "images": [
+                    arrayImage(uint8: gradient(16, 16), shape: [16, 16]),
+                    arrayImage(uint8: gradient(9, 9), shape: [9, 9]),
+                ],
+                "output_dir": .string(dir.path),
+            ])
         let paths = r?["masks"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
         XCTAssertEqual(paths.map { ($0 as NSString).lastPathComponent }, ["mask_000.png", "mask_001.png"])
         let second = try ImageDecoder.decode(path: paths[1])
@@ -96,19 +115,25 @@ final class InferenceMethodTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("chest.png")
         try Data(png).write(to: file)
-        let inline = h.result("segment", ["images": [["png": .string(Data(png).base64EncodedString())]], "encoding": "array"])
+        let inline = h.result(
+            "segment", ["images": [["png": .string(Data(png).base64EncodedString())]], "encoding": "array"])
         let fromFile = h.result("segment", ["images": [["path": .string(file.path)]], "encoding": "array"])
         XCTAssertEqual(inline?["masks"]?[0]?["shape"], [32, 24], "run at 16x16, mask resized back to the image")
         XCTAssertEqual(inline, fromFile)
-        let native = h.result("segment", ["images": [["png": .string(Data(png).base64EncodedString())]],
-                                          "resize": false, "encoding": "array"])
+        let native = h.result(
+            "segment",
+            [
+                "images": [["png": .string(Data(png).base64EncodedString())]],
+                "resize": false, "encoding": "array",
+            ])
         XCTAssertEqual(native?["masks"]?[0]?["shape"], [32, 24])
         let out = h.result("segment", ["images": [["path": .string(file.path)]], "output_dir": .string(dir.path)])
         XCTAssertEqual(out?["masks"]?[0]?["path"], .string(dir.appendingPathComponent("chest_mask.png").path))
 
         XCTAssertEqual(h.errorCode("segment", ["images": [["path": "/no/such/image.png"]]]), -32002)
-        XCTAssertEqual(h.errorCode("segment", ["images": [["jpeg": .string(Data("not a jpeg".utf8).base64EncodedString())]]]),
-                       -32003)
+        XCTAssertEqual(
+            h.errorCode("segment", ["images": [["jpeg": .string(Data("not a jpeg".utf8).base64EncodedString())]]]),
+            -32003)
         XCTAssertEqual(h.errorCode("segment", ["images": [["png": "%%%"]]]), -32602)
         h.finish()
     }
@@ -122,21 +147,28 @@ final class InferenceMethodTests: XCTestCase {
             return r?["error"]?["data"]?["field"]?.stringValue
         }
         XCTAssertEqual(field(["array": ["dtype": "uint8", "shape": [4, 4], "data": "AAAA"]]), "images[0].array.data")
-        XCTAssertEqual(field(["array": ["dtype": "int16", "shape": [2, 2], "data": "AAAAAA=="]]), "images[0].array.dtype")
-        XCTAssertEqual(field(["array": ["dtype": "uint8", "shape": [2, 2, 2, 2], "data": ""]]), "images[0].array.shape")
+        XCTAssertEqual(
+            field(["array": ["dtype": "int16", "shape": [2, 2], "data": "AAAAAA=="]]), "images[0].array.dtype")
+        XCTAssertEqual(
+            field(["array": ["dtype": "uint8", "shape": [2, 2, 2, 2], "data": ""]]), "images[0].array.shape")
         XCTAssertEqual(field(["array": ["dtype": "uint8", "shape": [0, 2], "data": ""]]), "images[0].array.shape[0]")
-        XCTAssertEqual(field(["array": ["dtype": "uint8", "shape": [100000, 100000], "data": ""]]), "images[0].array.shape[0]")
-        XCTAssertEqual(field(["array": ["dtype": "uint8", "shape": [8000, 8000, 8000], "data": ""]]), "images[0].array.shape")
-        XCTAssertEqual(field(["array": ["dtype": "uint8", "shape": [2, 2], "data": "AAAAAA==", "order": "C"]]),
-                       "images[0].array.order")
+        XCTAssertEqual(
+            field(["array": ["dtype": "uint8", "shape": [100000, 100000], "data": ""]]), "images[0].array.shape[0]")
+        XCTAssertEqual(
+            field(["array": ["dtype": "uint8", "shape": [8000, 8000, 8000], "data": ""]]), "images[0].array.shape")
+        XCTAssertEqual(
+            field(["array": ["dtype": "uint8", "shape": [2, 2], "data": "AAAAAA==", "order": "C"]]),
+            "images[0].array.order")
         XCTAssertEqual(field(["tiff": "AAAA"]), "images[0]")
         XCTAssertEqual(field(["png": "AAAA", "jpeg": "AAAA"]), "images[0]")
         XCTAssertEqual(field("just a string"), "images[0]")
         XCTAssertEqual(field(arrayImage(float32: [.nan, 0, 0, 0], shape: [2, 2])), "images[0].array.data")
         XCTAssertEqual(h.errorCode("segment", ["images": []]), -32602)
-        XCTAssertEqual(h.errorCode("segment", ["images": [arrayImage(uint8: [1, 2], shape: [2, 1])], "encoding": "jpeg"]), -32602)
-        XCTAssertEqual(h.errorCode("segment", ["images": [arrayImage(uint8: [UInt8](repeating: 0, count: 8), shape: [2, 2, 2])]]),
-                       -32004, "two channels for a one-channel model")
+        XCTAssertEqual(
+            h.errorCode("segment", ["images": [arrayImage(uint8: [1, 2], shape: [2, 1])], "encoding": "jpeg"]), -32602)
+        XCTAssertEqual(
+            h.errorCode("segment", ["images": [arrayImage(uint8: [UInt8](repeating: 0, count: 8), shape: [2, 2, 2])]]),
+            -32004, "two channels for a one-channel model")
         h.assertAlive()
         h.finish()
     }
@@ -144,8 +176,14 @@ final class InferenceMethodTests: XCTestCase {
     func testPredictOnClassifierAndUNetHead() {
         let h = Harness()
         h.result("model.create", ["architecture": "unet-classifier", "input_shape": [1, 8, 8], "seed": 3])
-        let good = h.result("predict", ["images": [arrayImage(uint8: gradient(8, 8), shape: [8, 8]),
-                                                   arrayImage(uint8: gradient(8, 8).reversed(), shape: [1, 8, 8])]])
+        let good = h.result(
+            "predict",
+            [
+                "images": [
+                    arrayImage(uint8: gradient(8, 8), shape: [8, 8]),
+                    arrayImage(uint8: gradient(8, 8).reversed(), shape: [1, 8, 8]),
+                ]
+            ])
         let predictions = good?["predictions"]?.arrayValue ?? []
         XCTAssertEqual(predictions.count, 2)
         for p in predictions {
@@ -158,7 +196,8 @@ final class InferenceMethodTests: XCTestCase {
         let wrong = h.call("predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])]])
         XCTAssertEqual(wrong?["error"]?["code"], -32004)
         XCTAssertEqual(wrong?["error"]?["data"]?["field"], "images[0]")
-        let resized = h.result("predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])], "resize": true])
+        let resized = h.result(
+            "predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])], "resize": true])
         XCTAssertEqual(resized?["predictions"]?.arrayValue?.count, 1)
         XCTAssertEqual(h.errorCode("segment", ["images": [arrayImage(uint8: gradient(8, 8), shape: [8, 8])]]), -32009)
 
@@ -167,7 +206,8 @@ final class InferenceMethodTests: XCTestCase {
         var head = Harness.tinyUNet
         head["classification_head"] = 1
         h.result("model.create", head)
-        let one = h.result("predict", ["images": [arrayImage(uint8: gradient(20, 20), shape: [20, 20])], "threshold": 0.0])
+        let one = h.result(
+            "predict", ["images": [arrayImage(uint8: gradient(20, 20), shape: [20, 20])], "threshold": 0.0])
         XCTAssertEqual(one?["predictions"]?[0]?["probabilities"]?.arrayValue?.count, 1)
         XCTAssertEqual(one?["predictions"]?[0]?["class_index"], 1, "one sigmoid unit: class 1 at or above threshold")
         h.finish()
@@ -178,8 +218,9 @@ final class InferenceMethodTests: XCTestCase {
         let h = Harness()
         h.result("model.create", Harness.tinyUNet)
         let session = h.dispatcher.session
-        let request = Request(id: .int(1), method: "segment",
-                              params: ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])]])
+        let request = Request(
+            id: .int(1), method: "segment",
+            params: ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])]])
         let ctx = RequestContext(request: request, session: session, dispatcher: h.dispatcher)
         ctx.cancel()
         let spec = InferenceMethods.methods.first { $0.name == "segment" }!

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import UNetProtocol
 
 final class JSONCodecTests: XCTestCase {
@@ -6,7 +7,7 @@ final class JSONCodecTests: XCTestCase {
         let text = #"{"b":1,"a":[true,false,null,1.5,"x\ny"],"c":{"z":-9007199254740993,"y":"é"}}"#
         let v = try JSONCodec.decode(text)
         XCTAssertEqual(v["b"], .int(1))
-        XCTAssertEqual(v["c"]?["z"], .int(-9007199254740993))
+        XCTAssertEqual(v["c"]?["z"], .int(-9_007_199_254_740_993))
         XCTAssertEqual(v.objectValue?.keys, ["b", "a", "c"])
         XCTAssertEqual(JSONCodec.encodeString(v), text.replacingOccurrences(of: "\n", with: "\\n"))
     }
@@ -18,7 +19,8 @@ final class JSONCodecTests: XCTestCase {
     }
 
     func testNonFiniteDoublesBecomeNull() {
-        XCTAssertEqual(JSONCodec.encodeString([.double(.nan), .double(.infinity), .double(-.infinity)]), "[null,null,null]")
+        XCTAssertEqual(
+            JSONCodec.encodeString([.double(.nan), .double(.infinity), .double(-.infinity)]), "[null,null,null]")
     }
 
     func testFloat32RoundTripsThroughNineDigits() throws {
@@ -56,10 +58,14 @@ final class JSONCodecTests: XCTestCase {
         let ok = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
         XCTAssertNoThrow(try JSONCodec.decode(ok))
         let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
-        XCTAssertThrowsError(try JSONCodec.decode(deep)) { XCTAssertEqual($0 as? JSONCodec.DecodeError, .tooDeep(limit: 64)) }
+        XCTAssertThrowsError(try JSONCodec.decode(deep)) {
+            XCTAssertEqual($0 as? JSONCodec.DecodeError, .tooDeep(limit: 64))
+        }
         // Deeper than jansson's own stack limit is reported the same way.
         let huge = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
-        XCTAssertThrowsError(try JSONCodec.decode(huge)) { XCTAssertEqual($0 as? JSONCodec.DecodeError, .tooDeep(limit: 64)) }
+        XCTAssertThrowsError(try JSONCodec.decode(huge)) {
+            XCTAssertEqual($0 as? JSONCodec.DecodeError, .tooDeep(limit: 64))
+        }
     }
 
     func testEqualityIgnoresKeyOrderAndNumberRepresentation() {

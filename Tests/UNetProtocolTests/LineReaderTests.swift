@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetProtocol
 
 final class LineReaderTests: XCTestCase {
@@ -35,7 +36,8 @@ final class LineReaderTests: XCTestCase {
 
     func testSplitsLinesAcrossChunksAndAcceptsCRLF() {
         let e = events(Array("first line\r\nsecond\n\nthird is long enough to span chunks\n".utf8), limit: 100)
-        XCTAssertEqual(e, [line("first line"), line("second"), line(""), line("third is long enough to span chunks"), .end])
+        XCTAssertEqual(
+            e, [line("first line"), line("second"), line(""), line("third is long enough to span chunks"), .end])
     }
 
     func testFinalLineWithoutNewlineIsDelivered() {
@@ -54,7 +56,8 @@ final class LineReaderTests: XCTestCase {
     }
 
     func testOversizeLineAtEndOfInput() {
-        XCTAssertEqual(events(Array(String(repeating: "z", count: 64).utf8), limit: 10, chunk: 16), [.oversize(64), .end])
+        XCTAssertEqual(
+            events(Array(String(repeating: "z", count: 64).utf8), limit: 10, chunk: 16), [.oversize(64), .end])
     }
 
     func testLargeInputWithManyLines() {

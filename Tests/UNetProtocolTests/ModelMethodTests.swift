@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import UNetCore
+import XCTest
+
 @testable import UNetProtocol
 
 /// `model.*` through the dispatcher, with tiny models.
@@ -19,7 +20,8 @@ final class ModelMethodTests: XCTestCase {
         let created = h.result("model.create", Harness.tinyUNet)
         let summary = h.result("model.summary")
         XCTAssertEqual(created, summary)
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 1, depth: 2, filters: 4))
+        let model = try Model.build(
+            ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 1, depth: 2, filters: 4))
         let expected = ModelSummary(model)
         XCTAssertEqual(summary?["total_params"], JSONValue(expected.totalParams))
         XCTAssertEqual(summary?["trainable_params"], JSONValue(expected.trainableParams))
@@ -36,7 +38,8 @@ final class ModelMethodTests: XCTestCase {
         let odd = h.call("model.create", ["architecture": "unet-classifier", "input_shape": [1, 10, 10]])
         XCTAssertEqual(odd?["error"]?["code"], -32602)
         XCTAssertEqual(odd?["error"]?["data"]?["field"], "input_shape")
-        let unetOnly = h.call("model.create", ["architecture": "unet-classifier", "input_shape": [1, 8, 8], "depth": 2])
+        let unetOnly = h.call(
+            "model.create", ["architecture": "unet-classifier", "input_shape": [1, 8, 8], "depth": 2])
         XCTAssertEqual(unetOnly?["error"]?["data"]?["field"], "depth")
         let arch = h.call("model.create", ["architecture": "resnet", "input_shape": [1, 8, 8]])
         XCTAssertEqual(arch?["error"]?["data"]?["field"], "architecture")
@@ -92,7 +95,9 @@ final class ModelMethodTests: XCTestCase {
         let h = Harness()
         XCTAssertEqual(h.errorCode("model.save", ["path": "/tmp/x.safetensors"]), -32001)
         h.result("model.create", Harness.tinyUNet)
-        XCTAssertEqual(h.errorCode("model.save", ["path": .string(dir.appendingPathComponent("no/such/dir/m.safetensors").path)]), -32008)
+        XCTAssertEqual(
+            h.errorCode("model.save", ["path": .string(dir.appendingPathComponent("no/such/dir/m.safetensors").path)]),
+            -32008)
         XCTAssertEqual(h.errorCode("model.save", [:]), -32602)
         h.finish()
     }

@@ -59,7 +59,9 @@ public enum ModelMethods: MethodGroup {
         guard let arch = try p.enumeration("architecture", ModelConfig.Architecture.self) else {
             throw p.invalid("architecture", "is required")
         }
-        guard let shape = try p.intArray("input_shape", count: 3...3) else { throw p.invalid("input_shape", "is required") }
+        guard let shape = try p.intArray("input_shape", count: 3...3) else {
+            throw p.invalid("input_shape", "is required")
+        }
         if arch != .unet, let given = unetOnly.first(where: { p.has($0) }) {
             throw p.invalid(given, "applies only to architecture \"unet\"")
         }
@@ -83,7 +85,8 @@ public enum ModelMethods: MethodGroup {
             ["name": .string($0.name), "type": .string($0.type), "output_shape": JSONValue($0.outputShape),
              "params": JSONValue($0.params)]
         }
-        var config: JSONObject = ["architecture": .string(c.architecture.rawValue), "input_shape": JSONValue(c.inputShape),
+        var config: JSONObject = ["architecture": .string(c.architecture.rawValue),
+                                  "input_shape": JSONValue(c.inputShape),
                                   "classes": JSONValue(c.classes), "seed": .int(Int64(truncatingIfNeeded: c.seed))]
         if c.architecture == .unet {
             config["depth"] = JSONValue(c.depth)
