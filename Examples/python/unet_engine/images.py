@@ -1,0 +1,241 @@
+"""Images into the protocol's image objects, and the engine's masks and arrays back into numpy.
+
+The engine takes an image as ``{"path": ...}``, ``{"jpeg": base64}``, ``{"png": base64}`` or a raw array
+``{"array": {"dtype": "uint8"|"float32", "shape": [h, w] or [c, h, w], "data": base64 little-endian}}``.
+Hosts usually hold file names, file contents or numpy arrays; :func:`encode_image` turns each of those into the
+right object so callers never build them by hand. Masks come back as raw arrays or PNGs; :func:`decode_image`
+turns either into a numpy array (a small PNG decoder is included so numpy stays the only dependency).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+import zlib
+from typing import Any, Dict, Iterable, List, Union
+
+import numpy as np
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+ImageLike = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray, Dict[str, Any]]
+
+
+def _planar(array: np.ndarray) -> np.ndarray:
+    """An image array as (H, W) or (C, H, W). Arrays that are plainly channels-last (H, W, C with C in 1, 3, 4
+    and H larger than 4, as Pillow and imageio give them) are moved to channels-first; anything else with three
+    axes is taken as (C, H, W)."""
+    if array.ndim == 2:
+        return array
+    if array.ndim == 3:
+        if array.shape[0] not in (1, 2, 3, 4) and array.shape[2] in (1, 3, 4):
+            array = np.moveaxis(array, 2, 0)
+        return array
+    if array.ndim == 4 and array.shape[0] == 1:
+        return _planar(array[0])
+    raise ValueError(f"an image array must be HxW or CxHxW, got shape {array.shape}")
+
+
+def encode_array(array: Any) -> Dict[str, Any]:
+    """A numpy array (HxW or CxHxW; uint8 on 0..255, or float used as the model's input as is) as the protocol's
+    ``{"array": {...}}`` image object. bool becomes 0/255 uint8; other integer types must lie in 0..255; other
+    float types become float32."""
+    a = _planar(np.asarray(array))
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.integer) and a.dtype != np.uint8:
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(f"integer image values must lie in 0..255 (got {a.min()}..{a.max()}); "
+                             "send float32 for other scales")
+        a = a.astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating) and a.dtype != np.float32:
+        a = a.astype(np.float32)
+    if a.dtype not in (np.uint8, np.float32):
+        raise TypeError(f"cannot send an array of dtype {a.dtype}: use uint8 or float32")
+    data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    return {"array": {"dtype": str(a.dtype), "shape": list(a.shape),
+                      "data": base64.b64encode(data.tobytes()).decode("ascii")}}
+
+
+def encode_image(image: ImageLike) -> Dict[str, Any]:
+    """One image as a protocol image object.
+
+    - a ``str`` or path-like: ``{"path": <absolute path>}`` (absolute, so it does not depend on the engine's
+      working directory);
+    - ``bytes``: the contents of a PNG or JPEG file (recognised by their signature);
+    - a numpy array (or anything with ``__array__``, such as a PIL image): a raw array (see :func:`encode_array`);
+    - a ``dict``: taken as an image object already (``{"path": ...}``, ``{"png": ...}``, ...).
+    """
+    if isinstance(image, dict):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return {"path": os.path.abspath(os.fspath(image))}
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        raw = bytes(image)
+        if raw.startswith(PNG_SIGNATURE):
+            return {"png": base64.b64encode(raw).decode("ascii")}
+        if raw.startswith(JPEG_SIGNATURE):
+            return {"jpeg": base64.b64encode(raw).decode("ascii")}
+        raise ValueError("bytes must be the contents of a PNG or JPEG file (pass arrays as numpy arrays)")
+    if isinstance(image, np.ndarray) or hasattr(image, "__array__") or hasattr(image, "__array_interface__"):
+        return encode_array(np.asarray(image))
+    raise TypeError(f"cannot send {type(image).__name__} as an image: give a path, bytes or a numpy array")
+
+
+def encode_images(images: Union[ImageLike, Iterable[ImageLike]]) -> List[Dict[str, Any]]:
+    """A list of image objects from one image or an iterable of them. A 4-D numpy array is a batch
+    (N, C, H, W); a 2-D or 3-D one is a single image."""
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return [encode_image(x) for x in images]
+    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, dict, np.ndarray)):
+        return [encode_image(images)]
+    return [encode_image(x) for x in images]
+
+
+def encode_mask(mask: ImageLike) -> Dict[str, Any]:
+    """A training mask as a protocol mask object. The engine counts a uint8 pixel as foreground when it is
+    above 127 and a float one when it is above 0.5, so bool masks and 0/1 uint8 masks are scaled to 0/255 here.
+    Paths, PNG bytes and dicts are passed as for images."""
+    if isinstance(mask, (np.ndarray,)) or (not isinstance(mask, (str, os.PathLike, bytes, bytearray, memoryview,
+                                                                dict)) and hasattr(mask, "__array__")):
+        a = np.asarray(mask)
+        if a.ndim == 3 and a.shape[0] == 1:
+            a = a[0]
+        if a.ndim != 2:
+            raise ValueError(f"a mask must be HxW, got shape {a.shape}")
+        if a.dtype == np.bool_:
+            a = a.astype(np.uint8) * 255
+        elif np.issubdtype(a.dtype, np.integer):
+            a = (a > 0).astype(np.uint8) * 255 if a.size and a.max() <= 1 else a.astype(np.uint8)
+        else:
+            a = a.astype(np.float32)
+        return encode_array(a)
+    return encode_image(mask)
+
+
+def decode_array(obj: Dict[str, Any]) -> np.ndarray:
+    """The numpy array of a protocol raw array ``{"dtype", "shape", "data"}`` (or ``{"array": {...}}``)."""
+    if "array" in obj and isinstance(obj["array"], dict):
+        obj = obj["array"]
+    dtype = np.dtype(obj["dtype"]).newbyteorder("<")
+    raw = base64.b64decode(obj["data"])
+    return np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=True).reshape(obj["shape"])
+
+
+def decode_image(obj: Any) -> np.ndarray:
+    """A numpy array from whatever the engine sends for an image or mask: a raw array, base64 PNG, nested
+    probabilities, or a path to a PNG it wrote. Grey PNGs give (H, W); colour ones (H, W, C)."""
+    if isinstance(obj, np.ndarray):
+        return obj
+    if isinstance(obj, dict):
+        if "array" in obj:
+            return decode_array(obj["array"])
+        if "png" in obj:
+            return decode_png(base64.b64decode(obj["png"]))
+        if "probabilities" in obj:
+            return np.asarray(obj["probabilities"], dtype=np.float32)
+        if "path" in obj:
+            with open(obj["path"], "rb") as f:
+                return decode_png(f.read())
+        if {"dtype", "shape", "data"} <= set(obj):
+            return decode_array(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return decode_png(bytes(obj))
+    if isinstance(obj, list):
+        return np.asarray(obj, dtype=np.float32)
+    raise ValueError(f"not an image or mask object: {str(obj)[:80]}")
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    if pa <= pb and pa <= pc:
+        return a
+    return b if pb <= pc else c
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Decodes a non-interlaced 8 or 16-bit grey, grey+alpha, RGB or RGBA PNG (what the engine writes, and what
+    most tools write) to (H, W) or (H, W, C), uint8 or uint16."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    pos, idat = 8, []
+    width = height = depth = colour = interlace = None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    if width is None:
+        raise ValueError("PNG without IHDR")
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(colour)
+    if channels is None or depth not in (8, 16) or interlace:
+        raise ValueError(f"unsupported PNG (colour type {colour}, depth {depth}, interlace {interlace}): "
+                         "decode it with Pillow")
+    bpp = channels * depth // 8
+    stride = width * bpp
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8)
+    if raw.size != height * (stride + 1):
+        raise ValueError("truncated PNG data")
+    rows = raw.reshape(height, stride + 1)
+    out = np.zeros((height, stride), dtype=np.uint8)
+    previous = np.zeros(stride, dtype=np.uint8)
+    for y in range(height):
+        kind, line = rows[y, 0], rows[y, 1:]
+        if kind == 0:
+            current = line.copy()
+        elif kind == 1:  # Sub: a running sum along each byte lane, modulo 256
+            lanes = line.reshape(width, bpp).astype(np.uint32)
+            current = (np.cumsum(lanes, axis=0) % 256).astype(np.uint8).reshape(stride)
+        elif kind == 2:  # Up
+            current = (line.astype(np.uint16) + previous).astype(np.uint8)
+        elif kind in (3, 4):  # Average and Paeth depend on the byte just reconstructed: one at a time
+            cur = [0] * stride
+            prev = previous.tolist()
+            ln = line.tolist()
+            for i in range(stride):
+                left = cur[i - bpp] if i >= bpp else 0
+                if kind == 3:
+                    cur[i] = (ln[i] + ((left + prev[i]) >> 1)) & 0xFF
+                else:
+                    upper_left = prev[i - bpp] if i >= bpp else 0
+                    cur[i] = (ln[i] + _paeth(left, prev[i], upper_left)) & 0xFF
+            current = np.array(cur, dtype=np.uint8)
+        else:
+            raise ValueError(f"bad PNG filter type {kind}")
+        out[y] = current
+        previous = current
+    if depth == 16:
+        pixels = out.view(">u2").astype(np.uint16).reshape(height, width, channels)
+    else:
+        pixels = out.reshape(height, width, channels)
+    return pixels[:, :, 0] if channels == 1 else pixels
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """An 8-bit PNG of an (H, W) grey or (H, W, 3|4) colour uint8 array (no filtering): enough to hand masks
+    and images to the engine or to write them next to a report without Pillow."""
+    a = np.asarray(array)
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    if a.dtype != np.uint8:
+        raise TypeError("encode_png takes uint8 arrays")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    height, width, channels = a.shape
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), a.reshape(height, width * channels)], axis=1)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + \
+        chunk(b"IEND", b"")
