@@ -33,11 +33,13 @@ public enum ModelMethods: MethodGroup {
                 let contents = try Checkpoint.load(path: path, current: ctx.session.model)
                 let names = contents.metadata[classNamesKey].flatMap { try? JSONCodec.decode($0) }?.arrayValue?
                     .compactMap(\.stringValue)
+                // Read the training state before anything changes, so a bad one leaves the session as it was.
+                let resumed = try TrainingSession.Restored(contents)
                 ctx.session.replaceModel(contents.model, optimizer: contents.optimizer, classNames: names)
                 if let json = contents.metadata[preprocessingKey] {
                     ctx.session.preprocessing = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8))
                 }
-                try TrainMethods.training(ctx.session).restore(from: contents, session: ctx.session)
+                TrainMethods.training(ctx.session).apply(resumed, session: ctx.session)
                 return summary(contents.model)
             },
         ]

@@ -34,19 +34,26 @@ final class TrainingSession {
         return meta
     }
 
-    /// Restores what `checkpointMetadata` stored, after `model.load` made `contents.model` current.
-    func restore(from contents: Checkpoint.Contents, session: Session) throws {
-        positions = [:]
-        trainer = nil
-        if let t = try Trainer.restore(from: contents) {
+    /// What a checkpoint holds of a training session, read (and validated) before the model is replaced.
+    struct Restored {
+        let trainer: Trainer?
+        let positions: [String: [Int]]
+
+        init(_ contents: Checkpoint.Contents) throws {
+            trainer = try Trainer.restore(from: contents)
+            positions = contents.metadata[TrainingSession.positionsKey]
+                .flatMap { try? JSONDecoder().decode([String: [Int]].self, from: Data($0.utf8)) } ?? [:]
+        }
+    }
+
+    /// Takes over a restored state, after `model.load` made its model current.
+    func apply(_ restored: Restored, session: Session) {
+        positions = restored.positions
+        trainer = restored.trainer
+        if let t = restored.trainer {
             config = t.config
-            trainer = t
             generation = session.modelGeneration
             session.optimizer = t.optimizer
-        }
-        if let json = contents.metadata[TrainingSession.positionsKey],
-           let p = try? JSONDecoder().decode([String: [Int]].self, from: Data(json.utf8)) {
-            positions = p
         }
     }
 }
