@@ -4,15 +4,25 @@
 # Both install Debian's libraries and the Python test packages themselves, so a fresh machine needs nothing else.
 
 APT_PACKAGES := libopenblas-dev libturbojpeg0-dev libjansson-dev libspng-dev pkg-config jq
-PY_TEST_PACKAGES := numpy pytest jsonschema safetensors
+PY_TEST_PACKAGES := numpy pytest jsonschema safetensors nbclient nbformat ipykernel matplotlib
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 SWIFT_BUILD_FLAGS ?=
 
 .PHONY: demo test deps python-deps build release swift-test python-test bench clean
 
-demo: deps release
-	.build/release/train-shapes
+# The demo's Python packages (the client itself is installed from ./Examples/python); DEMO_ARGS are passed to
+# Examples/demo/demo.py, e.g. `make demo DEMO_ARGS="../shared/data/lungseg --seconds 120"`.
+DEMO_PY_PACKAGES := numpy matplotlib tqdm
+DEMO_ARGS ?=
+
+demo: deps
+	swift build -c release --product unet-engine $(SWIFT_BUILD_FLAGS)
+	@$(PYTHON) -m pip --version >/dev/null 2>&1 || { echo "installing: python3-pip"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-pip; }
+	@$(PYTHON) -c "import unet_engine, numpy, matplotlib, tqdm" 2>/dev/null || { echo "installing: unet_engine $(DEMO_PY_PACKAGES)"; \
+		PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q ./Examples/python $(DEMO_PY_PACKAGES); }
+	UNET_ENGINE_BIN=$(CURDIR)/.build/release/unet-engine $(PYTHON) Examples/demo/demo.py $(DEMO_ARGS)
 
 test: deps python-deps build swift-test python-test
 
