@@ -1,0 +1,100 @@
+import UNetCore
+
+/// Turns a decoded image of any size into exactly what the network takes: channel count, size, value range.
+///
+/// JSON shape (every key optional): `{"channels": 1, "height": 224, "width": 224, "letterbox": false,
+/// "normalization": {...}, "mask_threshold": 127, "dct_scaling": true}`.
+public struct Preprocessing: Codable, Equatable, Sendable {
+    /// 1 (grey) or 3 (RGB, grey replicated).
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    /// Fit with the aspect ratio kept and pad with black, instead of stretching.
+    public var letterbox: Bool
+    public var normalization: Normalization
+    /// A mask pixel is foreground when its 0...255 value is above this (anti-aliased mask edges).
+    public var maskThreshold: Float
+    /// Decode JPEGs at 1/2, 1/4 or 1/8 when the input is that much smaller (much faster, nearly identical).
+    public var dctScaling: Bool
+
+    public init(channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
+                normalization: Normalization = .unit, maskThreshold: Float = 127, dctScaling: Bool = true) {
+        precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
+        precondition(height > 0 && width > 0, "input size must be positive")
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.letterbox = letterbox
+        self.normalization = normalization
+        self.maskThreshold = maskThreshold
+        self.dctScaling = dctScaling
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case channels, height, width, letterbox, normalization
+        case maskThreshold = "mask_threshold"
+        case dctScaling = "dct_scaling"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let channels = try c.decodeIfPresent(Int.self, forKey: .channels) ?? 1
+        let height = try c.decodeIfPresent(Int.self, forKey: .height) ?? 224
+        let width = try c.decodeIfPresent(Int.self, forKey: .width) ?? 224
+        guard channels == 1 || channels == 3 else {
+            throw DecodingError.dataCorruptedError(forKey: .channels, in: c, debugDescription: "must be 1 or 3")
+        }
+        guard height > 0, width > 0, height <= ImageLimits.maxSide, width <= ImageLimits.maxSide else {
+            throw DecodingError.dataCorruptedError(forKey: .height, in: c, debugDescription: "size out of range")
+        }
+        self.init(channels: channels, height: height, width: width,
+                  letterbox: try c.decodeIfPresent(Bool.self, forKey: .letterbox) ?? false,
+                  normalization: try c.decodeIfPresent(Normalization.self, forKey: .normalization) ?? .unit,
+                  maskThreshold: try c.decodeIfPresent(Float.self, forKey: .maskThreshold) ?? 127,
+                  dctScaling: try c.decodeIfPresent(Bool.self, forKey: .dctScaling) ?? true)
+    }
+
+    /// The input shape [C, H, W] this produces.
+    public var inputShape: [Int] { [channels, height, width] }
+
+    /// Decodes `source` and brings it to the input size and channel count; values stay on the 0...255 scale.
+    public func loadImage(_ source: ImageSource) throws -> Image {
+        let image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil)
+        return fit(image, filter: .area)
+    }
+
+    /// Decodes a mask and brings it to the input size: nearest-neighbour resize, then 0/1 by `maskThreshold`.
+    public func loadMask(_ source: ImageSource) throws -> Image {
+        var mask = fit(try source.load(channels: 1), filter: .nearest)
+        for i in 0..<mask.pixels.count { mask.pixels[i] = mask.pixels[i] > maskThreshold ? 1 : 0 }
+        return mask
+    }
+
+    /// Resizes (or letterboxes) to the input size.
+    public func fit(_ image: Image, filter: ResizeFilter) -> Image {
+        letterbox
+            ? image.letterboxed(height: height, width: width, filter: filter).image
+            : image.resized(height: height, width: width, filter: filter)
+    }
+
+    /// A batch (N, C, H, W) of normalised images already at the input size.
+    public func imageBatch(_ images: [Image]) -> Tensor {
+        let batch = Tensor(zeros: [images.count, channels, height, width])
+        for (n, image) in images.enumerated() {
+            precondition(image.channels == channels && image.height == height && image.width == width,
+                         "image \(n) is \(image.channels)x\(image.height)x\(image.width), not \(inputShape)")
+            normalization.apply(image, into: batch.image(n))
+        }
+        return batch
+    }
+
+    /// A batch (N, 1, H, W) of 0/1 masks already at the input size.
+    public func maskBatch(_ masks: [Image]) -> Tensor {
+        let batch = Tensor(zeros: [masks.count, 1, height, width])
+        for (n, mask) in masks.enumerated() {
+            precondition(mask.channels == 1 && mask.height == height && mask.width == width, "mask \(n) size")
+            mask.pixels.withUnsafeBufferPointer { batch.image(n).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        return batch
+    }
+}
