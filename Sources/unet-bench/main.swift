@@ -173,6 +173,7 @@ func convShapes() -> [ConvShape] {
 }
 
 var opRows: [[String: Any]] = []
+let defaultWinograd = ConvolutionAlgorithms.winogradEnabled
 if !options.skipOps {
     print("\nper-op (batch 1 unless noted; fast kernels validated against naive first)")
     print(pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm same shape", 18) + "fwd / sgemm")
@@ -190,20 +191,39 @@ if !options.skipOps {
         var worst: Float = 0
         for i in 0..<naive.count { worst = max(worst, abs(naive[i] - fast[i])) }
         guard worst < 1e-3 else { print("Conv2D \(s) disagrees with the naive convolution by \(worst)"); exit(1) }
+        // And the Winograd kernel at the full shape against the im2col path (its oracle), forward.
+        let probe = Tensor(zeros: [1, s.c, s.h, s.w])
+        for i in 0..<probe.count { probe[i] = rng.uniform(-1, 1) }
+        if defaultWinograd && conv.usesWinograd(probe.shape) {
+            let fastY = conv.forward(probe, training: false)
+            ConvolutionAlgorithms.winogradEnabled = false
+            let refY = conv.forward(probe, training: false)
+            ConvolutionAlgorithms.winogradEnabled = true
+            var err: Float = 0, scale: Float = 0
+            for i in 0..<refY.count { err = max(err, abs(fastY[i] - refY[i])); scale = max(scale, abs(refY[i])) }
+            guard err <= 1e-4 * max(scale, 1) else { print("Winograd \(s) disagrees with im2col by \(err)"); exit(1) }
+        }
 
         let x = Tensor(zeros: [1, s.c, s.h, s.w])
         for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
-        let flops = 2 * Double(s.c * 9 * s.o * s.h * s.w)
-        let tf = timeBest(options.quick ? 1 : 3) { _ = conv.forward(x, training: false) }
-        _ = conv.forward(x, training: true)
         let dy = Tensor(zeros: [1, s.o, s.h, s.w])
-        let tb = timeBest(options.quick ? 1 : 3) { _ = conv.forward(x, training: true); _ = conv.backward(dy) } - tf
+        for i in 0..<dy.count { dy[i] = rng.uniform(-1, 1) }
+        let flops = 2 * Double(s.c * 9 * s.o * s.h * s.w)
         let peak = gemmGFLOPs(m: s.o, n: s.h * s.w, k: s.c * 9, repeats: options.quick ? 1 : 3)
-        let name = "Conv2D 3x3 \(s.c)->\(s.o) @\(s.h)x\(s.w)"
-        let (fwd, bwd) = (flops / tf / 1e9, 2 * flops / max(tb, 1e-9) / 1e9)
-        print(pad(name, 42) + pad(fmt(fwd) + " GFLOP/s", 16) + pad(fmt(bwd) + " GFLOP/s", 16) + pad(fmt(peak) + " GFLOP/s", 18)
-              + fmt(fwd / peak, 2))
-        opRows.append(["op": name, "forward_gflops": fwd, "backward_gflops": bwd, "sgemm_gflops": peak])
+        // Both algorithms where Winograd applies; "effective" GFLOP/s count the direct convolution's FLOPs.
+        let algorithms = conv.usesWinograd(x.shape) ? [false, true] : [false]
+        for winograd in algorithms {
+            ConvolutionAlgorithms.winogradEnabled = winograd
+            let repeats = options.quick ? 2 : 5
+            let tf = timeBest(repeats) { _ = conv.forward(x, training: false) }
+            let tb = timeBest(repeats) { _ = conv.forward(x, training: true); _ = conv.backward(dy) } - tf
+            let name = "Conv2D 3x3 \(s.c)->\(s.o) @\(s.h)x\(s.w) " + (winograd ? "winograd" : "im2col")
+            let (fwd, bwd) = (flops / tf / 1e9, 2 * flops / max(tb, 1e-9) / 1e9)
+            print(pad(name, 42) + pad(fmt(fwd) + " GFLOP/s", 16) + pad(fmt(bwd) + " GFLOP/s", 16)
+                  + pad(fmt(peak) + " GFLOP/s", 18) + fmt(fwd / peak, 2))
+            opRows.append(["op": name, "forward_gflops": fwd, "backward_gflops": bwd, "sgemm_gflops": peak])
+        }
+        ConvolutionAlgorithms.winogradEnabled = defaultWinograd
     }
     // Memory-bound ops on the classifier's largest activation: (1, 64, 224, 224).
     let act = Tensor(zeros: [1, 64, 224, 224])

@@ -6,9 +6,14 @@
 public final class Workspace {
     nonisolated(unsafe) public static let shared = Workspace()
 
-    public enum Slot: Int, CaseIterable { case columns = 0, columnGradient = 1 }
+    /// `columns`/`columnGradient`: im2col matrices. `winogradInput`/`winogradProduct`: one chunk of transformed
+    /// tiles and of their products; `winogradWeights`/`winogradWeightGradient`: transformed kernels (36, O, C).
+    public enum Slot: Int, CaseIterable {
+        case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient
+    }
 
-    private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] = [nil, nil]
+    private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] =
+        Array(repeating: nil, count: Slot.allCases.count)
 
     /// A buffer of at least `count` floats for `slot`; its contents are unspecified.
     public func buffer(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Float> {

@@ -33,6 +33,14 @@ public final class Conv2D: UnaryLayer {
     /// A 1x1 stride-1 unpadded convolution is a plain GEMM on the image itself.
     var isPointwise: Bool { kernelH == 1 && kernelW == 1 && stride == 1 }
 
+    /// Whether this input takes Winograd F(4x4, 3x3): a 3x3 stride-1 convolution padded by one on every side
+    /// ("same" or explicit 1), large enough to profit (`ConvolutionAlgorithms.useWinograd`).
+    public func usesWinograd(_ shape: [Int]) -> Bool {
+        guard kernelH == 3, kernelW == 3, stride == 1, padding == .same || padding == .explicit(1) else { return false }
+        return ConvolutionAlgorithms.useWinograd(channels: inputChannels, outChannels: outputChannels,
+                                                 height: shape[2], width: shape[3], batch: shape[0])
+    }
+
     public func outputShape(_ s: [Int]) throws -> [Int] {
         try expectRank(s, 4, kind)
         guard s[1] == inputChannels else {
@@ -47,6 +55,12 @@ public final class Conv2D: UnaryLayer {
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         let y = Tensor(uninitialized: [n, o, g.outH, g.outW])  // every element written by the GEMM
+        input = training ? x : nil
+        if usesWinograd(x.shape) {
+            conv2dWinograd(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                           bias: bias?.value.data, outChannels: o, y.data)
+            return y
+        }
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))
@@ -55,7 +69,6 @@ public final class Conv2D: UnaryLayer {
             gemm(m: o, n: p, k: k, weight.value.data, cols, y.image(i))
         }
         if let bias { addChannelBias(y, bias.value) }
-        input = training ? x : nil
         return y
     }
 
@@ -63,6 +76,13 @@ public final class Conv2D: UnaryLayer {
         guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
+        if let bias { accumulateChannelSums(dy, into: bias.grad) }
+        if usesWinograd(x.shape) {
+            let dx = Tensor(uninitialized: x.shape)  // overwritten
+            conv2dWinogradBackward(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                                   outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx.data)
+            return dx
+        }
         let dx = Tensor(zeros: x.shape)
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
         let dcol = isPointwise ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
@@ -79,7 +99,6 @@ public final class Conv2D: UnaryLayer {
                 gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dx.image(i))
             }
         }
-        if let bias { accumulateChannelSums(dy, into: bias.grad) }
         return dx
     }
 

@@ -1,0 +1,375 @@
+// Letters: N batch, C input channels, O output channels, H/W image (input = output for "same" 3x3 stride 1),
+// T tiles (N * ceil(H/4) * ceil(W/4)), Tc tiles in one chunk, ξ one of the 36 points of a 6x6 Winograd tile.
+//
+// Winograd F(4x4, 3x3) (Lavin & Gray, 2015): a 4x4 block of a 3x3 convolution's output is
+//     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+// for the 6x6 input patch d around it and the 3x3 kernel g, so 36 multiplications per (C, O) pair replace 144.
+// Summed over input channels, the elementwise product becomes 36 independent GEMMs, one per tile point ξ:
+//     M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T),   U = G g Gᵀ (transformed kernels), V = Bᵀ d B (transformed tiles).
+// Tiles are processed in chunks of Tc so the transformed data stays small; each chunk's GEMMs are full width.
+//
+// The weight gradient is the adjoint of the same computation: dU_ξ (O, C) = Σ_t (A dY Aᵀ)_ξ (O, T) · V_ξᵀ (T, C),
+// then dg = Gᵀ dU G. The input gradient of a "same" 3x3 stride-1 convolution is itself such a convolution of dy
+// with the kernels flipped and transposed (C and O swapped), so it runs through the same forward.
+
+import Foundation
+
+/// Runtime choice of convolution algorithm, for the benchmark and the tests that compare the two.
+public enum ConvolutionAlgorithms {
+    /// Use Winograd F(4x4, 3x3) for 3x3 stride-1 "same" convolutions large enough to profit. On by default;
+    /// `UNET_WINOGRAD=0` in the environment turns it off (the im2col path is the oracle).
+    nonisolated(unsafe) public static var winogradEnabled: Bool =
+        ProcessInfo.processInfo.environment["UNET_WINOGRAD"].map { $0 != "0" } ?? true
+
+    /// Whether a 3x3 "same" stride-1 convolution of this size takes the Winograd path: both channel counts at
+    /// least 8 and at least 16 output tiles (tiny layers gain nothing and keep the exact im2col rounding).
+    public static func useWinograd(channels: Int, outChannels: Int, height: Int, width: Int, batch: Int) -> Bool {
+        guard winogradEnabled, channels >= 8, outChannels >= 8 else { return false }
+        return batch * ((height + 3) / 4) * ((width + 3) / 4) >= 16
+    }
+}
+
+/// The tiling of one Winograd convolution call: (N, C, H, W) in, (N, O, H, W) out, tiles in chunks of `chunk`.
+struct WinogradPlan {
+    let n, c, o, h, w: Int
+    let tilesH, tilesW, tiles, chunk: Int
+
+    /// Floats one chunk's transformed tiles may take (per buffer); chosen for GEMM width, not for any one cache.
+    static let defaultChunkBudget = 4 << 20
+    /// The budget in use; tests shrink it to force many chunks.
+    nonisolated(unsafe) static var chunkBudget = defaultChunkBudget
+
+    init(n: Int, c: Int, o: Int, h: Int, w: Int) {
+        self.n = n; self.c = c; self.o = o; self.h = h; self.w = w
+        tilesH = (h + 3) / 4; tilesW = (w + 3) / 4
+        tiles = n * tilesH * tilesW
+        chunk = max(1, min(tiles, WinogradPlan.chunkBudget / (36 * max(c, o))))
+    }
+
+    /// Floats of a chunk buffer holding `channels` transformed channels.
+    var bufferCount: Int { 36 * max(c, o) * chunk }
+}
+
+// MARK: - 1-D transforms (6 or 4 or 3 values, read and written with strides)
+
+/// Bᵀ d for the input tile: 6 -> 6.
+@inline(__always)
+private func inputTransform<V: SIMD>(_ d: UnsafePointer<V>, _ ds: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
+    where V.Scalar == Float {
+    let (d0, d1, d2, d3, d4, d5) = (d[0], d[ds], d[2 * ds], d[3 * ds], d[4 * ds], d[5 * ds])
+    r[0] = 4 * d0 - 5 * d2 + d4
+    r[rs] = -4 * (d1 + d2) + d3 + d4
+    r[2 * rs] = 4 * (d1 - d2) - d3 + d4
+    r[3 * rs] = 2 * (d3 - d1) - d2 + d4
+    r[4 * rs] = 2 * (d1 - d3) - d2 + d4
+    r[5 * rs] = 4 * d1 - 5 * d3 + d5
+}
+
+/// Aᵀ m for the output tile: 6 -> 4.
+@inline(__always)
+private func outputTransform<V: SIMD>(_ m: UnsafePointer<V>, _ ms: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
+    where V.Scalar == Float {
+    let (m0, m1, m2, m3, m4, m5) = (m[0], m[ms], m[2 * ms], m[3 * ms], m[4 * ms], m[5 * ms])
+    let (s12, d12, s34, d34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4)
+    r[0] = m0 + s12 + s34
+    r[rs] = d12 + 2 * d34
+    r[2 * rs] = s12 + 4 * s34
+    r[3 * rs] = d12 + 8 * d34 + m5
+}
+
+/// A dy, the adjoint of `outputTransform`: 4 -> 6.
+@inline(__always)
+private func outputAdjoint<V: SIMD>(_ y: UnsafePointer<V>, _ ys: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
+    where V.Scalar == Float {
+    let (y0, y1, y2, y3) = (y[0], y[ys], y[2 * ys], y[3 * ys])
+    r[0] = y0
+    r[rs] = y0 + y1 + y2 + y3
+    r[2 * rs] = y0 - y1 + y2 - y3
+    r[3 * rs] = y0 + 2 * y1 + 4 * y2 + 8 * y3
+    r[4 * rs] = y0 - 2 * y1 + 4 * y2 - 8 * y3
+    r[5 * rs] = y3
+}
+
+/// G g for the kernel: 3 -> 6.
+@inline(__always)
+private func kernelTransform(_ g: UnsafePointer<Float>, _ gs: Int, _ r: UnsafeMutablePointer<Float>, _ rs: Int) {
+    let (g0, g1, g2) = (g[0], g[gs], g[2 * gs])
+    r[0] = g0 / 4
+    r[rs] = -(g0 + g1 + g2) / 6
+    r[2 * rs] = -(g0 - g1 + g2) / 6
+    r[3 * rs] = g0 / 24 + g1 / 12 + g2 / 6
+    r[4 * rs] = g0 / 24 - g1 / 12 + g2 / 6
+    r[5 * rs] = g2
+}
+
+/// Gᵀ du, the adjoint of `kernelTransform`: 6 -> 3.
+@inline(__always)
+private func kernelAdjoint(_ u: UnsafePointer<Float>, _ us: Int, _ r: UnsafeMutablePointer<Float>, _ rs: Int) {
+    let (u0, u1, u2, u3, u4, u5) = (u[0], u[us], u[2 * us], u[3 * us], u[4 * us], u[5 * us])
+    r[0] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24
+    r[rs] = (u2 - u1) / 6 + (u3 - u4) / 12
+    r[2 * rs] = (u3 + u4 - u1 - u2) / 6 + u5
+}
+
+// MARK: - Kernel transforms
+
+/// U (36, O, C) from w (O, C, 3, 3); with `flipped`, the kernels of the input-gradient convolution instead:
+/// U (36, C, O) from w'[c, o] = w[o, c] rotated by 180°.
+func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
+                              _ u: UnsafeMutablePointer<Float>) {
+    let plane = o * c
+    Parallel.forEach(o, cost: c * 200) { oi in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 9 + 18 + 36) { s in
+            let (g, t, r) = (s.baseAddress!, s.baseAddress! + 9, s.baseAddress! + 27)
+            for ci in 0..<c {
+                let src = w + (oi * c + ci) * 9
+                for k in 0..<9 { g[k] = flipped ? src[8 - k] : src[k] }
+                for col in 0..<3 { kernelTransform(g + col, 3, t + col, 3) }  // t (6, 3) = G g
+                for row in 0..<6 { kernelTransform(t + row * 3, 1, r + row * 6, 1) }  // r (6, 6) = t Gᵀ
+                let dst = flipped ? ci * o + oi : oi * c + ci
+                for xi in 0..<36 { u[xi * plane + dst] = r[xi] }
+            }
+        }
+    }
+}
+
+/// dw (O, C, 3, 3) += Gᵀ dU G for dU (36, O, C).
+func winogradAccumulateKernelGradient(_ du: UnsafePointer<Float>, o: Int, c: Int,
+                                      _ dw: UnsafeMutablePointer<Float>) {
+    let plane = o * c
+    Parallel.forEach(o, cost: c * 200) { oi in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 36 + 18 + 9) { s in
+            let (r, t, g) = (s.baseAddress!, s.baseAddress! + 36, s.baseAddress! + 54)
+            for ci in 0..<c {
+                for xi in 0..<36 { r[xi] = du[xi * plane + oi * c + ci] }
+                for row in 0..<6 { kernelAdjoint(r + row * 6, 1, t + row * 3, 1) }  // t (6, 3) = dU G
+                for col in 0..<3 { kernelAdjoint(t + col, 3, g + col, 3) }  // g (3, 3) = Gᵀ t
+                let dst = dw + (oi * c + ci) * 9
+                for k in 0..<9 { dst[k] += g[k] }
+            }
+        }
+    }
+}
+
+// MARK: - Tile transforms
+
+extension WinogradPlan {
+    /// (image, first output row, first output column) of global tile `t`.
+    @inline(__always)
+    func tileOrigin(_ t: Int) -> (Int, Int, Int) {
+        let per = tilesH * tilesW
+        let (img, r) = (t / per, t % per)
+        return (img, (r / tilesW) * 4, (r % tilesW) * 4)
+    }
+
+    /// How many tiles from local index `tl` of a chunk starting at `start` (of `count`) lie in the same tile row,
+    /// at most the 8 lanes of one vector.
+    @inline(__always)
+    func lanes(_ tl: Int, start: Int, count: Int) -> Int {
+        min(8, count - tl, tilesW - (start + tl) % tilesW)
+    }
+
+    /// V (36, channels, Tc) = Bᵀ d B for the 6x6 input patches (padding 1, zeros outside) of tiles
+    /// `start..<start+count` of x (N, channels, H, W). Eight horizontally adjacent tiles go through the
+    /// transform together, one per vector lane, so each ξ row of V is written eight floats at a time.
+    func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
+                        _ v: UnsafeMutablePointer<Float>) {
+        let plane = channels * count
+        Parallel.forEach(channels, cost: count * 150) { ci in
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 72 + 36 + 5) { s in
+                let (d, t) = (s.baseAddress!, s.baseAddress! + 36)
+                // The gather goes through plain floats (f[ξ * 8 + lane]) rather than lane insertion; a row that
+                // crosses the image edge is first copied into `seg` with its zero padding.
+                let f = UnsafeMutableRawPointer(s.baseAddress! + 72).bindMemory(to: Float.self, capacity: 288 + 40)
+                let seg = f + 288
+                var tl = 0
+                while tl < count {
+                    let g = lanes(tl, start: start, count: count)
+                    let (img, oy, ox) = tileOrigin(start + tl)
+                    let xc = x + (img * channels + ci) * h * w
+                    let (y0, x0, span) = (oy - 1, ox - 1, 4 * g + 2)
+                    let inside = x0 >= 0 && x0 + span <= w
+                    if g < 8 || y0 < 0 || y0 + 6 > h { f.update(repeating: 0, count: 288) }
+                    for i in 0..<6 {
+                        let iy = y0 + i
+                        guard iy >= 0 && iy < h else { continue }
+                        var src = UnsafePointer(xc + iy * w + max(x0, 0))
+                        if !inside {
+                            let (lo, hi) = (max(0, -x0), min(span, w - x0))  // seg[lo..<hi] lies in the row
+                            seg.update(repeating: 0, count: span)
+                            (seg + lo).update(from: src, count: hi - lo)
+                            src = UnsafePointer(seg)
+                        }
+                        let fi = f + i * 48
+                        for k in 0..<g { for j in 0..<6 { fi[j &* 8 &+ k] = src[4 &* k &+ j] } }
+                    }
+                    let raw = UnsafeRawPointer(f)
+                    for k in 0..<36 { d[k] = raw.loadUnaligned(fromByteOffset: k * 32, as: SIMD8<Float>.self) }
+                    for col in 0..<6 { inputTransform(d + col, 6, t + col, 6) }  // t = Bᵀ d
+                    for row in 0..<6 { inputTransform(t + row * 6, 1, d + row * 6, 1) }  // d = t B
+                    let dst = v + ci * count + tl
+                    storeLanes(d, 36, g, dst, plane)
+                    tl += g
+                }
+            }
+        }
+    }
+
+    /// y (N, outChannels, H, W) tiles `start..<start+count` = Aᵀ M A (+ bias), cropped at the image edge, for
+    /// M (36, outChannels, Tc).
+    func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
+                         bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+        let plane = outChannels * count
+        Parallel.forEach(outChannels, cost: count * 120) { oi in
+            let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36 + 24 + 16 + 16) { s in
+                let (r, t, q) = (s.baseAddress!, s.baseAddress! + 36, s.baseAddress! + 60)
+                let f = UnsafeMutableRawPointer(s.baseAddress! + 76).bindMemory(to: Float.self, capacity: 128)
+                var tl = 0
+                while tl < count {
+                    let g = lanes(tl, start: start, count: count)
+                    loadLanes(m + oi * count + tl, plane, g, r, 36)
+                    for col in 0..<6 { outputTransform(r + col, 6, t + col, 6) }  // t (4, 6) = Aᵀ r
+                    for row in 0..<4 { outputTransform(t + row * 6, 1, q + row * 4, 1) }  // q (4, 4) = t A
+                    let raw = UnsafeMutableRawPointer(f)
+                    for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
+                    let (img, oy, ox) = tileOrigin(start + tl)
+                    let yc = y + (img * outChannels + oi) * h * w
+                    let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
+                    for i in 0..<rows {
+                        let (dst, fi) = (yc + (oy + i) * w + ox, f + i * 32)
+                        if cols == 32 {
+                            for k in 0..<8 { for j in 0..<4 { dst[4 * k + j] = fi[j * 8 + k] } }
+                        } else {
+                            for c in 0..<cols { dst[c] = fi[(c % 4) * 8 + c / 4] }
+                        }
+                    }
+                    tl += g
+                }
+            }
+        }
+    }
+
+    /// D (36, outChannels, Tc) = A dY Aᵀ for the 4x4 output-gradient tiles (zeros past the edge) of dy.
+    func transformOutputGradient(_ dy: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
+                                 _ dm: UnsafeMutablePointer<Float>) {
+        let plane = outChannels * count
+        Parallel.forEach(outChannels, cost: count * 120) { oi in
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 16 + 24 + 36 + 16) { s in
+                let (q, t, r) = (s.baseAddress!, s.baseAddress! + 16, s.baseAddress! + 40)
+                let f = UnsafeMutableRawPointer(s.baseAddress! + 76).bindMemory(to: Float.self, capacity: 128)
+                var tl = 0
+                while tl < count {
+                    let g = lanes(tl, start: start, count: count)
+                    let (img, oy, ox) = tileOrigin(start + tl)
+                    let yc = dy + (img * outChannels + oi) * h * w
+                    let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
+                    if rows < 4 || cols < 32 { f.update(repeating: 0, count: 128) }
+                    for i in 0..<rows {
+                        let (src, fi) = (yc + (oy + i) * w + ox, f + i * 32)
+                        if cols == 32 {
+                            for k in 0..<8 { for j in 0..<4 { fi[j * 8 + k] = src[4 * k + j] } }
+                        } else {
+                            for c in 0..<cols { fi[(c % 4) * 8 + c / 4] = src[c] }
+                        }
+                    }
+                    let raw = UnsafeRawPointer(f)
+                    for k in 0..<16 { q[k] = raw.loadUnaligned(fromByteOffset: k * 32, as: SIMD8<Float>.self) }
+                    for col in 0..<4 { outputAdjoint(q + col, 4, t + col, 4) }  // t (6, 4) = A q
+                    for row in 0..<6 { outputAdjoint(t + row * 4, 1, r + row * 6, 1) }  // r (6, 6) = t Aᵀ
+                    storeLanes(r, 36, g, dm + oi * count + tl, plane)
+                    tl += g
+                }
+            }
+        }
+    }
+}
+
+/// dst[k * stride + lane] = src[k][lane] for k in 0..<vectors and the first `lanes` lanes.
+@inline(__always)
+private func storeLanes(_ src: UnsafePointer<SIMD8<Float>>, _ vectors: Int, _ lanes: Int,
+                        _ dst: UnsafeMutablePointer<Float>, _ stride: Int) {
+    if lanes == 8 {
+        for k in 0..<vectors { UnsafeMutableRawPointer(dst + k * stride).storeBytes(of: src[k], as: SIMD8<Float>.self) }
+    } else {
+        for k in 0..<vectors { for l in 0..<lanes { dst[k * stride + l] = src[k][l] } }
+    }
+}
+
+/// dst[k][lane] = src[k * stride + lane] for k in 0..<vectors (lanes past `lanes` are zero).
+@inline(__always)
+private func loadLanes(_ src: UnsafePointer<Float>, _ stride: Int, _ lanes: Int,
+                       _ dst: UnsafeMutablePointer<SIMD8<Float>>, _ vectors: Int) {
+    if lanes == 8 {
+        for k in 0..<vectors { dst[k] = UnsafeRawPointer(src + k * stride).loadUnaligned(as: SIMD8<Float>.self) }
+    } else {
+        for k in 0..<vectors {
+            var v = SIMD8<Float>()
+            for l in 0..<lanes { v[l] = src[k * stride + l] }
+            dst[k] = v
+        }
+    }
+}
+
+// MARK: - Convolutions
+
+/// y (N, O, H, W) = conv3x3_same(x (N, C, H, W), kernels) + bias, with the kernels already transformed:
+/// u (36, O, C) from `winogradTransformKernels`. Overwrites y.
+func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
+                      bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+    let (c, o) = (plan.c, plan.o)
+    let v = Workspace.shared.buffer(.winogradInput, count: plan.bufferCount)
+    let m = Workspace.shared.buffer(.winogradProduct, count: plan.bufferCount)
+    var start = 0
+    while start < plan.tiles {
+        let count = min(plan.chunk, plan.tiles - start)
+        plan.transformInput(x, channels: c, start: start, count: count, v)
+        for xi in 0..<36 {
+            // M_ξ (O, Tc) = U_ξ (O, C) · V_ξ (C, Tc)
+            gemm(m: o, n: count, k: c, u + xi * o * c, v + xi * c * count, m + xi * o * count)
+        }
+        plan.transformOutput(m, outChannels: o, start: start, count: count, bias: bias, y)
+        start += count
+    }
+}
+
+/// The forward of a 3x3 stride-1 "same" convolution by Winograd F(4x4, 3x3).
+/// x (N, C, H, W), w (O, C, 3, 3), bias (O) or nil, y (N, O, H, W) overwritten.
+public func conv2dWinograd(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>,
+                           bias: UnsafePointer<Float>?, outChannels o: Int, _ y: UnsafeMutablePointer<Float>) {
+    let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
+    let u = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
+    winogradTransformKernels(weight, o: o, c: c, flipped: false, u)
+    winogradConvolve(x, plan, kernels: u, bias: bias, y)
+}
+
+/// The backward of `conv2dWinograd`: dw (O, C, 3, 3) += dL/dw, and dx (N, C, H, W) = dL/dx (overwritten) if given.
+/// x (N, C, H, W), dy (N, O, H, W).
+public func conv2dWinogradBackward(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
+                                   weight: UnsafePointer<Float>, outChannels o: Int, _ dy: UnsafePointer<Float>,
+                                   weightGradient dw: UnsafeMutablePointer<Float>,
+                                   inputGradient dx: UnsafeMutablePointer<Float>?) {
+    let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
+    let du = Workspace.shared.buffer(.winogradWeightGradient, count: 36 * o * c)
+    let a = Workspace.shared.buffer(.winogradInput, count: plan.bufferCount)
+    let b = Workspace.shared.buffer(.winogradProduct, count: plan.bufferCount)
+    var start = 0
+    while start < plan.tiles {
+        let count = min(plan.chunk, plan.tiles - start)
+        plan.transformInput(x, channels: c, start: start, count: count, a)  // V (36, C, Tc)
+        plan.transformOutputGradient(dy, outChannels: o, start: start, count: count, b)  // D (36, O, Tc)
+        for xi in 0..<36 {
+            // dU_ξ (O, C) (+)= D_ξ (O, Tc) · V_ξᵀ (Tc, C), chunks summed in order
+            gemm(transB: true, m: o, n: c, k: count, b + xi * o * count, a + xi * c * count,
+                 beta: start == 0 ? 0 : 1, du + xi * o * c)
+        }
+        start += count
+    }
+    winogradAccumulateKernelGradient(du, o: o, c: c, dw)
+    guard let dx else { return }
+    // dx = conv3x3_same(dy, w flipped and transposed): O input channels, C output channels.
+    let back = WinogradPlan(n: n, c: o, o: c, h: h, w: w)
+    let u = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
+    winogradTransformKernels(weight, o: o, c: c, flipped: true, u)
+    winogradConvolve(dy, back, kernels: u, bias: nil, dx)
+}

@@ -1,0 +1,141 @@
+import TestSupport
+import XCTest
+
+@testable import UNetCore
+
+/// Every fast convolution kernel against its oracle: Winograd F(4x4, 3x3) against the direct convolution
+/// (`conv2dNaive`, summed in Double) and, for the backward, against the im2col path (itself checked by finite
+/// differences in GradientTests), on random odd shapes that cover partial edge tiles and several tile chunks.
+///
+/// Winograd's error bound, stated and checked: each output (or gradient entry) z = Σ aᵢbᵢ over its terms differs
+/// from the exact value by at most 1e-5 · (1 + Σ |aᵢ||bᵢ|). F(4x4, 3x3) transforms carry coefficients up to 8
+/// and 1/24, which costs about two decimal digits against im2col's ~1e-7 relative rounding; this bound is what
+/// the measured errors (at most 2.2e-6 relative on these shapes) fit with room to spare.
+final class FastKernelTests: XCTestCase {
+    static let winogradRelativeBound: Float = 1e-5
+
+    override func tearDown() {
+        ConvolutionAlgorithms.winogradEnabled = true
+        WinogradPlan.chunkBudget = WinogradPlan.defaultChunkBudget
+        super.tearDown()
+    }
+
+    /// Σ |x||w| over the terms of every output of a 3x3 "same" convolution, (N, O, H, W).
+    func absoluteTermSums(_ x: Tensor, _ w: Tensor, outChannels o: Int) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let ax = Tensor(shape: x.shape, values: x.array.map(abs))
+        let aw = Tensor(shape: w.shape, values: w.array.map(abs))
+        let s = Tensor(zeros: [n, o, h, wd])
+        let g = ConvGeometry(channels: c, height: h, width: wd, kernelH: 3, kernelW: 3, padding: .same)
+        for i in 0..<n { conv2dNaive(ax.image(i), g, weight: aw.data, bias: nil, outChannels: o, s.image(i)) }
+        return s
+    }
+
+    func checkForward(n: Int, c: Int, o: Int, h: Int, w: Int, seed: UInt64, file: StaticString = #filePath,
+                      line: UInt = #line) {
+        let x = randomTensor([n, c, h, w], seed: seed)
+        let weight = randomTensor([o, c, 3, 3], seed: seed + 1, low: -0.5, high: 0.5)
+        let bias = randomTensor([o], seed: seed + 2)
+        let y = Tensor(shape: [n, o, h, w], repeating: .nan)
+        conv2dWinograd(x.data, n: n, c: c, h: h, w: w, weight: weight.data, bias: bias.data, outChannels: o, y.data)
+        let expected = Tensor(zeros: [n, o, h, w])
+        let g = ConvGeometry(channels: c, height: h, width: w, kernelH: 3, kernelW: 3, padding: .same)
+        for i in 0..<n {
+            conv2dNaive(x.image(i), g, weight: weight.data, bias: bias.data, outChannels: o, expected.image(i))
+        }
+        let scale = absoluteTermSums(x, weight, outChannels: o)
+        var worst: Float = 0
+        for i in 0..<y.count {
+            let bound = Self.winogradRelativeBound * (1 + scale[i])
+            let err = abs(y[i] - expected[i])
+            XCTAssert(err <= bound, "(\(n),\(c),\(o),\(h),\(w)) element \(i): \(y[i]) vs \(expected[i])",
+                      file: file, line: line)
+            if !(err <= bound) { return }
+            worst = max(worst, err / (1 + scale[i]))
+        }
+        XCTAssertLessThan(worst, Self.winogradRelativeBound, file: file, line: line)
+    }
+
+    func testWinogradForwardMatchesDirectConvolution() {
+        // Partial tiles at the bottom/right (7, 9, 13), a single pixel, one channel, a width of one tile.
+        let shapes = [(2, 3, 5, 7, 9), (1, 8, 4, 13, 4), (3, 16, 9, 5, 17), (1, 1, 1, 1, 1), (2, 4, 3, 8, 8),
+                      (1, 2, 6, 1, 11)]
+        for (k, s) in shapes.enumerated() {
+            checkForward(n: s.0, c: s.1, o: s.2, h: s.3, w: s.4, seed: UInt64(10 * k + 1))
+        }
+    }
+
+    func testWinogradForwardOverManyChunksAndWideSums() {
+        WinogradPlan.chunkBudget = 36 * 40 * 5  // 5 tiles per chunk for 40 channels: many chunks
+        checkForward(n: 2, c: 40, o: 24, h: 10, w: 11, seed: 100)
+        WinogradPlan.chunkBudget = WinogradPlan.defaultChunkBudget
+        checkForward(n: 1, c: 160, o: 8, h: 6, w: 6, seed: 200)  // 1,440-term sums
+    }
+
+    /// The layer with Winograd on against the same layer on the im2col path: output, input gradient, weight and
+    /// bias gradients (which accumulate onto what was there).
+    func checkLayerAgainstIm2col(n: Int, c: Int, o: Int, h: Int, w: Int, padding: Padding, seed: UInt64,
+                                 file: StaticString = #filePath, line: UInt = #line) {
+        var rng = RandomGenerator(seed: seed)
+        let conv = Conv2D(inputChannels: c, outputChannels: o, kernelSize: 3, padding: padding, rng: &rng)
+        for i in 0..<o { conv.bias!.value[i] = rng.uniform(-1, 1) }
+        let x = randomTensor([n, c, h, w], seed: seed + 1)
+        let dy = randomTensor([n, o, h, w], seed: seed + 2)
+        let start = randomTensor([o, c, 3, 3], seed: seed + 3)
+
+        func run(_ winograd: Bool) -> (Tensor, Tensor, Tensor, Tensor) {
+            ConvolutionAlgorithms.winogradEnabled = winograd
+            XCTAssertEqual(conv.usesWinograd(x.shape), winograd, file: file, line: line)
+            conv.weight.grad.assign(start)
+            conv.bias!.grad.zero()
+            let y = conv.forward(x, training: true)
+            let dx = conv.backward(dy)
+            return (y, dx, conv.weight.grad.copy(), conv.bias!.grad.copy())
+        }
+        let (y0, dx0, dw0, db0) = run(false)
+        let (y1, dx1, dw1, db1) = run(true)
+        // Scales: outputs sum 9C terms of size ~0.5, dx 9O terms, dW N·H·W terms of size ~1.
+        let b = Self.winogradRelativeBound
+        assertClose(y1, y0, atol: b * Float(1 + 9 * c), rtol: 0, "y", file: file, line: line)
+        assertClose(dx1, dx0, atol: b * Float(1 + 9 * o), rtol: 0, "dx", file: file, line: line)
+        assertClose(dw1, dw0, atol: b * Float(1 + n * h * w), rtol: 0, "dW", file: file, line: line)
+        XCTAssertEqual(db1.array, db0.array, "db is computed the same way on both paths", file: file, line: line)
+    }
+
+    func testWinogradLayerForwardAndBackwardMatchIm2col() {
+        checkLayerAgainstIm2col(n: 2, c: 8, o: 12, h: 9, w: 14, padding: .same, seed: 1)
+        checkLayerAgainstIm2col(n: 1, c: 20, o: 8, h: 17, w: 15, padding: .explicit(1), seed: 2)
+        WinogradPlan.chunkBudget = 36 * 20 * 3  // chunks of 3 tiles: the weight gradient sums over chunks
+        checkLayerAgainstIm2col(n: 3, c: 9, o: 20, h: 13, w: 6, padding: .same, seed: 3)
+    }
+
+    func testWinogradIsChosenOnlyWhereItApplies() {
+        var rng = RandomGenerator(seed: 0)
+        let same = Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, rng: &rng)
+        XCTAssertTrue(same.usesWinograd([1, 16, 16, 16]))
+        XCTAssertFalse(same.usesWinograd([1, 16, 8, 4]), "2 tiles are too few")
+        let valid = Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, padding: .valid, rng: &rng)
+        XCTAssertFalse(valid.usesWinograd([1, 16, 16, 16]))
+        let strided = Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, stride: 2, rng: &rng)
+        XCTAssertFalse(strided.usesWinograd([1, 16, 16, 16]))
+        let narrow = Conv2D(inputChannels: 3, outputChannels: 16, kernelSize: 3, rng: &rng)
+        XCTAssertFalse(narrow.usesWinograd([1, 3, 64, 64]), "3 input channels stay on im2col")
+        ConvolutionAlgorithms.winogradEnabled = false
+        XCTAssertFalse(same.usesWinograd([1, 16, 16, 16]))
+    }
+
+    func testWinogradIsDeterministic() {
+        var rng = RandomGenerator(seed: 5)
+        let conv = Conv2D(inputChannels: 12, outputChannels: 10, kernelSize: 3, rng: &rng)
+        let x = randomTensor([2, 12, 11, 13], seed: 6)
+        let dy = randomTensor([2, 10, 11, 13], seed: 7)
+        var runs: [[Float]] = []
+        for _ in 0..<2 {
+            conv.weight.grad.zero()
+            let y = conv.forward(x, training: true)
+            let dx = conv.backward(dy)
+            runs.append(y.array + dx.array + conv.weight.grad.array)
+        }
+        XCTAssertEqual(runs[0], runs[1])
+    }
+}
