@@ -21,6 +21,7 @@ args = ap.parse_args()
 
 root = require(os.path.join(DATA, "lungseg"))
 clock = Clock()
+os.makedirs(args.out, exist_ok=True)
 with engine(args.threads) as e:
     ds = e.dataset_open("lungs", task="segmentation", images=os.path.join(root, "images"),
                         masks=os.path.join(root, "masks"), input_shape=[1, args.size, args.size],

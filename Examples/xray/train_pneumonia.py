@@ -22,6 +22,7 @@ args = ap.parse_args()
 
 root = require(os.path.join(DATA, "pneumonia", "train"))
 clock = Clock()
+os.makedirs(args.out, exist_ok=True)
 with engine(args.threads) as e:
     # Kermany names: person1_bacteria_1.jpeg, IM-0115-0001.jpeg, NORMAL2-IM-1427-0001.jpeg: the patient is
     # personN or the IM number.

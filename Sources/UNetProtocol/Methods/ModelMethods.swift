@@ -17,7 +17,8 @@ public enum ModelMethods: MethodGroup {
             MethodSpec("model.create", .numeric,
                        params: ["architecture", "input_shape", "classes", "seed"] + unetOnly) { ctx in
                 let model = try Model.build(try config(ctx.params))
-                ctx.session.replaceModel(model, optimizer: nil, classNames: nil)
+                // Class names from an open dataset stay: opening the data before creating the model is the usual order.
+                ctx.session.replaceModel(model, optimizer: nil, classNames: ctx.session.classNames)
                 return summary(model)
             },
             MethodSpec("model.summary", .numeric) { ctx in summary(try ctx.session.requireModel()) },

@@ -212,6 +212,9 @@ public enum TrainMethods: MethodGroup {
         var lastStepReport = Date.distantPast
         let result = try trainer.fit(train: source, validation: validation, options: options, saveCheckpoint: { path in
             training.positions[name] = [trainer.epoch, trainer.batchInEpoch]
+            // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: path,
                                 extraMetadata: ModelMethods.checkpointMetadata(ctx.session))
         }, progress: { event in

@@ -1,0 +1,152 @@
+import Foundation
+import UNetCore
+import XCTest
+@testable import UNetData
+
+/// Dataset sources, the grouped split, augmentation alignment, and the real data's counts.
+final class DatasetTests: XCTestCase {
+    var dir: String!
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "unet-ds-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// Writes a small grey PNG whose pixels are `value`.
+    func writePNG(_ path: String, value: UInt8, size: Int = 8) throws {
+        let png = try PNGEncoder.encodeGrey([UInt8](repeating: value, count: size * size), height: size, width: size)
+        try Data(png).write(to: URL(fileURLWithPath: path))
+    }
+
+    func testClassFoldersSortClassesCountThemAndSkipBadFiles() throws {
+        for cls in ["b_sick", "a_well"] { try FileManager.default.createDirectory(atPath: "\(dir!)/\(cls)", withIntermediateDirectories: true) }
+        for i in 0..<3 { try writePNG("\(dir!)/a_well/w\(i).png", value: 10) }
+        for i in 0..<2 { try writePNG("\(dir!)/b_sick/s\(i).png", value: 200) }
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(dir!)/b_sick/broken.png"))
+        try Data().write(to: URL(fileURLWithPath: "\(dir!)/b_sick/empty.jpg"))
+        try Data("ignored".utf8).write(to: URL(fileURLWithPath: "\(dir!)/b_sick/notes.txt"))
+        let (samples, classes, skipped) = try DatasetSources.classFolders(dir)
+        XCTAssertEqual(classes, ["a_well", "b_sick"])
+        XCTAssertEqual(samples.map { $0.label! }, [0, 0, 0, 1, 1])
+        XCTAssertEqual(Set(skipped.map { ($0.path as NSString).lastPathComponent }), ["broken.png", "empty.jpg"])
+        XCTAssertTrue(skipped.allSatisfy { !$0.error.isEmpty })
+        let d = Dataset(name: "d", task: .classification, samples: samples, classNames: classes,
+                        preprocessing: Preprocessing(channels: 1, height: 4, width: 4))
+        XCTAssertEqual(d.classCounts, [3, 2])
+        let b = try d.batch(indices: [0, 4], epoch: 0, augment: false)
+        XCTAssertEqual(b.images.shape, [2, 1, 4, 4])
+        XCTAssertEqual(b.labels, [0, 1])
+        XCTAssertEqual(b.images[0], 10 / 255, accuracy: 1e-6)
+        XCTAssertEqual(b.images[16], 200 / 255, accuracy: 1e-6)
+    }
+
+    func testImagesAndMasksMatchByNameAndManifestsResolveRelativePaths() throws {
+        for d in ["img", "msk"] { try FileManager.default.createDirectory(atPath: "\(dir!)/\(d)", withIntermediateDirectories: true) }
+        try writePNG("\(dir!)/img/a.png", value: 50); try writePNG("\(dir!)/msk/a.png", value: 255)
+        try writePNG("\(dir!)/img/b.png", value: 60)  // no mask
+        let (samples, skipped) = try DatasetSources.imageMaskFolders(images: "\(dir!)/img", masks: "\(dir!)/msk")
+        XCTAssertEqual(samples.count, 1)
+        XCTAssertTrue(skipped[0].error.contains("no mask"))
+        try "path,label,mask\nimg/a.png,sick,msk/a.png\nimg/b.png,well,\n".write(toFile: "\(dir!)/m.csv", atomically: true, encoding: .utf8)
+        let m = try DatasetSources.manifest("\(dir!)/m.csv")
+        XCTAssertEqual(m.classes, ["sick", "well"])
+        XCTAssertEqual(m.samples.map { $0.label }, [0, 1])
+        XCTAssertNotNil(m.samples[0].mask)
+        XCTAssertNil(m.samples[1].mask)
+        try "{\"path\": \"img/a.png\", \"label\": 1}\n".write(toFile: "\(dir!)/m.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try DatasetSources.manifest("\(dir!)/m.jsonl").samples.first?.label, 1)
+    }
+
+    func testSplitKeepsEveryGroupOnOneSideAndIsSeeded() throws {
+        // Kermany-like names: several images per patient.
+        let names = (0..<60).map { "person\($0 / 3)_bacteria_\($0).jpeg" }
+        let samples = names.map { Sample(image: .file("/x/\($0)"), label: 0) }
+        let (train, val) = try DatasetSources.split(samples, fraction: 0.2, groupPattern: #"person\d+"#, seed: 4)
+        XCTAssertEqual(Set(train).union(val).count, 60)
+        XCTAssertTrue(Set(train).isDisjoint(with: val))
+        XCTAssertEqual(val.count, 12)
+        func patients(_ idx: [Int]) -> Set<Int> { Set(idx.map { $0 / 3 }) }
+        XCTAssertTrue(patients(train).isDisjoint(with: patients(val)), "a patient on both sides")
+        let again = try DatasetSources.split(samples, fraction: 0.2, groupPattern: #"person\d+"#, seed: 4)
+        XCTAssertEqual(again.validation, val)
+        XCTAssertNotEqual(try DatasetSources.split(samples, fraction: 0.2, groupPattern: #"person\d+"#, seed: 5).validation, val)
+        XCTAssertThrowsError(try DatasetSources.split(samples, fraction: 0.2, groupPattern: "([", seed: 1))
+    }
+
+    /// The issue's check: a mask drawn from the image itself (bright pixels) still marks the bright pixels after
+    /// the same random transform is applied to both.
+    func testAugmentationKeepsImageAndMaskAligned() {
+        var image = Image(channels: 1, height: 48, width: 40)
+        var rng = RandomGenerator(seed: 3)
+        for i in 0..<image.pixels.count { image.pixels[i] = rng.nextFloat() < 0.3 ? 230 : 20 }
+        let mask = Image(channels: 1, height: 48, width: 40, pixels: image.pixels.map { $0 > 128 ? 1 : 0 })
+        var aug = Augmentation()
+        aug.rotation = 25; aug.shear = 10; aug.zoom = 0.2; aug.shift = 0.1; aug.horizontalFlip = true
+        for trial in 0..<10 {
+            var r = RandomGenerator(seed: UInt64(trial))
+            let (out, outMask) = aug.apply(image, mask: mask, rng: &r)
+            XCTAssertNotEqual(out.pixels, image.pixels, "trial \(trial) changed nothing")
+            // Bilinear resampling blurs edges; nearest-neighbour masks agree with the image wherever the image is
+            // clearly bright or dark.
+            var agree = 0, clear = 0
+            for i in 0..<out.pixels.count where out.pixels[i] > 200 || out.pixels[i] < 50 {
+                clear += 1
+                if (out.pixels[i] > 200) == (outMask!.pixels[i] == 1) { agree += 1 }
+            }
+            XCTAssertGreaterThan(Double(agree) / Double(clear), 0.97, "trial \(trial)")
+        }
+        // Identity settings return the inputs untouched, and the same draw repeats for the same seed.
+        var r1 = RandomGenerator(seed: 9), r2 = RandomGenerator(seed: 9)
+        XCTAssertEqual(aug.apply(image, mask: mask, rng: &r1).0, aug.apply(image, mask: mask, rng: &r2).0)
+        var r3 = RandomGenerator(seed: 9)
+        XCTAssertEqual(Augmentation().apply(image, mask: mask, rng: &r3).0, image)
+    }
+
+    func testBatchesRepeatForTheSameEpochAndDifferAcrossEpochs() throws {
+        let samples = DatasetSources.phantoms(count: 4, height: 32, width: 32, seed: 1)
+        var aug = Augmentation()
+        aug.rotation = 15
+        let d = Dataset(name: "p", task: .segmentation, samples: samples, classNames: PhantomGenerator.classes,
+                        preprocessing: Preprocessing(channels: 1, height: 32, width: 32), augmentation: aug, seed: 2,
+                        cacheLimitBytes: 1 << 20)
+        let a = try d.batch(indices: [1, 2], epoch: 3, augment: true)
+        let b = try d.batch(indices: [2, 1], epoch: 3, augment: true)
+        XCTAssertEqual(Array(a.images.array[0..<1024]), Array(b.images.array[1024..<2048]), "per-sample, not per-position")
+        XCTAssertNotEqual(a.images.array, try d.batch(indices: [1, 2], epoch: 4, augment: true).images.array)
+        XCTAssertGreaterThan(d.cacheBytes, 0)
+        XCTAssertEqual(a.masks?.shape, [2, 1, 32, 32])
+        XCTAssertTrue(a.masks!.array.allSatisfy { $0 == 0 || $0 == 1 })
+    }
+
+    // MARK: The real data (skipped when ../shared/data is absent)
+
+    var sharedData: String {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.deletingLastPathComponent().appendingPathComponent("shared/data").path
+    }
+
+    func testKermanyTrainFoldersOpenWithTheirCounts() throws {
+        let root = sharedData + "/pneumonia/train"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: root), "\(root) is absent")
+        let (samples, classes, skipped) = try DatasetSources.classFolders(root)
+        XCTAssertEqual(classes, ["NORMAL", "PNEUMONIA"])
+        XCTAssertEqual(samples.filter { $0.label == 0 }.count, 1341)
+        XCTAssertEqual(samples.filter { $0.label == 1 }.count, 3875)
+        XCTAssertEqual(skipped, [])
+    }
+
+    func testShenzhenLungMasksOpenAsPairs() throws {
+        let root = sharedData + "/lungseg"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: root), "\(root) is absent")
+        let (samples, skipped) = try DatasetSources.imageMaskFolders(images: root + "/images", masks: root + "/masks")
+        XCTAssertEqual(samples.count, 566)
+        XCTAssertEqual(skipped, [])
+        let d = Dataset(name: "l", task: .segmentation, samples: samples, classNames: [],
+                        preprocessing: Preprocessing(channels: 1, height: 128, width: 128))
+        let b = try d.batch(indices: [0], epoch: 0, augment: false)
+        let fg = b.masks!.array.reduce(0, +) / Float(128 * 128)
+        XCTAssertTrue((0.1...0.6).contains(fg), "lungs cover \(fg) of the image")
+    }
+}
