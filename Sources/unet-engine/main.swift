@@ -6,6 +6,9 @@ import UNetProtocol
 
 let usage = """
     usage: unet-engine [options]
+           unet-engine predict --model M.safetensors [--threshold T] [--threads N] FILES...
+           unet-engine segment --model M.safetensors [--output-dir D] [--encoding png|array|probabilities]
+                               [--threshold T] [--threads N] FILES...
 
     Serves JSON-RPC 2.0 on stdin/stdout, one message per line, until end of input (see Protocol/PROTOCOL.md).
     Logs go to stderr.
@@ -32,6 +35,17 @@ func fail(_ message: String) -> Never {
 var options = Server.Options()
 var threads = ProcessInfo.processInfo.activeProcessorCount
 var args = CommandLine.arguments.dropFirst()
+
+// One-shot subcommands: one JSON line per image, no session.
+if let command = args.first, OneShot.commands.contains(command) {
+    var rest = Array(args.dropFirst())
+    if let i = rest.firstIndex(of: "--threads"), i + 1 < rest.count, let n = Int(rest[i + 1]), n > 0 {
+        threads = n
+        rest.removeSubrange(i...(i + 1))
+    }
+    Parallel.setThreads(threads)
+    exit(OneShot.run(command, rest))
+}
 
 func value(for flag: String) -> String {
     guard let v = args.popFirst() else { fail("\(flag) needs a value") }

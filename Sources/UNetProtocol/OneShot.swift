@@ -1,0 +1,80 @@
+import Foundation
+import UNetCore
+
+/// `unet-engine predict --model M FILES...` and `unet-engine segment --model M --output-dir D FILES...`: one
+/// request per image through the same dispatcher and handlers the server uses, for scripts that do not want a
+/// session. Each image's answer is one JSON line on stdout, `{"path": ..., ...result}` or
+/// `{"image": FILE, "error": {code, message, data}}`, in the order of the files.
+public enum OneShot {
+    public static let commands = ["predict", "segment"]
+
+    /// Runs `command` with its arguments; returns the exit status (0: every image answered; 1: some failed;
+    /// 2: bad arguments or an unusable model).
+    public static func run(_ command: String, _ arguments: [String]) -> Int32 {
+        var args = arguments[...]
+        var model: String?, outputDir: String?, threshold: Double?, encoding: String?
+        var files: [String] = []
+        func fail(_ message: String) -> Int32 {
+            FileHandle.standardError.write(Data("unet-engine \(command): \(message)\n".utf8))
+            return 2
+        }
+        while let a = args.popFirst() {
+            switch a {
+            case "--model": model = args.popFirst()
+            case "--output-dir": outputDir = args.popFirst()
+            case "--threshold":
+                guard let t = args.popFirst().flatMap(Double.init) else { return fail("--threshold needs a number") }
+                threshold = t
+            case "--encoding": encoding = args.popFirst()
+            default:
+                if a.hasPrefix("--") { return fail("unknown option \(a)") }
+                files.append(a)
+            }
+        }
+        guard let model else { return fail("--model M.safetensors is required") }
+        guard !files.isEmpty else { return fail("give one or more image files") }
+
+        let lock = NSLock()
+        var answers: [Int: JSONValue] = [:]
+        let done = DispatchSemaphore(value: 0)
+        let dispatcher = Dispatcher(writer: ResponseWriter(output: { bytes in
+            guard let message = try? JSONCodec.decode(String(decoding: bytes.prefix { $0 != 10 }, as: UTF8.self)),
+                  message["method"] == nil, let id = message["id"]?.intValue else { return }
+            lock.lock(); answers[Int(id)] = message; lock.unlock()
+            done.signal()
+        }), methods: MethodTable.methods())
+        func call(_ id: Int, _ method: String, _ params: JSONObject) -> JSONValue {
+            dispatcher.receive(["jsonrpc": "2.0", "id": JSONValue(id), "method": .string(method), "params": .object(params)])
+            while true {
+                done.wait()
+                lock.lock(); let a = answers[id]; lock.unlock()
+                if let a { return a }
+            }
+        }
+        let loaded = call(0, "model.load", ["path": .string(model)])
+        if let e = loaded["error"] { return fail("cannot load \(model): \(e["message"]?.stringValue ?? "")") }
+
+        var failures = 0
+        for (i, file) in files.enumerated() {
+            var params: JSONObject = ["images": [["path": .string(file)]]]
+            if let threshold { params["threshold"] = JSONValue(threshold) }
+            if command == "segment" {
+                if let outputDir { params["output_dir"] = .string(outputDir) }
+                if let encoding { params["encoding"] = .string(encoding) }
+            }
+            let answer = call(i + 1, command, params)
+            var line: JSONObject = ["image": .string(file)]
+            if let e = answer["error"] {
+                line["error"] = e
+                failures += 1
+            } else if let item = answer["result"]?[command == "predict" ? "predictions" : "masks"]?[0]?.objectValue {
+                for (k, v) in item { line[k] = v }
+            }
+            print(JSONCodec.encodeString(.object(line)))
+            fflush(stdout)
+        }
+        dispatcher.endInput()
+        dispatcher.waitUntilFinished()
+        return failures == 0 ? 0 : 1
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import XCTest
+@testable import UNetProtocol
+import UNetData
+
+/// `unet-engine predict|segment --model M FILES...` through the built binary.
+final class OneShotTests: XCTestCase {
+    func testPredictAndSegmentPrintOneLinePerImage() throws {
+        let dir = NSTemporaryDirectory() + "oneshot-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A model with both outputs, saved through the in-process dispatcher.
+        let h = Harness()
+        h.result("model.create", ["architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
+                                  "classification_head": 2])
+        h.result("model.save", ["path": .string(dir + "/m.safetensors")])
+        h.finish()
+        let png = try UNetDataPNG.grey(gradient(20, 24), height: 20, width: 24)
+        try png.write(to: URL(fileURLWithPath: dir + "/x.png"))
+
+        let predict = try runEngine(["predict", "--model", dir + "/m.safetensors", dir + "/x.png", dir + "/missing.png"])
+        XCTAssertEqual(predict.status, 1, "one image failed")
+        let lines = predict.stdout.split(separator: "\n").map { try! JSONCodec.decode(String($0)) }
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertEqual(lines[0]["image"]?.stringValue, dir + "/x.png")
+        XCTAssertEqual(lines[0]["probabilities"]?.arrayValue?.count, 2)
+        XCTAssertEqual(lines[1]["error"]?["code"], -32002)
+
+        let segment = try runEngine(["segment", "--model", dir + "/m.safetensors", "--output-dir", dir + "/out", dir + "/x.png"])
+        XCTAssertEqual(segment.status, 0)
+        let line = try JSONCodec.decode(segment.stdout.trimmingCharacters(in: .newlines))
+        XCTAssertEqual(line["shape"], [20, 24])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: line["path"]?.stringValue ?? ""))
+
+        XCTAssertEqual(try runEngine(["predict", dir + "/x.png"]).status, 2, "no --model")
+        XCTAssertEqual(try runEngine(["predict", "--model", dir + "/missing.safetensors", dir + "/x.png"]).status, 2)
+    }
+}
+
+/// Runs the built binary to completion with `arguments`; returns its exit status and stdout.
+func runEngine(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+    guard let binary = EngineProcess.binary else { throw XCTSkip("unet-engine binary not found; set UNET_ENGINE_BIN") }
+    let p = Process()
+    p.executableURL = binary
+    p.arguments = arguments
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// An 8-bit grey PNG of `pixels`.
+enum UNetDataPNG {
+    static func grey(_ pixels: [UInt8], height: Int, width: Int) throws -> Data {
+        Data(try PNGEncoder.encodeGrey(pixels, height: height, width: width))
+    }
+}
