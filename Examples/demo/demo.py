@@ -124,14 +124,19 @@ def train_in_engine(engine: Engine, seconds: float) -> unet_engine.History:
     stopper: Dict[str, Any] = {}
 
     def stop_when_time_is_up(p: Dict[str, Any]) -> None:
-        if not stopper and time.monotonic() - started > seconds:
+        elapsed = time.monotonic() - started
+        # After an epoch: stop if another would overrun the budget. Within an epoch: stop at the budget.
+        another_fits = p["kind"] != "epoch" or elapsed + float(p.get("seconds", 0)) <= seconds
+        if not stopper and (elapsed > seconds or not another_fits):
             stopper["at"] = p
             try:
                 engine.cancel(p["id"])
             except InvalidParams:
                 pass  # it had just finished
 
-    history = engine.fit("xrays", validation="xrays.val", epochs=10_000, callback=stop_when_time_is_up,
+    # Epochs "until the time is up": the bar counts them without a total.
+    history = engine.fit("xrays", validation="xrays.val", epochs=10_000, progress=FitProgress(None),
+                         callback=stop_when_time_is_up,
                          callbacks={"reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.5, "patience": 3}})
     return history
 

@@ -350,7 +350,8 @@ class Engine:
 
         Args:
             progress: "auto"/True: a tqdm bar per epoch when tqdm is installed, else a text line on stderr;
-                "text": the text line; False: nothing.
+                "text": the text line; False: nothing; or an object with ``update(params)``, ``note(text)`` and
+                ``close()`` (such as ``unet_engine.progress.FitProgress(None)`` for a fit of open-ended length).
             callback: called with each ``progress`` notification's params (see :meth:`train_fit`).
             cancel_timeout: after Ctrl-C, how long to wait for the engine to stop at a batch boundary.
 
@@ -359,7 +360,7 @@ class Engine:
         after the current batch, and returns the partial history with ``cancelled`` set; the model keeps the
         weights of the last finished step.
         """
-        display = FitProgress(epochs, progress)
+        display = progress if hasattr(progress, "update") else FitProgress(epochs, progress)
 
         def on_progress(p: Dict[str, Any]) -> None:
             display.update(p)
