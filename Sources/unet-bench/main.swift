@@ -22,6 +22,8 @@ struct Options {
     var quick = false
     var skipOps = false
     var child: (String, String)?
+    /// `--conv N,C,O,H,W`: time one 3x3 "same" convolution both ways and exit (for tuning the algorithm choice).
+    var conv: [Int]?
 }
 
 var options = Options()
@@ -34,6 +36,7 @@ while !args.isEmpty {
     case "--quick": options.quick = true
     case "--skip-ops": options.skipOps = true
     case "--model-run": options.child = (args.removeFirst(), args.removeFirst())
+    case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops]")
         exit(0)
@@ -125,6 +128,24 @@ func runModelCase(_ c: ModelCase, mode: String) throws {
         "gflops": flops / seconds / 1e9, "seconds_per_batch": seconds,
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+}
+
+if let v = options.conv, v.count == 5 {
+    let (n, c, o, h, w) = (v[0], v[1], v[2], v[3], v[4])
+    var rng = RandomGenerator(seed: 4)
+    let conv = Conv2D(inputChannels: c, outputChannels: o, kernelSize: 3, rng: &rng)
+    let x = Tensor(zeros: [n, c, h, w]), dy = Tensor(zeros: [n, o, h, w])
+    for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
+    for i in 0..<dy.count { dy[i] = rng.uniform(-1, 1) }
+    let flops = 2 * Double(n * c * 9 * o * h * w)
+    for winograd in [false, true] {
+        ConvolutionAlgorithms.winogradEnabled = winograd
+        let tf = timeBest(5) { _ = conv.forward(x, training: false) }
+        let tt = timeBest(5) { _ = conv.forward(x, training: true); _ = conv.backward(dy) }
+        print("\(winograd ? "winograd" : "im2col  ") \(v): forward \(String(format: "%.1f", flops / tf / 1e9)) GFLOP/s, "
+              + "forward+backward \(String(format: "%.1f", 3 * flops / tt / 1e9)) GFLOP/s (effective)")
+    }
+    exit(0)
 }
 
 if let (name, mode) = options.child {

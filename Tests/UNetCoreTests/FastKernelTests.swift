@@ -120,6 +120,9 @@ final class FastKernelTests: XCTestCase {
         XCTAssertFalse(strided.usesWinograd([1, 16, 16, 16]))
         let narrow = Conv2D(inputChannels: 3, outputChannels: 16, kernelSize: 3, rng: &rng)
         XCTAssertFalse(narrow.usesWinograd([1, 3, 64, 64]), "3 input channels stay on im2col")
+        let wide = Conv2D(inputChannels: 256, outputChannels: 128, kernelSize: 3, rng: &rng)
+        XCTAssertFalse(wide.usesWinograd([2, 256, 16, 16]), "32 tiles are too few for 256 channels")
+        XCTAssertTrue(wide.usesWinograd([4, 256, 16, 16]))
         ConvolutionAlgorithms.winogradEnabled = false
         XCTAssertFalse(same.usesWinograd([1, 16, 16, 16]))
     }

@@ -22,10 +22,14 @@ public enum ConvolutionAlgorithms {
         ProcessInfo.processInfo.environment["UNET_WINOGRAD"].map { $0 != "0" } ?? true
 
     /// Whether a 3x3 "same" stride-1 convolution of this size takes the Winograd path: both channel counts at
-    /// least 8 and at least 16 output tiles (tiny layers gain nothing and keep the exact im2col rounding).
+    /// least 8 (tiny layers gain nothing and keep im2col's exact rounding) and at least max(16, channels / 4)
+    /// output tiles of 4x4 over the batch. Measured: with fewer tiles the 36 GEMMs are too narrow (n = tiles)
+    /// and the transformed kernels (36 · O · C floats) cost more than they save, as for Ronneberger's 1024-channel
+    /// bottleneck at 16x16.
     public static func useWinograd(channels: Int, outChannels: Int, height: Int, width: Int, batch: Int) -> Bool {
         guard winogradEnabled, channels >= 8, outChannels >= 8 else { return false }
-        return batch * ((height + 3) / 4) * ((width + 3) / 4) >= 16
+        let tiles = batch * ((height + 3) / 4) * ((width + 3) / 4)
+        return tiles >= max(16, max(channels, outChannels) / 4)
     }
 }
 
@@ -92,7 +96,8 @@ private func outputAdjoint<V: SIMD>(_ y: UnsafePointer<V>, _ ys: Int, _ r: Unsaf
 
 /// G g for the kernel: 3 -> 6.
 @inline(__always)
-private func kernelTransform(_ g: UnsafePointer<Float>, _ gs: Int, _ r: UnsafeMutablePointer<Float>, _ rs: Int) {
+private func kernelTransform<V: SIMD>(_ g: UnsafePointer<V>, _ gs: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
+    where V.Scalar == Float {
     let (g0, g1, g2) = (g[0], g[gs], g[2 * gs])
     r[0] = g0 / 4
     r[rs] = -(g0 + g1 + g2) / 6
@@ -114,20 +119,30 @@ private func kernelAdjoint(_ u: UnsafePointer<Float>, _ us: Int, _ r: UnsafeMuta
 // MARK: - Kernel transforms
 
 /// U (36, O, C) from w (O, C, 3, 3); with `flipped`, the kernels of the input-gradient convolution instead:
-/// U (36, C, O) from w'[c, o] = w[o, c] rotated by 180°.
+/// U (36, C, O) from w'[c, o] = w[o, c] rotated by 180°. Eight input channels go through at once, one per lane.
 func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
                               _ u: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    Parallel.forEach(o, cost: c * 200) { oi in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 9 + 18 + 36) { s in
+    Parallel.forEach(o, cost: c * 100) { oi in
+        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 9 + 18 + 36) { s in
             let (g, t, r) = (s.baseAddress!, s.baseAddress! + 9, s.baseAddress! + 27)
-            for ci in 0..<c {
-                let src = w + (oi * c + ci) * 9
-                for k in 0..<9 { g[k] = flipped ? src[8 - k] : src[k] }
+            var c0 = 0
+            while c0 < c {
+                let lanes = min(8, c - c0)
+                let src = w + (oi * c + c0) * 9
+                for k in 0..<9 {
+                    var v = SIMD8<Float>()
+                    for l in 0..<lanes { v[l] = src[l * 9 + (flipped ? 8 - k : k)] }
+                    g[k] = v
+                }
                 for col in 0..<3 { kernelTransform(g + col, 3, t + col, 3) }  // t (6, 3) = G g
                 for row in 0..<6 { kernelTransform(t + row * 3, 1, r + row * 6, 1) }  // r (6, 6) = t Gᵀ
-                let dst = flipped ? ci * o + oi : oi * c + ci
-                for xi in 0..<36 { u[xi * plane + dst] = r[xi] }
+                if flipped {
+                    for xi in 0..<36 { for l in 0..<lanes { u[xi * plane + (c0 + l) * o + oi] = r[xi][l] } }
+                } else {
+                    storeLanes(r, 36, lanes, u + oi * c + c0, plane)
+                }
+                c0 += lanes
             }
         }
     }
