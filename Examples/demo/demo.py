@@ -245,7 +245,10 @@ def main() -> int:
         report["training"] = {"seconds": round(seconds, 1), "epochs": len(history),
                               "stopped_by_time_budget": history.cancelled, "history": list(history)}
         report["evaluation"] = {k: v for k, v in evaluation.items() if k != "per_image"}
-        print(f"trained {len(history)} epochs in {seconds:.0f} s; validation: "
+        steps = history.result.get("step")
+        report["training"]["steps"] = steps
+        print(f"trained {len(history)} full epochs" + (f" ({steps} steps)" if steps else "") + f" in {seconds:.0f} s; "
+              "validation: "
               + "  ".join(f"{k} {evaluation[k]:.3f}" for k in ("dice", "iou", "pixel_accuracy") if k in evaluation))
 
         if not pairs:  # no samples from the engine: segment files of the folder, without true masks
