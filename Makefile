@@ -34,7 +34,7 @@ deps:
 	fi
 
 python-deps:
-	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors" 2>/dev/null || \
+	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors, nbclient, nbformat, ipykernel, matplotlib" 2>/dev/null || \
 		$(PYTHON) -m pip install -q $(PY_TEST_PACKAGES)
 
 build:
