@@ -35,7 +35,7 @@ deps:
 
 python-deps:
 	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors, nbclient, nbformat, ipykernel, matplotlib" 2>/dev/null || \
-		$(PYTHON) -m pip install -q $(PY_TEST_PACKAGES)
+		PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q $(PY_TEST_PACKAGES)
 
 build:
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
