@@ -19,12 +19,20 @@ def engine_path() -> Path:
     return Path(os.environ.get("UNET_ENGINE_BIN", REPO / ".build" / "debug" / "unet-engine")).resolve()
 
 
-@pytest.fixture(scope="session")
-def engine_bin() -> Path:
+def engine_binary() -> Path:
+    """The binary under test. A missing default build skips; a $UNET_ENGINE_BIN that does not exist fails, so a
+    misconfigured CI cannot pass by skipping everything. Test modules import it (`from conftest import ...`)."""
     path = engine_path()
     if not path.is_file():
+        if "UNET_ENGINE_BIN" in os.environ:
+            pytest.fail(f"UNET_ENGINE_BIN={os.environ['UNET_ENGINE_BIN']} does not exist")
         pytest.skip(f"unet-engine is not built at {path}: run `swift build` or set UNET_ENGINE_BIN")
     return path
+
+
+@pytest.fixture(scope="session")
+def engine_bin() -> Path:
+    return engine_binary()
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
+from conftest import engine_binary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "Tests" / "UNetCoreTests" / "Fixtures"
@@ -31,14 +32,6 @@ CONFIG = {"architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filte
 TIMEOUT = 120
 
 
-def engine_binary() -> Path:
-    explicit = os.environ.get("UNET_ENGINE_BIN")
-    path = Path(explicit) if explicit else ROOT / ".build" / "debug" / "unet-engine"
-    if not path.is_file():
-        if explicit:
-            pytest.fail(f"UNET_ENGINE_BIN={explicit} does not exist")
-        pytest.skip(f"{path} is not built (run `swift build`, or set UNET_ENGINE_BIN)")
-    return path
 
 
 class Engine:

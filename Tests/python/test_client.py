@@ -32,20 +32,13 @@ from unet_engine import (AsyncEngine, Cancelled, Engine, EngineClosed, EngineDie
                          EngineFileNotFound, EngineTimeout, History, ImageDecodeFailed, InvalidParams, MethodNotFound,
                          NoModel, ShapeMismatch, UnsupportedByModel)
 from unet_engine.images import decode_array, decode_png, encode_array, encode_image, encode_png  # noqa: E402
+from conftest import engine_binary as binary_path  # noqa: E402
 
 #: Seconds any single call may take before the test fails instead of hanging (a debug build is slow).
 CALL_TIMEOUT = 120
 TINY_UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=7)
 
 
-def binary_path() -> Path:
-    explicit = os.environ.get("UNET_ENGINE_BIN")
-    path = Path(explicit) if explicit else REPO / ".build" / "debug" / "unet-engine"
-    if not path.is_file():
-        if explicit:
-            pytest.fail(f"UNET_ENGINE_BIN={explicit} does not exist")
-        pytest.skip(f"{path} is not built (run `swift build`, or set UNET_ENGINE_BIN)")
-    return path
 
 
 @pytest.fixture(scope="module")

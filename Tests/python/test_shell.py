@@ -20,18 +20,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Examples" / "python"))
 
 from unet_engine import Engine  # noqa: E402
+from conftest import engine_binary as binary_path  # noqa: E402
 
 SCRIPT = REPO / "Examples" / "shell" / "predict-folder.sh"
 
 
-def binary_path() -> Path:
-    explicit = os.environ.get("UNET_ENGINE_BIN")
-    path = Path(explicit) if explicit else REPO / ".build" / "debug" / "unet-engine"
-    if not path.is_file():
-        if explicit:
-            pytest.fail(f"UNET_ENGINE_BIN={explicit} does not exist")
-        pytest.skip(f"{path} is not built (run `swift build`, or set UNET_ENGINE_BIN)")
-    return path
 
 
 @pytest.fixture(scope="module")
