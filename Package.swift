@@ -18,6 +18,7 @@ let targets: [Target] = [
     .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
     .executableTarget(name: "unet-bench", dependencies: ["UNetCore"]),
+    .executableTarget(name: "unet-decode-bench", dependencies: ["UNetData"]),
     .executableTarget(name: "train-shapes", dependencies: ["UNetCore"], path: "Examples/train-shapes"),
     .target(name: "TestSupport", dependencies: ["UNetCore"]),
 ]
