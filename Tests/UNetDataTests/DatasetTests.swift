@@ -120,6 +120,37 @@ final class DatasetTests: XCTestCase {
         XCTAssertTrue(a.masks!.array.allSatisfy { $0 == 0 || $0 == 1 })
     }
 
+    func testFullResolutionJPEGsDecodeWithAndWithoutDCTScaling() throws {
+        let root = sharedData + "/pneumonia-fullres"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: root), "\(root) is absent")
+        var count = 0
+        for cls in ["NORMAL", "PNEUMONIA"] {
+            for name in try FileManager.default.contentsOfDirectory(atPath: root + "/" + cls) {
+                let path = root + "/" + cls + "/" + name
+                let info = try ImageDecoder.probe(path: path)
+                let full = try ImageDecoder.decode(path: path, channels: 1)
+                XCTAssertEqual([full.height, full.width], [info.height, info.width], name)
+                // DCT scaling decodes smaller, but never below the requested size.
+                let scaled = try ImageDecoder.decode(path: path, channels: 1, atLeast: (224, 224))
+                XCTAssertLessThanOrEqual(scaled.width, full.width, name)
+                XCTAssertGreaterThanOrEqual(min(scaled.height, scaled.width), min(224, full.height, full.width), name)
+                count += 1
+            }
+        }
+        XCTAssertEqual(count, 40)
+    }
+
+    /// Resizing against values worked by hand: area averaging when shrinking, nearest for masks.
+    func testResizeAgainstHandWorkedValues() {
+        let image = Image(channels: 1, height: 2, width: 4, pixels: [0, 2, 4, 6, 8, 10, 12, 14])
+        XCTAssertEqual(image.resized(height: 1, width: 2, filter: .area).pixels, [5, 9], "2x2 block means")
+        XCTAssertEqual(image.resized(height: 2, width: 2, filter: .nearest).pixels.count, 4)
+        let up = Image(channels: 1, height: 1, width: 2, pixels: [0, 8]).resized(height: 1, width: 4, filter: .area)
+        // Growing is bilinear with half-pixel centres: output x maps to (x + 0.5) / 2 - 0.5 → 0 (clamped), 0.25,
+        // 0.75, 1 (clamped).
+        XCTAssertEqual(up.pixels, [0, 2, 6, 8])
+    }
+
     // MARK: The real data (skipped when ../shared/data is absent)
 
     var sharedData: String {
