@@ -83,41 +83,9 @@ struct ImageInput {
     /// A raw array: `dtype` "uint8" (0...255, normalised like decoded images) or "float32" (used as is), `shape`
     /// [H, W] or [C, H, W], `data` base64 of the little-endian values, planar (C, H, W) row-major.
     private static func readArray(_ a: ParamsReader, channels: Int, normalization: Normalization) throws -> ImageInput {
-        let dtype = try a.string("dtype", oneOf: ["uint8", "float32"]) ?? { throw a.invalid("dtype", "is required") }()
-        guard let shape = try a.intArray("shape", count: 2...3, each: 1...maximumSide) else {
-            throw a.invalid("shape", "is required")
-        }
-        let (c, h, w) = shape.count == 2 ? (1, shape[0], shape[1]) : (shape[0], shape[1], shape[2])
-        guard c <= 64 else { throw a.invalid("shape", "channels must be in 1...64, got \(c)") }
-        guard c * h * w <= maximumElements else {
-            throw a.invalid("shape", "has \(c * h * w) values; the limit is \(maximumElements)")
-        }
-        let byteWidth = dtype == "uint8" ? 1 : 4
-        let byteCount = c * h * w * byteWidth
-        let text = try a.string("data") ?? { throw a.invalid("data", "is required") }()
-        // Check the length before decoding, so a wrong shape costs nothing.
-        guard text.utf8.count == (byteCount + 2) / 3 * 4 else {
-            throw a.invalid(
-                "data",
-                "has \(text.utf8.count) base64 characters; \(dtype) \(shape) needs \(byteCount) bytes "
-                    + "(\((byteCount + 2) / 3 * 4) characters)")
-        }
-        guard let bytes = Data(base64Encoded: text), bytes.count == byteCount else {
-            throw a.invalid("data", "is not valid base64")
-        }
-
-        // values is (c, h, w) on the model's input scale
-        var values = [Float](repeating: 0, count: c * h * w)
-        bytes.withUnsafeBytes { raw in
-            if byteWidth == 1 {
-                for i in 0..<values.count { values[i] = Float(raw[i]) }
-            } else {
-                for i in 0..<values.count {
-                    values[i] = Float(
-                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                }
-            }
-        }
+        let raw = try RawArray.read(a, ranks: 2...3)
+        let (dtype, values) = (raw.dtype, raw.values)
+        let (c, h, w) = (raw.shape[0], raw.shape[1], raw.shape[2])
         guard !values.contains(where: { !$0.isFinite }) else { throw a.invalid("data", "contains NaN or infinity") }
         let t = Tensor(zeros: [channels, h, w])
         if dtype == "uint8" {
@@ -164,4 +132,52 @@ struct ImageInput {
 
     /// The image as a batch of one, (1, C, H, W).
     var batch: Tensor { tensor.reshaped([1] + tensor.shape) }
+}
+
+/// A raw array param, `{"dtype": "uint8"|"float32", "shape": [...], "data": base64 little-endian}`, checked and
+/// decoded: images (`ImageInput`) and inline masks (`InlineBatch`) share it.
+struct RawArray {
+    let dtype: String
+    /// [C, H, W]; a rank-2 shape [H, W] reads as one channel.
+    let shape: [Int]
+    /// The values as floats (uint8 values stay 0...255).
+    let values: [Float]
+
+    static func read(_ a: ParamsReader, ranks: ClosedRange<Int>) throws -> RawArray {
+        let dtype = try a.string("dtype", oneOf: ["uint8", "float32"]) ?? { throw a.invalid("dtype", "is required") }()
+        guard let shape = try a.intArray("shape", count: ranks, each: 1...ImageInput.maximumSide) else {
+            throw a.invalid("shape", "is required")
+        }
+        let (c, h, w) = shape.count == 2 ? (1, shape[0], shape[1]) : (shape[0], shape[1], shape[2])
+        guard c <= 64 else { throw a.invalid("shape", "channels must be in 1...64, got \(c)") }
+        guard c * h * w <= ImageInput.maximumElements else {
+            throw a.invalid("shape", "has \(c * h * w) values; the limit is \(ImageInput.maximumElements)")
+        }
+        let byteWidth = dtype == "uint8" ? 1 : 4
+        let byteCount = c * h * w * byteWidth
+        let text = try a.string("data") ?? { throw a.invalid("data", "is required") }()
+        // Check the length before decoding, so a wrong shape costs nothing.
+        guard text.utf8.count == (byteCount + 2) / 3 * 4 else {
+            throw a.invalid(
+                "data",
+                "has \(text.utf8.count) base64 characters; \(dtype) \(shape) needs \(byteCount) bytes "
+                    + "(\((byteCount + 2) / 3 * 4) characters)")
+        }
+        guard let bytes = Data(base64Encoded: text), bytes.count == byteCount else {
+            throw a.invalid("data", "is not valid base64")
+        }
+        // values is (c, h, w)
+        var values = [Float](repeating: 0, count: c * h * w)
+        bytes.withUnsafeBytes { raw in
+            if byteWidth == 1 {
+                for i in 0..<values.count { values[i] = Float(raw[i]) }
+            } else {
+                for i in 0..<values.count {
+                    values[i] = Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
+            }
+        }
+        return RawArray(dtype: dtype, shape: [c, h, w], values: values)
+    }
 }

@@ -57,23 +57,11 @@ enum InlineBatch {
         let p = try params.element("masks", index, of: values)
         defer { _ = try? p.finish() }
         if let a = try p.object("array") {
-            let dtype = try a.string("dtype", oneOf: ["uint8", "float32"]) ?? { throw a.invalid("dtype", "is required") }()
-            guard let shape = try a.intArray("shape", count: 2...2, each: 1...ImageInput.maximumSide) else {
-                throw a.invalid("shape", "is required: [h, w]")
-            }
-            let count = shape[0] * shape[1]
-            guard count <= ImageInput.maximumElements else { throw a.invalid("shape", "is too large") }
-            guard let data = Data(base64Encoded: try a.string("data") ?? "") else { throw a.invalid("data", "is not valid base64") }
-            let width = dtype == "uint8" ? 1 : 4
-            guard data.count == count * width else {
-                throw a.invalid("data", "has \(data.count) bytes; shape \(shape) of \(dtype) needs \(count * width)")
-            }
+            let raw = try RawArray.read(a, ranks: 2...2)
             try a.finish()
-            let pixels: [Float] = data.withUnsafeBytes { raw in
-                dtype == "uint8" ? raw.bindMemory(to: UInt8.self).map { Float($0) }
-                    : (0..<count).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) > 0.5 ? 255 : 0 }
-            }
-            return UNetData.Image(channels: 1, height: shape[0], width: shape[1], pixels: pixels)
+            // 8-bit masks keep their 0...255 values (thresholded at 127 by the caller); float masks are 0...1.
+            let pixels = raw.dtype == "uint8" ? raw.values : raw.values.map { $0 > 0.5 ? 255 : 0 }
+            return UNetData.Image(channels: 1, height: raw.shape[1], width: raw.shape[2], pixels: pixels)
         }
         if let path = try p.string("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
