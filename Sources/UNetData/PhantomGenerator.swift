@@ -74,7 +74,7 @@ public struct PhantomGenerator: Equatable, Sendable {
                               rx: jitter(0.125, 0.015), ry: jitter(lungRy, 0.015), wobble: wobble))
         }
         let heart = (cx: midline + jitter(0.06, 0.02), cy: lungY + lungRy * jitter(0.62, 0.06),
-                     rx: jitter(0.13, 0.015), ry: jitter(0.11, 0.015))
+                     rx: jitter(0.12, 0.015), ry: jitter(0.095, 0.015))
         let ribSpacing = jitter(0.062, 0.006), ribTop = lungY - lungRy * 0.95, ribWidth = jitter(0.011, 0.002)
         let exposure = jitter(1, 0.08), offset = jitter(0, 10), noise = Float(jitter(5, 2))
 
@@ -121,11 +121,13 @@ public struct PhantomGenerator: Equatable, Sendable {
                 value += heartness * 25
                 // Ribs: bright arcs across each side, sagging towards the flanks.
                 let lateral = abs(u - midline)
+                // Ribs fade out below the diaphragm.
+                let ribFade = smoothStep(v - (lungY + lungRy * 1.05), 0.02)
                 if lateral > 0.04 {
                     for k in 0..<10 {
-                        let centre = ribTop + Double(k) * ribSpacing + 0.9 * (lateral - 0.05) * (lateral - 0.05)
+                        let centre = ribTop + Double(k) * ribSpacing - 0.12 * lateral + 1.3 * lateral * lateral
                         let t = (v - centre) / ribWidth
-                        if abs(t) < 4 { value += inBody * 24 * exp(-t * t) }
+                        if abs(t) < 4 { value += inBody * ribFade * 24 * exp(-t * t) }
                     }
                 }
                 // Consolidation: opaque patches, fading out at their rims, only where there is lung.
