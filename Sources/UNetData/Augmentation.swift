@@ -45,10 +45,10 @@ public struct Augmentation: Codable, Equatable, Sendable {
         func check(_ ok: Bool, _ field: String, _ why: String) throws { if !ok { throw ConfigError(field: field, reason: why) } }
         try check((0...180).contains(rotation), "augment.rotation", "must be in 0...180 degrees")
         try check((0...60).contains(shear), "augment.shear", "must be in 0...60 degrees")
-        try check((0..<1).contains(zoom), "augment.zoom", "must be in [0, 1)")
+        try check((0...0.99).contains(zoom), "augment.zoom", "must be in 0...0.99")
         try check((0...0.5).contains(shift), "augment.shift", "must be in 0...0.5")
         try check((0...1).contains(brightness), "augment.brightness", "must be in 0...1")
-        try check((0..<1).contains(contrast), "augment.contrast", "must be in [0, 1)")
+        try check((0...0.99).contains(contrast), "augment.contrast", "must be in 0...0.99")
     }
 
     /// The transform for one sample, drawn from `rng`: a 2x3 matrix mapping output pixel centres to input

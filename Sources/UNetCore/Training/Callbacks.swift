@@ -1,3 +1,5 @@
+import Foundation
+
 /// The training callbacks of the reference Keras pipeline, as small state machines fed one epoch's metrics at a
 /// time. They decide; the trainer acts (changes the learning rate, stops, saves, restores weights). Their rules
 /// are Keras 2's, so a pipeline moved from Keras stops and saves at the same epochs.
@@ -123,11 +125,5 @@ public struct ModelCheckpointPolicy: Codable, Sendable, Equatable {
             best = current
         }
         return path.replacingOccurrences(of: "{epoch}", with: String(epoch + 1))
-    }
-}
-
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

@@ -90,10 +90,7 @@ public final class Trainer {
     }
 
     /// Everything a step changes: weights, BatchNorm buffers, optimizer moments (and its step count, kept apart).
-    private var mutableState: [Tensor] {
-        model.network.namedParameters.map(\.parameter.value) + model.network.namedBuffers.map(\.value)
-            + optimizer.first + optimizer.second
-    }
+    private var mutableState: [Tensor] { modelState + optimizer.first + optimizer.second }
 
     private var snapshotStep = 0
 

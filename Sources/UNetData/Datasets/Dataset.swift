@@ -52,11 +52,6 @@ public final class Dataset: BatchSource, @unchecked Sendable {
         return counts
     }
 
-    /// Class name -> count, for `dataset.open`'s answer.
-    public var countsByName: [String: Int] {
-        Dictionary(uniqueKeysWithValues: zip(classNames, classCounts))
-    }
-
     /// Bytes held by the decoded-image cache.
     public var cacheBytes: Int {
         lock.lock(); defer { lock.unlock() }

@@ -65,14 +65,15 @@ public enum DatasetMethods: MethodGroup {
         let seed = UInt64(try p.int("seed", default: 0, in: 0...Int.max))
         var augmentation = Augmentation()
         if let a = try p.object("augment") {
-            augmentation.rotation = Float(try a.double("rotation", default: 0, in: 0...180))
-            augmentation.shear = Float(try a.double("shear", default: 0, in: 0...60))
-            augmentation.zoom = Float(try a.double("zoom", default: 0, in: 0...0.99))
-            augmentation.shift = Float(try a.double("shift", default: 0, in: 0...0.5))
+            augmentation.rotation = Float(try a.double("rotation", default: 0))
+            augmentation.shear = Float(try a.double("shear", default: 0))
+            augmentation.zoom = Float(try a.double("zoom", default: 0))
+            augmentation.shift = Float(try a.double("shift", default: 0))
             augmentation.horizontalFlip = try a.bool("horizontal_flip", default: false)
-            augmentation.brightness = Float(try a.double("brightness", default: 0, in: 0...1))
-            augmentation.contrast = Float(try a.double("contrast", default: 0, in: 0...0.99))
+            augmentation.brightness = Float(try a.double("brightness", default: 0))
+            augmentation.contrast = Float(try a.double("contrast", default: 0))
             try a.finish()
+            try augmentation.validate()  // the ranges live with the augmentation; errors name augment.FIELD
         }
 
         // Samples, class names and the task.
