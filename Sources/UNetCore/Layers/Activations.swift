@@ -10,7 +10,7 @@ public final class ReLU: UnaryLayer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let y = Tensor(uninitialized: x.shape)
-        Parallel.forEachChunk(x.count) { r in for i in r { y.data[i] = max(x.data[i], 0) } }
+        Parallel.forEachChunk(x.count) { r in reluForward(x.data, y.data, r) }
         output = training ? y : nil
         return y
     }
@@ -18,7 +18,7 @@ public final class ReLU: UnaryLayer {
     public func backward(_ dy: Tensor) -> Tensor {
         guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
         let dx = Tensor(uninitialized: dy.shape)
-        Parallel.forEachChunk(dy.count) { r in for i in r { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 } }
+        Parallel.forEachChunk(dy.count) { r in reluBackward(y.data, dy.data, dx.data, r) }
         return dx
     }
 

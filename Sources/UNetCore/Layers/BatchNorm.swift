@@ -18,7 +18,7 @@ public final class BatchNorm: UnaryLayer {
 
     // Cached by a training forward for the backward: x̂ and 1/σ per channel.
     private var normalized: Tensor?
-    private var inverseStd: [Float] = []
+    private var inverseStd: [Float]
 
     public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         self.channels = channels; self.momentum = momentum; self.epsilon = epsilon
@@ -26,6 +26,7 @@ public final class BatchNorm: UnaryLayer {
         bias = Parameter("bias", Tensor(zeros: [channels]))
         runningMean = Tensor(zeros: [channels])
         runningVar = Tensor(shape: [channels], repeating: 1)
+        inverseStd = [Float](repeating: 0, count: channels)
     }
 
     public var parameters: [Parameter] { [weight, bias] }
@@ -46,22 +47,16 @@ public final class BatchNorm: UnaryLayer {
         let m = n * p
         let y = Tensor(uninitialized: x.shape)
         let xhat = training ? Tensor(uninitialized: x.shape) : nil
-        var inv = [Float](repeating: 0, count: c)
-        inv.withUnsafeMutableBufferPointer { inv in
+        // 1/σ per channel is kept for the backward only by a training forward (into a buffer made once).
+        inverseStd.withUnsafeMutableBufferPointer { inv in
             let invBase = inv.baseAddress!
             Parallel.forEach(c, cost: 3 * m) { ch in
                 var mean: Float, variance: Float
                 if training {
                     var s = 0.0, s2 = 0.0
-                    for i in 0..<n {
-                        let q = x.data + (i * c + ch) * p
-                        for j in 0..<p { s += Double(q[j]) }
-                    }
+                    for i in 0..<n { s += sumInDouble(x.data + (i * c + ch) * p, p) }
                     let mu = s / Double(m)
-                    for i in 0..<n {
-                        let q = x.data + (i * c + ch) * p
-                        for j in 0..<p { let d = Double(q[j]) - mu; s2 += d * d }
-                    }
+                    for i in 0..<n { s2 += squaredDeviationsInDouble(x.data + (i * c + ch) * p, p, mean: mu) }
                     mean = Float(mu)
                     variance = Float(s2 / Double(m))
                     let unbiased = m > 1 ? Float(s2 / Double(m - 1)) : variance
@@ -72,22 +67,18 @@ public final class BatchNorm: UnaryLayer {
                     variance = runningVar.data[ch]
                 }
                 let r = 1 / (variance + epsilon).squareRoot()
-                invBase[ch] = r
+                if training { invBase[ch] = r }
                 let (g, b) = (weight.value.data[ch], bias.value.data[ch])
                 for i in 0..<n {
                     let off = (i * c + ch) * p
-                    for j in 0..<p {
-                        let h = (x.data[off + j] - mean) * r
-                        xhat?.data[off + j] = h
-                        y.data[off + j] = h * g + b
-                    }
+                    normalizeAffine(x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b,
+                                    xhat: xhat.map { $0.data + off }, y.data + off)
                 }
             }
         }
         if training {
             batchesTracked.data[0] += 1
             normalized = xhat
-            inverseStd = inv
         }
         return y
     }
@@ -102,10 +93,9 @@ public final class BatchNorm: UnaryLayer {
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                for j in 0..<p {
-                    sumDy += dy.data[off + j]
-                    sumDyXhat += dy.data[off + j] * xhat.data[off + j]
-                }
+                let (s, d) = sumAndDot(dy.data + off, xhat.data + off, p)
+                sumDy += s
+                sumDyXhat += d
             }
             weight.grad.data[ch] += sumDyXhat
             bias.grad.data[ch] += sumDy
@@ -113,9 +103,8 @@ public final class BatchNorm: UnaryLayer {
             let k = weight.value.data[ch] * inverseStd[ch]
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                for j in 0..<p {
-                    dx.data[off + j] = k * (dy.data[off + j] - sumDy / m - xhat.data[off + j] * sumDyXhat / m)
-                }
+                batchNormInputGradient(dy.data + off, xhat.data + off, p, k: k, a: sumDy / m, b: sumDyXhat / m,
+                                       dx.data + off)
             }
         }
         return dx

@@ -38,19 +38,25 @@ public final class UpSampling2D: UnaryLayer {
         Parallel.forEach(x.shape[0] * x.shape[1], cost: oh * ow) { plane in
             let xp = x.data + plane * h * w
             let yp = y.data + plane * oh * ow
-            for oy in 0..<oh {
-                switch mode {
-                case .nearest:
-                    let row = xp + (oy / factor) * w
-                    for ox in 0..<ow { yp[oy * ow + ox] = row[ox / factor] }
-                case .bilinear:
-                    let (y0, y1, ly) = taps(oy, h)
-                    for ox in 0..<ow {
-                        let (x0, x1, lx) = taps(ox, w)
-                        let top = xp[y0 * w + x0] * (1 - lx) + xp[y0 * w + x1] * lx
-                        let bottom = xp[y1 * w + x0] * (1 - lx) + xp[y1 * w + x1] * lx
-                        yp[oy * ow + ox] = top * (1 - ly) + bottom * ly
+            if mode == .nearest {
+                // Each input row is widened once, then copied to the factor - 1 rows below (no divisions).
+                for iy in 0..<h {
+                    let (src, dst) = (xp + iy * w, yp + iy * factor * ow)
+                    for ix in 0..<w {
+                        let v = src[ix]
+                        for f in 0..<factor { dst[ix * factor + f] = v }
                     }
+                    for r in 1..<factor { (dst + r * ow).update(from: dst, count: ow) }
+                }
+                return
+            }
+            for oy in 0..<oh {
+                let (y0, y1, ly) = taps(oy, h)
+                for ox in 0..<ow {
+                    let (x0, x1, lx) = taps(ox, w)
+                    let top = xp[y0 * w + x0] * (1 - lx) + xp[y0 * w + x1] * lx
+                    let bottom = xp[y1 * w + x0] * (1 - lx) + xp[y1 * w + x1] * lx
+                    yp[oy * ow + ox] = top * (1 - ly) + bottom * ly
                 }
             }
         }
@@ -58,27 +64,45 @@ public final class UpSampling2D: UnaryLayer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        let dx = Tensor(zeros: inputShape)
         let (h, w) = (inputShape[2], inputShape[3])
         let (oh, ow) = (h * factor, w * factor)
+        let dx = mode == .nearest ? Tensor(uninitialized: inputShape) : Tensor(zeros: inputShape)
         Parallel.forEach(inputShape[0] * inputShape[1], cost: oh * ow) { plane in
             let dxp = dx.data + plane * h * w
             let dyp = dy.data + plane * oh * ow
-            for oy in 0..<oh {
-                switch mode {
-                case .nearest:
-                    let row = dxp + (oy / factor) * w
-                    for ox in 0..<ow { row[ox / factor] += dyp[oy * ow + ox] }
-                case .bilinear:
-                    let (y0, y1, ly) = taps(oy, h)
-                    for ox in 0..<ow {
-                        let (x0, x1, lx) = taps(ox, w)
-                        let g = dyp[oy * ow + ox]
-                        dxp[y0 * w + x0] += g * (1 - ly) * (1 - lx)
-                        dxp[y0 * w + x1] += g * (1 - ly) * lx
-                        dxp[y1 * w + x0] += g * ly * (1 - lx)
-                        dxp[y1 * w + x1] += g * ly * lx
+            if mode == .nearest {
+                // Each input pixel sums its factor x factor block, rows then columns in order; for the usual
+                // factor 2, eight pixels at a time from the even and odd columns of two dy rows.
+                for iy in 0..<h {
+                    var start = 0
+                    if factor == 2 {
+                        let (r0, r1) = (dyp + 2 * iy * ow, dyp + (2 * iy + 1) * ow)
+                        while start + 8 <= w {
+                            let (a, b) = (load16(r0 + 2 * start), load16(r1 + 2 * start))
+                            store8(a.evenHalf + a.oddHalf + b.evenHalf + b.oddHalf, dxp + iy * w + start)
+                            start += 8
+                        }
                     }
+                    for ix in start..<w {
+                        var s: Float = 0
+                        for r in 0..<factor {
+                            let row = dyp + (iy * factor + r) * ow + ix * factor
+                            for f in 0..<factor { s += row[f] }
+                        }
+                        dxp[iy * w + ix] = s
+                    }
+                }
+                return
+            }
+            for oy in 0..<oh {
+                let (y0, y1, ly) = taps(oy, h)
+                for ox in 0..<ow {
+                    let (x0, x1, lx) = taps(ox, w)
+                    let g = dyp[oy * ow + ox]
+                    dxp[y0 * w + x0] += g * (1 - ly) * (1 - lx)
+                    dxp[y0 * w + x1] += g * (1 - ly) * lx
+                    dxp[y1 * w + x0] += g * ly * (1 - lx)
+                    dxp[y1 * w + x1] += g * ly * lx
                 }
             }
         }

@@ -1,0 +1,116 @@
+// Vector kernels for the memory-bound layers (ReLU, BatchNorm), 8 floats at a time.
+//
+// Why by hand: the plain loops over `UnsafeMutablePointer`s do not vectorise. LLVM cannot prove that the output
+// does not alias the inputs, and float reductions may not be reordered without fast-math. Measured on the
+// classifier's 64x224x224 activation, ReLU's backward ran at 1.6 GB/s as a scalar loop with a data-dependent
+// branch (half the elements mispredict on random signs); as a blend of vectors it runs near memory speed.
+// Each kernel keeps a scalar loop for the tail, and the layer tests compare with finite differences and
+// PyTorch's values, which the scalar semantics define.
+
+typealias Float8 = SIMD8<Float>
+
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> Float8 { UnsafeRawPointer(p).loadUnaligned(as: Float8.self) }
+
+@inline(__always)
+func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+
+@inline(__always)
+func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self) }
+
+/// y = max(x, 0) over `range`.
+func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+    var i = range.lowerBound
+    let zero = Float8()
+    while i + 8 <= range.upperBound {
+        // Not `pointwiseMax`: the standard library's lane-wise IEEE maximum does not vectorise.
+        let v = load8(x + i)
+        store8(v.replacing(with: zero, where: v .< zero), y + i)
+        i += 8
+    }
+    while i < range.upperBound { y[i] = max(x[i], 0); i += 1 }
+}
+
+/// dx = dy where y > 0, else 0, over `range` (y is the ReLU's output).
+func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                  _ range: Range<Int>) {
+    var i = range.lowerBound
+    let zero = Float8()
+    while i + 8 <= range.upperBound {
+        store8(zero.replacing(with: load8(dy + i), where: load8(y + i) .> zero), dx + i)
+        i += 8
+    }
+    while i < range.upperBound { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
+}
+
+/// The sum of `count` floats (BatchNorm's batch mean), accumulated in double precision in a fixed order (eight
+/// lanes, then the lanes in order, then the tail), so it is deterministic and accurate.
+func sumInDouble(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
+    var acc = SIMD8<Double>()
+    var i = 0
+    while i + 8 <= count { acc += SIMD8<Double>(load8(x + i)); i += 8 }
+    var s = acc.sum()
+    while i < count { s += Double(x[i]); i += 1 }
+    return s
+}
+
+/// Σ (x - mean)² over `count` floats, in double precision, in a fixed order.
+func squaredDeviationsInDouble(_ x: UnsafePointer<Float>, _ count: Int, mean: Double) -> Double {
+    var acc = SIMD8<Double>()
+    let mu = SIMD8<Double>(repeating: mean)
+    var i = 0
+    while i + 8 <= count {
+        let d = SIMD8<Double>(load8(x + i)) - mu
+        acc += d * d
+        i += 8
+    }
+    var s = acc.sum()
+    while i < count { let d = Double(x[i]) - mean; s += d * d; i += 1 }
+    return s
+}
+
+/// x̂ = (x - mean) · r and y = x̂ · γ + β over `count` floats; x̂ is stored only when `xhat` is given.
+func normalizeAffine(_ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, gamma: Float,
+                     beta: Float, xhat: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+    let (mv, rv, gv, bv) = (Float8(repeating: mean), Float8(repeating: r), Float8(repeating: gamma), Float8(repeating: beta))
+    var i = 0
+    if let xhat {
+        while i + 8 <= count {
+            let h = (load8(x + i) - mv) * rv
+            store8(h, xhat + i)
+            store8(h * gv + bv, y + i)
+            i += 8
+        }
+        while i < count { let h = (x[i] - mean) * r; xhat[i] = h; y[i] = h * gamma + beta; i += 1 }
+    } else {
+        while i + 8 <= count { store8((load8(x + i) - mv) * rv * gv + bv, y + i); i += 8 }
+        while i < count { y[i] = (x[i] - mean) * r * gamma + beta; i += 1 }
+    }
+}
+
+/// (Σ dy, Σ dy·x̂) over `count` floats: eight lanes in single precision, combined in a fixed order.
+func sumAndDot(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ count: Int) -> (Float, Float) {
+    var (s, d) = (Float8(), Float8())
+    var i = 0
+    while i + 8 <= count {
+        let g = load8(dy + i)
+        s += g
+        d += g * load8(xhat + i)
+        i += 8
+    }
+    var (ss, dd) = (s.sum(), d.sum())
+    while i < count { ss += dy[i]; dd += dy[i] * xhat[i]; i += 1 }
+    return (ss, dd)
+}
+
+/// dx = k · (dy - a - x̂ · b) over `count` floats (BatchNorm's input gradient with a = mean(dy), b = mean(dy·x̂)).
+func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ count: Int, k: Float,
+                            a: Float, b: Float, _ dx: UnsafeMutablePointer<Float>) {
+    let (kv, av, bv) = (Float8(repeating: k), Float8(repeating: a), Float8(repeating: b))
+    var i = 0
+    while i + 8 <= count {
+        store8(kv * (load8(dy + i) - av - load8(xhat + i) * bv), dx + i)
+        i += 8
+    }
+    while i < count { dx[i] = k * (dy[i] - a - xhat[i] * b); i += 1 }
+}
