@@ -1,6 +1,7 @@
 // unet-bench: how fast the engine is, as ratios you can compare on a shared, noisy machine.
 //
 //     swift build -c release && .build/release/unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops]
+//     .build/release/unet-bench --profile unet-classifier-224 train    # where one step's time goes, per layer
 //
 // 1. The sgemm ceiling: OpenBLAS on a large square product and on the im2col GEMM shape of every convolution.
 // 2. Per-op throughput at the U-Nets' shapes, forward and backward (GFLOP/s for convolutions and Dense, GB/s for
@@ -24,6 +25,8 @@ struct Options {
     var child: (String, String)?
     /// `--conv N,C,O,H,W`: time one 3x3 "same" convolution both ways and exit (for tuning the algorithm choice).
     var conv: [Int]?
+    /// `--profile NAME MODE`: time every node of one whole-model case and print the breakdown.
+    var profile: (String, String)?
 }
 
 var options = Options()
@@ -36,9 +39,10 @@ while !args.isEmpty {
     case "--quick": options.quick = true
     case "--skip-ops": options.skipOps = true
     case "--model-run": options.child = (args.removeFirst(), args.removeFirst())
+    case "--profile": options.profile = (args.removeFirst(), args.removeFirst())
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
-        print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops]")
+        print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops] [--profile MODEL infer|train]")
         exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
@@ -97,16 +101,17 @@ func forwardFLOPs(_ model: Model, _ shape: [Int]) throws -> Double {
     return flops
 }
 
-/// Runs one model case in this process and prints one JSON line (the child side of `--model-run`).
-func runModelCase(_ c: ModelCase, mode: String) throws {
+/// Runs one model case in this process and prints one JSON line (the child side of `--model-run`), or with
+/// `profile` a table of where the time went.
+func runModelCase(_ c: ModelCase, mode: String, profile: Bool = false) throws {
     let model = try Model.build(c.config)
     let x = Tensor(zeros: [c.batch] + c.config.inputShape)
     var rng = RandomGenerator(seed: 1)
     for i in 0..<x.count { x[i] = rng.nextFloat() }
     let repeats = options.quick ? 1 : 3
-    let seconds: Double
+    let step: () throws -> Void
     if mode == "infer" {
-        seconds = try timeBest(repeats) { _ = try model.forward(x, training: false) }
+        step = { _ = try model.forward(x, training: false) }
     } else {
         var config = TrainingConfig()
         config.batchSize = c.batch
@@ -119,7 +124,19 @@ func runModelCase(_ c: ModelCase, mode: String) throws {
         } else {
             batch = Batch(images: x, labels: (0..<c.batch).map { $0 % 2 })
         }
-        seconds = try timeBest(repeats) { _ = try trainer.trainStep(batch) }
+        step = { _ = try trainer.trainStep(batch) }
+    }
+    let seconds = try timeBest(repeats, step)
+    if profile {
+        // One more step with every node timed; the difference to `seconds` is the loss, optimizer and overhead.
+        let p = NetworkProfile(nodeCount: model.network.nodes.count)
+        model.network.profile = p
+        let start = DispatchTime.now().uptimeNanoseconds
+        try step()
+        let profiled = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print("best unprofiled \(mode) pass: \(fmt(seconds, 3)) s")
+        printProfile(model.network, p, stepSeconds: profiled, mode: mode)
+        return
     }
     let flops = try forwardFLOPs(model, c.config.inputShape) * Double(c.batch) * (mode == "train" ? 3 : 1)
     let result: [String: Any] = [
@@ -145,6 +162,35 @@ if let v = options.conv, v.count == 5 {
         print("\(winograd ? "winograd" : "im2col  ") \(v): forward \(String(format: "%.1f", flops / tf / 1e9)) GFLOP/s, "
               + "forward+backward \(String(format: "%.1f", 3 * flops / tt / 1e9)) GFLOP/s (effective)")
     }
+    exit(0)
+}
+
+/// Per-layer-kind totals and the slowest nodes of one profiled pass.
+func printProfile(_ network: Network, _ p: NetworkProfile, stepSeconds: Double, mode: String) {
+    var byKind: [String: (Double, Double, Int)] = [:]
+    for (i, node) in network.nodes.enumerated() {
+        let e = byKind[node.layer.kind, default: (0, 0, 0)]
+        byKind[node.layer.kind] = (e.0 + p.forwardSeconds[i], e.1 + p.backwardSeconds[i], e.2 + 1)
+    }
+    let total = p.forwardSeconds.reduce(0, +) + p.backwardSeconds.reduce(0, +)
+    print("profiled \(mode) pass: \(fmt(stepSeconds, 3)) s, of which \(fmt(total, 3)) s inside the network's layers")
+    print(pad("layer kind", 24) + pad("nodes", 7) + pad("forward s", 12) + pad("backward s", 12) + "share")
+    for (kind, e) in byKind.sorted(by: { $0.value.0 + $0.value.1 > $1.value.0 + $1.value.1 }) {
+        print(pad(kind, 24) + pad(String(e.2), 7) + pad(fmt(e.0, 3), 12) + pad(fmt(e.1, 3), 12) + fmt(100 * (e.0 + e.1) / stepSeconds) + "%")
+    }
+    print("\nslowest nodes")
+    let order = network.nodes.indices.sorted { p.forwardSeconds[$0] + p.backwardSeconds[$0] > p.forwardSeconds[$1] + p.backwardSeconds[$1] }
+    for i in order.prefix(20) {
+        print(pad(network.nodes[i].name + " (" + network.nodes[i].layer.kind + ")", 40) + pad(fmt(p.forwardSeconds[i], 3), 12)
+              + pad(fmt(p.backwardSeconds[i], 3), 12))
+    }
+}
+
+if let (name, mode) = options.profile {
+    guard let c = modelCases.first(where: { $0.name == name }) else {
+        print("unknown model case \(name): " + modelCases.map(\.name).joined(separator: ", ")); exit(2)
+    }
+    try runModelCase(c, mode: mode, profile: true)
     exit(0)
 }
 

@@ -17,6 +17,9 @@ public final class Network {
     /// The nodes whose outputs the network returns, in order.
     public var outputs: [Int] = []
 
+    /// When set, every node's forward and backward are timed into it.
+    public var profile: NetworkProfile?
+
     public init() {}
 
     /// Appends a node and returns its index.
@@ -79,10 +82,15 @@ public final class Network {
         // in training too: a convolution's pre-activation output is freed once its ReLU has run.
         for (i, node) in nodes.enumerated() where needed[i] {
             let ins = node.inputs.map { $0 == Network.input ? x : outs[$0]! }
-            outs[i] = node.layer.forward(ins, training: training)
+            if let profile {
+                outs[i] = profile.time(i, backward: false) { node.layer.forward(ins, training: training) }
+            } else {
+                outs[i] = node.layer.forward(ins, training: training)
+            }
             for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outs[j] = nil }
         }
         if training { hasForward = true; inputShape = x.shape }
+        profile?.countPass()
         return outputs.enumerated().map { k, node in wanted.contains(k) ? outs[node] : nil }
     }
 
@@ -96,7 +104,7 @@ public final class Network {
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             guard let g = grads[i] else { continue }
             let node = nodes[i]
-            let gins = node.layer.backward(g)
+            let gins = profile.map { $0.time(i, backward: true) { node.layer.backward(g) } } ?? node.layer.backward(g)
             grads[i] = nil
             for (j, gin) in zip(node.inputs, gins) {
                 if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&grads[j], gin) }
