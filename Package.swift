@@ -17,7 +17,9 @@ let targets: [Target] = [
     .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG"]),
     .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
-    .executableTarget(name: "unet-bench", dependencies: ["UNetCore"]),
+    // Counts every heap allocation in the process, for the benchmark's allocations-per-step figure.
+    .target(name: "CAllocationCounter"),
+    .executableTarget(name: "unet-bench", dependencies: ["UNetCore", "CAllocationCounter"]),
     .executableTarget(name: "unet-decode-bench", dependencies: ["UNetData"]),
     .executableTarget(name: "train-shapes", dependencies: ["UNetCore"], path: "Examples/train-shapes"),
     .target(name: "TestSupport", dependencies: ["UNetCore"]),

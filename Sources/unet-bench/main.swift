@@ -9,6 +9,7 @@
 // 3. Whole models: inference and training-step images/s, achieved GFLOP/s and peak RSS for the reference
 //    classifier (224x224x3 and 128x128x1, batch 8) and Ronneberger's U-Net (256x256x1, batch 4). Each whole-model
 //    run happens in a child process so its peak RSS is its own.
+import CAllocationCounter
 import Foundation
 import UNetCore
 
@@ -83,23 +84,25 @@ let modelCases = [
     ModelCase(name: "unet-ronneberger-256", config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256]), batch: 4),
 ]
 
-/// Multiply-adds x 2 of the convolutions, transposed convolutions and Dense layers for one image, forward.
-func forwardFLOPs(_ model: Model, _ shape: [Int]) throws -> Double {
+/// Multiply-adds x 2 of each node's forward for one image (convolutions, transposed convolutions and Dense layers;
+/// 0 for the rest).
+func nodeFLOPs(_ model: Model, _ shape: [Int]) throws -> [Double] {
     let shapes = try model.network.shapes(for: [1] + shape)
-    var flops = 0.0
-    for (i, node) in model.network.nodes.enumerated() {
+    return model.network.nodes.enumerated().map { i, node in
         let out = shapes[i]
         switch node.layer {
-        case let c as Conv2D: flops += 2 * Double(c.inputChannels * c.kernelH * c.kernelW) * Double(out.dropFirst().reduce(1, *))
+        case let c as Conv2D: return 2 * Double(c.inputChannels * c.kernelH * c.kernelW) * Double(out.dropFirst().reduce(1, *))
         case let t as ConvTranspose2D:
             let inShape = node.inputs[0] == Network.input ? [1] + shape : shapes[node.inputs[0]]
-            flops += 2 * Double(t.inputChannels * t.outputChannels * t.kernelSize * t.kernelSize) * Double(inShape[2] * inShape[3])
-        case let d as Dense: flops += 2 * Double(d.inputFeatures * d.outputFeatures)
-        default: break
+            return 2 * Double(t.inputChannels * t.outputChannels * t.kernelSize * t.kernelSize) * Double(inShape[2] * inShape[3])
+        case let d as Dense: return 2 * Double(d.inputFeatures * d.outputFeatures)
+        default: return 0
         }
     }
-    return flops
 }
+
+/// Multiply-adds x 2 of the whole forward for one image.
+func forwardFLOPs(_ model: Model, _ shape: [Int]) throws -> Double { try nodeFLOPs(model, shape).reduce(0, +) }
 
 /// Runs one model case in this process and prints one JSON line (the child side of `--model-run`), or with
 /// `profile` a table of where the time went.
@@ -127,6 +130,10 @@ func runModelCase(_ c: ModelCase, mode: String, profile: Bool = false) throws {
         step = { _ = try trainer.trainStep(batch) }
     }
     let seconds = try timeBest(repeats, step)
+    // One more warm step with every heap allocation in the process counted (CAllocationCounter).
+    unet_allocations_reset()
+    try step()
+    let allocations = (unet_allocations_count(), unet_allocations_large_count(), unet_allocations_bytes())
     if profile {
         // One more step with every node timed; the difference to `seconds` is the loss, optimizer and overhead.
         let p = NetworkProfile(nodeCount: model.network.nodes.count)
@@ -135,7 +142,8 @@ func runModelCase(_ c: ModelCase, mode: String, profile: Bool = false) throws {
         try step()
         let profiled = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print("best unprofiled \(mode) pass: \(fmt(seconds, 3)) s")
-        printProfile(model.network, p, stepSeconds: profiled, mode: mode)
+        printProfile(model.network, p, stepSeconds: profiled, mode: mode,
+                     flops: try nodeFLOPs(model, c.config.inputShape).map { $0 * Double(c.batch) })
         return
     }
     let flops = try forwardFLOPs(model, c.config.inputShape) * Double(c.batch) * (mode == "train" ? 3 : 1)
@@ -143,6 +151,8 @@ func runModelCase(_ c: ModelCase, mode: String, profile: Bool = false) throws {
         "name": c.name, "model": c.config.architecture.rawValue, "mode": mode, "input_shape": c.config.inputShape,
         "batch": c.batch, "images_per_second": Double(c.batch) / seconds, "peak_rss_bytes": peakRSSBytes(),
         "gflops": flops / seconds / 1e9, "seconds_per_batch": seconds,
+        "allocations_per_step": allocations.0, "large_allocations_per_step": allocations.1,
+        "allocated_bytes_per_step": allocations.2,
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
 }
@@ -166,7 +176,7 @@ if let v = options.conv, v.count == 5 {
 }
 
 /// Per-layer-kind totals and the slowest nodes of one profiled pass.
-func printProfile(_ network: Network, _ p: NetworkProfile, stepSeconds: Double, mode: String) {
+func printProfile(_ network: Network, _ p: NetworkProfile, stepSeconds: Double, mode: String, flops: [Double]) {
     var byKind: [String: (Double, Double, Int)] = [:]
     for (i, node) in network.nodes.enumerated() {
         let e = byKind[node.layer.kind, default: (0, 0, 0)]
@@ -178,11 +188,16 @@ func printProfile(_ network: Network, _ p: NetworkProfile, stepSeconds: Double, 
     for (kind, e) in byKind.sorted(by: { $0.value.0 + $0.value.1 > $1.value.0 + $1.value.1 }) {
         print(pad(kind, 24) + pad(String(e.2), 7) + pad(fmt(e.0, 3), 12) + pad(fmt(e.1, 3), 12) + fmt(100 * (e.0 + e.1) / stepSeconds) + "%")
     }
-    print("\nslowest nodes")
+    print("\nslowest nodes (GFLOP/s: the direct convolution's FLOPs over the time; backward counts two products)")
+    print(pad("node", 40) + pad("forward s", 12) + pad("backward s", 12) + pad("fwd GFLOP/s", 13) + "bwd GFLOP/s")
     let order = network.nodes.indices.sorted { p.forwardSeconds[$0] + p.backwardSeconds[$0] > p.forwardSeconds[$1] + p.backwardSeconds[$1] }
     for i in order.prefix(20) {
+        let rates = flops[i] > 0
+            ? pad(fmt(flops[i] / p.forwardSeconds[i] / 1e9), 13)
+                + (p.backwardSeconds[i] > 0 ? fmt(2 * flops[i] / p.backwardSeconds[i] / 1e9) : "")
+            : ""
         print(pad(network.nodes[i].name + " (" + network.nodes[i].layer.kind + ")", 40) + pad(fmt(p.forwardSeconds[i], 3), 12)
-              + pad(fmt(p.backwardSeconds[i], 3), 12))
+              + pad(fmt(p.backwardSeconds[i], 3), 12) + rates)
     }
 }
 
@@ -315,7 +330,7 @@ if !options.skipOps {
 
 print("\nwhole models")
 print(pad("model", 24) + pad("mode", 7) + pad("input", 14) + pad("batch", 7) + pad("images/s", 11) + pad("GFLOP/s", 10)
-      + pad("of sgemm", 10) + "peak RSS")
+      + pad("of sgemm", 10) + pad("peak RSS", 11) + "allocations per warm step (>= 64 KiB; bytes)")
 var results: [[String: Any]] = []
 let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
 for c in modelCases {
@@ -334,9 +349,11 @@ for c in modelCases {
         }
         results.append(r)
         let ips = r["images_per_second"] as! Double, gf = r["gflops"] as! Double, rss = r["peak_rss_bytes"] as! Int
+        let allocs = "\(r["allocations_per_step"] as! Int) (\(r["large_allocations_per_step"] as! Int); "
+            + "\((r["allocated_bytes_per_step"] as! Int) / 1024) KiB)"
         let shape = c.config.inputShape.map(String.init).joined(separator: "x")
         print(pad(c.name, 24) + pad(mode, 7) + pad(shape, 14) + pad(String(c.batch), 7) + pad(fmt(ips, 2), 11)
-              + pad(fmt(gf), 10) + pad(fmt(gf / ceiling, 2), 10) + "\(rss / (1 << 20)) MiB")
+              + pad(fmt(gf), 10) + pad(fmt(gf / ceiling, 2), 10) + pad("\(rss / (1 << 20)) MiB", 11) + allocs)
     }
 }
 

@@ -141,4 +141,26 @@ final class FastKernelTests: XCTestCase {
         }
         XCTAssertEqual(runs[0], runs[1])
     }
+
+    /// With two threads the 36 products of each chunk run concurrently, one whole product per thread
+    /// (`independentProducts`); the result must be bit-identical to one thread's.
+    func testWinogradGivesTheSameBitsOnOneAndTwoThreads() {
+        var rng = RandomGenerator(seed: 8)
+        let conv = Conv2D(inputChannels: 16, outputChannels: 24, kernelSize: 3, rng: &rng)
+        let x = randomTensor([2, 16, 21, 18], seed: 9)
+        let dy = randomTensor([2, 24, 21, 18], seed: 10)
+        WinogradPlan.chunkBudget = 36 * 24 * 7  // several chunks, so the weight gradient sums across them
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        var runs: [[Float]] = []
+        for threads in [1, 2] {
+            Parallel.setThreads(threads)
+            conv.weight.grad.zero()
+            XCTAssertTrue(conv.usesWinograd(x.shape))
+            let y = conv.forward(x, training: true)
+            let dx = conv.backward(dy)
+            runs.append(y.array + dx.array + conv.weight.grad.array)
+        }
+        XCTAssertEqual(runs[0], runs[1])
+    }
 }

@@ -18,6 +18,30 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// With two threads `gemm` splits C into blocks of columns (or rows) and runs each single-threaded; every
+    /// element is still summed over k in the same order, so the bits must equal one thread's, and the naive oracle.
+    func testThreadedGEMMGivesTheSameBitsAsOneThread() {
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        for (m, n, k) in [(37, 2003, 9), (3001, 40, 11), (64, 4096, 64)] {
+            for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = randomTensor([m * k], seed: 4), b = randomTensor([k * n], seed: 5)
+                let c0 = randomTensor([m * n], seed: 6)
+                var results: [[Float]] = []
+                for threads in [1, 2] {
+                    Parallel.setThreads(threads)
+                    let c = c0.copy()
+                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 1, c.data)
+                    results.append(c.array)
+                }
+                XCTAssertEqual(results[0], results[1], "gemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB)")
+                let naive = c0.copy()
+                gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 1, naive.data)
+                assertClose(Tensor(shape: [m * n], values: results[1]), naive, atol: 1e-4, rtol: 1e-4)
+            }
+        }
+    }
+
     /// im2col + GEMM (the Conv2D layer) equals the direct convolution on random shapes, strides and paddings.
     func testConvolutionEqualsNaiveDirectConvolution() throws {
         var rng = RandomGenerator(seed: 7)

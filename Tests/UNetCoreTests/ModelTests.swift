@@ -137,3 +137,25 @@ extension ModelTests {
         XCTAssertEqual(grads["dec1.conv1.weight"]!.array.map(abs).max()!, 0)
     }
 }
+
+extension ModelTests {
+    /// The training step's backward skips the input gradient but must leave every parameter gradient exactly as
+    /// the full backward computes it, on both convolution paths (im2col for the 1-channel first layer, Winograd
+    /// for the wide ones).
+    func testParameterOnlyBackwardGivesTheSameGradients() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 24, 24], seed: 5, depth: 2, filters: 8))
+        let x = randomTensor([2, 1, 24, 24], seed: 6)
+        let g = randomTensor([2, 1, 24, 24], seed: 7)
+        func gradients(full: Bool) throws -> [[Float]] {
+            model.network.zeroGradients()
+            _ = try model.forward(x, training: true)
+            if full { model.backward(maskGradient: g, classGradient: nil) }
+            else { model.backwardParameters(maskGradient: g, classGradient: nil) }
+            return model.network.namedParameters.map(\.parameter.grad.array)
+        }
+        let full = try gradients(full: true), parametersOnly = try gradients(full: false)
+        XCTAssertEqual(full.count, parametersOnly.count)
+        for (a, b) in zip(full, parametersOnly) { XCTAssertEqual(a, b) }
+        XCTAssertGreaterThan(full[0].map(abs).max()!, 0)
+    }
+}

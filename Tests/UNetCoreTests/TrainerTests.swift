@@ -60,6 +60,25 @@ final class TrainerTests: XCTestCase {
         return Trainer(model: model, config: config)
     }
 
+    /// Once warm, a training step takes every activation, gradient and scratch buffer from the engine's caches:
+    /// no large buffer comes from the system. (The small bookkeeping allocations are counted by unet-bench.)
+    func testWarmTrainingStepTakesNoBufferFromTheSystem() throws {
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        Parallel.setThreads(2)
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 64, 64], seed: 3, depth: 2,
+                                                filters: 8, batchNorm: true))
+        var config = TrainingConfig()
+        config.batchSize = 2
+        let trainer = Trainer(model: model, config: config)
+        let batch = try DiscSource(count: 2, size: 64, seed: 4).batch(indices: [0, 1], epoch: 0, augment: false)
+        for _ in 0..<2 { _ = try trainer.trainStep(batch) }
+        let (buffers, growths) = (TensorStorage.systemAllocationCount, Workspace.shared.growthCount)
+        for _ in 0..<2 { _ = try trainer.trainStep(batch) }
+        XCTAssertEqual(TensorStorage.systemAllocationCount, buffers, "tensor buffers allocated by a warm step")
+        XCTAssertEqual(Workspace.shared.growthCount, growths, "workspace growth in a warm step")
+    }
+
     func testShortFitDrivesLossDownAndValidationDiceUp() throws {
         let trainer = try makeTrainer(lr: 1e-2)
         let train = DiscSource(count: 32, size: 16, seed: 1), val = DiscSource(count: 8, size: 16, seed: 2)

@@ -23,6 +23,14 @@ public enum Parallel {
         DispatchQueue.concurrentPerform(iterations: chunks) { c in body(chunkRange(c, of: chunks, count: count)) }
     }
 
+    /// Like `forEachChunk`, also passing each chunk's index, which is below `threads`: for per-chunk scratch memory
+    /// taken from one buffer made up front (see `Workspace.scratch`) instead of an allocation per call.
+    public static func forEachChunkIndexed(_ count: Int, cost: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+        let chunks = chunkCount(count, cost: cost)
+        if chunks <= 1 { body(0, 0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in body(c, chunkRange(c, of: chunks, count: count)) }
+    }
+
     /// Calls `body(i)` for every `i` in `0..<count`, in parallel when worthwhile.
     public static func forEach(_ count: Int, cost: Int = 1, _ body: (Int) -> Void) {
         forEachChunk(count, cost: cost) { range in for i in range { body(i) } }

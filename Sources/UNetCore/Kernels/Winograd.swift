@@ -41,7 +41,7 @@ struct WinogradPlan {
     /// Floats one chunk's transformed tiles may take (per buffer); chosen for GEMM width, not for any one cache.
     static let defaultChunkBudget = 4 << 20
     /// The budget in use; tests shrink it to force many chunks.
-    nonisolated(unsafe) static var chunkBudget = defaultChunkBudget
+    nonisolated(unsafe) static var chunkBudget = Int(ProcessInfo.processInfo.environment["UNET_WB"] ?? "") ?? defaultChunkBudget
 
     init(n: Int, c: Int, o: Int, h: Int, w: Int) {
         self.n = n; self.c = c; self.o = o; self.h = h; self.w = w
@@ -123,9 +123,11 @@ private func kernelAdjoint(_ u: UnsafePointer<Float>, _ us: Int, _ r: UnsafeMuta
 func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
                               _ u: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    Parallel.forEach(o, cost: c * 100) { oi in
-        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 9 + 18 + 36) { s in
-            let (g, t, r) = (s.baseAddress!, s.baseAddress! + 9, s.baseAddress! + 27)
+    let scratch = Workspace.shared.scratch(floatsPerThread: (9 + 18 + 36) * 8)
+    Parallel.forEachChunkIndexed(o, cost: c * 100) { chunk, range in
+        let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 9 + 18 + 36)
+        for oi in range {
+            let (g, t, r) = (s, s + 9, s + 27)
             var c0 = 0
             while c0 < c {
                 let lanes = min(8, c - c0)
@@ -152,9 +154,11 @@ func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped
 func winogradAccumulateKernelGradient(_ du: UnsafePointer<Float>, o: Int, c: Int,
                                       _ dw: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    Parallel.forEach(o, cost: c * 200) { oi in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 36 + 18 + 9) { s in
-            let (r, t, g) = (s.baseAddress!, s.baseAddress! + 36, s.baseAddress! + 54)
+    let scratch = Workspace.shared.scratch(floatsPerThread: 36 + 18 + 9)
+    Parallel.forEachChunkIndexed(o, cost: c * 200) { chunk, range in
+        let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: Float.self, capacity: 36 + 18 + 9)
+        for oi in range {
+            let (r, t, g) = (s, s + 36, s + 54)
             for ci in 0..<c {
                 for xi in 0..<36 { r[xi] = du[xi * plane + oi * c + ci] }
                 for row in 0..<6 { kernelAdjoint(r + row * 6, 1, t + row * 3, 1) }  // t (6, 3) = dU G
@@ -190,12 +194,14 @@ extension WinogradPlan {
     func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
                         _ v: UnsafeMutablePointer<Float>) {
         let plane = channels * count
-        Parallel.forEach(channels, cost: count * 150) { ci in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 72 + 36 + 5) { s in
-                let (d, t) = (s.baseAddress!, s.baseAddress! + 36)
+        let scratch = Workspace.shared.scratch(floatsPerThread: (72 + 36 + 5) * 8)
+        Parallel.forEachChunkIndexed(channels, cost: count * 150) { chunk, range in
+            let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 72 + 36 + 5)
+            for ci in range {
+                let (d, t) = (s, s + 36)
                 // The gather goes through plain floats (f[ξ * 8 + lane]) rather than lane insertion; a row that
                 // crosses the image edge is first copied into `seg` with its zero padding.
-                let f = UnsafeMutableRawPointer(s.baseAddress! + 72).bindMemory(to: Float.self, capacity: 288 + 40)
+                let f = UnsafeMutableRawPointer(s + 72).bindMemory(to: Float.self, capacity: 288 + 40)
                 let seg = f + 288
                 var tl = 0
                 while tl < count {
@@ -235,11 +241,13 @@ extension WinogradPlan {
     func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
                          bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
         let plane = outChannels * count
-        Parallel.forEach(outChannels, cost: count * 120) { oi in
-            let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36 + 24 + 16 + 16) { s in
-                let (r, t, q) = (s.baseAddress!, s.baseAddress! + 36, s.baseAddress! + 60)
-                let f = UnsafeMutableRawPointer(s.baseAddress! + 76).bindMemory(to: Float.self, capacity: 128)
+        let scratch = Workspace.shared.scratch(floatsPerThread: (36 + 24 + 16 + 16) * 8)
+        Parallel.forEachChunkIndexed(outChannels, cost: count * 120) { chunk, range in
+            let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 36 + 24 + 16 + 16)
+            for oi in range {
+                let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
+                let (r, t, q) = (s, s + 36, s + 60)
+                let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)
                 var tl = 0
                 while tl < count {
                     let g = lanes(tl, start: start, count: count)
@@ -269,10 +277,12 @@ extension WinogradPlan {
     func transformOutputGradient(_ dy: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
                                  _ dm: UnsafeMutablePointer<Float>) {
         let plane = outChannels * count
-        Parallel.forEach(outChannels, cost: count * 120) { oi in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 16 + 24 + 36 + 16) { s in
-                let (q, t, r) = (s.baseAddress!, s.baseAddress! + 16, s.baseAddress! + 40)
-                let f = UnsafeMutableRawPointer(s.baseAddress! + 76).bindMemory(to: Float.self, capacity: 128)
+        let scratch = Workspace.shared.scratch(floatsPerThread: (16 + 24 + 36 + 16) * 8)
+        Parallel.forEachChunkIndexed(outChannels, cost: count * 120) { chunk, range in
+            let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 16 + 24 + 36 + 16)
+            for oi in range {
+                let (q, t, r) = (s, s + 16, s + 40)
+                let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)
                 var tl = 0
                 while tl < count {
                     let g = lanes(tl, start: start, count: count)
@@ -339,7 +349,7 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u
     while start < plan.tiles {
         let count = min(plan.chunk, plan.tiles - start)
         plan.transformInput(x, channels: c, start: start, count: count, v)
-        for xi in 0..<36 {
+        independentProducts(36) { xi in
             // M_ξ (O, Tc) = U_ξ (O, C) · V_ξ (C, Tc)
             gemm(m: o, n: count, k: c, u + xi * o * c, v + xi * c * count, m + xi * o * count)
         }
@@ -373,10 +383,11 @@ public func conv2dWinogradBackward(_ x: UnsafePointer<Float>, n: Int, c: Int, h:
         let count = min(plan.chunk, plan.tiles - start)
         plan.transformInput(x, channels: c, start: start, count: count, a)  // V (36, C, Tc)
         plan.transformOutputGradient(dy, outChannels: o, start: start, count: count, b)  // D (36, O, Tc)
-        for xi in 0..<36 {
+        let first = start == 0
+        independentProducts(36) { xi in
             // dU_ξ (O, C) (+)= D_ξ (O, Tc) · V_ξᵀ (Tc, C), chunks summed in order
             gemm(transB: true, m: o, n: c, k: count, b + xi * o * count, a + xi * c * count,
-                 beta: start == 0 ? 0 : 1, du + xi * o * c)
+                 beta: first ? 0 : 1, du + xi * o * c)
         }
         start += count
     }

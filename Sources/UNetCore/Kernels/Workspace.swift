@@ -8,21 +8,34 @@ public final class Workspace {
 
     /// `columns`/`columnGradient`: im2col matrices. `winogradInput`/`winogradProduct`: one chunk of transformed
     /// tiles and of their products; `winogradWeights`/`winogradWeightGradient`: transformed kernels (36, O, C).
+    /// `scratch`: a few KiB per thread for kernels' temporaries (`scratch(floatsPerThread:)`).
     public enum Slot: Int, CaseIterable {
-        case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient
+        case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient,
+             scratch
     }
 
     private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] =
         Array(repeating: nil, count: Slot.allCases.count)
+    /// How many times a slot has grown (each growth is an allocation): constant once the shapes are warm.
+    public private(set) var growthCount = 0
 
     /// A buffer of at least `count` floats for `slot`; its contents are unspecified.
     public func buffer(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Float> {
         if let b = buffers[slot.rawValue], b.capacity >= count { return b.pointer }
         if let b = buffers[slot.rawValue] { UnsafeMutableRawPointer(b.pointer).deallocate() }
+        growthCount += 1
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         let p = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         buffers[slot.rawValue] = (p, count)
         return p
+    }
+
+    /// Per-thread scratch: thread (chunk) `t` of a `Parallel.forEachChunkIndexed` loop owns
+    /// `base + t * stride`, `floatsPerThread` floats, 64-byte aligned. Swift's `withUnsafeTemporaryAllocation`
+    /// goes to the heap above a small size, which in the Winograd transforms meant one malloc per channel.
+    public func scratch(floatsPerThread: Int) -> (base: UnsafeMutablePointer<Float>, stride: Int) {
+        let stride = (floatsPerThread + 15) / 16 * 16
+        return (buffer(.scratch, count: stride * max(Parallel.threads, 1)), stride)
     }
 
     /// Bytes held, for `engine.status`.

@@ -72,25 +72,32 @@ public final class Conv2D: UnaryLayer {
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor) -> Tensor { backward(dy, inputGradient: true)! }
+
+    /// The first convolution's input gradient is never read in training; skipping it saves a third of its
+    /// backward (the Wᵀ·dy GEMM and col2im).
+    public func backwardParametersOnly(_ dy: Tensor) { _ = backward(dy, inputGradient: false) }
+
+    func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
         guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesWinograd(x.shape) {
-            let dx = Tensor(uninitialized: x.shape)  // overwritten
+            let dx = inputGradient ? Tensor(uninitialized: x.shape) : nil  // overwritten
             conv2dWinogradBackward(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                                   outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx.data)
+                                   outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
             return dx
         }
-        let dx = Tensor(zeros: x.shape)
+        let dx = inputGradient ? Tensor(zeros: x.shape) : nil
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
-        let dcol = isPointwise ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
+        let dcol = isPointwise || !inputGradient ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))
             if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }
             // dW (O, K) += dy[i] (O, P) · colᵀ (P, K)
             gemm(transB: true, m: o, n: k, k: p, dy.image(i), cols, beta: 1, weight.grad.data)
+            guard let dx else { continue }
             // dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i]
             if let dcol {
                 gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)

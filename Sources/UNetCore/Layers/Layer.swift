@@ -27,6 +27,9 @@ public protocol Layer: AnyObject {
     func outputShape(_ inputShapes: [[Int]]) throws -> [Int]
     func forward(_ inputs: [Tensor], training: Bool) -> Tensor
     func backward(_ gradOutput: Tensor) -> [Tensor]
+    /// The backward for a layer whose input gradients nobody reads (the first layer's, in training): parameter
+    /// gradients accumulate as in `backward`; layers that can skip the input gradient's work do.
+    func backwardParametersOnly(_ gradOutput: Tensor)
     /// Drops what the forward cached for the backward, so activations do not outlive a step.
     func releaseCache()
 }
@@ -35,6 +38,7 @@ extension Layer {
     public var parameters: [Parameter] { [] }
     public var buffers: [(name: String, value: Tensor)] { [] }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    public func backwardParametersOnly(_ gradOutput: Tensor) { _ = backward(gradOutput) }
 }
 
 /// A layer of one input, which most are.

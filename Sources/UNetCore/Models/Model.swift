@@ -102,13 +102,23 @@ public final class Model {
     /// dL/dx; parameter gradients accumulate.
     @discardableResult
     public func backward(maskGradient: Tensor?, classGradient: Tensor?) -> Tensor {
+        let dx = network.backward(outputGradients(maskGradient: maskGradient, classGradient: classGradient))
+        return crop(dx, height: lastInputShape[2], width: lastInputShape[3])
+    }
+
+    /// The backward of a training step: parameter gradients only, no gradient for the input image.
+    public func backwardParameters(maskGradient: Tensor?, classGradient: Tensor?) {
+        network.backwardParameters(outputGradients(maskGradient: maskGradient, classGradient: classGradient))
+    }
+
+    /// The loss gradients in the network's output order, the mask's padded to the network's input size.
+    private func outputGradients(maskGradient: Tensor?, classGradient: Tensor?) -> [Tensor?] {
         var grads = [Tensor?](repeating: nil, count: network.outputs.count)
         if let m = maskOutput, let g = maskGradient {
             grads[m] = pad(g, to: [g.shape[0], g.shape[1]] + Array(paddedShape(Array(lastInputShape.dropFirst())).dropFirst()))
         }
         if let c = classOutput, let g = classGradient { grads[c] = g }
-        let dx = network.backward(grads)
-        return crop(dx, height: lastInputShape[2], width: lastInputShape[3])
+        return grads
     }
 
     /// Turns logits into probabilities with the output's activation.

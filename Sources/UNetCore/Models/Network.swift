@@ -97,6 +97,16 @@ public final class Network {
     /// Backpropagates gradients of the loss with respect to the outputs (nil for an output the loss ignores)
     /// and returns the gradient with respect to the network input. Parameter gradients accumulate.
     public func backward(_ gradOutputs: [Tensor?]) -> Tensor {
+        backward(gradOutputs, inputGradient: true)!
+    }
+
+    /// The backward of a training step, which needs parameter gradients only: the layers that read the network's
+    /// input skip computing a gradient for it (a third of the first convolution's backward).
+    public func backwardParameters(_ gradOutputs: [Tensor?]) {
+        _ = backward(gradOutputs, inputGradient: false)
+    }
+
+    private func backward(_ gradOutputs: [Tensor?], inputGradient: Bool) -> Tensor? {
         precondition(hasForward, "Network.backward without a training forward")
         var grads = [Tensor?](repeating: nil, count: nodes.count)
         for (k, g) in zip(outputs, gradOutputs) { if let g { accumulate(&grads[k], g.copy()) } }
@@ -104,13 +114,19 @@ public final class Network {
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             guard let g = grads[i] else { continue }
             let node = nodes[i]
-            let gins = profile.map { $0.time(i, backward: true) { node.layer.backward(g) } } ?? node.layer.backward(g)
             grads[i] = nil
+            if !inputGradient && node.inputs.allSatisfy({ $0 == Network.input }) {
+                if let profile { profile.time(i, backward: true) { node.layer.backwardParametersOnly(g) } }
+                else { node.layer.backwardParametersOnly(g) }
+                continue
+            }
+            let gins = profile.map { $0.time(i, backward: true) { node.layer.backward(g) } } ?? node.layer.backward(g)
             for (j, gin) in zip(node.inputs, gins) {
                 if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&grads[j], gin) }
             }
         }
         releaseCaches()
+        guard inputGradient else { return nil }
         return inputGrad ?? Tensor(zeros: inputShape)
     }
 

@@ -14,6 +14,7 @@ public enum TensorStorage {
 
     nonisolated(unsafe) private static var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
     nonisolated(unsafe) private static var cachedBytes = 0
+    nonisolated(unsafe) private static var misses = 0
     private static let lock = NSLock()
 
     static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -25,6 +26,7 @@ public enum TensorStorage {
                 lock.unlock()
                 return p
             }
+            misses += 1
             lock.unlock()
         }
         return UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 64).bindMemory(to: Float.self, capacity: n)
@@ -43,6 +45,13 @@ public enum TensorStorage {
             lock.unlock()
         }
         UnsafeMutableRawPointer(p).deallocate()
+    }
+
+    /// How many cacheable (large) buffers have come from the system rather than the cache, ever: a warm training
+    /// step should add none (tests check this; `unet-bench` counts every allocation in the process).
+    public static var systemAllocationCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return misses
     }
 
     /// Bytes held for reuse (reported by `engine.status`).

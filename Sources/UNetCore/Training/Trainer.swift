@@ -67,7 +67,7 @@ public final class Trainer {
             restoreSnapshot()
             throw TrainingError.diverged("the loss is \(objective.loss)")
         }
-        model.backward(maskGradient: objective.maskGradient, classGradient: objective.classGradient)
+        model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient)
         guard params.allSatisfy({ $0.grad.isFinite }) else {
             restoreSnapshot()
             throw TrainingError.diverged("a gradient is not finite")
