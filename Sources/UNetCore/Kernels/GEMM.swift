@@ -60,9 +60,15 @@ public func gemm(
     openblas_set_num_threads(Int32(threads))
 }
 
+/// How `gemm` uses the engine's threads.
 enum GEMMThreading {
+    /// Split products across threads ourselves (the default). `UNET_GEMM_SPLIT=0` leaves threading to OpenBLAS
+    /// instead, to compare the two (`unet-bench`).
     nonisolated(unsafe) static var splitEnabled = ProcessInfo.processInfo.environment["UNET_GEMM_SPLIT"] != "0"
+    /// Set while threads run whole products (`independentProducts`, or the blocks of one split product), so a
+    /// `gemm` called from them runs single-threaded rather than splitting again.
     nonisolated(unsafe) static var insideProducts = false
+    /// Below m·n·k of 2^18 (about 0.5 MFLOP), one thread finishes before two would have started.
     static let minimumSplitWork = 1 << 18
 }
 

@@ -41,7 +41,7 @@ struct WinogradPlan {
     /// Floats one chunk's transformed tiles may take (per buffer); chosen for GEMM width, not for any one cache.
     static let defaultChunkBudget = 4 << 20
     /// The budget in use; tests shrink it to force many chunks.
-    nonisolated(unsafe) static var chunkBudget = Int(ProcessInfo.processInfo.environment["UNET_WB"] ?? "") ?? defaultChunkBudget
+    nonisolated(unsafe) static var chunkBudget = defaultChunkBudget
 
     init(n: Int, c: Int, o: Int, h: Int, w: Int) {
         self.n = n; self.c = c; self.o = o; self.h = h; self.w = w
