@@ -258,7 +258,8 @@ var opRows: [[String: Any]] = []
 let defaultWinograd = ConvolutionAlgorithms.winogradEnabled
 if !options.skipOps {
     print("\nper-op (batch 1 unless noted; fast kernels validated against naive first)")
-    print(pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm same shape", 18) + "fwd / sgemm")
+    print(pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm same shape", 18) + pad("fwd / sgemm", 13)
+          + "bwd / sgemm")
     var rng = RandomGenerator(seed: 3)
     let shapes = options.quick ? Array(convShapes().prefix(3)) : convShapes()
     for s in shapes {
@@ -302,7 +303,7 @@ if !options.skipOps {
             let name = "Conv2D 3x3 \(s.c)->\(s.o) @\(s.h)x\(s.w) " + (winograd ? "winograd" : "im2col")
             let (fwd, bwd) = (flops / tf / 1e9, 2 * flops / max(tb, 1e-9) / 1e9)
             print(pad(name, 42) + pad(fmt(fwd) + " GFLOP/s", 16) + pad(fmt(bwd) + " GFLOP/s", 16)
-                  + pad(fmt(peak) + " GFLOP/s", 18) + fmt(fwd / peak, 2))
+                  + pad(fmt(peak) + " GFLOP/s", 18) + pad(fmt(fwd / peak, 2), 13) + fmt(bwd / peak, 2))
             opRows.append(["op": name, "forward_gflops": fwd, "backward_gflops": bwd, "sgemm_gflops": peak])
         }
         ConvolutionAlgorithms.winogradEnabled = defaultWinograd

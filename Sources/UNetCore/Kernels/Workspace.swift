@@ -9,9 +9,10 @@ public final class Workspace {
     /// `columns`/`columnGradient`: im2col matrices. `winogradInput`/`winogradProduct`: one chunk of transformed
     /// tiles and of their products; `winogradWeights`/`winogradWeightGradient`: transformed kernels (36, O, C).
     /// `scratch`: a few KiB per thread for kernels' temporaries (`scratch(floatsPerThread:)`).
+    /// `augmentedWeights`: a small convolution's weights with its bias as one more column.
     public enum Slot: Int, CaseIterable {
         case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient,
-             scratch
+             scratch, augmentedWeights
     }
 
     private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] =
