@@ -41,6 +41,7 @@ while !args.isEmpty {
     case "--skip-ops": options.skipOps = true
     case "--model-run": options.child = (args.removeFirst(), args.removeFirst())
     case "--profile": options.profile = (args.removeFirst(), args.removeFirst())
+    case "--alloc-probe": break
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops] [--profile MODEL infer|train]")
@@ -206,6 +207,26 @@ if let (name, mode) = options.profile {
         print("unknown model case \(name): " + modelCases.map(\.name).joined(separator: ", ")); exit(2)
     }
     try runModelCase(c, mode: mode, profile: true)
+    exit(0)
+}
+
+if CommandLine.arguments.contains("--alloc-probe") {
+    func probe(_ what: String, _ body: () -> Void) {
+        body()
+        unet_allocations_reset()
+        for _ in 0..<100 { body() }
+        print("\(what): \(Double(unet_allocations_count()) / 100) allocations per call")
+    }
+    let t = Tensor(zeros: [1 << 16])
+    probe("Tensor(uninitialized: [2, 8, 64, 64])") { _ = Tensor(uninitialized: [2, 8, 64, 64]) }
+    probe("Parallel.forEachChunk, 2 chunks") { Parallel.forEachChunk(1 << 16) { r in t.data[r.lowerBound] = 1 } }
+    probe("DispatchQueue.concurrentPerform(2)") { DispatchQueue.concurrentPerform(iterations: 2) { i in t.data[i] = 1 } }
+    let a = Tensor(zeros: [64 * 64]), b = Tensor(zeros: [64 * 4096]), c = Tensor(zeros: [64 * 4096])
+    probe("gemm 64x4096x64 (split)") { gemm(m: 64, n: 4096, k: 64, a.data, b.data, c.data) }
+    probe("Parallel.run(2) empty") { Parallel.run(2) { _ in } }
+    var shapeSum = 0
+    probe("shape array literal") { let s = [2, 8, 64, Int.random(in: 1...2)]; shapeSum += s[3] }
+    probe("ReLU forward 2x8x64x64") { _ = ReLU().forward(Tensor(zeros: [2, 8, 64, 64]), training: false) }
     exit(0)
 }
 

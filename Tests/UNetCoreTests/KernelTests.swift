@@ -91,6 +91,24 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual([v.outH, v.outW], [6, 5])
     }
 
+    /// A parallel loop inside a chunk of another (or from a second thread while one runs) runs inline; every index
+    /// is still visited once, and nothing deadlocks.
+    func testNestedParallelLoopsRunInlineAndCoverTheirRanges() {
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        Parallel.setThreads(2)
+        var hits = [Int](repeating: 0, count: 4 * 70_001)
+        hits.withUnsafeMutableBufferPointer { h in
+            let base = h.baseAddress!
+            Parallel.forEachChunk(4, cost: 100_000) { outer in  // two chunks, each running inner loops
+                for o in outer {
+                    Parallel.forEachChunk(70_001) { r in for i in r { base[o * 70_001 + i] += 1 } }
+                }
+            }
+        }
+        XCTAssertTrue(hits.allSatisfy { $0 == 1 })
+    }
+
     func testParallelChunksCoverTheRangeOnceWhateverTheThreadCount() {
         for threads in [1, 2, 3] {
             Parallel.setThreads(threads)

@@ -44,7 +44,7 @@ public func gemm(
     let blocks = (side + block - 1) / block
     openblas_set_num_threads(1)
     GEMMThreading.insideProducts = true
-    DispatchQueue.concurrentPerform(iterations: blocks) { t in
+    Parallel.run(blocks) { t in
         let (start, size) = (t * block, min(block, side - t * block))
         if splitColumns {
             cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -86,7 +86,7 @@ public func independentProducts(_ count: Int, _ body: (Int) -> Void) {
     guard threads > 1 else { for i in 0..<count { body(i) }; return }
     openblas_set_num_threads(1)
     GEMMThreading.insideProducts = true
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
+    Parallel.run(threads) { t in
         var i = t
         while i < count { body(i); i += threads }
     }

@@ -10,17 +10,26 @@ public enum Parallel {
     /// Below this much work a loop runs inline: waking threads costs more than it saves.
     public static let minimumWorkPerThread = 32_768
 
+    /// One pool per thread count ever set, so switching back and forth makes no new threads.
+    nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
+    nonisolated(unsafe) private static var pool = WorkerPool(threads: 1)
+
     public static func setThreads(_ n: Int) {
         threads = max(1, n)
         BLAS.setThreads(threads)
+        if pools[threads] == nil { pools[threads] = WorkerPool(threads: threads) }
+        pool = pools[threads]!
     }
+
+    /// Runs `body(i)` for `i` in `0..<chunks` (at most `threads`) at once on the engine's threads.
+    public static func run(_ chunks: Int, _ body: (Int) -> Void) { pool.run(chunks, body) }
 
     /// Calls `body(range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile.
     /// - Parameter cost: work per index in "element operations", to decide whether to go parallel.
     public static func forEachChunk(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
         let chunks = chunkCount(count, cost: cost)
         if chunks <= 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in body(chunkRange(c, of: chunks, count: count)) }
+        run(chunks) { c in body(chunkRange(c, of: chunks, count: count)) }
     }
 
     /// Like `forEachChunk`, also passing each chunk's index, which is below `threads`: for per-chunk scratch memory
@@ -28,7 +37,7 @@ public enum Parallel {
     public static func forEachChunkIndexed(_ count: Int, cost: Int = 1, _ body: (Int, Range<Int>) -> Void) {
         let chunks = chunkCount(count, cost: cost)
         if chunks <= 1 { body(0, 0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in body(c, chunkRange(c, of: chunks, count: count)) }
+        run(chunks) { c in body(c, chunkRange(c, of: chunks, count: count)) }
     }
 
     /// Calls `body(i)` for every `i` in `0..<count`, in parallel when worthwhile.
