@@ -120,6 +120,48 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try trainer.trainStep(batch).step, 2)
     }
 
+    /// A finite but absurd learning rate is refused before anything is written (weights and both Adam moments).
+    func testAbsurdUpdateIsRefusedBeforeAnythingIsWritten() throws {
+        let trainer = try makeTrainer(lr: 3e-3)
+        let batch = try DiscSource(count: 4, size: 16, seed: 5).batch(indices: [0, 1, 2, 3], epoch: 0, augment: false)
+        _ = try trainer.trainStep(batch)
+        let before = trainer.model.network.namedParameters.map { $0.parameter.value.array }
+        let moments = (trainer.optimizer.first + trainer.optimizer.second).map(\.array)
+        trainer.optimizer.learningRate = 1e12
+        XCTAssertThrowsError(try trainer.trainStep(batch)) { e in
+            guard case TrainingError.diverged(let why) = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(why.contains("times their norm"), why)
+        }
+        XCTAssertEqual(trainer.model.network.namedParameters.map { $0.parameter.value.array }, before)
+        XCTAssertEqual((trainer.optimizer.first + trainer.optimizer.second).map(\.array), moments)
+        XCTAssertEqual(trainer.step, 1)
+    }
+
+    /// `proposedStep` writes nothing and measures exactly the change `step` then makes, for each optimizer.
+    func testProposedStepMeasuresTheStepThatFollows() {
+        for kind in Optimizer.Kind.allCases {
+            let params = [Parameter("a", randomTensor([5, 7], seed: 1)), Parameter("b", randomTensor([3], seed: 2))]
+            for (p, seed) in zip(params, [UInt64(3), 4]) { p.grad.assign(randomTensor(p.value.shape, seed: seed)) }
+            let opt = Optimizer(kind: kind, learningRate: 0.05, momentum: kind == .sgd ? 0.9 : 0)
+            for _ in 0..<2 {
+                let old = params.map { $0.value.copy() }
+                let proposal = opt.proposedStep(params)
+                XCTAssertEqual(params.map(\.value.array), old.map(\.array), "\(kind): the proposal wrote")
+                opt.step(params)
+                var change = 0.0, norm = 0.0
+                for (p, o) in zip(params, old) {
+                    for i in 0..<o.count {
+                        change += Double(p.value[i] - o[i]) * Double(p.value[i] - o[i])
+                        norm += Double(o[i]) * Double(o[i])
+                    }
+                }
+                XCTAssertTrue(proposal.finite)
+                XCTAssertEqual(proposal.relativeChange, (change / norm).squareRoot(), accuracy: 1e-12, "\(kind)")
+                XCTAssertGreaterThan(proposal.relativeChange, 0)
+            }
+        }
+    }
+
     func testResumeFromACheckpointRepeatsTheUninterruptedRunBitForBit() throws {
         let dir = NSTemporaryDirectory() + "unet-resume-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -36,40 +36,79 @@ public final class Optimizer {
             if kind != .sgd { second = parameters.map { Tensor(zeros: $0.value.shape) } }
         }
         precondition(first.count == parameters.count, "optimizer state is for \(first.count) parameters")
+        _ = update(parameters, commit: true)
         stepCount += 1
+    }
+
+    /// What `step` would do, without doing it: whether every new weight would be finite, and the change of the
+    /// weights relative to their norm, ‖θ_new − θ_old‖ / ‖θ_old‖. The trainer checks this before it commits, so
+    /// a step it refuses leaves weights and moments untouched without keeping a copy of them.
+    public func proposedStep(_ parameters: [Parameter]) -> (finite: Bool, relativeChange: Double) {
+        precondition(first.isEmpty || first.count == parameters.count, "optimizer state is for \(first.count) parameters")
+        let r = update(parameters, commit: false)
+        return (r.finite, (r.squaredChange / max(r.squaredNorm, 1e-30)).squareRoot())
+    }
+
+    /// The update of step `stepCount + 1`, element by element: with `commit` the new weights and moments are
+    /// written; without, only measured. One loop for both, so what is checked is exactly what is written.
+    private func update(_ parameters: [Parameter], commit: Bool) -> (finite: Bool, squaredChange: Double, squaredNorm: Double) {
         let (lr, wd) = (learningRate, weightDecay)
+        var finite = true, change = 0.0, norm = 0.0
+        // Moments not yet made (before the first step) read as zeros.
+        func state(_ list: [Tensor], _ k: Int) -> UnsafeMutablePointer<Float>? { list.isEmpty ? nil : list[k].data }
         switch kind {
         case .sgd:
-            for (p, buf) in zip(parameters, first) {
-                let (w, g, b) = (p.value.data, p.grad.data, buf.data)
-                let firstStep = stepCount == 1
+            let firstStep = stepCount == 0
+            for (k, p) in parameters.enumerated() {
+                let (w, g, b) = (p.value.data, p.grad.data, state(first, k))
                 for i in 0..<p.value.count {
                     var d = g[i] + wd * w[i]
+                    var b1: Float = 0
                     if momentum != 0 {
-                        b[i] = firstStep ? d : momentum * b[i] + d
-                        d = nesterov ? d + momentum * b[i] : b[i]
+                        b1 = firstStep ? d : momentum * (b?[i] ?? 0) + d
+                        d = nesterov ? d + momentum * b1 : b1
                     }
-                    w[i] -= lr * d
+                    let w1 = w[i] - lr * d
+                    if commit {
+                        if momentum != 0 { b![i] = b1 }
+                        w[i] = w1
+                    } else {
+                        finite = finite && w1.isFinite
+                        let delta = Double(w1 - w[i])
+                        change += delta * delta
+                        norm += Double(w[i]) * Double(w[i])
+                    }
                 }
             }
         case .adam, .adamw:
-            let t = Float(stepCount)
+            let t = Float(stepCount + 1)
             let bc1 = 1 - powf(beta1, t)
             let bc2 = 1 - powf(beta2, t)
             let stepSize = lr / bc1
             let bc2Sqrt = bc2.squareRoot()
             for (k, p) in parameters.enumerated() {
-                let (w, g, m, v) = (p.value.data, p.grad.data, first[k].data, second[k].data)
+                let (w, g, m, v) = (p.value.data, p.grad.data, state(first, k), state(second, k))
                 for i in 0..<p.value.count {
                     var gi = g[i]
-                    if kind == .adamw { w[i] *= 1 - lr * wd } else if wd != 0 { gi += wd * w[i] }
-                    m[i] += (1 - beta1) * (gi - m[i])  // PyTorch's lerp form
-                    v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+                    var w1 = w[i]
+                    if kind == .adamw { w1 *= 1 - lr * wd } else if wd != 0 { gi += wd * w1 }
+                    let m0 = m?[i] ?? 0, v0 = v?[i] ?? 0
+                    let m1 = m0 + (1 - beta1) * (gi - m0)  // PyTorch's lerp form
+                    let v1 = beta2 * v0 + (1 - beta2) * gi * gi
                     // PyTorch: p -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps)
-                    w[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + epsilon)
+                    w1 -= stepSize * m1 / (v1.squareRoot() / bc2Sqrt + epsilon)
+                    if commit {
+                        m![i] = m1; v![i] = v1; w[i] = w1
+                    } else {
+                        finite = finite && w1.isFinite
+                        let delta = Double(w1 - w[i])
+                        change += delta * delta
+                        norm += Double(w[i]) * Double(w[i])
+                    }
                 }
             }
         }
+        return (finite, change, norm)
     }
 
     /// Forgets the moments and the step count (the next step starts afresh, as a new optimizer would).
