@@ -7,7 +7,7 @@
 Runs the engine's `unet-bench --skip-ops --json` (each whole-model case in its own child process), then times the
 PyTorch twins of the same models (Tests/python/torch_models.py) the same way: same batch, same thread count
 (`torch.set_num_threads`), one warm-up call then the best of R, each case in a fresh child process so its peak
-RSS (ru_maxrss) is its own. A training step is forward, loss, backward and one Adam update, as the engine's
+RSS (VmHWM) is its own. A training step is forward, loss, backward and one Adam update, as the engine's
 `Trainer.trainStep`: BCE with logits on one-hot labels for the classifier, BCE + soft Dice on the mask for the
 U-Net. Prints images/s and peak memory side by side and the engine / PyTorch ratios, with both sgemm ceilings.
 
@@ -93,7 +93,19 @@ def torch_case(name: str, mode: str, threads: int, repeats: int) -> dict:
 
     seconds = best_of(repeats, step)
     return {"name": name, "mode": mode, "batch": batch, "images_per_second": batch / seconds,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "peak_rss_bytes": peak_rss_bytes()}
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak RSS: VmHWM, which starts afresh at exec. (ru_maxrss can carry the spawning parent's
+    peak into the child on Linux, as unet-bench found.)"""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def torch_sgemm(threads: int, n: int = 2048) -> float:
