@@ -28,6 +28,8 @@ struct Options {
     var conv: [Int]?
     /// `--profile NAME MODE`: time every node of one whole-model case and print the breakdown.
     var profile: (String, String)?
+    /// `--alloc-probe`: heap allocations per call of a few building blocks, then exit.
+    var allocProbe = false
 }
 
 var options = Options()
@@ -41,10 +43,11 @@ while !args.isEmpty {
     case "--skip-ops": options.skipOps = true
     case "--model-run": options.child = (args.removeFirst(), args.removeFirst())
     case "--profile": options.profile = (args.removeFirst(), args.removeFirst())
-    case "--alloc-probe": break
+    case "--alloc-probe": options.allocProbe = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
-        print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops] [--profile MODEL infer|train]")
+        print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops] [--profile MODEL infer|train]\n"
+              + "                  [--conv N,C,O,H,W] [--alloc-probe]")
         exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
@@ -210,7 +213,7 @@ if let (name, mode) = options.profile {
     exit(0)
 }
 
-if CommandLine.arguments.contains("--alloc-probe") {
+if options.allocProbe {
     func probe(_ what: String, _ body: () -> Void) {
         body()
         unet_allocations_reset()
@@ -224,8 +227,6 @@ if CommandLine.arguments.contains("--alloc-probe") {
     let a = Tensor(zeros: [64 * 64]), b = Tensor(zeros: [64 * 4096]), c = Tensor(zeros: [64 * 4096])
     probe("gemm 64x4096x64 (split)") { gemm(m: 64, n: 4096, k: 64, a.data, b.data, c.data) }
     probe("Parallel.run(2) empty") { Parallel.run(2) { _ in } }
-    var shapeSum = 0
-    probe("shape array literal") { let s = [2, 8, 64, Int.random(in: 1...2)]; shapeSum += s[3] }
     probe("ReLU forward 2x8x64x64") { _ = ReLU().forward(Tensor(zeros: [2, 8, 64, 64]), training: false) }
     exit(0)
 }

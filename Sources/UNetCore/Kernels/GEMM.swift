@@ -1,5 +1,4 @@
 import COpenBLAS
-import Dispatch
 import Foundation
 
 /// The engine's one door to BLAS: every matrix product in the engine goes through `gemm`, and this is the only
@@ -29,11 +28,17 @@ public func gemm(
         return
     }
     let (lda, ldb, ldc) = (lda ?? (transA ? m : k), ldb ?? (transB ? k : n), ldc ?? n)
+    /// C's rows×columns block at `c` from A's rows at `a` and B's columns at `b`.
+    func product(_ rows: Int, _ columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                 _ c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(rows), blasint(columns), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
+                    blasint(ldc))
+    }
     let threads = Parallel.threads
     guard GEMMThreading.splitEnabled, threads > 1, !GEMMThreading.insideProducts,
           m * n * k >= GEMMThreading.minimumSplitWork else {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+        product(m, n, a, b, c)
         return
     }
     // Split the larger of C's two sides into one block per thread (multiples of 16 columns or rows), each a
@@ -41,23 +46,14 @@ public func gemm(
     let splitColumns = n >= m
     let side = splitColumns ? n : m
     let block = ((side + threads - 1) / threads + 15) / 16 * 16
-    let blocks = (side + block - 1) / block
-    openblas_set_num_threads(1)
-    GEMMThreading.insideProducts = true
-    Parallel.run(blocks) { t in
+    GEMMThreading.runSingleThreaded((side + block - 1) / block) { t in
         let (start, size) = (t * block, min(block, side - t * block))
         if splitColumns {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        blasint(m), blasint(size), blasint(k), alpha, a, blasint(lda),
-                        b + (transB ? start * ldb : start), blasint(ldb), beta, c + start, blasint(ldc))
+            product(m, size, a, b + (transB ? start * ldb : start), c + start)
         } else {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        blasint(size), blasint(n), blasint(k), alpha, a + (transA ? start : start * lda), blasint(lda),
-                        b, blasint(ldb), beta, c + start * ldc, blasint(ldc))
+            product(size, n, a + (transA ? start : start * lda), b, c + start * ldc)
         }
     }
-    GEMMThreading.insideProducts = false
-    openblas_set_num_threads(Int32(threads))
 }
 
 /// How `gemm` uses the engine's threads.
@@ -70,6 +66,15 @@ enum GEMMThreading {
     nonisolated(unsafe) static var insideProducts = false
     /// Below m·n·k of 2^18 (about 0.5 MFLOP), one thread finishes before two would have started.
     static let minimumSplitWork = 1 << 18
+
+    /// `Parallel.run(chunks, body)` with OpenBLAS single-threaded and `insideProducts` set meanwhile.
+    static func runSingleThreaded(_ chunks: Int, _ body: (Int) -> Void) {
+        openblas_set_num_threads(1)
+        insideProducts = true
+        Parallel.run(chunks, body)
+        insideProducts = false
+        openblas_set_num_threads(Int32(Parallel.threads))
+    }
 }
 
 /// Runs `count` independent products, `body(i)` each making its own `gemm` calls, spread over the engine's threads
@@ -84,14 +89,10 @@ enum GEMMThreading {
 public func independentProducts(_ count: Int, _ body: (Int) -> Void) {
     let threads = min(Parallel.threads, count)
     guard threads > 1 else { for i in 0..<count { body(i) }; return }
-    openblas_set_num_threads(1)
-    GEMMThreading.insideProducts = true
-    Parallel.run(threads) { t in
+    GEMMThreading.runSingleThreaded(threads) { t in
         var i = t
         while i < count { body(i); i += threads }
     }
-    GEMMThreading.insideProducts = false
-    openblas_set_num_threads(Int32(Parallel.threads))
 }
 
 /// The naive triple loop with the same contract as `gemm`: the test oracle for it.

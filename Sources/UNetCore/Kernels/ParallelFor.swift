@@ -27,13 +27,12 @@ public enum Parallel {
     /// Calls `body(range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile.
     /// - Parameter cost: work per index in "element operations", to decide whether to go parallel.
     public static func forEachChunk(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
-        let chunks = chunkCount(count, cost: cost)
-        if chunks <= 1 { body(0..<count); return }
-        run(chunks) { c in body(chunkRange(c, of: chunks, count: count)) }
+        forEachChunkIndexed(count, cost: cost) { _, range in body(range) }
     }
 
     /// Like `forEachChunk`, also passing each chunk's index, which is below `threads`: for per-chunk scratch memory
-    /// taken from one buffer made up front (see `Workspace.scratch`) instead of an allocation per call.
+    /// taken from one buffer made up front (`Workspace.forEachChunk(_:cost:scratch:capacity:_:)`) instead of an
+    /// allocation per call.
     public static func forEachChunkIndexed(_ count: Int, cost: Int = 1, _ body: (Int, Range<Int>) -> Void) {
         let chunks = chunkCount(count, cost: cost)
         if chunks <= 1 { body(0, 0..<count); return }

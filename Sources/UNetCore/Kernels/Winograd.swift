@@ -123,9 +123,7 @@ private func kernelAdjoint(_ u: UnsafePointer<Float>, _ us: Int, _ r: UnsafeMuta
 func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
                               _ u: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    let scratch = Workspace.shared.scratch(floatsPerThread: (9 + 18 + 36) * 8)
-    Parallel.forEachChunkIndexed(o, cost: c * 100) { chunk, range in
-        let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 9 + 18 + 36)
+    Workspace.shared.forEachChunk(o, cost: c * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36) { s, range in
         for oi in range {
             let (g, t, r) = (s, s + 9, s + 27)
             var c0 = 0
@@ -154,9 +152,7 @@ func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped
 func winogradAccumulateKernelGradient(_ du: UnsafePointer<Float>, o: Int, c: Int,
                                       _ dw: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    let scratch = Workspace.shared.scratch(floatsPerThread: 36 + 18 + 9)
-    Parallel.forEachChunkIndexed(o, cost: c * 200) { chunk, range in
-        let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: Float.self, capacity: 36 + 18 + 9)
+    Workspace.shared.forEachChunk(o, cost: c * 200, scratch: Float.self, capacity: 36 + 18 + 9) { s, range in
         for oi in range {
             let (r, t, g) = (s, s + 36, s + 54)
             for ci in 0..<c {
@@ -194,9 +190,8 @@ extension WinogradPlan {
     func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
                         _ v: UnsafeMutablePointer<Float>) {
         let plane = channels * count
-        let scratch = Workspace.shared.scratch(floatsPerThread: (72 + 36 + 5) * 8)
-        Parallel.forEachChunkIndexed(channels, cost: count * 150) { chunk, range in
-            let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 72 + 36 + 5)
+        Workspace.shared.forEachChunk(channels, cost: count * 150,
+                                      scratch: SIMD8<Float>.self, capacity: 72 + 36 + 5) { s, range in
             for ci in range {
                 let (d, t) = (s, s + 36)
                 // The gather goes through plain floats (f[ξ * 8 + lane]) rather than lane insertion; a row that
@@ -241,9 +236,8 @@ extension WinogradPlan {
     func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
                          bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
         let plane = outChannels * count
-        let scratch = Workspace.shared.scratch(floatsPerThread: (36 + 24 + 16 + 16) * 8)
-        Parallel.forEachChunkIndexed(outChannels, cost: count * 120) { chunk, range in
-            let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 36 + 24 + 16 + 16)
+        Workspace.shared.forEachChunk(outChannels, cost: count * 120,
+                                      scratch: SIMD8<Float>.self, capacity: 36 + 24 + 16 + 16) { s, range in
             for oi in range {
                 let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
                 let (r, t, q) = (s, s + 36, s + 60)
@@ -277,9 +271,8 @@ extension WinogradPlan {
     func transformOutputGradient(_ dy: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
                                  _ dm: UnsafeMutablePointer<Float>) {
         let plane = outChannels * count
-        let scratch = Workspace.shared.scratch(floatsPerThread: (16 + 24 + 36 + 16) * 8)
-        Parallel.forEachChunkIndexed(outChannels, cost: count * 120) { chunk, range in
-            let s = UnsafeMutableRawPointer(scratch.base + chunk * scratch.stride).bindMemory(to: SIMD8<Float>.self, capacity: 16 + 24 + 36 + 16)
+        Workspace.shared.forEachChunk(outChannels, cost: count * 120,
+                                      scratch: SIMD8<Float>.self, capacity: 16 + 24 + 36 + 16) { s, range in
             for oi in range {
                 let (q, t, r) = (s, s + 16, s + 40)
                 let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)

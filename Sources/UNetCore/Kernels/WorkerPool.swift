@@ -24,8 +24,8 @@ final class WorkerPool: @unchecked Sendable {
 
     init(threads: Int) {
         width = max(1, threads)
-        start = (1..<max(width, 1)).map { _ in DispatchSemaphore(value: 0) }
-        for w in 1..<max(width, 1) {
+        start = (1..<width).map { _ in DispatchSemaphore(value: 0) }
+        for w in 1..<width {
             let thread = Thread { [unowned self] in self.serve(w) }
             thread.name = "unet-worker-\(w)"
             thread.start()

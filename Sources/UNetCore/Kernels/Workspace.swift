@@ -8,7 +8,7 @@ public final class Workspace {
 
     /// `columns`/`columnGradient`: im2col matrices. `winogradInput`/`winogradProduct`: one chunk of transformed
     /// tiles and of their products; `winogradWeights`/`winogradWeightGradient`: transformed kernels (36, O, C).
-    /// `scratch`: a few KiB per thread for kernels' temporaries (`scratch(floatsPerThread:)`).
+    /// `scratch`: a few KiB per thread for kernels' temporaries (`forEachChunk(_:cost:scratch:capacity:_:)`).
     /// `augmentedWeights`: a small convolution's weights with its bias as one more column.
     public enum Slot: Int, CaseIterable {
         case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient,
@@ -31,12 +31,17 @@ public final class Workspace {
         return p
     }
 
-    /// Per-thread scratch: thread (chunk) `t` of a `Parallel.forEachChunkIndexed` loop owns
-    /// `base + t * stride`, `floatsPerThread` floats, 64-byte aligned. Swift's `withUnsafeTemporaryAllocation`
-    /// goes to the heap above a small size, which in the Winograd transforms meant one malloc per channel.
-    public func scratch(floatsPerThread: Int) -> (base: UnsafeMutablePointer<Float>, stride: Int) {
-        let stride = (floatsPerThread + 15) / 16 * 16
-        return (buffer(.scratch, count: stride * max(Parallel.threads, 1)), stride)
+    /// `Parallel.forEachChunkIndexed` with `capacity` elements of `T` of scratch for each chunk, 64-byte aligned,
+    /// from the `scratch` slot. Swift's `withUnsafeTemporaryAllocation` goes to the heap above a small size, which
+    /// in the Winograd transforms meant one malloc per channel.
+    public func forEachChunk<T>(_ count: Int, cost: Int, scratch type: T.Type, capacity: Int,
+                                _ body: (UnsafeMutablePointer<T>, Range<Int>) -> Void) {
+        let floats = (capacity * MemoryLayout<T>.stride + 3) / 4
+        let stride = (floats + 15) / 16 * 16
+        let base = buffer(.scratch, count: stride * max(Parallel.threads, 1))
+        Parallel.forEachChunkIndexed(count, cost: cost) { chunk, range in
+            body(UnsafeMutableRawPointer(base + chunk * stride).bindMemory(to: T.self, capacity: capacity), range)
+        }
     }
 
     /// Bytes held, for `engine.status`.

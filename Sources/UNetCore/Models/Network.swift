@@ -82,15 +82,10 @@ public final class Network {
         // in training too: a convolution's pre-activation output is freed once its ReLU has run.
         for (i, node) in nodes.enumerated() where needed[i] {
             let ins = node.inputs.map { $0 == Network.input ? x : outs[$0]! }
-            if let profile {
-                outs[i] = profile.time(i, backward: false) { node.layer.forward(ins, training: training) }
-            } else {
-                outs[i] = node.layer.forward(ins, training: training)
-            }
+            outs[i] = timed(i, backward: false) { node.layer.forward(ins, training: training) }
             for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outs[j] = nil }
         }
         if training { hasForward = true; inputShape = x.shape }
-        profile?.countPass()
         return outputs.enumerated().map { k, node in wanted.contains(k) ? outs[node] : nil }
     }
 
@@ -116,11 +111,10 @@ public final class Network {
             let node = nodes[i]
             grads[i] = nil
             if !inputGradient && node.inputs.allSatisfy({ $0 == Network.input }) {
-                if let profile { profile.time(i, backward: true) { node.layer.backwardParametersOnly(g) } }
-                else { node.layer.backwardParametersOnly(g) }
+                timed(i, backward: true) { node.layer.backwardParametersOnly(g) }
                 continue
             }
-            let gins = profile.map { $0.time(i, backward: true) { node.layer.backward(g) } } ?? node.layer.backward(g)
+            let gins = timed(i, backward: true) { node.layer.backward(g) }
             for (j, gin) in zip(node.inputs, gins) {
                 if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&grads[j], gin) }
             }
@@ -128,6 +122,13 @@ public final class Network {
         releaseCaches()
         guard inputGradient else { return nil }
         return inputGrad ?? Tensor(zeros: inputShape)
+    }
+
+    /// Runs one node's forward or backward, timed into `profile` when there is one.
+    @inline(__always)
+    private func timed<T>(_ node: Int, backward: Bool, _ body: () -> T) -> T {
+        guard let profile else { return body() }
+        return profile.time(node, backward: backward, body)
     }
 
     private func accumulate(_ slot: inout Tensor?, _ g: Tensor) {

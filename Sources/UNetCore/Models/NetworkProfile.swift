@@ -5,20 +5,11 @@ import Dispatch
 public final class NetworkProfile {
     public private(set) var forwardSeconds: [Double]
     public private(set) var backwardSeconds: [Double]
-    /// Calls of the network's forward that were timed.
-    public private(set) var passes = 0
 
     public init(nodeCount: Int) {
         forwardSeconds = Array(repeating: 0, count: nodeCount)
         backwardSeconds = Array(repeating: 0, count: nodeCount)
     }
-
-    public func reset() {
-        for i in forwardSeconds.indices { forwardSeconds[i] = 0; backwardSeconds[i] = 0 }
-        passes = 0
-    }
-
-    func countPass() { passes += 1 }
 
     @inline(__always)
     func time<T>(_ node: Int, backward: Bool, _ body: () -> T) -> T {
