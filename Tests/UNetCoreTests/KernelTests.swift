@@ -18,23 +18,29 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// With two threads `gemm` splits C into blocks of columns (or rows) and runs each single-threaded; every
-    /// element is still summed over k in the same order, so the bits must equal one thread's, and the naive oracle.
-    func testThreadedGEMMGivesTheSameBitsAsOneThread() {
+    /// With two threads `gemm` splits C into blocks of columns (or rows) and runs each single-threaded. The result
+    /// must agree with the naive oracle, and repeat bit for bit at the same thread count (the engine's promise: the
+    /// same seed and thread count give the same numbers).
+    ///
+    /// It used to assert the same bits as one thread too. That held on the machines of the first sessions and not on
+    /// a later AMD EPYC (family 26), where OpenBLAS 0.3.21 falls back to its Haswell kernels: one and two threads
+    /// differed in the last bit of 1-5% of the elements, with our split and with OpenBLAS's own threading alike.
+    /// Bits across thread counts are OpenBLAS's to give, not ours.
+    func testThreadedGEMMAgreesWithTheOracleAndRepeatsBitForBit() {
         let before = Parallel.threads
         defer { Parallel.setThreads(before) }
+        Parallel.setThreads(2)
         for (m, n, k) in [(37, 2003, 9), (3001, 40, 11), (64, 4096, 64)] {
             for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
                 let a = randomTensor([m * k], seed: 4), b = randomTensor([k * n], seed: 5)
                 let c0 = randomTensor([m * n], seed: 6)
                 var results: [[Float]] = []
-                for threads in [1, 2] {
-                    Parallel.setThreads(threads)
+                for _ in 0..<2 {
                     let c = c0.copy()
                     gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 1, c.data)
                     results.append(c.array)
                 }
-                XCTAssertEqual(results[0], results[1], "gemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB)")
+                XCTAssertEqual(results[0], results[1], "gemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB) twice")
                 let naive = c0.copy()
                 gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 1, naive.data)
                 assertClose(Tensor(shape: [m * n], values: results[1]), naive, atol: 1e-4, rtol: 1e-4)
