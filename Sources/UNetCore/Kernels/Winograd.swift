@@ -39,7 +39,10 @@ struct WinogradPlan {
     let tilesH, tilesW, tiles, chunk: Int
 
     /// Floats one chunk's transformed tiles may take (per buffer); chosen for GEMM width, not for any one cache.
-    static let defaultChunkBudget = 4 << 20
+    /// 8 Mi floats: at 4 Mi, Ronneberger's 512-channel layers at 32x32 took two chunks, and the weight gradient
+    /// went twice over its (36, O, C) sums (`unet-bench --conv 4,512,512,32,32`: 643 -> 692-734 effective GFLOP/s
+    /// forward and backward; 128 channels at 128x128: 368 -> 456-471).
+    static let defaultChunkBudget = 8 << 20
     /// The budget in use; tests shrink it to force many chunks.
     nonisolated(unsafe) static var chunkBudget = defaultChunkBudget
 
@@ -47,7 +50,12 @@ struct WinogradPlan {
         self.n = n; self.c = c; self.o = o; self.h = h; self.w = w
         tilesH = (h + 3) / 4; tilesW = (w + 3) / 4
         tiles = n * tilesH * tilesW
-        chunk = max(1, min(tiles, WinogradPlan.chunkBudget / (36 * max(c, o))))
+        // As many chunks as the budget needs, and then all of one size: 256 tiles over a budget of 227 made a
+        // chunk of 227 and one of 29, and the weight gradient's pass over (36, O, C) for the small one cost as
+        // much as for the large one.
+        let most = max(1, min(tiles, WinogradPlan.chunkBudget / (36 * max(c, o))))
+        let chunks = (tiles + most - 1) / most
+        chunk = (tiles + chunks - 1) / chunks
     }
 
     /// Floats of a chunk buffer holding `channels` transformed channels.
@@ -109,7 +117,8 @@ private func kernelTransform<V: SIMD>(_ g: UnsafePointer<V>, _ gs: Int, _ r: Uns
 
 /// Gᵀ du, the adjoint of `kernelTransform`: 6 -> 3.
 @inline(__always)
-private func kernelAdjoint(_ u: UnsafePointer<Float>, _ us: Int, _ r: UnsafeMutablePointer<Float>, _ rs: Int) {
+private func kernelAdjoint<V: SIMD>(_ u: UnsafePointer<V>, _ us: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
+    where V.Scalar == Float {
     let (u0, u1, u2, u3, u4, u5) = (u[0], u[us], u[2 * us], u[3 * us], u[4 * us], u[5 * us])
     r[0] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24
     r[rs] = (u2 - u1) / 6 + (u3 - u4) / 12
@@ -119,48 +128,54 @@ private func kernelAdjoint(_ u: UnsafePointer<Float>, _ us: Int, _ r: UnsafeMuta
 // MARK: - Kernel transforms
 
 /// U (36, O, C) from w (O, C, 3, 3); with `flipped`, the kernels of the input-gradient convolution instead:
-/// U (36, C, O) from w'[c, o] = w[o, c] rotated by 180°. Eight input channels go through at once, one per lane.
+/// U (36, C, O) from w'[c, o] = w[o, c] rotated by 180°. Eight kernels go through at once, one per lane, along
+/// U's contiguous axis (input channels, or output channels when flipped), so every ξ row is stored eight floats
+/// at a time. (The flipped case once ran its lanes along input channels and stored one float per cache line:
+/// at 1024x512 channels it took longer than the input-gradient convolution it fed.)
 func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
                               _ u: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    Workspace.shared.forEachChunk(o, cost: c * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36) { s, range in
-        for oi in range {
-            let (g, t, r) = (s, s + 9, s + 27)
-            var c0 = 0
-            while c0 < c {
-                let lanes = min(8, c - c0)
-                let src = w + (oi * c + c0) * 9
+    // Lanes run along `inner`; `outer` indexes the rest. Unflipped: outer = o, inner = c. Flipped: outer = c, inner = o.
+    let (outer, inner) = flipped ? (c, o) : (o, c)
+    Workspace.shared.forEachChunk(outer, cost: inner * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36) { s, range in
+        let (g, t, r) = (s, s + 9, s + 27)
+        for j in range {
+            var i0 = 0
+            while i0 < inner {
+                let lanes = min(8, inner - i0)
+                // Kernel of lane l: w[o, c] with (o, c) = flipped ? (i0 + l, j) : (j, i0 + l).
+                let (src, laneStride) = flipped ? (w + (i0 * c + j) * 9, c * 9) : (w + (j * c + i0) * 9, 9)
                 for k in 0..<9 {
                     var v = SIMD8<Float>()
-                    for l in 0..<lanes { v[l] = src[l * 9 + (flipped ? 8 - k : k)] }
+                    let tap = flipped ? 8 - k : k
+                    for l in 0..<lanes { v[l] = src[l * laneStride + tap] }
                     g[k] = v
                 }
                 for col in 0..<3 { kernelTransform(g + col, 3, t + col, 3) }  // t (6, 3) = G g
                 for row in 0..<6 { kernelTransform(t + row * 3, 1, r + row * 6, 1) }  // r (6, 6) = t Gᵀ
-                if flipped {
-                    for xi in 0..<36 { for l in 0..<lanes { u[xi * plane + (c0 + l) * o + oi] = r[xi][l] } }
-                } else {
-                    storeLanes(r, 36, lanes, u + oi * c + c0, plane)
-                }
-                c0 += lanes
+                storeLanes(r, 36, lanes, u + j * inner + i0, plane)
+                i0 += lanes
             }
         }
     }
 }
 
-/// dw (O, C, 3, 3) += Gᵀ dU G for dU (36, O, C).
+/// dw (O, C, 3, 3) += Gᵀ dU G for dU (36, O, C), eight input channels at a time along dU's contiguous axis.
 func winogradAccumulateKernelGradient(_ du: UnsafePointer<Float>, o: Int, c: Int,
                                       _ dw: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    Workspace.shared.forEachChunk(o, cost: c * 200, scratch: Float.self, capacity: 36 + 18 + 9) { s, range in
+    Workspace.shared.forEachChunk(o, cost: c * 200, scratch: SIMD8<Float>.self, capacity: 36 + 18 + 9) { s, range in
+        let (r, t, g) = (s, s + 36, s + 54)
         for oi in range {
-            let (r, t, g) = (s, s + 36, s + 54)
-            for ci in 0..<c {
-                for xi in 0..<36 { r[xi] = du[xi * plane + oi * c + ci] }
+            var c0 = 0
+            while c0 < c {
+                let lanes = min(8, c - c0)
+                loadLanes(du + oi * c + c0, plane, lanes, r, 36)
                 for row in 0..<6 { kernelAdjoint(r + row * 6, 1, t + row * 3, 1) }  // t (6, 3) = dU G
                 for col in 0..<3 { kernelAdjoint(t + col, 3, g + col, 3) }  // g (3, 3) = Gᵀ t
-                let dst = dw + (oi * c + ci) * 9
-                for k in 0..<9 { dst[k] += g[k] }
+                let dst = dw + (oi * c + c0) * 9  // lane l's 9 taps at dst[l * 9 ..< l * 9 + 9]
+                for l in 0..<lanes { for k in 0..<9 { dst[l * 9 + k] += g[k][l] } }
+                c0 += lanes
             }
         }
     }
