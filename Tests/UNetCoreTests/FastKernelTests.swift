@@ -16,7 +16,7 @@ final class FastKernelTests: XCTestCase {
 
     override func tearDown() {
         ConvolutionAlgorithms.winogradEnabled = true
-        WinogradPlan.chunkBudget = WinogradPlan.defaultChunkBudget
+        WinogradPlan.chunkBudget = nil
         super.tearDown()
     }
 
@@ -68,7 +68,7 @@ final class FastKernelTests: XCTestCase {
     func testWinogradForwardOverManyChunksAndWideSums() {
         WinogradPlan.chunkBudget = 36 * 40 * 5  // 5 tiles per chunk for 40 channels: many chunks
         checkForward(n: 2, c: 40, o: 24, h: 10, w: 11, seed: 100)
-        WinogradPlan.chunkBudget = WinogradPlan.defaultChunkBudget
+        WinogradPlan.chunkBudget = nil
         checkForward(n: 1, c: 160, o: 8, h: 6, w: 6, seed: 200)  // 1,440-term sums
     }
 

@@ -38,13 +38,15 @@ struct WinogradPlan {
     let n, c, o, h, w: Int
     let tilesH, tilesW, tiles, chunk: Int
 
-    /// Floats one chunk's transformed tiles may take (per buffer); chosen for GEMM width, not for any one cache.
-    /// 8 Mi floats: at 4 Mi, Ronneberger's 512-channel layers at 32x32 took two chunks, and the weight gradient
-    /// went twice over its (36, O, C) sums (`unet-bench --conv 4,512,512,32,32`: 643 -> 692-734 effective GFLOP/s
-    /// forward and backward; 128 channels at 128x128: 368 -> 456-471).
-    static let defaultChunkBudget = 8 << 20
-    /// The budget in use; tests shrink it to force many chunks.
-    nonisolated(unsafe) static var chunkBudget = defaultChunkBudget
+    /// Floats one chunk's transformed tiles may take (per buffer) for a convolution to `o` output channels.
+    /// Wide layers want wide chunks: at 4 Mi floats Ronneberger's 512-channel layers at 32x32 took two chunks and
+    /// the weight gradient went twice over its (36, O, C) sums (`unet-bench --conv 4,512,512,32,32`: 643 -> 692-734
+    /// effective GFLOP/s forward and backward at 8 Mi). Layers to 64 channels do too little arithmetic per
+    /// transformed float to stream chunks from memory; at 1 Mi floats (4 MiB) a chunk stays in cache
+    /// (`--conv 4,64,64,256,256`: 262-304 -> 367-378; `8,192,64,224,224`: 338-381 -> 427-436).
+    static func defaultChunkBudget(outChannels o: Int) -> Int { o <= 64 ? 1 << 20 : 8 << 20 }
+    /// Set by tests to force many chunks; nil for `defaultChunkBudget`.
+    nonisolated(unsafe) static var chunkBudget: Int?
 
     init(n: Int, c: Int, o: Int, h: Int, w: Int) {
         self.n = n; self.c = c; self.o = o; self.h = h; self.w = w
@@ -53,7 +55,8 @@ struct WinogradPlan {
         // As many chunks as the budget needs, and then all of one size: 256 tiles over a budget of 227 made a
         // chunk of 227 and one of 29, and the weight gradient's pass over (36, O, C) for the small one cost as
         // much as for the large one.
-        let most = max(1, min(tiles, WinogradPlan.chunkBudget / (36 * max(c, o))))
+        let budget = WinogradPlan.chunkBudget ?? WinogradPlan.defaultChunkBudget(outChannels: o)
+        let most = max(1, min(tiles, budget / (36 * max(c, o))))
         let chunks = (tiles + most - 1) / most
         chunk = (tiles + chunks - 1) / chunks
     }
