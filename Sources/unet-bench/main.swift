@@ -28,6 +28,8 @@ struct Options {
     var conv: [Int]?
     /// `--profile NAME MODE`: time every node of one whole-model case and print the breakdown.
     var profile: (String, String)?
+    /// `--winograd-parts N,C,O,H,W`: best-of-10 seconds of each stage of one Winograd forward, then exit.
+    var winogradParts: [Int]?
     /// `--alloc-probe`: heap allocations per call of a few building blocks, then exit.
     var allocProbe = false
 }
@@ -45,9 +47,10 @@ while !args.isEmpty {
     case "--profile": options.profile = (args.removeFirst(), args.removeFirst())
     case "--alloc-probe": options.allocProbe = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
+    case "--winograd-parts": options.winogradParts = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops] [--profile MODEL infer|train]\n"
-              + "                  [--conv N,C,O,H,W] [--alloc-probe]")
+              + "                  [--conv N,C,O,H,W] [--winograd-parts N,C,O,H,W] [--alloc-probe]")
         exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
@@ -159,6 +162,13 @@ func runModelCase(_ c: ModelCase, mode: String, profile: Bool = false) throws {
         "allocated_bytes_per_step": allocations.2,
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+}
+
+if let v = options.winogradParts, v.count == 5 {
+    let t = winogradStageSeconds(n: v[0], c: v[1], o: v[2], h: v[3], w: v[4])
+    print("winograd stages \(v): input transform \(fmt(t.input * 1e3, 2)) ms, products \(fmt(t.products * 1e3, 2)) ms, "
+          + "output transform \(fmt(t.output * 1e3, 2)) ms")
+    exit(0)
 }
 
 if let v = options.conv, v.count == 5 {

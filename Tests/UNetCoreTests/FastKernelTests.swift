@@ -57,9 +57,10 @@ final class FastKernelTests: XCTestCase {
     }
 
     func testWinogradForwardMatchesDirectConvolution() {
-        // Partial tiles at the bottom/right (7, 9, 13), a single pixel, one channel, a width of one tile.
+        // Partial tiles at the bottom/right (7, 9, 13), a single pixel, one channel, a width of one tile, and a
+        // width of 75 whose middle tile rows hold eight whole tiles inside the image (the deinterleaving path).
         let shapes = [(2, 3, 5, 7, 9), (1, 8, 4, 13, 4), (3, 16, 9, 5, 17), (1, 1, 1, 1, 1), (2, 4, 3, 8, 8),
-                      (1, 2, 6, 1, 11)]
+                      (1, 2, 6, 1, 11), (1, 3, 5, 14, 75)]
         for (k, s) in shapes.enumerated() {
             checkForward(n: s.0, c: s.1, o: s.2, h: s.3, w: s.4, seed: UInt64(10 * k + 1))
         }
@@ -105,6 +106,7 @@ final class FastKernelTests: XCTestCase {
     func testWinogradLayerForwardAndBackwardMatchIm2col() {
         checkLayerAgainstIm2col(n: 2, c: 8, o: 12, h: 9, w: 14, padding: .same, seed: 1)
         checkLayerAgainstIm2col(n: 1, c: 20, o: 8, h: 17, w: 15, padding: .explicit(1), seed: 2)
+        checkLayerAgainstIm2col(n: 2, c: 8, o: 8, h: 10, w: 80, padding: .same, seed: 4)  // whole inner tiles
         WinogradPlan.chunkBudget = 36 * 20 * 3  // chunks of 3 tiles: the weight gradient sums over chunks
         checkLayerAgainstIm2col(n: 3, c: 9, o: 20, h: 13, w: 6, padding: .same, seed: 3)
     }

@@ -212,8 +212,6 @@ extension WinogradPlan {
                                       scratch: SIMD8<Float>.self, capacity: 72 + 36 + 5) { s, range in
             for ci in range {
                 let (d, t) = (s, s + 36)
-                // The gather goes through plain floats (f[ξ * 8 + lane]) rather than lane insertion; a row that
-                // crosses the image edge is first copied into `seg` with its zero padding.
                 let f = UnsafeMutableRawPointer(s + 72).bindMemory(to: Float.self, capacity: 288 + 40)
                 let seg = f + 288
                 var tl = 0
@@ -223,22 +221,13 @@ extension WinogradPlan {
                     let xc = x + (img * channels + ci) * h * w
                     let (y0, x0, span) = (oy - 1, ox - 1, 4 * g + 2)
                     let inside = x0 >= 0 && x0 + span <= w
-                    if g < 8 || y0 < 0 || y0 + 6 > h { f.update(repeating: 0, count: 288) }
-                    for i in 0..<6 {
-                        let iy = y0 + i
-                        guard iy >= 0 && iy < h else { continue }
-                        var src = UnsafePointer(xc + iy * w + max(x0, 0))
-                        if !inside {
-                            let (lo, hi) = (max(0, -x0), min(span, w - x0))  // seg[lo..<hi] lies in the row
-                            seg.update(repeating: 0, count: span)
-                            (seg + lo).update(from: src, count: hi - lo)
-                            src = UnsafePointer(seg)
-                        }
-                        let fi = f + i * 48
-                        for k in 0..<g { for j in 0..<6 { fi[j &* 8 &+ k] = src[4 &* k &+ j] } }
+                    if g == 8 && inside && y0 >= 0 && y0 + 6 <= h {
+                        // Eight whole tiles inside the image: each row's 34 floats deinterleaved by four in
+                        // registers (lane k of column j is src[4k + j]) instead of gathered through `f`.
+                        for i in 0..<6 { deinterleaveRow(xc + (y0 + i) * w + x0, d + i * 6) }
+                    } else {
+                        gatherTiles(xc, y0: y0, x0: x0, g: g, span: span, inside: inside, f, seg, d)
                     }
-                    let raw = UnsafeRawPointer(f)
-                    for k in 0..<36 { d[k] = raw.loadUnaligned(fromByteOffset: k * 32, as: SIMD8<Float>.self) }
                     for col in 0..<6 { inputTransform(d + col, 6, t + col, 6) }  // t = Bᵀ d
                     for row in 0..<6 { inputTransform(t + row * 6, 1, d + row * 6, 1) }  // d = t B
                     let dst = v + ci * count + tl
@@ -247,6 +236,31 @@ extension WinogradPlan {
                 }
             }
         }
+    }
+
+    /// The 6x6 input patches of `g` tiles in one tile row, lane k holding tile k, through plain floats
+    /// (f[(row * 6 + column) * 8 + lane]); a row that crosses the image edge is first copied into `seg` with its
+    /// zero padding.
+    @inline(__always)
+    private func gatherTiles(_ xc: UnsafePointer<Float>, y0: Int, x0: Int, g: Int, span: Int, inside: Bool,
+                             _ f: UnsafeMutablePointer<Float>, _ seg: UnsafeMutablePointer<Float>,
+                             _ d: UnsafeMutablePointer<SIMD8<Float>>) {
+        if g < 8 || y0 < 0 || y0 + 6 > h { f.update(repeating: 0, count: 288) }
+        for i in 0..<6 {
+            let iy = y0 + i
+            guard iy >= 0 && iy < h else { continue }
+            var src = UnsafePointer(xc + iy * w + max(x0, 0))
+            if !inside {
+                let (lo, hi) = (max(0, -x0), min(span, w - x0))  // seg[lo..<hi] lies in the row
+                seg.update(repeating: 0, count: span)
+                (seg + lo).update(from: src, count: hi - lo)
+                src = UnsafePointer(seg)
+            }
+            let fi = f + i * 48
+            for k in 0..<g { for j in 0..<6 { fi[j &* 8 &+ k] = src[4 &* k &+ j] } }
+        }
+        let raw = UnsafeRawPointer(f)
+        for k in 0..<36 { d[k] = raw.loadUnaligned(fromByteOffset: k * 32, as: SIMD8<Float>.self) }
     }
 
     /// y (N, outChannels, H, W) tiles `start..<start+count` = Aᵀ M A (+ bias), cropped at the image edge, for
@@ -319,6 +333,22 @@ extension WinogradPlan {
             }
         }
     }
+}
+
+/// d[j][k] = src[4k + j] for j in 0..<6, k in 0..<8: one row of eight adjacent 6x6 patches (34 floats).
+@inline(__always)
+private func deinterleaveRow(_ src: UnsafePointer<Float>, _ d: UnsafeMutablePointer<SIMD8<Float>>) {
+    let raw = UnsafeRawPointer(src)
+    let a = raw.loadUnaligned(as: SIMD16<Float>.self), b = raw.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+    let even = SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf)  // src[0, 2, ..., 30]
+    let odd = SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf)  // src[1, 3, ..., 31]
+    let (j0, j1) = (even.evenHalf, odd.evenHalf)
+    d[0] = j0
+    d[1] = j1
+    d[2] = even.oddHalf
+    d[3] = odd.oddHalf
+    d[4] = SIMD8(j0[1], j0[2], j0[3], j0[4], j0[5], j0[6], j0[7], src[32])
+    d[5] = SIMD8(j1[1], j1[2], j1[3], j1[4], j1[5], j1[6], j1[7], src[33])
 }
 
 /// dst[k * stride + lane] = src[k][lane] for k in 0..<vectors and the first `lanes` lanes.
