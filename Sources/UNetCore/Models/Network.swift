@@ -11,6 +11,14 @@ public final class Network {
         public let name: String
         public let layer: Layer
         public let inputs: [Int]
+        /// The layer again when it takes one input: called directly, without an array for its inputs or its
+        /// gradients (two heap allocations per node per step).
+        let unary: UnaryLayer?
+
+        init(name: String, layer: Layer, inputs: [Int]) {
+            self.name = name; self.layer = layer; self.inputs = inputs
+            unary = inputs.count == 1 ? layer as? UnaryLayer : nil
+        }
     }
 
     public private(set) var nodes: [Node] = []
@@ -28,7 +36,28 @@ public final class Network {
         precondition(!nodes.contains { $0.name == name }, "duplicate node name \(name)")
         precondition(inputs.allSatisfy { $0 >= Network.input && $0 < nodes.count }, "bad inputs for \(name)")
         nodes.append(Node(name: name, layer: layer, inputs: inputs))
+        (parameterList, bufferList) = (nil, nil)
         return nodes.count - 1
+    }
+
+    private var parameterList: [Parameter]?
+    private var bufferList: [Tensor]?
+
+    /// Every trainable parameter in `namedParameters` order, without the names. Built once: a training step asks
+    /// for it, and `namedParameters` builds a string per parameter.
+    public var parameters: [Parameter] {
+        if let p = parameterList { return p }
+        let p = nodes.flatMap { $0.layer.parameters }
+        parameterList = p
+        return p
+    }
+
+    /// Every buffer in `namedBuffers` order, without the names; built once.
+    public var buffers: [Tensor] {
+        if let b = bufferList { return b }
+        let b = nodes.flatMap { $0.layer.buffers.map(\.value) }
+        bufferList = b
+        return b
     }
 
     /// Every trainable parameter with its full name, in a stable order.
@@ -66,27 +95,51 @@ public final class Network {
         forward(x, training: training, wanted: Array(outputs.indices)).map { $0! }
     }
 
-    /// Runs only the nodes that the outputs at `wanted` (indices into `outputs`) depend on; the others come back
-    /// nil. A U-Net trained on image labels alone skips its whole decoder this way.
-    public func forward(_ x: Tensor, training: Bool, wanted: [Int]) -> [Tensor?] {
+    /// Scratch kept between calls so that a warm step allocates none of it: each node's output and gradient, and
+    /// the plan for the last `wanted` outputs (which nodes run, and which node reads each output last).
+    private var outputByNode: [Tensor?] = []
+    private var gradientByNode: [Tensor?] = []
+    private var plan: (wanted: [Int], outputs: [Int], needed: [Bool], lastUse: [Int])?
+
+    private func makePlan(_ wanted: [Int]) -> (needed: [Bool], lastUse: [Int]) {
+        if let p = plan, p.wanted == wanted, p.outputs == outputs, p.needed.count == nodes.count {
+            return (p.needed, p.lastUse)
+        }
         var needed = [Bool](repeating: false, count: nodes.count)
         for k in wanted { needed[outputs[k]] = true }
         for i in stride(from: nodes.count - 1, through: 0, by: -1) where needed[i] {
             for j in nodes[i].inputs where j >= 0 { needed[j] = true }
         }
-        var outs = [Tensor?](repeating: nil, count: nodes.count)
-        // The last consumer of each node, so activations can be dropped as soon as they are used.
         var lastUse = [Int](repeating: -1, count: nodes.count)
         for (i, node) in nodes.enumerated() where needed[i] { for j in node.inputs where j >= 0 { lastUse[j] = i } }
+        plan = (wanted, outputs, needed, lastUse)
+        outputByNode = [Tensor?](repeating: nil, count: nodes.count)
+        gradientByNode = [Tensor?](repeating: nil, count: nodes.count)
+        return (needed, lastUse)
+    }
+
+    /// Runs only the nodes that the outputs at `wanted` (indices into `outputs`) depend on; the others come back
+    /// nil. A U-Net trained on image labels alone skips its whole decoder this way.
+    public func forward(_ x: Tensor, training: Bool, wanted: [Int]) -> [Tensor?] {
+        let (needed, lastUse) = makePlan(wanted)
         // Layers cache what their backward needs themselves, so the graph drops every output after its last use,
         // in training too: a convolution's pre-activation output is freed once its ReLU has run.
-        for (i, node) in nodes.enumerated() where needed[i] {
-            let ins = node.inputs.map { $0 == Network.input ? x : outs[$0]! }
-            outs[i] = timed(i, backward: false) { node.layer.forward(ins, training: training) }
-            for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outs[j] = nil }
+        for i in nodes.indices where needed[i] {
+            let node = nodes[i]
+            if let unary = node.unary {
+                let j = node.inputs[0]
+                let input = j == Network.input ? x : outputByNode[j]!
+                outputByNode[i] = timed(i, backward: false) { unary.forward(input, training: training) }
+            } else {
+                let ins = node.inputs.map { $0 == Network.input ? x : outputByNode[$0]! }
+                outputByNode[i] = timed(i, backward: false) { node.layer.forward(ins, training: training) }
+            }
+            for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outputByNode[j] = nil }
         }
         if training { hasForward = true; inputShape = x.shape }
-        return outputs.enumerated().map { k, node in wanted.contains(k) ? outs[node] : nil }
+        let result = outputs.enumerated().map { k, node in wanted.contains(k) ? outputByNode[node] : nil }
+        for i in outputByNode.indices { outputByNode[i] = nil }
+        return result
     }
 
     /// Backpropagates gradients of the loss with respect to the outputs (nil for an output the loss ignores)
@@ -103,16 +156,23 @@ public final class Network {
 
     private func backward(_ gradOutputs: [Tensor?], inputGradient: Bool) -> Tensor? {
         precondition(hasForward, "Network.backward without a training forward")
-        var grads = [Tensor?](repeating: nil, count: nodes.count)
-        for (k, g) in zip(outputs, gradOutputs) { if let g { accumulate(&grads[k], g.copy()) } }
+        if gradientByNode.count != nodes.count { gradientByNode = [Tensor?](repeating: nil, count: nodes.count) }
+        for (k, g) in zip(outputs, gradOutputs) { if let g { accumulate(&gradientByNode[k], g.copy()) } }
         var inputGrad: Tensor?
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
-            guard let g = grads[i] else { continue }
+            guard let g = gradientByNode[i] else { continue }
             let node = nodes[i]
-            grads[i] = nil
+            gradientByNode[i] = nil
             if !inputGradient && node.inputs.allSatisfy({ $0 == Network.input }) {
                 timed(i, backward: true) { node.layer.backwardParametersOnly(g) }
                 node.layer.releaseCache()
+                continue
+            }
+            if let unary = node.unary {
+                let gin = timed(i, backward: true) { unary.backward(g) }
+                unary.releaseCache()
+                let j = node.inputs[0]
+                if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&gradientByNode[j], gin) }
                 continue
             }
             let gins = timed(i, backward: true) { node.layer.backward(g) }
@@ -120,9 +180,10 @@ public final class Network {
             // gradients of the earlier layers reuse their memory (the classifier's peak fell by a fifth).
             node.layer.releaseCache()
             for (j, gin) in zip(node.inputs, gins) {
-                if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&grads[j], gin) }
+                if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&gradientByNode[j], gin) }
             }
         }
+        for i in gradientByNode.indices { gradientByNode[i] = nil }
         releaseCaches()
         guard inputGradient else { return nil }
         return inputGrad ?? Tensor(zeros: inputShape)
@@ -146,6 +207,6 @@ public final class Network {
     }
 
     public func zeroGradients() {
-        for (_, p) in namedParameters { p.grad.zero() }
+        for p in parameters { p.grad.zero() }
     }
 }

@@ -58,7 +58,7 @@ public final class Trainer {
     public func trainStep(_ batch: Batch) throws -> StepResult {
         try model.validateInput(batch.images.shape)
         takeSnapshot()
-        let params = model.network.namedParameters.map(\.parameter)
+        let params = model.network.parameters
         model.network.zeroGradients()
         let out = try model.forward(batch.images, training: true, heads: heads(for: batch))
         let objective: Objective
@@ -94,7 +94,7 @@ public final class Trainer {
     /// What a step changes before its checks pass: only the BatchNorm statistics (the training forward updates
     /// them). Weights and moments are not written until the update has been checked (`Optimizer.proposedStep`),
     /// so they need no copy: for Ronneberger's U-Net with Adam that copy was 372 MB held for the whole step.
-    private var forwardState: [Tensor] { model.network.namedBuffers.map(\.value) }
+    private var forwardState: [Tensor] { model.network.buffers }
 
     private func takeSnapshot() {
         let state = forwardState
