@@ -23,6 +23,8 @@ struct Options {
     var json: String?
     var quick = false
     var skipOps = false
+    /// `--ops-only`: the sgemm ceiling and the per-op table, no whole models.
+    var opsOnly = false
     var child: (String, String)?
     /// `--conv N,C,O,H,W`: time one 3x3 "same" convolution both ways and exit (for tuning the algorithm choice).
     var conv: [Int]?
@@ -43,13 +45,14 @@ while !args.isEmpty {
     case "--json": options.json = args.removeFirst()
     case "--quick": options.quick = true
     case "--skip-ops": options.skipOps = true
+    case "--ops-only": options.opsOnly = true
     case "--model-run": options.child = (args.removeFirst(), args.removeFirst())
     case "--profile": options.profile = (args.removeFirst(), args.removeFirst())
     case "--alloc-probe": options.allocProbe = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "--winograd-parts": options.winogradParts = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
-        print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops] [--profile MODEL infer|train]\n"
+        print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops | --ops-only] [--profile MODEL infer|train]\n"
               + "                  [--conv N,C,O,H,W] [--winograd-parts N,C,O,H,W] [--alloc-probe]")
         exit(0)
     default:
@@ -237,6 +240,18 @@ if options.allocProbe {
     let a = Tensor(zeros: [64 * 64]), b = Tensor(zeros: [64 * 4096]), c = Tensor(zeros: [64 * 4096])
     probe("gemm 64x4096x64 (split)") { gemm(m: 64, n: 4096, k: 64, a.data, b.data, c.data) }
     probe("Parallel.run(2) empty") { Parallel.run(2) { _ in } }
+    // Swift boxes the closure that withoutActuallyEscaping hands out (to check it did not escape): the one
+    // allocation of every parallel loop.
+    func withoutEscaping(_ body: (Int) -> Void) { withoutActuallyEscaping(body) { e in e(0) } }
+    probe("withoutActuallyEscaping alone") { withoutEscaping { i in t.data[i] = 1 } }
+    let net = Network()
+    let r1 = net.add("r1", ReLU(), Network.input)
+    net.add("r2", ReLU(), r1)
+    net.outputs = [1]
+    let small = Tensor(zeros: [1, 4])
+    probe("Network forward of two ReLUs on 4 floats") { _ = net.forward(small, training: false) }
+    probe("ReLU forward 1x4") { _ = ReLU().forward(small, training: false) }
+    probe("Network forward wanted [0]") { _ = net.forward(small, training: false, wanted: [0]) }
     probe("ReLU forward 2x8x64x64") { _ = ReLU().forward(Tensor(zeros: [2, 8, 64, 64]), training: false) }
     exit(0)
 }
@@ -360,6 +375,8 @@ if !options.skipOps {
 }
 
 // MARK: - Whole models, each in a child process
+
+if options.opsOnly { exit(0) }
 
 print("\nwhole models")
 print(pad("model", 24) + pad("mode", 7) + pad("input", 14) + pad("batch", 7) + pad("images/s", 11) + pad("GFLOP/s", 10)
