@@ -41,26 +41,60 @@ public final class ConvTranspose2D: UnaryLayer {
         return [s[0], outputChannels, g.height, g.width]
     }
 
+    /// Kernel and stride equal (the U-Net's 2x2 stride 2): every output pixel comes from exactly one column entry.
+    var tilesWithoutOverlap: Bool { stride == kernelSize }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = outputGeometry(x.shape)
         let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
-        let y = Tensor(zeros: [n, outputChannels, g.height, g.width])
+        let shape = [n, outputChannels, g.height, g.width]
+        // Without overlap every output element is written once (with its bias), so it needs no zeroing first.
+        let y = tilesWithoutOverlap ? Tensor(uninitialized: shape) : Tensor(zeros: shape)
         let col = Workspace.shared.buffer(.columns, count: rows * hw)
         for i in 0..<n {
             // col (O*K*K, H*W) = Wᵀ (O*K*K, C) · x[i] (C, H*W)
             gemm(transA: true, m: rows, n: hw, k: c, weight.value.data, x.image(i), col)
-            col2im(col, g, y.image(i))
+            if tilesWithoutOverlap {
+                scatterTiles(col, height: x.shape[2], width: x.shape[3], bias: bias?.value.data, y.image(i))
+            } else {
+                col2im(col, g, y.image(i))
+            }
         }
-        if let bias { addChannelBias(y, bias.value) }
+        if let bias, !tilesWithoutOverlap { addChannelBias(y, bias.value) }
         input = training ? x : nil
         return y
+    }
+
+    /// y[o, h*K + a, w*K + b] = col[(o*K + a)*K + b, h*W + w] + bias[o]: col2im and the bias in one pass, for
+    /// kernel = stride. (Zeroing the output, folding the columns onto it and adding the bias were three passes
+    /// over the largest tensor of the decoder.)
+    private func scatterTiles(_ col: UnsafePointer<Float>, height h: Int, width w: Int, bias: UnsafePointer<Float>?,
+                              _ y: UnsafeMutablePointer<Float>) {
+        let k = kernelSize
+        let (oh, ow) = (h * k, w * k)
+        Parallel.forEach(outputChannels, cost: oh * ow) { o in
+            let b = bias?[o] ?? 0
+            let yo = y + o * oh * ow
+            for a in 0..<k {
+                let src = col + (o * k + a) * k * h * w  // rows kb = 0..<k of col follow at h*w apart
+                for r in 0..<h {
+                    let d = yo + (r * k + a) * ow  // one output row, written in order
+                    if k == 2 {
+                        let (s0, s1) = (src + r * w, src + h * w + r * w)
+                        for q in 0..<w { d[2 * q] = s0[q] + b; d[2 * q + 1] = s1[q] + b }
+                    } else {
+                        for q in 0..<w { for kb in 0..<k { d[q * k + kb] = src[kb * h * w + r * w + q] + b } }
+                    }
+                }
+            }
+        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("ConvTranspose2D.backward without a training forward") }
         let g = outputGeometry(x.shape)
         let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
-        let dx = Tensor(zeros: x.shape)
+        let dx = Tensor(uninitialized: x.shape)  // the GEMM overwrites it
         let dcol = Workspace.shared.buffer(.columnGradient, count: rows * hw)
         for i in 0..<n {
             im2col(dy.image(i), g, dcol)
