@@ -19,6 +19,18 @@ final class ElementwiseKernelTests: XCTestCase {
         return t
     }
 
+    /// The bias gradient's sum: 32 lanes and a tail against a double-precision sum, on lengths around each
+    /// boundary of its loops.
+    func testSumFloatsMatchesADoubleSum() {
+        for count in [0, 1, 7, 8, 9, 31, 32, 33, 40, 1000, 65_537] {
+            let x = randomTensor([max(count, 1)], seed: UInt64(count + 1))
+            let exact = (0..<count).reduce(0.0) { $0 + Double(x[$1]) }
+            let fast = sumFloats(x.data, count)
+            XCTAssertEqual(Double(fast), exact, accuracy: 1e-6 * Double(max(count, 1)), "count \(count)")
+            XCTAssertEqual(sumFloats(x.data, count), fast, "the same bits twice")
+        }
+    }
+
     func testReLUMatchesItsDefinition() {
         let x = gridTensor([3, 7, 5, 11], seed: 1)  // 1155 elements
         let dy = randomTensor(x.shape, seed: 2)

@@ -43,6 +43,23 @@ func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: U
     while i < range.upperBound { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
 }
 
+/// The sum of `count` floats in single precision, in 32 lanes (four vectors, so consecutive additions do not wait
+/// on each other) combined in a fixed order, then the tail: deterministic, and more accurate than one running sum.
+/// A scalar loop here waited four cycles per float on the previous addition: the bias gradient of the first
+/// convolution took twice as long as its weight-gradient product.
+func sumFloats(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
+    var (a, b, c, d) = (Float8(), Float8(), Float8(), Float8())
+    var i = 0
+    while i + 32 <= count {
+        a += load8(x + i); b += load8(x + i + 8); c += load8(x + i + 16); d += load8(x + i + 24)
+        i += 32
+    }
+    while i + 8 <= count { a += load8(x + i); i += 8 }
+    var s = ((a + b) + (c + d)).sum()
+    while i < count { s += x[i]; i += 1 }
+    return s
+}
+
 /// The sum of `count` floats (BatchNorm's batch mean), accumulated in double precision in a fixed order (eight
 /// lanes, then the lanes in order, then the tail), so it is deterministic and accurate.
 func sumInDouble(_ x: UnsafePointer<Float>, _ count: Int) -> Double {

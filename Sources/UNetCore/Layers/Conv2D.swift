@@ -11,6 +11,9 @@ public final class Conv2D: UnaryLayer {
     public let bias: Parameter?
 
     private var input: Tensor?
+    /// A small convolution's column matrices with their row of ones, (N, K+1, P), kept from a training forward:
+    /// its backward then needs no im2col, and its bias gradient comes out of the weight-gradient product.
+    private var columns: Tensor?
 
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Padding = .same, useBias: Bool = true, initializer: Initializer = .glorotUniform,
@@ -56,13 +59,14 @@ public final class Conv2D: UnaryLayer {
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         let y = Tensor(uninitialized: [n, o, g.outH, g.outW])  // every element written by the GEMM
         input = training ? x : nil
+        columns = nil
         if usesWinograd(x.shape) {
             conv2dWinograd(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
                            bias: bias?.value.data, outChannels: o, y.data)
             return y
         }
         if let bias, !isPointwise, k <= Conv2D.biasInGEMMMaximumRows {
-            forwardWithBiasRow(x, g, bias: bias.value, y)
+            forwardWithBiasRow(x, g, bias: bias.value, y, keepColumns: training)
             return y
         }
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
@@ -83,19 +87,51 @@ public final class Conv2D: UnaryLayer {
     /// under the im2col columns. For the first layers (K = 9 or 27) the separate bias pass over the output cost a
     /// third of the forward; the extra row costs 1/K more multiply-adds, and copying the (O, K+1) weights is tiny
     /// only while K is small, hence the limit.
-    private func forwardWithBiasRow(_ x: Tensor, _ g: ConvGeometry, bias: Tensor, _ y: Tensor) {
+    ///
+    /// With `keepColumns` (training) each image's columns stay in `columns` for the backward: at K = 9 or 27 they
+    /// are 9 or 27 times the input, small beside the layer's 64-channel output, and rebuilding them cost the
+    /// backward as much as its product.
+    private func forwardWithBiasRow(_ x: Tensor, _ g: ConvGeometry, bias: Tensor, _ y: Tensor, keepColumns: Bool) {
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        let col = Workspace.shared.buffer(.columns, count: (k + 1) * p)
+        let kept = keepColumns ? Tensor(uninitialized: [n, k + 1, p]) : nil
+        let shared = kept == nil ? Workspace.shared.buffer(.columns, count: (k + 1) * p) : nil
         let w = Workspace.shared.buffer(.augmentedWeights, count: o * (k + 1))
         for oi in 0..<o {
             (w + oi * (k + 1)).update(from: weight.value.data + oi * k, count: k)
             w[oi * (k + 1) + k] = bias.data[oi]
         }
-        (col + k * p).update(repeating: 1, count: p)  // im2col below rewrites only rows 0..<k
+        if let shared { (shared + k * p).update(repeating: 1, count: p) }  // im2col below rewrites only rows 0..<k
         for i in 0..<n {
+            let col = kept?.image(i) ?? shared!
+            if kept != nil { (col + k * p).update(repeating: 1, count: p) }
             im2col(x.image(i), g, col)
             gemm(m: o, n: p, k: k + 1, w, col, y.image(i))
         }
+        columns = kept
+    }
+
+    /// The backward of a forward that kept its columns: [dW | db] (O, K+1) = Σ_i dy[i] (O, P) · [col; 1]ᵀ (P, K+1),
+    /// the bias gradient being the product's last column, then dx from the kept columns' geometry if asked.
+    private func backwardFromKeptColumns(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry, columns: Tensor,
+                                         inputGradient: Bool) -> Tensor? {
+        let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
+        let dwb = Workspace.shared.buffer(.augmentedWeights, count: o * (k + 1))
+        for i in 0..<n {
+            gemm(transB: true, m: o, n: k + 1, k: p, dy.image(i), columns.image(i), beta: i == 0 ? 0 : 1, dwb)
+        }
+        for oi in 0..<o {
+            for j in 0..<k { weight.grad.data[oi * k + j] += dwb[oi * (k + 1) + j] }
+            bias!.grad.data[oi] += dwb[oi * (k + 1) + k]
+        }
+        guard inputGradient else { return nil }
+        let dx = Tensor(zeros: x.shape)
+        let dcol = Workspace.shared.buffer(.columnGradient, count: k * p)
+        for i in 0..<n {
+            // dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i]
+            gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
+            col2im(dcol, g, dx.image(i))
+        }
+        return dx
     }
 
     public func backward(_ dy: Tensor) -> Tensor { backward(dy, inputGradient: true)! }
@@ -108,6 +144,7 @@ public final class Conv2D: UnaryLayer {
         guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
+        if let columns { return backwardFromKeptColumns(dy, x, g, columns: columns, inputGradient: inputGradient) }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesWinograd(x.shape) {
             let dx = inputGradient ? Tensor(uninitialized: x.shape) : nil  // overwritten
@@ -135,7 +172,7 @@ public final class Conv2D: UnaryLayer {
         return dx
     }
 
-    public func releaseCache() { input = nil }
+    public func releaseCache() { input = nil; columns = nil }
 }
 
 /// y[n, c, ...] += b[c] for a (N, C, ...) tensor.
@@ -155,10 +192,7 @@ func accumulateChannelSums(_ dy: Tensor, into g: Tensor) {
     let plane = dy.count / (n * c)
     Parallel.forEach(c, cost: n * plane) { ch in
         var s: Float = 0
-        for i in 0..<n {
-            let p = dy.data + (i * c + ch) * plane
-            for j in 0..<plane { s += p[j] }
-        }
+        for i in 0..<n { s += sumFloats(dy.data + (i * c + ch) * plane, plane) }
         g.data[ch] += s
     }
 }
