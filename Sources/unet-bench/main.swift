@@ -265,12 +265,16 @@ if let (name, mode) = options.child {
 // MARK: - sgemm ceiling
 
 func gemmGFLOPs(m: Int, n: Int, k: Int, repeats: Int = 3) -> Double {
+    2 * Double(m * n * k) / gemmSeconds(m: m, n: n, k: k, repeats: repeats) / 1e9
+}
+
+/// Best time of the engine's `gemm` (threads split as in the layers) on one shape.
+func gemmSeconds(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, repeats: Int = 3) -> Double {
     let a = Tensor(zeros: [m * k]), b = Tensor(zeros: [k * n]), c = Tensor(zeros: [m * n])
     var rng = RandomGenerator(seed: 2)
     for i in 0..<a.count { a[i] = rng.nextFloat() }
     for i in 0..<b.count { b[i] = rng.nextFloat() }
-    let t = timeBest(repeats) { gemm(m: m, n: n, k: k, a.data, b.data, c.data) }
-    return 2 * Double(m * n * k) / t / 1e9
+    return timeBest(repeats) { gemm(transA: transA, transB: transB, m: m, n: n, k: k, a.data, b.data, c.data) }
 }
 
 func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
@@ -305,8 +309,11 @@ var opRows: [[String: Any]] = []
 let defaultWinograd = ConvolutionAlgorithms.winogradEnabled
 if !options.skipOps {
     print("\nper-op (batch 1 unless noted; fast kernels validated against naive first)")
-    print(pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm same shape", 18) + pad("fwd / sgemm", 13)
-          + "bwd / sgemm")
+    // The backward is compared with sgemm on the backward's own two products (dW = dy·colᵀ and dcol = Wᵀ·dy),
+    // whose shapes differ from the forward's: for a first layer (K = 9) the weight gradient's (64 x 9 x P) runs at
+    // a third of the forward shape's rate in OpenBLAS itself.
+    print(pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm fwd shape", 17) + pad("fwd / sgemm", 13)
+          + pad("sgemm bwd shapes", 18) + "bwd / sgemm")
     var rng = RandomGenerator(seed: 3)
     let shapes = options.quick ? Array(convShapes().prefix(3)) : convShapes()
     for s in shapes {
@@ -339,7 +346,12 @@ if !options.skipOps {
         let dy = Tensor(zeros: [1, s.o, s.h, s.w])
         for i in 0..<dy.count { dy[i] = rng.uniform(-1, 1) }
         let flops = 2 * Double(s.c * 9 * s.o * s.h * s.w)
-        let peak = gemmGFLOPs(m: s.o, n: s.h * s.w, k: s.c * 9, repeats: options.quick ? 1 : 3)
+        let gemmRepeats = options.quick ? 1 : 3
+        let (p, k) = (s.h * s.w, s.c * 9)
+        let peak = gemmGFLOPs(m: s.o, n: p, k: k, repeats: gemmRepeats)
+        let weightGEMM = gemmSeconds(transB: true, m: s.o, n: k, k: p, repeats: gemmRepeats)
+        let dataGEMM = gemmSeconds(transA: true, m: k, n: p, k: s.o, repeats: gemmRepeats)
+        let backwardPeak = 2 * flops / (weightGEMM + dataGEMM) / 1e9
         // Both algorithms where Winograd applies; "effective" GFLOP/s count the direct convolution's FLOPs.
         let algorithms = conv.usesWinograd(x.shape) ? [false, true] : [false]
         for winograd in algorithms {
@@ -350,8 +362,19 @@ if !options.skipOps {
             let name = "Conv2D 3x3 \(s.c)->\(s.o) @\(s.h)x\(s.w) " + (winograd ? "winograd" : "im2col")
             let (fwd, bwd) = (flops / tf / 1e9, 2 * flops / max(tb, 1e-9) / 1e9)
             print(pad(name, 42) + pad(fmt(fwd) + " GFLOP/s", 16) + pad(fmt(bwd) + " GFLOP/s", 16)
-                  + pad(fmt(peak) + " GFLOP/s", 18) + pad(fmt(fwd / peak, 2), 13) + fmt(bwd / peak, 2))
-            opRows.append(["op": name, "forward_gflops": fwd, "backward_gflops": bwd, "sgemm_gflops": peak])
+                  + pad(fmt(peak) + " GFLOP/s", 17) + pad(fmt(fwd / peak, 2), 13)
+                  + pad(fmt(backwardPeak) + " GFLOP/s", 18) + fmt(bwd / backwardPeak, 2))
+            opRows.append(["op": name, "forward_gflops": fwd, "backward_gflops": bwd, "sgemm_gflops": peak,
+                           "sgemm_backward_gflops": backwardPeak])
+            guard s.c <= 3 else { continue }
+            // A network's first layer: training never asks for its input gradient (`backwardParametersOnly`),
+            // so its backward is the weight gradient's one product. Timed that way too, counting one product.
+            let tw = timeBest(repeats) { _ = conv.forward(x, training: true); conv.backwardParametersOnly(dy) } - tf
+            let (wOnly, weightPeak) = (flops / max(tw, 1e-9) / 1e9, flops / weightGEMM / 1e9)
+            print(pad("  the same, weights-only backward", 42) + pad("", 16) + pad(fmt(wOnly) + " GFLOP/s", 16)
+                  + pad("", 17) + pad("", 13) + pad(fmt(weightPeak) + " GFLOP/s", 18) + fmt(wOnly / weightPeak, 2))
+            opRows.append(["op": name + " (weights-only backward)", "backward_gflops": wOnly,
+                           "sgemm_backward_gflops": weightPeak])
         }
         ConvolutionAlgorithms.winogradEnabled = defaultWinograd
     }
