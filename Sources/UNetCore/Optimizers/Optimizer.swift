@@ -84,28 +84,14 @@ public final class Optimizer {
             let t = Float(stepCount + 1)
             let bc1 = 1 - powf(beta1, t)
             let bc2 = 1 - powf(beta2, t)
-            let stepSize = lr / bc1
-            let bc2Sqrt = bc2.squareRoot()
-            for (k, p) in parameters.enumerated() {
-                let (w, g, m, v) = (p.value.data, p.grad.data, state(first, k), state(second, k))
-                for i in 0..<p.value.count {
-                    var gi = g[i]
-                    var w1 = w[i]
-                    if kind == .adamw { w1 *= 1 - lr * wd } else if wd != 0 { gi += wd * w1 }
-                    let m0 = m?[i] ?? 0, v0 = v?[i] ?? 0
-                    let m1 = m0 + (1 - beta1) * (gi - m0)  // PyTorch's lerp form
-                    let v1 = beta2 * v0 + (1 - beta2) * gi * gi
-                    // PyTorch: p -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps)
-                    w1 -= stepSize * m1 / (v1.squareRoot() / bc2Sqrt + epsilon)
-                    if commit {
-                        m![i] = m1; v![i] = v1; w[i] = w1
-                    } else {
-                        finite = finite && w1.isFinite
-                        let delta = Double(w1 - w[i])
-                        change += delta * delta
-                        norm += Double(w[i]) * Double(w[i])
-                    }
-                }
+            let k = AdamCoefficients(learningRate: lr, weightDecay: wd, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                                     stepSize: lr / bc1, bc2Sqrt: bc2.squareRoot(), decoupled: kind == .adamw)
+            for (i, p) in parameters.enumerated() {
+                let r = adamUpdate(k, count: p.value.count, w: p.value.data, g: p.grad.data, m: state(first, i),
+                                   v: state(second, i), commit: commit)
+                finite = finite && r.finite
+                change += r.squaredChange
+                norm += r.squaredNorm
             }
         }
         return (finite, change, norm)

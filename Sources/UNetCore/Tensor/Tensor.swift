@@ -87,10 +87,7 @@ public final class Tensor: @unchecked Sendable {
         return s
     }
 
-    public var isFinite: Bool {
-        for i in 0..<count where !data[i].isFinite { return false }
-        return true
-    }
+    public var isFinite: Bool { allFinite(data, count) }
 }
 
 extension Tensor: CustomStringConvertible {
