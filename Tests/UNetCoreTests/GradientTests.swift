@@ -69,6 +69,12 @@ final class GradientTests: XCTestCase {
         let dense = Dense(inputFeatures: 7, outputFeatures: 3, rng: &rng)
         for i in 0..<3 { dense.bias.value[i] = rng.uniform(-1, 1) }
         checker.check(dense, inputs: [randomTensor([4, 7], seed: 19)])
+        // 45 features: the vector loops' 32-wide, 8-wide and scalar parts; 20 outputs: the GEMM path.
+        for outputs in [3, 20] {
+            let wide = Dense(inputFeatures: 45, outputFeatures: outputs, rng: &rng)
+            for i in 0..<outputs { wide.bias.value[i] = rng.uniform(-1, 1) }
+            checker.check(wide, inputs: [randomTensor([3, 45], seed: 22)])
+        }
         checker.check(Flatten(), inputs: [randomTensor([2, 3, 2, 5], seed: 20)])
         checker.check(GlobalAveragePooling2D(), inputs: [randomTensor([2, 3, 4, 5], seed: 21)])
     }

@@ -60,6 +60,37 @@ func sumFloats(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
     return s
 }
 
+/// Σ a[j]·b[j] over `count` floats: 32 lanes in a fixed order, then the tail (as `sumFloats`).
+func dotFloats(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+    var (p, q, r, t) = (Float8(), Float8(), Float8(), Float8())
+    var i = 0
+    while i + 32 <= count {
+        p += load8(a + i) * load8(b + i); q += load8(a + i + 8) * load8(b + i + 8)
+        r += load8(a + i + 16) * load8(b + i + 16); t += load8(a + i + 24) * load8(b + i + 24)
+        i += 32
+    }
+    while i + 8 <= count { p += load8(a + i) * load8(b + i); i += 8 }
+    var s = ((p + q) + (r + t)).sum()
+    while i < count { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// The first `lanes` (1...8) floats at p, the other lanes zero.
+@inline(__always)
+func loadPartial(_ p: UnsafePointer<Float>, _ lanes: Int) -> Float8 {
+    if lanes == 8 { return load8(p) }
+    var v = Float8()
+    for l in 0..<lanes { v[l] = p[l] }
+    return v
+}
+
+/// Stores the first `lanes` (1...8) lanes of v at p.
+@inline(__always)
+func storePartial(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+    if lanes == 8 { store8(v, p); return }
+    for l in 0..<lanes { p[l] = v[l] }
+}
+
 /// The sum of `count` floats (BatchNorm's batch mean), accumulated in double precision in a fixed order (eight
 /// lanes, then the lanes in order, then the tail), so it is deterministic and accurate.
 func sumInDouble(_ x: UnsafePointer<Float>, _ count: Int) -> Double {

@@ -13,6 +13,7 @@ public final class Tensor: @unchecked Sendable {
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.data = TensorStorage.allocate(count)
+        self.owner = nil
         data.initialize(repeating: 0, count: max(count, 1))
     }
 
@@ -22,6 +23,21 @@ public final class Tensor: @unchecked Sendable {
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.data = TensorStorage.allocate(count)
+        self.owner = nil
+    }
+
+    /// The tensor whose storage this one shares, if it is a view (`init(viewing:shape:)`); it is kept alive by the
+    /// view and frees the storage itself.
+    private let owner: Tensor?
+
+    /// A tensor of another shape over `other`'s storage (same element count): a reshape without a copy. Writes
+    /// through either are seen by both, so views are for layers whose outputs nobody writes in place (Flatten).
+    public init(viewing other: Tensor, shape: [Int]) {
+        precondition(shape.reduce(1, *) == other.count, "cannot view \(other.shape) as \(shape)")
+        self.shape = shape
+        self.count = other.count
+        self.data = other.data
+        self.owner = other.owner ?? other
     }
 
     /// A tensor holding a copy of `values`, which must have `shape`'s element count.
@@ -37,7 +53,7 @@ public final class Tensor: @unchecked Sendable {
         data.update(repeating: value, count: count)
     }
 
-    deinit { TensorStorage.release(data, count: count) }
+    deinit { if owner == nil { TensorStorage.release(data, count: count) } }
 
     public var rank: Int { shape.count }
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
