@@ -1,5 +1,5 @@
 import TestSupport
-import UNetCore
+@testable import UNetCore
 import XCTest
 
 final class ModelTests: XCTestCase {
@@ -157,5 +157,48 @@ extension ModelTests {
         XCTAssertEqual(full.count, parametersOnly.count)
         for (a, b) in zip(full, parametersOnly) { XCTAssertEqual(a, b) }
         XCTAssertGreaterThan(full[0].map(abs).max()!, 0)
+    }
+    /// ReLUs fused into the convolutions before them (`Network.fuseActivations`, which `Model.build` runs) give the
+    /// bits of the separate layers, forward and backward, on the Winograd and the im2col paths.
+    func testFusedReLUsGiveTheUnfusedBits() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 24, 24], seed: 5, depth: 2, filters: 8))
+        let pairs = model.network.nodes.compactMap { node -> (Conv2D, ReLU)? in
+            guard let relu = node.layer as? ReLU, let j = node.inputs.first, j >= 0,
+                  let conv = model.network.nodes[j].layer as? Conv2D else { return nil }
+            return (conv, relu)
+        }
+        XCTAssertEqual(pairs.count, 10, "two convolution-ReLU pairs in each of 2 encoder blocks, the bottleneck and 2 decoder blocks")
+        XCTAssertTrue(pairs.allSatisfy { $0.0.rectifiesOutput && $0.1.inputIsRectified })
+        XCTAssertTrue(pairs.contains { $0.0.usesWinograd([2, $0.0.inputChannels, 24, 24]) }, "a Winograd layer is fused")
+        let x = randomTensor([2, 1, 24, 24], seed: 6)
+        let g = randomTensor([2, 1, 24, 24], seed: 7)
+        func run() throws -> ([Float], [[Float]]) {
+            model.network.zeroGradients()
+            let out = try model.forward(x, training: true)
+            model.backwardParameters(maskGradient: g, classGradient: nil)
+            return (out.mask!.array, model.network.parameters.map(\.grad.array))
+        }
+        let fused = try run()
+        for (conv, relu) in pairs { conv.rectifiesOutput = false; relu.inputIsRectified = false }
+        let separate = try run()
+        XCTAssertEqual(fused.0, separate.0, "outputs")
+        for (a, b) in zip(fused.1, separate.1) { XCTAssertEqual(a, b, "parameter gradients") }
+    }
+
+    func testFusionSkipsAConvolutionWithTwoReadersOrThatIsAnOutput() {
+        var rng = RandomGenerator(seed: 1)
+        let net = Network()
+        let c1 = net.add("c1", Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, rng: &rng), Network.input)
+        let r1 = net.add("r1", ReLU(), c1)
+        let r2 = net.add("r2", ReLU(), c1)  // c1 has two readers
+        let cat = net.add("cat", Concatenate(), r1, r2)
+        let c2 = net.add("c2", Conv2D(inputChannels: 4, outputChannels: 1, kernelSize: 3, rng: &rng), cat)
+        net.add("r3", ReLU(), c2)
+        net.outputs = [c2, 5]  // c2 is itself an output
+        net.fuseActivations()
+        for node in net.nodes {
+            if let conv = node.layer as? Conv2D { XCTAssertFalse(conv.rectifiesOutput, node.name) }
+            if let relu = node.layer as? ReLU { XCTAssertFalse(relu.inputIsRectified, node.name) }
+        }
     }
 }

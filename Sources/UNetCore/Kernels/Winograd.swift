@@ -265,8 +265,9 @@ extension WinogradPlan {
 
     /// y (N, outChannels, H, W) tiles `start..<start+count` = Aᵀ M A (+ bias), cropped at the image edge, for
     /// M (36, outChannels, Tc).
+    /// With `rectify`, max(·, 0) too: a ReLU fused into the convolution (`Conv2D.rectifiesOutput`).
     func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
-                         bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+                         bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
         let plane = outChannels * count
         Workspace.shared.forEachChunk(outChannels, cost: count * 120,
                                       scratch: SIMD8<Float>.self, capacity: 36 + 24 + 16 + 16) { s, range in
@@ -281,7 +282,16 @@ extension WinogradPlan {
                     for col in 0..<6 { outputTransform(r + col, 6, t + col, 6) }  // t (4, 6) = Aᵀ r
                     for row in 0..<4 { outputTransform(t + row * 6, 1, q + row * 4, 1) }  // q (4, 4) = t A
                     let raw = UnsafeMutableRawPointer(f)
-                    for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
+                    if rectify {
+                        let zero = SIMD8<Float>()
+                        for k in 0..<16 {
+                            let v = q[k] + b
+                            raw.storeBytes(of: v.replacing(with: zero, where: v .< zero), toByteOffset: k * 32,
+                                           as: SIMD8<Float>.self)
+                        }
+                    } else {
+                        for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
+                    }
                     let (img, oy, ox) = tileOrigin(start + tl)
                     let yc = y + (img * outChannels + oi) * h * w
                     let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
@@ -382,7 +392,7 @@ private func loadLanes(_ src: UnsafePointer<Float>, _ stride: Int, _ lanes: Int,
 /// y (N, O, H, W) = conv3x3_same(x (N, C, H, W), kernels) + bias, with the kernels already transformed:
 /// u (36, O, C) from `winogradTransformKernels`. Overwrites y.
 func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
-                      bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+                      bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
     let (c, o) = (plan.c, plan.o)
     let v = Workspace.shared.buffer(.winogradInput, count: plan.bufferCount)
     let m = Workspace.shared.buffer(.winogradProduct, count: plan.bufferCount)
@@ -394,7 +404,7 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u
             // M_ξ (O, Tc) = U_ξ (O, C) · V_ξ (C, Tc)
             gemm(m: o, n: count, k: c, u + xi * o * c, v + xi * c * count, m + xi * o * count)
         }
-        plan.transformOutput(m, outChannels: o, start: start, count: count, bias: bias, y)
+        plan.transformOutput(m, outChannels: o, start: start, count: count, bias: bias, rectify: rectify, y)
         start += count
     }
 }
@@ -402,11 +412,12 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u
 /// The forward of a 3x3 stride-1 "same" convolution by Winograd F(4x4, 3x3).
 /// x (N, C, H, W), w (O, C, 3, 3), bias (O) or nil, y (N, O, H, W) overwritten.
 public func conv2dWinograd(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>,
-                           bias: UnsafePointer<Float>?, outChannels o: Int, _ y: UnsafeMutablePointer<Float>) {
+                           bias: UnsafePointer<Float>?, outChannels o: Int, rectify: Bool = false,
+                           _ y: UnsafeMutablePointer<Float>) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
     let u = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
     winogradTransformKernels(weight, o: o, c: c, flipped: false, u)
-    winogradConvolve(x, plan, kernels: u, bias: bias, y)
+    winogradConvolve(x, plan, kernels: u, bias: bias, rectify: rectify, y)
 }
 
 /// The backward of `conv2dWinograd`: dw (O, C, 3, 3) += dL/dw, and dx (N, C, H, W) = dL/dx (overwritten) if given.

@@ -3,12 +3,19 @@ import Foundation
 /// max(x, 0). The backward passes dy where the output was positive.
 public final class ReLU: UnaryLayer {
     public let kind = "ReLU"
+    /// Set with `Conv2D.rectifiesOutput` by `Network.fuseActivations()`: the input is already max(·, 0), so the
+    /// forward passes it through (no pass, no new tensor) and only the backward's mask remains.
+    public internal(set) var inputIsRectified = false
     private var output: Tensor?
     public init() {}
 
     public func outputShape(_ s: [Int]) throws -> [Int] { s }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        if inputIsRectified {
+            output = training ? x : nil
+            return x
+        }
         let y = Tensor(uninitialized: x.shape)
         Parallel.forEachChunk(x.count) { r in reluForward(x.data, y.data, r) }
         output = training ? y : nil

@@ -10,6 +10,11 @@ public final class Conv2D: UnaryLayer {
     public let weight: Parameter
     public let bias: Parameter?
 
+    /// Whether the output is max(·, 0) of the convolution: a ReLU fused in, set by `Network.fuseActivations()` only
+    /// where that ReLU is the output's one consumer (and then passes its input through). The backward still takes
+    /// the gradient of the linear output, which that ReLU's backward produces.
+    public internal(set) var rectifiesOutput = false
+
     private var input: Tensor?
     /// A small convolution's column matrices with their row of ones, (N, K+1, P), kept from a training forward:
     /// its backward then needs no im2col, and its bias gradient comes out of the weight-gradient product.
@@ -61,12 +66,14 @@ public final class Conv2D: UnaryLayer {
         input = training ? x : nil
         columns = nil
         if usesWinograd(x.shape) {
+            // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
             conv2dWinograd(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                           bias: bias?.value.data, outChannels: o, y.data)
+                           bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput, y.data)
             return y
         }
         if let bias, !isPointwise, k <= Conv2D.biasInGEMMMaximumRows {
             forwardWithBiasRow(x, g, bias: bias.value, y, keepColumns: training)
+            rectifyIfFused(y)
             return y
         }
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
@@ -77,7 +84,14 @@ public final class Conv2D: UnaryLayer {
             gemm(m: o, n: p, k: k, weight.value.data, cols, y.image(i))
         }
         if let bias { addChannelBias(y, bias.value) }
+        rectifyIfFused(y)
         return y
+    }
+
+    /// max(y, 0) in place, when a ReLU is fused (on the GEMM paths; Winograd does it in its output transform).
+    private func rectifyIfFused(_ y: Tensor) {
+        guard rectifiesOutput else { return }
+        Parallel.forEachChunk(y.count) { r in reluForward(y.data, y.data, r) }
     }
 
     /// Up to this many column rows (C·KH·KW), the bias goes into the GEMM as one more row.

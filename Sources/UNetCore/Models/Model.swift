@@ -44,6 +44,7 @@ public final class Model {
         case .unet: model = UNetBuilder.build(config)
         }
         _ = try model.network.shapes(for: [1] + model.paddedShape(config.inputShape))
+        model.network.fuseActivations()
         return model
     }
 

@@ -43,6 +43,22 @@ public final class Network {
     private var parameterList: [Parameter]?
     private var bufferList: [Tensor]?
 
+    /// Fuses every ReLU that is the only reader of a convolution's output into that convolution: the convolution
+    /// writes max(·, 0) as it stores its output (for free in Winograd's output transform) and the ReLU passes its
+    /// input through, saving a pass over the activation and its memory. Gradients are unchanged: the ReLU's
+    /// backward still masks with its (shared) output. Model builders call it; a network assembled by hand runs
+    /// unfused unless asked.
+    public func fuseActivations() {
+        var readers = [Int](repeating: 0, count: nodes.count)
+        for node in nodes { for j in node.inputs where j >= 0 { readers[j] += 1 } }
+        for node in nodes {
+            guard let relu = node.layer as? ReLU, node.inputs.count == 1, let j = node.inputs.first, j >= 0,
+                  let conv = nodes[j].layer as? Conv2D, readers[j] == 1, !outputs.contains(j) else { continue }
+            conv.rectifiesOutput = true
+            relu.inputIsRectified = true
+        }
+    }
+
     /// Every trainable parameter in `namedParameters` order, without the names. Built once: a training step asks
     /// for it, and `namedParameters` builds a string per parameter.
     public var parameters: [Parameter] {
