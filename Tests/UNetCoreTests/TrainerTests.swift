@@ -191,6 +191,28 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual((partial + rest).map(\.bitPattern), reference.map(\.bitPattern))
     }
 
+    /// A cancel that arrives while the second epoch validates keeps the first epoch's record (it was lost with the
+    /// thrown error, so a time-budgeted demo once reported 0 epochs after 61), and resuming finishes that epoch.
+    func testCancelDuringValidationKeepsTheFinishedEpochs() throws {
+        let trainer = try makeTrainer(lr: 1e-2)
+        let train = DiscSource(count: 8, size: 16, seed: 6), val = DiscSource(count: 8, size: 16, seed: 7)
+        // Steps per epoch: 8 / 4 = 2 (the trainer's batch size). At the end of the second epoch the training loop
+        // polls once (after its last step); the next poll is the validation's.
+        var pollsAtEpochEnd = 0
+        let stopped = try trainer.fit(train: train, validation: val, options: FitOptions(epochs: 5), isCancelled: {
+            guard trainer.epoch == 1 && trainer.batchInEpoch == 2 else { return false }
+            pollsAtEpochEnd += 1
+            return pollsAtEpochEnd == 2
+        })
+        XCTAssertTrue(stopped.cancelled)
+        XCTAssertEqual(stopped.history.count, 1, "the first epoch's record survives")
+        XCTAssertNotNil(stopped.history.first?.metrics["val_loss"])
+        XCTAssertEqual([trainer.epoch, trainer.batchInEpoch], [1, 2], "the second epoch's steps are done")
+        let resumed = try trainer.fit(train: train, validation: val, options: FitOptions(epochs: 1))
+        XCTAssertEqual(resumed.history.map(\.epoch), [1], "resuming validates and records epoch 1 without new steps")
+        XCTAssertEqual(trainer.step, 4)
+    }
+
     func testEarlyStoppingRestoresTheBestWeightsAndReduceLRChangesTheRate() throws {
         let trainer = try makeTrainer(lr: 1e-2)
         let train = DiscSource(count: 8, size: 16, seed: 6), val = DiscSource(count: 4, size: 16, seed: 7)

@@ -88,7 +88,15 @@ extension Trainer {
             var metrics = metricSums.mapValues { $0 / Double(max(seen, 1)) }
             if seen > 0 { metrics["loss"] = lossSum / Double(seen) }
             if let validation {
-                let v = try evaluate(validation, batchSize: batchSize, threshold: options.threshold, isCancelled: isCancelled)
+                // A cancel that lands during validation stops here like one between batches: the finished epochs'
+                // history is kept (it used to be lost with the thrown error, and a time-budgeted run reported none).
+                let v: Evaluation
+                do {
+                    v = try evaluate(validation, batchSize: batchSize, threshold: options.threshold, isCancelled: isCancelled)
+                } catch TrainingError.cancelled {
+                    result.cancelled = true
+                    break epochs
+                }
                 for (k, value) in v.scalars { metrics["val_" + k] = value }
             }
             let record = EpochRecord(epoch: epoch, metrics: metrics, learningRate: optimizer.learningRate,
