@@ -34,6 +34,10 @@ public final class Session {
         self.optimizer = optimizer
         self.classNames = classNames
         modelGeneration += 1
+        // The old model's activations and scratch are free now: hand their pages back, so a small model after a
+        // large one does not keep the large one's resident memory (the next step touches what it needs again).
+        Workspace.shared.release()
+        TensorStorage.trim()
     }
 
     /// Per-session state of another method group, created on first use: e.g.

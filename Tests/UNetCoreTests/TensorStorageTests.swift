@@ -74,4 +74,19 @@ final class TensorStorageTests: XCTestCase {
         let u = Tensor(zeros: [3, 100, 100])
         XCTAssertEqual(u.sum, 0, "a reused block comes back zeroed by init(zeros:)")
     }
+
+    func testTrimHandsFreePagesBackToTheKernel() throws {
+        func residentBytes() throws -> Int {
+            let statm = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8)
+            return Int(statm.split(separator: " ")[1])! * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        var t: Tensor? = Tensor(zeros: [16 << 20])  // 64 MiB, every page touched
+        XCTAssertEqual(t!.data[(16 << 20) - 1], 0)
+        let withTensor = try residentBytes()
+        t = nil
+        TensorStorage.trim()
+        XCTAssertLessThan(try residentBytes(), withTensor - (48 << 20), "the freed tensor's pages left the process")
+        let again = Tensor(zeros: [16 << 20])
+        XCTAssertEqual(again.sum, 0, "trimmed pages come back zeroed and usable")
+    }
 }
