@@ -124,11 +124,10 @@ public final class Conv2D: UnaryLayer {
         columns = kept
     }
 
-    /// The backward of a forward that kept its columns: [dW | db] (O, K+1) = Σ_i dy[i] (O, P) · [col; 1]ᵀ (P, K+1),
-    /// the bias gradient being the product's last column, then dx from the kept columns' geometry if asked.
-    private func backwardFromKeptColumns(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry, columns: Tensor,
-                                         inputGradient: Bool) -> Tensor? {
-        let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
+    /// The weight and bias gradients of a forward that kept its columns:
+    /// [dW | db] (O, K+1) = Σ_i dy[i] (O, P) · [col; 1]ᵀ (P, K+1), the bias gradient being the product's last column.
+    private func accumulateFromKeptColumns(_ dy: Tensor, _ g: ConvGeometry, columns: Tensor) {
+        let (n, o, k, p) = (dy.shape[0], outputChannels, g.colRows, g.colCols)
         let dwb = Workspace.shared.buffer(.augmentedWeights, count: o * (k + 1))
         for i in 0..<n {
             gemm(transB: true, m: o, n: k + 1, k: p, dy.image(i), columns.image(i), beta: i == 0 ? 0 : 1, dwb)
@@ -137,13 +136,21 @@ public final class Conv2D: UnaryLayer {
             for j in 0..<k { weight.grad.data[oi * k + j] += dwb[oi * (k + 1) + j] }
             bias!.grad.data[oi] += dwb[oi * (k + 1) + k]
         }
-        guard inputGradient else { return nil }
+    }
+
+    /// dx on the GEMM paths: dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i] by col2im (a pointwise
+    /// convolution's product is dx[i] itself).
+    private func inputGradientByColumns(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         let dx = Tensor(zeros: x.shape)
-        let dcol = Workspace.shared.buffer(.columnGradient, count: k * p)
+        let dcol = isPointwise ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
         for i in 0..<n {
-            // dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i]
-            gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
-            col2im(dcol, g, dx.image(i))
+            if let dcol {
+                gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
+                col2im(dcol, g, dx.image(i))
+            } else {
+                gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dx.image(i))
+            }
         }
         return dx
     }
@@ -158,7 +165,10 @@ public final class Conv2D: UnaryLayer {
         guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        if let columns { return backwardFromKeptColumns(dy, x, g, columns: columns, inputGradient: inputGradient) }
+        if let columns {
+            accumulateFromKeptColumns(dy, g, columns: columns)
+            return inputGradient ? inputGradientByColumns(dy, x, g) : nil
+        }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesWinograd(x.shape) {
             let dx = inputGradient ? Tensor(uninitialized: x.shape) : nil  // overwritten
@@ -166,24 +176,14 @@ public final class Conv2D: UnaryLayer {
                                    outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
             return dx
         }
-        let dx = inputGradient ? Tensor(zeros: x.shape) : nil
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
-        let dcol = isPointwise || !inputGradient ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))
             if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }
             // dW (O, K) += dy[i] (O, P) · colᵀ (P, K)
             gemm(transB: true, m: o, n: k, k: p, dy.image(i), cols, beta: 1, weight.grad.data)
-            guard let dx else { continue }
-            // dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i]
-            if let dcol {
-                gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
-                col2im(dcol, g, dx.image(i))
-            } else {
-                gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dx.image(i))
-            }
         }
-        return dx
+        return inputGradient ? inputGradientByColumns(dy, x, g) : nil
     }
 
     public func releaseCache() { input = nil; columns = nil }
