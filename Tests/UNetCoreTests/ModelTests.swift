@@ -201,4 +201,28 @@ extension ModelTests {
             if let relu = node.layer as? ReLU { XCTAssertFalse(relu.inputIsRectified, node.name) }
         }
     }
+
+    /// The profile charges each node's forward and backward with what its counter advanced by meanwhile: here a
+    /// counter that advances by one per reading, so each node that ran shows exactly 1, and nodes that did not run
+    /// (no backward in inference) show 0.
+    func testProfileCountsPerNode() {
+        var rng = RandomGenerator(seed: 1)
+        let net = Network()
+        let c = net.add("c", Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: 3, rng: &rng), Network.input)
+        net.add("r", ReLU(), c)
+        net.outputs = [1]
+        let profile = NetworkProfile(nodeCount: 2)
+        var readings = 0
+        profile.allocationCount = { readings += 1; return readings }
+        net.profile = profile
+        let x = Tensor(shape: [1, 1, 5, 5], repeating: 0.5)
+        let y = net.forward(x, training: true)[0]
+        net.backwardParameters([Tensor(shape: y.shape, repeating: 1)])
+        _ = net.forward(x, training: false)
+        XCTAssertEqual(profile.forwardAllocations, [2, 2])
+        XCTAssertEqual(profile.backwardAllocations, [1, 1])
+        XCTAssertEqual(readings, 12)
+        XCTAssertTrue(profile.forwardSeconds.allSatisfy { $0 >= 0 })
+        XCTAssertTrue(profile.backwardSeconds.allSatisfy { $0 >= 0 })
+    }
 }

@@ -5,18 +5,33 @@ import Dispatch
 public final class NetworkProfile {
     public private(set) var forwardSeconds: [Double]
     public private(set) var backwardSeconds: [Double]
+    /// Heap allocations made in each node, when `allocationCount` is set (the benchmark passes its malloc counter:
+    /// UNetCore itself cannot see malloc).
+    public private(set) var forwardAllocations: [Int]
+    public private(set) var backwardAllocations: [Int]
+    public var allocationCount: (() -> Int)?
 
     public init(nodeCount: Int) {
         forwardSeconds = Array(repeating: 0, count: nodeCount)
         backwardSeconds = Array(repeating: 0, count: nodeCount)
+        forwardAllocations = Array(repeating: 0, count: nodeCount)
+        backwardAllocations = Array(repeating: 0, count: nodeCount)
     }
 
     @inline(__always)
     func time<T>(_ node: Int, backward: Bool, _ body: () -> T) -> T {
+        let allocationsBefore = allocationCount?() ?? 0
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        if backward { backwardSeconds[node] += seconds } else { forwardSeconds[node] += seconds }
+        let allocations = (allocationCount?() ?? 0) - allocationsBefore
+        if backward {
+            backwardSeconds[node] += seconds
+            backwardAllocations[node] += allocations
+        } else {
+            forwardSeconds[node] += seconds
+            forwardAllocations[node] += allocations
+        }
         return result
     }
 }
