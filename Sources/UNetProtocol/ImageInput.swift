@@ -129,9 +129,6 @@ struct ImageInput {
         }
         return ImageInput(tensor: out, originalHeight: originalHeight, originalWidth: originalWidth, stem: stem)
     }
-
-    /// The image as a batch of one, (1, C, H, W).
-    var batch: Tensor { tensor.reshaped([1] + tensor.shape) }
 }
 
 /// A raw array param, `{"dtype": "uint8"|"float32", "shape": [...], "data": base64 little-endian}`, checked and

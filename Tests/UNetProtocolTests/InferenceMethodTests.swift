@@ -227,4 +227,61 @@ final class InferenceMethodTests: XCTestCase {
         XCTAssertThrowsError(try spec.handler(ctx)) { XCTAssertEqual(($0 as? RPCError)?.code, -32800) }
         h.finish()
     }
+
+    /// Consecutive images of one size share a forward, up to `batch_size`; a new size starts a new batch.
+    func testImagesRunInBatchesOfConsecutiveSameSizeImages() throws {
+        let h = Harness()
+        h.result("model.create", Harness.tinyUNet)
+        let sizes = [(16, 16), (16, 16), (16, 16), (12, 20), (16, 16), (16, 16)]
+        let images = sizes.map { arrayImage(uint8: gradient($0.0, $0.1), shape: [$0.0, $0.1]) }
+        let request = Request(id: .int(1), method: "segment", params: ["images": .array(images), "batch_size": 2])
+        let ctx = RequestContext(request: request, session: h.dispatcher.session, dispatcher: h.dispatcher)
+        var seen: [[Int]] = []  // [image, row, batch size]
+        try InferenceMethods.forEachImage(ctx, model: try h.dispatcher.session.requireModel(), heads: .mask) {
+            i, input, output, row in
+            XCTAssertEqual(Array(input.tensor.shape.dropFirst()), [sizes[i].0, sizes[i].1])
+            seen.append([i, row, output.mask!.shape[0]])
+        }
+        XCTAssertEqual(seen, [[0, 0, 2], [1, 1, 2], [2, 0, 1], [3, 0, 1], [4, 0, 2], [5, 1, 2]])
+        h.finish()
+    }
+
+    /// A batched request gives each image what a request of that image alone gives (to float rounding: a batch
+    /// may take another convolution algorithm than one image), in image order.
+    func testBatchedResultsMatchOneImageAtATime() {
+        let h = Harness()
+        var head = Harness.tinyUNet
+        head["classification_head"] = 2
+        h.result("model.create", head)
+        let sizes = [(16, 16), (16, 16), (12, 20), (16, 16), (16, 16), (16, 16)]
+        let images = sizes.enumerated().map { k, s in
+            arrayImage(uint8: gradient(s.0, s.1).map { $0 &+ UInt8(k * 40) }, shape: [s.0, s.1])
+        }
+        func numbers(_ v: JSONValue?) -> [Double] {
+            guard let v else { return [] }
+            if let d = v.doubleValue { return [d] }
+            return (v.arrayValue ?? []).flatMap(numbers)
+        }
+        for method in ["segment", "predict"] {
+            let key = method == "segment" ? "masks" : "predictions"
+            let field = "probabilities"  // per-pixel for segment, per-class for predict
+            var params: JSONObject = ["images": .array(images), "batch_size": 4]
+            if method == "segment" { params["encoding"] = "probabilities" }
+            let batched = h.result(method, params)?[key]?.arrayValue ?? []
+            XCTAssertEqual(batched.count, images.count)
+            for (i, image) in images.enumerated() {
+                var one: JSONObject = ["images": [image]]
+                if method == "segment" { one["encoding"] = "probabilities" }
+                let single = h.result(method, one)?[key]?[0]
+                let (a, b) = (numbers(batched[i][field]), numbers(single?[field]))
+                XCTAssertEqual(a.count, b.count, "\(method) image \(i)")
+                XCTAssertFalse(a.isEmpty)
+                for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-5, "\(method) image \(i)") }
+            }
+        }
+        XCTAssertEqual(h.errorCode("segment", ["images": .array(images), "batch_size": 0]), -32602)
+        XCTAssertEqual(h.errorCode("predict", ["images": .array(images), "batch_size": "8"]), -32602)
+        h.assertAlive()
+        h.finish()
+    }
 }
