@@ -17,7 +17,7 @@ let targets: [Target] = [
     .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG"]),
     .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
-    // Counts every heap allocation in the process, for the benchmark's allocations-per-step figure.
+    // Counts every heap allocation in the process, for the benchmark's allocations-per-step figure and the tests.
     .target(name: "CAllocationCounter"),
     .executableTarget(name: "unet-bench", dependencies: ["UNetCore", "CAllocationCounter"]),
     .executableTarget(name: "unet-decode-bench", dependencies: ["UNetData"]),
@@ -28,7 +28,8 @@ let targets: [Target] = [
 // MARK: - Tests
 
 let tests: [Target] = [
-    .testTarget(name: "UNetCoreTests", dependencies: ["UNetCore", "TestSupport"],
+    // CAllocationCounter: the tests that warm steps and parallel loops allocate nothing count malloc calls.
+    .testTarget(name: "UNetCoreTests", dependencies: ["UNetCore", "TestSupport", "CAllocationCounter"],
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "UNetDataTests", dependencies: ["UNetData", "TestSupport"],
                 resources: [.copy("Fixtures")]),

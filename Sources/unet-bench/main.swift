@@ -248,13 +248,13 @@ if options.allocProbe {
     }
     let t = Tensor(zeros: [1 << 16])
     probe("Tensor(uninitialized: [2, 8, 64, 64])") { _ = Tensor(uninitialized: [2, 8, 64, 64]) }
-    probe("Parallel.forEachChunk, 2 chunks") { Parallel.forEachChunk(1 << 16) { r in t.data[r.lowerBound] = 1 } }
+    probe("Parallel.forEachChunk, 2 chunks") { Parallel.forEachChunk(1 << 16, with: t.data) { d, r in d[r.lowerBound] = 1 } }
     probe("DispatchQueue.concurrentPerform(2)") { DispatchQueue.concurrentPerform(iterations: 2) { i in t.data[i] = 1 } }
     let a = Tensor(zeros: [64 * 64]), b = Tensor(zeros: [64 * 4096]), c = Tensor(zeros: [64 * 4096])
     probe("gemm 64x4096x64 (split)") { gemm(m: 64, n: 4096, k: 64, a.data, b.data, c.data) }
-    probe("Parallel.run(2) empty") { Parallel.run(2) { _ in } }
+    probe("Parallel.run(2) empty") { Parallel.run(2, with: ()) { _, _ in } }
     // Swift boxes the closure that withoutActuallyEscaping hands out (to check it did not escape): the one
-    // allocation of every parallel loop.
+    // allocation every parallel loop made until loops took capture-free bodies.
     func withoutEscaping(_ body: (Int) -> Void) { withoutActuallyEscaping(body) { e in e(0) } }
     probe("withoutActuallyEscaping alone") { withoutEscaping { i in t.data[i] = 1 } }
     let net = Network()

@@ -1,5 +1,5 @@
 import TestSupport
-import UNetCore
+@testable import UNetCore
 import XCTest
 
 /// The fast kernels against their naive oracles.
@@ -106,25 +106,44 @@ final class KernelTests: XCTestCase {
         var hits = [Int](repeating: 0, count: 4 * 70_001)
         hits.withUnsafeMutableBufferPointer { h in
             let base = h.baseAddress!
-            Parallel.forEachChunk(4, cost: 100_000) { outer in  // two chunks, each running inner loops
+            Parallel.forEachChunk(4, cost: 100_000, with: base) { base, outer in  // two chunks, each running inner loops
                 for o in outer {
-                    Parallel.forEachChunk(70_001) { r in for i in r { base[o * 70_001 + i] += 1 } }
+                    Parallel.forEachChunk(70_001, with: base + o * 70_001) { row, r in for i in r { row[i] += 1 } }
                 }
             }
         }
         XCTAssertTrue(hits.allSatisfy { $0 == 1 })
     }
 
+    /// Every loop shape visits each index of its range exactly once, with each chunk index below the thread count,
+    /// on 1, 2 and 3 threads.
     func testParallelChunksCoverTheRangeOnceWhateverTheThreadCount() {
+        defer { Parallel.setThreads(2) }
+        let count = 100_003
         for threads in [1, 2, 3] {
             Parallel.setThreads(threads)
-            var hits = [Int](repeating: 0, count: 100_003)
+            var hits = [Int](repeating: 0, count: 6 * count)
             hits.withUnsafeMutableBufferPointer { h in
                 let base = h.baseAddress!
-                Parallel.forEachChunk(h.count) { r in for i in r { base[i] += 1 } }
+                Parallel.forEachChunk(count, with: base) { base, r in for i in r { base[i] += 1 } }
+                Parallel.forEach(count, with: base + count) { base, i in base[i] += 1 }
+                Parallel.forEachChunkIndexed(count, with: (base + 2 * count, threads)) { s, chunk, r in
+                    for i in r { s.0[i] += chunk < s.1 ? 1 : 100 }
+                }
+                Parallel.run(threads, with: (base + 3 * count, count, threads)) { s, c in
+                    for i in Parallel.chunkRange(c, of: s.2, count: s.1) { s.0[i] += 1 }
+                }
+                independentProducts(count, with: base + 4 * count) { base, i in base[i] += 1 }
+                Workspace.shared.forEachChunk(count, cost: 1, scratch: Int.self, capacity: 3, with: base + 5 * count) {
+                    base, scratch, r in
+                    scratch[2] = r.count  // each chunk's scratch is its own
+                    for i in r { base[i] += scratch[2] == r.count ? 1 : 100 }
+                }
             }
-            XCTAssertTrue(hits.allSatisfy { $0 == 1 }, "threads \(threads)")
+            for shape in 0..<6 {
+                XCTAssertTrue(hits[(shape * count)..<((shape + 1) * count)].allSatisfy { $0 == 1 },
+                              "loop shape \(shape), threads \(threads)")
+            }
         }
-        Parallel.setThreads(2)
     }
 }

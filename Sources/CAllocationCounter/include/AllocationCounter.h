@@ -2,7 +2,7 @@
 #define UNET_ALLOCATION_COUNTER_H
 
 /* Counts heap allocations made anywhere in the process (Swift runtime, OpenBLAS, Dispatch, the engine) between
-   a reset and a read. Linked into unet-bench only: it replaces malloc and friends with counting wrappers around
+   a reset and a read. Linked into unet-bench and the UNetCore tests only: it replaces malloc and friends with counting wrappers around
    glibc's own implementations, which is how the benchmark shows what a warm training step allocates. */
 
 /* Starts counting from zero. */

@@ -27,18 +27,12 @@ public func gemm(
         for i in 0..<(m * (ldc ?? n)) { c[i] = beta == 0 ? 0 : c[i] * beta }
         return
     }
-    let (lda, ldb, ldc) = (lda ?? (transA ? m : k), ldb ?? (transB ? k : n), ldc ?? n)
-    /// C's rows×columns block at `c` from A's rows at `a` and B's columns at `b`.
-    func product(_ rows: Int, _ columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                 _ c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(rows), blasint(columns), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
-                    blasint(ldc))
-    }
+    let call = SGEMMCall(transA: transA, transB: transB, k: k, alpha: alpha, lda: lda ?? (transA ? m : k),
+                         ldb: ldb ?? (transB ? k : n), beta: beta, ldc: ldc ?? n)
     let threads = Parallel.threads
     guard GEMMThreading.splitEnabled, threads > 1, !GEMMThreading.insideProducts,
           m * n * k >= GEMMThreading.minimumSplitWork else {
-        product(m, n, a, b, c)
+        call.product(m, n, a, b, c)
         return
     }
     // Split the larger of C's two sides into one block per thread (multiples of 16 columns or rows), each a
@@ -46,13 +40,33 @@ public func gemm(
     let splitColumns = n >= m
     let side = splitColumns ? n : m
     let block = ((side + threads - 1) / threads + 15) / 16 * 16
-    GEMMThreading.runSingleThreaded((side + block - 1) / block) { t in
-        let (start, size) = (t * block, min(block, side - t * block))
-        if splitColumns {
-            product(m, size, a, b + (transB ? start * ldb : start), c + start)
+    let split = (call: call, m: m, n: n, a: a, b: b, c: c, splitColumns: splitColumns, side: side, block: block)
+    GEMMThreading.runSingleThreaded((side + block - 1) / block, ChunkIndexJob(state: split) { s, t in
+        let (start, size) = (t * s.block, min(s.block, s.side - t * s.block))
+        if s.splitColumns {
+            s.call.product(s.m, size, s.a, s.b + (s.call.transB ? start * s.call.ldb : start), s.c + start)
         } else {
-            product(size, n, a + (transA ? start : start * lda), b, c + start * ldc)
+            s.call.product(size, s.n, s.a + (s.call.transA ? start : start * s.call.lda), s.b, s.c + start * s.call.ldc)
         }
+    })
+}
+
+/// One `gemm`'s transpositions, inner dimension, scalars and strides: what every block of a split product shares.
+private struct SGEMMCall {
+    let transA, transB: Bool
+    let k: Int
+    let alpha: Float
+    let lda, ldb: Int
+    let beta: Float
+    let ldc: Int
+
+    /// C's rows×columns block at `c` from A's rows at `a` and B's columns at `b`.
+    @inline(__always)
+    func product(_ rows: Int, _ columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                 _ c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(rows), blasint(columns), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
+                    blasint(ldc))
     }
 }
 
@@ -67,17 +81,17 @@ enum GEMMThreading {
     /// Below m·n·k of 2^18 (about 0.5 MFLOP), one thread finishes before two would have started.
     static let minimumSplitWork = 1 << 18
 
-    /// `Parallel.run(chunks, body)` with OpenBLAS single-threaded and `insideProducts` set meanwhile.
-    static func runSingleThreaded(_ chunks: Int, _ body: (Int) -> Void) {
+    /// `Parallel.run(chunks, job)` with OpenBLAS single-threaded and `insideProducts` set meanwhile.
+    static func runSingleThreaded<Job: ChunkJob>(_ chunks: Int, _ job: Job) {
         openblas_set_num_threads(1)
         insideProducts = true
-        Parallel.run(chunks, body)
+        Parallel.run(chunks, job)
         insideProducts = false
         openblas_set_num_threads(Int32(Parallel.threads))
     }
 }
 
-/// Runs `count` independent products, `body(i)` each making its own `gemm` calls, spread over the engine's threads
+/// Runs `count` independent products, `body(state, i)` each making its own `gemm` calls, spread over the engine's threads
 /// with OpenBLAS single-threaded inside each call.
 ///
 /// Why: Winograd's 36 products per chunk are small (O x C times C x tiles, with O and C as low as 64). Split
@@ -86,13 +100,12 @@ enum GEMMThreading {
 /// go to threads in a fixed pattern, and each product is computed by one thread alone, so results do not depend
 /// on timing. OpenBLAS (0.3.7 and later) may be called from several threads at once when each call is
 /// single-threaded.
-public func independentProducts(_ count: Int, _ body: (Int) -> Void) {
+///
+/// `body(state, i)` captures nothing (see `Parallel`).
+public func independentProducts<State>(_ count: Int, with state: State, _ body: @escaping (State, Int) -> Void) {
     let threads = min(Parallel.threads, count)
-    guard threads > 1 else { for i in 0..<count { body(i) }; return }
-    GEMMThreading.runSingleThreaded(threads) { t in
-        var i = t
-        while i < count { body(i); i += threads }
-    }
+    guard threads > 1 else { for i in 0..<count { body(state, i) }; return }
+    GEMMThreading.runSingleThreaded(threads, StridedJob(state: state, body: body, count: count, chunks: threads))
 }
 
 /// The naive triple loop with the same contract as `gemm`: the test oracle for it.

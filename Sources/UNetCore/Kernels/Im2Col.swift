@@ -61,7 +61,8 @@ public enum Padding: Equatable, Sendable {
 /// Out-of-image taps read as zero.
 public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>) {
     let (oh, ow) = (g.outH, g.outW)
-    Parallel.forEach(g.channels, cost: g.kernelH * g.kernelW * oh * ow) { c in
+    Parallel.forEach(g.channels, cost: g.kernelH * g.kernelW * oh * ow, with: (x, g, col, oh, ow)) { s, c in
+        let (x, g, col, oh, ow) = s
         let xc = x + c * g.height * g.width
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
@@ -94,7 +95,8 @@ public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMu
 public func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<Float>) {
     let (oh, ow) = (g.outH, g.outW)
     // Channels are independent, so they can be folded in parallel without races.
-    Parallel.forEach(g.channels, cost: g.kernelH * g.kernelW * oh * ow) { c in
+    Parallel.forEach(g.channels, cost: g.kernelH * g.kernelW * oh * ow, with: (col, g, x, oh, ow)) { s, c in
+        let (col, g, x, oh, ow) = s
         let xc = x + c * g.height * g.width
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {

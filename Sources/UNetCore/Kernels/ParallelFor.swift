@@ -5,6 +5,11 @@ import Dispatch
 /// They run only between BLAS calls, never beside one, and use the same thread count as OpenBLAS, so the two
 /// take turns on the cores instead of oversubscribing them. The split of `0..<count` into chunks depends only
 /// on `count` and the thread count, so per-chunk reductions combined in chunk order are deterministic.
+///
+/// Every loop takes its inputs as `state` and a body that captures nothing, as `{ s, range in ... s.x ... }`:
+/// handing a capturing closure to the worker threads costs a heap allocation per loop (`WorkerPool.run`), and a
+/// training step runs about a thousand loops. A body that captures by mistake still computes the same thing;
+/// `testWarmStepsAllocateNothing` finds it.
 public enum Parallel {
     nonisolated(unsafe) public private(set) static var threads = 1
     /// Below this much work a loop runs inline: waking threads costs more than it saves.
@@ -21,27 +26,38 @@ public enum Parallel {
         pool = pools[threads]!
     }
 
-    /// Runs `body(i)` for `i` in `0..<chunks` (at most `threads`) at once on the engine's threads.
-    public static func run(_ chunks: Int, _ body: (Int) -> Void) { pool.run(chunks, body) }
+    /// Runs `job.run(i)` for `i` in `0..<chunks` (at most `threads`) at once on the engine's threads.
+    static func run<Job: ChunkJob>(_ chunks: Int, _ job: Job) { pool.run(chunks, job) }
 
-    /// Calls `body(range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile.
+    /// Runs `body(state, i)` for `i` in `0..<chunks` (at most `threads`) at once on the engine's threads.
+    public static func run<State>(_ chunks: Int, with state: State, _ body: @escaping (State, Int) -> Void) {
+        pool.run(chunks, ChunkIndexJob(state: state, body: body))
+    }
+
+    /// Calls `body(state, range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile.
     /// - Parameter cost: work per index in "element operations", to decide whether to go parallel.
-    public static func forEachChunk(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
-        forEachChunkIndexed(count, cost: cost) { _, range in body(range) }
+    public static func forEachChunk<State>(_ count: Int, cost: Int = 1, with state: State,
+                                           _ body: @escaping (State, Range<Int>) -> Void) {
+        let chunks = chunkCount(count, cost: cost)
+        if chunks <= 1 { body(state, 0..<count); return }
+        pool.run(chunks, RangeJob(state: state, body: body, count: count, chunks: chunks))
     }
 
     /// Like `forEachChunk`, also passing each chunk's index, which is below `threads`: for per-chunk scratch memory
-    /// taken from one buffer made up front (`Workspace.forEachChunk(_:cost:scratch:capacity:_:)`) instead of an
-    /// allocation per call.
-    public static func forEachChunkIndexed(_ count: Int, cost: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+    /// taken from one buffer made up front (`Workspace.forEachChunk`) instead of an allocation per call.
+    public static func forEachChunkIndexed<State>(_ count: Int, cost: Int = 1, with state: State,
+                                                  _ body: @escaping (State, Int, Range<Int>) -> Void) {
         let chunks = chunkCount(count, cost: cost)
-        if chunks <= 1 { body(0, 0..<count); return }
-        run(chunks) { c in body(c, chunkRange(c, of: chunks, count: count)) }
+        if chunks <= 1 { body(state, 0, 0..<count); return }
+        pool.run(chunks, IndexedRangeJob(state: state, body: body, count: count, chunks: chunks))
     }
 
-    /// Calls `body(i)` for every `i` in `0..<count`, in parallel when worthwhile.
-    public static func forEach(_ count: Int, cost: Int = 1, _ body: (Int) -> Void) {
-        forEachChunk(count, cost: cost) { range in for i in range { body(i) } }
+    /// Calls `body(state, i)` for every `i` in `0..<count`, in parallel when worthwhile.
+    public static func forEach<State>(_ count: Int, cost: Int = 1, with state: State,
+                                      _ body: @escaping (State, Int) -> Void) {
+        let chunks = chunkCount(count, cost: cost)
+        if chunks <= 1 { for i in 0..<count { body(state, i) }; return }
+        pool.run(chunks, ElementJob(state: state, body: body, count: count, chunks: chunks))
     }
 
     static func chunkCount(_ count: Int, cost: Int) -> Int {

@@ -140,7 +140,9 @@ func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped
     let plane = o * c
     // Lanes run along `inner`; `outer` indexes the rest. Unflipped: outer = o, inner = c. Flipped: outer = c, inner = o.
     let (outer, inner) = flipped ? (c, o) : (o, c)
-    Workspace.shared.forEachChunk(outer, cost: inner * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36) { s, range in
+    Workspace.shared.forEachChunk(outer, cost: inner * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36,
+                                  with: (w, c, flipped, u, plane, inner)) { state, s, range in
+        let (w, c, flipped, u, plane, inner) = state
         let (g, t, r) = (s, s + 9, s + 27)
         for j in range {
             var i0 = 0
@@ -167,7 +169,9 @@ func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped
 func winogradAccumulateKernelGradient(_ du: UnsafePointer<Float>, o: Int, c: Int,
                                       _ dw: UnsafeMutablePointer<Float>) {
     let plane = o * c
-    Workspace.shared.forEachChunk(o, cost: c * 200, scratch: SIMD8<Float>.self, capacity: 36 + 18 + 9) { s, range in
+    Workspace.shared.forEachChunk(o, cost: c * 200, scratch: SIMD8<Float>.self, capacity: 36 + 18 + 9,
+                                  with: (du, c, dw, plane)) { state, s, range in
+        let (du, c, dw, plane) = state
         let (r, t, g) = (s, s + 36, s + 54)
         for oi in range {
             var c0 = 0
@@ -208,16 +212,18 @@ extension WinogradPlan {
     func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
                         _ v: UnsafeMutablePointer<Float>) {
         let plane = channels * count
-        Workspace.shared.forEachChunk(channels, cost: count * 150,
-                                      scratch: SIMD8<Float>.self, capacity: 72 + 36 + 5) { s, range in
+        Workspace.shared.forEachChunk(channels, cost: count * 150, scratch: SIMD8<Float>.self, capacity: 72 + 36 + 5,
+                                      with: (self, x, channels, start, count, v, plane)) { state, s, range in
+            let (plan, x, channels, start, count, v, plane) = state
+            let (h, w) = (plan.h, plan.w)
             for ci in range {
                 let (d, t) = (s, s + 36)
                 let f = UnsafeMutableRawPointer(s + 72).bindMemory(to: Float.self, capacity: 288 + 40)
                 let seg = f + 288
                 var tl = 0
                 while tl < count {
-                    let g = lanes(tl, start: start, count: count)
-                    let (img, oy, ox) = tileOrigin(start + tl)
+                    let g = plan.lanes(tl, start: start, count: count)
+                    let (img, oy, ox) = plan.tileOrigin(start + tl)
                     let xc = x + (img * channels + ci) * h * w
                     let (y0, x0, span) = (oy - 1, ox - 1, 4 * g + 2)
                     let inside = x0 >= 0 && x0 + span <= w
@@ -226,7 +232,7 @@ extension WinogradPlan {
                         // registers (lane k of column j is src[4k + j]) instead of gathered through `f`.
                         for i in 0..<6 { deinterleaveRow(xc + (y0 + i) * w + x0, d + i * 6) }
                     } else {
-                        gatherTiles(xc, y0: y0, x0: x0, g: g, span: span, inside: inside, f, seg, d)
+                        plan.gatherTiles(xc, y0: y0, x0: x0, g: g, span: span, inside: inside, f, seg, d)
                     }
                     for col in 0..<6 { inputTransform(d + col, 6, t + col, 6) }  // t = Bᵀ d
                     for row in 0..<6 { inputTransform(t + row * 6, 1, d + row * 6, 1) }  // d = t B
@@ -269,15 +275,19 @@ extension WinogradPlan {
     func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
                          bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
         let plane = outChannels * count
-        Workspace.shared.forEachChunk(outChannels, cost: count * 120,
-                                      scratch: SIMD8<Float>.self, capacity: 36 + 24 + 16 + 16) { s, range in
+        Workspace.shared.forEachChunk(outChannels, cost: count * 120, scratch: SIMD8<Float>.self,
+                                      capacity: 36 + 24 + 16 + 16,
+                                      with: (self, m, outChannels, start, count, bias, rectify, y, plane)) {
+            state, s, range in
+            let (plan, m, outChannels, start, count, bias, rectify, y, plane) = state
+            let (h, w) = (plan.h, plan.w)
             for oi in range {
                 let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
                 let (r, t, q) = (s, s + 36, s + 60)
                 let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)
                 var tl = 0
                 while tl < count {
-                    let g = lanes(tl, start: start, count: count)
+                    let g = plan.lanes(tl, start: start, count: count)
                     loadLanes(m + oi * count + tl, plane, g, r, 36)
                     for col in 0..<6 { outputTransform(r + col, 6, t + col, 6) }  // t (4, 6) = Aᵀ r
                     for row in 0..<4 { outputTransform(t + row * 6, 1, q + row * 4, 1) }  // q (4, 4) = t A
@@ -292,7 +302,7 @@ extension WinogradPlan {
                     } else {
                         for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
                     }
-                    let (img, oy, ox) = tileOrigin(start + tl)
+                    let (img, oy, ox) = plan.tileOrigin(start + tl)
                     let yc = y + (img * outChannels + oi) * h * w
                     let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
                     for i in 0..<rows {
@@ -313,15 +323,18 @@ extension WinogradPlan {
     func transformOutputGradient(_ dy: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
                                  _ dm: UnsafeMutablePointer<Float>) {
         let plane = outChannels * count
-        Workspace.shared.forEachChunk(outChannels, cost: count * 120,
-                                      scratch: SIMD8<Float>.self, capacity: 16 + 24 + 36 + 16) { s, range in
+        Workspace.shared.forEachChunk(outChannels, cost: count * 120, scratch: SIMD8<Float>.self,
+                                      capacity: 16 + 24 + 36 + 16,
+                                      with: (self, dy, outChannels, start, count, dm, plane)) { state, s, range in
+            let (plan, dy, outChannels, start, count, dm, plane) = state
+            let (h, w) = (plan.h, plan.w)
             for oi in range {
                 let (q, t, r) = (s, s + 16, s + 40)
                 let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)
                 var tl = 0
                 while tl < count {
-                    let g = lanes(tl, start: start, count: count)
-                    let (img, oy, ox) = tileOrigin(start + tl)
+                    let g = plan.lanes(tl, start: start, count: count)
+                    let (img, oy, ox) = plan.tileOrigin(start + tl)
                     let yc = dy + (img * outChannels + oi) * h * w
                     let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
                     if rows < 4 || cols < 32 { f.update(repeating: 0, count: 128) }
@@ -400,12 +413,18 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u
     while start < plan.tiles {
         let count = min(plan.chunk, plan.tiles - start)
         plan.transformInput(x, channels: c, start: start, count: count, v)
-        independentProducts(36) { xi in
-            // M_ξ (O, Tc) = U_ξ (O, C) · V_ξ (C, Tc)
-            gemm(m: o, n: count, k: c, u + xi * o * c, v + xi * c * count, m + xi * o * count)
-        }
+        winogradProducts(o: o, c: c, count: count, u, v, m)
         plan.transformOutput(m, outChannels: o, start: start, count: count, bias: bias, rectify: rectify, y)
         start += count
+    }
+}
+
+/// M_ξ (O, Tc) = U_ξ (O, C) · V_ξ (C, Tc) for the 36 ξ of one chunk of `count` tiles, one whole product per thread.
+func winogradProducts(o: Int, c: Int, count: Int, _ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+                      _ m: UnsafeMutablePointer<Float>) {
+    independentProducts(36, with: (o, c, count, u, v, m)) { s, xi in
+        let (o, c, count, u, v, m) = s
+        gemm(m: o, n: count, k: c, u + xi * o * c, v + xi * c * count, m + xi * o * count)
     }
 }
 
@@ -436,7 +455,8 @@ public func conv2dWinogradBackward(_ x: UnsafePointer<Float>, n: Int, c: Int, h:
         plan.transformInput(x, channels: c, start: start, count: count, a)  // V (36, C, Tc)
         plan.transformOutputGradient(dy, outChannels: o, start: start, count: count, b)  // D (36, O, Tc)
         let first = start == 0
-        independentProducts(36) { xi in
+        independentProducts(36, with: (o, c, count, a, b, du, first)) { s, xi in
+            let (o, c, count, a, b, du, first) = s
             // dU_ξ (O, C) (+)= D_ξ (O, Tc) · V_ξᵀ (Tc, C), chunks summed in order
             gemm(transB: true, m: o, n: c, k: count, b + xi * o * count, a + xi * c * count,
                  beta: first ? 0 : 1, du + xi * o * c)

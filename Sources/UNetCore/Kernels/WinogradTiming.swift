@@ -26,11 +26,7 @@ public func winogradStageSeconds(n: Int, c: Int, o: Int, h: Int, w: Int, repeats
         while start < plan.tiles {
             let count = min(plan.chunk, plan.tiles - start)
             parts.0 += seconds { plan.transformInput(x.data, channels: c, start: start, count: count, v) }
-            parts.1 += seconds {
-                independentProducts(36) { xi in
-                    gemm(m: o, n: count, k: c, u + xi * o * c, v + xi * c * count, m + xi * o * count)
-                }
-            }
+            parts.1 += seconds { winogradProducts(o: o, c: c, count: count, u, v, m) }
             parts.2 += seconds { plan.transformOutput(m, outChannels: o, start: start, count: count, bias: nil, y.data) }
             start += count
         }

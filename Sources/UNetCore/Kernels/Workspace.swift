@@ -33,15 +33,16 @@ public final class Workspace {
 
     /// `Parallel.forEachChunkIndexed` with `capacity` elements of `T` of scratch for each chunk, 64-byte aligned,
     /// from the `scratch` slot. Swift's `withUnsafeTemporaryAllocation` goes to the heap above a small size, which
-    /// in the Winograd transforms meant one malloc per channel.
-    public func forEachChunk<T>(_ count: Int, cost: Int, scratch type: T.Type, capacity: Int,
-                                _ body: (UnsafeMutablePointer<T>, Range<Int>) -> Void) {
+    /// in the Winograd transforms meant one malloc per channel. `body(state, scratch, range)` captures nothing
+    /// (see `Parallel`).
+    public func forEachChunk<T, State>(_ count: Int, cost: Int, scratch type: T.Type, capacity: Int, with state: State,
+                                       _ body: @escaping (State, UnsafeMutablePointer<T>, Range<Int>) -> Void) {
         let floats = (capacity * MemoryLayout<T>.stride + 3) / 4
         let stride = (floats + 15) / 16 * 16
-        let base = buffer(.scratch, count: stride * max(Parallel.threads, 1))
-        Parallel.forEachChunkIndexed(count, cost: cost) { chunk, range in
-            body(UnsafeMutableRawPointer(base + chunk * stride).bindMemory(to: T.self, capacity: capacity), range)
-        }
+        let base = UnsafeMutableRawPointer(buffer(.scratch, count: stride * max(Parallel.threads, 1)))
+        let chunks = Parallel.chunkCount(count, cost: cost)
+        let job = ScratchJob(state: state, body: body, base: base, stride: stride * 4, count: count, chunks: chunks)
+        if chunks <= 1 { job.run(0) } else { Parallel.run(chunks, job) }
     }
 
     /// Bytes held, for `engine.status`.

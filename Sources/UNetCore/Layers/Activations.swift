@@ -17,7 +17,7 @@ public final class ReLU: UnaryLayer {
             return x
         }
         let y = Tensor(uninitialized: x.shape)
-        Parallel.forEachChunk(x.count) { r in reluForward(x.data, y.data, r) }
+        Parallel.forEachChunk(x.count, with: (x.data, y.data)) { s, r in reluForward(s.0, s.1, r) }
         output = training ? y : nil
         return y
     }
@@ -25,7 +25,7 @@ public final class ReLU: UnaryLayer {
     public func backward(_ dy: Tensor) -> Tensor {
         guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
         let dx = Tensor(uninitialized: dy.shape)
-        Parallel.forEachChunk(dy.count) { r in reluBackward(y.data, dy.data, dx.data, r) }
+        Parallel.forEachChunk(dy.count, with: (y.data, dy.data, dx.data)) { s, r in reluBackward(s.0, s.1, s.2, r) }
         return dx
     }
 

@@ -50,7 +50,9 @@ public final class BatchNorm: UnaryLayer {
         // 1/σ per channel is kept for the backward only by a training forward (into a buffer made once).
         inverseStd.withUnsafeMutableBufferPointer { inv in
             let invBase = inv.baseAddress!
-            Parallel.forEach(c, cost: 3 * m) { ch in
+            Parallel.forEach(c, cost: 3 * m, with: (self, x, y, xhat, invBase, n, c, p, m, training)) { s, ch in
+                let (layer, x, y, xhat, invBase, n, c, p, m, training) = s
+                let (runningMean, runningVar, momentum) = (layer.runningMean, layer.runningVar, layer.momentum)
                 var mean: Float, variance: Float
                 if training {
                     var s = 0.0, s2 = 0.0
@@ -66,9 +68,9 @@ public final class BatchNorm: UnaryLayer {
                     mean = runningMean.data[ch]
                     variance = runningVar.data[ch]
                 }
-                let r = 1 / (variance + epsilon).squareRoot()
+                let r = 1 / (variance + layer.epsilon).squareRoot()
                 if training { invBase[ch] = r }
-                let (g, b) = (weight.value.data[ch], bias.value.data[ch])
+                let (g, b) = (layer.weight.value.data[ch], layer.bias.value.data[ch])
                 for i in 0..<n {
                     let off = (i * c + ch) * p
                     normalizeAffine(x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b,
@@ -89,7 +91,8 @@ public final class BatchNorm: UnaryLayer {
         let p = dy.count / (n * c)
         let m = Float(n * p)
         let dx = Tensor(uninitialized: dy.shape)
-        Parallel.forEach(c, cost: 3 * n * p) { ch in
+        Parallel.forEach(c, cost: 3 * n * p, with: (self, dy, xhat, dx, n, c, p, m)) { s, ch in
+            let (layer, dy, xhat, dx, n, c, p, m) = s
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * p
@@ -97,10 +100,10 @@ public final class BatchNorm: UnaryLayer {
                 sumDy += s
                 sumDyXhat += d
             }
-            weight.grad.data[ch] += sumDyXhat
-            bias.grad.data[ch] += sumDy
+            layer.weight.grad.data[ch] += sumDyXhat
+            layer.bias.grad.data[ch] += sumDy
             // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
-            let k = weight.value.data[ch] * inverseStd[ch]
+            let k = layer.weight.value.data[ch] * layer.inverseStd[ch]
             for i in 0..<n {
                 let off = (i * c + ch) * p
                 batchNormInputGradient(dy.data + off, xhat.data + off, p, k: k, a: sumDy / m, b: sumDyXhat / m,

@@ -91,7 +91,7 @@ public final class Conv2D: UnaryLayer {
     /// max(y, 0) in place, when a ReLU is fused (on the GEMM paths; Winograd does it in its output transform).
     private func rectifyIfFused(_ y: Tensor) {
         guard rectifiesOutput else { return }
-        Parallel.forEachChunk(y.count) { r in reluForward(y.data, y.data, r) }
+        Parallel.forEachChunk(y.count, with: y.data) { y, r in reluForward(y, y, r) }
     }
 
     /// Up to this many column rows (C·KH·KW), the bias goes into the GEMM as one more row.
@@ -193,9 +193,10 @@ public final class Conv2D: UnaryLayer {
 func addChannelBias(_ y: Tensor, _ b: Tensor) {
     let (n, c) = (y.shape[0], y.shape[1])
     let plane = y.count / (n * c)
-    Parallel.forEach(n * c, cost: plane) { nc in
-        let v = b.data[nc % c]
-        let p = y.data + nc * plane
+    Parallel.forEach(n * c, cost: plane, with: (y.data, b.data, c, plane)) { s, nc in
+        let (y, b, c, plane) = s
+        let v = b[nc % c]
+        let p = y + nc * plane
         for j in 0..<plane { p[j] += v }
     }
 }
@@ -204,9 +205,10 @@ func addChannelBias(_ y: Tensor, _ b: Tensor) {
 func accumulateChannelSums(_ dy: Tensor, into g: Tensor) {
     let (n, c) = (dy.shape[0], dy.shape[1])
     let plane = dy.count / (n * c)
-    Parallel.forEach(c, cost: n * plane) { ch in
+    Parallel.forEach(c, cost: n * plane, with: (dy.data, g.data, n, c, plane)) { state, ch in
+        let (dy, g, n, c, plane) = state
         var s: Float = 0
-        for i in 0..<n { s += sumFloats(dy.data + (i * c + ch) * plane, plane) }
-        g.data[ch] += s
+        for i in 0..<n { s += sumFloats(dy + (i * c + ch) * plane, plane) }
+        g[ch] += s
     }
 }

@@ -72,7 +72,8 @@ public final class ConvTranspose2D: UnaryLayer {
                               _ y: UnsafeMutablePointer<Float>) {
         let k = kernelSize
         let (oh, ow) = (h * k, w * k)
-        Parallel.forEach(outputChannels, cost: oh * ow) { o in
+        Parallel.forEach(outputChannels, cost: oh * ow, with: (col, h, w, bias, y, k, oh, ow)) { s, o in
+            let (col, h, w, bias, y, k, oh, ow) = s
             let b = bias?[o] ?? 0
             let yo = y + o * oh * ow
             for a in 0..<k {

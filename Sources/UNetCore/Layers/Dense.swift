@@ -39,9 +39,10 @@ public final class Dense: UnaryLayer {
         input = training ? x : nil
         if o <= Dense.vectorLoopMaximumOutputs {
             // y[s, k] = x[s] · W[k] + b[k], one dot product per (sample, output).
-            Parallel.forEach(n * o, cost: i) { sk in
-                let (sample, k) = (sk / o, sk % o)
-                y.data[sk] = dotFloats(x.data + sample * i, weight.value.data + k * i, i) + bias.value.data[k]
+            let state = (x: x.data, w: weight.value.data, b: bias.value.data, y: y.data, i: i, o: o)
+            Parallel.forEach(n * o, cost: i, with: state) { s, sk in
+                let (sample, k) = (sk / s.o, sk % s.o)
+                s.y[sk] = dotFloats(s.x + sample * s.i, s.w + k * s.i, s.i) + s.b[k]
             }
             return y
         }
@@ -60,22 +61,24 @@ public final class Dense: UnaryLayer {
             // Over feature ranges: dW[k] += Σ_s dy[s, k] · x[s] and dx[s] = Σ_k dy[s, k] · W[k], samples and
             // outputs in a fixed order, so the result does not depend on the split.
             // Eight features at a time, each output element read and written once.
-            Parallel.forEachChunk(i, cost: 3 * n * o) { r in
+            let state = (x: x.data, w: weight.value.data, dw: weight.grad.data, dy: dy.data, dx: dx.data, n: n, i: i, o: o)
+            Parallel.forEachChunk(i, cost: 3 * n * o, with: state) { state, r in
+                let (x, w, dwAll, dy, dx, n, i, o) = state
                 var j = r.lowerBound
                 while j < r.upperBound {
                     let lanes = min(8, r.upperBound - j)
                     for k in 0..<o {
-                        let dw = weight.grad.data + k * i + j
+                        let dw = dwAll + k * i + j
                         var acc = loadPartial(dw, lanes)
-                        for s in 0..<n { acc += Float8(repeating: dy.data[s * o + k]) * loadPartial(x.data + s * i + j, lanes) }
+                        for s in 0..<n { acc += Float8(repeating: dy[s * o + k]) * loadPartial(x + s * i + j, lanes) }
                         storePartial(acc, dw, lanes)
                     }
                     for s in 0..<n {
                         var acc = Float8()
                         for k in 0..<o {
-                            acc += Float8(repeating: dy.data[s * o + k]) * loadPartial(weight.value.data + k * i + j, lanes)
+                            acc += Float8(repeating: dy[s * o + k]) * loadPartial(w + k * i + j, lanes)
                         }
-                        storePartial(acc, dx.data + s * i + j, lanes)
+                        storePartial(acc, dx + s * i + j, lanes)
                     }
                     j += lanes
                 }

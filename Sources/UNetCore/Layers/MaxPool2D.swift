@@ -37,7 +37,8 @@ public final class MaxPool2D: UnaryLayer {
         let k = poolSize, st = stride, fast = usesFastPath
         winners.withUnsafeMutableBufferPointer { am in
             let record = training ? am.baseAddress : nil
-            Parallel.forEach(s[0] * s[1], cost: h * w) { plane in
+            Parallel.forEach(s[0] * s[1], cost: h * w, with: (x, y, record, h, w, oh, ow, k, st, fast)) { s, plane in
+                let (x, y, record, h, w, oh, ow, k, st, fast) = s
                 let xp = UnsafePointer(x.data + plane * h * w)
                 let yp = y.data + plane * oh * ow
                 let wp = record.map { $0 + plane * oh * ow }
@@ -75,7 +76,9 @@ public final class MaxPool2D: UnaryLayer {
         let k = poolSize, st = stride
         winners.withUnsafeBufferPointer { am in
             let wins = am.baseAddress!
-            Parallel.forEach(inputShape[0] * inputShape[1], cost: h * w) { plane in
+            Parallel.forEach(inputShape[0] * inputShape[1], cost: h * w, with: (dx, dy, wins, h, w, oh, ow, k, st, tiles)) {
+                s, plane in
+                let (dx, dy, wins, h, w, oh, ow, k, st, tiles) = s
                 let dxp = dx.data + plane * h * w
                 let dyp = UnsafePointer(dy.data + plane * oh * ow)
                 let wp = wins + plane * oh * ow

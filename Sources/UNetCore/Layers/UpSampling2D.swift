@@ -35,7 +35,9 @@ public final class UpSampling2D: UnaryLayer {
         let (h, w) = (x.shape[2], x.shape[3])
         let (oh, ow) = (h * factor, w * factor)
         let y = Tensor(uninitialized: try! outputShape(x.shape))
-        Parallel.forEach(x.shape[0] * x.shape[1], cost: oh * ow) { plane in
+        Parallel.forEach(x.shape[0] * x.shape[1], cost: oh * ow, with: (self, x, y, h, w, oh, ow)) { state, plane in
+            let (layer, x, y, h, w, oh, ow) = state
+            let (mode, factor) = (layer.mode, layer.factor)
             let xp = x.data + plane * h * w
             let yp = y.data + plane * oh * ow
             if mode == .nearest {
@@ -51,9 +53,9 @@ public final class UpSampling2D: UnaryLayer {
                 return
             }
             for oy in 0..<oh {
-                let (y0, y1, ly) = taps(oy, h)
+                let (y0, y1, ly) = layer.taps(oy, h)
                 for ox in 0..<ow {
-                    let (x0, x1, lx) = taps(ox, w)
+                    let (x0, x1, lx) = layer.taps(ox, w)
                     let top = xp[y0 * w + x0] * (1 - lx) + xp[y0 * w + x1] * lx
                     let bottom = xp[y1 * w + x0] * (1 - lx) + xp[y1 * w + x1] * lx
                     yp[oy * ow + ox] = top * (1 - ly) + bottom * ly
@@ -67,7 +69,10 @@ public final class UpSampling2D: UnaryLayer {
         let (h, w) = (inputShape[2], inputShape[3])
         let (oh, ow) = (h * factor, w * factor)
         let dx = mode == .nearest ? Tensor(uninitialized: inputShape) : Tensor(zeros: inputShape)
-        Parallel.forEach(inputShape[0] * inputShape[1], cost: oh * ow) { plane in
+        Parallel.forEach(inputShape[0] * inputShape[1], cost: oh * ow, with: (self, dy, dx, h, w, oh, ow)) {
+            state, plane in
+            let (layer, dy, dx, h, w, oh, ow) = state
+            let (mode, factor) = (layer.mode, layer.factor)
             let dxp = dx.data + plane * h * w
             let dyp = dy.data + plane * oh * ow
             if mode == .nearest {
@@ -95,9 +100,9 @@ public final class UpSampling2D: UnaryLayer {
                 return
             }
             for oy in 0..<oh {
-                let (y0, y1, ly) = taps(oy, h)
+                let (y0, y1, ly) = layer.taps(oy, h)
                 for ox in 0..<ow {
-                    let (x0, x1, lx) = taps(ox, w)
+                    let (x0, x1, lx) = layer.taps(ox, w)
                     let g = dyp[oy * ow + ox]
                     dxp[y0 * w + x0] += g * (1 - ly) * (1 - lx)
                     dxp[y0 * w + x1] += g * (1 - ly) * lx

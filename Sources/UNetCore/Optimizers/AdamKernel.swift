@@ -27,7 +27,8 @@ func adamUpdate(_ k: AdamCoefficients, count: Int, w: UnsafeMutablePointer<Float
     precondition(!commit || (m != nil && v != nil), "Adam writes moments that exist")
     let partials = ChunkPartials.shared.buffer(chunks: Parallel.threads)
     let chunks = Parallel.chunkCount(count, cost: 16)
-    Parallel.forEachChunkIndexed(count, cost: 16) { chunk, range in
+    Parallel.forEachChunkIndexed(count, cost: 16, with: (k, w, g, m, v, commit, partials)) { s, chunk, range in
+        let (k, w, g, m, v, commit, partials) = s
         partials[chunk] = adamUpdate(k, range: range, w: w, g: g, m: m, v: v, commit: commit)
     }
     var total = UpdateMeasure()
@@ -101,7 +102,8 @@ private func adamUpdate(_ k: AdamCoefficients, range: Range<Int>, w: UnsafeMutab
 func allFinite(_ x: UnsafePointer<Float>, _ count: Int) -> Bool {
     let partials = ChunkPartials.shared.buffer(chunks: Parallel.threads)
     let chunks = Parallel.chunkCount(count, cost: 2)
-    Parallel.forEachChunkIndexed(count, cost: 2) { chunk, range in
+    Parallel.forEachChunkIndexed(count, cost: 2, with: (x, partials)) { s, chunk, range in
+        let (x, partials) = s
         var ok = true
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
