@@ -51,4 +51,88 @@ final class AllocationTests: XCTestCase {
     func testTheCounterSeesAnAllocation() {
         XCTAssertGreaterThanOrEqual(allocations(5) { _ = Tensor(zeros: [4]) }, 5)
     }
+
+    /// Whole warm steps on two threads allocate nothing: a U-Net with BatchNorm and a classification head (Winograd,
+    /// im2col, transposed convolutions, concatenation, global pooling, Dense, BCE+Dice and BCE, Adam), and the
+    /// reference classifier (upsampling, Flatten); training steps and inference forwards.
+    func testWarmStepsAllocateNothing() throws {
+        #if DEBUG
+        throw XCTSkip("allocation counts mean something in an optimized build: `make test` runs this with -c release")
+        #endif
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        Parallel.setThreads(2)
+        let configs = [
+            ModelConfig(architecture: .unet, inputShape: [1, 64, 64], seed: 3, depth: 2, filters: 8, batchNorm: true,
+                        classificationHead: 2),
+            ModelConfig(architecture: .unetClassifier, inputShape: [1, 32, 32], seed: 3),
+        ]
+        for modelConfig in configs {
+            let model = try Model.build(modelConfig)
+            var config = TrainingConfig()
+            config.batchSize = 2
+            let trainer = Trainer(model: model, config: config)
+            let batch = try DiscSource(count: 2, size: modelConfig.inputShape[1], seed: 4)
+                .batch(indices: [0, 1], epoch: 0, augment: false)
+            let name = modelConfig.architecture.rawValue
+            var lastLoss: Float = 0
+            XCTAssertEqual(try allocationsThrowing(3) { lastLoss = try trainer.trainStep(batch).loss }, 0,
+                           "\(name): heap allocations in warm training steps")
+            XCTAssertTrue(lastLoss.isFinite)
+            XCTAssertEqual(try allocationsThrowing(3) { _ = try model.forward(batch.images, training: false) }, 0,
+                           "\(name): heap allocations in warm inference forwards")
+        }
+    }
+
+    /// `allocations` for a throwing body, after three warm-up calls (the first steps settle where tensors go).
+    func allocationsThrowing(_ repeats: Int, _ body: () throws -> Void) throws -> Int {
+        for _ in 0..<3 { try body() }
+        unet_allocations_reset()
+        for _ in 0..<repeats { try body() }
+        return unet_allocations_count()
+    }
+
+    /// A tensor out of use is handed out again for the next request of its shape; one still referenced is not.
+    func testTheRecyclerReusesOnlyTensorsOutOfUse() {
+        var a: Tensor? = TensorRecycler.tensor(3, 5)
+        let first = ObjectIdentifier(a!)
+        a = nil
+        let b = TensorRecycler.tensor(3, 5)
+        XCTAssertEqual(ObjectIdentifier(b), first, "the retired tensor came back")
+        let c = TensorRecycler.tensor(3, 5)
+        XCTAssertNotEqual(ObjectIdentifier(c), ObjectIdentifier(b), "b is still in use")
+        let d = TensorRecycler.tensor(5, 3)
+        XCTAssertEqual(d.shape, [5, 3], "another shape is another tensor")
+
+        // A large tensor gives its storage back once out of use, and comes back at the same place.
+        let floats = 4 * 64 * 64
+        XCTAssertGreaterThanOrEqual(floats, TensorStorage.minimumRegionFloats)
+        let live = TensorStorage.liveByteCount
+        var x: Tensor? = TensorRecycler.tensor(4, 64, 64)
+        var view: Tensor? = TensorRecycler.view(of: x!, 4, 64 * 64)
+        XCTAssertEqual(TensorStorage.liveByteCount - live, TensorStorage.roundedBytes(floats))
+        XCTAssertEqual(view!.data, x!.data)
+        let large = ObjectIdentifier(x!)
+        x = nil
+        XCTAssertEqual(TensorStorage.liveByteCount - live, TensorStorage.roundedBytes(floats), "the view holds it")
+        view = nil
+        TensorRecycler.collect()
+        XCTAssertEqual(TensorStorage.liveByteCount, live, "out of use: its storage is free again")
+        let y = TensorRecycler.tensor(4, 64, 64)
+        XCTAssertEqual(ObjectIdentifier(y), large)
+        y.zero()
+        XCTAssertEqual(TensorRecycler.zeros([4, 64, 64]).sum, 0)
+    }
+
+    /// Retired tensors of small storage keep it, up to a bound: requests of ever-new shapes do not pile it up.
+    func testRetiredSmallStorageIsBounded() {
+        for i in 0..<300 { _ = TensorRecycler.tensor(1, 16_000 + i) }  // 4.8 Mi floats in all, each small
+        TensorRecycler.collect()
+        let counts = TensorRecycler.retiredCounts
+        XCTAssertLessThanOrEqual(counts.smallFloats, TensorRecycler.maximumRetiredSmallFloats)
+        XCTAssertLessThanOrEqual(counts.tensors, TensorRecycler.maximumRetired)
+        TensorRecycler.drain()
+        XCTAssertEqual(TensorRecycler.retiredCounts.tensors, 0)
+        XCTAssertEqual(TensorRecycler.retiredCounts.smallFloats, 0)
+    }
 }

@@ -16,7 +16,7 @@ public final class ReLU: UnaryLayer {
             output = training ? x : nil
             return x
         }
-        let y = Tensor(uninitialized: x.shape)
+        let y = TensorRecycler.tensor(x.shape)
         Parallel.forEachChunk(x.count, with: (x.data, y.data)) { s, r in reluForward(s.0, s.1, r) }
         output = training ? y : nil
         return y
@@ -24,7 +24,7 @@ public final class ReLU: UnaryLayer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
-        let dx = Tensor(uninitialized: dy.shape)
+        let dx = TensorRecycler.tensor(dy.shape)
         Parallel.forEachChunk(dy.count, with: (y.data, dy.data, dx.data)) { s, r in reluBackward(s.0, s.1, s.2, r) }
         return dx
     }
@@ -41,7 +41,7 @@ public final class Sigmoid: UnaryLayer {
     public func outputShape(_ s: [Int]) throws -> [Int] { s }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        let y = Tensor(zeros: x.shape)
+        let y = TensorRecycler.zeros(x.shape)
         for i in 0..<x.count { y.data[i] = sigmoid(x.data[i]) }
         output = training ? y : nil
         return y
@@ -49,7 +49,7 @@ public final class Sigmoid: UnaryLayer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let y = output else { preconditionFailure("Sigmoid.backward without a training forward") }
-        let dx = Tensor(zeros: dy.shape)
+        let dx = TensorRecycler.zeros(dy.shape)
         for i in 0..<dy.count { dx.data[i] = dy.data[i] * y.data[i] * (1 - y.data[i]) }
         return dx
     }
@@ -70,7 +70,7 @@ public final class Softmax: UnaryLayer {
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        let y = Tensor(zeros: x.shape)
+        let y = TensorRecycler.zeros(x.shape)
         softmaxChannels(x, into: y)
         output = training ? y : nil
         return y
@@ -78,7 +78,7 @@ public final class Softmax: UnaryLayer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let y = output else { preconditionFailure("Softmax.backward without a training forward") }
-        let dx = Tensor(zeros: dy.shape)
+        let dx = TensorRecycler.zeros(dy.shape)
         let (n, c) = (y.shape[0], y.shape[1])
         let plane = y.count / (n * c)
         for i in 0..<n {

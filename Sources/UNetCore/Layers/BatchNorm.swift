@@ -45,8 +45,8 @@ public final class BatchNorm: UnaryLayer {
         let (n, c) = (x.shape[0], channels)
         let p = x.count / (n * c)
         let m = n * p
-        let y = Tensor(uninitialized: x.shape)
-        let xhat = training ? Tensor(uninitialized: x.shape) : nil
+        let y = TensorRecycler.tensor(x.shape)
+        let xhat = training ? TensorRecycler.tensor(x.shape) : nil
         // 1/σ per channel is kept for the backward only by a training forward (into a buffer made once).
         inverseStd.withUnsafeMutableBufferPointer { inv in
             let invBase = inv.baseAddress!
@@ -90,7 +90,7 @@ public final class BatchNorm: UnaryLayer {
         let (n, c) = (dy.shape[0], channels)
         let p = dy.count / (n * c)
         let m = Float(n * p)
-        let dx = Tensor(uninitialized: dy.shape)
+        let dx = TensorRecycler.tensor(dy.shape)
         Parallel.forEach(c, cost: 3 * n * p, with: (self, dy, xhat, dx, n, c, p, m)) { s, ch in
             let (layer, dy, xhat, dx, n, c, p, m) = s
             var sumDy: Float = 0, sumDyXhat: Float = 0

@@ -17,8 +17,15 @@ public final class Concatenate: Layer {
     }
 
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        inputShapes = inputs.map(\.shape)
-        let y = Tensor(uninitialized: try! outputShape(inputShapes))
+        // Kept for the backward; rebuilt only when the shapes change (a warm step makes no array).
+        if inputShapes.count != inputs.count || zip(inputShapes, inputs).contains(where: { $0 != $1.shape }) {
+            inputShapes = inputs.map(\.shape)
+        }
+        let first = inputs[0].shape
+        let channels = inputs.reduce(0) { $0 + $1.shape[1] }
+        let y = first.count == 4
+            ? TensorRecycler.tensor(first[0], channels, first[2], first[3])
+            : TensorRecycler.tensor(try! outputShape(inputShapes))
         let n = y.shape[0]
         let outPerImage = y.count / n
         var offset = 0
@@ -31,15 +38,21 @@ public final class Concatenate: Layer {
     }
 
     public func backward(_ dy: Tensor) -> [Tensor] {
+        var gradients: [Tensor] = []
+        backward(dy, into: &gradients)
+        return gradients
+    }
+
+    public func backward(_ dy: Tensor, into gradients: inout [Tensor]) {
         let n = dy.shape[0]
         let outPerImage = dy.count / n
         var offset = 0
-        return inputShapes.map { shape in
-            let dx = Tensor(uninitialized: shape)
+        for shape in inputShapes {
+            let dx = TensorRecycler.tensor(shape)
             let per = dx.count / n
             for i in 0..<n { (dx.data + i * per).update(from: dy.data + i * outPerImage + offset, count: per) }
             offset += per
-            return dx
+            gradients.append(dx)
         }
     }
 

@@ -62,7 +62,7 @@ public final class Conv2D: UnaryLayer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        let y = Tensor(uninitialized: [n, o, g.outH, g.outW])  // every element written by the GEMM
+        let y = TensorRecycler.tensor(n, o, g.outH, g.outW)  // every element written by the GEMM
         input = training ? x : nil
         columns = nil
         if usesWinograd(x.shape) {
@@ -107,7 +107,7 @@ public final class Conv2D: UnaryLayer {
     /// backward as much as its product.
     private func forwardWithBiasRow(_ x: Tensor, _ g: ConvGeometry, bias: Tensor, _ y: Tensor, keepColumns: Bool) {
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        let kept = keepColumns ? Tensor(uninitialized: [n, k + 1, p]) : nil
+        let kept = keepColumns ? TensorRecycler.tensor(n, k + 1, p) : nil
         let shared = kept == nil ? Workspace.shared.buffer(.columns, count: (k + 1) * p) : nil
         let w = Workspace.shared.buffer(.augmentedWeights, count: o * (k + 1))
         for oi in 0..<o {
@@ -142,7 +142,7 @@ public final class Conv2D: UnaryLayer {
     /// convolution's product is dx[i] itself).
     private func inputGradientByColumns(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        let dx = Tensor(zeros: x.shape)
+        let dx = TensorRecycler.zeros(x.shape)
         let dcol = isPointwise ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
         for i in 0..<n {
             if let dcol {
@@ -171,7 +171,7 @@ public final class Conv2D: UnaryLayer {
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesWinograd(x.shape) {
-            let dx = inputGradient ? Tensor(uninitialized: x.shape) : nil  // overwritten
+            let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
             conv2dWinogradBackward(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
                                    outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
             return dx

@@ -47,9 +47,9 @@ public final class ConvTranspose2D: UnaryLayer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = outputGeometry(x.shape)
         let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
-        let shape = [n, outputChannels, g.height, g.width]
         // Without overlap every output element is written once (with its bias), so it needs no zeroing first.
-        let y = tilesWithoutOverlap ? Tensor(uninitialized: shape) : Tensor(zeros: shape)
+        let y = TensorRecycler.tensor(n, outputChannels, g.height, g.width)
+        if !tilesWithoutOverlap { y.zero() }
         let col = Workspace.shared.buffer(.columns, count: rows * hw)
         for i in 0..<n {
             // col (O*K*K, H*W) = Wᵀ (O*K*K, C) · x[i] (C, H*W)
@@ -95,7 +95,7 @@ public final class ConvTranspose2D: UnaryLayer {
         guard let x = input else { preconditionFailure("ConvTranspose2D.backward without a training forward") }
         let g = outputGeometry(x.shape)
         let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
-        let dx = Tensor(uninitialized: x.shape)  // the GEMM overwrites it
+        let dx = TensorRecycler.tensor(x.shape)  // the GEMM overwrites it
         let dcol = Workspace.shared.buffer(.columnGradient, count: rows * hw)
         for i in 0..<n {
             im2col(dy.image(i), g, dcol)

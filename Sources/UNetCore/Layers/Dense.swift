@@ -35,7 +35,7 @@ public final class Dense: UnaryLayer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let (n, i, o) = (x.shape[0], inputFeatures, outputFeatures)
-        let y = Tensor(uninitialized: [n, o])
+        let y = TensorRecycler.tensor(n, o)
         input = training ? x : nil
         if o <= Dense.vectorLoopMaximumOutputs {
             // y[s, k] = x[s] · W[k] + b[k], one dot product per (sample, output).
@@ -56,7 +56,7 @@ public final class Dense: UnaryLayer {
         guard let x = input else { preconditionFailure("Dense.backward without a training forward") }
         let (n, i, o) = (x.shape[0], inputFeatures, outputFeatures)
         for s in 0..<n { for k in 0..<o { bias.grad.data[k] += dy.data[s * o + k] } }
-        let dx = Tensor(uninitialized: x.shape)  // overwritten below
+        let dx = TensorRecycler.tensor(x.shape)  // overwritten below
         if o <= Dense.vectorLoopMaximumOutputs {
             // Over feature ranges: dW[k] += Σ_s dy[s, k] · x[s] and dx[s] = Σ_k dy[s, k] · W[k], samples and
             // outputs in a fixed order, so the result does not depend on the split.
@@ -109,10 +109,10 @@ public final class Flatten: UnaryLayer {
     /// Views, not copies: the classifier's flattened activation is its largest tensor (100 MB at 224x224, batch 8).
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         inputShape = x.shape
-        return Tensor(viewing: x, shape: try! outputShape(x.shape))
+        return TensorRecycler.view(of: x, x.shape[0], x.count / max(x.shape[0], 1))
     }
 
-    public func backward(_ dy: Tensor) -> Tensor { Tensor(viewing: dy, shape: inputShape) }
+    public func backward(_ dy: Tensor) -> Tensor { TensorRecycler.view(of: dy, shape: inputShape) }
     public func releaseCache() {}
 }
 
@@ -130,7 +130,7 @@ public final class GlobalAveragePooling2D: UnaryLayer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         inputShape = x.shape
         let planes = x.shape[0] * x.shape[1], plane = x.shape[2] * x.shape[3]
-        let y = Tensor(zeros: [x.shape[0], x.shape[1]])
+        let y = TensorRecycler.tensor(x.shape[0], x.shape[1])
         for p in 0..<planes {
             var s: Float = 0
             for j in 0..<plane { s += x.data[p * plane + j] }
@@ -140,7 +140,7 @@ public final class GlobalAveragePooling2D: UnaryLayer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        let dx = Tensor(zeros: inputShape)
+        let dx = TensorRecycler.tensor(inputShape)
         let plane = inputShape[2] * inputShape[3]
         for p in 0..<dy.count {
             let g = dy.data[p] / Float(plane)

@@ -17,10 +17,10 @@ public final class Dropout: UnaryLayer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         guard training, rate > 0 else { mask = nil; return x.copy() }
-        let m = Tensor(zeros: x.shape)
+        let m = TensorRecycler.zeros(x.shape)
         let keep = 1 / (1 - rate)
         for i in 0..<x.count { m.data[i] = rng.nextFloat() >= rate ? keep : 0 }
-        let y = Tensor(zeros: x.shape)
+        let y = TensorRecycler.zeros(x.shape)
         for i in 0..<x.count { y.data[i] = x.data[i] * m.data[i] }
         mask = m
         return y
@@ -28,7 +28,7 @@ public final class Dropout: UnaryLayer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let m = mask else { return dy.copy() }
-        let dx = Tensor(zeros: dy.shape)
+        let dx = TensorRecycler.zeros(dy.shape)
         for i in 0..<dy.count { dx.data[i] = dy.data[i] * m.data[i] }
         return dx
     }

@@ -27,6 +27,9 @@ public protocol Layer: AnyObject {
     func outputShape(_ inputShapes: [[Int]]) throws -> [Int]
     func forward(_ inputs: [Tensor], training: Bool) -> Tensor
     func backward(_ gradOutput: Tensor) -> [Tensor]
+    /// `backward`, appending the input gradients to `gradients`: the network passes the same array every step,
+    /// so a layer of several inputs makes no array per step when it implements this.
+    func backward(_ gradOutput: Tensor, into gradients: inout [Tensor])
     /// The backward for a layer whose input gradients nobody reads (the first layer's, in training): parameter
     /// gradients accumulate as in `backward`; layers that can skip the input gradient's work do.
     func backwardParametersOnly(_ gradOutput: Tensor)
@@ -39,6 +42,9 @@ extension Layer {
     public var buffers: [(name: String, value: Tensor)] { [] }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
     public func backwardParametersOnly(_ gradOutput: Tensor) { _ = backward(gradOutput) }
+    public func backward(_ gradOutput: Tensor, into gradients: inout [Tensor]) {
+        gradients.append(contentsOf: backward(gradOutput))
+    }
 }
 
 /// A layer of one input, which most are.

@@ -32,7 +32,7 @@ public final class MaxPool2D: UnaryLayer {
         let s = x.shape
         let (h, w) = (s[2], s[3])
         let (oh, ow) = ((h - poolSize) / stride + 1, (w - poolSize) / stride + 1)
-        let y = Tensor(uninitialized: [s[0], s[1], oh, ow])
+        let y = TensorRecycler.tensor(s[0], s[1], oh, ow)
         if training && winners.count != y.count { winners = [UInt8](repeating: 0, count: y.count) }
         let k = poolSize, st = stride, fast = usesFastPath
         winners.withUnsafeMutableBufferPointer { am in
@@ -72,7 +72,7 @@ public final class MaxPool2D: UnaryLayer {
         let (oh, ow) = (dy.shape[2], dy.shape[3])
         // The fast path writes every dx element itself when the windows tile the input exactly.
         let tiles = usesFastPath && h == 2 * oh && w == 2 * ow
-        let dx = tiles ? Tensor(uninitialized: inputShape) : Tensor(zeros: inputShape)
+        let dx = tiles ? TensorRecycler.tensor(inputShape) : TensorRecycler.zeros(inputShape)
         let k = poolSize, st = stride
         winners.withUnsafeBufferPointer { am in
             let wins = am.baseAddress!

@@ -34,7 +34,7 @@ public final class UpSampling2D: UnaryLayer {
         inputShape = x.shape
         let (h, w) = (x.shape[2], x.shape[3])
         let (oh, ow) = (h * factor, w * factor)
-        let y = Tensor(uninitialized: try! outputShape(x.shape))
+        let y = TensorRecycler.tensor(x.shape[0], x.shape[1], oh, ow)
         Parallel.forEach(x.shape[0] * x.shape[1], cost: oh * ow, with: (self, x, y, h, w, oh, ow)) { state, plane in
             let (layer, x, y, h, w, oh, ow) = state
             let (mode, factor) = (layer.mode, layer.factor)
@@ -68,7 +68,7 @@ public final class UpSampling2D: UnaryLayer {
     public func backward(_ dy: Tensor) -> Tensor {
         let (h, w) = (inputShape[2], inputShape[3])
         let (oh, ow) = (h * factor, w * factor)
-        let dx = mode == .nearest ? Tensor(uninitialized: inputShape) : Tensor(zeros: inputShape)
+        let dx = mode == .nearest ? TensorRecycler.tensor(inputShape) : TensorRecycler.zeros(inputShape)
         Parallel.forEach(inputShape[0] * inputShape[1], cost: oh * ow, with: (self, dy, dx, h, w, oh, ow)) {
             state, plane in
             let (layer, dy, dx, h, w, oh, ow) = state

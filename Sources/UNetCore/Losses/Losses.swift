@@ -22,40 +22,36 @@ public enum LossKind: String, CaseIterable, Sendable, Codable {
     case bceDice = "bce+dice"
 }
 
-/// The weight of each element of a (N, C, ...) target under the class-weight rule for BCE described above.
-func bceElementWeights(_ target: Tensor, _ classWeights: [Float]?) -> [Float]? {
-    guard let w = classWeights else { return nil }
-    let (n, c) = (target.shape[0], target.rank > 1 ? target.shape[1] : 1)
-    let plane = target.count / (n * c)
-    var out = [Float](repeating: 1, count: target.count)
-    for i in 0..<n {
-        for p in 0..<plane {
-            let base = i * c * plane + p
-            var cls = 0
-            if c == 1 {
-                cls = target.data[base] > 0.5 ? 1 : 0
-            } else {
-                for k in 1..<c where target.data[base + k * plane] > target.data[base + cls * plane] { cls = k }
-            }
-            let wk = cls < w.count ? w[cls] : 1
-            for k in 0..<c { out[base + k * plane] = wk }
-        }
+/// The weight of element `index` of a (N, C, ...) target under the class-weight rule for BCE described above
+/// (1 without class weights). Worked out per element rather than into an array: a training step makes no
+/// allocation.
+@inline(__always)
+func bceElementWeight(_ target: Tensor, _ classWeights: [Float]?, _ index: Int) -> Float {
+    guard let w = classWeights else { return 1 }
+    let c = target.rank > 1 ? target.shape[1] : 1
+    let plane = target.count / (target.shape[0] * c)
+    // The pixel's first channel, and the class its target marks.
+    let base = index / (c * plane) * (c * plane) + index % plane
+    var cls = 0
+    if c == 1 {
+        cls = target.data[base] > 0.5 ? 1 : 0
+    } else {
+        for k in 1..<c where target.data[base + k * plane] > target.data[base + cls * plane] { cls = k }
     }
-    return out
+    return cls < w.count ? w[cls] : 1
 }
 
 /// Binary cross-entropy from logits, stable for any logit: l = max(z,0) − z·t + log(1 + e^−|z|).
 /// dl/dz = σ(z) − t.
 public func binaryCrossEntropy(logits z: Tensor, targets t: Tensor, classWeights: [Float]? = nil) -> LossResult {
     precondition(z.shape == t.shape, "BCE: logits \(z.shape) vs targets \(t.shape)")
-    let w = bceElementWeights(t, classWeights)
-    let g = Tensor(zeros: z.shape)
+    let g = TensorRecycler.tensor(z.shape)  // every element written below
     let n = Float(z.count)
     var total = 0.0
     for i in 0..<z.count {
         let (x, y) = (z.data[i], t.data[i])
         let l = Double(max(x, 0) - x * y) + log1p(exp(-Double(abs(x))))
-        let wi = w?[i] ?? 1
+        let wi = bceElementWeight(t, classWeights, i)
         total += Double(wi) * l
         g.data[i] = wi * (sigmoid(x) - y) / n
     }
@@ -67,14 +63,13 @@ public func binaryCrossEntropy(logits z: Tensor, targets t: Tensor, classWeights
 public func binaryCrossEntropy(probabilities p: Tensor, targets t: Tensor, classWeights: [Float]? = nil,
                                epsilon: Float = 1e-7) -> LossResult {
     precondition(p.shape == t.shape, "BCE: probabilities \(p.shape) vs targets \(t.shape)")
-    let w = bceElementWeights(t, classWeights)
-    let g = Tensor(zeros: p.shape)
+    let g = TensorRecycler.tensor(p.shape)  // every element written below
     let n = Float(p.count)
     var total = 0.0
     for i in 0..<p.count {
         let q = min(max(p.data[i], epsilon), 1 - epsilon)
         let y = t.data[i]
-        let wi = w?[i] ?? 1
+        let wi = bceElementWeight(t, classWeights, i)
         total += Double(wi) * -(Double(y) * log(Double(q)) + Double(1 - y) * log(Double(1 - q)))
         let inside = p.data[i] > epsilon && p.data[i] < 1 - epsilon
         g.data[i] = inside ? wi * (q - y) / (q * (1 - q)) / n : 0
@@ -88,9 +83,9 @@ public func softmaxCrossEntropy(logits z: Tensor, labels: Tensor, classWeights: 
     let (n, c) = (z.shape[0], z.shape[1])
     let plane = z.count / (n * c)
     precondition(labels.count == n * plane, "CE: logits \(z.shape) vs labels \(labels.shape)")
-    let p = Tensor(zeros: z.shape)
+    let p = TensorRecycler.tensor(z.shape)
     softmaxChannels(z, into: p)
-    let g = Tensor(zeros: z.shape)
+    let g = TensorRecycler.tensor(z.shape)  // every element written below
     var total = 0.0, weightSum = 0.0
     for i in 0..<n {
         for q in 0..<plane {
@@ -123,12 +118,14 @@ public func diceLoss(logits z: Tensor, targets t: Tensor, classWeights: [Float]?
     precondition(z.shape == t.shape, "Dice: logits \(z.shape) vs targets \(t.shape)")
     let (n, c) = (z.shape[0], z.shape[1])
     let plane = z.count / (n * c)
-    let p = Tensor(zeros: z.shape)
+    let p = TensorRecycler.tensor(z.shape)
     if c == 1 { for i in 0..<z.count { p.data[i] = sigmoid(z.data[i]) } } else { softmaxChannels(z, into: p) }
-    let w = (0..<c).map { c == 1 ? 1.0 : Double(classWeights?[$0] ?? 1) }  // one class: nothing to weigh
-    let wsum = w.reduce(0, +) * Double(n)
+    func weight(_ k: Int) -> Double { c == 1 ? 1 : Double(classWeights?[k] ?? 1) }  // one class: nothing to weigh
+    var wsum = 0.0
+    for k in 0..<c { wsum += weight(k) }
+    wsum *= Double(n)
     // dL/dp first, then through the activation.
-    let dp = Tensor(zeros: z.shape)
+    let dp = TensorRecycler.tensor(z.shape)  // every element written below
     var total = 0.0
     for i in 0..<n {
         for k in 0..<c {
@@ -139,14 +136,14 @@ public func diceLoss(logits z: Tensor, targets t: Tensor, classWeights: [Float]?
                 sp += Double(p.data[base + j]); st += Double(t.data[base + j])
             }
             let num = 2 * inter + smooth, den = sp + st + smooth
-            total += w[k] * (1 - num / den)
+            total += weight(k) * (1 - num / den)
             // d(1 − num/den)/dp_j = −(2 t_j · den − num) / den²
             for j in 0..<plane {
-                dp.data[base + j] = Float(-w[k] * (2 * Double(t.data[base + j]) * den - num) / (den * den) / wsum)
+                dp.data[base + j] = Float(-weight(k) * (2 * Double(t.data[base + j]) * den - num) / (den * den) / wsum)
             }
         }
     }
-    let g = Tensor(zeros: z.shape)
+    let g = TensorRecycler.tensor(z.shape)  // every element written below
     if c == 1 {
         for i in 0..<z.count { g.data[i] = dp.data[i] * p.data[i] * (1 - p.data[i]) }
     } else {

@@ -51,10 +51,10 @@ public final class Model {
     public var parameterCount: Int { network.parameterCount }
 
     /// The per-image shape [C, H, W] the network runs on after padding.
-    func paddedShape(_ s: [Int]) -> [Int] {
-        let m = padMultiple
-        return [s[0], (s[1] + m - 1) / m * m, (s[2] + m - 1) / m * m]
-    }
+    func paddedShape(_ s: [Int]) -> [Int] { [s[0], padded(s[1]), padded(s[2])] }
+
+    /// A height or width padded up to a multiple of `padMultiple`.
+    func padded(_ side: Int) -> Int { (side + padMultiple - 1) / padMultiple * padMultiple }
 
     /// Checks an input batch (N, C, H, W) against the model; the error says what was expected.
     public func validateInput(_ shape: [Int]) throws {
@@ -72,6 +72,9 @@ public final class Model {
     }
 
     private var lastInputShape: [Int] = []
+    /// Scratch for `forward` and the backward, emptied and refilled each step rather than made anew.
+    private var wanted: [Int] = []
+    private var gradients: [Tensor?] = []
 
     /// Which outputs a forward pass computes.
     public struct Heads: OptionSet, Sendable {
@@ -88,11 +91,11 @@ public final class Model {
     public func forward(_ x: Tensor, training: Bool, heads: Heads = .all) throws -> Output {
         try validateInput(x.shape)
         lastInputShape = x.shape
-        let padded = pad(x, to: [x.shape[0]] + paddedShape(Array(x.shape.dropFirst())))
-        var wanted: [Int] = []
+        let input = pad(x, height: padded(x.shape[2]), width: padded(x.shape[3]))
+        wanted.removeAll(keepingCapacity: true)
         if let m = maskOutput, heads.contains(.mask) || classOutput == nil { wanted.append(m) }
         if let c = classOutput, heads.contains(.classes) || maskOutput == nil { wanted.append(c) }
-        let outs = network.forward(padded, training: training, wanted: wanted)
+        let outs = network.forward(input, training: training, wanted: wanted)
         var result = Output()
         if let m = maskOutput, let out = outs[m] { result.mask = crop(out, height: x.shape[2], width: x.shape[3]) }
         if let c = classOutput, let out = outs[c] { result.classLogits = out }
@@ -103,23 +106,29 @@ public final class Model {
     /// dL/dx; parameter gradients accumulate.
     @discardableResult
     public func backward(maskGradient: Tensor?, classGradient: Tensor?) -> Tensor {
-        let dx = network.backward(outputGradients(maskGradient: maskGradient, classGradient: classGradient))
+        setOutputGradients(maskGradient: maskGradient, classGradient: classGradient)
+        defer { for i in gradients.indices { gradients[i] = nil } }
+        let dx = network.backward(gradients)
         return crop(dx, height: lastInputShape[2], width: lastInputShape[3])
     }
 
     /// The backward of a training step: parameter gradients only, no gradient for the input image.
     public func backwardParameters(maskGradient: Tensor?, classGradient: Tensor?) {
-        network.backwardParameters(outputGradients(maskGradient: maskGradient, classGradient: classGradient))
+        setOutputGradients(maskGradient: maskGradient, classGradient: classGradient)
+        network.backwardParameters(gradients)
+        for i in gradients.indices { gradients[i] = nil }
     }
 
-    /// The loss gradients in the network's output order, the mask's padded to the network's input size.
-    private func outputGradients(maskGradient: Tensor?, classGradient: Tensor?) -> [Tensor?] {
-        var grads = [Tensor?](repeating: nil, count: network.outputs.count)
-        if let m = maskOutput, let g = maskGradient {
-            grads[m] = pad(g, to: [g.shape[0], g.shape[1]] + Array(paddedShape(Array(lastInputShape.dropFirst())).dropFirst()))
+    /// `gradients`: the loss gradients in the network's output order, the mask's padded to the network's input
+    /// size.
+    private func setOutputGradients(maskGradient: Tensor?, classGradient: Tensor?) {
+        if gradients.count != network.outputs.count {
+            gradients = [Tensor?](repeating: nil, count: network.outputs.count)
         }
-        if let c = classOutput, let g = classGradient { grads[c] = g }
-        return grads
+        if let m = maskOutput, let g = maskGradient {
+            gradients[m] = pad(g, height: padded(lastInputShape[2]), width: padded(lastInputShape[3]))
+        }
+        if let c = classOutput, let g = classGradient { gradients[c] = g }
     }
 
     /// Turns logits into probabilities with the output's activation.
@@ -133,12 +142,14 @@ public final class Model {
     }
 }
 
-/// Zero-pads (N, C, H, W) at the bottom and right to `shape`; returns `x` itself when no padding is needed.
-func pad(_ x: Tensor, to shape: [Int]) -> Tensor {
-    if x.shape == shape { return x }
-    let y = Tensor(zeros: shape)
-    let (h, w, ph, pw) = (x.shape[2], x.shape[3], shape[2], shape[3])
-    for plane in 0..<(shape[0] * shape[1]) {
+/// Zero-pads (N, C, H, W) at the bottom and right to height `ph` and width `pw`; returns `x` itself when no
+/// padding is needed.
+func pad(_ x: Tensor, height ph: Int, width pw: Int) -> Tensor {
+    let (h, w) = (x.shape[2], x.shape[3])
+    if h == ph && w == pw { return x }
+    let y = TensorRecycler.tensor(x.shape[0], x.shape[1], ph, pw)
+    y.zero()
+    for plane in 0..<(x.shape[0] * x.shape[1]) {
         for r in 0..<h { (y.data + plane * ph * pw + r * pw).update(from: x.data + plane * h * w + r * w, count: w) }
     }
     return y
@@ -148,7 +159,7 @@ func pad(_ x: Tensor, to shape: [Int]) -> Tensor {
 func crop(_ x: Tensor, height h: Int, width w: Int) -> Tensor {
     if x.shape[2] == h && x.shape[3] == w { return x }
     let (ph, pw) = (x.shape[2], x.shape[3])
-    let y = Tensor(zeros: [x.shape[0], x.shape[1], h, w])
+    let y = TensorRecycler.tensor(x.shape[0], x.shape[1], h, w)  // every row written below
     for plane in 0..<(x.shape[0] * x.shape[1]) {
         for r in 0..<h { (y.data + plane * h * w + r * w).update(from: x.data + plane * ph * pw + r * pw, count: w) }
     }

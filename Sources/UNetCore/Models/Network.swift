@@ -116,6 +116,11 @@ public final class Network {
     private var outputByNode: [Tensor?] = []
     private var gradientByNode: [Tensor?] = []
     private var plan: (wanted: [Int], outputs: [Int], needed: [Bool], lastUse: [Int])?
+    /// The inputs of a node of several inputs, the gradients its backward returns, and the outputs `forward`
+    /// returns: emptied after use but kept, so their storage is reused (each was an array per node per step).
+    private var nodeInputs: [Tensor] = []
+    private var nodeGradients: [Tensor] = []
+    private var result: [Tensor?] = []
 
     private func makePlan(_ wanted: [Int]) -> (needed: [Bool], lastUse: [Int]) {
         if let p = plan, p.wanted == wanted, p.outputs == outputs, p.needed.count == nodes.count {
@@ -138,6 +143,9 @@ public final class Network {
     /// nil. A U-Net trained on image labels alone skips its whole decoder this way.
     public func forward(_ x: Tensor, training: Bool, wanted: [Int]) -> [Tensor?] {
         let (needed, lastUse) = makePlan(wanted)
+        // The array handed back last time (it holds the outputs until now) is emptied in place when the caller
+        // has let go of it.
+        result.removeAll(keepingCapacity: true)
         // Layers cache what their backward needs themselves, so the graph drops every output after its last use,
         // in training too: a convolution's pre-activation output is freed once its ReLU has run.
         for i in nodes.indices where needed[i] {
@@ -147,13 +155,14 @@ public final class Network {
                 let input = j == Network.input ? x : outputByNode[j]!
                 outputByNode[i] = timed(i, backward: false) { unary.forward(input, training: training) }
             } else {
-                let ins = node.inputs.map { $0 == Network.input ? x : outputByNode[$0]! }
-                outputByNode[i] = timed(i, backward: false) { node.layer.forward(ins, training: training) }
+                for j in node.inputs { nodeInputs.append(j == Network.input ? x : outputByNode[j]!) }
+                outputByNode[i] = timed(i, backward: false) { node.layer.forward(nodeInputs, training: training) }
+                nodeInputs.removeAll(keepingCapacity: true)
             }
             for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outputByNode[j] = nil }
         }
         if training { hasForward = true; inputShape = x.shape }
-        let result = outputs.enumerated().map { k, node in wanted.contains(k) ? outputByNode[node] : nil }
+        for (k, node) in outputs.enumerated() { result.append(wanted.contains(k) ? outputByNode[node] : nil) }
         for i in outputByNode.indices { outputByNode[i] = nil }
         return result
     }
@@ -173,7 +182,12 @@ public final class Network {
     private func backward(_ gradOutputs: [Tensor?], inputGradient: Bool) -> Tensor? {
         precondition(hasForward, "Network.backward without a training forward")
         if gradientByNode.count != nodes.count { gradientByNode = [Tensor?](repeating: nil, count: nodes.count) }
-        for (k, g) in zip(outputs, gradOutputs) { if let g { accumulate(&gradientByNode[k], g.copy()) } }
+        for (k, g) in zip(outputs, gradOutputs) {
+            guard let g else { continue }
+            let copy = TensorRecycler.tensor(g.shape)
+            copy.assign(g)
+            accumulate(&gradientByNode[k], copy)
+        }
         var inputGrad: Tensor?
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             guard let g = gradientByNode[i] else { continue }
@@ -191,18 +205,19 @@ public final class Network {
                 if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&gradientByNode[j], gin) }
                 continue
             }
-            let gins = timed(i, backward: true) { node.layer.backward(g) }
+            timed(i, backward: true) { node.layer.backward(g, into: &nodeGradients) }
             // Its activations are needed no more: freeing them now, not after the whole backward, lets the
             // gradients of the earlier layers reuse their memory (the classifier's peak fell by a fifth).
             node.layer.releaseCache()
-            for (j, gin) in zip(node.inputs, gins) {
+            for (j, gin) in zip(node.inputs, nodeGradients) {
                 if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&gradientByNode[j], gin) }
             }
+            nodeGradients.removeAll(keepingCapacity: true)
         }
         for i in gradientByNode.indices { gradientByNode[i] = nil }
         releaseCaches()
         guard inputGradient else { return nil }
-        return inputGrad ?? Tensor(zeros: inputShape)
+        return inputGrad ?? TensorRecycler.zeros(inputShape)
     }
 
     /// Runs one node's forward or backward, timed into `profile` when there is one.

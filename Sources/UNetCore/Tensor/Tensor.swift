@@ -13,7 +13,6 @@ public final class Tensor: @unchecked Sendable {
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.data = TensorStorage.allocate(count)
-        self.owner = nil
         data.initialize(repeating: 0, count: max(count, 1))
     }
 
@@ -23,12 +22,21 @@ public final class Tensor: @unchecked Sendable {
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.data = TensorStorage.allocate(count)
-        self.owner = nil
+    }
+
+    /// A tensor over storage already taken from `TensorStorage` for `shape`'s element count (`TensorRecycler`).
+    init(adopting storage: UnsafeMutablePointer<Float>, shape: [Int], count: Int) {
+        self.shape = shape
+        self.count = count
+        self.data = storage
     }
 
     /// The tensor whose storage this one shares, if it is a view (`init(viewing:shape:)`); it is kept alive by the
-    /// view and frees the storage itself.
-    private let owner: Tensor?
+    /// view and frees the storage itself. Changed only by `TensorRecycler`, which hands views out again.
+    var owner: Tensor?
+    /// Whether `data` is this tensor's own to free: not for views, nor for recycled tensors that have given their
+    /// storage back while they wait to be handed out again.
+    var ownsStorage = true
 
     /// A tensor of another shape over `other`'s storage (same element count): a reshape without a copy. Writes
     /// through either are seen by both, so views are for layers whose outputs nobody writes in place (Flatten).
@@ -38,6 +46,7 @@ public final class Tensor: @unchecked Sendable {
         self.count = other.count
         self.data = other.data
         self.owner = other.owner ?? other
+        self.ownsStorage = false
     }
 
     /// A tensor holding a copy of `values`, which must have `shape`'s element count.
@@ -53,7 +62,7 @@ public final class Tensor: @unchecked Sendable {
         data.update(repeating: value, count: count)
     }
 
-    deinit { if owner == nil { TensorStorage.release(data, count: count) } }
+    deinit { if ownsStorage { TensorStorage.release(data, count: count) } }
 
     public var rank: Int { shape.count }
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }

@@ -68,7 +68,9 @@ public enum TensorStorage {
 
     /// Bytes of large tensors alive now, and the most alive at once since `resetPeak()`: what activations and
     /// gradients need at their peak, without the workspaces.
+    /// Tensors out of use but not yet retired by `TensorRecycler` are collected first, so they do not count.
     public static var liveByteCount: Int {
+        TensorRecycler.collect()
         lock.lock(); defer { lock.unlock() }
         return liveBytes
     }
@@ -89,6 +91,7 @@ public enum TensorStorage {
 
     /// Hands the free pages back to the kernel (after a large model is replaced by a small one, say).
     public static func trim() {
+        TensorRecycler.drain()
         lock.lock(); defer { lock.unlock() }
         region?.trim()
     }

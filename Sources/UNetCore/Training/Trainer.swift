@@ -41,6 +41,9 @@ public final class Trainer {
     public var batchInEpoch = 0
 
     private var snapshot: [Tensor] = []
+    /// The batch metrics of the last step, refilled in place each step (a dictionary made per step was a heap
+    /// allocation; a caller that keeps a `StepResult` keeps its own copy).
+    private var stepMetrics: [String: Double] = [:]
 
     public init(model: Model, config: TrainingConfig, optimizer: Optimizer? = nil) {
         self.model = model
@@ -88,7 +91,7 @@ public final class Trainer {
         }
         optimizer.step(params)
         return StepResult(step: optimizer.stepCount, loss: objective.loss, learningRate: optimizer.learningRate,
-                          metrics: objective.metrics)
+                          metrics: stepMetrics)
     }
 
     /// What a step changes before its checks pass: only the BatchNorm statistics (the training forward updates
@@ -127,12 +130,13 @@ public final class Trainer {
         var loss: Float = 0
         var maskGradient: Tensor?
         var classGradient: Tensor?
-        var metrics: [String: Double] = [:]
     }
 
-    /// The loss over every output that has a target in the batch, and its gradients.
+    /// The loss over every output that has a target in the batch, and its gradients; the batch metrics go to
+    /// `stepMetrics`.
     func computeObjective(_ out: Model.Output, _ batch: Batch) throws -> Objective {
         var objective = Objective()
+        stepMetrics.removeAll(keepingCapacity: true)
         var used = false
         if let logits = out.mask, let masks = batch.masks {
             guard masks.count == logits.shape[0] * logits.shape[2] * logits.shape[3] else {
@@ -141,7 +145,7 @@ public final class Trainer {
             let r = try segmentationLoss(logits, masks)
             objective.loss += r.loss
             objective.maskGradient = r.gradient
-            objective.metrics["dice"] = batchDice(logits, masks)
+            stepMetrics["dice"] = batchDice(logits, masks)
             used = true
         }
         if let logits = out.classLogits, let labels = batch.labels {
@@ -155,7 +159,7 @@ public final class Trainer {
             let r = try classificationLoss(logits, labels)
             objective.loss += r.loss
             objective.classGradient = r.gradient
-            objective.metrics["accuracy"] = batchAccuracy(logits, labels)
+            stepMetrics["accuracy"] = batchAccuracy(logits, labels)
             used = true
         }
         guard used else {
@@ -169,7 +173,7 @@ public final class Trainer {
     func segmentationLoss(_ logits: Tensor, _ masks: Tensor) throws -> LossResult {
         let classes = logits.shape[1]
         if classes == 1 {
-            let t = masks.count == logits.count ? masks : masks.reshaped(logits.shape)
+            let t = masks.count == logits.count ? masks : TensorRecycler.view(of: masks, shape: logits.shape)
             switch config.loss ?? .bceDice {
             case .bce: return binaryCrossEntropy(logits: logits, targets: t, classWeights: classWeights)
             case .dice: return diceLoss(logits: logits, targets: t)
@@ -177,7 +181,7 @@ public final class Trainer {
             case .ce: throw TrainingError.unusableTargets("loss \"ce\" needs a K-class mask; this model's mask has 1 channel")
             }
         }
-        let labels = masks.reshaped([logits.shape[0], logits.shape[2], logits.shape[3]])
+        let labels = masks.rank == 3 ? masks : TensorRecycler.view(of: masks, logits.shape[0], logits.shape[2], logits.shape[3])
         switch config.loss ?? .ce {
         case .ce: return softmaxCrossEntropy(logits: logits, labels: labels, classWeights: classWeights)
         case .dice: return diceLoss(logits: logits, targets: oneHot(labels, classes: classes), classWeights: classWeights)
@@ -192,18 +196,22 @@ public final class Trainer {
             ?? (model.classActivation == .softmax ? .ce : .bce)
         if loss == .ce {
             guard classes > 1 else { throw TrainingError.unusableTargets("loss \"ce\" needs at least 2 class outputs") }
-            return softmaxCrossEntropy(logits: logits, labels: Tensor(shape: [n], values: labels.map(Float.init)),
-                                       classWeights: classWeights)
+            let indices = TensorRecycler.tensor(n)
+            for i in 0..<n { indices[i] = Float(labels[i]) }
+            return softmaxCrossEntropy(logits: logits, labels: indices, classWeights: classWeights)
         }
         // BCE: a single sigmoid output learns the label itself; C outputs learn the one-hot label (the reference).
-        let targets = Tensor(zeros: logits.shape)
+        let targets = TensorRecycler.zeros(logits.shape)
         for i in 0..<n { if classes == 1 { targets[i] = Float(labels[i]) } else { targets[i * classes + labels[i]] = 1 } }
         return binaryCrossEntropy(logits: logits, targets: targets, classWeights: classWeights)
     }
 
     func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
         let (n, plane) = (labels.shape[0], labels.count / labels.shape[0])
-        let t = Tensor(zeros: [n, classes] + Array(labels.shape.dropFirst()))
+        let t = labels.rank == 3
+            ? TensorRecycler.tensor(n, classes, labels.shape[1], labels.shape[2])
+            : TensorRecycler.tensor([n, classes] + Array(labels.shape.dropFirst()))
+        t.zero()
         for i in 0..<n {
             for p in 0..<plane {
                 let k = min(max(Int(labels[i * plane + p]), 0), classes - 1)
@@ -241,18 +249,21 @@ public final class Trainer {
     }
 
     func batchAccuracy(_ logits: Tensor, _ labels: [Int]) -> Double {
-        let predicted = Trainer.predictedClasses(logits)
-        return Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(max(labels.count, 1))
+        var right = 0
+        for (i, label) in labels.enumerated() where Trainer.predictedClass(logits, row: i) == label { right += 1 }
+        return Double(right) / Double(max(labels.count, 1))
     }
 
     /// The class index each row of logits predicts (a single sigmoid output: 1 when its logit is positive).
     public static func predictedClasses(_ logits: Tensor) -> [Int] {
-        let (n, c) = (logits.shape[0], logits.shape[1])
-        return (0..<n).map { i in
-            if c == 1 { return logits[i] > 0 ? 1 : 0 }
-            var best = 0
-            for k in 1..<c where logits[i * c + k] > logits[i * c + best] { best = k }
-            return best
-        }
+        (0..<logits.shape[0]).map { predictedClass(logits, row: $0) }
+    }
+
+    static func predictedClass(_ logits: Tensor, row i: Int) -> Int {
+        let c = logits.shape[1]
+        if c == 1 { return logits[i] > 0 ? 1 : 0 }
+        var best = 0
+        for k in 1..<c where logits[i * c + k] > logits[i * c + best] { best = k }
+        return best
     }
 }
