@@ -398,7 +398,8 @@ class Engine:
                 **params: Any) -> Dict[str, Any]:
         """``predict``: image-level classes. ``images`` is one image or a list: paths, PNG/JPEG bytes, numpy
         arrays (HxW or CxHxW, uint8 0..255 or float32 as the model's input), or image dicts. ``resize=True``
-        resizes arrays to the model's input (encoded images are resized by default).
+        resizes arrays to the model's input (encoded images are resized by default). ``batch_size=N`` sets how
+        many consecutive images of one size share a forward (default 4).
 
         Returns ``predictions`` [{``probabilities``, ``label``, ``class_index``}], one per image."""
         p = dict(images=encode_images(images))
@@ -414,6 +415,7 @@ class Engine:
             threshold: the foreground threshold of a one-channel mask (default 0.5).
             encoding: "array" (the client's default: fastest), "png" or "probabilities".
             output_dir: write each mask as a PNG there instead (entries then hold ``path``).
+            batch_size (keyword): consecutive images of one size per forward (default 4).
 
         Returns ``masks`` [{``shape``, ``foreground_fraction``, and ``array``/``png``/``probabilities`` or
         ``path``}]; each inline mask also gets ``mask``: a numpy array (H, W) (uint8 0/255, or class indices for
