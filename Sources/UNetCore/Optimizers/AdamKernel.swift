@@ -119,7 +119,7 @@ func allFinite(_ x: UnsafePointer<Float>, _ count: Int) -> Bool {
 
 /// One result slot per chunk of a parallel reduction, kept for the process (so a warm step allocates none).
 final class ChunkPartials: @unchecked Sendable {
-    nonisolated(unsafe) static let shared = ChunkPartials()
+    static let shared = ChunkPartials()
     private var slots = UnsafeMutablePointer<UpdateMeasure>.allocate(capacity: 1)
     private var capacity = 1
 
