@@ -101,6 +101,20 @@ let modelCases = [
     ModelCase(name: "unet-ronneberger-256", config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256]), batch: 4),
 ]
 
+/// Further cases for `--model-run` and `--profile` only (not in the PyTorch comparison): the configurations of the
+/// real-data runs in `Examples/xray` (lung segmentation: depth 4, 12 filters, BatchNorm, 256x256, batch 8;
+/// pneumonia: 16 filters and a class head at 128x128, batch 16, trained on labels only, so the decoder never runs;
+/// its GFLOP/s figure counts the decoder all the same).
+let extraModelCases = [
+    ModelCase(name: "lungseg-12-256",
+              config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256], depth: 4, filters: 12, batchNorm: true),
+              batch: 8),
+    ModelCase(name: "pneumonia-16-128",
+              config: ModelConfig(architecture: .unet, inputShape: [1, 128, 128], depth: 4, filters: 16, batchNorm: true,
+                                  classificationHead: 2),
+              batch: 16),
+]
+
 /// Multiply-adds x 2 of each node's forward for one image (convolutions, transposed convolutions and Dense layers;
 /// 0 for the rest).
 func nodeFLOPs(_ model: Model, _ shape: [Int]) throws -> [Double] {
@@ -138,7 +152,7 @@ func runModelCase(_ named: ModelCase, mode: String, profile: Bool = false) throw
         config.batchSize = c.batch
         let trainer = Trainer(model: model, config: config)
         let batch: Batch
-        if c.config.architecture == .unet {
+        if c.config.architecture == .unet && c.config.classificationHead == 0 {
             let masks = Tensor(zeros: [c.batch, 1] + Array(c.config.inputShape.dropFirst()))
             for i in 0..<masks.count { masks[i] = rng.nextFloat() > 0.5 ? 1 : 0 }
             batch = Batch(images: x, masks: masks)
@@ -232,8 +246,9 @@ func printProfile(_ network: Network, _ p: NetworkProfile, stepSeconds: Double, 
 }
 
 if let (name, mode) = options.profile {
-    guard let c = modelCases.first(where: { $0.name == name }) else {
-        print("unknown model case \(name): " + modelCases.map(\.name).joined(separator: ", ")); exit(2)
+    guard let c = (modelCases + extraModelCases).first(where: { $0.name == name }) else {
+        print("unknown model case \(name): " + (modelCases + extraModelCases).map(\.name).joined(separator: ", "))
+        exit(2)
     }
     try runModelCase(c, mode: mode, profile: true)
     exit(0)
@@ -270,7 +285,7 @@ if options.allocProbe {
 }
 
 if let (name, mode) = options.child {
-    guard let c = modelCases.first(where: { $0.name == name }) else { exit(2) }
+    guard let c = (modelCases + extraModelCases).first(where: { $0.name == name }) else { exit(2) }
     try runModelCase(c, mode: mode)
     exit(0)
 }
