@@ -140,4 +140,23 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(TensorRecycler.retiredCounts.tensors, 0)
         XCTAssertEqual(TensorRecycler.retiredCounts.smallFloats, 0)
     }
+
+    /// Recycling holds no tensor beyond its use: once the caller lets go of a forward's outputs, or a training step
+    /// ends, every large tensor's storage is free again (`liveByteCount` sweeps the recycler first).
+    func testNothingOutlivesAForwardOrAStep() throws {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 64, 64], seed: 2, depth: 2,
+                                                filters: 4, batchNorm: true))
+        // A mask of 4 x 64 x 64 floats is just large enough to live in TensorStorage's region.
+        let batch = try DiscSource(count: 4, size: 64, seed: 5).batch(indices: [0, 1, 2, 3], epoch: 0, augment: false)
+        let trainer = Trainer(model: model, config: TrainingConfig())
+        _ = try trainer.trainStep(batch)  // optimizer moments and workspaces exist from here on
+        let live = TensorStorage.liveByteCount
+        var mask: Tensor? = try model.forward(batch.images, training: false).mask
+        XCTAssertEqual(mask?.count, TensorStorage.minimumRegionFloats)
+        XCTAssertGreaterThan(TensorStorage.liveByteCount, live, "the mask is held by the caller")
+        mask = nil
+        XCTAssertEqual(TensorStorage.liveByteCount, live, "nothing else holds the forward's tensors")
+        _ = try trainer.trainStep(batch)
+        XCTAssertEqual(TensorStorage.liveByteCount, live, "nor a training step's")
+    }
 }

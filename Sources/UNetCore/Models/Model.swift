@@ -74,6 +74,7 @@ public final class Model {
     private var lastInputShape: [Int] = []
     /// Scratch for `forward` and the backward, emptied and refilled each step rather than made anew.
     private var wanted: [Int] = []
+    private var outputs: [Tensor?] = []
     private var gradients: [Tensor?] = []
 
     /// Which outputs a forward pass computes.
@@ -95,10 +96,12 @@ public final class Model {
         wanted.removeAll(keepingCapacity: true)
         if let m = maskOutput, heads.contains(.mask) || classOutput == nil { wanted.append(m) }
         if let c = classOutput, heads.contains(.classes) || maskOutput == nil { wanted.append(c) }
-        let outs = network.forward(input, training: training, wanted: wanted)
+        network.forward(input, training: training, wanted: wanted, into: &outputs)
         var result = Output()
-        if let m = maskOutput, let out = outs[m] { result.mask = crop(out, height: x.shape[2], width: x.shape[3]) }
-        if let c = classOutput, let out = outs[c] { result.classLogits = out }
+        if let m = maskOutput, let out = outputs[m] { result.mask = crop(out, height: x.shape[2], width: x.shape[3]) }
+        if let c = classOutput, let out = outputs[c] { result.classLogits = out }
+        // Emptied in place: the outputs live as long as the caller keeps them, not until the next forward.
+        outputs.removeAll(keepingCapacity: true)
         return result
     }
 

@@ -116,11 +116,10 @@ public final class Network {
     private var outputByNode: [Tensor?] = []
     private var gradientByNode: [Tensor?] = []
     private var plan: (wanted: [Int], outputs: [Int], needed: [Bool], lastUse: [Int])?
-    /// The inputs of a node of several inputs, the gradients its backward returns, and the outputs `forward`
-    /// returns: emptied after use but kept, so their storage is reused (each was an array per node per step).
+    /// The inputs of a node of several inputs and the gradients its backward returns: emptied after use but
+    /// kept, so their storage is reused (each was an array per node per step).
     private var nodeInputs: [Tensor] = []
     private var nodeGradients: [Tensor] = []
-    private var result: [Tensor?] = []
 
     private func makePlan(_ wanted: [Int]) -> (needed: [Bool], lastUse: [Int]) {
         if let p = plan, p.wanted == wanted, p.outputs == outputs, p.needed.count == nodes.count {
@@ -142,9 +141,15 @@ public final class Network {
     /// Runs only the nodes that the outputs at `wanted` (indices into `outputs`) depend on; the others come back
     /// nil. A U-Net trained on image labels alone skips its whole decoder this way.
     public func forward(_ x: Tensor, training: Bool, wanted: [Int]) -> [Tensor?] {
+        var result: [Tensor?] = []
+        forward(x, training: training, wanted: wanted, into: &result)
+        return result
+    }
+
+    /// `forward(_:training:wanted:)` with the outputs written into `result` (emptied first), an array the caller
+    /// keeps from step to step: `Model` does, so a step makes no array.
+    public func forward(_ x: Tensor, training: Bool, wanted: [Int], into result: inout [Tensor?]) {
         let (needed, lastUse) = makePlan(wanted)
-        // The array handed back last time (it holds the outputs until now) is emptied in place when the caller
-        // has let go of it.
         result.removeAll(keepingCapacity: true)
         // Layers cache what their backward needs themselves, so the graph drops every output after its last use,
         // in training too: a convolution's pre-activation output is freed once its ReLU has run.
@@ -164,7 +169,6 @@ public final class Network {
         if training { hasForward = true; inputShape = x.shape }
         for (k, node) in outputs.enumerated() { result.append(wanted.contains(k) ? outputByNode[node] : nil) }
         for i in outputByNode.indices { outputByNode[i] = nil }
-        return result
     }
 
     /// Backpropagates gradients of the loss with respect to the outputs (nil for an output the loss ignores)
