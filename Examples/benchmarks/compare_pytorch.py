@@ -2,7 +2,7 @@
 """The engine against PyTorch on the same CPU, in one run, as ratios.
 
     swift build -c release --product unet-bench
-    python3 Examples/benchmarks/compare_pytorch.py [--threads N] [--bench PATH] [--repeats R] [--json PATH]
+    python3 Examples/benchmarks/compare_pytorch.py [--threads N] [--bench PATH] [--repeats R] [--json PATH] [--extra]
 
 Runs the engine's `unet-bench --skip-ops --json` (each whole-model case in its own child process), then times the
 PyTorch twins of the same models (Tests/python/torch_models.py) the same way: same batch, same thread count
@@ -10,6 +10,8 @@ PyTorch twins of the same models (Tests/python/torch_models.py) the same way: sa
 RSS (VmHWM) is its own. A training step is forward, loss, backward and one Adam update, as the engine's
 `Trainer.trainStep`: BCE with logits on one-hot labels for the classifier, BCE + soft Dice on the mask for the
 U-Net. Prints images/s and peak memory side by side and the engine / PyTorch ratios, with both sgemm ceilings.
+`--extra` adds the configurations of the real-data runs in Examples/xray (12 and 16 filters, BatchNorm; the
+pneumonia model trains its class head on labels alone, so both sides skip the decoder in training).
 
 Measuring one after the other (never both at once) keeps the two from fighting over the cores; on a shared
 machine run it twice and trust the ratios more than the absolute numbers.
@@ -35,6 +37,11 @@ CASES = [
     ("unet-classifier-128", "unet-classifier", [1, 128, 128], 8),
     ("unet-ronneberger-256", "unet", [1, 256, 256], 4),
 ]
+# unet-bench's `extraModelCases`: (name, architecture, [C, H, W], batch, filters, class head).
+EXTRA_CASES = [
+    ("lungseg-12-256", "unet", [1, 256, 256], 8, 12, 0),
+    ("pneumonia-16-128", "unet", [1, 128, 128], 16, 16, 2),
+]
 
 
 def best_of(repeats: int, body) -> float:
@@ -58,8 +65,14 @@ def torch_case(name: str, mode: str, threads: int, repeats: int) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    _, arch, shape, batch = next(c for c in CASES if c[0] == name)
-    model = UNetClassifier(tuple(shape), 2) if arch == "unet-classifier" else UNet(in_channels=shape[0])
+    extra = next((c for c in EXTRA_CASES if c[0] == name), None)
+    head = 0
+    if extra:
+        _, arch, shape, batch, filters, head = extra
+        model = UNet(in_channels=shape[0], depth=4, filters=filters, batch_norm=True, classification_head=head)
+    else:
+        _, arch, shape, batch = next(c for c in CASES if c[0] == name)
+        model = UNetClassifier(tuple(shape), 2) if arch == "unet-classifier" else UNet(in_channels=shape[0])
     x = torch.rand([batch] + shape)
     if mode == "infer":
         model.eval()
@@ -75,6 +88,19 @@ def torch_case(name: str, mode: str, threads: int, repeats: int) -> dict:
 
             def loss_fn(out):
                 return F.binary_cross_entropy_with_logits(out, target)
+        elif head:
+            # Labels alone: softmax cross-entropy on the class head, the decoder never run (as the engine does).
+            labels = torch.arange(batch) % 2
+
+            def encode_and_classify(x):
+                for level in range(model.depth):
+                    x = F.max_pool2d(getattr(model, f"enc{level + 1}")(x), 2)
+                return model.classifier(model.bottleneck(x).mean(dim=(2, 3)))
+
+            def step():
+                opt.zero_grad(set_to_none=False)
+                F.cross_entropy(encode_and_classify(x), labels).backward()
+                opt.step()
         else:
             target = (torch.rand([batch, 1] + shape[1:]) > 0.5).float()
 
@@ -85,11 +111,12 @@ def torch_case(name: str, mode: str, threads: int, repeats: int) -> dict:
                 dice = 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
                 return F.binary_cross_entropy_with_logits(logits, target) + dice
 
-        def step():
-            opt.zero_grad(set_to_none=False)
-            loss = loss_fn(model(x))
-            loss.backward()
-            opt.step()
+        if not head:
+            def step():
+                opt.zero_grad(set_to_none=False)
+                loss = loss_fn(model(x))
+                loss.backward()
+                opt.step()
 
     seconds = best_of(repeats, step)
     return {"name": name, "mode": mode, "batch": batch, "images_per_second": batch / seconds,
@@ -116,18 +143,19 @@ def torch_sgemm(threads: int, n: int = 2048) -> float:
     return 2 * n ** 3 / t / 1e9
 
 
-def run_engine(bench: Path, threads: int, quick: bool) -> dict:
+def run_engine(bench: Path, threads: int, quick: bool, extra: bool) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "engine.json"
         cmd = [str(bench), "--skip-ops", "--threads", str(threads), "--json", str(out)] + (["--quick"] if quick else [])
+        cmd += ["--extra-cases"] if extra else []
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         return json.loads(out.read_text())
 
 
-def run_torch(threads: int, repeats: int) -> tuple[dict, float]:
+def run_torch(threads: int, repeats: int, extra: bool) -> tuple[dict, float]:
     rows = {}
-    for name, *_ in CASES:
+    for name, *_ in CASES + (EXTRA_CASES if extra else []):
         for mode in ("infer", "train"):
             cmd = [sys.executable, __file__, "--torch-case", name, mode, "--threads", str(threads),
                    "--repeats", str(repeats)]
@@ -143,6 +171,7 @@ def main() -> None:
     ap.add_argument("--bench", type=Path, default=None, help="unet-bench binary (default: .build/release)")
     ap.add_argument("--quick", action="store_true", help="pass --quick to unet-bench (one timed repeat)")
     ap.add_argument("--json", type=Path, help="also write both sides and the ratios here")
+    ap.add_argument("--extra", action="store_true", help="also the real-data configurations (Examples/xray)")
     ap.add_argument("--torch-case", nargs=2, metavar=("NAME", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -151,14 +180,14 @@ def main() -> None:
         return
 
     bench = args.bench or ROOT / ".build" / "release" / "unet-bench"
-    engine = run_engine(bench, args.threads, args.quick)
+    engine = run_engine(bench, args.threads, args.quick, args.extra)
     try:
         import torch  # noqa: F401
     except ImportError:
         print("PyTorch is not installed: engine figures only (above).")
         return
     print(f"\nPyTorch {__import__('torch').__version__}: {args.threads} threads, best of {args.repeats}", flush=True)
-    torch_rows, torch_ceiling = run_torch(args.threads, args.repeats)
+    torch_rows, torch_ceiling = run_torch(args.threads, args.repeats, args.extra)
 
     m = engine["machine"]
     print(f"\nmachine: {m['cpu']} ({m['arch']}), {m['cores']} cores, {args.threads} threads")

@@ -38,6 +38,8 @@ struct Options {
     var batch: Int?
     /// `--first-layers`: the first layers' weights-only backward against sgemm, warm and cold, then exit.
     var firstLayers = false
+    /// `--extra-cases`: the whole-model run covers `extraModelCases` (the real-data configurations) too.
+    var extraCases = false
 }
 
 var options = Options()
@@ -55,12 +57,13 @@ while !args.isEmpty {
     case "--alloc-probe": options.allocProbe = true
     case "--batch": options.batch = Int(args.removeFirst())
     case "--first-layers": options.firstLayers = true
+    case "--extra-cases": options.extraCases = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "--winograd-parts": options.winogradParts = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops | --ops-only] [--profile MODEL infer|train]\n"
               + "                  [--conv N,C,O,H,W] [--winograd-parts N,C,O,H,W] [--alloc-probe] [--batch N]\n"
-              + "                  [--first-layers]")
+              + "                  [--first-layers] [--extra-cases]")
         exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
@@ -476,7 +479,7 @@ print(pad("model", 24) + pad("mode", 7) + pad("input", 14) + pad("batch", 7) + p
       + pad("of sgemm", 10) + pad("peak RSS", 11) + "allocations per warm step (>= 64 KiB; bytes)")
 var results: [[String: Any]] = []
 let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-for c in modelCases {
+for c in modelCases + (options.extraCases ? extraModelCases : []) {
     for mode in ["infer", "train"] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: me)
