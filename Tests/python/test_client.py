@@ -276,6 +276,20 @@ def test_segment_masks_come_back_as_numpy_in_every_encoding(engine, tmp_path):
     assert [m.shape for m in engine.segment_masks(images)] == [(32, 32), (40, 48)]
 
 
+def test_batch_size_changes_how_images_run_not_what_comes_back(engine):
+    """Same-size images share a forward (batch_size, default 4); one image per forward gives the same masks."""
+    engine.model_create(**TINY_UNET)
+    images = [gradient_image(32, 32, seed=s) for s in range(5)] + [gradient_image(40, 48, seed=9)]
+    batched = engine.segment(images, encoding="probabilities")["masks"]
+    single = engine.segment(images, encoding="probabilities", batch_size=1)["masks"]
+    assert [m["mask"].shape for m in batched] == [(32, 32)] * 5 + [(40, 48)]
+    for a, b in zip(batched, single):
+        np.testing.assert_allclose(a["mask"], b["mask"], atol=1e-5)
+    with pytest.raises(EngineError) as e:
+        engine.segment(images, batch_size=0)
+    assert e.value.code == -32602
+
+
 def test_training_masks_in_every_form_mean_the_same(engine, tmp_path):
     """bool, 0/1 and 0/255 uint8, float and PNG masks give the same loss from the same weights."""
     engine.model_create(**TINY_UNET)
