@@ -118,6 +118,8 @@ let extraModelCases = [
               batch: 16),
 ]
 
+let allModelCases = modelCases + extraModelCases
+
 /// Multiply-adds x 2 of each node's forward for one image (convolutions, transposed convolutions and Dense layers;
 /// 0 for the rest).
 func nodeFLOPs(_ model: Model, _ shape: [Int]) throws -> [Double] {
@@ -249,8 +251,8 @@ func printProfile(_ network: Network, _ p: NetworkProfile, stepSeconds: Double, 
 }
 
 if let (name, mode) = options.profile {
-    guard let c = (modelCases + extraModelCases).first(where: { $0.name == name }) else {
-        print("unknown model case \(name): " + (modelCases + extraModelCases).map(\.name).joined(separator: ", "))
+    guard let c = allModelCases.first(where: { $0.name == name }) else {
+        print("unknown model case \(name): " + allModelCases.map(\.name).joined(separator: ", "))
         exit(2)
     }
     try runModelCase(c, mode: mode, profile: true)
@@ -288,7 +290,7 @@ if options.allocProbe {
 }
 
 if let (name, mode) = options.child {
-    guard let c = (modelCases + extraModelCases).first(where: { $0.name == name }) else { exit(2) }
+    guard let c = allModelCases.first(where: { $0.name == name }) else { exit(2) }
     try runModelCase(c, mode: mode)
     exit(0)
 }

@@ -34,12 +34,12 @@ public enum Parallel {
         pool.run(chunks, ChunkIndexJob(state: state, body: body))
     }
 
-    /// Calls `body(state, range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile.
+    /// Calls `body(state, range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile (a single
+    /// chunk runs inline: `WorkerPool.run`).
     /// - Parameter cost: work per index in "element operations", to decide whether to go parallel.
     public static func forEachChunk<State>(_ count: Int, cost: Int = 1, with state: State,
                                            _ body: @escaping (State, Range<Int>) -> Void) {
         let chunks = chunkCount(count, cost: cost)
-        if chunks <= 1 { body(state, 0..<count); return }
         pool.run(chunks, RangeJob(state: state, body: body, count: count, chunks: chunks))
     }
 
@@ -48,7 +48,6 @@ public enum Parallel {
     public static func forEachChunkIndexed<State>(_ count: Int, cost: Int = 1, with state: State,
                                                   _ body: @escaping (State, Int, Range<Int>) -> Void) {
         let chunks = chunkCount(count, cost: cost)
-        if chunks <= 1 { body(state, 0, 0..<count); return }
         pool.run(chunks, IndexedRangeJob(state: state, body: body, count: count, chunks: chunks))
     }
 
@@ -56,7 +55,6 @@ public enum Parallel {
     public static func forEach<State>(_ count: Int, cost: Int = 1, with state: State,
                                       _ body: @escaping (State, Int) -> Void) {
         let chunks = chunkCount(count, cost: cost)
-        if chunks <= 1 { for i in 0..<count { body(state, i) }; return }
         pool.run(chunks, ElementJob(state: state, body: body, count: count, chunks: chunks))
     }
 

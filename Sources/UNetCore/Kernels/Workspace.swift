@@ -41,8 +41,8 @@ public final class Workspace {
         let stride = (floats + 15) / 16 * 16
         let base = UnsafeMutableRawPointer(buffer(.scratch, count: stride * max(Parallel.threads, 1)))
         let chunks = Parallel.chunkCount(count, cost: cost)
-        let job = ScratchJob(state: state, body: body, base: base, stride: stride * 4, count: count, chunks: chunks)
-        if chunks <= 1 { job.run(0) } else { Parallel.run(chunks, job) }
+        Parallel.run(chunks, ScratchJob(state: state, body: body, base: base, stride: stride * 4, count: count,
+                                        chunks: chunks))
     }
 
     /// Bytes held, for `engine.status`.

@@ -173,7 +173,7 @@ public final class Trainer {
     func segmentationLoss(_ logits: Tensor, _ masks: Tensor) throws -> LossResult {
         let classes = logits.shape[1]
         if classes == 1 {
-            let t = masks.count == logits.count ? masks : TensorRecycler.view(of: masks, shape: logits.shape)
+            let t = masks.shape == logits.shape ? masks : TensorRecycler.view(of: masks, shape: logits.shape)
             switch config.loss ?? .bceDice {
             case .bce: return binaryCrossEntropy(logits: logits, targets: t, classWeights: classWeights)
             case .dice: return diceLoss(logits: logits, targets: t)
