@@ -83,3 +83,45 @@ final class HeadLossTests: XCTestCase {
         XCTAssertNil(c.headLosses)
     }
 }
+
+/// A model with a deep-supervision mask (`mask.1`), built by hand as a future architecture would declare it.
+final class DeepSupervisionTests: XCTestCase {
+    func model() -> Model {
+        var rng = RandomGenerator(seed: 4)
+        let net = Network()
+        let trunk = net.add("trunk", Conv2D(inputChannels: 1, outputChannels: 3, kernelSize: 3, rng: &rng), Network.input)
+        let main = net.add("head", Conv2D(inputChannels: 3, outputChannels: 1, kernelSize: 1, rng: &rng), trunk)
+        let aux = net.add("aux", Conv2D(inputChannels: 3, outputChannels: 1, kernelSize: 1, rng: &rng), trunk)
+        net.outputs = [main, aux]
+        return Model(config: ModelConfig(architecture: .unet, inputShape: [1, 16, 16]), network: net,
+                     heads: [.mask(channels: 1, output: 0), .mask("mask.1", channels: 1, output: 1)],
+                     padMultiple: 1, fixedSize: false)
+    }
+
+    func firstLoss(_ losses: [String: HeadLoss]) throws -> (Float, [Float]) {
+        let m = model()
+        var c = TrainingConfig()
+        c.optimizer = .sgd; c.headLosses = losses
+        let t = Trainer(model: m, config: c)
+        let loss = try t.trainStep(try DiscSource(count: 2, size: 16, seed: 5).batch(indices: [0, 1], epoch: 0, augment: false)).loss
+        return (loss, m.network.namedParameters.first { $0.name == "aux.weight" }!.parameter.grad.array)
+    }
+
+    func testDeepSupervisionHeadsAddTheirWeightedTermAndTrainOnlyInTraining() throws {
+        XCTAssertEqual(model().deepSupervisionHeads.map(\.name), ["mask.1"])
+        let (mainOnly, noAuxGradient) = try firstLoss(["mask.1": HeadLoss(weight: 0)])
+        XCTAssertTrue(noAuxGradient.allSatisfy { $0 == 0 })
+        let (auxOnly, auxGradient) = try firstLoss(["mask": HeadLoss(weight: 0), "mask.1": HeadLoss(.bce)])
+        XCTAssertTrue(auxGradient.contains { $0 != 0 })
+        let (both, _) = try firstLoss(["mask": HeadLoss(weight: 0), "mask.1": HeadLoss(.bce, weight: 0.25)])
+        XCTAssertEqual(Double(both), Double(auxOnly) * 0.25, accuracy: 1e-7)
+        let (sum, _) = try firstLoss(["mask.1": HeadLoss(weight: 1)])
+        let auxAuto = try firstLoss(["mask": HeadLoss(weight: 0), "mask.1": HeadLoss()]).0
+        XCTAssertEqual(Double(sum), Double(mainOnly) + Double(auxAuto), accuracy: 1e-6)
+        // Without its own entry, mask.1 takes the mask entry: weight 0 for both leaves nothing to learn from.
+        XCTAssertEqual(try firstLoss(["mask": HeadLoss(weight: 0)]).0, 0)
+        let m = model()
+        XCTAssertTrue(try m.forward(Tensor(zeros: [1, 1, 16, 16]), training: false).deepSupervision.isEmpty)
+        XCTAssertEqual(try m.forward(Tensor(zeros: [1, 1, 16, 16]), training: true).deepSupervision.count, 1)
+    }
+}
