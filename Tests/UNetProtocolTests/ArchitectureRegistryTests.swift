@@ -29,6 +29,24 @@ final class ArchitectureRegistryTests: XCTestCase {
             + "regenerate with UNET_WRITE_MODEL_CREATE_SCHEMA")
     }
 
+    /// PROTOCOL.md's table of architecture parameters has a row per declared parameter with its default.
+    func testProtocolDocumentsEveryArchitectureParameterWithItsDefault() throws {
+        let text = try String(contentsOf: EngineProcess.repositoryRoot.appendingPathComponent("Protocol/PROTOCOL.md"),
+                              encoding: .utf8)
+        for spec in ArchitectureRegistry.all {
+            for p in spec.parameters {
+                let shown: String
+                switch p.defaultValue {
+                case .number(let d) where d.rounded() == d: shown = String(Int(d))
+                case .string(let s): shown = "\"\(s)\""
+                default: shown = JSONCodec.encodeString(p.defaultValue.json)
+                }
+                let row = "| \(spec.name) | `\(p.name)` | \(shown) |"
+                XCTAssertTrue(text.contains(row), "PROTOCOL.md lacks the row \(row)")
+            }
+        }
+    }
+
     /// The list comes from the server's method table, not from a literal.
     func testEveryServedMethodHasAnOpenRPCEntry() throws {
         let h = Harness()

@@ -45,6 +45,16 @@ final class HeadLossMethodTests: XCTestCase {
         h.finish()
     }
 
+    /// JSON text cannot carry an infinite weight (the parser refuses 1e999), but the check does not rely on it.
+    func testANonFiniteWeightIsRefused() {
+        var c = TrainingConfig()
+        let p = ParamsReader(["loss": ["mask": ["name": "dice", "weight": .double(.infinity)]]])
+        XCTAssertThrowsError(try LossParam.read(p, into: &c, model: nil)) {
+            XCTAssertEqual(($0 as? RPCError)?.data?["field"], "loss.mask.weight")
+        }
+        XCTAssertNil(c.headLosses)
+    }
+
     /// Set before the model exists, the per-head losses are checked when training starts.
     func testALossForAHeadTheModelLacksIsRefusedWhenTrainingStarts() {
         let h = Harness()
