@@ -7,8 +7,15 @@ public struct HeadLoss: Codable, Equatable, Sendable {
     public init(_ loss: LossKind? = nil, weight: Float = 1) { self.loss = loss; self.weight = weight }
 
     /// The losses a head of `kind` can train with: masks take all four, image-level classes BCE or CE.
-    public static func losses(for kind: ModelHead.Kind) -> [LossKind] {
-        kind == .mask ? LossKind.allCases : [.bce, .ce]
+    public static func losses(for kind: ModelHead.Kind) -> [LossKind] { LossKind.allCases.filter { applies($0, to: kind) } }
+
+    /// Whether `loss` can train a head of `kind`. A switch, not a look-up in `losses(for:)`: it runs every
+    /// training step, which allocates nothing.
+    public static func applies(_ loss: LossKind, to kind: ModelHead.Kind) -> Bool {
+        switch (kind, loss) {
+        case (.mask, _), (.classes, .bce), (.classes, .ce): return true
+        case (.classes, .dice), (.classes, .bceDice): return false
+        }
     }
 }
 
@@ -19,7 +26,7 @@ extension TrainingConfig {
     /// names).
     public func headLoss(for head: ModelHead) -> HeadLoss {
         guard let perHead = headLosses else {
-            let fits = loss.map { HeadLoss.losses(for: head.kind).contains($0) } ?? false
+            let fits = loss.map { HeadLoss.applies($0, to: head.kind) } ?? false
             return HeadLoss(fits ? loss : nil)
         }
         return perHead[head.name] ?? (head.kind == .mask ? perHead[ModelHead.Kind.mask.rawValue] : nil) ?? HeadLoss()
@@ -33,7 +40,7 @@ extension TrainingConfig {
                 throw ConfigError(field: "loss.\(name)", reason: "is not a head of this model (its heads: "
                                   + model.heads.map(\.name).joined(separator: ", ") + ")")
             }
-            if let loss = entry.loss, !HeadLoss.losses(for: head.kind).contains(loss) {
+            if let loss = entry.loss, !HeadLoss.applies(loss, to: head.kind) {
                 throw ConfigError(field: "loss.\(name)", reason: "\"\(loss.rawValue)\" does not apply to a \(head.kind.rawValue) "
                                   + "head; use one of \"auto\", " + ParameterSpec.quoted(HeadLoss.losses(for: head.kind).map(\.rawValue)))
             }
