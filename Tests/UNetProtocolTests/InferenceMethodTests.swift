@@ -193,12 +193,12 @@ final class InferenceMethodTests: XCTestCase {
             XCTAssertEqual(index, probs[1] > probs[0] ? 1 : 0)
             XCTAssertEqual(p["label"], .string(String(index)))
         }
-        let wrong = h.call("predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])]])
+        let wrong = h.call(
+            "predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])], "resize": false])
         XCTAssertEqual(wrong?["error"]?["code"], -32004)
         XCTAssertEqual(wrong?["error"]?["data"]?["field"], "images[0]")
-        let resized = h.result(
-            "predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])], "resize": true])
-        XCTAssertEqual(resized?["predictions"]?.arrayValue?.count, 1)
+        let resized = h.result("predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])]])
+        XCTAssertEqual(resized?["predictions"]?.arrayValue?.count, 1, "arrays are resized by default")
         XCTAssertEqual(h.errorCode("segment", ["images": [arrayImage(uint8: gradient(8, 8), shape: [8, 8])]]), -32009)
 
         h.result("model.create", Harness.tinyUNet)
@@ -234,7 +234,8 @@ final class InferenceMethodTests: XCTestCase {
         h.result("model.create", Harness.tinyUNet)
         let sizes = [(16, 16), (16, 16), (16, 16), (12, 20), (16, 16), (16, 16)]
         let images = sizes.map { arrayImage(uint8: gradient($0.0, $0.1), shape: [$0.0, $0.1]) }
-        let request = Request(id: .int(1), method: "segment", params: ["images": .array(images), "batch_size": 2])
+        let request = Request(
+            id: .int(1), method: "segment", params: ["images": .array(images), "batch_size": 2, "resize": false])
         let ctx = RequestContext(request: request, session: h.dispatcher.session, dispatcher: h.dispatcher)
         var seen: [[Int]] = []  // [image, row, batch size]
         try InferenceMethods.forEachImage(ctx, model: try h.dispatcher.session.requireModel(), heads: .mask) {

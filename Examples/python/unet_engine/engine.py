@@ -397,9 +397,9 @@ class Engine:
     def predict(self, images: Images, threshold: Optional[float] = None, *, timeout: Any = DEFAULT,
                 **params: Any) -> Dict[str, Any]:
         """``predict``: image-level classes. ``images`` is one image or a list: paths, PNG/JPEG bytes, numpy
-        arrays (HxW or CxHxW, uint8 0..255 or float32 as the model's input), or image dicts. ``resize=True``
-        resizes arrays to the model's input (encoded images are resized by default). ``batch_size=N`` sets how
-        many consecutive images of one size share a forward (default 4).
+        arrays (HxW or CxHxW, uint8 0..255 or float32 as the model's input), or image dicts. Every image is
+        resized to the model's input by default, whatever its form (``resize=False`` runs a unet at the image's
+        own size). ``batch_size=N`` sets how many consecutive images of one size share a forward (default 4).
 
         Returns ``predictions`` [{``probabilities``, ``label``, ``class_index``}], one per image."""
         p = dict(images=encode_images(images))

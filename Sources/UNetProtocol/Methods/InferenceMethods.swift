@@ -38,7 +38,7 @@ public enum InferenceMethods: MethodGroup {
     ) throws {
         let p = ctx.params
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize")
+        let resize = try p.bool("resize", default: true)
         let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
         let (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
         let normalization = ctx.session.preprocessing?.normalization ?? .unit

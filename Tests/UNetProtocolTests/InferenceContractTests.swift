@@ -1,0 +1,74 @@
+import Foundation
+import XCTest
+
+@testable import UNetProtocol
+
+/// What `predict`, `segment` and `model.create` promise a host, checked through the built binary over pipes:
+/// one resize rule for every image form, channels-last shapes refused with a hint, unique mask file names,
+/// thresholds only where they mean something.
+final class InferenceContractTests: XCTestCase {
+    /// A path and the same pixels sent as a uint8 array are one image: both are brought to the model's input
+    /// size by default (as the training pipeline does), so they give the same mask; with `"resize": false`
+    /// both run at their own size, again alike.
+    func testPathAndArrayOfTheSamePixelsGiveTheSameMask() throws {
+        let dir = try temporaryDirectory()
+        let (h, w) = (40, 48)
+        let pixels = disc(h, w)
+        let file = dir + "/chest.png"
+        try UNetDataPNG.grey(pixels, height: h, width: w).write(to: URL(fileURLWithPath: file))
+        let engine = try EngineProcess(["--threads", "1"])
+        XCTAssertNotNil(engine.result(1, "model.create", Harness.tinyUNet))
+        var id = 2
+        for resize: JSONValue in [.null, false] {
+            func masks(_ image: JSONValue) -> JSONValue? {
+                id += 1
+                return engine.result(
+                    id, "segment",
+                    ["images": [image], "encoding": "array", "threshold": 0.5, "resize": resize])?["masks"]
+            }
+            let fromPath = masks(["path": .string(file)])
+            let fromArray = masks(arrayImage(uint8: pixels, shape: [h, w]))
+            XCTAssertEqual(fromPath?[0]?["shape"], [40, 48])
+            XCTAssertNotNil(fromPath)
+            XCTAssertEqual(fromArray, fromPath, "resize \(resize)")
+        }
+        XCTAssertEqual(engine.finish(), 0)
+    }
+}
+
+extension EngineProcess {
+    /// Sends one request and returns its response.
+    func call(_ id: Int, _ method: String, _ params: JSONObject? = nil,
+              file: StaticString = #filePath, line: UInt = #line) -> JSONValue? {
+        request(JSONValue(id), method, params)
+        return response(JSONValue(id), file: file, line: line)
+    }
+
+    /// Sends one request and returns its result, failing the test on an error.
+    func result(_ id: Int, _ method: String, _ params: JSONObject? = nil,
+                file: StaticString = #filePath, line: UInt = #line) -> JSONValue? {
+        let r = call(id, method, params, file: file, line: line)
+        XCTAssertNil(r?["error"], "\(method) failed: \(r.map(JSONCodec.encodeString) ?? "")", file: file, line: line)
+        return r?["result"]
+    }
+}
+
+extension XCTestCase {
+    /// A fresh directory, removed when the test ends.
+    func temporaryDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "unet-contract-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+}
+
+/// A grey (H, W) picture: a bright disc on a ramp, so a mask has structure at every scale.
+func disc(_ h: Int, _ w: Int) -> [UInt8] {
+    (0..<(h * w)).map { i in
+        let (y, x) = (Double(i / w), Double(i % w))
+        let inside = (y - Double(h) * 0.45) * (y - Double(h) * 0.45) + (x - Double(w) * 0.55) * (x - Double(w) * 0.55)
+            < Double(min(h, w) * min(h, w)) * 0.09
+        return UInt8(min(255, 30 + 100 * x / Double(w) + (inside ? 120 : 0)))
+    }
+}
