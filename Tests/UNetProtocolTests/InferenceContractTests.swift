@@ -34,6 +34,34 @@ final class InferenceContractTests: XCTestCase {
         }
         XCTAssertEqual(engine.finish(), 0)
     }
+
+    /// Keras' [H, W, C] order is refused with the channels-first shape that was meant, by `model.create` and
+    /// `dataset.open` alike; the current model stays.
+    func testChannelsLastInputShapeIsRefusedWithAHint() throws {
+        let engine = try EngineProcess(["--threads", "1"])
+        XCTAssertNotNil(engine.result(1, "model.create", Harness.tinyUNet))
+        let cases: [(String, JSONObject, String)] = [
+            ("model.create", ["architecture": "unet", "input_shape": [64, 64, 1], "depth": 2, "filters": 4],
+             "[1, 64, 64]"),
+            ("model.create", ["architecture": "unet-classifier", "input_shape": [256, 256, 1]], "[1, 256, 256]"),
+            ("model.create", ["architecture": "unet-classifier", "input_shape": [224, 224, 3]], "[3, 224, 224]"),
+            ("dataset.open", ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]], "input_shape": [16, 16, 1]],
+             "[1, 16, 16]"),
+        ]
+        for (i, (method, params, meant)) in cases.enumerated() {
+            let error = engine.call(10 + i, method, params)?["error"]
+            XCTAssertEqual(error?["code"], -32602, "\(params)")
+            XCTAssertEqual(error?["data"]?["field"], "input_shape")
+            let reason = error?["data"]?["reason"]?.stringValue ?? ""
+            XCTAssertTrue(reason.contains("did you mean \(meant)?"), reason)
+        }
+        XCTAssertEqual(engine.result(20, "model.summary")?["input_shape"], [1, 16, 16], "the model stays")
+        XCTAssertNotNil(engine.result(21, "model.create", ["architecture": "unet", "input_shape": [3, 16, 16],
+                                                            "depth": 1, "filters": 2]))
+        XCTAssertNotNil(engine.result(22, "dataset.open", ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
+                                                            "input_shape": [1, 16, 16]]))
+        XCTAssertEqual(engine.finish(), 0)
+    }
 }
 
 extension EngineProcess {
