@@ -79,8 +79,7 @@ struct ImageInput {
         }
         if let path = try p.string("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
-            let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-            return (try ImageDecoder.decode(path: path, channels: channels), stem)
+            return (try ImageDecoder.decode(path: path, channels: channels), MaskFiles.stem(ofPath: path))
         }
         let key = p.has("jpeg") ? "jpeg" : "png"
         let text = try p.string(key) ?? ""

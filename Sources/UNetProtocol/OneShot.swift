@@ -51,6 +51,11 @@ public enum OneShot {
                 if let a { return a }
             }
         }
+        // The masks of the whole run are named by one MaskFiles, so files with one stem get distinct names.
+        var maskFiles: MaskFiles?
+        if command == "segment", let outputDir {
+            do { maskFiles = try MaskFiles(directory: outputDir) } catch { return fail("\(error)") }
+        }
         let loaded = call(0, "model.load", ["path": .string(model)])
         if let e = loaded["error"] { return fail("cannot load \(model): \(e["message"]?.stringValue ?? "")") }
 
@@ -59,8 +64,8 @@ public enum OneShot {
             var params: JSONObject = ["images": [["path": .string(file)]]]
             if let threshold { params["threshold"] = JSONValue(threshold) }
             if command == "segment" {
-                if let outputDir { params["output_dir"] = .string(outputDir) }
                 if let encoding { params["encoding"] = .string(encoding) }
+                if maskFiles != nil { params["encoding"] = "png" }
             }
             let answer = call(i + 1, command, params)
             var line: JSONObject = ["image": .string(file)]
@@ -69,6 +74,17 @@ public enum OneShot {
                 failures += 1
             } else if let item = answer["result"]?[command == "predict" ? "predictions" : "masks"]?[0]?.objectValue {
                 for (k, v) in item { line[k] = v }
+                if maskFiles != nil, let png = line["png"]?.stringValue {
+                    line["png"] = nil
+                    do {
+                        let bytes = [UInt8](Data(base64Encoded: png) ?? Data())
+                        line["path"] = .string(
+                            try maskFiles!.write(bytes, stem: MaskFiles.stem(ofPath: file), index: i))
+                    } catch {
+                        line = ["image": .string(file), "error": RPCError(error).json]
+                        failures += 1
+                    }
+                }
             }
             print(JSONCodec.encodeString(.object(line)))
             fflush(stdout)

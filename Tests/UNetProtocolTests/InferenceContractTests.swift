@@ -1,4 +1,5 @@
 import Foundation
+import UNetData
 import XCTest
 
 @testable import UNetProtocol
@@ -61,6 +62,33 @@ final class InferenceContractTests: XCTestCase {
         XCTAssertNotNil(engine.result(22, "dataset.open", ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
                                                             "input_shape": [1, 16, 16]]))
         XCTAssertEqual(engine.finish(), 0)
+    }
+
+    /// Two images with one file stem get two mask files (`x_mask.png`, `x_1_mask.png`), not one overwritten;
+    /// inline images are named by position. Each file holds its own image's mask.
+    func testOutputDirNamesAreUniqueWithinARequest() throws {
+        let dir = try temporaryDirectory()
+        let sizes = [(20, 24), (24, 20), (16, 28)]
+        var images: [JSONValue] = []
+        for (k, (h, w)) in sizes.enumerated() {
+            try FileManager.default.createDirectory(atPath: dir + "/\(k)", withIntermediateDirectories: true)
+            try UNetDataPNG.grey(disc(h, w), height: h, width: w).write(to: URL(fileURLWithPath: dir + "/\(k)/x.png"))
+            images.append(["path": .string(dir + "/\(k)/x.png")])
+        }
+        images += [arrayImage(uint8: disc(12, 12), shape: [12, 12]), arrayImage(uint8: disc(8, 8), shape: [8, 8])]
+        let engine = try EngineProcess(["--threads", "1"])
+        XCTAssertNotNil(engine.result(1, "model.create", Harness.tinyUNet))
+        let written = engine.result(2, "segment", ["images": .array(images), "output_dir": .string(dir + "/out")])
+        let inline = engine.result(3, "segment", ["images": .array(images), "encoding": "array"])
+        XCTAssertEqual(engine.finish(), 0)
+        let paths = written?["masks"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
+        XCTAssertEqual(
+            paths, ["x_mask.png", "x_1_mask.png", "x_2_mask.png", "mask_003.png", "mask_004.png"].map { dir + "/out/" + $0 })
+        for (i, path) in paths.enumerated() {
+            let file = try ImageDecoder.decode(path: path)
+            let expected = [UInt8](Data(base64Encoded: inline?["masks"]?[i]?["array"]?["data"]?.stringValue ?? "") ?? Data())
+            XCTAssertEqual(file.pixels.map { UInt8($0) }, expected, path)
+        }
     }
 }
 

@@ -35,6 +35,32 @@ final class OneShotTests: XCTestCase {
         XCTAssertEqual(try runEngine(["predict", dir + "/x.png"]).status, 2, "no --model")
         XCTAssertEqual(try runEngine(["predict", "--model", dir + "/missing.safetensors", dir + "/x.png"]).status, 2)
     }
+
+    /// The masks of one run are named by one rule: files with one stem get `x_mask.png`, `x_1_mask.png`, so
+    /// the second never overwrites the first.
+    func testSegmentOutputDirGivesFilesWithOneStemDistinctNames() throws {
+        let dir = try temporaryDirectory()
+        let h = Harness()
+        h.result("model.create", Harness.tinyUNet)
+        h.result("model.save", ["path": .string(dir + "/m.safetensors")])
+        h.finish()
+        var files: [String] = []
+        for (k, (height, width)) in [(20, 24), (24, 20)].enumerated() {
+            try FileManager.default.createDirectory(atPath: dir + "/\(k)", withIntermediateDirectories: true)
+            try UNetDataPNG.grey(gradient(height, width), height: height, width: width)
+                .write(to: URL(fileURLWithPath: dir + "/\(k)/x.png"))
+            files.append(dir + "/\(k)/x.png")
+        }
+        let run = try runEngine(["segment", "--model", dir + "/m.safetensors", "--output-dir", dir + "/out"] + files)
+        XCTAssertEqual(run.status, 0)
+        let lines = run.stdout.split(separator: "\n").map { try! JSONCodec.decode(String($0)) }
+        XCTAssertEqual(lines.compactMap { $0["path"]?.stringValue }, [dir + "/out/x_mask.png", dir + "/out/x_1_mask.png"])
+        for line in lines {
+            let mask = try ImageDecoder.decode(path: line["path"]?.stringValue ?? "")
+            XCTAssertEqual(JSONValue([mask.height, mask.width]), line["shape"], "each file holds its own image's mask")
+            XCTAssertNil(line["png"])
+        }
+    }
 }
 
 /// Runs the built binary to completion with `arguments`; returns its exit status and stdout.

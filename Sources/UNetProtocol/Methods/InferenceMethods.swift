@@ -132,17 +132,7 @@ public enum InferenceMethods: MethodGroup {
         let threshold = Float(try p.double("threshold", default: 0.5, in: 0...1))
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        let outputDir = try p.string("output_dir")
-        if let dir = outputDir {
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            } catch {
-                throw RPCError(
-                    code: RPCError.ioErrorCode,
-                    message: "cannot create output_dir \(dir): \(error.localizedDescription)",
-                    data: ["path": .string(dir), "reason": .string(error.localizedDescription)])
-            }
-        }
+        var files = try p.string("output_dir").map(MaskFiles.init(directory:))
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask) { i, input, output, r in
             guard let logits = output.mask else { return }
@@ -154,15 +144,7 @@ public enum InferenceMethods: MethodGroup {
                 "shape": JSONValue([mask.height, mask.width]),
                 "foreground_fraction": JSONValue(mask.foregroundFraction),
             ]
-            if let dir = outputDir {
-                let name = (input.stem.map { "\($0)_mask" } ?? String(format: "mask_%03d", i)) + ".png"
-                let path = (dir as NSString).appendingPathComponent(name)
-                let png = try mask.png()
-                guard FileManager.default.createFile(atPath: path, contents: Data(png)) else {
-                    throw RPCError(
-                        code: RPCError.ioErrorCode, message: "cannot write \(path)",
-                        data: ["path": .string(path), "reason": "cannot create the file"])
-                }
+            if let path = try files?.write(try mask.png(), stem: input.stem, index: i) {
                 entry["path"] = .string(path)
             } else {
                 switch encoding {
