@@ -90,6 +90,32 @@ final class InferenceContractTests: XCTestCase {
             XCTAssertEqual(file.pixels.map { UInt8($0) }, expected, path)
         }
     }
+
+    /// `predict`'s threshold picks class 1 from one sigmoid unit; given to a model with more outputs (the
+    /// reference Dense(2, sigmoid), a softmax head) it would be ignored, so it is -32602 naming the rule.
+    func testPredictThresholdIsRefusedUnlessTheHeadIsOneUnit() throws {
+        let engine = try EngineProcess(["--threads", "1"])
+        let image = arrayImage(uint8: gradient(8, 8), shape: [8, 8])
+        var head = Harness.tinyUNet
+        head["classification_head"] = 2
+        var id = 0
+        for model: JSONObject in [["architecture": "unet-classifier", "input_shape": [1, 8, 8], "seed": 2], head] {
+            id += 1
+            XCTAssertNotNil(engine.result(id, "model.create", model))
+            id += 1
+            let error = engine.call(id, "predict", ["images": [image], "threshold": 0.3])?["error"]
+            XCTAssertEqual(error?["code"], -32602)
+            XCTAssertEqual(error?["data"]?["field"], "threshold")
+            XCTAssertTrue(error?["data"]?["reason"]?.stringValue?.contains("one sigmoid unit") ?? false)
+            id += 1
+            XCTAssertNotNil(engine.result(id, "predict", ["images": [image], "threshold": .null]), "null: the default")
+        }
+        head["classification_head"] = 1
+        XCTAssertNotNil(engine.result(10, "model.create", head))
+        XCTAssertEqual(
+            engine.result(11, "predict", ["images": [image], "threshold": 0])?["predictions"]?[0]?["class_index"], 1)
+        XCTAssertEqual(engine.finish(), 0)
+    }
 }
 
 extension EngineProcess {

@@ -400,6 +400,8 @@ class Engine:
         arrays (HxW or CxHxW, uint8 0..255 or float32 as the model's input), or image dicts. Every image is
         resized to the model's input by default, whatever its form (``resize=False`` runs a unet at the image's
         own size). ``batch_size=N`` sets how many consecutive images of one size share a forward (default 4).
+        ``threshold`` applies only to a model whose class output is one sigmoid unit (class 1 at or above it);
+        for more outputs the largest wins and a threshold raises :class:`InvalidParams`.
 
         Returns ``predictions`` [{``probabilities``, ``label``, ``class_index``}], one per image."""
         p = dict(images=encode_images(images))

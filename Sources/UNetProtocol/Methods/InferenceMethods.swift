@@ -102,6 +102,16 @@ public enum InferenceMethods: MethodGroup {
                 "this unet has no classification head: create it with classification_head")
         }
         let threshold = Float(try ctx.params.double("threshold", default: 0.5, in: 0...1))
+        // A threshold picks class 1 from one sigmoid unit; with more units the largest output wins, so a
+        // threshold would be silently ignored: refuse it instead.
+        let c = model.config
+        let units = c.architecture == .unetClassifier ? c.classes : c.classificationHead
+        if units != 1, ctx.params.value("threshold") != nil {
+            throw ctx.params.invalid(
+                "threshold",
+                "applies only to a model whose class output is one sigmoid unit; this one has \(units) outputs "
+                    + "and predicts the largest: leave threshold out")
+        }
         var predictions: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .classes) { _, _, output, r in
             guard let logits = output.classLogits else { return }
