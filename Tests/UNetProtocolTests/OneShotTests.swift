@@ -61,6 +61,54 @@ final class OneShotTests: XCTestCase {
             XCTAssertNil(line["png"])
         }
     }
+
+    /// `predict --help` and `segment --help` print the usage (options, output lines, exit codes) and exit 0;
+    /// bad arguments exit 2 before anything is printed on stdout; `--encoding probabilities` gives the
+    /// probabilities as a float32 raw array, like the protocol's.
+    func testHelpBadArgumentsAndFloat32Probabilities() throws {
+        let dir = try temporaryDirectory()
+        let h = Harness()
+        h.result("model.create", ["architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
+                                  "classification_head": 2])
+        h.result("model.save", ["path": .string(dir + "/m.safetensors")])
+        h.finish()
+        try UNetDataPNG.grey(gradient(20, 24), height: 20, width: 24).write(to: URL(fileURLWithPath: dir + "/x.png"))
+        let model = ["--model", dir + "/m.safetensors"]
+
+        for command in ["predict", "segment"] {
+            let help = try runEngine([command, "--help"])
+            XCTAssertEqual(help.status, 0, command)
+            XCTAssertTrue(help.stdout.hasPrefix("usage: unet-engine \(command) --model"), help.stdout)
+            for needle in ["--threshold", "\"image\"", "\"error\"", "exit status", "  2  "] {
+                XCTAssertTrue(help.stdout.contains(needle), "\(command) --help mentions \(needle)")
+            }
+        }
+        XCTAssertTrue(try runEngine(["segment", "-h"]).stdout.contains("probabilities_json"))
+        XCTAssertTrue(try runEngine(["--help"]).stdout.contains("unet-engine segment --help"))
+
+        for bad in [
+            ["segment"] + model + ["--encoding", "jpeg", dir + "/x.png"],
+            ["segment"] + model + ["--threshold", "1.5", dir + "/x.png"],
+            ["segment"] + model + ["--output-dir"],
+            ["predict"] + model + ["--encoding", "array", dir + "/x.png"],
+            ["predict"] + model + ["--threshold", "0.3", dir + "/x.png"],  // two outputs: a threshold means nothing
+            ["predict"] + model + ["--bogus", dir + "/x.png"],
+        ] {
+            let run = try runEngine(bad)
+            XCTAssertEqual(run.status, 2, "\(bad)")
+            XCTAssertEqual(run.stdout, "", "\(bad)")
+        }
+
+        let run = try runEngine(["segment"] + model + ["--encoding", "probabilities", dir + "/x.png"])
+        XCTAssertEqual(run.status, 0)
+        let line = try JSONCodec.decode(run.stdout.trimmingCharacters(in: .newlines))
+        let probabilities = line["probabilities"]
+        XCTAssertEqual(probabilities?["dtype"], "float32")
+        XCTAssertEqual(probabilities?["shape"], [20, 24])
+        let values = float32Values(probabilities)
+        XCTAssertEqual(values.count, 480)
+        XCTAssertTrue(values.allSatisfy { (0...1).contains($0) })
+    }
 }
 
 /// Runs the built binary to completion with `arguments`; returns its exit status and stdout.

@@ -415,13 +415,14 @@ class Engine:
         Args:
             images: as for :meth:`predict`.
             threshold: the foreground threshold of a one-channel mask (default 0.5).
-            encoding: "array" (the client's default: fastest), "png" or "probabilities".
+            encoding: "array" (the client's default: fastest), "png", "probabilities" (float32, sent as base64)
+                or "probabilities_json" (the same as nested JSON numbers).
             output_dir: write each mask as a PNG there instead (entries then hold ``path``).
             batch_size (keyword): consecutive images of one size per forward (default 4).
 
         Returns ``masks`` [{``shape``, ``foreground_fraction``, and ``array``/``png``/``probabilities`` or
         ``path``}]; each inline mask also gets ``mask``: a numpy array (H, W) (uint8 0/255, or class indices for
-        a multi-class model; float32 for probabilities)."""
+        a multi-class model; float32 probabilities, (H, W) or (K, H, W) for K classes)."""
         if encoding is None and output_dir is None:
             encoding = "array"
         p = dict(images=encode_images(images))

@@ -125,8 +125,9 @@ def decode_array(obj: Dict[str, Any]) -> np.ndarray:
 
 
 def decode_image(obj: Any) -> np.ndarray:
-    """A numpy array from whatever the engine sends for an image or mask: a raw array, base64 PNG, nested
-    probabilities, or a path to a PNG it wrote. Grey PNGs give (H, W); colour ones (H, W, C)."""
+    """A numpy array from whatever the engine sends for an image or mask: a raw array, base64 PNG,
+    probabilities (a float32 raw array, or nested numbers from ``encoding="probabilities_json"``), or a path
+    to a PNG it wrote. Grey PNGs give (H, W); colour ones (H, W, C)."""
     if isinstance(obj, np.ndarray):
         return obj
     if isinstance(obj, dict):
@@ -135,6 +136,8 @@ def decode_image(obj: Any) -> np.ndarray:
         if "png" in obj:
             return decode_png(base64.b64decode(obj["png"]))
         if "probabilities" in obj:
+            if isinstance(obj["probabilities"], dict):
+                return decode_array(obj["probabilities"])
             return np.asarray(obj["probabilities"], dtype=np.float32)
         if "path" in obj:
             with open(obj["path"], "rb") as f:

@@ -164,7 +164,8 @@ public enum InferenceMethods: MethodGroup {
                         "dtype": "uint8", "shape": JSONValue([mask.height, mask.width]),
                         "data": .string(Data(mask.pixels).base64EncodedString()),
                     ]
-                case .probabilities: entry["probabilities"] = MaskEncoding.nestedArrays(probs)
+                case .probabilities: entry["probabilities"] = MaskEncoding.float32Array(probs)
+                case .probabilitiesJSON: entry["probabilities"] = MaskEncoding.nestedArrays(probs)
                 }
             }
             masks.append(.object(entry))
