@@ -1,5 +1,5 @@
-"""The Python client's inference conveniences against the real binary: numpy batches that say what they are,
-and the Keras-style summary table.
+"""The Python client's conveniences against the real binary: numpy batches that say what they are, and the
+Keras-style summary table.
 
 A 3-D array (N, H, W) with N = 3 used to be sent as one RGB image and other N as an N-channel image: the client
 guessed. Now it takes a 3-D array as a batch only with ``batch=True``, as one image with ``batch=False``, and
@@ -64,3 +64,27 @@ def test_shapes_that_are_plainly_one_image_need_no_batch():
     assert len(encode_images(np.stack([grey] * 4)[:, None])) == 4  # (N, 1, H, W)
     with pytest.raises(ValueError, match="batch=True takes"):
         encode_images(grey, batch=True)
+
+
+def test_summary_table_has_keras_layout(engine):
+    summary = engine.model_create(**TINY_UNET, batch_norm=True)
+    table = engine.summary_table()
+    assert table == engine.summary_table(summary)
+    lines = table.split("\n")
+    assert lines[0] == 'Model: "unet"'
+    assert set(lines[1]) == {"_"} and set(lines[3]) == {"="} and len(lines[1]) == len(lines[3])
+    header = lines[2]
+    assert header.split() == ["Layer", "(type)", "Output", "Shape", "Param", "#"]
+    shape_at, params_at = header.index("Output Shape"), header.index("Param #")
+    rows = [line for line in lines[4:] if line and not set(line) <= {"=", "_"} and ":" not in line]
+    assert len(rows) == len(summary["layers"])
+    for row, layer in zip(rows, summary["layers"]):
+        assert row[:shape_at].strip() == f"{layer['name']} ({layer['type']})"
+        shape = "(None, " + ", ".join(str(n) for n in layer["output_shape"]) + ")"
+        assert row[shape_at:params_at].strip() == shape
+        assert row[params_at:].strip() == str(layer["params"])
+    assert rows[0].split()[-1] == "36"  # enc1.conv1: 1 -> 4 channels, 3x3, no bias before BatchNorm
+    total, trainable = summary["total_params"], summary["trainable_params"]
+    assert total > trainable  # BatchNorm's running statistics count, as in Keras
+    assert lines[-4:] == [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                          f"Non-trainable params: {total - trainable:,}", lines[1]]

@@ -14,6 +14,7 @@ from .errors import Cancelled
 from .history import History
 from .images import ImageLike, decode_image, encode_images, encode_mask
 from .progress import FitProgress
+from .summary import format_summary
 
 #: Marks "use the engine's default timeout" (None means "no limit").
 DEFAULT = object()
@@ -206,6 +207,15 @@ class Engine:
         """``model.summary``: ``architecture``, ``input_shape``, ``layers`` [{``name``, ``type``,
         ``output_shape``, ``params``}], ``total_params``, ``trainable_params`` and the ``config``."""
         return self.call("model.summary", timeout=timeout)
+
+    def summary_table(self, summary: Optional[Dict[str, Any]] = None, *, timeout: Any = DEFAULT) -> str:
+        """The model as Keras' ``model.summary()`` prints it: ``Layer (type)``, ``Output Shape`` (per image,
+        ``None`` for the batch axis, channels first), ``Param #``, and the totals. Built from ``summary`` (a
+        ``model.summary`` or ``model.create`` result) or, by default, from a fresh ``model.summary``::
+
+            print(engine.summary_table())
+        """
+        return format_summary(summary if summary is not None else self.model_summary(timeout=timeout))
 
     def model_save(self, path: Union[str, "os.PathLike[str]"], *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.save``: writes a safetensors checkpoint (weights, optimizer and training state) atomically.
