@@ -71,13 +71,21 @@ public enum OneShot {
                 if let a { return a }
             }
         }
+        /// Lets the dispatcher finish before the process exits with `status`.
+        func finish(_ status: Int32) -> Int32 {
+            dispatcher.endInput()
+            dispatcher.waitUntilFinished()
+            return status
+        }
+        let loaded = call(0, "model.load", ["path": .string(model)])
+        if let e = loaded["error"] {
+            return finish(fail("cannot load \(model): \(e["message"]?.stringValue ?? "")"))
+        }
         // The masks of the whole run are named by one MaskFiles, so files with one stem get distinct names.
         var maskFiles: MaskFiles?
         if command == "segment", let outputDir {
-            do { maskFiles = try MaskFiles(directory: outputDir) } catch { return fail("\(error)") }
+            do { maskFiles = try MaskFiles(directory: outputDir) } catch { return finish(fail(RPCError(error).message)) }
         }
-        let loaded = call(0, "model.load", ["path": .string(model)])
-        if let e = loaded["error"] { return fail("cannot load \(model): \(e["message"]?.stringValue ?? "")") }
 
         var failures = 0
         for (i, file) in files.enumerated() {
@@ -89,7 +97,7 @@ public enum OneShot {
             }
             let answer = call(i + 1, command, params)
             if let e = answer["error"], isAboutTheArguments(e) {
-                return fail(e["message"]?.stringValue ?? "the model cannot do this")
+                return finish(fail(e["message"]?.stringValue ?? "the model cannot do this"))
             }
             var line: JSONObject = ["image": .string(file)]
             if let e = answer["error"] {
@@ -112,9 +120,7 @@ public enum OneShot {
             print(JSONCodec.encodeString(.object(line)))
             fflush(stdout)
         }
-        dispatcher.endInput()
-        dispatcher.waitUntilFinished()
-        return failures == 0 ? 0 : 1
+        return finish(failures == 0 ? 0 : 1)
     }
 
     /// An error that every file would get alike, so it is the arguments' or the model's fault (exit 2), not

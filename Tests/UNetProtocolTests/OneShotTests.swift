@@ -90,6 +90,7 @@ final class OneShotTests: XCTestCase {
             ["segment"] + model + ["--encoding", "jpeg", dir + "/x.png"],
             ["segment"] + model + ["--threshold", "1.5", dir + "/x.png"],
             ["segment"] + model + ["--output-dir"],
+            ["segment"] + model + ["--output-dir", dir + "/x.png/out", dir + "/x.png"],  // under a file
             ["predict"] + model + ["--encoding", "array", dir + "/x.png"],
             ["predict"] + model + ["--threshold", "0.3", dir + "/x.png"],  // two outputs: a threshold means nothing
             ["predict"] + model + ["--bogus", dir + "/x.png"],
