@@ -12,7 +12,7 @@ enum MaskEncoding: String, CaseIterable {
     /// `{"dtype": "uint8", "shape": [H, W], "data": base64}` of the label mask.
     case array
     /// The probabilities as `{"dtype": "float32", "shape": [H, W] or [K, H, W], "data": base64}`, the form of
-    /// the `array` encoding and of image arrays: exact, and a quarter of the size of JSON numbers.
+    /// the `array` encoding and of image arrays: exact, and less than half the size of JSON numbers.
     case probabilities
     /// The probabilities as nested JSON numbers (9 significant digits), [H][W] for one channel, [K][H][W] for
     /// K: what `probabilities` gave before, for hosts that would rather not decode base64.
