@@ -5,6 +5,6 @@ public enum EngineInfo {
     public static let name = "unet-engine"
     public static let version = "0.1.0"
     /// Bumped on any incompatible change to Protocol/PROTOCOL.md; minor for additions.
-    public static let protocolVersion = "1.0"
+    public static let protocolVersion = "2.0"
     public static var architectures: [String] { ArchitectureRegistry.names }
 }

@@ -6,12 +6,16 @@ import UNetProtocol
 
 let usage = """
     usage: unet-engine [options]
-           unet-engine predict --model M.safetensors [--threshold T] [--threads N] FILES...
-           unet-engine segment --model M.safetensors [--output-dir D] [--encoding png|array|probabilities]
-                               [--threshold T] [--threads N] FILES...
+           \(OneShotUsage.synopsis("predict"))
+           \(OneShotUsage.synopsis("segment"))
 
     Serves JSON-RPC 2.0 on stdin/stdout, one message per line, until end of input (see Protocol/PROTOCOL.md).
     Logs go to stderr.
+
+    predict and segment are one-shots for scripts: they load the checkpoint M, print one JSON line per file
+    on stdout ({"image": FILE, ...} or {"image": FILE, "error": {...}}) and exit 0 when every file was
+    answered, 1 when some failed, 2 for bad arguments or an unusable model.
+    `unet-engine predict --help` and `unet-engine segment --help` describe their options and lines.
 
     options:
       --threads N           compute threads (default: the number of cores)

@@ -237,7 +237,7 @@ def test_errors_become_exceptions_with_code_message_data(engine, tmp_path):
     assert e.value.code == -32009
 
     with pytest.raises(ShapeMismatch) as e:
-        engine.segment(np.zeros((2, 32, 32), np.uint8))
+        engine.segment(np.zeros((2, 32, 32), np.uint8), batch=False)  # one image of two channels
     assert e.value.code == -32004
 
     with pytest.raises(ImageDecodeFailed) as e:

@@ -73,6 +73,7 @@ public enum ModelMethods: MethodGroup {
         guard let shape = try p.intArray("input_shape", count: 3...3) else {
             throw p.invalid("input_shape", "is required")
         }
+        try ChannelsLastShape.refuse(shape, p, key: "input_shape")
         if let given = p.object.keys.first(where: { !commonParams.contains($0) && spec.parameter($0) == nil }) {
             throw p.invalid(given, spec.unknownParameterReason)
         }
@@ -98,7 +99,9 @@ public enum ModelMethods: MethodGroup {
             ["name": "architecture", "required": true,
              "schema": ["type": "string", "enum": JSONValue(ArchitectureRegistry.names)]],
             ["name": "input_shape", "required": true,
-             "schema": ["type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 3, "maxItems": 3]],
+             "schema": ["type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 3, "maxItems": 3],
+             "description": .string("[C, H, W], channels first; a channels-last shape such as [256, 256, 1] (last 1 "
+                + "or 3, first above 4) is -32602 with \"did you mean [1, 256, 256]?\"")],
             ["name": "seed", "required": false, "schema": ["type": "integer", "minimum": 0, "default": 0]],
         ]
         for name in architectureParams {
