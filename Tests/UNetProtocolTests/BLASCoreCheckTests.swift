@@ -92,6 +92,8 @@ final class BLASCoreCheckTests: XCTestCase {
         XCTAssertTrue(bogus.rawOutput.isEmpty)
         let missing = try EngineProcess(["--blas-core"], environment: environment())
         XCTAssertEqual(missing.finish(), 2)
+        let (flagged, _) = try hello(["--blas-core", "Prescott"], environment(["UNET_BLAS_CORE": "Bogus"]))
+        XCTAssertEqual(flagged["core"], "Prescott", "the flag wins: UNET_BLAS_CORE is not read")
         // The next level up from this CPU's (SapphireRapids' AMX at most): OpenBLAS would die on SIGILL.
         let level = BLASCore.level(for: .host)
         let tooNew = try XCTUnwrap(BLASCore.names.first { (BLASCore.level($0) ?? 0) > level })

@@ -56,6 +56,8 @@ public enum BLASCoreCheck {
     /// A test hook: `force` treats an inherited `OPENBLAS_CORETYPE` as OpenBLAS's own choice rather than the
     /// user's, so `OPENBLAS_CORETYPE=Prescott` simulates OpenBLAS falling back on a CPU it does not know.
     static let autocorrectHook = "UNET_BLAS_CORE_AUTOCORRECT"
+    /// OpenBLAS's own variable: the core it loads, read once when the library is loaded.
+    static let coreTypeVariable = "OPENBLAS_CORETYPE"
 
     /// What a user asked for with `--blas-core` or `UNET_BLAS_CORE`.
     public enum Request: Equatable, Sendable {
@@ -120,15 +122,14 @@ public enum BLASCoreCheck {
     /// `--blas-core NAME`; exits 2 on an unknown core name; does not return when it restarts the process.
     public static func atStartup(_ arguments: [String], program: String) -> [String] {
         var rest = arguments
-        var request: Request?, origin = overrideVariable
-        if let raw = ProcessInfo.processInfo.environment[overrideVariable], !raw.isEmpty {
-            request = parse(raw, from: origin, program: program)
-        }
+        var request: Request?, origin = flag
         if let i = rest.dropFirst().firstIndex(of: flag) {
             guard i + 1 < rest.count else { failure("\(flag) needs a core name or auto", program: program) }
-            origin = flag
             request = parse(rest[i + 1], from: origin, program: program)
             rest.removeSubrange(i...(i + 1))
+        } else if let raw = ProcessInfo.processInfo.environment[overrideVariable], !raw.isEmpty {
+            origin = overrideVariable
+            request = parse(raw, from: origin, program: program)
         }
         let cpu = CPUFeatures.host
         if case .core(let name)? = request, !BLASCore.runs(name, on: cpu) {
@@ -141,7 +142,8 @@ public enum BLASCoreCheck {
         if let core = decision.restartWith {
             let why = decision.choice == .override
                 ? "\(origin) asks for \(core) and OpenBLAS runs \(s.current)"
-                : "OpenBLAS chose \(s.current), but this CPU (\(cpu.vendor.rawValue) family \(cpu.family) model "
+                : (s.coreType != nil && s.coreTypeIsUsers ? "\(coreTypeVariable) runs " : "OpenBLAS chose ")
+                    + "\(s.current), but this CPU (\(cpu.vendor.rawValue) family \(cpu.family) model "
                     + "\(cpu.model): \(cpu.names.joined(separator: " "))) runs \(core)"
             restart(with: core, from: s.current, program: program, why: why)
             decision = .kept(coreType: s.coreType)  // the restart failed
@@ -149,7 +151,7 @@ public enum BLASCoreCheck {
         unsetenv(restartMarker)
         report = makeReport(s, decision)
         if decision.choice == .environment, !BLASCore.runs(report.core, on: cpu) {
-            log("OPENBLAS_CORETYPE asks for \(report.core), whose kernels need \(BLASCore.needs(report.core)), which "
+            log("\(coreTypeVariable) asks for \(report.core), whose kernels need \(BLASCore.needs(report.core)), which "
                 + "this CPU lacks: expect an illegal-instruction crash at the first product", program)
         }
         if case .core(let name)? = request, name != report.core {
@@ -171,7 +173,7 @@ public enum BLASCoreCheck {
     /// This process's situation, with `request` from the flag or the environment.
     static func situation(request: Request?) -> Situation {
         let env = ProcessInfo.processInfo.environment
-        return Situation(request: request, coreType: env["OPENBLAS_CORETYPE"].flatMap { $0.isEmpty ? nil : $0 },
+        return Situation(request: request, coreType: env[coreTypeVariable].flatMap { $0.isEmpty ? nil : $0 },
                          coreTypeIsUsers: env[autocorrectHook] != "force", restartedFrom: env[restartMarker],
                          current: BLASCore.current, best: BLASCore.best(for: .host, offered: BLASCore.offered),
                          switchable: BLASCore.switchable)
@@ -187,13 +189,13 @@ public enum BLASCoreCheck {
     /// (OpenBLAS reads it only when it is loaded). Returns only when `execv` fails, with the environment restored.
     private static func restart(with core: String, from current: String, program: String, why: String) {
         #if os(Linux)
-        let previous = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
-        log("\(why): restarting with OPENBLAS_CORETYPE=\(core)", program)
-        setenv("OPENBLAS_CORETYPE", core, 1)
+        let previous = getenv(coreTypeVariable).map { String(cString: $0) }
+        log("\(why): restarting with \(coreTypeVariable)=\(core)", program)
+        setenv(coreTypeVariable, core, 1)
         setenv(restartMarker, current, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         log("could not restart (\(String(cString: strerror(errno)))); going on with \(current)", program)
-        if let previous { setenv("OPENBLAS_CORETYPE", previous, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
+        if let previous { setenv(coreTypeVariable, previous, 1) } else { unsetenv(coreTypeVariable) }
         unsetenv(restartMarker)
         #endif
     }
