@@ -8,6 +8,7 @@ let usage = """
     usage: unet-engine [options]
            \(OneShotUsage.synopsis("predict"))
            \(OneShotUsage.synopsis("segment"))
+           (each also takes --blas-core NAME)
 
     Serves JSON-RPC 2.0 on stdin/stdout, one message per line, until end of input (see Protocol/PROTOCOL.md).
     Logs go to stderr.
@@ -19,6 +20,8 @@ let usage = """
 
     options:
       --threads N           compute threads (default: the number of cores)
+      --blas-core NAME      OpenBLAS kernels: auto (the best for this CPU: the default when OPENBLAS_CORETYPE
+                            is unset) or a core such as Haswell, Zen, SkylakeX (also: UNET_BLAS_CORE)
       --log-level LEVEL     error, warning, info or debug (default: warning)
       --max-line-bytes N    longest accepted request line (default: 67108864)
       --max-queue N         numeric requests that may wait before "busy" errors (default: 32)
@@ -38,7 +41,8 @@ func fail(_ message: String) -> Never {
 
 var options = Server.Options()
 var threads = ProcessInfo.processInfo.activeProcessorCount
-var args = CommandLine.arguments.dropFirst()
+// Before any BLAS call: OpenBLAS must run the kernels this CPU can (may restart the process; takes --blas-core).
+var args = BLASCoreCheck.atStartup(CommandLine.arguments, program: "unet-engine").dropFirst()
 
 // One-shot subcommands: one JSON line per image, no session.
 if let command = args.first, OneShot.commands.contains(command) {

@@ -48,6 +48,11 @@ class Engine:
             cancelled and raises :class:`EngineTimeout`.
         debug_methods: also serve ``debug.*`` (for tests of cancellation and queueing).
         max_queue, max_line_bytes: the engine's limits (``--max-queue``, ``--max-line-bytes``).
+        blas_core: the OpenBLAS kernels, set as ``UNET_BLAS_CORE`` in the engine's environment: "auto" (the best
+            for this CPU, even over an inherited ``OPENBLAS_CORETYPE``) or a core such as "Haswell", "Zen",
+            "SkylakeX" (an unknown core, or one this CPU cannot run, stops the engine at start). Default: the
+            engine decides (it corrects OpenBLAS's fallback to old kernels unless ``OPENBLAS_CORETYPE`` is set);
+            ``hello()["blas"]`` tells what runs.
         args: further command-line arguments.
         env, cwd: the process's environment and working directory.
         echo_stderr: copy the engine's stderr to this process's stderr as it arrives (it is always kept:
@@ -65,7 +70,7 @@ class Engine:
                  log_level: Optional[str] = None, timeout: Optional[float] = None, *, debug_methods: bool = False,
                  max_queue: Optional[int] = None, max_line_bytes: Optional[int] = None, args: Sequence[str] = (),
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, echo_stderr: bool = False,
-                 close_timeout: float = 10.0):
+                 close_timeout: float = 10.0, blas_core: Optional[str] = None):
         self.binary = find_binary(binary)
         argv = [self.binary]
         if threads is not None:
@@ -82,6 +87,10 @@ class Engine:
         self.argv = argv
         self.timeout = timeout
         self.close_timeout = close_timeout
+        if blas_core is not None:
+            if not isinstance(blas_core, str) or not blas_core:
+                raise ValueError(f"blas_core must be 'auto' or an OpenBLAS core name, got {blas_core!r}")
+            env = {**(os.environ if env is None else env), "UNET_BLAS_CORE": blas_core}
         self._connection = Connection(argv, env=env, cwd=cwd, echo_stderr=echo_stderr)
         self._finalizer = weakref.finalize(self, kill_quietly, self._connection.process)
         self._hello: Optional[Dict[str, Any]] = None
@@ -145,7 +154,8 @@ class Engine:
 
     def hello(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``engine.hello``: ``name``, ``version``, ``protocol_version``, ``methods`` (every method served),
-        ``architectures``, ``threads`` and ``limits``."""
+        ``architectures``, ``threads``, ``limits`` and ``blas`` (the BLAS library, version and the OpenBLAS
+        core that runs: ``core``, ``chosen_by``, ``corrected``, ``restarted_from``, ``best_core``, ``cpu``)."""
         self._hello = self.call("engine.hello", timeout=timeout)
         return self._hello
 
