@@ -15,7 +15,9 @@ final class HeadLossTests: XCTestCase {
         return Trainer(model: model, config: config)
     }
 
-    func batch() throws -> Batch { try DiscSource(count: 4, size: 16, seed: 5).batch(indices: [0, 1, 2, 3], epoch: 0, augment: false) }
+    func batch() throws -> Batch {
+        try DiscSource(count: 4, size: 16, seed: 5).batch(indices: [0, 1, 2, 3], epoch: 0, augment: false)
+    }
 
     /// The first step's loss (taken before the update) and the class head's weight gradient.
     func firstStep(_ configure: (inout TrainingConfig) -> Void) throws -> (loss: Float, classGradient: [Float]) {
@@ -63,7 +65,8 @@ final class HeadLossTests: XCTestCase {
         var c = TrainingConfig()
         c.headLosses = ["class": HeadLoss(.ce)]
         XCTAssertThrowsError(try c.checkHeadLosses(for: model)) {
-            XCTAssertEqual($0 as? ConfigError, ConfigError(field: "loss.class", reason: "is not a head of this model (its heads: mask)"))
+            XCTAssertEqual($0 as? ConfigError,
+                           ConfigError(field: "loss.class", reason: "is not a head of this model (its heads: mask)"))
         }
         c.headLosses = ["mask": HeadLoss(.dice)]
         XCTAssertNoThrow(try c.checkHeadLosses(for: model))
@@ -103,7 +106,8 @@ final class DeepSupervisionTests: XCTestCase {
         var c = TrainingConfig()
         c.optimizer = .sgd; c.headLosses = losses
         let t = Trainer(model: m, config: c)
-        let loss = try t.trainStep(try DiscSource(count: 2, size: 16, seed: 5).batch(indices: [0, 1], epoch: 0, augment: false)).loss
+        let batch = try DiscSource(count: 2, size: 16, seed: 5).batch(indices: [0, 1], epoch: 0, augment: false)
+        let loss = try t.trainStep(batch).loss
         return (loss, m.network.namedParameters.first { $0.name == "aux.weight" }!.parameter.grad.array)
     }
 

@@ -35,8 +35,8 @@ public final class Model {
 
     /// `heads` name every network output once; the main mask is `mask`, the main class head `class`.
     public init(config: ModelConfig, network: Network, heads: [ModelHead], padMultiple: Int, fixedSize: Bool) {
-        precondition(Set(heads.map(\.output)) == Set(network.outputs.indices) && Set(heads.map(\.name)).count == heads.count,
-                     "every network output needs exactly one uniquely named head")
+        precondition(Set(heads.map(\.output)) == Set(network.outputs.indices)
+                     && Set(heads.map(\.name)).count == heads.count, "every network output needs one uniquely named head")
         self.config = config; self.network = network; self.heads = heads
         maskHead = heads.first { $0.kind == .mask && $0.isMain }
         classHead = heads.first { $0.kind == .classes && $0.isMain }
@@ -111,7 +111,9 @@ public final class Model {
         if let m = maskOutput, let out = outputs[m] { result.mask = crop(out, height: x.shape[2], width: x.shape[3]) }
         if let c = classOutput, let out = outputs[c] { result.classLogits = out }
         if training && masks && !deepSupervisionHeads.isEmpty {
-            result.deepSupervision = deepSupervisionHeads.map { crop(outputs[$0.output]!, height: x.shape[2], width: x.shape[3]) }
+            result.deepSupervision = deepSupervisionHeads.map {
+                crop(outputs[$0.output]!, height: x.shape[2], width: x.shape[3])
+            }
         }
         // Emptied in place: the outputs live as long as the caller keeps them, not until the next forward.
         outputs.removeAll(keepingCapacity: true)

@@ -7,7 +7,9 @@ public struct HeadLoss: Codable, Equatable, Sendable {
     public init(_ loss: LossKind? = nil, weight: Float = 1) { self.loss = loss; self.weight = weight }
 
     /// The losses a head of `kind` can train with: masks take all four, image-level classes BCE or CE.
-    public static func losses(for kind: ModelHead.Kind) -> [LossKind] { LossKind.allCases.filter { applies($0, to: kind) } }
+    public static func losses(for kind: ModelHead.Kind) -> [LossKind] {
+        LossKind.allCases.filter { applies($0, to: kind) }
+    }
 
     /// Whether `loss` can train a head of `kind`. A switch, not a look-up in `losses(for:)`: it runs every
     /// training step, which allocates nothing.
@@ -41,8 +43,9 @@ extension TrainingConfig {
                                   + model.heads.map(\.name).joined(separator: ", ") + ")")
             }
             if let loss = entry.loss, !HeadLoss.applies(loss, to: head.kind) {
-                throw ConfigError(field: "loss.\(name)", reason: "\"\(loss.rawValue)\" does not apply to a \(head.kind.rawValue) "
-                                  + "head; use one of \"auto\", " + ParameterSpec.quoted(HeadLoss.losses(for: head.kind).map(\.rawValue)))
+                let valid = ParameterSpec.quoted(["auto"] + HeadLoss.losses(for: head.kind).map(\.rawValue))
+                throw ConfigError(field: "loss.\(name)",
+                                  reason: "\"\(loss.rawValue)\" does not apply to a \(head.kind.rawValue) head; use one of \(valid)")
             }
         }
     }
