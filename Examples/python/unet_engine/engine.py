@@ -262,10 +262,22 @@ class Engine:
         """``dataset.sample``: a few images (and masks) exactly as the model will see them, with augmentation
         when ``augment`` is true. Image and mask objects in the result are decoded: each list of them gets a
         numpy twin under ``<key>_arrays`` (``images_arrays``, ``masks_arrays``), and each item dict that holds an
-        image or mask object gets its array under ``image_array`` / ``mask_array``."""
+        image or mask object gets its array under ``image_array`` / ``mask_array``. ``shuffle=True`` (with
+        ``epoch``, ``seed``) gives the samples in the seeded order ``train.fit`` uses in that epoch."""
         result = self.call("dataset.sample", _clean(dict(name=name, count=count, augment=augment, **params)),
                            timeout=timeout)
         return _decode_sample(result)
+
+    def dataset_files(self, name: str, *, page_size: int = 1000, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
+        """``dataset.files``, every page: the dataset's (or split's, e.g. ``"lungs.val"``) files in order, each
+        {``index``, ``id``, ``path``, ``mask``, ``label``, ``class``}, without decoding or sending any image."""
+        files: List[Dict[str, Any]] = []
+        offset: Optional[int] = 0
+        while offset is not None:
+            page = self.call("dataset.files", {"name": name, "offset": offset, "limit": page_size}, timeout=timeout)
+            files += page["files"]
+            offset = page["next_offset"]
+        return files
 
     # train.*
 

@@ -172,6 +172,14 @@ public final class Trainer {
 
     func segmentationLoss(_ logits: Tensor, _ masks: Tensor) throws -> LossResult {
         let classes = logits.shape[1]
+        // A class-index mask on a 1-channel model (or an index past K) would train on nonsense targets.
+        var largest: Float = 0
+        for i in 0..<masks.count where masks[i] > largest { largest = masks[i] }
+        if largest >= Float(max(classes, 2)) {
+            throw TrainingError.unusableTargets(
+                "the masks hold class index \(Int(largest)) but the model's mask has \(classes) channel\(classes == 1 ? "" : "s")"
+                + " (create it with classes \(Int(largest) + 1) for class-index masks)")
+        }
         if classes == 1 {
             let t = masks.shape == logits.shape ? masks : TensorRecycler.view(of: masks, shape: logits.shape)
             switch config.loss ?? .bceDice {

