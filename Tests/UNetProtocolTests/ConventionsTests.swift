@@ -8,6 +8,30 @@ import XCTest
 /// The conventions users bring from Keras, PyTorch, MONAI and segmentation_models.pytorch (issue 13, items 10, 11,
 /// 13, 16, 17, 19, 20), through the dispatcher as a host drives it.
 final class ConventionsTests: XCTestCase {
+    // MARK: Item 10: a new model starts every dataset from its beginning
+
+    func testTheSameCallsTwiceInOneSessionGiveTheSameLossesAndEpochsFromZero() throws {
+        let h = Harness()
+        h.result("dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16], "seed": 3],
+                                  "validation_split": 0.25])
+        func run() throws -> [JSONValue] {
+            h.result("model.create", merged(Harness.tinyUNet, ["seed": 0]))
+            h.result("train.configure", ["seed": 0, "batch_size": 2, "learning_rate": 0.01])
+            let r = try XCTUnwrap(h.result("train.fit", ["dataset": "ph", "validation": "ph.val", "epochs": 2]))
+            return try XCTUnwrap(r["history"]?.arrayValue)
+        }
+        let first = try run(), second = try run()
+        XCTAssertEqual(first.map { $0["epoch"] }, [0, 1])
+        XCTAssertEqual(second.map { $0["epoch"] }, [0, 1], "History numbers a new model's epochs from 0")
+        XCTAssertEqual(first.map { $0["loss"] }, second.map { $0["loss"] }, "bit-identical losses")
+        XCTAssertEqual(first.map { $0["val_loss"] }, second.map { $0["val_loss"] })
+        // train.step too: the first step after a new model is batch 1 of epoch 0.
+        h.result("model.create", Harness.tinyUNet)
+        XCTAssertEqual(h.result("train.step", ["dataset": "ph"])?["epoch"], 0)
+        XCTAssertEqual(h.result("train.step", ["dataset": "ph"])?["batch_in_epoch"], 2)
+        h.finish()
+    }
+
     // MARK: Item 13: dataset.sample is capped and cancellable
 
     func testDatasetSampleRefusesPastItsBudgetAndStopsWhenCancelled() throws {
@@ -147,6 +171,47 @@ final class ConventionsTests: XCTestCase {
         XCTAssertEqual(ids(["name": "ph", "count": 4, "shuffle": true, "epoch": 1, "seed": 7]), shuffled)
         XCTAssertNotEqual(ids(["name": "ph", "count": 4, "shuffle": true, "epoch": 1, "seed": 8]), shuffled)
         XCTAssertEqual(ids(["name": "ph", "count": 2, "start": .int(Int64(Int.max))]), ["phantom-7", "phantom-8"], "no overflow")
+        h.finish()
+    }
+
+    // MARK: Item 19: one default learning rate; losses per head, refused with the choices
+
+    func testDefaultLearningRateIsAdamsAndLossesArePickedAndCheckedPerHead() throws {
+        let h = Harness()
+        XCTAssertEqual(h.result("train.configure", [:])?["learning_rate"], 0.001, "Adam's 1e-3, as PyTorch and Keras")
+        XCTAssertEqual(h.result("train.configure", ["loss": "auto"])?["loss"], "auto")
+        h.result("model.create", Harness.tinyUNet)
+        let ce = h.call("train.configure", ["loss": "ce"])
+        XCTAssertEqual(ce?["error"]?["data"]?["field"], "loss")
+        XCTAssertEqual(ce?["error"]?["data"]?["reason"],
+                       "\"ce\" does not fit this model's 1-channel mask; choose one of \"auto\", \"bce\", \"dice\", \"bce+dice\"")
+        XCTAssertEqual(h.result("train.configure", [:])?["loss"], "auto", "the refused loss changed nothing")
+
+        // A 3-class mask: auto is cross-entropy; bce+dice is refused at configure, or at the first step when it was
+        // configured before the model.
+        h.result("train.configure", ["loss": "bce+dice"])
+        h.result("model.create", merged(Harness.tinyUNet, ["classes": 3]))
+        let mask: [UInt8] = (0..<256).map { UInt8($0 % 16 / 6) }  // 0, 1, 2
+        let batch: JSONObject = ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+                                 "masks": [arrayImage(uint8: mask, shape: [16, 16])]]
+        let step = h.call("train.step", batch)
+        XCTAssertEqual(step?["error"]?["data"]?["field"], "loss")
+        XCTAssertTrue(step?["error"]?["data"]?["reason"]?.stringValue?.contains("3-class mask; choose one of \"auto\", \"ce\", \"dice\"") ?? false)
+        XCTAssertEqual(h.call("train.configure", ["loss": "bce"])?["error"]?["data"]?["field"], "loss")
+        h.result("train.configure", ["loss": "auto"])
+        XCTAssertNotNil(h.result("train.step", batch)?["loss"]?.doubleValue, "auto trains a 3-class mask")
+        // A mask and a class head: a loss fits when it fits either (the pneumonia pipeline's "ce" on labels).
+        h.result("model.create", merged(Harness.tinyUNet, ["classification_head": 2]))
+        XCTAssertEqual(h.result("train.configure", ["loss": "ce"])?["loss"], "ce")
+        XCTAssertNotNil(h.result("train.step", ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+                                                "labels": [1]])?["loss"])
+        let binary: JSONObject = ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+                                  "masks": [arrayImage(uint8: mask.map { $0 == 1 ? 255 : 0 }, shape: [16, 16])]]
+        XCTAssertNotNil(h.result("train.step", binary)?["loss"], "the mask keeps its automatic loss")
+        // A classifier's sigmoid head takes bce and ce, not dice.
+        h.result("model.create", ["architecture": "unet-classifier", "input_shape": [1, 16, 16]])
+        XCTAssertEqual(h.call("train.configure", ["loss": "dice"])?["error"]?["data"]?["field"], "loss")
+        XCTAssertEqual(h.result("train.configure", ["loss": "ce"])?["loss"], "ce")
         h.finish()
     }
 

@@ -59,6 +59,11 @@ def test_dataset_sample_shuffled_is_seeded_and_valid(engine, checker):
     assert [s["id"] for s in a["samples"]] != ["phantom-0", "phantom-1", "phantom-2"]
 
 
+def test_default_learning_rate_is_adams(engine, checker):
+    config = checked(checker, engine, "train.configure", {})
+    assert config["learning_rate"] == pytest.approx(1e-3) and config["loss"] == "auto"
+
+
 def test_palette_and_index_png_masks_from_folders_are_class_indices(engine, tmp_path, checker):
     from PIL import Image
 

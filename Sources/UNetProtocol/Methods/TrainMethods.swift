@@ -11,12 +11,18 @@ final class TrainingSession {
     var generation = -1
     /// Per training dataset: [epoch, next batch] in that dataset's seeded order.
     var positions: [String: [Int]] = [:]
+    /// The model generation the positions belong to. A new model (`model.create`, or `model.load` of a checkpoint
+    /// without saved positions) starts every dataset at epoch 0, batch 0: the same calls then give the same
+    /// numbers, and History numbers a new model's epochs from 0.
+    private var positionsGeneration = 0
 
     static let positionsKey = "unet_engine.dataset_positions"
 
     /// The trainer for the session's current model (made with the session's optimizer state when it has one).
     func trainer(for session: Session) throws -> Trainer {
         let model = try session.requireModel()
+        startPositionsIfModelChanged(session)
+        try LossChoice.check(config.loss, model: model)
         if let t = trainer, generation == session.modelGeneration, t.model === model { return t }
         let t = Trainer(model: model, config: config, optimizer: session.optimizer)
         if session.optimizer != nil { t.reconfigure(config) }
@@ -26,8 +32,16 @@ final class TrainingSession {
         return t
     }
 
+    /// Forgets the positions of an earlier model's run.
+    func startPositionsIfModelChanged(_ session: Session) {
+        guard positionsGeneration != session.modelGeneration else { return }
+        positions = [:]
+        positionsGeneration = session.modelGeneration
+    }
+
     /// Metadata that makes a checkpoint resumable: the trainer's state and the datasets' positions.
     func checkpointMetadata(_ session: Session) -> [String: String] {
+        startPositionsIfModelChanged(session)
         var meta: [String: String] = [:]
         if let t = trainer, generation == session.modelGeneration, let json = try? JSONEncoder().encode(t.state) { meta[Trainer.stateKey] = String(decoding: json, as: UTF8.self) }
         if let json = try? JSONEncoder().encode(positions) { meta[TrainingSession.positionsKey] = String(decoding: json, as: UTF8.self) }
@@ -49,6 +63,7 @@ final class TrainingSession {
     /// Takes over a restored state, after `model.load` made its model current.
     func apply(_ restored: Restored, session: Session) {
         positions = restored.positions
+        positionsGeneration = session.modelGeneration
         trainer = restored.trainer
         if let t = restored.trainer {
             config = t.config
@@ -99,7 +114,9 @@ public enum TrainMethods: MethodGroup {
         if let wd = try p.double("weight_decay", in: 0...1) { c.weightDecay = Float(wd) }
         if let m = try p.double("momentum", in: 0...1) { c.momentum = Float(m) }
         if let n = try p.bool("nesterov") { c.nesterov = n }
-        if let loss = try p.string("loss", oneOf: LossKind.allCases.map(\.rawValue)) { c.loss = LossKind(rawValue: loss) }
+        if let loss = try p.string("loss", oneOf: ["auto"] + LossKind.allCases.map(\.rawValue)) {
+            c.loss = LossKind(rawValue: loss)  // "auto" is nil: picked per output
+        }
         if let v = p.value("class_weights") {
             switch v {
             case .string("balanced"): c.balancedClassWeights = true; c.classWeights = nil
@@ -119,6 +136,8 @@ public enum TrainMethods: MethodGroup {
         if let b = try p.int("batch_size", in: 1...4096) { c.batchSize = b }
         if let s = try p.int("seed", in: 0...Int.max) { c.seed = UInt64(s) }
         if let a = try p.bool("augment") { c.augment = a }
+        // A loss the current model cannot train with is refused now, with the choices, and changes nothing.
+        if let model = ctx.session.model { try LossChoice.check(c.loss, model: model) }
         if let t = training.trainer, t.optimizer.kind != c.optimizer {
             // A different optimizer starts with fresh state, as in PyTorch when one builds a new optimizer.
             ctx.session.optimizer = nil
