@@ -32,6 +32,34 @@ final class ConventionsTests: XCTestCase {
         h.finish()
     }
 
+    // MARK: Item 11: monitors name a metric the fit reports
+
+    func testAMonitorTheFitNeverReportsIsRefusedWithTheChoices() throws {
+        let h = Harness()
+        h.result("dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16]], "validation_split": 0.25])
+        h.result("model.create", Harness.tinyUNet)
+        let typo = h.call("train.fit", ["dataset": "ph", "validation": "ph.val",
+                                        "callbacks": ["early_stopping": ["monitor": "val_dise"]]])
+        XCTAssertEqual(typo?["error"]?["code"], -32602)
+        XCTAssertEqual(typo?["error"]?["data"]?["field"], "callbacks.early_stopping.monitor")
+        let reason = try XCTUnwrap(typo?["error"]?["data"]?["reason"]?.stringValue)
+        for name in ["\"loss\"", "\"dice\"", "\"val_loss\"", "\"val_dice\"", "\"val_iou\""] {
+            XCTAssertTrue(reason.contains(name), "\(name) in \(reason)")
+        }
+        XCTAssertFalse(reason.contains("\"val_accuracy\""), "a mask-only model reports no accuracy: \(reason)")
+        // Without validation, val_loss (the default) never comes.
+        let noValidation = h.call("train.fit", ["dataset": "ph", "callbacks": ["reduce_lr_on_plateau": ["patience": 1]]])
+        XCTAssertEqual(noValidation?["error"]?["data"]?["field"], "callbacks.reduce_lr_on_plateau.monitor")
+        XCTAssertTrue(noValidation?["error"]?["data"]?["reason"]?.stringValue?.contains("need validation") ?? false)
+        let checkpoint = h.call("train.fit", ["dataset": "ph", "callbacks": [
+            "checkpoint": ["path": "/tmp/x.safetensors", "monitor": "val_loss", "save_best_only": true]]])
+        XCTAssertEqual(checkpoint?["error"]?["data"]?["field"], "callbacks.checkpoint.monitor")
+        // A metric the fit reports is fine; so is a checkpoint saving every epoch without validation.
+        XCTAssertNotNil(h.result("train.fit", ["dataset": "ph", "callbacks": ["early_stopping": ["monitor": "dice"]]]))
+        XCTAssertEqual(h.result("train.fit", ["dataset": "ph"])?["epoch"], 2, "nothing was trained by the refused fits")
+        h.finish()
+    }
+
     // MARK: Item 13: dataset.sample is capped and cancellable
 
     func testDatasetSampleRefusesPastItsBudgetAndStopsWhenCancelled() throws {
@@ -136,6 +164,30 @@ final class ConventionsTests: XCTestCase {
     }
 
     // MARK: Item 17: callbacks as a list, per-image classification, listing files, shuffled samples
+
+    func testCallbacksAsAKerasStyleList() throws {
+        let dir = NSTemporaryDirectory() + "cb-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let h = Harness()
+        h.result("dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16]], "validation_split": 0.25])
+        h.result("model.create", Harness.tinyUNet)
+        let r = h.result("train.fit", ["dataset": "ph", "validation": "ph.val", "epochs": 2, "callbacks": [
+            ["name": "EarlyStopping", "monitor": "val_dice", "patience": 5],
+            ["name": "checkpoint", "path": .string(dir + "/e{epoch}.safetensors")],
+        ]])
+        XCTAssertEqual(r?["best"]?["monitor"], "val_dice")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/e2.safetensors"))
+        let twice = h.call("train.fit", ["dataset": "ph", "callbacks": [["name": "checkpoint", "path": "/tmp/a"],
+                                                                        ["name": "ModelCheckpoint", "path": "/tmp/b"]]])
+        XCTAssertEqual(twice?["error"]?["data"]?["field"], "callbacks[1].name")
+        let unknown = h.call("train.fit", ["dataset": "ph", "callbacks": [["name": "TensorBoard"]]])
+        XCTAssertEqual(unknown?["error"]?["data"]?["field"], "callbacks[0].name")
+        XCTAssertTrue(unknown?["error"]?["data"]?["reason"]?.stringValue?.contains("\"EarlyStopping\"") ?? false)
+        let extra = h.call("train.fit", ["dataset": "ph", "callbacks": [["name": "early_stopping", "monitor": "loss", "x": 1]]])
+        XCTAssertEqual(extra?["error"]?["data"]?["field"], "callbacks[0].x")
+        XCTAssertTrue(extra?["error"]?["data"]?["reason"]?.stringValue?.contains("name") ?? false)
+        h.finish()
+    }
 
     func testDatasetFilesListsASplitInPagesWithoutImages() throws {
         let h = Harness()

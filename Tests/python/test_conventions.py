@@ -40,6 +40,38 @@ def checked(checker: SchemaChecker, engine: Engine, method: str, params: dict) -
     return result
 
 
+def test_history_is_keras_dict_of_lists():
+    h = History.from_result({"history": [{"epoch": 0, "loss": 0.5, "val_loss": 0.6, "learning_rate": 1e-3},
+                                         {"epoch": 1, "loss": 0.4, "val_loss": 0.55, "learning_rate": 1e-3}],
+                             "epoch": 2, "batch_in_epoch": 0})
+    assert h.history == {"loss": [0.5, 0.4], "val_loss": [0.6, 0.55], "learning_rate": [1e-3, 1e-3]}
+    assert h.epochs == [0, 1] and h.epoch == 2
+    assert h.as_columns()["epoch"] == [0, 1]
+
+
+def test_fit_takes_a_keras_callback_list_and_returns_a_keras_history(engine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    engine.dataset_open("ph", phantoms={"count": 8, "size": [16, 16]}, validation_split=0.25)
+    engine.model_create(**TINY_UNET)
+    history = engine.fit("ph", validation="ph.val", epochs=2, progress=False, callbacks=[
+        {"name": "EarlyStopping", "monitor": "val_dice", "patience": 5},
+        {"name": "ModelCheckpoint", "path": "ckpt/e{epoch}.safetensors"},  # relative: made absolute by the client
+    ])
+    assert len(history.history["loss"]) == 2 and len(history.history["val_dice"]) == 2
+    assert "epoch" not in history.history
+    assert history.best["monitor"] == "val_dice"
+    assert (tmp_path / "ckpt" / "e2.safetensors").is_file()
+
+
+def test_a_monitor_the_fit_never_reports_lists_the_choices(engine):
+    engine.dataset_open("ph", phantoms={"count": 8, "size": [16, 16]})
+    engine.model_create(**TINY_UNET)
+    with pytest.raises(InvalidParams) as e:
+        engine.train_fit("ph", callbacks={"early_stopping": {"monitor": "val_loss"}})
+    assert e.value.field == "callbacks.early_stopping.monitor"
+    assert '"loss"' in e.value.data["reason"] and '"dice"' in e.value.data["reason"]
+
+
 def test_dataset_files_lists_a_split_page_by_page(engine, checker):
     engine.dataset_open("c", task="classification", phantoms={"count": 10, "size": [16, 16]}, validation_split=0.3)
     page = checked(checker, engine, "dataset.files", {"name": "c", "limit": 3})

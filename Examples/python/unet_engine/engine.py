@@ -333,7 +333,9 @@ class Engine:
 
         Args:
             callbacks: ``{"reduce_lr_on_plateau": {...}, "early_stopping": {...}, "checkpoint": {"path": ...}}``
-                with Keras' settings (``monitor``, ``patience``, ``factor``, ``min_delta``, ``mode``, ...).
+                with Keras' settings (``monitor``, ``patience``, ``factor``, ``min_delta``, ``mode``, ...), or
+                a Keras-style list naming each kind: ``[{"name": "EarlyStopping", "patience": 3}, ...]``. A
+                ``monitor`` must be a metric the fit reports (the error lists them).
             on_progress: called with each ``progress`` notification's params: ``kind`` "step" (``epoch``,
                 ``step``, ``steps_per_epoch``, ``loss``, ``images_per_second``, ``eta_s``) or "epoch" (the
                 epoch's metrics and ``learning_rate``).
@@ -348,9 +350,12 @@ class Engine:
 
     @staticmethod
     def _fit_params(dataset, validation, epochs, batch_size, callbacks, params) -> Dict[str, Any]:
-        if callbacks and isinstance(callbacks.get("checkpoint"), dict) and "path" in callbacks["checkpoint"]:
-            callbacks = dict(callbacks, checkpoint=dict(callbacks["checkpoint"],
-                                                        path=_abs(callbacks["checkpoint"]["path"])))
+        def absolute(cb: Any) -> Any:
+            return dict(cb, path=_abs(cb["path"])) if isinstance(cb, dict) and "path" in cb else cb
+        if isinstance(callbacks, dict) and "checkpoint" in callbacks:
+            callbacks = dict(callbacks, checkpoint=absolute(callbacks["checkpoint"]))
+        elif isinstance(callbacks, (list, tuple)):
+            callbacks = [absolute(cb) for cb in callbacks]
         return _clean(dict(dataset=dataset, validation=validation, epochs=epochs, batch_size=batch_size,
                            callbacks=callbacks, **params))
 
