@@ -189,6 +189,26 @@ final class ConventionsTests: XCTestCase {
         h.finish()
     }
 
+    func testEvaluatePerImageGivesIdsLabelsAndProbabilitiesForAClassifier() throws {
+        let h = Harness()
+        h.result("dataset.open", ["name": "c", "task": "classification", "phantoms": ["count": 6, "size": [16, 16]]])
+        h.result("model.create", ["architecture": "unet-classifier", "input_shape": [1, 16, 16]])
+        let e = try XCTUnwrap(h.result("evaluate", ["dataset": "c", "per_image": true]))
+        let rows = try XCTUnwrap(e["per_image"]?.arrayValue)
+        XCTAssertEqual(rows.count, 6)
+        XCTAssertEqual(rows.map { $0["id"] }, (0..<6).map { .string("phantom-\($0)") })
+        XCTAssertEqual(rows[0]["probabilities"]?.arrayValue?.count, 2)
+        let labels = rows.compactMap { $0["label"]?.intValue }
+        XCTAssertEqual(labels.count, 6)
+        XCTAssertEqual(rows[0]["class"]?.stringValue.map { ["normal", "consolidation"].contains($0) }, true)
+        // The predicted classes are what the confusion matrix counted.
+        let cm = try XCTUnwrap(e["confusion_matrix"]?.arrayValue?.map { $0.arrayValue?.compactMap(\.intValue) ?? [] })
+        var counted = [[Int64]](repeating: [0, 0], count: 2)
+        for row in rows { counted[Int(row["label"]!.intValue!)][Int(row["predicted"]!.intValue!)] += 1 }
+        XCTAssertEqual(cm, counted)
+        h.finish()
+    }
+
     func testDatasetFilesListsASplitInPagesWithoutImages() throws {
         let h = Harness()
         h.result("dataset.open", ["name": "c", "task": "classification", "phantoms": ["count": 10, "size": [16, 16]],

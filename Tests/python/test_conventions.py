@@ -72,6 +72,20 @@ def test_a_monitor_the_fit_never_reports_lists_the_choices(engine):
     assert '"loss"' in e.value.data["reason"] and '"dice"' in e.value.data["reason"]
 
 
+def test_evaluate_per_image_feeds_scikit_learn(engine, checker):
+    engine.dataset_open("c", task="classification", phantoms={"count": 12, "size": [16, 16]})
+    engine.model_create("unet", [1, 16, 16], depth=2, filters=4, classification_head=2, seed=3)
+    result = checked(checker, engine, "evaluate", {"dataset": "c", "per_image": True})
+    rows = result["per_image"]
+    y_true = np.array([r["label"] for r in rows])
+    y_score = np.array([r["probabilities"][1] for r in rows])
+    assert len(rows) == 12 and {r["id"] for r in rows} == {f"phantom-{i}" for i in range(12)}
+    # ROC AUC from the rows (Mann-Whitney, ties counted half, as scikit-learn) is the engine's.
+    pos, neg = y_score[y_true == 1], y_score[y_true == 0]
+    auc = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
+    assert result["auc"] == pytest.approx(auc, abs=1e-6)
+
+
 def test_dataset_files_lists_a_split_page_by_page(engine, checker):
     engine.dataset_open("c", task="classification", phantoms={"count": 10, "size": [16, 16]}, validation_split=0.3)
     page = checked(checker, engine, "dataset.files", {"name": "c", "limit": 3})

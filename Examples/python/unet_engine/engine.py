@@ -406,7 +406,9 @@ class Engine:
 
         Classification: ``loss``, ``accuracy``, ``precision``, ``recall``, ``specificity``, ``f1``, ``auc``,
         ``pr_auc``, ``confusion_matrix`` (rows: true class), ``roc`` {``fpr``, ``tpr``, ``thresholds``},
-        ``report``. Segmentation: ``dice``, ``iou``, ``pixel_accuracy``."""
+        ``report``. Segmentation: ``dice``, ``iou``, ``pixel_accuracy``. ``per_image=True`` adds ``per_image``,
+        one dict per image: ``dice``/``iou``/``pixel_accuracy`` for masks; ``id``, ``label``, ``class``,
+        ``probabilities``, ``predicted`` for a class head (scikit-learn's ``y_true`` and ``y_score``)."""
         return self.call("evaluate", _clean(dict(dataset=dataset, threshold=threshold, **params)), timeout=timeout)
 
     # inference
