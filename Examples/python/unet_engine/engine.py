@@ -290,8 +290,11 @@ class Engine:
 
         Args:
             optimizer: "adam", "adamw" or "sgd" (a different optimizer starts with fresh state).
-            learning_rate, weight_decay, momentum: the optimizer's settings (``nesterov=True`` for SGD too).
-            loss: "bce", "ce", "dice" or "bce+dice".
+            learning_rate, weight_decay, momentum: the optimizer's settings (``nesterov=True`` for SGD too);
+                the learning rate defaults to 1e-3, Adam's default in PyTorch and Keras.
+            loss: "auto" (the default: bce+dice for a 1-channel mask, ce for a K-class mask, ce/bce for a
+                softmax/sigmoid class head), "bce", "ce", "dice" or "bce+dice"; one that fits none of the
+                model's outputs raises :class:`InvalidParams` listing the choices.
             class_weights: "balanced" (from the dataset's counts) or a list, one weight per class.
             batch_size, seed: the batch size and the shuffling seed.
             augment: (keyword) apply the dataset's augmentation while training.
