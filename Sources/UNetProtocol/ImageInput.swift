@@ -59,7 +59,7 @@ struct ImageInput {
             normalization.apply(sized, into: t.data)
             result = ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: stem)
         }
-        try p.finish()
+        try p.finish(known: ["array", "path", "jpeg", "png"])  // only the given form was read
         return result
     }
 

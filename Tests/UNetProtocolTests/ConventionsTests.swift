@@ -108,6 +108,12 @@ final class ConventionsTests: XCTestCase {
         let cbKind = h.call("train.fit", ["dataset": "ph", "callbacks": ["early_stoping": [:]]])
         XCTAssertTrue(cbKind?["error"]?["data"]?["reason"]?.stringValue?.contains("known: checkpoint, early_stopping") ?? false)
 
+        // An image object lists all its forms, not only the one it was read as.
+        let png = Data(try PNGEncoder.encodeGrey(gradient(16, 16), height: 16, width: 16)).base64EncodedString()
+        let image = h.call("segment", ["images": [["png": .string(png), "bogus": 1]]])
+        XCTAssertEqual(image?["error"]?["data"]?["field"], "images[0].bogus")
+        XCTAssertTrue(image?["error"]?["data"]?["reason"]?.stringValue?.contains("known: array, jpeg, path, png") ?? false,
+                      "\(String(describing: image))")
         let both = h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rotation": 5, "rotation_range": 5]])
         XCTAssertEqual(both?["error"]?["data"]?["field"], "augment.rotation_range")
         let rescale = h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rescale": 0.0039]])
