@@ -55,7 +55,7 @@ struct ImageInput {
             let (image, stem) = try decode(p, channels: channels)
             result = fromPixels(image, target: target, normalization: normalization, stem: stem)
         }
-        try p.finish()
+        try p.finish(known: ["array", "path", "jpeg", "png"])  // only the given form was read
         return result
     }
 

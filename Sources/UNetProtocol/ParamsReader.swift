@@ -149,10 +149,13 @@ public final class ParamsReader {
         return ParamsReader(o, path: fieldName(name) + ".")
     }
 
-    /// Rejects any key that no read asked for.
-    public func finish() throws {
-        if let extra = object.keys.first(where: { !consumed.contains($0) }) {
-            throw invalid(extra, "is not a known parameter")
+    /// Rejects any key that no read asked for, listing the known ones (every key read so far, plus `known`) as the
+    /// dispatcher does for top-level params, so a typo inside `augment` or `callbacks` shows the right spelling.
+    /// Call it after reading every field the object may have.
+    public func finish(known: [String] = []) throws {
+        if let extra = object.keys.sorted().first(where: { !consumed.contains($0) && !known.contains($0) }) {
+            let names = consumed.union(known).sorted()
+            throw invalid(extra, "is not a known parameter (known: \(names.joined(separator: ", ")))")
         }
     }
 }

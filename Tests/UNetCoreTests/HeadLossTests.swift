@@ -57,7 +57,8 @@ final class HeadLossTests: XCTestCase {
         XCTAssertEqual(c.headLoss(for: head), HeadLoss(weight: 0.25))
         c.loss = .dice; c.headLosses = nil
         let classHead = ModelHead(name: "class", kind: .classes, channels: 2, activation: .softmax, output: 1)
-        XCTAssertEqual(c.headLoss(for: classHead), HeadLoss(), "a mask-only single loss leaves class heads on auto")
+        XCTAssertEqual(LossChoice.classLoss(c.headLoss(for: classHead).loss, outputs: 2, activation: .softmax), .ce,
+                       "a mask-only single loss leaves class heads on auto")
     }
 
     func testPerHeadLossesAreCheckedAgainstTheModelsHeads() throws {
