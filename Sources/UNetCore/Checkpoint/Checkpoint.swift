@@ -65,6 +65,22 @@ public enum Checkpoint {
         } else {
             throw CheckpointError.mismatch(path, "it has no unet_engine.config metadata and no model exists to load it into")
         }
+        // Before building anything: the configuration must be buildable within the limit, and the file must hold
+        // as many weight and buffer values as it needs (a hostile header cannot make us allocate a huge model
+        // only to find the tensors missing).
+        let estimate: ModelSizeEstimate
+        do {
+            try config.validate()
+            estimate = ModelSizeEstimate(config)
+            try estimate.check(config)
+        } catch {
+            throw CheckpointError.invalid(path, "its model configuration is invalid: \(error)")
+        }
+        let stored = st.tensors.filter { !$0.key.hasPrefix(optimizerPrefix) }.values.reduce(0) { $0 + $1.count }
+        guard stored == estimate.parameters + estimate.buffers else {
+            throw CheckpointError.mismatch(path, "it holds \(stored) weight and buffer values, its configuration needs "
+                                           + "\(estimate.parameters) parameters and \(estimate.buffers) buffer values")
+        }
         let model: Model
         do { model = try Model.build(config) } catch {
             throw CheckpointError.invalid(path, "its model configuration is invalid: \(error)")
