@@ -132,7 +132,7 @@ public enum InferenceMethods: MethodGroup {
         let threshold = Float(try p.double("threshold", default: 0.5, in: 0...1))
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        let outputDir = try p.string("output_dir")
+        let outputDir = try p.path("output_dir")
         if let dir = outputDir {
             do {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
