@@ -56,6 +56,9 @@ extension Trainer {
         let prefetcher = Prefetcher()
 
         epochs: for _ in 0..<options.epochs {
+            // A position at or past the end (set for another batch size) is the start of the next epoch: an epoch
+            // without a step would be reported with no loss, and its prefetch would slice past the order.
+            if batchInEpoch >= stepsPerEpoch || batchInEpoch < 0 { epoch += 1; batchInEpoch = 0 }
             let order = epochOrder(count: train.sampleCount, epoch: epoch, seed: config.seed, shuffle: options.shuffle)
             let indicesOf = { (b: Int) in Array(order[(b * batchSize)..<min((b + 1) * batchSize, order.count)]) }
             let started = Date()
