@@ -165,6 +165,7 @@ def test_huge_classifier_is_refused_naming_the_field(engine):
 
 def test_max_model_bytes_option(engine_factory):
     e = engine_factory("--threads", "1", "--max-model-bytes", "1000000")
+    assert e.call(0, "engine.hello")["result"]["limits"]["max_model_bytes"] == 1000000
     reason = invalid_params(e.call(1, "model.create", {"architecture": "unet", "input_shape": [1, 64, 64],
                                                        "filters": 64}), "filters")
     assert "1000000" in reason or "max-model-bytes" in reason, reason

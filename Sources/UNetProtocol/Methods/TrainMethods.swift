@@ -13,14 +13,16 @@ final class TrainingSession {
     /// before the batch size was recorded have two elements and count in the current batch size).
     var positions: [String: [Int]] = [:]
 
-    /// Where dataset `name` stands for batches of `batchSize`: the epoch and its next batch. A position saved at
-    /// another batch size is converted to the images its epoch has seen, rounded down to a whole batch of the new
-    /// size (no image of the epoch is skipped, fewer than one batch is seen twice); a position at or past the end
-    /// of its epoch is the start of the next one, so every epoch a fit reports has run at least one step.
+    /// Where dataset `name` stands for batches of `batchSize`: the epoch and its next batch. At the batch size it
+    /// was saved at, the position is kept (a fit cancelled during validation resumes by validating that epoch).
+    /// At another batch size it is converted to the images its epoch has seen, rounded down to a whole batch of the
+    /// new size (no image of the epoch is skipped, fewer than one batch is seen twice), and a position at or past
+    /// the end of its epoch is the start of the next one: no epoch is reported whose steps ran at another size.
     func position(of name: String, batchSize: Int, sampleCount: Int) -> (epoch: Int, batch: Int) {
         guard let p = positions[name], p.count >= 2 else { return (0, 0) }
         let epoch = min(max(0, p[0]), Int(Int32.max))  // checkpoint metadata is outside input too
         let savedBatchSize = p.count >= 3 && p[2] > 0 ? p[2] : batchSize
+        if savedBatchSize == batchSize { return (epoch, max(0, p[1])) }
         let seen = max(0, p[1]).multipliedReportingOverflow(by: savedBatchSize)
         if seen.overflow || seen.partialValue >= sampleCount { return (epoch + 1, 0) }
         return (epoch, seen.partialValue / batchSize)
@@ -183,7 +185,8 @@ public enum TrainMethods: MethodGroup {
             applyClassWeights(trainer, training, source)
             let bs = max(1, training.config.batchSize)
             guard source.sampleCount > 0 else { throw p.invalid("dataset", "dataset \(name) is empty") }
-            let (epoch, b) = training.position(of: name, batchSize: bs, sampleCount: source.sampleCount)
+            var (epoch, b) = training.position(of: name, batchSize: bs, sampleCount: source.sampleCount)
+            if b >= (source.sampleCount + bs - 1) / bs { (epoch, b) = (epoch + 1, 0) }  // the epoch is done
             let order = epochOrder(count: source.sampleCount, epoch: epoch, seed: training.config.seed, shuffle: true)
             let indices = Array(order[(b * bs)..<min((b + 1) * bs, order.count)])
             batch = try source.batch(indices: indices, epoch: epoch, augment: training.config.augment)
