@@ -250,17 +250,19 @@ def main() -> int:
                 break
             line = mutate(rng, lines).replace(b"\n", b" ").replace(b"\r", b" ")
             line = line.replace(b"shutdown", b"shutdowx")  # the one request that ends the engine legitimately
-            # Half the lines get a fresh id of ours (when they are objects), so long requests can be cancelled.
-            if rng.random() < 0.5:
-                try:
-                    m = json.loads(line)
-                    if isinstance(m, dict):
-                        serial += 1
-                        m["id"] = f"fz{serial}"
-                        line = json_line(m)
-                        pending[json.dumps(m["id"])] = time.monotonic()
-                except (ValueError, RecursionError):
-                    pass
+            # Half the lines get a fresh id (when they are objects); every id sent is remembered so that long
+            # requests can be cancelled and the run ends in bounded time.
+            try:
+                m = json.loads(line)
+            except (ValueError, RecursionError):
+                m = None
+            if isinstance(m, dict):
+                if rng.random() < 0.5:
+                    serial += 1
+                    m["id"] = f"fz{serial}"
+                    line = json_line(m)
+                if "id" in m:
+                    pending[json.dumps(m["id"])] = time.monotonic()
             if saved:
                 saved.write(line + b"\n")
             try:
