@@ -200,7 +200,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rate", type=float, default=100, help="at most this many lines a second")
     ap.add_argument("--engine", default=os.environ.get("UNET_ENGINE_BIN", str(REPO / ".build" / "debug" / "unet-engine")))
-    ap.add_argument("--max-model-bytes", type=int, default=200_000_000)
+    ap.add_argument("--max-model-bytes", type=int, default=200_000_000,
+                    help="the engine's limit (0: the engine's default, for engines older than the option)")
     ap.add_argument("--save-lines", help="also write every line sent to this file (to replay a failure)")
     args = ap.parse_args()
     if not Path(args.engine).is_file():
@@ -210,7 +211,8 @@ def main() -> int:
     rng = random.Random(args.seed)
     lines = corpus()
     workdir = tempfile.mkdtemp(prefix="unet-fuzz-")
-    proc = subprocess.Popen([args.engine, "--threads", "1", "--max-model-bytes", str(args.max_model_bytes)],
+    limit = ["--max-model-bytes", str(args.max_model_bytes)] if args.max_model_bytes else []
+    proc = subprocess.Popen([args.engine, "--threads", "1", *limit],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir)
     problems: list = []
     answered: set = set()
