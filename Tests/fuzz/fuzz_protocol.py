@@ -134,6 +134,8 @@ def mutate_structure(rng: random.Random, message):
 
 def mutate(rng: random.Random, lines: list) -> bytes:
     base = rng.choice(lines)
+    if rng.random() < 0.15:  # a valid request now and then, so the session reaches deeper states (a model, data)
+        return base
     op = rng.randrange(10)
     if op <= 3:  # structured mutations of valid JSON
         try:
@@ -217,6 +219,7 @@ def main() -> int:
     problems: list = []
     answered: set = set()
     counts = {"lines": 0, "sent": 0}
+    outcomes: dict = {}  # "result", "notification" or the error code -> how many
     lock = threading.Lock()
 
     def read_stdout():
@@ -227,6 +230,8 @@ def main() -> int:
                 problems.append(f"stdout line {counts['lines']}: {why}: {raw[:300]!r}")
                 continue
             m = json.loads(raw)
+            outcome = "notification" if "method" in m else "result" if "result" in m else str(m["error"]["code"])
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if "method" not in m:
                 with lock:
                     answered.add(json.dumps(m.get("id")))
@@ -312,6 +317,7 @@ def main() -> int:
         t.join(10)
     print(f"fuzz: seed {args.seed}, {time.monotonic() - started:.0f} s, {counts['sent']} lines sent, "
           f"{counts['lines']} lines received, work folder {workdir}")
+    print("fuzz: received " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1])))
     if problems:
         for p in problems[:20]:
             print(f"fuzz: FAIL: {p}")
