@@ -13,7 +13,9 @@ let systemLibraries: [Target] = [
 // MARK: - Libraries and executables
 
 let targets: [Target] = [
-    .target(name: "UNetCore", dependencies: ["COpenBLAS"]),
+    .target(name: "UNetCore", dependencies: ["COpenBLAS", "CCPUID"]),
+    // cpuid and xgetbv: what the CPU offers, to check the kernels OpenBLAS chose (BLASCoreCheck).
+    .target(name: "CCPUID"),
     .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG"]),
     .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),

@@ -26,12 +26,14 @@ struct ImageInput {
 
     /// Reads image `index` of `images` for `model`.
     /// - Parameters:
-    ///   - resize: bring the image to the model's input height and width (a request's `resize`); `nil` means
-    ///     "yes for encoded images (path, jpeg, png), no for raw arrays".
+    ///   - resize: bring the image to the model's input height and width (a request's `resize`, default true).
+    ///     One rule for every form: a path and the same pixels sent as a uint8 array become the same input
+    ///     (resampled by the same code, then normalised), so they give the same mask, and the model sees images
+    ///     at the scale it was trained at, as a dataset's images are.
     ///   - normalization: how 0...255 pixels become inputs (uint8 arrays and decoded images; float32 arrays are
     ///     taken as they are).
     static func read(
-        _ images: [JSONValue], index: Int, params: ParamsReader, model: Model, resize: Bool?,
+        _ images: [JSONValue], index: Int, params: ParamsReader, model: Model, resize: Bool,
         normalization: Normalization
     ) throws -> ImageInput {
         let p = try params.element("images", index, of: images)
@@ -44,23 +46,29 @@ struct ImageInput {
                     : "must have only one of \(forms.joined(separator: ", "))")
         }
         let channels = model.config.inputShape[0]
-        let target = (model.config.inputShape[1], model.config.inputShape[2])
+        let target = resize ? (model.config.inputShape[1], model.config.inputShape[2]) : nil
         let result: ImageInput
         if let a = try p.object("array") {
-            result = try readArray(a, channels: channels, normalization: normalization)
+            result = try readArray(a, channels: channels, target: target, normalization: normalization)
             try a.finish()
-            if resize == true { return try result.resized(to: target, field: p.fieldName("array")) }
         } else {
             let (image, stem) = try decode(p, channels: channels)
-            let h = image.height
-            let w = image.width
-            let sized = resize == false ? image : image.resized(height: target.0, width: target.1, filter: .area)
-            let t = Tensor(zeros: [channels, sized.height, sized.width])
-            normalization.apply(sized, into: t.data)
-            result = ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: stem)
+            result = fromPixels(image, target: target, normalization: normalization, stem: stem)
         }
         try p.finish()
         return result
+    }
+
+    /// An image on the 0...255 scale (decoded, or a uint8 array of 1 or 3 channels), already at the model's
+    /// channel count: resampled to `target` (area filter) when given, then normalised. Encoded images and uint8
+    /// arrays both come through here, so the same pixels give the same input bit for bit.
+    private static func fromPixels(
+        _ image: UNetData.Image, target: (Int, Int)?, normalization: Normalization, stem: String?
+    ) -> ImageInput {
+        let sized = target.map { image.resized(height: $0.0, width: $0.1, filter: .area) } ?? image
+        let t = Tensor(zeros: [sized.channels, sized.height, sized.width])
+        normalization.apply(sized, into: t.data)
+        return ImageInput(tensor: t, originalHeight: image.height, originalWidth: image.width, stem: stem)
     }
 
     /// Decodes a path, jpeg or png form with UNetData, as 1 or 3 channels.
@@ -71,8 +79,7 @@ struct ImageInput {
         }
         if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
-            let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-            return (try ImageDecoder.decode(path: path, channels: channels), stem)
+            return (try ImageDecoder.decode(path: path, channels: channels), MaskFiles.stem(ofPath: path))
         }
         let key = p.has("jpeg") ? "jpeg" : "png"
         let text = try p.string(key) ?? ""
@@ -81,21 +88,23 @@ struct ImageInput {
     }
 
     /// A raw array: `dtype` "uint8" (0...255, normalised like decoded images) or "float32" (used as is), `shape`
-    /// [H, W] or [C, H, W], `data` base64 of the little-endian values, planar (C, H, W) row-major.
-    private static func readArray(_ a: ParamsReader, channels: Int, normalization: Normalization) throws -> ImageInput {
+    /// [H, W] or [C, H, W], `data` base64 of the little-endian values, planar (C, H, W) row-major; resampled to
+    /// `target` when given.
+    private static func readArray(
+        _ a: ParamsReader, channels: Int, target: (Int, Int)?, normalization: Normalization
+    ) throws -> ImageInput {
         let raw = try RawArray.read(a, ranks: 2...3)
         let (dtype, values) = (raw.dtype, raw.values)
         let (c, h, w) = (raw.shape[0], raw.shape[1], raw.shape[2])
         guard !values.contains(where: { !$0.isFinite }) else { throw a.invalid("data", "contains NaN or infinity") }
+        if dtype == "uint8", c == 1 || c == 3, channels == 1 || channels == 3 {
+            let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
+            return fromPixels(image, target: target, normalization: normalization, stem: nil)
+        }
         let t = Tensor(zeros: [channels, h, w])
         if dtype == "uint8" {
-            guard c == 1 || c == 3, channels == 1 || channels == 3 else {
-                guard c == channels else { throw channelMismatch(c, channels) }
-                for i in 0..<values.count { t.data[i] = values[i] / 255 }
-                return ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: nil)
-            }
-            let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
-            normalization.apply(image, into: t.data)
+            guard c == channels else { throw channelMismatch(c, channels) }
+            for i in 0..<values.count { t.data[i] = values[i] / 255 }
         } else {
             if c == channels {
                 values.withUnsafeBufferPointer { t.data.update(from: $0.baseAddress!, count: $0.count) }
@@ -106,7 +115,8 @@ struct ImageInput {
                 throw channelMismatch(c, channels)
             }
         }
-        return ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: nil)
+        let input = ImageInput(tensor: t, originalHeight: h, originalWidth: w, stem: nil)
+        return target.map { input.resized(to: $0) } ?? input
     }
 
     private static func channelMismatch(_ got: Int, _ expected: Int) -> RPCError {
@@ -114,7 +124,7 @@ struct ImageInput {
     }
 
     /// This image resampled to `size` (area filter), channel by channel.
-    private func resized(to size: (Int, Int), field: String) throws -> ImageInput {
+    private func resized(to size: (Int, Int)) -> ImageInput {
         let (c, h, w) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
         if (h, w) == size { return self }
         let out = Tensor(zeros: [c, size.0, size.1])

@@ -1,3 +1,4 @@
+import Foundation
 import UNetCore
 import UNetData
 
@@ -10,8 +11,12 @@ enum MaskEncoding: String, CaseIterable {
     case png
     /// `{"dtype": "uint8", "shape": [H, W], "data": base64}` of the label mask.
     case array
-    /// The probabilities as JSON numbers: [H][W] for one channel, [K][H][W] for K.
+    /// The probabilities as `{"dtype": "float32", "shape": [H, W] or [K, H, W], "data": base64}`, the form of
+    /// the `array` encoding and of image arrays: exact, and less than half the size of JSON numbers.
     case probabilities
+    /// The probabilities as nested JSON numbers (9 significant digits), [H][W] for one channel, [K][H][W] for
+    /// K: what `probabilities` gave before, for hosts that would rather not decode base64.
+    case probabilitiesJSON = "probabilities_json"
 
     /// An (H, W) label mask: 0/255 for a sigmoid mask, class indices for a softmax one.
     struct LabelMask {
@@ -56,6 +61,16 @@ enum MaskEncoding: String, CaseIterable {
             }
         }
         return out
+    }
+
+    /// (1, K, H, W) as a float32 raw array, little-endian: shape [H, W] when K is 1, else [K, H, W].
+    static func float32Array(_ probs: Tensor) -> JSONValue {
+        let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
+        let words = (0..<probs.count).map { probs.data[$0].bitPattern.littleEndian }
+        return [
+            "dtype": "float32", "shape": JSONValue(k == 1 ? [h, w] : [k, h, w]),
+            "data": .string(words.withUnsafeBytes { Data($0) }.base64EncodedString()),
+        ]
     }
 
     /// (1, K, H, W) as nested JSON arrays: [H][W] when K is 1, else [K][H][W].

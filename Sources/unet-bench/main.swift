@@ -2,7 +2,10 @@
 //
 //     swift build -c release && .build/release/unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops]
 //     .build/release/unet-bench --profile unet-classifier-224 train    # where one step's time goes, per layer
+//     .build/release/unet-bench --sgemm-only [--blas-core Prescott]   # the BLAS core and its sgemm ceiling
 //
+// 0. The BLAS library, version and core, after the engine's start-up check (BLASCoreCheck), which may restart the
+//    benchmark with OPENBLAS_CORETYPE set to the best core for this CPU; whole-model children inherit that core.
 // 1. The sgemm ceiling: OpenBLAS on a large square product and on the im2col GEMM shape of every convolution.
 // 2. Per-op throughput at the U-Nets' shapes, forward and backward (GFLOP/s for convolutions and Dense, GB/s for
 //    memory-bound ops), each fast kernel first checked against its naive oracle.
@@ -40,10 +43,13 @@ struct Options {
     var firstLayers = false
     /// `--extra-cases`: the whole-model run covers `extraModelCases` (the real-data configurations) too.
     var extraCases = false
+    /// `--sgemm-only`: the BLAS line and the sgemm ceiling, then exit (to compare BLAS cores in seconds).
+    var sgemmOnly = false
 }
 
+// Before any BLAS call: the same core check as the engine (may restart the process; takes --blas-core NAME).
+var args = Array(BLASCoreCheck.atStartup(CommandLine.arguments, program: "unet-bench").dropFirst())
 var options = Options()
-var args = Array(CommandLine.arguments.dropFirst())
 while !args.isEmpty {
     let a = args.removeFirst()
     switch a {
@@ -58,12 +64,13 @@ while !args.isEmpty {
     case "--batch": options.batch = Int(args.removeFirst())
     case "--first-layers": options.firstLayers = true
     case "--extra-cases": options.extraCases = true
+    case "--sgemm-only": options.sgemmOnly = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "--winograd-parts": options.winogradParts = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops | --ops-only] [--profile MODEL infer|train]\n"
               + "                  [--conv N,C,O,H,W] [--winograd-parts N,C,O,H,W] [--alloc-probe] [--batch N]\n"
-              + "                  [--first-layers] [--extra-cases]")
+              + "                  [--first-layers] [--extra-cases] [--sgemm-only] [--blas-core auto|NAME]")
         exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
@@ -351,9 +358,11 @@ if options.firstLayers {
 }
 
 print("unet-bench: \(options.threads) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+print("BLAS: " + BLASCoreCheck.report.summary)
 let squareN = options.quick ? 1024 : 2048
 let ceiling = gemmGFLOPs(m: squareN, n: squareN, k: squareN)
 print("sgemm \(squareN)x\(squareN)x\(squareN): \(fmt(ceiling)) GFLOP/s (the ceiling the ratios below use)")
+if options.sgemmOnly { exit(0) }
 
 // MARK: - Per-op throughput
 
@@ -513,7 +522,8 @@ if let path = options.json {
         .first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
     let doc: [String: Any] = [
         "machine": ["cpu": cpu, "arch": machineName, "cores": ProcessInfo.processInfo.activeProcessorCount,
-                    "threads": options.threads, "sgemm_gflops": ceiling],
+                    "threads": options.threads, "sgemm_gflops": ceiling,
+                    "blas": BLASCoreCheck.report.summary, "blas_core": BLASCoreCheck.report.core],
         "ops": opRows, "results": results,
     ]
     try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))

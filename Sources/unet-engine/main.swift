@@ -6,15 +6,22 @@ import UNetProtocol
 
 let usage = """
     usage: unet-engine [options]
-           unet-engine predict --model M.safetensors [--threshold T] [--threads N] FILES...
-           unet-engine segment --model M.safetensors [--output-dir D] [--encoding png|array|probabilities]
-                               [--threshold T] [--threads N] FILES...
+           \(OneShotUsage.synopsis("predict"))
+           \(OneShotUsage.synopsis("segment"))
+           (each also takes --blas-core NAME)
 
     Serves JSON-RPC 2.0 on stdin/stdout, one message per line, until end of input (see Protocol/PROTOCOL.md).
     Logs go to stderr.
 
+    predict and segment are one-shots for scripts: they load the checkpoint M, print one JSON line per file
+    on stdout ({"image": FILE, ...} or {"image": FILE, "error": {...}}) and exit 0 when every file was
+    answered, 1 when some failed, 2 for bad arguments or an unusable model.
+    `unet-engine predict --help` and `unet-engine segment --help` describe their options and lines.
+
     options:
       --threads N           compute threads (default: the number of cores)
+      --blas-core NAME      OpenBLAS kernels: auto (the best for this CPU: the default when OPENBLAS_CORETYPE
+                            is unset) or a core such as Haswell, Zen, SkylakeX (also: UNET_BLAS_CORE)
       --log-level LEVEL     error, warning, info or debug (default: warning)
       --max-line-bytes N    longest accepted request line (default: 67108864)
       --max-queue N         numeric requests that may wait before "busy" errors (default: 32)
@@ -36,7 +43,8 @@ func fail(_ message: String) -> Never {
 
 var options = Server.Options()
 var threads = ProcessInfo.processInfo.activeProcessorCount
-var args = CommandLine.arguments.dropFirst()
+// Before any BLAS call: OpenBLAS must run the kernels this CPU can (may restart the process; takes --blas-core).
+var args = BLASCoreCheck.atStartup(CommandLine.arguments, program: "unet-engine").dropFirst()
 
 // One-shot subcommands: one JSON line per image, no session.
 if let command = args.first, OneShot.commands.contains(command) {

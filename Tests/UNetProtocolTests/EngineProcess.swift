@@ -31,12 +31,14 @@ final class EngineProcess {
             .deletingLastPathComponent()
     }
 
-    init(_ arguments: [String] = []) throws {
+    /// `environment`: the engine's whole environment (default: this process's).
+    init(_ arguments: [String] = [], environment: [String: String]? = nil) throws {
         guard let binary = EngineProcess.binary else {
             throw XCTSkip("unet-engine binary not found; set UNET_ENGINE_BIN")
         }
         process.executableURL = binary
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr

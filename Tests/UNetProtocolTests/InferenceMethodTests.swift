@@ -11,7 +11,8 @@ final class InferenceMethodTests: XCTestCase {
         let h = Harness()
         h.result("model.create", Harness.tinyUNet)
         let image = arrayImage(uint8: gradient(12, 20), shape: [12, 20])
-        let probs = h.result("segment", ["images": [image], "encoding": "probabilities"])?["masks"]?[0]
+        let probs = h.result("segment", ["images": [image], "encoding": "probabilities_json"])?["masks"]?[0]
+        let float32 = h.result("segment", ["images": [image], "encoding": "probabilities"])?["masks"]?[0]
         let array = h.result("segment", ["images": [image], "encoding": "array", "threshold": 0.5])?["masks"]?[0]
         let png = h.result("segment", ["images": [image]])?["masks"]?[0]
         XCTAssertEqual(probs?["shape"], [12, 20], "masks come back at the input size: the unet pads and crops")
@@ -21,6 +22,11 @@ final class InferenceMethodTests: XCTestCase {
         let p = (probs?["probabilities"]?.arrayValue ?? []).flatMap { $0.arrayValue ?? [] }.compactMap(\.doubleValue)
         XCTAssertEqual(p.count, 240)
         XCTAssertTrue(p.allSatisfy { (0...1).contains($0) })
+        XCTAssertEqual(float32?["probabilities"]?["dtype"], "float32")
+        XCTAssertEqual(float32?["probabilities"]?["shape"], [12, 20])
+        XCTAssertEqual(
+            float32Values(float32?["probabilities"]), p.map { Float($0) },
+            "the same numbers: 9 significant digits give a float32 back exactly")
         let bytes = [UInt8](Data(base64Encoded: array?["array"]?["data"]?.stringValue ?? "") ?? Data())
         XCTAssertEqual(bytes, p.map { $0 > 0.5 ? 255 : 0 }, "the mask is the thresholded probabilities")
         let fraction = Double(bytes.filter { $0 == 255 }.count) / 240
@@ -43,9 +49,7 @@ final class InferenceMethodTests: XCTestCase {
             ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 1, depth: 2, filters: 4))
         let x = Tensor(shape: [1, 1, 16, 16], values: pixels.map { Float($0) * Float(1.0 / 255) })
         let expected = Model.activate(try model.forward(x, training: false).mask!, .sigmoid).array
-        let got = (r?["masks"]?[0]?["probabilities"]?.arrayValue ?? []).flatMap { $0.arrayValue ?? [] }
-            .compactMap { $0.doubleValue.map(Float.init) }
-        XCTAssertEqual(got, expected)
+        XCTAssertEqual(float32Values(r?["masks"]?[0]?["probabilities"]), expected)
         h.finish()
     }
 
@@ -81,7 +85,7 @@ final class InferenceMethodTests: XCTestCase {
                 "images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
                 "encoding": "probabilities",
             ])
-        XCTAssertEqual(probs?["masks"]?[0]?["probabilities"]?.arrayValue?.count, 3, "[K][H][W]")
+        XCTAssertEqual(probs?["masks"]?[0]?["probabilities"]?["shape"], [3, 16, 16], "[K, H, W]")
         h.finish()
     }
 
@@ -193,12 +197,12 @@ final class InferenceMethodTests: XCTestCase {
             XCTAssertEqual(index, probs[1] > probs[0] ? 1 : 0)
             XCTAssertEqual(p["label"], .string(String(index)))
         }
-        let wrong = h.call("predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])]])
+        let wrong = h.call(
+            "predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])], "resize": false])
         XCTAssertEqual(wrong?["error"]?["code"], -32004)
         XCTAssertEqual(wrong?["error"]?["data"]?["field"], "images[0]")
-        let resized = h.result(
-            "predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])], "resize": true])
-        XCTAssertEqual(resized?["predictions"]?.arrayValue?.count, 1)
+        let resized = h.result("predict", ["images": [arrayImage(uint8: gradient(8, 12), shape: [8, 12])]])
+        XCTAssertEqual(resized?["predictions"]?.arrayValue?.count, 1, "arrays are resized by default")
         XCTAssertEqual(h.errorCode("segment", ["images": [arrayImage(uint8: gradient(8, 8), shape: [8, 8])]]), -32009)
 
         h.result("model.create", Harness.tinyUNet)
@@ -234,7 +238,8 @@ final class InferenceMethodTests: XCTestCase {
         h.result("model.create", Harness.tinyUNet)
         let sizes = [(16, 16), (16, 16), (16, 16), (12, 20), (16, 16), (16, 16)]
         let images = sizes.map { arrayImage(uint8: gradient($0.0, $0.1), shape: [$0.0, $0.1]) }
-        let request = Request(id: .int(1), method: "segment", params: ["images": .array(images), "batch_size": 2])
+        let request = Request(
+            id: .int(1), method: "segment", params: ["images": .array(images), "batch_size": 2, "resize": false])
         let ctx = RequestContext(request: request, session: h.dispatcher.session, dispatcher: h.dispatcher)
         var seen: [[Int]] = []  // [image, row, batch size]
         try InferenceMethods.forEachImage(ctx, model: try h.dispatcher.session.requireModel(), heads: .mask) {
@@ -266,12 +271,12 @@ final class InferenceMethodTests: XCTestCase {
             let key = method == "segment" ? "masks" : "predictions"
             let field = "probabilities"  // per-pixel for segment, per-class for predict
             var params: JSONObject = ["images": .array(images), "batch_size": 4]
-            if method == "segment" { params["encoding"] = "probabilities" }
+            if method == "segment" { params["encoding"] = "probabilities_json" }
             let batched = h.result(method, params)?[key]?.arrayValue ?? []
             XCTAssertEqual(batched.count, images.count)
             for (i, image) in images.enumerated() {
                 var one: JSONObject = ["images": [image]]
-                if method == "segment" { one["encoding"] = "probabilities" }
+                if method == "segment" { one["encoding"] = "probabilities_json" }
                 let single = h.result(method, one)?[key]?[0]
                 let (a, b) = (numbers(batched[i][field]), numbers(single?[field]))
                 XCTAssertEqual(a.count, b.count, "\(method) image \(i)")
@@ -283,5 +288,15 @@ final class InferenceMethodTests: XCTestCase {
         XCTAssertEqual(h.errorCode("predict", ["images": .array(images), "batch_size": "8"]), -32602)
         h.assertAlive()
         h.finish()
+    }
+}
+
+/// The values of a float32 raw array `{"dtype": "float32", "shape", "data": base64}` (`segment`'s
+/// "probabilities" encoding).
+func float32Values(_ array: JSONValue?) -> [Float] {
+    let bytes = [UInt8](Data(base64Encoded: array?["data"]?.stringValue ?? "") ?? Data())
+    return stride(from: 0, to: bytes.count - 3, by: 4).map { i in
+        Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
+              | UInt32(bytes[i + 3]) << 24)
     }
 }

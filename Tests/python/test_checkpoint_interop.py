@@ -118,11 +118,15 @@ def image_array(x: np.ndarray) -> dict:
 
 
 def segment_probabilities(engine: Engine, x: np.ndarray) -> np.ndarray:
-    """The engine's mask probabilities for one one-channel image (H, W)."""
-    result = engine.call("segment", {"images": [image_array(x)], "encoding": "probabilities"})
+    """The engine's mask probabilities for one one-channel image (H, W), run at the image's own size as the
+    twin runs it (``resize`` false), sent back as a float32 raw array."""
+    result = engine.call("segment", {"images": [image_array(x)], "encoding": "probabilities", "resize": False})
     mask = result["masks"][0]
     assert mask["shape"] == list(x.shape)
-    return np.asarray(mask["probabilities"], dtype=np.float64)
+    probabilities = mask["probabilities"]
+    assert probabilities["dtype"] == "float32" and probabilities["shape"] == list(x.shape)
+    values = np.frombuffer(base64.b64decode(probabilities["data"]), dtype="<f4")
+    return values.reshape(x.shape).astype(np.float64)
 
 
 # MARK: - Without torch

@@ -103,7 +103,7 @@ def running_request(engine: Engine, method: str):
 def test_every_served_method_has_a_client_method(engine):
     hello = engine.hello()
     assert hello["name"] == "unet-engine"
-    assert {"protocol_version", "version", "architectures", "threads", "limits"} <= set(hello)
+    assert {"protocol_version", "version", "architectures", "threads", "limits", "blas"} <= set(hello)
     assert hello["threads"] == 1
     table = ["engine.hello", "engine.status", "engine.shutdown", "cancel", "model.create", "model.summary",
              "model.save", "model.load", "dataset.open", "dataset.list", "dataset.close", "dataset.sample",
@@ -124,6 +124,38 @@ def test_pid_is_the_running_engine_and_close_ends_it(binary):
     assert engine.close() == 0  # idempotent
     with pytest.raises(EngineClosed):
         engine.hello()
+
+
+def blas_free_environment(**extra: str) -> dict:
+    """This process's environment without the host's OPENBLAS_* and UNET_BLAS_* variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS_", "UNET_BLAS_"))}
+    return {**env, **extra}
+
+
+def test_blas_core_reaches_the_engine(binary):
+    with Engine(binary, threads=1, env=blas_free_environment(), blas_core="prescott") as engine:
+        blas = engine.hello()["blas"]
+        assert (blas["core"], blas["chosen_by"], blas["corrected"]) == ("Prescott", "override", False)
+    # By default the engine decides, and the user's own OPENBLAS_CORETYPE wins ...
+    with Engine(binary, threads=1, env=blas_free_environment(OPENBLAS_CORETYPE="Prescott")) as engine:
+        blas = engine.hello()["blas"]
+        assert (blas["core"], blas["chosen_by"]) == ("Prescott", "OPENBLAS_CORETYPE")
+    # ... unless asked for "auto": the engine's best core for this CPU.
+    with Engine(binary, threads=1, env=blas_free_environment(OPENBLAS_CORETYPE="Prescott"), blas_core="auto") as e:
+        blas = e.hello()["blas"]
+        if blas["best_core"] is None:
+            pytest.skip(f"no better core than Prescott for this CPU ({blas['cpu']})")
+        assert (blas["core"], blas["chosen_by"], blas["restarted_from"]) == (blas["best_core"], "engine", "Prescott")
+
+
+def test_an_unknown_blas_core_stops_the_engine_with_a_message(binary):
+    with pytest.raises(ValueError):
+        Engine(binary, blas_core="")
+    engine = Engine(binary, threads=1, env=blas_free_environment(), blas_core="Bogus")
+    with pytest.raises(EngineDied) as e:
+        engine.hello()
+    assert e.value.returncode == 2 and "unknown BLAS core Bogus" in e.value.stderr_tail
+    engine.close()
 
 
 def test_status_idle_and_busy(engine):
@@ -215,7 +247,7 @@ def test_errors_become_exceptions_with_code_message_data(engine, tmp_path):
     assert e.value.code == -32009
 
     with pytest.raises(ShapeMismatch) as e:
-        engine.segment(np.zeros((2, 32, 32), np.uint8))
+        engine.segment(np.zeros((2, 32, 32), np.uint8), batch=False)  # one image of two channels
     assert e.value.code == -32004
 
     with pytest.raises(ImageDecodeFailed) as e:

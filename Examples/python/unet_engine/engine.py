@@ -14,6 +14,7 @@ from .errors import Cancelled
 from .history import History
 from .images import ImageLike, decode_image, encode_images, encode_mask
 from .progress import FitProgress
+from .summary import format_summary
 
 #: Marks "use the engine's default timeout" (None means "no limit").
 DEFAULT = object()
@@ -47,6 +48,11 @@ class Engine:
             cancelled and raises :class:`EngineTimeout`.
         debug_methods: also serve ``debug.*`` (for tests of cancellation and queueing).
         max_queue, max_line_bytes: the engine's limits (``--max-queue``, ``--max-line-bytes``).
+        blas_core: the OpenBLAS kernels, set as ``UNET_BLAS_CORE`` in the engine's environment: "auto" (the best
+            for this CPU, even over an inherited ``OPENBLAS_CORETYPE``) or a core such as "Haswell", "Zen",
+            "SkylakeX" (an unknown core, or one this CPU cannot run, stops the engine at start). Default: the
+            engine decides (it corrects OpenBLAS's fallback to old kernels unless ``OPENBLAS_CORETYPE`` is set);
+            ``hello()["blas"]`` tells what runs.
         args: further command-line arguments.
         env, cwd: the process's environment and working directory.
         echo_stderr: copy the engine's stderr to this process's stderr as it arrives (it is always kept:
@@ -64,7 +70,7 @@ class Engine:
                  log_level: Optional[str] = None, timeout: Optional[float] = None, *, debug_methods: bool = False,
                  max_queue: Optional[int] = None, max_line_bytes: Optional[int] = None, args: Sequence[str] = (),
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, echo_stderr: bool = False,
-                 close_timeout: float = 10.0):
+                 close_timeout: float = 10.0, blas_core: Optional[str] = None):
         self.binary = find_binary(binary)
         argv = [self.binary]
         if threads is not None:
@@ -81,6 +87,10 @@ class Engine:
         self.argv = argv
         self.timeout = timeout
         self.close_timeout = close_timeout
+        if blas_core is not None:
+            if not isinstance(blas_core, str) or not blas_core:
+                raise ValueError(f"blas_core must be 'auto' or an OpenBLAS core name, got {blas_core!r}")
+            env = {**(os.environ if env is None else env), "UNET_BLAS_CORE": blas_core}
         self._connection = Connection(argv, env=env, cwd=cwd, echo_stderr=echo_stderr)
         self._finalizer = weakref.finalize(self, kill_quietly, self._connection.process)
         self._hello: Optional[Dict[str, Any]] = None
@@ -144,7 +154,8 @@ class Engine:
 
     def hello(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``engine.hello``: ``name``, ``version``, ``protocol_version``, ``methods`` (every method served),
-        ``architectures``, ``threads`` and ``limits``."""
+        ``architectures``, ``threads``, ``limits`` and ``blas`` (the BLAS library, version and the OpenBLAS
+        core that runs: ``core``, ``chosen_by``, ``corrected``, ``restarted_from``, ``best_core``, ``cpu``)."""
         self._hello = self.call("engine.hello", timeout=timeout)
         return self._hello
 
@@ -206,6 +217,15 @@ class Engine:
         """``model.summary``: ``architecture``, ``input_shape``, ``layers`` [{``name``, ``type``,
         ``output_shape``, ``params``}], ``total_params``, ``trainable_params`` and the ``config``."""
         return self.call("model.summary", timeout=timeout)
+
+    def summary_table(self, summary: Optional[Dict[str, Any]] = None, *, timeout: Any = DEFAULT) -> str:
+        """The model as Keras' ``model.summary()`` prints it: ``Layer (type)``, ``Output Shape`` (per image,
+        ``None`` for the batch axis, channels first), ``Param #``, and the totals. Built from ``summary`` (a
+        ``model.summary`` or ``model.create`` result) or, by default, from a fresh ``model.summary``::
+
+            print(engine.summary_table())
+        """
+        return format_summary(summary if summary is not None else self.model_summary(timeout=timeout))
 
     def model_save(self, path: Union[str, "os.PathLike[str]"], *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.save``: writes a safetensors checkpoint (weights, optimizer and training state) atomically.
@@ -295,15 +315,17 @@ class Engine:
 
     def train_step(self, dataset: Optional[str] = None, images: Optional[Images] = None,
                    labels: Optional[Sequence[int]] = None, masks: Optional[Iterable[ImageLike]] = None, *,
-                   timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
+                   batch: Optional[bool] = None, timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
         """``train.step``: one optimizer step, on the next batch of ``dataset`` or on inline ``images`` with
         ``labels`` (class indices) and/or ``masks`` (HxW arrays: bool, 0/1 or 0/255 uint8, or float
-        probabilities; or paths or PNG bytes). Returns ``step``, ``loss``, ``learning_rate``, ``metrics``."""
+        probabilities; or paths or PNG bytes; an (N, H, W) array is N masks). ``batch=True`` reads an images
+        array (N, H, W) as N grey images (see :meth:`predict`). Returns ``step``, ``loss``, ``learning_rate``,
+        ``metrics``."""
         p: Dict[str, Any] = {}
         if dataset is not None:
             p["dataset"] = dataset
         if images is not None:
-            p["images"] = encode_images(images)
+            p["images"] = encode_images(images, batch)
         if labels is not None:
             p["labels"] = [int(x) for x in np.asarray(labels).ravel()]
         if masks is not None:
@@ -394,35 +416,43 @@ class Engine:
 
     # inference
 
-    def predict(self, images: Images, threshold: Optional[float] = None, *, timeout: Any = DEFAULT,
-                **params: Any) -> Dict[str, Any]:
+    def predict(self, images: Images, threshold: Optional[float] = None, *, batch: Optional[bool] = None,
+                timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
         """``predict``: image-level classes. ``images`` is one image or a list: paths, PNG/JPEG bytes, numpy
-        arrays (HxW or CxHxW, uint8 0..255 or float32 as the model's input), or image dicts. ``resize=True``
-        resizes arrays to the model's input (encoded images are resized by default). ``batch_size=N`` sets how
-        many consecutive images of one size share a forward (default 4).
+        arrays (HxW or CxHxW, uint8 0..255 or float32 as the model's input), or image dicts. A numpy batch is
+        (N, C, H, W); a 3-D array (N, H, W) is a batch of grey images only with ``batch=True`` (with
+        ``batch=False`` it is one image (C, H, W)): as (3, H, W) could be either, a 3-D array that is not
+        plainly one image raises ValueError unless ``batch`` says which. Every image is resized to the model's
+        input by default, whatever its form (``resize=False`` runs a unet at the image's own size).
+        ``batch_size=N`` sets how many consecutive images of one size share a forward (default 4).
+        ``threshold`` applies only to a model whose class output is one sigmoid unit (class 1 at or above it);
+        for more outputs the largest wins and a threshold raises :class:`InvalidParams`.
 
         Returns ``predictions`` [{``probabilities``, ``label``, ``class_index``}], one per image."""
-        p = dict(images=encode_images(images))
+        p = dict(images=encode_images(images, batch))
         p.update(_clean(dict(threshold=threshold, **params)))
         return self.call("predict", p, timeout=timeout)
 
     def segment(self, images: Images, threshold: Optional[float] = None, encoding: Optional[str] = None,
-                output_dir: Optional[str] = None, *, timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
+                output_dir: Optional[str] = None, *, batch: Optional[bool] = None, timeout: Any = DEFAULT,
+                **params: Any) -> Dict[str, Any]:
         """``segment``: one mask per image, at the image's own size.
 
         Args:
-            images: as for :meth:`predict`.
+            images: as for :meth:`predict`; ``batch=True`` reads an array (N, H, W) as N grey images,
+                ``batch=False`` as one image (C, H, W).
             threshold: the foreground threshold of a one-channel mask (default 0.5).
-            encoding: "array" (the client's default: fastest), "png" or "probabilities".
+            encoding: "array" (the client's default: fastest), "png", "probabilities" (float32, sent as base64)
+                or "probabilities_json" (the same as nested JSON numbers).
             output_dir: write each mask as a PNG there instead (entries then hold ``path``).
             batch_size (keyword): consecutive images of one size per forward (default 4).
 
         Returns ``masks`` [{``shape``, ``foreground_fraction``, and ``array``/``png``/``probabilities`` or
         ``path``}]; each inline mask also gets ``mask``: a numpy array (H, W) (uint8 0/255, or class indices for
-        a multi-class model; float32 for probabilities)."""
+        a multi-class model; float32 probabilities, (H, W) or (K, H, W) for K classes)."""
         if encoding is None and output_dir is None:
             encoding = "array"
-        p = dict(images=encode_images(images))
+        p = dict(images=encode_images(images, batch))
         p.update(_clean(dict(threshold=threshold, encoding=encoding, output_dir=_abs(output_dir), **params)))
         result = self.call("segment", p, timeout=timeout)
         for entry in result.get("masks", []):
@@ -430,10 +460,10 @@ class Engine:
                 entry["mask"] = decode_image(entry)
         return result
 
-    def segment_masks(self, images: Images, threshold: Optional[float] = None, *, timeout: Any = DEFAULT,
-                      **params: Any) -> List[np.ndarray]:
-        """The masks of :meth:`segment` alone, as a list of numpy arrays."""
-        return [m["mask"] for m in self.segment(images, threshold, encoding="array", timeout=timeout,
+    def segment_masks(self, images: Images, threshold: Optional[float] = None, *, batch: Optional[bool] = None,
+                      timeout: Any = DEFAULT, **params: Any) -> List[np.ndarray]:
+        """The masks of :meth:`segment` alone, as a list of numpy arrays (``batch`` as for :meth:`segment`)."""
+        return [m["mask"] for m in self.segment(images, threshold, encoding="array", batch=batch, timeout=timeout,
                                                 **params)["masks"]]
 
 

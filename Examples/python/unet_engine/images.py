@@ -13,7 +13,7 @@ import base64
 import os
 import struct
 import zlib
-from typing import Any, Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -23,14 +23,19 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"
 ImageLike = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, np.ndarray, Dict[str, Any]]
 
 
+def _channels_last(shape: Tuple[int, ...]) -> bool:
+    """True for a 3-D shape that is plainly one channels-last image (H, W, C with C in 1, 3, 4 and H larger
+    than 4), as Pillow and imageio give them."""
+    return len(shape) == 3 and shape[0] not in (1, 2, 3, 4) and shape[2] in (1, 3, 4)
+
+
 def _planar(array: np.ndarray) -> np.ndarray:
-    """An image array as (H, W) or (C, H, W). Arrays that are plainly channels-last (H, W, C with C in 1, 3, 4
-    and H larger than 4, as Pillow and imageio give them) are moved to channels-first; anything else with three
-    axes is taken as (C, H, W)."""
+    """An image array as (H, W) or (C, H, W). Arrays that are plainly channels-last (see
+    :func:`_channels_last`) are moved to channels-first; anything else with three axes is taken as (C, H, W)."""
     if array.ndim == 2:
         return array
     if array.ndim == 3:
-        if array.shape[0] not in (1, 2, 3, 4) and array.shape[2] in (1, 3, 4):
+        if _channels_last(array.shape):
             array = np.moveaxis(array, 2, 0)
         return array
     if array.ndim == 4 and array.shape[0] == 1:
@@ -84,14 +89,47 @@ def encode_image(image: ImageLike) -> Dict[str, Any]:
     raise TypeError(f"cannot send {type(image).__name__} as an image: give a path, bytes or a numpy array")
 
 
-def encode_images(images: Union[ImageLike, Iterable[ImageLike]]) -> List[Dict[str, Any]]:
-    """A list of image objects from one image or an iterable of them. A 4-D numpy array is a batch
-    (N, C, H, W); a 2-D or 3-D one is a single image."""
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        return [encode_image(x) for x in images]
-    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, dict, np.ndarray)):
+def encode_images(images: Union[ImageLike, Iterable[ImageLike]],
+                  batch: Optional[bool] = None) -> List[Dict[str, Any]]:
+    """A list of image objects from one image, an iterable of images, or a numpy array of either.
+
+    A list (or other iterable) is a batch, one image per element. A numpy array may be one image or a batch,
+    and a 3-D one can be either: (3, H, W) is one RGB image or three grey ones. So the client does not guess:
+
+    - ``batch=True``: the first axis is the batch: (N, H, W) grey images, or (N, C, H, W) / (N, H, W, C);
+    - ``batch=False``: ``images`` is one image: (H, W), (C, H, W) or (H, W, C);
+    - ``batch=None`` (the default): 2-D is one image and 4-D a batch; 3-D only where both readings agree or
+      one is impossible: (1, H, W) (one grey image either way) and plain channels-last (H, W, C), C in 1, 3,
+      4 and H > 4. Any other 3-D array raises ValueError saying how to pass it.
+    """
+    if batch is False:
+        return [encode_image(images)]
+    if isinstance(images, np.ndarray):
+        return [encode_image(x) for x in _array_images(images, batch)]
+    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, dict)):
+        if batch:
+            raise ValueError("batch=True takes a list of images or an array (N, H, W) / (N, C, H, W), "
+                             f"not one {type(images).__name__}")
         return [encode_image(images)]
     return [encode_image(x) for x in images]
+
+
+def _array_images(array: np.ndarray, batch: Optional[bool]) -> List[np.ndarray]:
+    """The images of a numpy array passed as ``images`` (the rules of :func:`encode_images`)."""
+    if batch:
+        if array.ndim not in (3, 4):
+            raise ValueError(f"batch=True takes an array (N, H, W), (N, C, H, W) or (N, H, W, C); got shape "
+                             f"{array.shape}")
+        return list(array)
+    if array.ndim == 4:
+        return list(array)
+    if array.ndim == 3 and array.shape[0] != 1 and not _channels_last(array.shape):
+        n = array.shape[0]
+        raise ValueError(
+            f"a 3-D array of shape {array.shape} is either one image of {n} channels or a batch of {n} grey "
+            f"images: pass batch=True for a batch (N, H, W), batch=False for one image (C, H, W), or a list "
+            "of images")
+    return [array]
 
 
 def encode_mask(mask: ImageLike) -> Dict[str, Any]:
@@ -125,8 +163,9 @@ def decode_array(obj: Dict[str, Any]) -> np.ndarray:
 
 
 def decode_image(obj: Any) -> np.ndarray:
-    """A numpy array from whatever the engine sends for an image or mask: a raw array, base64 PNG, nested
-    probabilities, or a path to a PNG it wrote. Grey PNGs give (H, W); colour ones (H, W, C)."""
+    """A numpy array from whatever the engine sends for an image or mask: a raw array, base64 PNG,
+    probabilities (a float32 raw array, or nested numbers from ``encoding="probabilities_json"``), or a path
+    to a PNG it wrote. Grey PNGs give (H, W); colour ones (H, W, C)."""
     if isinstance(obj, np.ndarray):
         return obj
     if isinstance(obj, dict):
@@ -135,6 +174,8 @@ def decode_image(obj: Any) -> np.ndarray:
         if "png" in obj:
             return decode_png(base64.b64decode(obj["png"]))
         if "probabilities" in obj:
+            if isinstance(obj["probabilities"], dict):
+                return decode_array(obj["probabilities"])
             return np.asarray(obj["probabilities"], dtype=np.float32)
         if "path" in obj:
             with open(obj["path"], "rb") as f:

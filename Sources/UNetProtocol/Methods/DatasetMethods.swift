@@ -116,6 +116,7 @@ public enum DatasetMethods: MethodGroup {
         // How images become inputs: input_shape, else the model's, else the phantoms' size.
         let shape = try p.intArray("input_shape", count: 3...3, each: 1...8192)
             ?? ctx.session.model?.config.inputShape ?? phantomSize.map { [1] + $0 }
+        if p.has("input_shape"), let shape { try ChannelsLastShape.refuse(shape, p, key: "input_shape") }
         guard let shape, shape[0] == 1 || shape[0] == 3 else {
             throw p.invalid("input_shape", shape == nil ? "is required (no model to take it from)" : "channels must be 1 or 3")
         }

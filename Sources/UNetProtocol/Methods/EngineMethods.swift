@@ -10,7 +10,7 @@ public enum EngineMethods: MethodGroup {
                  "protocol_version": .string(EngineInfo.protocolVersion),
                  "methods": JSONValue(ctx.dispatcher.methodNames),
                  "architectures": JSONValue(EngineInfo.architectures),
-                 "threads": JSONValue(Parallel.threads),
+                 "threads": JSONValue(Parallel.threads), "blas": EngineInfo.blas,
                  "limits": ctx.dispatcher.limits.json]
             },
             MethodSpec("engine.status", .immediate) { ctx in ctx.dispatcher.status() },

@@ -38,7 +38,7 @@ public enum InferenceMethods: MethodGroup {
     ) throws {
         let p = ctx.params
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize")
+        let resize = try p.bool("resize", default: true)
         let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
         let (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
@@ -102,6 +102,16 @@ public enum InferenceMethods: MethodGroup {
                 "this unet has no classification head: create it with classification_head")
         }
         let threshold = Float(try ctx.params.double("threshold", default: 0.5, in: 0...1))
+        // A threshold picks class 1 from one sigmoid unit; with more units the largest output wins, so a
+        // threshold would be silently ignored: refuse it instead.
+        let c = model.config
+        let units = c.architecture == .unetClassifier ? c.classes : c.classificationHead
+        if units != 1, ctx.params.value("threshold") != nil {
+            throw ctx.params.invalid(
+                "threshold",
+                "applies only to a model whose class output is one sigmoid unit; this one has \(units) outputs "
+                    + "and predicts the largest: leave threshold out")
+        }
         var predictions: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .classes) { _, _, output, r in
             guard let logits = output.classLogits else { return }
@@ -132,17 +142,7 @@ public enum InferenceMethods: MethodGroup {
         let threshold = Float(try p.double("threshold", default: 0.5, in: 0...1))
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        let outputDir = try p.path("output_dir")
-        if let dir = outputDir {
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            } catch {
-                throw RPCError(
-                    code: RPCError.ioErrorCode,
-                    message: "cannot create output_dir \(dir): \(error.localizedDescription)",
-                    data: ["path": .string(dir), "reason": .string(error.localizedDescription)])
-            }
-        }
+        var files = try p.path("output_dir").map(MaskFiles.init(directory:))
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask) { i, input, output, r in
             guard let logits = output.mask else { return }
@@ -154,15 +154,7 @@ public enum InferenceMethods: MethodGroup {
                 "shape": JSONValue([mask.height, mask.width]),
                 "foreground_fraction": JSONValue(mask.foregroundFraction),
             ]
-            if let dir = outputDir {
-                let name = (input.stem.map { "\($0)_mask" } ?? String(format: "mask_%03d", i)) + ".png"
-                let path = (dir as NSString).appendingPathComponent(name)
-                let png = try mask.png()
-                guard FileManager.default.createFile(atPath: path, contents: Data(png)) else {
-                    throw RPCError(
-                        code: RPCError.ioErrorCode, message: "cannot write \(path)",
-                        data: ["path": .string(path), "reason": "cannot create the file"])
-                }
+            if let path = try files?.write(try mask.png(), stem: input.stem, index: i) {
                 entry["path"] = .string(path)
             } else {
                 switch encoding {
@@ -172,7 +164,8 @@ public enum InferenceMethods: MethodGroup {
                         "dtype": "uint8", "shape": JSONValue([mask.height, mask.width]),
                         "data": .string(Data(mask.pixels).base64EncodedString()),
                     ]
-                case .probabilities: entry["probabilities"] = MaskEncoding.nestedArrays(probs)
+                case .probabilities: entry["probabilities"] = MaskEncoding.float32Array(probs)
+                case .probabilitiesJSON: entry["probabilities"] = MaskEncoding.nestedArrays(probs)
                 }
             }
             masks.append(.object(entry))

@@ -65,6 +65,7 @@ public enum ModelMethods: MethodGroup {
         guard let shape = try p.intArray("input_shape", count: 3...3) else {
             throw p.invalid("input_shape", "is required")
         }
+        try ChannelsLastShape.refuse(shape, p, key: "input_shape")
         if arch != .unet, let given = unetOnly.first(where: { p.has($0) }) {
             throw p.invalid(given, "applies only to architecture \"unet\"")
         }
