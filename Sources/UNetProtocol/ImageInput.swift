@@ -77,7 +77,7 @@ struct ImageInput {
             throw RPCError.shapeMismatch(
                 "the model takes \(channels) channels; encoded images give 1 or 3: send an array")
         }
-        if let path = try p.string("path") {
+        if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
             return (try ImageDecoder.decode(path: path, channels: channels), MaskFiles.stem(ofPath: path))
         }

@@ -67,7 +67,7 @@ enum InlineBatch {
             let pixels = indices ? raw.values : raw.values.map { $0 > 0.5 ? 255 : 0 }
             return UNetData.Image(channels: 1, height: raw.shape[1], width: raw.shape[2], pixels: pixels)
         }
-        if let path = try p.string("path") {
+        if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
             return try ImageDecoder.decode(path: path, channels: 1)
         }

@@ -50,6 +50,7 @@ public final class Model {
     /// Builds the model a configuration describes, with weights drawn from its seed.
     public static func build(_ config: ModelConfig) throws -> Model {
         try config.validate()
+        try ModelSizeEstimate(config).check(config)
         let model = try ArchitectureRegistry.lookup(config.architecture).build(config)
         _ = try model.network.shapes(for: [1] + model.paddedShape(config.inputShape))
         model.network.fuseActivations()

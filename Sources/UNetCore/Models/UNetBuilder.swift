@@ -30,6 +30,7 @@ public enum UNetBuilder {
             ParameterSpec("dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0),
                           "dropout on the bottleneck, as in Ronneberger et al. (0: none)"),
         ],
+        estimate: ModelSizeEstimate.unet,
         build: build)
 
     public enum Upsampling: String, Sendable, CaseIterable {

@@ -17,6 +17,7 @@ public enum UNetClassifierBuilder {
                 throw ConfigError(field: "input_shape", reason: "unet-classifier needs height and width divisible by 4")
             }
         },
+        estimate: ModelSizeEstimate.unetClassifier,
         build: build)
 
     static func build(_ config: ModelConfig) -> Model {

@@ -72,15 +72,15 @@ public enum DatasetMethods: MethodGroup {
         var samples: [Sample] = [], classes: [String] = [], skipped: [SkippedFile] = []
         var task = try p.enumeration("task", DatasetTask.self)
         var phantomSize: [Int]?
-        if let root = try p.string("root") {
+        if let root = try p.path("root") {
             (samples, classes, skipped) = try DatasetSources.classFolders(root)
             task = task ?? .classification
-        } else if let images = try p.string("images") {
-            guard let masks = try p.string("masks") else { throw p.invalid("masks", "is required with images") }
+        } else if let images = try p.path("images") {
+            guard let masks = try p.path("masks") else { throw p.invalid("masks", "is required with images") }
             (samples, skipped) = try DatasetSources.imageMaskFolders(images: images, masks: masks,
                                                                    maskSuffix: try p.string("mask_suffix") ?? "")
             task = task ?? .segmentation
-        } else if let manifest = try p.string("manifest") {
+        } else if let manifest = try p.path("manifest") {
             guard FileManager.default.fileExists(atPath: manifest) else { throw RPCError.fileNotFound(manifest) }
             (samples, classes, skipped) = try DatasetSources.manifest(manifest)
             task = task ?? (samples.contains { $0.mask != nil } ? .segmentation : .classification)
@@ -159,6 +159,8 @@ public enum DatasetMethods: MethodGroup {
     }
 
     static func skippedJSON(_ s: [SkippedFile]) -> JSONValue {
-        .array(s.map { ["path": .string($0.path), "error": .string($0.error)] })
+        .array(s.map { f in
+            f.row.map { ["row": JSONValue($0), "error": .string(f.error)] } ?? ["path": .string(f.path), "error": .string(f.error)]
+        })
     }
 }

@@ -9,12 +9,32 @@ final class TrainingSession {
     var trainer: Trainer?
     /// The model generation the trainer was built for; a new model makes a new trainer.
     var generation = -1
-    /// Per training dataset: [epoch, next batch] in that dataset's seeded order.
+    /// Per training dataset: [epoch, next batch, batch size] in that dataset's seeded order (positions saved
+    /// before the batch size was recorded have two elements and count in the current batch size).
     var positions: [String: [Int]] = [:]
     /// The model generation the positions belong to. A new model (`model.create`, or `model.load` of a checkpoint
     /// without saved positions) starts every dataset at epoch 0, batch 0: the same calls then give the same
     /// numbers, and History numbers a new model's epochs from 0.
     private var positionsGeneration = 0
+
+    /// Where dataset `name` stands for batches of `batchSize`: the epoch and its next batch. At the batch size it
+    /// was saved at, the position is kept (a fit cancelled during validation resumes by validating that epoch).
+    /// At another batch size it is converted to the images its epoch has seen, rounded down to a whole batch of the
+    /// new size (no image of the epoch is skipped, fewer than one batch is seen twice), and a position at or past
+    /// the end of its epoch is the start of the next one: no epoch is reported whose steps ran at another size.
+    func position(of name: String, batchSize: Int, sampleCount: Int) -> (epoch: Int, batch: Int) {
+        guard let p = positions[name], p.count >= 2 else { return (0, 0) }
+        let epoch = min(max(0, p[0]), Int(Int32.max))  // checkpoint metadata is outside input too
+        let savedBatchSize = p.count >= 3 && p[2] > 0 ? p[2] : batchSize
+        if savedBatchSize == batchSize { return (epoch, max(0, p[1])) }
+        let seen = max(0, p[1]).multipliedReportingOverflow(by: savedBatchSize)
+        if seen.overflow || seen.partialValue >= sampleCount { return (epoch + 1, 0) }
+        return (epoch, seen.partialValue / batchSize)
+    }
+
+    func setPosition(of name: String, epoch: Int, batch: Int, batchSize: Int) {
+        positions[name] = [epoch, batch, batchSize]
+    }
 
     static let positionsKey = "unet_engine.dataset_positions"
 
@@ -182,16 +202,15 @@ public enum TrainMethods: MethodGroup {
             let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
             applyClassWeights(trainer, training, source)
             let bs = max(1, training.config.batchSize)
-            var position = training.positions[name] ?? [0, 0]
-            let steps = (source.sampleCount + bs - 1) / bs
-            guard steps > 0 else { throw p.invalid("dataset", "dataset \(name) is empty") }
-            if position[1] >= steps { position = [position[0] + 1, 0] }
-            let order = epochOrder(count: source.sampleCount, epoch: position[0], seed: training.config.seed, shuffle: true)
-            let indices = Array(order[(position[1] * bs)..<min((position[1] + 1) * bs, order.count)])
-            batch = try source.batch(indices: indices, epoch: position[0], augment: training.config.augment)
+            guard source.sampleCount > 0 else { throw p.invalid("dataset", "dataset \(name) is empty") }
+            var (epoch, b) = training.position(of: name, batchSize: bs, sampleCount: source.sampleCount)
+            if b >= (source.sampleCount + bs - 1) / bs { (epoch, b) = (epoch + 1, 0) }  // the epoch is done
+            let order = epochOrder(count: source.sampleCount, epoch: epoch, seed: training.config.seed, shuffle: true)
+            let indices = Array(order[(b * bs)..<min((b + 1) * bs, order.count)])
+            batch = try source.batch(indices: indices, epoch: epoch, augment: training.config.augment)
             let result = try trainer.trainStep(batch)
-            training.positions[name] = [position[0], position[1] + 1]
-            return stepJSON(result, extra: ["epoch": JSONValue(position[0]), "batch_in_epoch": JSONValue(position[1] + 1)])
+            training.setPosition(of: name, epoch: epoch, batch: b + 1, batchSize: bs)
+            return stepJSON(result, extra: ["epoch": JSONValue(epoch), "batch_in_epoch": JSONValue(b + 1)])
         }
         batch = try InlineBatch.read(p, model: trainer.model, session: ctx.session)
         applyClassWeights(trainer, training, nil)
@@ -225,14 +244,14 @@ public enum TrainMethods: MethodGroup {
         let trainer = try training.trainer(for: ctx.session)
         trainer.reconfigure(training.config)
         applyClassWeights(trainer, training, source)
-        let position = training.positions[name] ?? [0, 0]
-        trainer.epoch = position[0]
-        trainer.batchInEpoch = position[1]
+        let batchSize = max(1, training.config.batchSize)
+        (trainer.epoch, trainer.batchInEpoch) = training.position(of: name, batchSize: batchSize,
+                                                                  sampleCount: source.sampleCount)
         var lastStepReport = Date.distantPast
         let result = try trainer.fit(train: source, validation: validation, options: options, saveCheckpoint: { path in
-            training.positions[name] = [trainer.epoch, trainer.batchInEpoch]
+            training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
             // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
-            let folder = (path as NSString).deletingLastPathComponent
+            let folder = PathNames.parent(of: path)
             if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: path,
                                 extraMetadata: ModelMethods.checkpointMetadata(ctx.session))
@@ -251,7 +270,7 @@ public enum TrainMethods: MethodGroup {
                 ctx.progress(fields)
             }
         }, isCancelled: { ctx.isCancelled })
-        training.positions[name] = [result.epoch, result.batchInEpoch]
+        training.setPosition(of: name, epoch: result.epoch, batch: result.batchInEpoch, batchSize: batchSize)
         var answer: JSONObject = [
             "history": .array(result.history.map { .object(epochJSON($0)) }),
             "stopped_early": .bool(result.stoppedEarly), "cancelled": .bool(result.cancelled),
@@ -344,7 +363,7 @@ public enum TrainMethods: MethodGroup {
             // Saving every epoch uses no monitor: only a named one or save_best_only's is checked.
             let best = try r.bool("save_best_only", default: false)
             options.checkpoint = ModelCheckpointPolicy(
-                path: try r.requiredString("path"), monitor: try monitor(used: best), saveBestOnly: best, mode: try mode())
+                path: try r.requiredPath("path"), monitor: try monitor(used: best), saveBestOnly: best, mode: try mode())
         }
         try r.finish(known: r.has("name") ? ["name"] : [])
     }
