@@ -17,6 +17,11 @@ public final class Parameter {
 /// A layer: a differentiable function of one or more input tensors, with its forward and backward passes
 /// side by side. The forward caches what the backward needs; the backward takes dL/dy, accumulates dL/dθ
 /// into its parameters' gradients and returns dL/dx for each input.
+///
+/// Gradients change hands: the backward must not write into dL/dy (another node may share it), and the tensors
+/// it returns belong to the network from then on (the layer keeps no reference to write or read later). It may
+/// return dL/dy itself, or one tensor for several inputs (`Add`): `Network.backward` never writes into a
+/// gradient that another slot shares.
 public protocol Layer: AnyObject {
     /// The layer's kind as the summary shows it: "Conv2D", "MaxPool2D", ...
     var kind: String { get }
