@@ -181,3 +181,11 @@ func addTensors(_ a: Tensor, _ b: Tensor, into out: Tensor) {
         addFloats(s.0, s.1, s.2, r)
     }
 }
+
+/// y = x·v over `count` floats.
+func scaleFloats(_ x: UnsafePointer<Float>, by v: Float, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+    let vv = Float8(repeating: v)
+    var i = 0
+    while i + 8 <= count { store8(load8(x + i) * vv, y + i); i += 8 }
+    while i < count { y[i] = x[i] * v; i += 1 }
+}
