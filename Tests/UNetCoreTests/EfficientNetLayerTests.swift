@@ -57,4 +57,87 @@ final class EfficientNetLayerTests: XCTestCase {
         XCTAssertThrowsError(try ChannelGate().outputShape([[2, 3, 5, 7], [1, 3, 1, 1]]))
         XCTAssertThrowsError(try ChannelGate().outputShape([[2, 3, 5, 7]]))
     }
+
+    // MARK: - Depthwise convolution and asymmetric padding
+
+    /// The paddings EfficientNet ports use: TensorFlow's "same", PyTorch's symmetric k/2, smp's static (0, 1, 0, 1)
+    /// and (1, 2, 1, 2), and "valid".
+    static let depthwiseCases: [(k: Int, stride: Int, padding: Padding)] = [
+        (3, 1, .same), (3, 2, .same), (5, 1, .explicit(2)), (5, 2, .sides(top: 1, bottom: 2, left: 1, right: 2)),
+        (3, 2, .sides(top: 0, bottom: 1, left: 0, right: 1)), (3, 1, .valid), (7, 1, .same), (1, 2, .valid),
+        (5, 3, .sides(top: 2, bottom: 0, left: 1, right: 2)),
+    ]
+
+    func depthwise(_ c: Int, _ k: Int, _ stride: Int, _ padding: Padding, bias: Bool = true,
+                   seed: UInt64 = 11) -> DepthwiseConv2D {
+        var rng = RandomGenerator(seed: seed)
+        let layer = DepthwiseConv2D(channels: c, kernelSize: k, stride: stride, padding: padding, useBias: bias,
+                                    rng: &rng)
+        if let b = layer.bias { for i in 0..<c { b.value[i] = rng.uniform(-0.5, 0.5) } }
+        return layer
+    }
+
+    func testDepthwiseConv2DGradients() {
+        for (i, (k, stride, padding)) in Self.depthwiseCases.enumerated() {
+            let layer = depthwise(3, k, stride, padding, bias: i % 3 != 2)
+            checker.check(layer, inputs: [randomTensor([2, 3, 7 + i % 2, 9 - i % 3], seed: 12 + UInt64(i))])
+        }
+    }
+
+    /// The vector kernels (interior strips of eight, stride-2 even lanes, edge columns) against the Double oracle, on
+    /// planes wide enough for every path, forward and both gradients.
+    func testDepthwiseKernelsMatchTheNaiveOracle() throws {
+        for (i, (k, stride, padding)) in Self.depthwiseCases.enumerated() {
+            let layer = depthwise(2, k, stride, padding, seed: 20 + UInt64(i))
+            let x = randomTensor([2, 2, 23 + i, 45 - i], seed: 30 + UInt64(i))
+            let y = layer.forward(x, training: true)
+            let dy = randomTensor(y.shape, seed: 40 + UInt64(i))
+            layer.weight.grad.zero()
+            let dx = layer.backward(dy)
+            let g = layer.geometry(x.shape)
+            let (yRef, dxRef) = (Tensor(zeros: y.shape), Tensor(zeros: x.shape))
+            let dwRef = Tensor(zeros: layer.weight.value.shape)
+            let (inPlane, outPlane, k2) = (g.height * g.width, g.outH * g.outW, k * k)
+            for p in 0..<(2 * 2) {
+                let c = p % 2
+                let w = layer.weight.value.data + c * k2
+                depthwiseNaiveForward(x.data + p * inPlane, g, w, bias: layer.bias!.value[c], yRef.data + p * outPlane)
+                depthwiseNaiveBackward(x.data + p * inPlane, dy.data + p * outPlane, g, w, dx: dxRef.data + p * inPlane,
+                                       dw: dwRef.data + c * k2)
+            }
+            let what = "k \(k) stride \(stride) padding \(padding.name)"
+            assertClose(y, yRef, atol: 1e-5, rtol: 1e-5, "\(what): y")
+            assertClose(dx, dxRef, atol: 1e-5, rtol: 1e-5, "\(what): dx")
+            assertClose(layer.weight.grad, dwRef, atol: 1e-4, rtol: 1e-5, "\(what): dw")
+        }
+    }
+
+    func testDepthwiseConv2DShapes() throws {
+        let stem = depthwise(4, 3, 2, .sides(top: 0, bottom: 1, left: 0, right: 1))
+        XCTAssertEqual(try stem.outputShape([1, 4, 240, 240]), [1, 4, 120, 120])
+        XCTAssertEqual(try depthwise(4, 5, 2, .same).outputShape([1, 4, 15, 14]), [1, 4, 8, 7])
+        XCTAssertThrowsError(try stem.outputShape([1, 3, 8, 8]))
+        XCTAssertThrowsError(try depthwise(4, 5, 1, .valid).outputShape([1, 4, 4, 8]))
+        XCTAssertEqual(stem.parameters.map(\.value.shape), [[4, 1, 3, 3], [4]])
+        XCTAssertEqual(depthwise(4, 3, 1, .same, bias: false).parameters.map(\.name), ["weight"])
+    }
+
+    /// Conv2D with padding by side (the EfficientNet stem's (0, 1, 0, 1) at stride 2), with and without bias, and
+    /// the factory keeping symmetric padding on the symmetric case (its Winograd path).
+    func testConv2DWithPaddingBySide() throws {
+        var rng = RandomGenerator(seed: 50)
+        for (padding, stride, bias) in [(Padding.sides(top: 0, bottom: 1, left: 0, right: 1), 2, false),
+                                        (.sides(top: 1, bottom: 2, left: 2, right: 0), 1, true)] {
+            let conv = Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: stride, padding: padding,
+                              useBias: bias, rng: &rng)
+            checker.check(conv, inputs: [randomTensor([2, 3, 7, 8], seed: 51)])
+        }
+        let stem = Conv2D(inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2,
+                          padding: .explicit(top: 0, bottom: 1, left: 0, right: 1), useBias: false, rng: &rng)
+        XCTAssertEqual(try stem.outputShape([1, 3, 224, 224]), [1, 2, 112, 112])
+        XCTAssertEqual(Padding.explicit(top: 1, bottom: 1, left: 1, right: 1), .explicit(1))
+        let symmetric = Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3,
+                               padding: .explicit(top: 1, bottom: 1, left: 1, right: 1), rng: &rng)
+        XCTAssertTrue(symmetric.usesWinograd([4, 16, 64, 64]))
+    }
 }
