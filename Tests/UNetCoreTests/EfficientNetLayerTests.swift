@@ -140,4 +140,28 @@ final class EfficientNetLayerTests: XCTestCase {
                                padding: .explicit(top: 1, bottom: 1, left: 1, right: 1), rng: &rng)
         XCTAssertTrue(symmetric.usesWinograd([4, 16, 64, 64]))
     }
+
+    // MARK: - Pooling to 1x1
+
+    func testGlobalPoolingKeepsOrFlattensTheSpatialAxes() throws {
+        checker.check(GlobalAveragePooling2D(keepDims: true), inputs: [randomTensor([2, 3, 4, 5], seed: 60)])
+        // Distinct values spaced wider than 2ε, so a perturbation never changes the winner.
+        let x = Tensor(zeros: [2, 3, 4, 5])
+        var order = Array(0..<x.count)
+        var rng = RandomGenerator(seed: 61)
+        order.shuffle(using: &rng)
+        for (rank, i) in order.enumerated() { x[i] = Float(rank) * 0.05 - 3 }
+        for keepDims in [false, true] {
+            checker.check(GlobalMaxPooling2D(keepDims: keepDims), inputs: [x])
+            XCTAssertEqual(try GlobalMaxPooling2D(keepDims: keepDims).outputShape([2, 3, 4, 5]),
+                           keepDims ? [2, 3, 1, 1] : [2, 3])
+            XCTAssertEqual(try GlobalAveragePooling2D(keepDims: keepDims).outputShape([2, 3, 4, 5]),
+                           keepDims ? [2, 3, 1, 1] : [2, 3])
+        }
+        // The first of equal maxima takes the gradient, as PyTorch.
+        let ties = Tensor(shape: [1, 1, 2, 2], values: [1, 3, 3, 0])
+        let pool = GlobalMaxPooling2D()
+        XCTAssertEqual(pool.forward(ties, training: true).array, [3])
+        XCTAssertEqual(pool.backward(Tensor(shape: [1, 1], values: [2])).array, [0, 2, 0, 0])
+    }
 }
