@@ -164,4 +164,73 @@ final class EfficientNetLayerTests: XCTestCase {
         XCTAssertEqual(pool.forward(ties, training: true).array, [3])
         XCTAssertEqual(pool.backward(Tensor(shape: [1, 1], values: [2])).array, [0, 2, 0, 0])
     }
+
+    // MARK: - DropPath
+
+    /// A DropPath whose generator restarts at every forward, so the finite differences see one fixed mask.
+    final class Reseeded: UnaryLayer {
+        let kind = "Reseeded"
+        let inner: DropPath
+        let start: RandomGenerator
+        init(_ inner: DropPath) { self.inner = inner; start = inner.rng }
+        func outputShape(_ s: [Int]) throws -> [Int] { try inner.outputShape(s) }
+        func forward(_ x: Tensor, training: Bool) -> Tensor {
+            inner.rng = start
+            return inner.forward(x, training: training)
+        }
+        func backward(_ dy: Tensor) -> Tensor { inner.backward(dy) }
+        func releaseCache() {}
+    }
+
+    func testDropPathDropsWholeSamplesScalesSurvivorsAndRepeats() throws {
+        let x = randomTensor([64, 2, 3, 3], seed: 70)
+        let per = x.count / 64
+        let layer = DropPath(rate: 0.25, seed: 71)
+        let y = layer.forward(x, training: true)
+        var dropped = 0
+        for i in 0..<64 {
+            let ratio = y[i * per] / x[i * per]
+            XCTAssertTrue(ratio == 0 || abs(ratio - 1 / 0.75) < 1e-6, "sample \(i): ratio \(ratio)")
+            if ratio == 0 { dropped += 1 }
+            for j in 0..<per { XCTAssertEqual(y[i * per + j], x[i * per + j] * ratio, accuracy: 1e-6) }
+        }
+        XCTAssertTrue((8...24).contains(dropped), "\(dropped) of 64 dropped at rate 0.25")
+        // The gradient takes each sample's factor.
+        let dy = randomTensor(y.shape, seed: 72)
+        let dx = layer.backward(dy)
+        for i in 0..<64 where y[i * per] == 0 { XCTAssertEqual(dx[i * per], 0) }
+        // The same seed draws the same samples; the generator moves on from step to step.
+        let again = DropPath(rate: 0.25, seed: 71)
+        XCTAssertEqual(again.forward(x, training: true).array, y.array)
+        XCTAssertNotEqual(again.forward(x, training: true).array, y.array)
+        // Inference and rate 0 pass the input and the gradient through.
+        XCTAssertTrue(layer.forward(x, training: false) === x)
+        XCTAssertTrue(layer.backward(dy) === dy)
+        let none = DropPath(rate: 0, seed: 1)
+        XCTAssertTrue(none.forward(x, training: true) === x)
+        checker.check(Reseeded(DropPath(rate: 0.5, seed: 73)), inputs: [randomTensor([6, 2, 3, 2], seed: 74)])
+    }
+
+    /// DropPath in a residual block (x + DropPath(conv(x))): the identity branch's pass-through of the gradient
+    /// is shared with the sum's, which the network must not write into.
+    func testDropPathInAResidualBlock() {
+        var rng = RandomGenerator(seed: 75)
+        let net = Network()
+        let conv = Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: 3, rng: &rng)
+        let a = net.add("a", conv, Network.input)
+        let skip = net.add("skip", DropPath(rate: 0, seed: 0), Network.input)
+        let dropped = net.add("drop", DropPath(rate: 0, seed: 1), a)
+        net.add("sum", Add(), skip, dropped, skip)
+        net.outputs = [3]
+        let x = randomTensor([2, 2, 4, 4], seed: 76)
+        let y = net.forward(x, training: true)[0]
+        let r = randomTensor(y.shape, seed: 77)
+        net.zeroGradients()
+        let dx = net.backward([r])
+        let convInputGradient = { () -> Tensor in
+            _ = conv.forward(x, training: true)
+            return conv.backward(r)
+        }()
+        for i in 0..<x.count { XCTAssertEqual(dx[i], 2 * r[i] + convInputGradient[i], accuracy: 1e-5) }
+    }
 }

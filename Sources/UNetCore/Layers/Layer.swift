@@ -68,6 +68,12 @@ extension UnaryLayer {
     public func backward(_ gradOutput: Tensor) -> [Tensor] { [backward(gradOutput)] }
 }
 
+/// A layer that draws random numbers in training (`Dropout`, `DropPath`) from its own seeded generator, whose state
+/// checkpoints keep so that a resumed run draws what the uninterrupted one would have.
+public protocol StochasticLayer: AnyObject {
+    var rng: RandomGenerator { get set }
+}
+
 /// An input whose shape does not fit a layer or a model.
 public struct ShapeError: Error, CustomStringConvertible, Equatable {
     public let description: String
