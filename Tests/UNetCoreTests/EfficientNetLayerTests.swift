@@ -233,4 +233,25 @@ final class EfficientNetLayerTests: XCTestCase {
         }()
         for i in 0..<x.count { XCTAssertEqual(dx[i], 2 * r[i] + convInputGradient[i], accuracy: 1e-5) }
     }
+
+    // MARK: - Upsampling onto an odd skip
+
+    func testUpSampleToMatchOddAndDoubledSizes() throws {
+        let up = UpSampleToMatch()
+        for (x, r) in [([2, 3, 4, 3], [2, 5, 7, 5]), ([1, 2, 3, 4], [1, 1, 6, 8]), ([1, 2, 2, 3], [1, 2, 5, 9])] {
+            XCTAssertEqual(try up.outputShape([x, r]), [x[0], x[1], r[2], r[3]])
+            let input = randomTensor(x, seed: 80), reference = randomTensor(r, seed: 81)
+            checker.check(up, inputs: [input, reference])
+            // The doubled case is exactly the factor-2 upsampling; the others follow floor(o · in / out).
+            let y = up.forward([input, reference], training: false)
+            for oy in 0..<r[2] {
+                for ox in 0..<r[3] {
+                    let (iy, ix) = (min(oy * x[2] / r[2], x[2] - 1), min(ox * x[3] / r[3], x[3] - 1))
+                    XCTAssertEqual(y[(1 * r[2] + oy) * r[3] + ox], input[(1 * x[2] + iy) * x[3] + ix])
+                }
+            }
+        }
+        XCTAssertThrowsError(try up.outputShape([[1, 2, 4, 4], [1, 2, 3, 8]]))
+        XCTAssertThrowsError(try up.outputShape([[1, 2, 4, 4], [2, 2, 8, 8]]))
+    }
 }
