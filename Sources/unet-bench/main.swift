@@ -40,6 +40,8 @@ struct Options {
     var firstLayers = false
     /// `--extra-cases`: the whole-model run covers `extraModelCases` (the real-data configurations) too.
     var extraCases = false
+    /// `--efficientnet-ops`: only the EfficientNet layers' part of the per-op table (`EfficientNetOps.swift`), then exit.
+    var efficientNetOps = false
 }
 
 var options = Options()
@@ -58,12 +60,13 @@ while !args.isEmpty {
     case "--batch": options.batch = Int(args.removeFirst())
     case "--first-layers": options.firstLayers = true
     case "--extra-cases": options.extraCases = true
+    case "--efficientnet-ops": options.efficientNetOps = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "--winograd-parts": options.winogradParts = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops | --ops-only] [--profile MODEL infer|train]\n"
               + "                  [--conv N,C,O,H,W] [--winograd-parts N,C,O,H,W] [--alloc-probe] [--batch N]\n"
-              + "                  [--first-layers] [--extra-cases]")
+              + "                  [--first-layers] [--extra-cases] [--efficientnet-ops]")
         exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
@@ -313,6 +316,12 @@ func gemmSeconds(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: 
 func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
 func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
 
+if options.efficientNetOps {
+    print("EfficientNet layers, \(options.threads) threads (fast kernels validated against naive first)")
+    _ = efficientNetOpRows(quick: options.quick)
+    exit(0)
+}
+
 if options.firstLayers {
     // The first layers' weights-only backward against sgemm on the same product, both warm (best of 7 repeats on
     // the same operands) and both cold (a 128 MiB write before each run evicts them), in one process.
@@ -470,6 +479,7 @@ if !options.skipOps {
         print(pad(name, 42) + pad(fmt(gbF) + " GB/s", 16) + pad(fmt(gbB) + " GB/s", 16))
         opRows.append(["op": name, "forward_gbps": gbF, "backward_gbps": gbB])
     }
+    opRows += efficientNetOpRows(quick: options.quick)
 }
 
 // MARK: - Whole models, each in a child process
