@@ -39,6 +39,21 @@ public struct ConvGeometry: Equatable, Sendable {
     }
 }
 
+extension ConvGeometry {
+    /// The output shape (N, `outChannels`, OH, OW) of a convolution layer over input `s` (N, C, H, W), or why the
+    /// input does not fit: a rank other than 4, C other than `channels`, or a plane smaller than the kernel.
+    static func outputShape(_ s: [Int], of kind: String, channels: Int, outChannels: Int,
+                            _ geometry: ([Int]) -> ConvGeometry) throws -> [Int] {
+        try expectRank(s, 4, kind)
+        guard s[1] == channels else {
+            throw ShapeError("\(kind) expects \(channels) input channels, got \(s[1]) (input \(s))")
+        }
+        let g = geometry(s)
+        guard g.outH > 0, g.outW > 0 else { throw ShapeError("\(kind): input \(s) is smaller than the kernel") }
+        return [s[0], outChannels, g.outH, g.outW]
+    }
+}
+
 /// Convolution padding, as Keras ("same", "valid") or as PyTorch (an explicit count on every side), or a count per
 /// side: TensorFlow's "same" fixed for one input size, as EfficientNet ports pad (the stem's (0, 1, 0, 1) at
 /// stride 2), which `ZeroPad2d` then a convolution expresses in PyTorch. Only the top and left counts move the

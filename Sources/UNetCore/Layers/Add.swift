@@ -1,7 +1,7 @@
 /// The elementwise sum of n >= 1 inputs of one shape: residual connections. Inputs (N, ...) each; output the same.
 /// dL/dx_k = dL/dy for every k, returned as the one tensor dy for all of them (no copies: the network owns the
 /// gradients and never writes into a shared one, see `Network`).
-public final class Add: Layer {
+public final class Add: MultiInputLayer {
     public let kind = "Add"
     /// The number of inputs of the last forward: the backward returns that many gradients.
     private var inputCount = 0
@@ -24,12 +24,6 @@ public final class Add: Layer {
         addTensors(inputs[0], inputs[1], into: y)
         for x in inputs.dropFirst(2) { addTensors(y, x, into: y) }
         return y
-    }
-
-    public func backward(_ dy: Tensor) -> [Tensor] {
-        var gradients: [Tensor] = []
-        backward(dy, into: &gradients)
-        return gradients
     }
 
     public func backward(_ dy: Tensor, into gradients: inout [Tensor]) {

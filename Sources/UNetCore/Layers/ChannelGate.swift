@@ -3,7 +3,7 @@
 /// Squeeze-and-excitation's gating: y = x·s with x (N, C, H, W) and the gates s (N, C, 1, 1) broadcast over
 /// H x W. Inputs [x, s]; output (N, C, H, W).
 /// dx = dy·s (broadcast), ds[n, c] = Σ_hw dy·x. One pass per plane either way (memory-bound), planes in parallel.
-public final class ChannelGate: Layer {
+public final class ChannelGate: MultiInputLayer {
     public let kind = "ChannelGate"
     private var input: Tensor?
     private var gates: Tensor?
@@ -31,12 +31,6 @@ public final class ChannelGate: Layer {
         }
         (input, gates) = training ? (x, s) : (nil, nil)
         return y
-    }
-
-    public func backward(_ dy: Tensor) -> [Tensor] {
-        var gradients: [Tensor] = []
-        backward(dy, into: &gradients)
-        return gradients
     }
 
     public func backward(_ dy: Tensor, into gradients: inout [Tensor]) {

@@ -37,13 +37,7 @@ public final class DepthwiseConv2D: UnaryLayer {
     }
 
     public func outputShape(_ s: [Int]) throws -> [Int] {
-        try expectRank(s, 4, kind)
-        guard s[1] == channels else {
-            throw ShapeError("DepthwiseConv2D expects \(channels) channels, got \(s[1]) (input \(s))")
-        }
-        let g = geometry(s)
-        guard g.outH > 0, g.outW > 0 else { throw ShapeError("DepthwiseConv2D: input \(s) is smaller than the kernel") }
-        return [s[0], channels, g.outH, g.outW]
+        try ConvGeometry.outputShape(s, of: kind, channels: channels, outChannels: channels, geometry)
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {

@@ -52,6 +52,18 @@ extension Layer {
     }
 }
 
+/// A layer of several inputs that appends its gradients to the network's array (`backward(_:into:)`, no array
+/// per step); the array-returning `backward` follows from it.
+public protocol MultiInputLayer: Layer {}
+
+extension MultiInputLayer {
+    public func backward(_ gradOutput: Tensor) -> [Tensor] {
+        var gradients: [Tensor] = []
+        backward(gradOutput, into: &gradients)
+        return gradients
+    }
+}
+
 /// A layer of one input, which most are.
 public protocol UnaryLayer: Layer {
     func outputShape(_ inputShape: [Int]) throws -> [Int]

@@ -9,7 +9,7 @@
 /// min(floor(oy · (H / OH)), H - 1), the ratio and product in float32 as PyTorch computes them, columns alike.
 /// When OH = 2H and OW = 2W that is exactly `F.interpolate(scale_factor=2)`, what smp's decoders do (and the
 /// factor-2 `UpSampling2D` path runs then). The reference only lends its shape: its gradient is zero.
-public final class UpSampleToMatch: Layer {
+public final class UpSampleToMatch: MultiInputLayer {
     public let kind = "UpSampleToMatch"
     private let doubling = UpSampling2D(factor: 2, mode: .nearest)
     private var inputShape: [Int] = []
@@ -53,12 +53,6 @@ public final class UpSampleToMatch: Layer {
             }
         }
         return y
-    }
-
-    public func backward(_ dy: Tensor) -> [Tensor] {
-        var gradients: [Tensor] = []
-        backward(dy, into: &gradients)
-        return gradients
     }
 
     public func backward(_ dy: Tensor, into gradients: inout [Tensor]) {
