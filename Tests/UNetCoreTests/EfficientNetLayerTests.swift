@@ -66,6 +66,8 @@ final class EfficientNetLayerTests: XCTestCase {
         (3, 1, .same), (3, 2, .same), (5, 1, .explicit(2)), (5, 2, .sides(top: 1, bottom: 2, left: 1, right: 2)),
         (3, 2, .sides(top: 0, bottom: 1, left: 0, right: 1)), (3, 1, .valid), (7, 1, .same), (1, 2, .valid),
         (5, 3, .sides(top: 2, bottom: 0, left: 1, right: 2)),
+        // Padding wider than the kernel: whole output rows and columns read nothing but zeros (and the bias).
+        (3, 1, .sides(top: 4, bottom: 0, left: 0, right: 5)),
     ]
 
     func depthwise(_ c: Int, _ k: Int, _ stride: Int, _ padding: Padding, bias: Bool = true,

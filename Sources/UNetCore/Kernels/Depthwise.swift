@@ -73,7 +73,8 @@ func depthwisePlaneInputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, 
     for oy in 0..<g.outH {
         let iy0 = oy * g.strideH - g.padTop
         let dyr = dy + oy * ow
-        for ki in max(0, -iy0)..<max(0, min(k, h - iy0)) {
+        let kiLo = max(0, -iy0)
+        for ki in kiLo..<max(kiLo, min(k, h - iy0)) {
             let row = dx + (iy0 + ki) * width
             for kj in 0..<k {
                 let (lo, hi) = validRange(offset: kj - g.padLeft, stride: s, size: width, count: ow)
