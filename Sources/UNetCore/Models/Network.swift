@@ -38,9 +38,9 @@ public final class Network {
     public init() {}
 
     /// Appends a node and returns its index.
+    /// - Precondition: `problem(adding:_:_:)` is nil: a unique name, earlier inputs, and a layer instance not in
+    ///   the graph yet (a programming error in a builder, hence a precondition, not a thrown error).
     @discardableResult
-    /// - Precondition: `problem(adding:layer:inputs:)` is nil: a unique name, earlier inputs, and a layer instance
-    ///   not in the graph yet (a programming error in a builder, hence a precondition, not a thrown error).
     public func add(_ name: String, _ layer: Layer, _ inputs: Int...) -> Int {
         if let problem = problem(adding: name, layer, inputs) { preconditionFailure(problem) }
         nodes.append(Node(name: name, layer: layer, inputs: inputs))
