@@ -125,15 +125,19 @@ final class AllocationTests: XCTestCase {
         net.outputs = [up, pooled]
         let input = Tensor(zeros: [4, 8, 32, 32])
         for i in 0..<input.count { input[i] = rng.uniform(-1, 1) }
-        let gradients = [Tensor(shape: [4, 8, 32, 32], repeating: 0.01), Tensor(shape: [4, 8], repeating: 1)]
+        // Optional already: passing [Tensor] where [Tensor?] is taken converts it, an array per call.
+        let gradients: [Tensor?] = [Tensor(shape: [4, 8, 32, 32], repeating: 0.01), Tensor(shape: [4, 8], repeating: 1)]
+        // As `Model` runs it: the outputs into an array kept from step to step.
+        let wanted = [0, 1]
+        var outputs: [Tensor?] = []
         func step() {
             net.zeroGradients()
-            _ = net.forward(input, training: true)
+            net.forward(input, training: true, wanted: wanted, into: &outputs)
             net.backwardParameters(gradients)
         }
         XCTAssertEqual(try allocationsThrowing(3) { step() }, 0, "heap allocations in warm training steps")
-        XCTAssertEqual(try allocationsThrowing(3) { _ = net.forward(input, training: false) }, 0,
-                       "heap allocations in warm inference forwards")
+        XCTAssertEqual(try allocationsThrowing(3) { net.forward(input, training: false, wanted: wanted, into: &outputs) },
+                       0, "heap allocations in warm inference forwards")
         #endif
     }
 

@@ -244,10 +244,10 @@ public final class Network {
             // Its activations are needed no more: freeing them now, not after the whole backward, lets the
             // gradients of the earlier layers reuse their memory (the classifier's peak fell by a fifth).
             node.layer.releaseCache()
-            for (k, (j, gin)) in zip(node.inputs, nodeGradients).enumerated() {
-                let shared = (!gIsOwned && gin.data == g.data) || nodeGradients.indices.contains {
-                    $0 != k && nodeGradients[$0].data == gin.data
-                }
+            for k in node.inputs.indices {
+                let (j, gin) = (node.inputs[k], nodeGradients[k])
+                var shared = !gIsOwned && gin.data == g.data
+                for m in nodeGradients.indices where m != k && nodeGradients[m].data == gin.data { shared = true }
                 if j == Network.input {
                     accumulate(&inputGrad, &inputGradIsOwned, gin, shared: shared)
                 } else {
