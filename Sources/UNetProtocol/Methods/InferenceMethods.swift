@@ -104,8 +104,7 @@ public enum InferenceMethods: MethodGroup {
         let threshold = Float(try ctx.params.double("threshold", default: 0.5, in: 0...1))
         // A threshold picks class 1 from one sigmoid unit; with more units the largest output wins, so a
         // threshold would be silently ignored: refuse it instead.
-        let c = model.config
-        let units = c.architecture == .unetClassifier ? c.classes : c.classificationHead
+        let units = model.classHead?.channels ?? 0
         if units != 1, ctx.params.value("threshold") != nil {
             throw ctx.params.invalid(
                 "threshold",
