@@ -36,26 +36,37 @@ public enum ImageDecoder {
     /// - Parameters:
     ///   - channels: 1 (grey) or 3 (RGB); `nil` keeps the stored colour model.
     ///   - atLeast: a JPEG may be decoded smaller, by DCT scaling, but not below this (height, width).
+    ///   - options: how samples deeper than 8 bits are windowed onto 0...255 (default: the file's full scale).
     public static func decode(_ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
-                              atLeast: (height: Int, width: Int)? = nil, path: String = "<memory>") throws -> Image {
+                              atLeast: (height: Int, width: Int)? = nil, options: DecodeOptions = .init(),
+                              path: String = "<memory>") throws -> Image {
         let info = try info(bytes, path: path)
-        let image: Image
+        var image: Image
+        let defaultWindow: Window
         switch info.format {
-        case .jpeg: image = try JPEGDecoder.decode(bytes, channels: channels, atLeast: atLeast, path: path)
-        case .png: image = try PNGDecoder.decode(bytes, path: path)
+        case .jpeg:
+            image = try JPEGDecoder.decode(bytes, channels: channels, atLeast: atLeast, path: path)
+            defaultWindow = .fullScale(maximum: 255)
+        case .png:
+            let decoded = try PNGDecoder.decode(bytes, path: path)
+            image = decoded.image
+            defaultWindow = decoded.significantBits == 8
+                ? .fullScale(maximum: 255)
+                : Window.fullScale(bits: decoded.significantBits, largest: image.pixels.max() ?? 0)
         }
+        (options.window ?? defaultWindow).apply(to: &image)
         return channels.map { image.withChannels($0) } ?? image
     }
 
     public static func decode(_ bytes: [UInt8], channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
-                              path: String = "<memory>") throws -> Image {
-        try bytes.withUnsafeBytes { try decode($0, channels: channels, atLeast: atLeast, path: path) }
+                              options: DecodeOptions = .init(), path: String = "<memory>") throws -> Image {
+        try bytes.withUnsafeBytes { try decode($0, channels: channels, atLeast: atLeast, options: options, path: path) }
     }
 
     /// Reads and decodes a file.
-    public static func decode(path: String, channels: Int? = nil,
-                              atLeast: (height: Int, width: Int)? = nil) throws -> Image {
-        try decode(try readFile(path), channels: channels, atLeast: atLeast, path: path)
+    public static func decode(path: String, channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
+                              options: DecodeOptions = .init()) throws -> Image {
+        try decode(try readFile(path), channels: channels, atLeast: atLeast, options: options, path: path)
     }
 
     /// The cheap check run when a dataset is opened: reads the header (the first 64 KiB, or the whole file when

@@ -16,6 +16,8 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public var maskThreshold: Float
     /// Decode JPEGs at 1/2, 1/4 or 1/8 when the input is that much smaller (much faster, nearly identical).
     public var dctScaling: Bool
+    /// How deep samples (16-bit PNG, DICOM) are windowed and which frame is read (`dataset.open`'s `window`, `frame`).
+    public var decodeOptions = DecodeOptions()
 
     public init(channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
                 normalization: Normalization = .unit, maskThreshold: Float = 127, dctScaling: Bool = true) {
@@ -59,7 +61,8 @@ public struct Preprocessing: Codable, Equatable, Sendable {
 
     /// Decodes `source` and brings it to the input size and channel count; values stay on the 0...255 scale.
     public func loadImage(_ source: ImageSource) throws -> Image {
-        let image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil)
+        let image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil,
+                                    options: decodeOptions)
         return fit(image, filter: .area)
     }
 

@@ -57,7 +57,7 @@ enum InlineBatch {
         let p = try params.element("masks", index, of: values)
         defer { _ = try? p.finish() }
         if let a = try p.object("array") {
-            let raw = try RawArray.read(a, ranks: 2...2)
+            let raw = try RawArray.read(a, ranks: 2...2, dtypes: ["uint8", "float32"])
             try a.finish()
             // 8-bit masks keep their 0...255 values (thresholded at 127 by the caller); float masks are 0...1.
             let pixels = raw.dtype == "uint8" ? raw.values : raw.values.map { $0 > 0.5 ? 255 : 0 }

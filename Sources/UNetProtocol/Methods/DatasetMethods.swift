@@ -30,6 +30,7 @@ public enum DatasetMethods: MethodGroup {
             MethodSpec("dataset.open", .numeric, params: [
                 "name", "task", "root", "images", "masks", "mask_suffix", "manifest", "phantoms", "input_shape",
                 "validation_split", "group_pattern", "seed", "augment", "letterbox", "normalization", "cache_mb",
+                "window", "frame",
             ]) { ctx in try open(ctx) },
             MethodSpec("dataset.list", .numeric) { ctx in
                 let store = store(ctx.session)
@@ -129,6 +130,7 @@ public enum DatasetMethods: MethodGroup {
                 throw p.invalid("normalization", "is not a valid normalization object")
             }
         }
+        prep.decodeOptions = try p.decodeOptions()
         let cacheMB = try p.int("cache_mb", default: 1024, in: 0...1 << 20)
         let split = try p.double("validation_split", default: 0, in: 0...0.9)
         let groupPattern = try p.string("group_pattern")

@@ -7,11 +7,15 @@ import UNetData
 public enum InferenceMethods: MethodGroup {
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("predict", .numeric, params: ["images", "threshold", "resize", "batch_size"]) { ctx in
+            MethodSpec(
+                "predict", .numeric, params: ["images", "threshold", "resize", "batch_size", "window", "frame"]
+            ) { ctx in
                 try predict(ctx)
             },
             MethodSpec(
-                "segment", .numeric, params: ["images", "threshold", "encoding", "output_dir", "resize", "batch_size"]
+                "segment", .numeric, params: [
+                    "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
+                ]
             ) { ctx in
                 try segment(ctx)
             },
@@ -42,6 +46,7 @@ public enum InferenceMethods: MethodGroup {
         let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
         let (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
+        let options = try p.decodeOptions()
         var lastReport = Date()
         var pending: [(index: Int, input: ImageInput)] = []
         var done = 0
@@ -67,7 +72,7 @@ public enum InferenceMethods: MethodGroup {
             try ctx.checkCancelled()
             let input = try ImageInput.read(
                 images, index: i, params: p, model: model, resize: resize,
-                normalization: normalization)
+                normalization: normalization, options: options)
             let shape = input.tensor.shape
             do {
                 try model.validateInput([1] + shape)
