@@ -5,9 +5,12 @@ public struct DecodeOptions: Equatable, Sendable {
     public var window: Window?
     /// Frame of a multi-frame DICOM (0 for every other file).
     public var frame: Int
+    /// Report a DICOM's PatientID with its other tags (off by default: identifying data stays out of results).
+    public var patientID: Bool
 
-    public init(window: Window? = nil, frame: Int = 0) {
+    public init(window: Window? = nil, frame: Int = 0, patientID: Bool = false) {
         self.window = window
         self.frame = frame
+        self.patientID = patientID
     }
 }

@@ -5,8 +5,8 @@ import UNetData
 /// One image of a `predict` or `segment` request, decoded and brought to the model's channel count and value
 /// scale, ready to run.
 ///
-/// Accepted forms (exactly one key): `{"array": {"dtype", "shape", "data"}}`, `{"path": "..."}`,
-/// `{"jpeg": "<base64>"}`, `{"png": "<base64>"}`. Sizes are checked against the limits before anything is
+/// Accepted forms (exactly one key): `{"array": {"dtype", "shape", "data"}}`, `{"path": "..."}` (JPEG, PNG or
+/// DICOM, by signature), `{"jpeg": "<base64>"}`, `{"png": "<base64>"}`, `{"dicom": "<base64>"}`. Sizes are checked against the limits before anything is
 /// decoded or allocated: a base64 string's length must match the declared shape exactly.
 struct ImageInput {
     /// The most images in one request.
@@ -23,6 +23,8 @@ struct ImageInput {
     let originalWidth: Int
     /// For images from files, the file name without extension (names the mask written to `output_dir`).
     let stem: String?
+    /// For DICOM images, the tags reported with the result.
+    var dicom: DICOMTags? = nil
 
     /// Reads image `index` of `images` for `model`.
     /// - Parameters:
@@ -38,24 +40,25 @@ struct ImageInput {
         normalization: Normalization, options: DecodeOptions = .init()
     ) throws -> ImageInput {
         let p = try params.element("images", index, of: images)
-        let forms = ["array", "path", "jpeg", "png"].filter { p.has($0) }
+        let forms = ["array", "path", "jpeg", "png", "dicom"].filter { p.has($0) }
         guard forms.count == 1 else {
             throw params.invalid(
                 "images[\(index)]",
                 forms.isEmpty
-                    ? "must have one of array, path, jpeg, png"
+                    ? "must have one of array, path, jpeg, png, dicom"
                     : "must have only one of \(forms.joined(separator: ", "))")
         }
         let channels = model.config.inputShape[0]
         let target = resize ? (model.config.inputShape[1], model.config.inputShape[2]) : nil
-        let result: ImageInput
+        var result: ImageInput
         if let a = try p.object("array") {
             result = try readArray(a, channels: channels, target: target, normalization: normalization,
                                    options: options)
             try a.finish()
         } else {
-            let (image, stem) = try decode(p, channels: channels, options: options)
-            result = fromPixels(image, target: target, normalization: normalization, stem: stem)
+            let (decoded, stem) = try decode(p, channels: channels, options: options)
+            result = fromPixels(decoded.image, target: target, normalization: normalization, stem: stem)
+            result.dicom = decoded.dicom
         }
         try p.finish()
         return result
@@ -73,23 +76,26 @@ struct ImageInput {
         return ImageInput(tensor: t, originalHeight: image.height, originalWidth: image.width, stem: stem)
     }
 
-    /// Decodes a path, jpeg or png form with UNetData, as 1 or 3 channels.
+    /// Decodes a path, jpeg, png or dicom form with UNetData, as 1 or 3 channels.
     private static func decode(
         _ p: ParamsReader, channels: Int, options: DecodeOptions
-    ) throws -> (UNetData.Image, String?) {
+    ) throws -> (DecodedImage, String?) {
         guard channels == 1 || channels == 3 else {
             throw RPCError.shapeMismatch(
                 "the model takes \(channels) channels; encoded images give 1 or 3: send an array")
         }
         if let path = try p.string("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
-            return (try ImageDecoder.decode(path: path, channels: channels, options: options),
+            return (try ImageDecoder.decodeWithTags(path: path, channels: channels, options: options),
                     MaskFiles.stem(ofPath: path))
         }
-        let key = p.has("jpeg") ? "jpeg" : "png"
+        let key = ["jpeg", "png", "dicom"].first { p.has($0) }!
         let text = try p.string(key) ?? ""
         guard let bytes = Data(base64Encoded: text) else { throw p.invalid(key, "is not valid base64") }
-        return (try ImageDecoder.decode([UInt8](bytes), channels: channels, options: options, path: "<\(key)>"), nil)
+        let decoded = try [UInt8](bytes).withUnsafeBytes {
+            try ImageDecoder.decodeWithTags($0, channels: channels, options: options, path: "<\(key)>")
+        }
+        return (decoded, nil)
     }
 
     /// A raw array: `dtype` "uint8" (0...255, normalised like decoded images), "uint16" (deep samples, windowed

@@ -8,13 +8,15 @@ public enum InferenceMethods: MethodGroup {
     public static var methods: [MethodSpec] {
         [
             MethodSpec(
-                "predict", .numeric, params: ["images", "threshold", "resize", "batch_size", "window", "frame"]
+                "predict", .numeric,
+                params: ["images", "threshold", "resize", "batch_size", "window", "frame", "include_patient_id"]
             ) { ctx in
                 try predict(ctx)
             },
             MethodSpec(
                 "segment", .numeric, params: [
                     "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
+                    "include_patient_id",
                 ]
             ) { ctx in
                 try segment(ctx)
@@ -46,7 +48,7 @@ public enum InferenceMethods: MethodGroup {
         let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
         let (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
-        let options = try p.decodeOptions()
+        let options = try p.decodeOptions(withPatientID: true)
         var lastReport = Date()
         var pending: [(index: Int, input: ImageInput)] = []
         var done = 0
@@ -118,7 +120,7 @@ public enum InferenceMethods: MethodGroup {
                     + "and predicts the largest: leave threshold out")
         }
         var predictions: [JSONValue] = []
-        try forEachImage(ctx, model: model, heads: .classes) { _, _, output, r in
+        try forEachImage(ctx, model: model, heads: .classes) { _, input, output, r in
             guard let logits = output.classLogits else { return }
             let probs = Model.activate(row(logits, r), activation).array  // (1, K) -> K values
             // One sigmoid unit is the probability of class 1; otherwise the largest output wins.
@@ -128,9 +130,11 @@ public enum InferenceMethods: MethodGroup {
                 : probs.indices.max { probs[$0] < probs[$1] }!
             let names = ctx.session.classNames
             let label = names.flatMap { index < $0.count ? $0[index] : nil } ?? String(index)
-            predictions.append([
+            var entry: JSONObject = [
                 "probabilities": JSONValue(probs), "label": .string(label), "class_index": JSONValue(index),
-            ])
+            ]
+            if let tags = input.dicom { entry["dicom"] = tags.json }
+            predictions.append(.object(entry))
         }
         return ["predictions": .array(predictions)]
     }
@@ -159,6 +163,7 @@ public enum InferenceMethods: MethodGroup {
                 "shape": JSONValue([mask.height, mask.width]),
                 "foreground_fraction": JSONValue(mask.foregroundFraction),
             ]
+            if let tags = input.dicom { entry["dicom"] = tags.json }
             if let path = try files?.write(try mask.png(), stem: input.stem, index: i) {
                 entry["path"] = .string(path)
             } else {
