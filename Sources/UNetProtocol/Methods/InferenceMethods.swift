@@ -9,14 +9,16 @@ public enum InferenceMethods: MethodGroup {
         [
             MethodSpec(
                 "predict", .numeric,
-                params: ["images", "threshold", "resize", "batch_size", "window", "frame", "include_patient_id"]
+                params: [
+                    "images", "threshold", "resize", "batch_size", "window", "frame", "include_patient_id", "tta",
+                ]
             ) { ctx in
                 try predict(ctx)
             },
             MethodSpec(
                 "segment", .numeric, params: [
                     "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
-                    "include_patient_id",
+                    "include_patient_id", "tta",
                 ]
             ) { ctx in
                 try segment(ctx)
@@ -35,12 +37,13 @@ public enum InferenceMethods: MethodGroup {
     static let maximumBatchPixels = 1 << 22
 
     /// Reads the images of the request one by one and runs them through the model in batches: consecutive images
-    /// of the same size, up to `batch_size` of them and the pixel budget. `body(i, input, output, row)` then
-    /// sees image `i` with the batch's outputs, its own at `row`. Cancellation is checked before each image is
-    /// read and each batch runs; `{"done", "total"}` progress goes out at most once a second.
+    /// of the same size, up to `batch_size` of them and the pixel budget. `body(i, input, probabilities, row)`
+    /// then sees image `i` with the batch's activated outputs (averaged over the `tta` views), its own at `row`.
+    /// Cancellation is checked before each image is read and each batch runs; `{"done", "total"}` progress goes
+    /// out at most once a second.
     static func forEachImage(
         _ ctx: RequestContext, model: Model, heads: Model.Heads,
-        _ body: (Int, ImageInput, Model.Output, Int) throws -> Void
+        _ body: (Int, ImageInput, Probabilities, Int) throws -> Void
     ) throws {
         let p = ctx.params
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
@@ -49,6 +52,7 @@ public enum InferenceMethods: MethodGroup {
         let (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
         let options = try p.decodeOptions(withPatientID: true)
+        let tta = try TestTimeAugmentation.read(p, model: model)
         var lastReport = Date()
         var pending: [(index: Int, input: ImageInput)] = []
         var done = 0
@@ -60,8 +64,14 @@ public enum InferenceMethods: MethodGroup {
             for (row, item) in pending.enumerated() {
                 x.image(row).update(from: item.input.tensor.data, count: first.count)
             }
-            let output = try model.forward(x, training: false, heads: heads)
-            for (row, item) in pending.enumerated() { try body(item.index, item.input, output, row) }
+            let probabilities = try tta.run(x) { view in
+                let output = try model.forward(view, training: false, heads: heads)
+                var p = Probabilities()
+                if let m = output.mask, let a = model.maskActivation { p.mask = Model.activate(m, a) }
+                if let c = output.classLogits, let a = model.classActivation { p.classes = Model.activate(c, a) }
+                return p
+            }
+            for (row, item) in pending.enumerated() { try body(item.index, item.input, probabilities, row) }
             done += pending.count
             pending.removeAll(keepingCapacity: true)
             if Date().timeIntervalSince(lastReport) >= 1 {
@@ -104,7 +114,7 @@ public enum InferenceMethods: MethodGroup {
 
     static func predict(_ ctx: RequestContext) throws -> JSONValue {
         let model = try ctx.session.requireModel()
-        guard model.classOutput != nil, let activation = model.classActivation else {
+        guard model.classOutput != nil, model.classActivation != nil else {
             throw RPCError.unsupportedByModel(
                 "this unet has no classification head: create it with classification_head")
         }
@@ -121,8 +131,8 @@ public enum InferenceMethods: MethodGroup {
         }
         var predictions: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .classes) { _, input, output, r in
-            guard let logits = output.classLogits else { return }
-            let probs = Model.activate(row(logits, r), activation).array  // (1, K) -> K values
+            guard let classes = output.classes else { return }
+            let probs = row(classes, r).array  // (1, K) -> K values
             // One sigmoid unit is the probability of class 1; otherwise the largest output wins.
             let index =
                 probs.count == 1
@@ -143,7 +153,7 @@ public enum InferenceMethods: MethodGroup {
 
     static func segment(_ ctx: RequestContext) throws -> JSONValue {
         let model = try ctx.session.requireModel()
-        guard model.maskOutput != nil, let activation = model.maskActivation else {
+        guard model.maskOutput != nil, model.maskActivation != nil else {
             throw RPCError.unsupportedByModel(
                 "\(model.config.architecture.rawValue) produces no mask: segment needs a unet")
         }
@@ -154,10 +164,8 @@ public enum InferenceMethods: MethodGroup {
         var files = try p.string("output_dir").map(MaskFiles.init(directory:))
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask) { i, input, output, r in
-            guard let logits = output.mask else { return }
-            let probs = MaskEncoding.resize(
-                Model.activate(row(logits, r), activation),
-                height: input.originalHeight, width: input.originalWidth)
+            guard let maskProbs = output.mask else { return }
+            let probs = MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
             let mask = MaskEncoding.labels(probs, threshold: threshold)
             var entry: JSONObject = [
                 "shape": JSONValue([mask.height, mask.width]),
