@@ -18,7 +18,7 @@ public enum InferenceMethods: MethodGroup {
             MethodSpec(
                 "segment", .numeric, params: [
                     "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
-                    "include_patient_id", "tta",
+                    "include_patient_id", "tta", "tile",
                 ]
             ) { ctx in
                 try segment(ctx)
@@ -41,15 +41,18 @@ public enum InferenceMethods: MethodGroup {
     /// then sees image `i` with the batch's activated outputs (averaged over the `tta` views), its own at `row`.
     /// Cancellation is checked before each image is read and each batch runs; `{"done", "total"}` progress goes
     /// out at most once a second.
+    /// With `tile` (segment only) each image runs alone, window by window (`TiledInference`), at its own size
+    /// unless `resize` is given as true.
     static func forEachImage(
-        _ ctx: RequestContext, model: Model, heads: Model.Heads,
+        _ ctx: RequestContext, model: Model, heads: Model.Heads, tile: TiledInference? = nil,
         _ body: (Int, ImageInput, Probabilities, Int) throws -> Void
     ) throws {
         let p = ctx.params
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize", default: true)
+        let resize = try p.bool("resize", default: tile == nil)
         let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
-        let (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
+        var (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
+        if tile != nil { (batchSize, batchPixels) = (1, Int.max) }
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
         let options = try p.decodeOptions(withPatientID: true)
         let tta = try TestTimeAugmentation.read(p, model: model)
@@ -64,13 +67,16 @@ public enum InferenceMethods: MethodGroup {
             for (row, item) in pending.enumerated() {
                 x.image(row).update(from: item.input.tensor.data, count: first.count)
             }
-            let probabilities = try tta.run(x) { view in
+            func plain(_ view: Tensor) throws -> Probabilities {
                 let output = try model.forward(view, training: false, heads: heads)
                 var p = Probabilities()
                 if let m = output.mask, let a = model.maskActivation { p.mask = Model.activate(m, a) }
                 if let c = output.classLogits, let a = model.classActivation { p.classes = Model.activate(c, a) }
                 return p
             }
+            let probabilities = try tile.map { tiles in
+                try tiles.run(x, checkCancelled: ctx.checkCancelled) { windows in try tta.run(windows, plain) }
+            } ?? tta.run(x, plain)
             for (row, item) in pending.enumerated() { try body(item.index, item.input, probabilities, row) }
             done += pending.count
             pending.removeAll(keepingCapacity: true)
@@ -162,8 +168,9 @@ public enum InferenceMethods: MethodGroup {
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
         var files = try p.string("output_dir").map(MaskFiles.init(directory:))
+        let tile = try TiledInference.read(p)
         var masks: [JSONValue] = []
-        try forEachImage(ctx, model: model, heads: .mask) { i, input, output, r in
+        try forEachImage(ctx, model: model, heads: .mask, tile: tile) { i, input, output, r in
             guard let maskProbs = output.mask else { return }
             let probs = MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
             let mask = MaskEncoding.labels(probs, threshold: threshold)

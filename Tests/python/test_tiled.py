@@ -1,0 +1,118 @@
+"""Tiled (sliding-window) segmentation, `segment` with `tile`, against the whole-image forward and against a
+numpy re-implementation of MONAI's `sliding_window_inference` blending (window placement and Gaussian importance
+map as in monai.inferers.utils / monai.data.utils.compute_importance_map) fed with the engine's own per-window
+outputs.
+
+Exactness: a window sees zero padding at its edges where the whole image has neighbours, so tiles equal the
+whole-image forward only for a model whose receptive field fits the windows' overlap. A unet of depth 2 whose
+3x3 kernels keep only their centre tap sees exactly its aligned 4x4 block, and windows starting at multiples of
+4 contain whole blocks: there tiled = whole, in either blending mode.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from test_client import binary, engine, gradient_image  # noqa: F401 (fixtures)
+from unet_engine import InvalidParams
+
+UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=3)
+
+
+def probabilities(engine, images, **params) -> list[np.ndarray]:
+    return [m["mask"] for m in engine.segment(images, encoding="probabilities", resize=False, **params)["masks"]]
+
+
+def centre_taps_only(engine, tmp_path) -> None:
+    path = tmp_path / "model.safetensors"
+    engine.model_save(str(path))
+    with safe_open(str(path), "np") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    for k, t in tensors.items():
+        if t.ndim == 4 and t.shape[2:] == (3, 3):
+            centre = np.zeros_like(t)
+            centre[:, :, 1, 1] = t[:, :, 1, 1]
+            tensors[k] = centre
+    save_file(tensors, str(path), metadata=metadata)
+    engine.model_load(str(path))
+
+
+def monai_starts(image: int, roi: int, overlap: float) -> list[int]:
+    if image <= roi:
+        return [0]
+    interval = max(int(roi * (1 - overlap)), 1)
+    count = int(np.ceil((image - roi) / interval)) + 1
+    return [min(i * interval, image - roi) for i in range(count)]
+
+
+def monai_gaussian(h: int, w: int, sigma_scale: float = 0.125) -> np.ndarray:
+    axes = []
+    for n in (h, w):
+        x = np.arange(-(n - 1) / 2.0, (n - 1) / 2.0 + 1)
+        axes.append(np.exp(x ** 2 / (-2 * (n * sigma_scale) ** 2)))
+    m = axes[0][:, None] * axes[1][None, :]
+    return np.maximum(m, max(m.min(), 1e-3))
+
+
+def test_tiles_equal_the_whole_image_where_the_receptive_field_fits(engine, tmp_path):
+    engine.model_create(**UNET)
+    centre_taps_only(engine, tmp_path)
+    image = gradient_image(64, 48, seed=2)
+    (whole,) = probabilities(engine, [image])
+    for mode in ("constant", "gaussian"):
+        (tiled,) = probabilities(engine, [image], tile={"size": [32, 32], "overlap": 0.5, "mode": mode, "batch": 4})
+        np.testing.assert_allclose(tiled, whole, atol=2e-6, err_msg=mode)
+
+
+def test_gaussian_blend_matches_monai_on_the_same_windows(engine):
+    engine.model_create(**UNET)
+    image = gradient_image(70, 53, seed=3)  # windows overlap unevenly and the last ones are moved back
+    roi, overlap = (32, 24), 0.25
+    ys, xs = monai_starts(70, roi[0], overlap), monai_starts(53, roi[1], overlap)
+    crops = [np.ascontiguousarray(image[y:y + roi[0], x:x + roi[1]]) for y in ys for x in xs]
+    outputs = probabilities(engine, crops, batch_size=1)
+    weight = monai_gaussian(*roi)
+    total, count = np.zeros(image.shape), np.zeros(image.shape)
+    for (y, x), out in zip([(y, x) for y in ys for x in xs], outputs):
+        total[y:y + roi[0], x:x + roi[1]] += weight * out
+        count[y:y + roi[0], x:x + roi[1]] += weight
+    (tiled,) = probabilities(engine, [image], tile={"size": list(roi), "overlap": overlap, "mode": "gaussian",
+                                                    "batch": 1})
+    np.testing.assert_allclose(tiled, total / count, atol=1e-5)
+    (whole,) = probabilities(engine, [image])
+    assert np.abs(tiled - whole).max() > 1e-4  # an ordinary model does see the window edges
+
+
+def test_window_batch_does_not_change_the_result_and_one_window_is_the_whole_image(engine):
+    engine.model_create(**UNET)
+    image = gradient_image(64, 64, seed=4)
+    one, four = (probabilities(engine, [image], tile={"size": [32, 32], "batch": b})[0] for b in (1, 4))
+    np.testing.assert_allclose(one, four, atol=1e-5)
+    (whole,) = probabilities(engine, [image])
+    (single,) = probabilities(engine, [image], tile={"size": [64, 64]})
+    np.testing.assert_array_equal(single, whole)
+    (larger,) = probabilities(engine, [image], tile={"size": [100, 100]})  # clamped to the image
+    np.testing.assert_array_equal(larger, whole)
+
+
+def test_tiles_run_at_full_resolution_by_default(engine):
+    engine.model_create(**UNET)
+    image = gradient_image(96, 80, seed=5)
+    masks = engine.segment([image], tile={"size": [32, 32], "mode": "gaussian"}, encoding="probabilities")["masks"]
+    assert masks[0]["shape"] == [96, 80]
+    (whole,) = probabilities(engine, [image])
+    assert np.abs(masks[0]["mask"] - whole).max() < 0.2
+
+
+@pytest.mark.parametrize("tile, field", [({"overlap": 0.5}, "tile.size"), ({"size": [0, 32]}, "tile.size[0]"),
+                                         ({"size": [32, 32], "overlap": 1.0}, "tile.overlap"),
+                                         ({"size": [32, 32], "mode": "cosine"}, "tile.mode"),
+                                         ({"size": [32, 32], "stride": 2}, "tile.stride"), ([32, 32], "tile")])
+def test_bad_tile_is_invalid_params(engine, tile, field):
+    engine.model_create(**UNET)
+    with pytest.raises(InvalidParams) as e:
+        engine.segment([gradient_image()], tile=tile)
+    assert e.value.data["field"] == field
