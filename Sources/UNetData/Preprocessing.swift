@@ -18,6 +18,9 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public var dctScaling: Bool
     /// How deep samples (16-bit PNG, DICOM) are windowed and which frame is read (`dataset.open`'s `window`, `frame`).
     public var decodeOptions = DecodeOptions()
+    /// Train on random input-sized crops of the full-resolution images and masks instead of resizing them
+    /// (`dataset.open`'s `tile`; see `randomCrop`). Images and masks are then loaded at their own size.
+    public var tileSampling = false
 
     public init(channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
                 normalization: Normalization = .unit, maskThreshold: Float = 127, dctScaling: Bool = true) {
@@ -63,12 +66,13 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public func loadImage(_ source: ImageSource) throws -> Image {
         let image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil,
                                     options: decodeOptions)
-        return fit(image, filter: .area)
+        return tileSampling ? image : fit(image, filter: .area)
     }
 
     /// Decodes a mask and brings it to the input size: nearest-neighbour resize, then 0/1 by `maskThreshold`.
     public func loadMask(_ source: ImageSource) throws -> Image {
-        var mask = fit(try source.load(channels: 1), filter: .nearest)
+        let loaded = try source.load(channels: 1)
+        var mask = tileSampling ? loaded : fit(loaded, filter: .nearest)
         for i in 0..<mask.pixels.count { mask.pixels[i] = mask.pixels[i] > maskThreshold ? 1 : 0 }
         return mask
     }

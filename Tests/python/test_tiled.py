@@ -116,3 +116,39 @@ def test_bad_tile_is_invalid_params(engine, tile, field):
     with pytest.raises(InvalidParams) as e:
         engine.segment([gradient_image()], tile=tile)
     assert e.value.data["field"] == field
+
+
+def find_crop(full: np.ndarray, crop: np.ndarray) -> tuple[int, int] | None:
+    h, w = crop.shape
+    for y in range(full.shape[0] - h + 1):
+        for x in range(full.shape[1] - w + 1):
+            if np.array_equal(full[y:y + h, x:x + w], crop):
+                return y, x
+    return None
+
+
+def test_dataset_tile_sampling_trains_on_full_resolution_crops(engine, tmp_path):
+    from unet_engine.images import encode_png
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    image = gradient_image(64, 48, seed=7)
+    mask = (image > 150).astype(np.uint8) * 255
+    (tmp_path / "images" / "a.png").write_bytes(encode_png(image))
+    (tmp_path / "masks" / "a.png").write_bytes(encode_png(mask))
+    engine.dataset_open("crops", images=str(tmp_path / "images"), masks=str(tmp_path / "masks"),
+                        input_shape=[1, 16, 16], tile=True, seed=3)
+    origins = set()
+    for epoch in range(4):
+        s = engine.dataset_sample("crops", count=1, augment=True, epoch=epoch)["samples"][0]
+        crop = np.rint(s["image_array"][0] * 255).astype(np.uint8)
+        at = find_crop(image, crop)
+        assert at is not None, "the sample is not a window of the full-resolution image"
+        np.testing.assert_array_equal(s["mask_array"], mask[at[0]:at[0] + 16, at[1]:at[1] + 16])
+        origins.add(at)
+    assert len(origins) > 1  # a new window each epoch
+    fixed = [engine.dataset_sample("crops", count=1, epoch=e)["samples"][0]["image_array"] for e in (0, 5)]
+    np.testing.assert_array_equal(fixed[0], fixed[1])  # without augmentation the window is fixed
+    engine.dataset_open("whole", images=str(tmp_path / "images"), masks=str(tmp_path / "masks"),
+                        input_shape=[1, 16, 16], seed=3)
+    resized = np.rint(engine.dataset_sample("whole", count=1)["samples"][0]["image_array"][0] * 255)
+    assert find_crop(image, resized.astype(np.uint8)) is None  # without tile the image is resized
