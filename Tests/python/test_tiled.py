@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from safetensors import safe_open
-from safetensors.numpy import save_file
 
 from test_client import binary, engine, gradient_image  # noqa: F401 (fixtures)
+from test_tta import rewrite_kernels
 from unet_engine import InvalidParams
 
 UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=3)
@@ -26,18 +25,14 @@ def probabilities(engine, images, **params) -> list[np.ndarray]:
 
 
 def centre_taps_only(engine, tmp_path) -> None:
-    path = tmp_path / "model.safetensors"
-    engine.model_save(str(path))
-    with safe_open(str(path), "np") as f:
-        metadata = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    for k, t in tensors.items():
-        if t.ndim == 4 and t.shape[2:] == (3, 3):
-            centre = np.zeros_like(t)
-            centre[:, :, 1, 1] = t[:, :, 1, 1]
-            tensors[k] = centre
-    save_file(tensors, str(path), metadata=metadata)
-    engine.model_load(str(path))
+    """Every 3x3 kernel keeps only its centre tap (2x2 transposed-convolution kernels are kept)."""
+    def centre(t):
+        if t.shape[2:] != (3, 3):
+            return t
+        out = np.zeros_like(t)
+        out[:, :, 1, 1] = t[:, :, 1, 1]
+        return out
+    rewrite_kernels(engine, tmp_path, centre)
 
 
 def monai_starts(image: int, roi: int, overlap: float) -> list[int]:

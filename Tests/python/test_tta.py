@@ -22,9 +22,9 @@ def probabilities(engine, image, **params) -> np.ndarray:
     return engine.segment([image], encoding="probabilities", **params)["masks"][0]["mask"]
 
 
-def mirror_symmetric(engine, tmp_path) -> None:
-    """Replaces the current model's weights with their left-right symmetrised versions (every 4-D kernel,
-    convolution and transposed convolution alike, averaged with its mirror image along the width axis)."""
+def rewrite_kernels(engine, tmp_path, change) -> None:
+    """Saves the current model, replaces every 4-D weight tensor t (convolution and transposed convolution
+    kernels) by change(t), and loads it back."""
     path = tmp_path / "model.safetensors"
     engine.model_save(str(path))
     with safe_open(str(path), "np") as f:
@@ -32,9 +32,14 @@ def mirror_symmetric(engine, tmp_path) -> None:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     for k, t in tensors.items():
         if t.ndim == 4:
-            tensors[k] = np.ascontiguousarray((t + t[..., ::-1]) / 2)
+            tensors[k] = np.ascontiguousarray(change(t))
     save_file(tensors, str(path), metadata=metadata)
     engine.model_load(str(path))
+
+
+def mirror_symmetric(engine, tmp_path) -> None:
+    """Every kernel averaged with its mirror image along the width axis."""
+    rewrite_kernels(engine, tmp_path, lambda t: (t + t[..., ::-1]) / 2)
 
 
 def test_hflip_on_a_mirror_symmetric_model_gives_the_plain_output(engine, tmp_path):
