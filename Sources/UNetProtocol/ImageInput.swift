@@ -60,7 +60,7 @@ struct ImageInput {
             result = fromPixels(decoded.image, target: target, normalization: normalization, stem: stem)
             result.dicom = decoded.dicom
         }
-        try p.finish()
+        try p.finish(known: ["array", "path", "jpeg", "png"])  // only the given form was read
         return result
     }
 
@@ -84,7 +84,7 @@ struct ImageInput {
             throw RPCError.shapeMismatch(
                 "the model takes \(channels) channels; encoded images give 1 or 3: send an array")
         }
-        if let path = try p.string("path") {
+        if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
             return (try ImageDecoder.decodeWithTags(path: path, channels: channels, options: options),
                     MaskFiles.stem(ofPath: path))

@@ -167,7 +167,7 @@ public enum InferenceMethods: MethodGroup {
         let threshold = Float(try p.double("threshold", default: 0.5, in: 0...1))
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        var files = try p.string("output_dir").map(MaskFiles.init(directory:))
+        var files = try p.path("output_dir").map(MaskFiles.init(directory:))
         let tile = try TiledInference.read(p)
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask, tile: tile) { i, input, output, r in
