@@ -151,3 +151,21 @@ def test_a_folder_with_bad_files_opens_the_rest(engine, made, tmp_path):
     opened = engine.dataset_open("dcm", task="classification", root=str(root), input_shape=[1, H, W])
     assert opened["size"] == len(sources) + 1
     assert sorted(Path(s["path"]).name for s in opened["skipped"]) == sorted(BAD)
+
+
+def test_one_shot_segment_writes_the_mask_at_the_dicom_resolution(engine, made, tmp_path):
+    import json
+    import subprocess
+
+    from conftest import engine_binary
+    from unet_engine.images import decode_png
+    out, _ = made
+    engine.model_create(architecture="unet", input_shape=[1, 16, 16], depth=1, filters=2, seed=1)
+    engine.model_save(str(tmp_path / "m.safetensors"))
+    run = subprocess.run([str(engine_binary()), "segment", "--model", str(tmp_path / "m.safetensors"), "--output-dir",
+                          str(tmp_path / "masks"), str(out / "uid_without_extension"), str(out / "bad" / "jpeg2000.dcm")],
+                         capture_output=True, timeout=120)
+    assert run.returncode == 1  # one image failed
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert lines[0]["dicom"]["Rows"] == H and lines[1]["error"]["code"] == -32003
+    assert decode_png((tmp_path / "masks" / "uid_without_extension_mask.png").read_bytes()).shape == (H, W)
