@@ -369,8 +369,9 @@ def test_array_and_png_codecs_round_trip():
         np.testing.assert_array_equal(back, array)
     for image in (rng.integers(0, 256, (13, 17), dtype=np.uint8), rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)):
         np.testing.assert_array_equal(decode_png(encode_png(image)), image)
+    assert encode_array(np.full((4, 4), 300, np.int32))["array"]["dtype"] == "uint16"  # deep samples
     with pytest.raises(ValueError):
-        encode_array(np.full((4, 4), 300, np.int32))
+        encode_array(np.full((4, 4), 70000, np.int32))
 
 
 def test_png_decoder_matches_pillow_on_every_filter():
