@@ -58,6 +58,13 @@ final class TrainingSession {
     }
 }
 
+/// A log that stopped being writable during a fit (disk full, folder removed): -32008 with the path.
+extension LogFileError: RPCErrorConvertible {
+    public var rpcError: RPCError {
+        RPCError(code: RPCError.ioErrorCode, message: description, data: ["path": .string(path), "reason": .string(reason)])
+    }
+}
+
 extension TrainingError: RPCErrorConvertible {
     public var rpcError: RPCError {
         switch self {
@@ -286,6 +293,32 @@ public enum TrainMethods: MethodGroup {
                 saveBestOnly: try r.bool("save_best_only", default: false), mode: try mode(r))
             try r.finish()
         }
+        // The log files are created only once every callback's params are known to be good.
+        var openLoggers: [() throws -> EpochLogger] = []
+        if let r = try cb.object("csv_logger") {
+            let path = try r.requiredString("path")
+            let separator = try r.string("separator", default: ",")
+            guard separator.count == 1, separator != "\"", !separator.contains(where: \.isNewline) else {
+                throw r.invalid("separator", "must be one character other than a quote or a line break")
+            }
+            let append = try r.bool("append", default: false)
+            try r.finish()
+            openLoggers.append {
+                do { return try CSVLogger(path: path, separator: separator, append: append) } catch let e as LogFileError {
+                    throw r.invalid("path", e.description)
+                }
+            }
+        }
+        if let r = try cb.object("tensorboard") {
+            let logDirectory = try r.requiredString("log_dir")
+            try r.finish()
+            openLoggers.append {
+                do { return try TensorBoardWriter(logDirectory: logDirectory) } catch let e as LogFileError {
+                    throw r.invalid("log_dir", e.description)
+                }
+            }
+        }
         try cb.finish()
+        options.loggers = try openLoggers.map { try $0() }
     }
 }
