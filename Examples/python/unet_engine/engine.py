@@ -303,6 +303,8 @@ class Engine:
             class_weights: "balanced" (from the dataset's counts) or a list, one weight per class.
             batch_size, seed: the batch size and the shuffling seed.
             augment: (keyword) apply the dataset's augmentation while training.
+            lr_schedule: (keyword) a learning-rate schedule, e.g. ``{"type": "cosine", "decay_steps": 1000,
+                "warmup_steps": 100}`` (PROTOCOL.md lists the types and their formulas).
 
         Returns the whole configuration in force.
         """

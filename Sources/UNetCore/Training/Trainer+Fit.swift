@@ -111,7 +111,7 @@ extension Trainer {
 
             if var cb = options.reduceLROnPlateau, let value = metrics[cb.monitor] {
                 if let lr = cb.epochEnded(value: value, learningRate: Double(optimizer.learningRate)) {
-                    optimizer.learningRate = Float(lr)
+                    reduceLearningRate(to: lr)
                 }
                 options.reduceLROnPlateau = cb
             }

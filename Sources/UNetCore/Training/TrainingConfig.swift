@@ -15,13 +15,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var batchSize = 8
     public var seed: UInt64 = 0
     public var augment = true
+    /// nil: the rate stays `learningRate` (but for ReduceLROnPlateau).
+    public var lrSchedule: LearningRateSchedule?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case optimizer, learningRate = "learning_rate", weightDecay = "weight_decay", momentum, nesterov, loss
         case classWeights = "class_weights", balancedClassWeights = "balanced_class_weights"
-        case batchSize = "batch_size", seed, augment
+        case batchSize = "batch_size", seed, augment, lrSchedule = "lr_schedule"
     }
 
     public func makeOptimizer() -> Optimizer {

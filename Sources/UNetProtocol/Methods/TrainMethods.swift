@@ -82,7 +82,7 @@ public enum TrainMethods: MethodGroup {
         [
             MethodSpec("train.configure", .numeric, params: ["optimizer", "learning_rate", "weight_decay", "momentum",
                                                             "nesterov", "loss", "class_weights", "batch_size", "seed",
-                                                            "augment"]) { ctx in try configure(ctx) },
+                                                            "augment", "lr_schedule"]) { ctx in try configure(ctx) },
             MethodSpec("train.step", .numeric, params: ["dataset", "images", "labels", "masks", "resize"]) { ctx in
                 try step(ctx)
             },
@@ -126,6 +126,7 @@ public enum TrainMethods: MethodGroup {
         if let b = try p.int("batch_size", in: 1...4096) { c.batchSize = b }
         if let s = try p.int("seed", in: 0...Int.max) { c.seed = UInt64(s) }
         if let a = try p.bool("augment") { c.augment = a }
+        if p.has("lr_schedule") { c.lrSchedule = try p.object("lr_schedule").map(LRScheduleParams.read) }
         if let t = training.trainer, t.optimizer.kind != c.optimizer {
             // A different optimizer starts with fresh state, as in PyTorch when one builds a new optimizer.
             ctx.session.optimizer = nil
@@ -147,7 +148,7 @@ public enum TrainMethods: MethodGroup {
             "momentum": decimal(c.momentum), "nesterov": .bool(c.nesterov),
             "loss": c.loss.map { .string($0.rawValue) } ?? "auto", "class_weights": weights,
             "batch_size": JSONValue(c.batchSize), "seed": JSONValue(Int(truncatingIfNeeded: c.seed)),
-            "augment": .bool(c.augment),
+            "augment": .bool(c.augment), "lr_schedule": c.lrSchedule.map(LRScheduleParams.json) ?? .null,
         ]
     }
 
@@ -178,6 +179,7 @@ public enum TrainMethods: MethodGroup {
             let order = epochOrder(count: source.sampleCount, epoch: position[0], seed: training.config.seed, shuffle: true)
             let indices = Array(order[(position[1] * bs)..<min((position[1] + 1) * bs, order.count)])
             batch = try source.batch(indices: indices, epoch: position[0], augment: training.config.augment)
+            trainer.epoch = position[0]  // for a schedule by epoch
             let result = try trainer.trainStep(batch)
             training.positions[name] = [position[0], position[1] + 1]
             return stepJSON(result, extra: ["epoch": JSONValue(position[0]), "batch_in_epoch": JSONValue(position[1] + 1)])
@@ -216,6 +218,8 @@ public enum TrainMethods: MethodGroup {
         let position = training.positions[name] ?? [0, 0]
         trainer.epoch = position[0]
         trainer.batchInEpoch = position[1]
+        try checkWarmup(trainer, stepsPerEpoch: (source.sampleCount + trainer.config.batchSize - 1) / max(1, trainer.config.batchSize),
+                        epochs: options.epochs)
         var lastStepReport = Date.distantPast
         let result = try trainer.fit(train: source, validation: validation, options: options, saveCheckpoint: { path in
             training.positions[name] = [trainer.epoch, trainer.batchInEpoch]
@@ -232,6 +236,7 @@ public enum TrainMethods: MethodGroup {
                 lastStepReport = Date()
                 ctx.progress(["kind": "step", "epoch": JSONValue(epoch), "step": JSONValue(step),
                               "steps_per_epoch": JSONValue(steps), "loss": JSONValue(Double(loss)),
+                              "learning_rate": decimal(trainer.optimizer.learningRate),
                               "images_per_second": JSONValue(rate), "eta_s": JSONValue(eta)])
             case .epoch(let record):
                 var fields: JSONObject = ["kind": "epoch"]
@@ -259,6 +264,18 @@ public enum TrainMethods: MethodGroup {
                            data: .object(answer))
         }
         return .object(answer)
+    }
+
+    /// A warm-up that this fit would not finish is refused before any step: it is a schedule for another run.
+    static func checkWarmup(_ trainer: Trainer, stepsPerEpoch: Int, epochs: Int) throws {
+        guard let schedule = trainer.config.lrSchedule, schedule.warmupLength > 0 else { return }
+        let (end, unit) = schedule.unit == .step
+            ? (trainer.step + epochs * stepsPerEpoch - trainer.batchInEpoch, "steps")
+            : (trainer.epoch + epochs, "epochs")
+        guard schedule.warmupLength <= end else {
+            throw RPCError.invalidParams(field: "lr_schedule.warmup_steps", reason: "the warm-up of \(schedule.warmupLength) "
+                + "\(unit) is longer than the training: this fit ends at \(unit.dropLast()) \(end)")
+        }
     }
 
     static func epochJSON(_ r: EpochRecord) -> JSONObject {
