@@ -31,6 +31,17 @@ public enum ModelMethods: MethodGroup {
             },
             MethodSpec("model.load", .numeric, params: ["path"]) { ctx in
                 let path = try ctx.params.requiredString("path")
+                if KerasWeights.handles(path) {
+                    // Keras weights go into a new model of the current one's architecture and input shape.
+                    let config = try ctx.session.requireModel().config
+                    guard config.architecture == .unetClassifier else {
+                        throw RPCError.unsupportedByModel("Keras weights load into a unet-classifier (the seed's "
+                                                          + "classifier); create one with the Keras model's input shape first")
+                    }
+                    let model = try KerasWeights.load(path: path, config: config)
+                    ctx.session.replaceModel(model, optimizer: nil, classNames: ctx.session.classNames)
+                    return summary(model)
+                }
                 let contents = try Checkpoint.load(path: path, current: ctx.session.model)
                 let names = contents.metadata[classNamesKey].flatMap { try? JSONCodec.decode($0) }?.arrayValue?
                     .compactMap(\.stringValue)
@@ -103,5 +114,15 @@ public enum ModelMethods: MethodGroup {
         return ["architecture": .string(s.architecture), "input_shape": JSONValue(s.inputShape),
                 "layers": .array(layers), "total_params": JSONValue(s.totalParams),
                 "trainable_params": JSONValue(s.trainableParams), "config": .object(config)]
+    }
+}
+
+/// A Keras file that is not HDF5, truncated, or of another topology: -32007 like a bad checkpoint, with the
+/// first layer that does not fit.
+extension KerasImportError: RPCErrorConvertible {
+    public var rpcError: RPCError {
+        var data: JSONObject = ["path": .string(path), "reason": .string(description)]
+        if let layer { data["layer"] = .string(layer) }
+        return RPCError(code: RPCError.checkpointInvalidCode, message: description, data: .object(data))
     }
 }
