@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test deps python-deps build release swift-test swift-test-release python-test bench clean
+.PHONY: demo test deps python-deps build release swift-test swift-test-release python-test fuzz bench clean
 
 # The demo's Python packages (the client itself is installed from ./Examples/python); DEMO_ARGS are passed to
 # Examples/demo/demo.py, e.g. `make demo DEMO_ARGS="../shared/data/lungseg --seconds 120"`.
@@ -25,7 +25,7 @@ demo: deps
 		PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q ./Examples/python $(DEMO_PY_PACKAGES); }
 	UNET_ENGINE_BIN=$(CURDIR)/.build/release/unet-engine $(PYTHON) Examples/demo/demo.py $(DEMO_ARGS)
 
-test: deps python-deps build swift-test swift-test-release python-test
+test: deps python-deps build swift-test swift-test-release python-test fuzz
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
@@ -54,6 +54,13 @@ swift-test-release:
 
 python-test:
 	UNET_ENGINE_BIN=$(CURDIR)/.build/debug/unet-engine $(PYTHON) -m pytest -q Tests/python
+
+# Mutated transcripts against the debug engine for FUZZ_SECONDS (seeded); fails if the engine dies or writes a
+# line that is not JSON-RPC. By hand, longer: `make fuzz FUZZ_SECONDS=600 FUZZ_SEED=7`.
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= 1
+fuzz:
+	UNET_ENGINE_BIN=$(CURDIR)/.build/debug/unet-engine $(PYTHON) Tests/fuzz/fuzz_protocol.py --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
 
 clean:
 	rm -rf .build

@@ -1,3 +1,5 @@
+import UNetCore
+
 /// The largest image the decoders accept.
 ///
 /// A header is read and checked against these limits before any pixel buffer is allocated, so a hostile or
@@ -10,7 +12,7 @@ public enum ImageLimits {
     /// Throws `tooLarge` or `zeroSized` for dimensions outside the limits.
     public static func check(width: Int, height: Int, path: String) throws {
         if width <= 0 || height <= 0 { throw ImageError(path: path, reason: .zeroSized) }
-        if width > maxSide || height > maxSide || width * height > maxPixels {
+        if width > maxSide || height > maxSide || (CheckedSize.product(width, height) ?? .max) > maxPixels {
             throw ImageError(path: path, reason: .tooLarge(width: width, height: height))
         }
     }

@@ -22,6 +22,22 @@ public enum ImageSource: Equatable, Sendable {
         }
     }
 
+    /// Decodes a mask as one grey channel; a palette PNG gives its palette indices (`indexed` true) rather than
+    /// the colours they stand for, since a palette mask's indices are its classes.
+    public func loadMask() throws -> (image: Image, indexed: Bool) {
+        let bytes: [UInt8]
+        switch self {
+        case .file(let path): bytes = try ImageDecoder.readFile(path)
+        case .bytes(let b, _): bytes = b
+        default: return (try load(channels: 1), false)
+        }
+        let indices = try bytes.withUnsafeBytes { raw -> Image? in
+            PNGDecoder.isPNG(raw) ? try PNGDecoder.paletteIndices(raw, path: name) : nil
+        }
+        if let indices { return (indices, true) }
+        return (try ImageDecoder.decode(bytes, channels: 1, path: name), false)
+    }
+
     /// Decodes the source with `channels` (1, 3 or nil for as stored), letting a JPEG shrink by DCT scaling
     /// down to `atLeast`. Masks of phantoms come back as 0/255 grey.
     public func load(channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil) throws -> Image {

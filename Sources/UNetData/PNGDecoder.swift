@@ -43,6 +43,13 @@ public enum PNGDecoder {
     /// Decodes to an image with the file's own colour model (grey or RGB); convert with `withChannels(_:)`.
     public static func decode(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Image {
         let header = try header(bytes, path: path)
+        return try withDecoder(bytes, path: path) { ctx in try decode(ctx, header: header, path: path) }
+    }
+
+    /// A libspng decoder over `bytes`, with the size limits set, for the duration of `body`.
+    static func withDecoder<T>(_ bytes: UnsafeRawBufferPointer, path: String, _ body: (OpaquePointer) throws -> T)
+        throws -> T
+    {
         guard let ctx = spng_ctx_new(0) else {
             throw ImageError(path: path, reason: .unsupported("cannot create a PNG decoder"))
         }
@@ -51,6 +58,10 @@ public enum PNGDecoder {
         // Ancillary chunks (text, ICC profiles) may not make memory grow without bound either.
         spng_set_chunk_limits(ctx, 16 << 20, 64 << 20)
         try check(spng_set_png_buffer(ctx, bytes.baseAddress, bytes.count), path)
+        return try body(ctx)
+    }
+
+    static func decode(_ ctx: OpaquePointer, header: Header, path: String) throws -> Image {
         var ihdr = spng_ihdr()
         try check(spng_get_ihdr(ctx, &ihdr), path)
 
@@ -82,6 +93,38 @@ public enum PNGDecoder {
         return out.withUnsafeBufferPointer {
             Image(interleaved: $0, channels: samples, height: header.height, width: header.width)
         }
+    }
+
+    /// A palette PNG's pixels as their palette indices (what a multi-class mask saved by PIL in mode "P", or a
+    /// Pascal VOC label image, means), on a grey image of 0...255 values; nil for any other colour type.
+    public static func paletteIndices(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Image? {
+        let header = try header(bytes, path: path)
+        guard bytes[25] == 3 else { return nil }
+        return try withDecoder(bytes, path: path) { ctx in try paletteIndices(ctx, header: header, path: path) }
+    }
+
+    static func paletteIndices(_ ctx: OpaquePointer, header: Header, path: String) throws -> Image {
+        // The PNG's own format: one index per sample, packed into bytes below 8 bits per pixel.
+        let format = Int32(SPNG_FMT_PNG.rawValue)
+        var size = 0
+        try check(spng_decoded_image_size(ctx, format, &size), path)
+        let (h, w, depth) = (header.height, header.width, header.bitDepth)
+        let rowBytes = (w * depth + 7) / 8
+        guard size == rowBytes * h else {
+            throw ImageError(path: path, reason: .corrupt("decoder wants \(size) bytes, expected \(rowBytes * h)"))
+        }
+        var packed = [UInt8](repeating: 0, count: size)
+        try packed.withUnsafeMutableBytes { try check(spng_decode_image(ctx, $0.baseAddress, size, format, 0), path) }
+        var pixels = [Float](repeating: 0, count: h * w)
+        let perByte = 8 / depth, maskBits = (1 << depth) - 1
+        for y in 0..<h {
+            for x in 0..<w {
+                let byte = Int(packed[y * rowBytes + x / perByte])
+                let shift = 8 - depth * (x % perByte + 1)
+                pixels[y * w + x] = Float((byte >> shift) & maskBits)
+            }
+        }
+        return Image(channels: 1, height: h, width: w, pixels: pixels)
     }
 
     static func check(_ status: Int32, _ path: String) throws {

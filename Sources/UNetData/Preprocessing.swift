@@ -3,7 +3,7 @@ import UNetCore
 /// Turns a decoded image of any size into exactly what the network takes: channel count, size, value range.
 ///
 /// JSON shape (every key optional): `{"channels": 1, "height": 224, "width": 224, "letterbox": false,
-/// "normalization": {...}, "mask_threshold": 127, "dct_scaling": true}`.
+/// "normalization": {...}, "mask_threshold": 127, "mask_format": "auto", "dct_scaling": true}`.
 public struct Preprocessing: Codable, Equatable, Sendable {
     /// 1 (grey) or 3 (RGB, grey replicated).
     public var channels: Int
@@ -14,11 +14,14 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public var normalization: Normalization
     /// A mask pixel is foreground when its 0...255 value is above this (anti-aliased mask edges).
     public var maskThreshold: Float
+    /// Binary (thresholded) or class-index masks; `auto` decides per mask from its values (see `MaskFormat`).
+    public var maskFormat: MaskFormat
     /// Decode JPEGs at 1/2, 1/4 or 1/8 when the input is that much smaller (much faster, nearly identical).
     public var dctScaling: Bool
 
     public init(channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
-                normalization: Normalization = .unit, maskThreshold: Float = 127, dctScaling: Bool = true) {
+                normalization: Normalization = .unit, maskThreshold: Float = 127, maskFormat: MaskFormat = .auto,
+                dctScaling: Bool = true) {
         precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
         precondition(height > 0 && width > 0, "input size must be positive")
         self.channels = channels
@@ -27,12 +30,14 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         self.letterbox = letterbox
         self.normalization = normalization
         self.maskThreshold = maskThreshold
+        self.maskFormat = maskFormat
         self.dctScaling = dctScaling
     }
 
     enum CodingKeys: String, CodingKey {
         case channels, height, width, letterbox, normalization
         case maskThreshold = "mask_threshold"
+        case maskFormat = "mask_format"
         case dctScaling = "dct_scaling"
     }
 
@@ -51,6 +56,7 @@ public struct Preprocessing: Codable, Equatable, Sendable {
                   letterbox: try c.decodeIfPresent(Bool.self, forKey: .letterbox) ?? false,
                   normalization: try c.decodeIfPresent(Normalization.self, forKey: .normalization) ?? .unit,
                   maskThreshold: try c.decodeIfPresent(Float.self, forKey: .maskThreshold) ?? 127,
+                  maskFormat: try c.decodeIfPresent(MaskFormat.self, forKey: .maskFormat) ?? .auto,
                   dctScaling: try c.decodeIfPresent(Bool.self, forKey: .dctScaling) ?? true)
     }
 
@@ -63,11 +69,13 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         return fit(image, filter: .area)
     }
 
-    /// Decodes a mask and brings it to the input size: nearest-neighbour resize, then 0/1 by `maskThreshold`.
+    /// Decodes a mask and brings it to the input size: nearest-neighbour resize (class indices stay indices), then
+    /// targets by `maskFormat`: 0/1 by `maskThreshold`, or class indices. A palette PNG's indices are class
+    /// indices under "auto" whatever their values.
     public func loadMask(_ source: ImageSource) throws -> Image {
-        var mask = fit(try source.load(channels: 1), filter: .nearest)
-        for i in 0..<mask.pixels.count { mask.pixels[i] = mask.pixels[i] > maskThreshold ? 1 : 0 }
-        return mask
+        let (mask, indexed) = try source.loadMask()
+        let format = indexed && maskFormat == .auto ? MaskFormat.index : maskFormat
+        return format.targets(fit(mask, filter: .nearest), threshold: maskThreshold)
     }
 
     /// Resizes (or letterboxes) to the input size.
@@ -88,7 +96,7 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         return batch
     }
 
-    /// A batch (N, 1, H, W) of 0/1 masks already at the input size.
+    /// A batch (N, 1, H, W) of 0/1 or class-index masks already at the input size.
     public func maskBatch(_ masks: [Image]) -> Tensor {
         let batch = Tensor(zeros: [masks.count, 1, height, width])
         for (n, mask) in masks.enumerated() {

@@ -1,4 +1,5 @@
 import Foundation
+import UNetCore
 
 /// Routes decoded requests: immediate methods are answered on the calling (reader) thread at once; numeric
 /// methods wait in a bounded queue and run one at a time, in arrival order, on a single worker thread that owns
@@ -24,6 +25,7 @@ public final class Dispatcher: @unchecked Sendable {
                 "max_queue": JSONValue(maximumQueue), "max_images": JSONValue(ImageInput.maximumImages),
                 "max_image_side": JSONValue(ImageInput.maximumSide),
                 "max_image_elements": JSONValue(ImageInput.maximumElements),
+                "max_model_bytes": JSONValue(ModelSizeEstimate.maximumBytes),
             ]
         }
     }

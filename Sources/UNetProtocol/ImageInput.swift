@@ -55,7 +55,7 @@ struct ImageInput {
             let (image, stem) = try decode(p, channels: channels)
             result = fromPixels(image, target: target, normalization: normalization, stem: stem)
         }
-        try p.finish()
+        try p.finish(known: ["array", "path", "jpeg", "png"])  // only the given form was read
         return result
     }
 
@@ -77,7 +77,7 @@ struct ImageInput {
             throw RPCError.shapeMismatch(
                 "the model takes \(channels) channels; encoded images give 1 or 3: send an array")
         }
-        if let path = try p.string("path") {
+        if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
             return (try ImageDecoder.decode(path: path, channels: channels), MaskFiles.stem(ofPath: path))
         }

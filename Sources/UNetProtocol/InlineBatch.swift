@@ -4,7 +4,8 @@ import UNetData
 
 /// A training batch sent inline with `train.step`: `images` (image objects, as `predict` takes them) with
 /// `labels` (class indices) and/or `masks` (mask objects: `{"array": {"dtype": "uint8"|"float32", "shape": [h, w],
-/// "data": ...}}`, `{"png": ...}` or `{"path": ...}`; foreground is > 127 for 8-bit values, > 0.5 for floats).
+/// "data": ...}}`, `{"png": ...}` or `{"path": ...}`), read as dataset masks are (`MaskFormat.auto`): class indices
+/// when every value is below 64, else foreground above 127; float masks of 0...1 are foreground above 0.5.
 /// All images are brought to one size: the model's input size (resized) unless `resize` is false, in which case
 /// they must already agree.
 enum InlineBatch {
@@ -41,7 +42,8 @@ enum InlineBatch {
             for i in values.indices {
                 let mask = try readMask(p, values, index: i)
                 let sized = mask.height == h && mask.width == w ? mask : mask.resized(height: h, width: w, filter: .nearest)
-                for j in 0..<(h * w) { m[i * h * w + j] = sized.pixels[j] > 127 ? 1 : 0 }
+                let targets = MaskFormat.auto.targets(sized, threshold: 127)
+                for j in 0..<(h * w) { m[i * h * w + j] = targets.pixels[j] }
             }
             masks = m
         } else if p.has("masks") {
@@ -59,11 +61,13 @@ enum InlineBatch {
         if let a = try p.object("array") {
             let raw = try RawArray.read(a, ranks: 2...2)
             try a.finish()
-            // 8-bit masks keep their 0...255 values (thresholded at 127 by the caller); float masks are 0...1.
-            let pixels = raw.dtype == "uint8" ? raw.values : raw.values.map { $0 > 0.5 ? 255 : 0 }
+            // 8-bit masks keep their 0...255 values (read by `MaskFormat.auto` by the caller); float masks are 0...1
+            // (or class indices when a value is above 1).
+            let indices = raw.dtype == "uint8" || raw.values.contains { $0 > 1 }
+            let pixels = indices ? raw.values : raw.values.map { $0 > 0.5 ? 255 : 0 }
             return UNetData.Image(channels: 1, height: raw.shape[1], width: raw.shape[2], pixels: pixels)
         }
-        if let path = try p.string("path") {
+        if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
             return try ImageDecoder.decode(path: path, channels: 1)
         }

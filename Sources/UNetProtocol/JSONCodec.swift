@@ -30,16 +30,52 @@ public enum JSONCodec {
     private static let decodeFlags = 0x4 | 0x1 | 0x10  // JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL
     private static let encodeFlags = 0x20 | 0x200 | ((9 & 0x1F) << 11)  // COMPACT | ENCODE_ANY | REAL_PRECISION(9)
 
+    /// How many integers beyond int64 one text may hold; each costs a re-parse (see `decode`).
+    static let maximumOversizeIntegers = 16
+
     /// Decodes one JSON text (one protocol line without its newline).
+    ///
+    /// jansson refuses an integer beyond int64 ("too big integer") and the whole line would be a parse error with
+    /// no id. Valid JSON has no size limit on numbers, so such an integer is read as the real it is (its digits
+    /// with ".0" appended, re-parsed): the request keeps its id and the field reader reports it out of range.
     public static func decode(
         _ bytes: UnsafeRawBufferPointer, maximumDepth: Int = defaultMaximumDepth
     )
         throws -> JSONValue
     {
+        var text: [UInt8]?  // the line with its oversize integers rewritten, once there is one
+        for _ in 0...maximumOversizeIntegers {
+            do {
+                if let text { return try text.withUnsafeBytes { try decodeOnce($0, maximumDepth: maximumDepth) } }
+                return try decodeOnce(bytes, maximumDepth: maximumDepth)
+            } catch OversizeInteger.end(let position) {
+                var t = text ?? Array(bytes)
+                // jansson's position is just past the integer (or past one character of lookahead).
+                var end = min(position, t.count)
+                if end > 0, !isDigit(t[end - 1]), end > 1, isDigit(t[end - 2]) { end -= 1 }
+                guard end > 0, isDigit(t[end - 1]) else { break }
+                t.insert(contentsOf: Array(".0".utf8), at: end)
+                text = t
+            }
+        }
+        throw DecodeError.syntax(message: "too many integers beyond int64", position: 0)
+    }
+
+    private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+
+    /// Thrown by `decodeOnce` when jansson stops at an integer that does not fit int64.
+    private enum OversizeInteger: Error { case end(position: Int) }
+
+    private static func decodeOnce(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int) throws -> JSONValue {
         var error = json_error_t()
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) ?? UnsafePointer<CChar>(bitPattern: 1)!
         guard let root = json_loadb(base, bytes.count, decodeFlags, &error) else {
             if json_error_code(&error) == json_error_stack_overflow { throw DecodeError.tooDeep(limit: maximumDepth) }
+            if json_error_code(&error) == json_error_numeric_overflow, withUnsafeBytes(of: &error.text, {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }).contains("integer") {
+                throw OversizeInteger.end(position: Int(error.position))
+            }
             let message = withUnsafeBytes(of: &error.text) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }

@@ -40,7 +40,17 @@ public final class ParamsReader {
 
     public func int(_ key: String, in range: ClosedRange<Int>? = nil) throws -> Int? {
         guard let v = value(key) else { return nil }
+        return try integer(v, key, in: range)
+    }
+
+    /// `v` as an Int in `range`. A whole number too large for an integer (the codec reads integers beyond int64
+    /// as reals) is out of range rather than of the wrong type.
+    private func integer(_ v: JSONValue, _ key: String, in range: ClosedRange<Int>?) throws -> Int {
         guard let i = v.intValue, let n = Int(exactly: i) else {
+            if case .double(let d) = v, d.rounded() == d {
+                let r = range ?? Int.min...Int.max
+                throw invalid(key, "must be an integer in \(r.lowerBound)...\(r.upperBound), got \(d)")
+            }
             throw invalid(key, "must be an integer, got \(v.typeName)")
         }
         if let range, !range.contains(n) {
@@ -95,6 +105,19 @@ public final class ParamsReader {
         try required(key) { try string($0, oneOf: choices) }
     }
 
+    /// A file or folder path: a non-empty string without NUL. The C calls that open files stop at a NUL, so
+    /// `"x\u0000.png"` would silently write or read `x`; every path param is read here to refuse that.
+    public func path(_ key: String) throws -> String? {
+        guard let s = try string(key) else { return nil }
+        guard !s.isEmpty else { throw invalid(key, "must not be empty") }
+        guard !s.utf8.contains(0) else { throw invalid(key, "must not contain a NUL character") }
+        return s
+    }
+
+    public func requiredPath(_ key: String) throws -> String {
+        try required(key) { try path($0) }
+    }
+
     /// A string naming a value of a `RawRepresentable` enum, e.g. `ModelConfig.Upsampling`.
     public func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws -> E?
     where E.RawValue == String {
@@ -122,15 +145,7 @@ public final class ParamsReader {
         _ key: String, count: ClosedRange<Int>? = nil, each range: ClosedRange<Int>? = nil
     ) throws -> [Int]? {
         guard let a = try array(key, count: count) else { return nil }
-        return try a.enumerated().map { i, v in
-            guard let x = v.intValue, let n = Int(exactly: x) else {
-                throw invalid("\(key)[\(i)]", "must be an integer, got \(v.typeName)")
-            }
-            if let range, !range.contains(n) {
-                throw invalid("\(key)[\(i)]", "must be in \(range.lowerBound)...\(range.upperBound), got \(n)")
-            }
-            return n
-        }
+        return try a.enumerated().map { i, v in try integer(v, "\(key)[\(i)]", in: range) }
     }
 
     /// A nested object, read through its own reader whose errors name `key.field`.
@@ -149,10 +164,13 @@ public final class ParamsReader {
         return ParamsReader(o, path: fieldName(name) + ".")
     }
 
-    /// Rejects any key that no read asked for.
-    public func finish() throws {
-        if let extra = object.keys.first(where: { !consumed.contains($0) }) {
-            throw invalid(extra, "is not a known parameter")
+    /// Rejects any key that no read asked for, listing the known ones (every key read so far, plus `known`) as the
+    /// dispatcher does for top-level params, so a typo inside `augment` or `callbacks` shows the right spelling.
+    /// Call it after reading every field the object may have.
+    public func finish(known: [String] = []) throws {
+        if let extra = object.keys.sorted().first(where: { !consumed.contains($0) && !known.contains($0) }) {
+            let names = consumed.union(known).sorted()
+            throw invalid(extra, "is not a known parameter (known: \(names.joined(separator: ", ")))")
         }
     }
 }

@@ -45,6 +45,8 @@ struct Options {
     var extraCases = false
     /// `--sgemm-only`: the BLAS line and the sgemm ceiling, then exit (to compare BLAS cores in seconds).
     var sgemmOnly = false
+    /// `--efficientnet-ops`: only the EfficientNet layers' part of the per-op table (`EfficientNetOps.swift`), then exit.
+    var efficientNetOps = false
 }
 
 // Before any BLAS call: the same core check as the engine (may restart the process; takes --blas-core NAME).
@@ -65,12 +67,14 @@ while !args.isEmpty {
     case "--first-layers": options.firstLayers = true
     case "--extra-cases": options.extraCases = true
     case "--sgemm-only": options.sgemmOnly = true
+    case "--efficientnet-ops": options.efficientNetOps = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "--winograd-parts": options.winogradParts = args.removeFirst().split(separator: ",").compactMap { Int($0) }
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops | --ops-only] [--profile MODEL infer|train]\n"
               + "                  [--conv N,C,O,H,W] [--winograd-parts N,C,O,H,W] [--alloc-probe] [--batch N]\n"
-              + "                  [--first-layers] [--extra-cases] [--sgemm-only] [--blas-core auto|NAME]")
+              + "                  [--first-layers] [--extra-cases] [--sgemm-only] [--blas-core auto|NAME]\n"
+              + "                  [--efficientnet-ops]")
         exit(0)
     default:
         FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
@@ -320,6 +324,12 @@ func gemmSeconds(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: 
 func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
 func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
 
+if options.efficientNetOps {
+    print("EfficientNet layers, \(options.threads) threads (fast kernels validated against naive first)")
+    _ = efficientNetOpRows(quick: options.quick)
+    exit(0)
+}
+
 if options.firstLayers {
     // The first layers' weights-only backward against sgemm on the same product, both warm (best of 7 repeats on
     // the same operands) and both cold (a 128 MiB write before each run evicts them), in one process.
@@ -479,6 +489,7 @@ if !options.skipOps {
         print(pad(name, 42) + pad(fmt(gbF) + " GB/s", 16) + pad(fmt(gbB) + " GB/s", 16))
         opRows.append(["op": name, "forward_gbps": gbF, "backward_gbps": gbB])
     }
+    opRows += efficientNetOpRows(quick: options.quick)
 }
 
 // MARK: - Whole models, each in a child process

@@ -25,6 +25,8 @@ let usage = """
       --log-level LEVEL     error, warning, info or debug (default: warning)
       --max-line-bytes N    longest accepted request line (default: 67108864)
       --max-queue N         numeric requests that may wait before "busy" errors (default: 32)
+      --max-model-bytes N   largest model (weights, training state, one image's activations) that
+                            model.create and model.load build (default: half the physical memory)
       --debug-methods       also serve debug.sleep (for testing cancellation and queueing)
       --version             print the version and exit
       --help                print this help and exit
@@ -81,6 +83,7 @@ while let arg = args.popFirst() {
         Log.level = level
     case "--max-line-bytes": options.limits.maximumLineBytes = positiveInt(for: arg)
     case "--max-queue": options.limits.maximumQueue = positiveInt(for: arg)
+    case "--max-model-bytes": ModelSizeEstimate.maximumBytes = positiveInt(for: arg)
     case "--debug-methods": options.debugMethods = true
     default: fail("unknown argument \(arg)")
     }

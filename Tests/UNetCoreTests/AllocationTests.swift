@@ -89,6 +89,58 @@ final class AllocationTests: XCTestCase {
         }
     }
 
+    /// Warm training steps and inference forwards through every layer of issue 14 allocate nothing either: an MBConv
+    /// block (expand, SiLU, depthwise, squeeze-and-excitation gating, project, DropPath, residual Add), a stride-2
+    /// depthwise with padding by side, upsampling back onto the block's size, and global max pooling.
+    func testEfficientNetLayersWarmStepsAllocateNothing() throws {
+        #if DEBUG
+        throw XCTSkip("allocation counts mean something in an optimized build: `make test` runs this with -c release")
+        #else
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        Parallel.setThreads(2)
+        var rng = RandomGenerator(seed: 9)
+        let net = Network()
+        func conv1x1(_ c: Int, _ o: Int, bias: Bool = false) -> Conv2D {
+            Conv2D(inputChannels: c, outputChannels: o, kernelSize: 1, useBias: bias, rng: &rng)
+        }
+        var x = net.add("expand", conv1x1(8, 32), Network.input)
+        x = net.add("bn0", BatchNorm(channels: 32), x)
+        x = net.add("act0", SiLU(), x)
+        x = net.add("dw", DepthwiseConv2D(channels: 32, kernelSize: 5, useBias: false, rng: &rng), x)
+        let dw = net.add("act1", SiLU(), x)
+        var s = net.add("squeeze", GlobalAveragePooling2D(keepDims: true), dw)
+        s = net.add("reduce", conv1x1(32, 4, bias: true), s)
+        s = net.add("act2", SiLU(), s)
+        s = net.add("expand_se", conv1x1(4, 32, bias: true), s)
+        s = net.add("gate_act", Sigmoid(), s)
+        x = net.add("gate", ChannelGate(), dw, s)
+        x = net.add("project", conv1x1(32, 8), x)
+        x = net.add("drop", DropPath(rate: 0.3, seed: 1), x)
+        let block = net.add("add", Add(), Network.input, x)
+        let down = net.add("down", DepthwiseConv2D(channels: 8, kernelSize: 3, stride: 2,
+                                                   padding: .sides(top: 0, bottom: 1, left: 0, right: 1), rng: &rng), block)
+        let up = net.add("up", UpSampleToMatch(), down, block)
+        let pooled = net.add("pool", GlobalMaxPooling2D(), up)
+        net.outputs = [up, pooled]
+        let input = Tensor(zeros: [4, 8, 32, 32])
+        for i in 0..<input.count { input[i] = rng.uniform(-1, 1) }
+        // Optional already: passing [Tensor] where [Tensor?] is taken converts it, an array per call.
+        let gradients: [Tensor?] = [Tensor(shape: [4, 8, 32, 32], repeating: 0.01), Tensor(shape: [4, 8], repeating: 1)]
+        // As `Model` runs it: the outputs into an array kept from step to step.
+        let wanted = [0, 1]
+        var outputs: [Tensor?] = []
+        func step() {
+            net.zeroGradients()
+            net.forward(input, training: true, wanted: wanted, into: &outputs)
+            net.backwardParameters(gradients)
+        }
+        XCTAssertEqual(try allocationsThrowing(3) { step() }, 0, "heap allocations in warm training steps")
+        XCTAssertEqual(try allocationsThrowing(3) { net.forward(input, training: false, wanted: wanted, into: &outputs) },
+                       0, "heap allocations in warm inference forwards")
+        #endif
+    }
+
     /// `allocations` for a throwing body, after three warm-up calls (the first steps settle where tensors go).
     func allocationsThrowing(_ repeats: Int, _ body: () throws -> Void) throws -> Int {
         for _ in 0..<3 { try body() }

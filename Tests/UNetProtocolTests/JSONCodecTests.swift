@@ -81,3 +81,22 @@ final class JSONCodecTests: XCTestCase {
         XCTAssertThrowsError(try JSONCodec.decode(#"{"k\u0000ey":1}"#))
     }
 }
+
+/// Integers beyond int64 are valid JSON; they decode as reals so the request keeps its id (issue 13, item 15).
+final class JSONCodecBigIntegerTests: XCTestCase {
+    func testIntegersBeyondInt64DecodeAsReals() throws {
+        let v = try JSONCodec.decode(#"{"a":99999999999999999999999,"b":[-18446744073709551616,1],"c":"99999999999999999999999"}"#)
+        XCTAssertEqual(v["a"], .double(1e23))
+        XCTAssertEqual(v["b"], [.double(-18446744073709551616), .int(1)])
+        XCTAssertEqual(v["c"], .string("99999999999999999999999"))
+        XCTAssertEqual(try JSONCodec.decode("99999999999999999999999"), .double(1e23))
+    }
+
+    func testParamsReaderReportsThemOutOfRange() throws {
+        let p = ParamsReader(try JSONCodec.decode(#"{"seed":99999999999999999999999}"#).objectValue!)
+        XCTAssertThrowsError(try p.int("seed", in: 0...Int.max)) {
+            XCTAssertEqual(($0 as? RPCError)?.code, -32602)
+            XCTAssertTrue("\($0)".contains("seed"), "\($0)")
+        }
+    }
+}

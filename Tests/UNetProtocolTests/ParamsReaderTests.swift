@@ -45,6 +45,6 @@ final class ParamsReaderTests: XCTestCase {
         XCTAssertEqual(try array.string("dtype"), "uint8")
         let (_, f, reason) = field { try array.finish() }
         XCTAssertEqual(f, "images[0].array.bogus")
-        XCTAssertEqual(reason, "is not a known parameter")
+        XCTAssertEqual(reason, "is not a known parameter (known: dtype)", "a nested object lists its known keys too")
     }
 }

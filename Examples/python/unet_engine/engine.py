@@ -282,10 +282,22 @@ class Engine:
         """``dataset.sample``: a few images (and masks) exactly as the model will see them, with augmentation
         when ``augment`` is true. Image and mask objects in the result are decoded: each list of them gets a
         numpy twin under ``<key>_arrays`` (``images_arrays``, ``masks_arrays``), and each item dict that holds an
-        image or mask object gets its array under ``image_array`` / ``mask_array``."""
+        image or mask object gets its array under ``image_array`` / ``mask_array``. ``shuffle=True`` (with
+        ``epoch``, ``seed``) gives the samples in the seeded order ``train.fit`` uses in that epoch."""
         result = self.call("dataset.sample", _clean(dict(name=name, count=count, augment=augment, **params)),
                            timeout=timeout)
         return _decode_sample(result)
+
+    def dataset_files(self, name: str, *, page_size: int = 1000, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
+        """``dataset.files``, every page: the dataset's (or split's, e.g. ``"lungs.val"``) files in order, each
+        {``index``, ``id``, ``path``, ``mask``, ``label``, ``class``}, without decoding or sending any image."""
+        files: List[Dict[str, Any]] = []
+        offset: Optional[int] = 0
+        while offset is not None:
+            page = self.call("dataset.files", {"name": name, "offset": offset, "limit": page_size}, timeout=timeout)
+            files += page["files"]
+            offset = page["next_offset"]
+        return files
 
     # train.*
 
@@ -298,8 +310,11 @@ class Engine:
 
         Args:
             optimizer: "adam", "adamw" or "sgd" (a different optimizer starts with fresh state).
-            learning_rate, weight_decay, momentum: the optimizer's settings (``nesterov=True`` for SGD too).
-            loss: "bce", "ce", "dice" or "bce+dice".
+            learning_rate, weight_decay, momentum: the optimizer's settings (``nesterov=True`` for SGD too);
+                the learning rate defaults to 1e-3, Adam's default in PyTorch and Keras.
+            loss: "auto" (the default: bce+dice for a 1-channel mask, ce for a K-class mask, ce/bce for a
+                softmax/sigmoid class head), "bce", "ce", "dice" or "bce+dice"; one that fits none of the
+                model's outputs raises :class:`InvalidParams` listing the choices.
             class_weights: "balanced" (from the dataset's counts) or a list, one weight per class.
             batch_size, seed: the batch size and the shuffling seed.
             augment: (keyword) apply the dataset's augmentation while training.
@@ -345,7 +360,9 @@ class Engine:
 
         Args:
             callbacks: ``{"reduce_lr_on_plateau": {...}, "early_stopping": {...}, "checkpoint": {"path": ...}}``
-                with Keras' settings (``monitor``, ``patience``, ``factor``, ``min_delta``, ``mode``, ...).
+                with Keras' settings (``monitor``, ``patience``, ``factor``, ``min_delta``, ``mode``, ...), or
+                a Keras-style list naming each kind: ``[{"name": "EarlyStopping", "patience": 3}, ...]``. A
+                ``monitor`` must be a metric the fit reports (the error lists them).
             on_progress: called with each ``progress`` notification's params: ``kind`` "step" (``epoch``,
                 ``step``, ``steps_per_epoch``, ``loss``, ``images_per_second``, ``eta_s``) or "epoch" (the
                 epoch's metrics and ``learning_rate``).
@@ -360,9 +377,12 @@ class Engine:
 
     @staticmethod
     def _fit_params(dataset, validation, epochs, batch_size, callbacks, params) -> Dict[str, Any]:
-        if callbacks and isinstance(callbacks.get("checkpoint"), dict) and "path" in callbacks["checkpoint"]:
-            callbacks = dict(callbacks, checkpoint=dict(callbacks["checkpoint"],
-                                                        path=_abs(callbacks["checkpoint"]["path"])))
+        def absolute(cb: Any) -> Any:
+            return dict(cb, path=_abs(cb["path"])) if isinstance(cb, dict) and "path" in cb else cb
+        if isinstance(callbacks, dict) and "checkpoint" in callbacks:
+            callbacks = dict(callbacks, checkpoint=absolute(callbacks["checkpoint"]))
+        elif isinstance(callbacks, (list, tuple)):
+            callbacks = [absolute(cb) for cb in callbacks]
         return _clean(dict(dataset=dataset, validation=validation, epochs=epochs, batch_size=batch_size,
                            callbacks=callbacks, **params))
 
@@ -413,7 +433,9 @@ class Engine:
 
         Classification: ``loss``, ``accuracy``, ``precision``, ``recall``, ``specificity``, ``f1``, ``auc``,
         ``pr_auc``, ``confusion_matrix`` (rows: true class), ``roc`` {``fpr``, ``tpr``, ``thresholds``},
-        ``report``. Segmentation: ``dice``, ``iou``, ``pixel_accuracy``."""
+        ``report``. Segmentation: ``dice``, ``iou``, ``pixel_accuracy``. ``per_image=True`` adds ``per_image``,
+        one dict per image: ``dice``/``iou``/``pixel_accuracy`` for masks; ``id``, ``label``, ``class``,
+        ``probabilities``, ``predicted`` for a class head (scikit-learn's ``y_true`` and ``y_score``)."""
         return self.call("evaluate", _clean(dict(dataset=dataset, threshold=threshold, **params)), timeout=timeout)
 
     # inference

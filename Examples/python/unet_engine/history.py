@@ -14,6 +14,7 @@ class History(list):
         cancelled: the run was cancelled (Ctrl-C, ``cancel`` or a timeout); the list holds the finished epochs.
         best: the early-stopping or checkpoint monitor's best ``{"epoch", "monitor", "value"}``, or None.
         epoch, batch_in_epoch: where training stands (the next batch is ``batch_in_epoch`` of ``epoch``).
+        history: Keras' dict of lists (metric name -> values over epochs).
         result: the raw ``train.fit`` result (or the cancelled call's error data).
     """
 
@@ -45,8 +46,19 @@ class History(list):
         return [row.get(name) for row in self]
 
     def as_columns(self) -> Dict[str, List[Optional[float]]]:
-        """Keras' ``history.history`` shape: metric name -> list over epochs."""
+        """Every column including ``epoch``: name -> list over epochs (e.g. for ``pandas.DataFrame``)."""
         return {name: self.column(name) for name in ["epoch", *self.metrics]}
+
+    @property
+    def history(self) -> Dict[str, List[Optional[float]]]:
+        """Keras' ``History.history``: metric name -> list over epochs (``loss``, ``val_loss``, ``dice``, ...,
+        ``learning_rate``, ``seconds``), without ``epoch``, so Keras plotting code runs unchanged."""
+        return {name: self.column(name) for name in self.metrics}
+
+    @property
+    def epochs(self) -> List[int]:
+        """The epoch numbers of the rows (Keras' ``History.epoch``; ``epoch`` here is where training stands)."""
+        return [row.get("epoch") for row in self]
 
     def __repr__(self) -> str:
         flags = [f for f in ("stopped_early", "cancelled") if getattr(self, f)]

@@ -56,6 +56,7 @@ public enum Checkpoint {
     public static func load(path: String, current: Model?) throws -> Contents {
         let st = try SafeTensors.read(path: path)
         let config: ModelConfig
+        let ownConfiguration = st.metadata[configKey] != nil
         if let json = st.metadata[configKey] {
             do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) } catch {
                 throw CheckpointError.invalid(path, "the model configuration in the metadata cannot be read")
@@ -64,6 +65,23 @@ public enum Checkpoint {
             config = current.config
         } else {
             throw CheckpointError.mismatch(path, "it has no unet_engine.config metadata and no model exists to load it into")
+        }
+        // Before building anything: the configuration must be buildable within the limit, and a file that brings
+        // its own configuration must hold as many weight and buffer values as it needs (a hostile header cannot
+        // make us allocate a huge model only to find the tensors missing). A bare state_dict loads into the current
+        // model's configuration, already built once; `copyWeights` then names any tensor whose shape differs.
+        let estimate: ModelSizeEstimate
+        do {
+            try config.validate()
+            estimate = ModelSizeEstimate(config)
+            try estimate.check(config)
+        } catch {
+            throw CheckpointError.invalid(path, "its model configuration is invalid: \(error)")
+        }
+        let stored = st.tensors.filter { !$0.key.hasPrefix(optimizerPrefix) }.values.reduce(0) { $0 + $1.count }
+        guard !ownConfiguration || stored == estimate.parameters + estimate.buffers else {
+            throw CheckpointError.mismatch(path, "it holds \(stored) weight and buffer values, its configuration needs "
+                                           + "\(estimate.parameters) parameters and \(estimate.buffers) buffer values")
         }
         let model: Model
         do { model = try Model.build(config) } catch {

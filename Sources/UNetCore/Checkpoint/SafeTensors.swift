@@ -33,8 +33,10 @@ public struct SafeTensors {
         func invalid(_ why: String) -> CheckpointError { .invalid(path, why) }
         guard data.count >= 8 else { throw invalid("shorter than the 8-byte header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        // The length is the file's first 8 bytes: never echo it (any readable file would leak 8 bytes of itself).
         guard headerLength <= UInt64(maximumHeaderBytes), Int(headerLength) <= data.count - 8 else {
-            throw invalid("header length \(headerLength) exceeds the file (\(data.count) bytes): truncated or not safetensors")
+            throw invalid("not a safetensors file, or truncated: its 8-byte header length does not fit the file "
+                          + "(\(data.count) bytes)")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
         guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
@@ -56,18 +58,19 @@ public struct SafeTensors {
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
                   let shapeAny = entry["shape"] as? [Any], let offsetsAny = entry["data_offsets"] as? [Any],
                   offsetsAny.count == 2 else { throw invalid("tensor \(name) has a malformed entry") }
+            // Sizes come from the file: exact integers only, products checked for overflow before any comparison.
             let shape = try shapeAny.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0, n <= 1 << 31 else { throw invalid("tensor \(name) has a bad shape") }
+                guard let n = exactInt(v), n >= 0, n <= 1 << 31 else { throw invalid("tensor \(name) has a bad shape") }
                 return n
             }
             let offsets = try offsetsAny.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0 else { throw invalid("tensor \(name) has bad offsets") }
+                guard let n = exactInt(v), n >= 0 else { throw invalid("tensor \(name) has bad offsets") }
                 return n
             }
             guard let width = dtypeWidth[dtype] else { throw invalid("tensor \(name) has unsupported dtype \(dtype)") }
-            let count = shape.reduce(1, *)
-            guard count <= 1 << 34 / width, offsets[1] >= offsets[0], offsets[1] - offsets[0] == count * width else {
-                throw invalid("tensor \(name): \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtype)")
+            guard let count = CheckedSize.product(shape), count <= (1 << 34) / width, offsets[1] >= offsets[0],
+                  offsets[1] - offsets[0] == count * width else {
+                throw invalid("tensor \(name): \(offsets[1] &- offsets[0]) bytes for shape \(shape) of \(dtype)")
             }
             guard offsets[1] <= bodyCount else {
                 throw invalid("tensor \(name) ends at byte \(offsets[1]) past the data (\(bodyCount) bytes): truncated")
@@ -81,6 +84,12 @@ public struct SafeTensors {
         ranges.sort { $0.0 < $1.0 }
         for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 { throw invalid("tensors overlap in the data") }
         return result
+    }
+
+    /// A JSON number that is exactly an `Int` (not 1e30, not 2^64, not 1.5).
+    static func exactInt(_ v: Any) -> Int? {
+        guard let n = v as? NSNumber else { return nil }
+        return Int(exactly: n)
     }
 
     static let dtypeWidth: [String: Int] = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U8": 1]
@@ -155,34 +164,5 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .mismatch(let p, let why): return "\(p) does not fit the model: \(why)"
         case .io(let p, let why): return "cannot write \(p): \(why)"
         }
-    }
-}
-
-/// Crash-safe file replacement.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CheckpointError.io(path, String(cString: strerror(errno))) }
-        var ok = data.withUnsafeBytes { raw -> Bool in
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n <= 0 { if errno == EINTR { continue }; return false }
-                done += n
-            }
-            return true
-        }
-        ok = ok && fsync(fd) == 0
-        let err = errno
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let why = String(cString: strerror(ok ? errno : err))
-            unlink(tmp)
-            throw CheckpointError.io(path, why)
-        }
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }

@@ -162,3 +162,30 @@ func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Fl
     }
     while i < count { dx[i] = k * (dy[i] - a - xhat[i] * b); i += 1 }
 }
+
+/// out = a + b over `range`; `out` may be `a` (the in-place sum of the backward's gradients).
+func addFloats(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+               _ range: Range<Int>) {
+    var i = range.lowerBound
+    while i + 8 <= range.upperBound {
+        store8(load8(a + i) + load8(b + i), out + i)
+        i += 8
+    }
+    while i < range.upperBound { out[i] = a[i] + b[i]; i += 1 }
+}
+
+/// out = a + b elementwise, in parallel (same element counts); `out` may be `a`.
+func addTensors(_ a: Tensor, _ b: Tensor, into out: Tensor) {
+    precondition(a.count == b.count && a.count == out.count, "add: \(a.shape) + \(b.shape) into \(out.shape)")
+    Parallel.forEachChunk(a.count, with: (UnsafePointer(a.data), UnsafePointer(b.data), out.data)) { s, r in
+        addFloats(s.0, s.1, s.2, r)
+    }
+}
+
+/// y = x·v over `count` floats.
+func scaleFloats(_ x: UnsafePointer<Float>, by v: Float, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+    let vv = Float8(repeating: v)
+    var i = 0
+    while i + 8 <= count { store8(load8(x + i) * vv, y + i); i += 8 }
+    while i < count { y[i] = x[i] * v; i += 1 }
+}

@@ -31,14 +31,43 @@ public struct ConvGeometry: Equatable, Sendable {
             padTop = p; padLeft = p
             outH = (height + 2 * p - kernelH) / strideH + 1
             outW = (width + 2 * p - kernelW) / strideW + 1
+        case .sides(let top, let bottom, let left, let right):
+            padTop = top; padLeft = left
+            outH = (height + top + bottom - kernelH) / strideH + 1
+            outW = (width + left + right - kernelW) / strideW + 1
         }
     }
 }
 
-/// Convolution padding, as Keras ("same", "valid") or as PyTorch (an explicit count on every side).
+extension ConvGeometry {
+    /// The output shape (N, `outChannels`, OH, OW) of a convolution layer over input `s` (N, C, H, W), or why the
+    /// input does not fit: a rank other than 4, C other than `channels`, or a plane smaller than the kernel.
+    static func outputShape(_ s: [Int], of kind: String, channels: Int, outChannels: Int,
+                            _ geometry: ([Int]) -> ConvGeometry) throws -> [Int] {
+        try expectRank(s, 4, kind)
+        guard s[1] == channels else {
+            throw ShapeError("\(kind) expects \(channels) input channels, got \(s[1]) (input \(s))")
+        }
+        let g = geometry(s)
+        guard g.outH > 0, g.outW > 0 else { throw ShapeError("\(kind): input \(s) is smaller than the kernel") }
+        return [s[0], outChannels, g.outH, g.outW]
+    }
+}
+
+/// Convolution padding, as Keras ("same", "valid") or as PyTorch (an explicit count on every side), or a count per
+/// side: TensorFlow's "same" fixed for one input size, as EfficientNet ports pad (the stem's (0, 1, 0, 1) at
+/// stride 2), which `ZeroPad2d` then a convolution expresses in PyTorch. Only the top and left counts move the
+/// windows; the bottom and right ones set the output size (the kernels treat every tap outside the image as 0).
 public enum Padding: Equatable, Sendable {
     case same, valid
     case explicit(Int)
+    case sides(top: Int, bottom: Int, left: Int, right: Int)
+
+    /// Padding by side, as `.explicit(p)` when all four are p: symmetric padding keeps its fast paths (Winograd).
+    public static func explicit(top: Int, bottom: Int, left: Int, right: Int) -> Padding {
+        top == bottom && top == left && top == right ? .explicit(top) : .sides(top: top, bottom: bottom, left: left,
+                                                                                right: right)
+    }
 
     public init?(name: String) {
         switch name {
@@ -53,6 +82,7 @@ public enum Padding: Equatable, Sendable {
         case .same: return "same"
         case .valid: return "valid"
         case .explicit(let p): return "\(p)"
+        case .sides(let top, let bottom, let left, let right): return "(\(top), \(bottom), \(left), \(right))"
         }
     }
 }

@@ -1,6 +1,6 @@
 /// Concatenation along the channel axis (dim 1): the U-Net's skip connections.
 /// Inputs (N, C_i, H, W) with equal N, H, W; output (N, ΣC_i, H, W).
-public final class Concatenate: Layer {
+public final class Concatenate: MultiInputLayer {
     public let kind = "Concatenate"
     private var inputShapes: [[Int]] = []
 
@@ -35,12 +35,6 @@ public final class Concatenate: Layer {
             offset += per
         }
         return y
-    }
-
-    public func backward(_ dy: Tensor) -> [Tensor] {
-        var gradients: [Tensor] = []
-        backward(dy, into: &gradients)
-        return gradients
     }
 
     public func backward(_ dy: Tensor, into gradients: inout [Tensor]) {

@@ -50,13 +50,7 @@ public final class Conv2D: UnaryLayer {
     }
 
     public func outputShape(_ s: [Int]) throws -> [Int] {
-        try expectRank(s, 4, kind)
-        guard s[1] == inputChannels else {
-            throw ShapeError("Conv2D expects \(inputChannels) input channels, got \(s[1]) (input \(s))")
-        }
-        let g = geometry(s)
-        guard g.outH > 0, g.outW > 0 else { throw ShapeError("Conv2D: input \(s) is smaller than the kernel") }
-        return [s[0], outputChannels, g.outH, g.outW]
+        try ConvGeometry.outputShape(s, of: kind, channels: inputChannels, outChannels: outputChannels, geometry)
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {

@@ -115,39 +115,3 @@ public final class Flatten: UnaryLayer {
     public func backward(_ dy: Tensor) -> Tensor { TensorRecycler.view(of: dy, shape: inputShape) }
     public func releaseCache() {}
 }
-
-/// Mean over the spatial axes: (N, C, H, W) to (N, C).
-public final class GlobalAveragePooling2D: UnaryLayer {
-    public let kind = "GlobalAveragePooling2D"
-    private var inputShape: [Int] = []
-    public init() {}
-
-    public func outputShape(_ s: [Int]) throws -> [Int] {
-        try expectRank(s, 4, kind)
-        return [s[0], s[1]]
-    }
-
-    public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        inputShape = x.shape
-        let planes = x.shape[0] * x.shape[1], plane = x.shape[2] * x.shape[3]
-        let y = TensorRecycler.tensor(x.shape[0], x.shape[1])
-        for p in 0..<planes {
-            var s: Float = 0
-            for j in 0..<plane { s += x.data[p * plane + j] }
-            y.data[p] = s / Float(plane)
-        }
-        return y
-    }
-
-    public func backward(_ dy: Tensor) -> Tensor {
-        let dx = TensorRecycler.tensor(inputShape)
-        let plane = inputShape[2] * inputShape[3]
-        for p in 0..<dy.count {
-            let g = dy.data[p] / Float(plane)
-            for j in 0..<plane { dx.data[p * plane + j] = g }
-        }
-        return dx
-    }
-
-    public func releaseCache() {}
-}

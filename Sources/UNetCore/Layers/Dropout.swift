@@ -1,7 +1,7 @@
 /// Inverted dropout: in training, zeroes each element with probability `rate` and scales the rest by
 /// 1/(1-rate); at inference it is the identity. The mask comes from the layer's own seeded generator,
 /// whose state checkpoints keep, so a resumed run drops the same units.
-public final class Dropout: UnaryLayer {
+public final class Dropout: UnaryLayer, StochasticLayer {
     public let kind = "Dropout"
     public let rate: Float
     public var rng: RandomGenerator

@@ -17,6 +17,11 @@ public final class Parameter {
 /// A layer: a differentiable function of one or more input tensors, with its forward and backward passes
 /// side by side. The forward caches what the backward needs; the backward takes dL/dy, accumulates dL/dθ
 /// into its parameters' gradients and returns dL/dx for each input.
+///
+/// Gradients change hands: the backward must not write into dL/dy (another node may share it), and the tensors
+/// it returns belong to the network from then on (the layer keeps no reference to write or read later). It may
+/// return dL/dy itself, or one tensor for several inputs (`Add`): `Network.backward` never writes into a
+/// gradient that another slot shares.
 public protocol Layer: AnyObject {
     /// The layer's kind as the summary shows it: "Conv2D", "MaxPool2D", ...
     var kind: String { get }
@@ -47,6 +52,18 @@ extension Layer {
     }
 }
 
+/// A layer of several inputs that appends its gradients to the network's array (`backward(_:into:)`, no array
+/// per step); the array-returning `backward` follows from it.
+public protocol MultiInputLayer: Layer {}
+
+extension MultiInputLayer {
+    public func backward(_ gradOutput: Tensor) -> [Tensor] {
+        var gradients: [Tensor] = []
+        backward(gradOutput, into: &gradients)
+        return gradients
+    }
+}
+
 /// A layer of one input, which most are.
 public protocol UnaryLayer: Layer {
     func outputShape(_ inputShape: [Int]) throws -> [Int]
@@ -61,6 +78,12 @@ extension UnaryLayer {
     }
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor { forward(inputs[0], training: training) }
     public func backward(_ gradOutput: Tensor) -> [Tensor] { [backward(gradOutput)] }
+}
+
+/// A layer that draws random numbers in training (`Dropout`, `DropPath`) from its own seeded generator, whose state
+/// checkpoints keep so that a resumed run draws what the uninterrupted one would have.
+public protocol StochasticLayer: AnyObject {
+    var rng: RandomGenerator { get set }
 }
 
 /// An input whose shape does not fit a layer or a model.

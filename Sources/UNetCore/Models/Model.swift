@@ -38,6 +38,7 @@ public final class Model {
     /// Builds the model a configuration describes, with weights drawn from its seed.
     public static func build(_ config: ModelConfig) throws -> Model {
         try config.validate()
+        try ModelSizeEstimate(config).check(config)
         let model: Model
         switch config.architecture {
         case .unetClassifier: model = UNetClassifierBuilder.build(config)

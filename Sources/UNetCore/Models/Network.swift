@@ -3,6 +3,13 @@
 ///
 /// The forward keeps every node's output until the backward has used it; the backward walks the nodes in
 /// reverse, summing the gradients that flow into each output from all its consumers.
+///
+/// Gradient ownership: a layer's backward hands its input gradients to the graph, and may hand the same tensor
+/// for several inputs (`Add` returns `[dy, dy]`) or pass its own `dy` through. The graph therefore writes only
+/// into gradient buffers it owns: a gradient it adopts is marked shared when it is also another slot's (the same
+/// storage returned twice, or the node's own shared `dy` passed on), and a second gradient into a shared slot
+/// goes into a new buffer (their sum, one pass) instead of into the shared one. Layers that return fresh tensors,
+/// as every layer of the U-Nets does, keep the in-place sum: no copy on that path.
 public final class Network {
     public static let input = -1
 
@@ -31,13 +38,26 @@ public final class Network {
     public init() {}
 
     /// Appends a node and returns its index.
+    /// - Precondition: `problem(adding:_:_:)` is nil: a unique name, earlier inputs, and a layer instance not in
+    ///   the graph yet (a programming error in a builder, hence a precondition, not a thrown error).
     @discardableResult
     public func add(_ name: String, _ layer: Layer, _ inputs: Int...) -> Int {
-        precondition(!nodes.contains { $0.name == name }, "duplicate node name \(name)")
-        precondition(inputs.allSatisfy { $0 >= Network.input && $0 < nodes.count }, "bad inputs for \(name)")
+        if let problem = problem(adding: name, layer, inputs) { preconditionFailure(problem) }
         nodes.append(Node(name: name, layer: layer, inputs: inputs))
         (parameterList, bufferList) = (nil, nil)
         return nodes.count - 1
+    }
+
+    /// Why a node cannot be added, or nil. The same layer instance twice is refused: a layer caches one forward's
+    /// activations for its backward, so a second call would overwrite the first's, and its parameters would be
+    /// listed (and saved, and stepped) twice. Weight sharing, if ever wanted, needs its own layer.
+    public func problem(adding name: String, _ layer: Layer, _ inputs: [Int]) -> String? {
+        if nodes.contains(where: { $0.name == name }) { return "duplicate node name \(name)" }
+        if !inputs.allSatisfy({ $0 >= Network.input && $0 < nodes.count }) { return "bad inputs for \(name)" }
+        if let other = nodes.first(where: { $0.layer === layer }) {
+            return "\(name): the layer instance of node \(other.name) is already in the network"
+        }
+        return nil
     }
 
     private var parameterList: [Parameter]?
@@ -115,6 +135,8 @@ public final class Network {
     /// the plan for the last `wanted` outputs (which nodes run, and which node reads each output last).
     private var outputByNode: [Tensor?] = []
     private var gradientByNode: [Tensor?] = []
+    /// Whether the graph may write into `gradientByNode[i]` (see the type's comment); meaningful while it is set.
+    private var gradientIsOwned: [Bool] = []
     private var plan: (wanted: [Int], outputs: [Int], needed: [Bool], lastUse: [Int])?
     /// The inputs of a node of several inputs and the gradients its backward returns: emptied after use but
     /// kept, so their storage is reused (each was an array per node per step).
@@ -186,16 +208,20 @@ public final class Network {
     private func backward(_ gradOutputs: [Tensor?], inputGradient: Bool) -> Tensor? {
         precondition(hasForward, "Network.backward without a training forward")
         if gradientByNode.count != nodes.count { gradientByNode = [Tensor?](repeating: nil, count: nodes.count) }
+        if gradientIsOwned.count != nodes.count { gradientIsOwned = [Bool](repeating: false, count: nodes.count) }
         for (k, g) in zip(outputs, gradOutputs) {
             guard let g else { continue }
+            // The caller's tensor is never written: the graph sums into its own copy.
             let copy = TensorRecycler.tensor(g.shape)
             copy.assign(g)
-            accumulate(&gradientByNode[k], copy)
+            accumulate(&gradientByNode[k], &gradientIsOwned[k], copy, shared: false)
         }
         var inputGrad: Tensor?
+        var inputGradIsOwned = false
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             guard let g = gradientByNode[i] else { continue }
             let node = nodes[i]
+            let gIsOwned = gradientIsOwned[i]
             gradientByNode[i] = nil
             if !inputGradient && node.inputs.allSatisfy({ $0 == Network.input }) {
                 timed(i, backward: true) { node.layer.backwardParametersOnly(g) }
@@ -206,15 +232,27 @@ public final class Network {
                 let gin = timed(i, backward: true) { unary.backward(g) }
                 unary.releaseCache()
                 let j = node.inputs[0]
-                if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&gradientByNode[j], gin) }
+                let shared = !gIsOwned && gin.data == g.data
+                if j == Network.input {
+                    accumulate(&inputGrad, &inputGradIsOwned, gin, shared: shared)
+                } else {
+                    accumulate(&gradientByNode[j], &gradientIsOwned[j], gin, shared: shared)
+                }
                 continue
             }
             timed(i, backward: true) { node.layer.backward(g, into: &nodeGradients) }
             // Its activations are needed no more: freeing them now, not after the whole backward, lets the
             // gradients of the earlier layers reuse their memory (the classifier's peak fell by a fifth).
             node.layer.releaseCache()
-            for (j, gin) in zip(node.inputs, nodeGradients) {
-                if j == Network.input { accumulate(&inputGrad, gin) } else { accumulate(&gradientByNode[j], gin) }
+            for k in node.inputs.indices {
+                let (j, gin) = (node.inputs[k], nodeGradients[k])
+                var shared = !gIsOwned && gin.data == g.data
+                for m in nodeGradients.indices where m != k && nodeGradients[m].data == gin.data { shared = true }
+                if j == Network.input {
+                    accumulate(&inputGrad, &inputGradIsOwned, gin, shared: shared)
+                } else {
+                    accumulate(&gradientByNode[j], &gradientIsOwned[j], gin, shared: shared)
+                }
             }
             nodeGradients.removeAll(keepingCapacity: true)
         }
@@ -231,8 +269,23 @@ public final class Network {
         return profile.time(node, backward: backward, body)
     }
 
-    private func accumulate(_ slot: inout Tensor?, _ g: Tensor) {
-        if let s = slot { s.add(g) } else { slot = g }
+    /// Adds gradient `g` into `slot`. An empty slot adopts `g`, owned unless `shared` (another slot holds the same
+    /// storage); a slot the graph owns sums in place; a shared one is replaced by a new buffer holding the sum,
+    /// so the tensor it shares is never written.
+    private func accumulate(_ slot: inout Tensor?, _ owned: inout Bool, _ g: Tensor, shared: Bool) {
+        guard let s = slot else {
+            slot = g
+            owned = !shared
+            return
+        }
+        if owned {
+            addTensors(s, g, into: s)
+        } else {
+            let sum = TensorRecycler.tensor(s.shape)
+            addTensors(s, g, into: sum)
+            slot = sum
+            owned = true
+        }
     }
 
     /// Drops cached activations (after a backward, or when a forward's step is abandoned).

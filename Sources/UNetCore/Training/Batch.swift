@@ -28,6 +28,19 @@ public protocol BatchSource: AnyObject {
     /// Loads the samples at `indices`, augmented when `augment` is true; augmentation is seeded by
     /// (`seed`, `epoch`, sample index) so it repeats exactly on a resumed run.
     func batch(indices: [Int], epoch: Int, augment: Bool) throws -> Batch
+    /// Which targets every batch carries, when the source knows without loading (nil: unknown).
+    var targets: BatchTargets? { get }
+}
+
+/// The targets a source's batches carry: masks and/or image-level labels.
+public struct BatchTargets: Equatable, Sendable {
+    public var masks: Bool
+    public var labels: Bool
+    public init(masks: Bool, labels: Bool) { self.masks = masks; self.labels = labels }
+}
+
+extension BatchSource {
+    public var targets: BatchTargets? { nil }
 }
 
 /// The order of a dataset's samples in one epoch: a seeded Fisher-Yates shuffle, or 0..<n.

@@ -8,6 +8,15 @@ public struct Evaluation {
     /// K > 2 classes.
     public var multiclass: MulticlassClassificationMetrics?
     public var segmentation: SegmentationSummary?
+    /// Per image, in dataset order, when the model has a class head and the data labels: where the image came
+    /// from, its label and the class probabilities (what scikit-learn's metrics take).
+    public var classRows: [ClassRow] = []
+
+    public struct ClassRow: Equatable {
+        public var id: String
+        public var label: Int
+        public var probabilities: [Float]
+    }
 
     /// The headline numbers, named as Keras' history names them (`loss`, `accuracy`, `auc`, `dice`, ...).
     public var scalars: [String: Double] {
@@ -37,6 +46,7 @@ extension Trainer {
         var scores: [Float] = [], labels: [Int] = []
         var segmentation = SegmentationAccumulator(threshold: Float(threshold))
         var classColumns = 0
+        var rows: [Evaluation.ClassRow] = []
         let order = Array(0..<source.sampleCount)
         var start = 0
         while start < order.count {
@@ -51,7 +61,12 @@ extension Trainer {
             if let logits = out.classLogits, let l = batch.labels, let act = model.classActivation {
                 let p = Model.activate(logits, act)
                 classColumns = p.shape[1]
-                scores += p.array
+                let values = p.array
+                for (i, label) in l.enumerated() {
+                    rows.append(Evaluation.ClassRow(id: batch.ids[i], label: label,
+                                                    probabilities: Array(values[(i * classColumns)..<((i + 1) * classColumns)])))
+                }
+                scores += values
                 labels += l
             }
             if let logits = out.mask, let masks = batch.masks, logits.shape[1] == 1 {
@@ -59,6 +74,7 @@ extension Trainer {
             }
         }
         var result = Evaluation(loss: count > 0 ? lossSum / Double(count) : 0, count: count)
+        result.classRows = rows
         if !labels.isEmpty {
             let names = source.classNames.isEmpty ? nil : source.classNames
             if classColumns <= 2 {

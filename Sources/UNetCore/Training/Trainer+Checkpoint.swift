@@ -7,7 +7,7 @@ public struct TrainingState: Codable, Equatable {
     public var classWeights: [Float]?
     public var epoch: Int
     public var batchInEpoch: Int
-    /// The generator state of every Dropout layer, in network order.
+    /// The generator state of every Dropout (and DropPath: every `StochasticLayer`), in network order.
     public var dropoutStates: [[UInt64]]
 
     enum CodingKeys: String, CodingKey {
@@ -21,7 +21,7 @@ extension Trainer {
 
     public var state: TrainingState {
         TrainingState(config: config, classWeights: classWeights, epoch: epoch, batchInEpoch: batchInEpoch,
-                      dropoutStates: model.network.nodes.compactMap { ($0.layer as? Dropout)?.rng.stateWords })
+                      dropoutStates: model.network.nodes.compactMap { ($0.layer as? StochasticLayer)?.rng.stateWords })
     }
 
     /// Saves weights, optimizer state and the training state atomically; returns the bytes written.
@@ -42,7 +42,7 @@ extension Trainer {
         trainer.classWeights = s.classWeights
         trainer.epoch = s.epoch
         trainer.batchInEpoch = s.batchInEpoch
-        let dropouts = contents.model.network.nodes.compactMap { $0.layer as? Dropout }
+        let dropouts = contents.model.network.nodes.compactMap { $0.layer as? StochasticLayer }
         for (layer, words) in zip(dropouts, s.dropoutStates) where words.count == 4 {
             layer.rng = RandomGenerator(state: words)
         }

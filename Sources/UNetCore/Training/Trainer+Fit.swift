@@ -58,13 +58,19 @@ extension Trainer {
         let prefetcher = Prefetcher()
 
         epochs: for _ in 0..<options.epochs {
+            // A position past the end (reached at another batch size, or from a checkpoint of another dataset) is
+            // the start of the next epoch: its prefetch would slice past the order. At the end exactly, the epoch's
+            // steps are done and it is validated and recorded (a fit cancelled during validation resumes so).
+            if batchInEpoch > stepsPerEpoch || batchInEpoch < 0 { epoch += 1; batchInEpoch = 0 }
             let order = epochOrder(count: train.sampleCount, epoch: epoch, seed: config.seed, shuffle: options.shuffle)
             let indicesOf = { (b: Int) in Array(order[(b * batchSize)..<min((b + 1) * batchSize, order.count)]) }
             let started = Date()
             var lossSum = 0.0, seen = 0
             var metricSums: [String: Double] = [:]
             let (currentEpoch, augment) = (epoch, config.augment)
-            prefetcher.load { try train.batch(indices: indicesOf(self.batchInEpoch), epoch: currentEpoch, augment: augment) }
+            if batchInEpoch < stepsPerEpoch {
+                prefetcher.load { try train.batch(indices: indicesOf(self.batchInEpoch), epoch: currentEpoch, augment: augment) }
+            }
             while batchInEpoch < stepsPerEpoch {
                 let batch = try prefetcher.take()
                 let next = batchInEpoch + 1

@@ -175,9 +175,17 @@ public final class Trainer {
 
     func segmentationLoss(_ logits: Tensor, _ masks: Tensor) throws -> LossResult {
         let classes = logits.shape[1]
+        // A class-index mask on a 1-channel model (or an index past K) would train on nonsense targets.
+        var largest: Float = 0
+        for i in 0..<masks.count where masks[i] > largest { largest = masks[i] }
+        if largest >= Float(max(classes, 2)) {
+            throw TrainingError.unusableTargets(
+                "the masks hold class index \(Int(largest)) but the model's mask has \(classes) channel\(classes == 1 ? "" : "s")"
+                + " (create it with classes \(Int(largest) + 1) for class-index masks)")
+        }
         if classes == 1 {
             let t = masks.shape == logits.shape ? masks : TensorRecycler.view(of: masks, shape: logits.shape)
-            switch config.loss ?? .bceDice {
+            switch LossChoice.maskLoss(config.loss, channels: 1) {
             case .bce: return binaryCrossEntropy(logits: logits, targets: t, classWeights: classWeights)
             case .dice: return diceLoss(logits: logits, targets: t)
             case .bceDice: return bceDiceLoss(logits: logits, targets: t, classWeights: classWeights)
@@ -185,18 +193,18 @@ public final class Trainer {
             }
         }
         let labels = masks.rank == 3 ? masks : TensorRecycler.view(of: masks, logits.shape[0], logits.shape[2], logits.shape[3])
-        switch config.loss ?? .ce {
+        switch LossChoice.maskLoss(config.loss, channels: classes) {
         case .ce: return softmaxCrossEntropy(logits: logits, labels: labels, classWeights: classWeights)
         case .dice: return diceLoss(logits: logits, targets: oneHot(labels, classes: classes), classWeights: classWeights)
         case .bce, .bceDice:
-            throw TrainingError.unusableTargets("loss \"\(config.loss!.rawValue)\" needs a 1-channel mask; use \"ce\" or \"dice\"")
+            throw TrainingError.unusableTargets("bce losses need a 1-channel mask; use \"ce\" or \"dice\"")
         }
     }
 
     func classificationLoss(_ logits: Tensor, _ labels: [Int]) throws -> LossResult {
         let (n, classes) = (logits.shape[0], logits.shape[1])
-        let loss = config.loss.flatMap { $0 == .dice || $0 == .bceDice ? nil : $0 }
-            ?? (model.classActivation == .softmax ? .ce : .bce)
+        // A loss named for the mask (dice, say) leaves a class head beside it on its automatic loss.
+        let loss = LossChoice.classLoss(config.loss, outputs: classes, activation: model.classActivation)
         if loss == .ce {
             guard classes > 1 else { throw TrainingError.unusableTargets("loss \"ce\" needs at least 2 class outputs") }
             let indices = TensorRecycler.tensor(n)

@@ -46,6 +46,12 @@ public final class Dataset: BatchSource, @unchecked Sendable {
 
     public var sampleCount: Int { samples.count }
 
+    /// A batch has masks (labels) when every sample has one.
+    public var targets: BatchTargets? {
+        BatchTargets(masks: !samples.isEmpty && samples.allSatisfy { $0.mask != nil },
+                     labels: !samples.isEmpty && samples.allSatisfy { $0.label != nil })
+    }
+
     public var classCounts: [Int] {
         var counts = [Int](repeating: 0, count: classNames.count)
         for s in samples { if let l = s.label, l < counts.count { counts[l] += 1 } }

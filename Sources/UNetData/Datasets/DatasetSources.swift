@@ -1,10 +1,16 @@
 import Foundation
 import UNetCore
 
-/// A file that could not be used, with why.
+/// A file that could not be used, with why. A manifest's files are named by `row` (the 1-based line of the
+/// manifest) and `path` is not reported: the engine never echoes a file's contents back.
 public struct SkippedFile: Equatable, Sendable {
     public let path: String
     public let error: String
+    public var row: Int?
+
+    public init(path: String, error: String, row: Int? = nil) {
+        self.path = path; self.error = error; self.row = row
+    }
 }
 
 /// Reading a dataset's sample list from disk: class folders, image/mask folders, a manifest, or phantoms.
@@ -14,6 +20,8 @@ public struct SkippedFile: Equatable, Sendable {
 /// in the middle of training.
 public enum DatasetSources {
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
+    /// Largest number of classes a manifest's integer labels may name (as `ModelConfig.classes`).
+    static let maximumClasses = 1000
 
     /// Why a dataset cannot be opened at all.
     public struct OpenError: Error, CustomStringConvertible {
@@ -34,6 +42,13 @@ public enum DatasetSources {
     /// Probes `path`; nil when it decodes as far as its header says, else the reason.
     static func probe(_ path: String) -> String? {
         do { _ = try ImageDecoder.probe(path: path); return nil } catch { return "\(error)" }
+    }
+
+    /// Why `path` cannot be used, without the path itself (for a manifest row, whose text is not echoed).
+    static func probeReason(_ path: String) -> String? {
+        do { _ = try ImageDecoder.probe(path: path); return nil } catch {
+            return (error as? ImageError)?.message ?? "cannot be read"
+        }
     }
 
     /// Keras' flow_from_directory: one subfolder per class, classes in sorted order.
@@ -93,43 +108,50 @@ public enum DatasetSources {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw OpenError(field: "manifest", description: "cannot read \(file)")
         }
-        let base = (file as NSString).deletingLastPathComponent
+        let base = PathNames.parent(of: file)
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
-        var rows: [(path: String, label: String?, mask: String?)] = []
-        let lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-        if file.lowercased().hasSuffix(".jsonl") || lines.first?.hasPrefix("{") == true {
-            for (n, line) in lines.enumerated() {
+        var rows: [(row: Int, path: String, label: String?, mask: String?)] = []
+        // (line number in the file, text) of the non-blank lines.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated()
+            .map { ($0.offset + 1, String($0.element)) }.filter { !$0.1.trimmingCharacters(in: .whitespaces).isEmpty }
+        if file.lowercased().hasSuffix(".jsonl") || lines.first?.1.hasPrefix("{") == true {
+            for (n, line) in lines {
                 guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
                       let path = o["path"] as? String else {
-                    throw OpenError(field: "manifest", description: "\(file) line \(n + 1) is not {\"path\": ...}")
+                    throw OpenError(field: "manifest", description: "\(file) line \(n) is not {\"path\": ...}")
                 }
-                let label = (o["label"] as? String) ?? (o["label"] as? NSNumber).map { "\($0.intValue)" }
-                rows.append((path, label, o["mask"] as? String))
+                let label = (o["label"] as? String) ?? (o["label"] as? NSNumber).flatMap { Int(exactly: $0) }.map { "\($0)" }
+                rows.append((n, path, label, o["mask"] as? String))
             }
         } else {
-            guard let header = lines.first?.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }),
+            guard let header = lines.first?.1.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }),
                   let pi = header.firstIndex(of: "path") else {
                 throw OpenError(field: "manifest", description: "\(file) needs a CSV header with a path column")
             }
             let li = header.firstIndex(of: "label"), mi = header.firstIndex(of: "mask")
-            for line in lines.dropFirst() {
+            for (n, line) in lines.dropFirst() {
                 let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard f.count == header.count else {
-                    throw OpenError(field: "manifest", description: "\(file): a row has \(f.count) fields, the header \(header.count)")
+                    throw OpenError(field: "manifest", description: "\(file) line \(n) has \(f.count) fields, the header \(header.count)")
                 }
-                rows.append((f[pi], li.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }, mi.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }))
+                rows.append((n, f[pi], li.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }, mi.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }))
             }
         }
         let labels = Set(rows.compactMap(\.label))
         // Integer labels keep their values (and name classes by number); names are sorted, as class folders.
+        // A manifest without labels has no classes (0...-1 used to trap); indices are capped as model classes are.
         let numeric = labels.allSatisfy { Int($0) != nil }
-        let classes = numeric ? (0...(labels.compactMap { Int($0) }.max() ?? -1)).map(String.init) : labels.sorted()
+        let indices = labels.compactMap { Int($0) }
+        if numeric, let bad = indices.first(where: { !(0..<maximumClasses).contains($0) }) {
+            throw OpenError(field: "manifest", description: "\(file) has label \(bad): class indices must be in 0...\(maximumClasses - 1)")
+        }
+        let classes = !numeric ? labels.sorted() : indices.max().map { (0...$0).map(String.init) } ?? []
         var samples: [Sample] = [], skipped: [SkippedFile] = []
         for r in rows {
             let path = resolve(r.path)
-            if let why = probe(path) { skipped.append(SkippedFile(path: path, error: why)); continue }
+            if let why = probeReason(path) { skipped.append(SkippedFile(path: path, error: "image: \(why)", row: r.row)); continue }
             let mask = r.mask.map(resolve)
-            if let m = mask, let why = probe(m) { skipped.append(SkippedFile(path: m, error: why)); continue }
+            if let m = mask, let why = probeReason(m) { skipped.append(SkippedFile(path: m, error: "mask: \(why)", row: r.row)); continue }
             let label = r.label.flatMap { numeric ? Int($0) : classes.firstIndex(of: $0) }
             samples.append(Sample(image: .file(path), mask: mask.map { .file($0) }, label: label))
         }

@@ -23,13 +23,15 @@ extension DatasetSources.OpenError: RPCErrorConvertible {
     public var rpcError: RPCError { .invalidParams(field: field, reason: description) }
 }
 
-/// `dataset.open`, `dataset.list`, `dataset.close` and `dataset.sample`.
+/// `dataset.open`, `dataset.list`, `dataset.close`, and (in DatasetBrowsing.swift) `dataset.sample` and
+/// `dataset.files`.
 public enum DatasetMethods: MethodGroup {
     public static var methods: [MethodSpec] {
         [
             MethodSpec("dataset.open", .numeric, params: [
                 "name", "task", "root", "images", "masks", "mask_suffix", "manifest", "phantoms", "input_shape",
                 "validation_split", "group_pattern", "seed", "augment", "letterbox", "normalization", "cache_mb",
+                "mask_format",
             ]) { ctx in try open(ctx) },
             MethodSpec("dataset.list", .numeric) { ctx in
                 let store = store(ctx.session)
@@ -45,9 +47,10 @@ public enum DatasetMethods: MethodGroup {
                 store.remove(name)
                 return [:]
             },
-            MethodSpec("dataset.sample", .numeric, params: ["name", "count", "augment", "epoch", "start"]) { ctx in
-                try sample(ctx)
+            MethodSpec("dataset.sample", .numeric, params: ["name", "count", "augment", "epoch", "start", "shuffle", "seed"]) {
+                ctx in try sample(ctx)
             },
+            MethodSpec("dataset.files", .numeric, params: ["name", "offset", "limit"]) { ctx in try files(ctx) },
         ]
     }
 
@@ -63,32 +66,21 @@ public enum DatasetMethods: MethodGroup {
                             "give exactly one source: root, images (+ masks), manifest or phantoms")
         }
         let seed = UInt64(try p.int("seed", default: 0, in: 0...Int.max))
-        var augmentation = Augmentation()
-        if let a = try p.object("augment") {
-            augmentation.rotation = Float(try a.double("rotation", default: 0))
-            augmentation.shear = Float(try a.double("shear", default: 0))
-            augmentation.zoom = Float(try a.double("zoom", default: 0))
-            augmentation.shift = Float(try a.double("shift", default: 0))
-            augmentation.horizontalFlip = try a.bool("horizontal_flip", default: false)
-            augmentation.brightness = Float(try a.double("brightness", default: 0))
-            augmentation.contrast = Float(try a.double("contrast", default: 0))
-            try a.finish()
-            try augmentation.validate()  // the ranges live with the augmentation; errors name augment.FIELD
-        }
+        let augmentation = try p.object("augment").map(AugmentParams.read) ?? Augmentation()
 
         // Samples, class names and the task.
         var samples: [Sample] = [], classes: [String] = [], skipped: [SkippedFile] = []
         var task = try p.enumeration("task", DatasetTask.self)
         var phantomSize: [Int]?
-        if let root = try p.string("root") {
+        if let root = try p.path("root") {
             (samples, classes, skipped) = try DatasetSources.classFolders(root)
             task = task ?? .classification
-        } else if let images = try p.string("images") {
-            guard let masks = try p.string("masks") else { throw p.invalid("masks", "is required with images") }
+        } else if let images = try p.path("images") {
+            guard let masks = try p.path("masks") else { throw p.invalid("masks", "is required with images") }
             (samples, skipped) = try DatasetSources.imageMaskFolders(images: images, masks: masks,
                                                                    maskSuffix: try p.string("mask_suffix") ?? "")
             task = task ?? .segmentation
-        } else if let manifest = try p.string("manifest") {
+        } else if let manifest = try p.path("manifest") {
             guard FileManager.default.fileExists(atPath: manifest) else { throw RPCError.fileNotFound(manifest) }
             (samples, classes, skipped) = try DatasetSources.manifest(manifest)
             task = task ?? (samples.contains { $0.mask != nil } ? .segmentation : .classification)
@@ -129,6 +121,7 @@ public enum DatasetMethods: MethodGroup {
                 throw p.invalid("normalization", "is not a valid normalization object")
             }
         }
+        prep.maskFormat = try p.enumeration("mask_format", MaskFormat.self) ?? .auto
         let cacheMB = try p.int("cache_mb", default: 1024, in: 0...1 << 20)
         let split = try p.double("validation_split", default: 0, in: 0...0.9)
         let groupPattern = try p.string("group_pattern")
@@ -166,43 +159,8 @@ public enum DatasetMethods: MethodGroup {
     }
 
     static func skippedJSON(_ s: [SkippedFile]) -> JSONValue {
-        .array(s.map { ["path": .string($0.path), "error": .string($0.error)] })
-    }
-
-    /// A few samples exactly as the model sees them: normalised float32 images, 0/255 masks, labels.
-    static func sample(_ ctx: RequestContext) throws -> JSONValue {
-        let p = ctx.params
-        let name = try p.requiredString("name")
-        guard let d = store(ctx.session).datasets[name] else { throw p.invalid("name", "no dataset named \(name) is open") }
-        let count = try p.int("count", default: 4, in: 1...64)
-        let augment = try p.bool("augment", default: false)
-        let epoch = try p.int("epoch", default: 0, in: 0...1_000_000)
-        let start = try p.int("start", default: 0, in: 0...Int.max)
-        try p.finish()
-        let indices = (0..<min(count, d.sampleCount)).map { (start + $0) % d.sampleCount }
-        let batch = try d.batch(indices: indices, epoch: epoch, augment: augment)
-        let plane = batch.images.count / indices.count
-        var items: [JSONValue] = []
-        for (k, i) in indices.enumerated() {
-            var bytes = Data(count: plane * 4)
-            bytes.withUnsafeMutableBytes { raw in
-                for j in 0..<plane { raw.storeBytes(of: batch.images[k * plane + j].bitPattern.littleEndian, toByteOffset: 4 * j, as: UInt32.self) }
-            }
-            var item: JSONObject = ["id": .string(d.samples[i].image.name),
-                                    "image": ["array": ["dtype": "float32", "shape": JSONValue(Array(batch.images.shape.dropFirst())),
-                                                        "data": .string(bytes.base64EncodedString())]]]
-            if let masks = batch.masks {
-                let mp = masks.count / indices.count
-                let m = (0..<mp).map { UInt8(masks[k * mp + $0] > 0.5 ? 255 : 0) }
-                item["mask"] = ["array": ["dtype": "uint8", "shape": JSONValue([masks.shape[2], masks.shape[3]]),
-                                          "data": .string(Data(m).base64EncodedString())]]
-            }
-            if let l = d.samples[i].label {
-                item["label"] = JSONValue(l)
-                if l < d.classNames.count { item["class"] = .string(d.classNames[l]) }
-            }
-            items.append(.object(item))
-        }
-        return ["name": .string(name), "augment": .bool(augment), "samples": .array(items)]
+        .array(s.map { f in
+            f.row.map { ["row": JSONValue($0), "error": .string(f.error)] } ?? ["path": .string(f.path), "error": .string(f.error)]
+        })
     }
 }

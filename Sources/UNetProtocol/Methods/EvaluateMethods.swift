@@ -42,12 +42,33 @@ public enum EvaluateMethods: MethodGroup {
             o["dice"] = JSONValue(s.meanDice); o["iou"] = JSONValue(s.meanIoU)
             o["pixel_accuracy"] = JSONValue(s.meanPixelAccuracy)
             o["pooled_dice"] = JSONValue(s.pooledDice); o["pooled_iou"] = JSONValue(s.pooledIoU)
-            if perImage {
-                o["per_image"] = .array(s.perImage.map { ["dice": JSONValue($0.dice), "iou": JSONValue($0.iou),
-                                                          "pixel_accuracy": JSONValue($0.pixelAccuracy)] })
-            }
         }
+        if perImage { o["per_image"] = perImageJSON(e, classNames: source.classNames, threshold: Float(threshold)) }
         return .object(o)
+    }
+
+    /// One row per image in dataset order: `dice`, `iou`, `pixel_accuracy` for a 1-channel mask; `id`, `label`,
+    /// `class` (when the classes have names), `probabilities` and `predicted` (at `threshold` for one or two
+    /// outputs, as the confusion matrix counts) for a class head, so scikit-learn's
+    /// metrics can be fed (`y_true` = labels, `y_score` = probabilities).
+    static func perImageJSON(_ e: Evaluation, classNames: [String], threshold: Float) -> JSONValue {
+        var rows = [JSONObject](repeating: [:], count: max(e.segmentation?.perImage.count ?? 0, e.classRows.count))
+        for (i, s) in (e.segmentation?.perImage ?? []).enumerated() {
+            rows[i]["dice"] = JSONValue(s.dice); rows[i]["iou"] = JSONValue(s.iou)
+            rows[i]["pixel_accuracy"] = JSONValue(s.pixelAccuracy)
+        }
+        for (i, c) in e.classRows.enumerated() {
+            rows[i]["id"] = .string(c.id)
+            rows[i]["label"] = JSONValue(c.label)
+            if c.label < classNames.count { rows[i]["class"] = .string(classNames[c.label]) }
+            rows[i]["probabilities"] = JSONValue(c.probabilities)
+            // As the confusion matrix decides: the positive class's probability (the single sigmoid, or column 1
+            // of two) at the threshold, else the most probable class.
+            let p = c.probabilities
+            let predicted = p.count <= 2 ? (p[p.count - 1] >= threshold ? 1 : 0) : p.indices.max { p[$0] < p[$1] } ?? 0
+            rows[i]["predicted"] = JSONValue(predicted)
+        }
+        return .array(rows.map { .object($0) })
     }
 
     /// Infinite and NaN values (the ROC's first threshold, rates of a one-class set) become null.

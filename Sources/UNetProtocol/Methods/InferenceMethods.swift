@@ -142,7 +142,7 @@ public enum InferenceMethods: MethodGroup {
         let threshold = Float(try p.double("threshold", default: 0.5, in: 0...1))
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        var files = try p.string("output_dir").map(MaskFiles.init(directory:))
+        var files = try p.path("output_dir").map(MaskFiles.init(directory:))
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask) { i, input, output, r in
             guard let logits = output.mask else { return }

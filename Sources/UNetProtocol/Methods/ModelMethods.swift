@@ -23,14 +23,14 @@ public enum ModelMethods: MethodGroup {
             },
             MethodSpec("model.summary", .numeric) { ctx in summary(try ctx.session.requireModel()) },
             MethodSpec("model.save", .numeric, params: ["path"]) { ctx in
-                let path = try ctx.params.requiredString("path")
+                let path = try ctx.params.requiredPath("path")
                 let model = try ctx.session.requireModel()
                 let bytes = try Checkpoint.save(model: model, optimizer: ctx.session.optimizer, to: path,
                                                 extraMetadata: checkpointMetadata(ctx.session))
                 return ["path": .string(path), "bytes": JSONValue(bytes)]
             },
             MethodSpec("model.load", .numeric, params: ["path"]) { ctx in
-                let path = try ctx.params.requiredString("path")
+                let path = try ctx.params.requiredPath("path")
                 if KerasWeights.handles(path) {
                     // Keras weights go into a new model of the current one's architecture and input shape.
                     let config = try ctx.session.requireModel().config

@@ -9,14 +9,40 @@ final class TrainingSession {
     var trainer: Trainer?
     /// The model generation the trainer was built for; a new model makes a new trainer.
     var generation = -1
-    /// Per training dataset: [epoch, next batch] in that dataset's seeded order.
+    /// Per training dataset: [epoch, next batch, batch size] in that dataset's seeded order (positions saved
+    /// before the batch size was recorded have two elements and count in the current batch size).
     var positions: [String: [Int]] = [:]
+    /// The model generation the positions belong to. A new model (`model.create`, or `model.load` of a checkpoint
+    /// without saved positions) starts every dataset at epoch 0, batch 0: the same calls then give the same
+    /// numbers, and History numbers a new model's epochs from 0.
+    private var positionsGeneration = 0
+
+    /// Where dataset `name` stands for batches of `batchSize`: the epoch and its next batch. At the batch size it
+    /// was saved at, the position is kept (a fit cancelled during validation resumes by validating that epoch).
+    /// At another batch size it is converted to the images its epoch has seen, rounded down to a whole batch of the
+    /// new size (no image of the epoch is skipped, fewer than one batch is seen twice), and a position at or past
+    /// the end of its epoch is the start of the next one: no epoch is reported whose steps ran at another size.
+    func position(of name: String, batchSize: Int, sampleCount: Int) -> (epoch: Int, batch: Int) {
+        guard let p = positions[name], p.count >= 2 else { return (0, 0) }
+        let epoch = min(max(0, p[0]), Int(Int32.max))  // checkpoint metadata is outside input too
+        let savedBatchSize = p.count >= 3 && p[2] > 0 ? p[2] : batchSize
+        if savedBatchSize == batchSize { return (epoch, max(0, p[1])) }
+        let seen = max(0, p[1]).multipliedReportingOverflow(by: savedBatchSize)
+        if seen.overflow || seen.partialValue >= sampleCount { return (epoch + 1, 0) }
+        return (epoch, seen.partialValue / batchSize)
+    }
+
+    func setPosition(of name: String, epoch: Int, batch: Int, batchSize: Int) {
+        positions[name] = [epoch, batch, batchSize]
+    }
 
     static let positionsKey = "unet_engine.dataset_positions"
 
     /// The trainer for the session's current model (made with the session's optimizer state when it has one).
     func trainer(for session: Session) throws -> Trainer {
         let model = try session.requireModel()
+        startPositionsIfModelChanged(session)
+        try LossChoice.check(config.loss, model: model)
         if let t = trainer, generation == session.modelGeneration, t.model === model { return t }
         let t = Trainer(model: model, config: config, optimizer: session.optimizer)
         if session.optimizer != nil { t.reconfigure(config) }
@@ -26,8 +52,16 @@ final class TrainingSession {
         return t
     }
 
+    /// Forgets the positions of an earlier model's run.
+    func startPositionsIfModelChanged(_ session: Session) {
+        guard positionsGeneration != session.modelGeneration else { return }
+        positions = [:]
+        positionsGeneration = session.modelGeneration
+    }
+
     /// Metadata that makes a checkpoint resumable: the trainer's state and the datasets' positions.
     func checkpointMetadata(_ session: Session) -> [String: String] {
+        startPositionsIfModelChanged(session)
         var meta: [String: String] = [:]
         if let t = trainer, generation == session.modelGeneration, let json = try? JSONEncoder().encode(t.state) { meta[Trainer.stateKey] = String(decoding: json, as: UTF8.self) }
         if let json = try? JSONEncoder().encode(positions) { meta[TrainingSession.positionsKey] = String(decoding: json, as: UTF8.self) }
@@ -49,6 +83,7 @@ final class TrainingSession {
     /// Takes over a restored state, after `model.load` made its model current.
     func apply(_ restored: Restored, session: Session) {
         positions = restored.positions
+        positionsGeneration = session.modelGeneration
         trainer = restored.trainer
         if let t = restored.trainer {
             config = t.config
@@ -106,7 +141,9 @@ public enum TrainMethods: MethodGroup {
         if let wd = try p.double("weight_decay", in: 0...1) { c.weightDecay = Float(wd) }
         if let m = try p.double("momentum", in: 0...1) { c.momentum = Float(m) }
         if let n = try p.bool("nesterov") { c.nesterov = n }
-        if let loss = try p.string("loss", oneOf: LossKind.allCases.map(\.rawValue)) { c.loss = LossKind(rawValue: loss) }
+        if let loss = try p.string("loss", oneOf: ["auto"] + LossKind.allCases.map(\.rawValue)) {
+            c.loss = LossKind(rawValue: loss)  // "auto" is nil: picked per output
+        }
         if let v = p.value("class_weights") {
             switch v {
             case .string("balanced"): c.balancedClassWeights = true; c.classWeights = nil
@@ -127,6 +164,8 @@ public enum TrainMethods: MethodGroup {
         if let s = try p.int("seed", in: 0...Int.max) { c.seed = UInt64(s) }
         if let a = try p.bool("augment") { c.augment = a }
         if p.has("lr_schedule") { c.lrSchedule = try p.object("lr_schedule").map(LRScheduleParams.read) }
+        // A loss the current model cannot train with is refused now, with the choices, and changes nothing.
+        if let model = ctx.session.model { try LossChoice.check(c.loss, model: model) }
         if let t = training.trainer, t.optimizer.kind != c.optimizer {
             // A different optimizer starts with fresh state, as in PyTorch when one builds a new optimizer.
             ctx.session.optimizer = nil
@@ -172,17 +211,16 @@ public enum TrainMethods: MethodGroup {
             let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
             applyClassWeights(trainer, training, source)
             let bs = max(1, training.config.batchSize)
-            var position = training.positions[name] ?? [0, 0]
-            let steps = (source.sampleCount + bs - 1) / bs
-            guard steps > 0 else { throw p.invalid("dataset", "dataset \(name) is empty") }
-            if position[1] >= steps { position = [position[0] + 1, 0] }
-            let order = epochOrder(count: source.sampleCount, epoch: position[0], seed: training.config.seed, shuffle: true)
-            let indices = Array(order[(position[1] * bs)..<min((position[1] + 1) * bs, order.count)])
-            batch = try source.batch(indices: indices, epoch: position[0], augment: training.config.augment)
-            trainer.epoch = position[0]  // for a schedule by epoch
+            guard source.sampleCount > 0 else { throw p.invalid("dataset", "dataset \(name) is empty") }
+            var (epoch, b) = training.position(of: name, batchSize: bs, sampleCount: source.sampleCount)
+            if b >= (source.sampleCount + bs - 1) / bs { (epoch, b) = (epoch + 1, 0) }  // the epoch is done
+            let order = epochOrder(count: source.sampleCount, epoch: epoch, seed: training.config.seed, shuffle: true)
+            let indices = Array(order[(b * bs)..<min((b + 1) * bs, order.count)])
+            batch = try source.batch(indices: indices, epoch: epoch, augment: training.config.augment)
+            trainer.epoch = epoch  // for a schedule by epoch
             let result = try trainer.trainStep(batch)
-            training.positions[name] = [position[0], position[1] + 1]
-            return stepJSON(result, extra: ["epoch": JSONValue(position[0]), "batch_in_epoch": JSONValue(position[1] + 1)])
+            training.setPosition(of: name, epoch: epoch, batch: b + 1, batchSize: bs)
+            return stepJSON(result, extra: ["epoch": JSONValue(epoch), "batch_in_epoch": JSONValue(b + 1)])
         }
         batch = try InlineBatch.read(p, model: trainer.model, session: ctx.session)
         applyClassWeights(trainer, training, nil)
@@ -209,22 +247,24 @@ public enum TrainMethods: MethodGroup {
         options.shuffle = try p.bool("shuffle", default: true)
         options.threshold = try p.double("threshold", default: 0.5, in: 0...1)
         if let b = try p.int("batch_size", in: 1...4096) { training.config.batchSize = b }
-        if let cb = try p.object("callbacks") { try readCallbacks(cb, into: &options) }
+        let metrics = FitMetrics.names(model: try ctx.session.requireModel(), train: source, validation: validation)
+        let openLoggers = try readCallbacks(p, metrics: metrics, into: &options)
         try p.finish()
 
         let trainer = try training.trainer(for: ctx.session)
         trainer.reconfigure(training.config)
         applyClassWeights(trainer, training, source)
-        let position = training.positions[name] ?? [0, 0]
-        trainer.epoch = position[0]
-        trainer.batchInEpoch = position[1]
-        try checkWarmup(trainer, stepsPerEpoch: (source.sampleCount + trainer.config.batchSize - 1) / max(1, trainer.config.batchSize),
-                        epochs: options.epochs)
+        let batchSize = max(1, training.config.batchSize)
+        (trainer.epoch, trainer.batchInEpoch) = training.position(of: name, batchSize: batchSize,
+                                                                  sampleCount: source.sampleCount)
+        try checkWarmup(trainer, stepsPerEpoch: (source.sampleCount + batchSize - 1) / batchSize, epochs: options.epochs)
+        // The log files are created only once everything about this fit is known to be good.
+        options.loggers = try openLoggers.map { try $0() }
         var lastStepReport = Date.distantPast
         let result = try trainer.fit(train: source, validation: validation, options: options, saveCheckpoint: { path in
-            training.positions[name] = [trainer.epoch, trainer.batchInEpoch]
+            training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
             // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
-            let folder = (path as NSString).deletingLastPathComponent
+            let folder = PathNames.parent(of: path)
             if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: path,
                                 extraMetadata: ModelMethods.checkpointMetadata(ctx.session))
@@ -244,7 +284,7 @@ public enum TrainMethods: MethodGroup {
                 ctx.progress(fields)
             }
         }, isCancelled: { ctx.isCancelled })
-        training.positions[name] = [result.epoch, result.batchInEpoch]
+        training.setPosition(of: name, epoch: result.epoch, batch: result.batchInEpoch, batchSize: batchSize)
         var answer: JSONObject = [
             "history": .array(result.history.map { .object(epochJSON($0)) }),
             "stopped_early": .bool(result.stoppedEarly), "cancelled": .bool(result.cancelled),
@@ -285,57 +325,98 @@ public enum TrainMethods: MethodGroup {
         return o
     }
 
-    static func readCallbacks(_ cb: ParamsReader, into options: inout FitOptions) throws {
-        func mode(_ r: ParamsReader) throws -> MonitorMode {
+    /// The callback kinds `callbacks` takes, by the engine's name and by Keras' class name (for the list form).
+    static let callbackNames: [String: String] = [
+        "reduce_lr_on_plateau": "reduce_lr_on_plateau", "early_stopping": "early_stopping", "checkpoint": "checkpoint",
+        "ReduceLROnPlateau": "reduce_lr_on_plateau", "EarlyStopping": "early_stopping", "ModelCheckpoint": "checkpoint",
+        "csv_logger": "csv_logger", "tensorboard": "tensorboard", "CSVLogger": "csv_logger", "TensorBoard": "tensorboard",
+    ]
+    /// A log callback's file, opened once the whole fit request has been checked.
+    typealias LoggerOpener = () throws -> EpochLogger
+
+    /// Reads `callbacks`: a dict by kind (`{"early_stopping": {...}}`) or, as Keras lists them, an array of objects
+    /// each naming its kind (`[{"name": "early_stopping", "patience": 3}, ...]`; Keras' class names work too). A
+    /// monitor must be one of `metrics`, the names this fit reports (nil: not checked).
+    static func readCallbacks(_ p: ParamsReader, metrics: [String]?, into options: inout FitOptions) throws
+        -> [LoggerOpener]
+    {
+        var loggers: [LoggerOpener] = []
+        guard let v = p.value("callbacks") else { return loggers }
+        if let list = v.arrayValue {
+            var seen = Set<String>()
+            for i in list.indices {
+                let r = try p.element("callbacks", i, of: list)
+                let given = try r.requiredString("name", oneOf: callbackNames.keys.sorted())
+                let kind = callbackNames[given]!
+                guard seen.insert(kind).inserted else { throw r.invalid("name", "\(kind) is given twice") }
+                try readCallback(kind, r, metrics: metrics, into: &options, loggers: &loggers)
+            }
+        } else if v.objectValue != nil, let cb = try p.object("callbacks") {
+            for kind in ["reduce_lr_on_plateau", "early_stopping", "checkpoint", "csv_logger", "tensorboard"] {
+                if let r = try cb.object(kind) { try readCallback(kind, r, metrics: metrics, into: &options, loggers: &loggers) }
+            }
+            try cb.finish()
+        } else {
+            throw p.invalid("callbacks", "must be an object by kind or a list of callbacks, got \(v.typeName)")
+        }
+        return loggers
+    }
+
+    /// One callback of `kind` from `r`, into `options`.
+    static func readCallback(_ kind: String, _ r: ParamsReader, metrics: [String]?, into options: inout FitOptions,
+                             loggers: inout [LoggerOpener]) throws
+    {
+        func mode() throws -> MonitorMode {
             MonitorMode(rawValue: try r.string("mode", default: "auto", oneOf: ["auto", "min", "max"]))!
         }
-        if let r = try cb.object("reduce_lr_on_plateau") {
+        /// The monitored metric, one this fit reports. Checked for the default too: `val_loss` without
+        /// validation would never fire.
+        func monitor(used: Bool = true) throws -> String {
+            let name = try r.string("monitor", default: "val_loss")
+            if used || r.has("monitor"), let metrics, !metrics.contains(name) {
+                let hint = name.hasPrefix("val_") && !metrics.contains("val_loss") ? " (val_ metrics need validation)" : ""
+                throw r.invalid("monitor", "\"\(name)\" is not a metric this fit reports\(hint); choose one of "
+                                + metrics.map { "\"\($0)\"" }.joined(separator: ", "))
+            }
+            return name
+        }
+        switch kind {
+        case "reduce_lr_on_plateau":
             options.reduceLROnPlateau = ReduceLROnPlateau(
-                monitor: try r.string("monitor", default: "val_loss"), factor: try r.double("factor", default: 0.1, in: 0...0.999_999),
+                monitor: try monitor(), factor: try r.double("factor", default: 0.1, in: 0...0.999_999),
                 patience: try r.int("patience", default: 10, in: 0...100_000), minDelta: try r.double("min_delta", default: 1e-4, in: 0...1e9),
                 cooldown: try r.int("cooldown", default: 0, in: 0...100_000), minLR: try r.double("min_lr", default: 0, in: 0...10),
-                mode: try mode(r))
-            try r.finish()
-        }
-        if let r = try cb.object("early_stopping") {
+                mode: try mode())
+        case "early_stopping":
             options.earlyStopping = EarlyStopping(
-                monitor: try r.string("monitor", default: "val_loss"), patience: try r.int("patience", default: 0, in: 0...100_000),
-                minDelta: try r.double("min_delta", default: 0, in: 0...1e9), mode: try mode(r),
+                monitor: try monitor(), patience: try r.int("patience", default: 0, in: 0...100_000),
+                minDelta: try r.double("min_delta", default: 0, in: 0...1e9), mode: try mode(),
                 restoreBestWeights: try r.bool("restore_best_weights", default: false))
-            try r.finish()
-        }
-        if let r = try cb.object("checkpoint") {
-            options.checkpoint = ModelCheckpointPolicy(
-                path: try r.requiredString("path"), monitor: try r.string("monitor", default: "val_loss"),
-                saveBestOnly: try r.bool("save_best_only", default: false), mode: try mode(r))
-            try r.finish()
-        }
-        // The log files are created only once every callback's params are known to be good.
-        var openLoggers: [() throws -> EpochLogger] = []
-        if let r = try cb.object("csv_logger") {
-            let path = try r.requiredString("path")
+        case "csv_logger":
+            let path = try r.requiredPath("path")
             let separator = try r.string("separator", default: ",")
             guard separator.count == 1, separator != "\"", !separator.contains(where: \.isNewline) else {
                 throw r.invalid("separator", "must be one character other than a quote or a line break")
             }
             let append = try r.bool("append", default: false)
-            try r.finish()
-            openLoggers.append {
+            loggers.append {
                 do { return try CSVLogger(path: path, separator: separator, append: append) } catch let e as LogFileError {
                     throw r.invalid("path", e.description)
                 }
             }
-        }
-        if let r = try cb.object("tensorboard") {
-            let logDirectory = try r.requiredString("log_dir")
-            try r.finish()
-            openLoggers.append {
+        case "tensorboard":
+            let logDirectory = try r.requiredPath("log_dir")
+            loggers.append {
                 do { return try TensorBoardWriter(logDirectory: logDirectory) } catch let e as LogFileError {
                     throw r.invalid("log_dir", e.description)
                 }
             }
+        default:
+            // Saving every epoch uses no monitor: only a named one or save_best_only's is checked.
+            let best = try r.bool("save_best_only", default: false)
+            options.checkpoint = ModelCheckpointPolicy(
+                path: try r.requiredPath("path"), monitor: try monitor(used: best), saveBestOnly: best, mode: try mode())
         }
-        try cb.finish()
-        options.loggers = try openLoggers.map { try $0() }
+        try r.finish(known: r.has("name") ? ["name"] : [])
     }
 }
