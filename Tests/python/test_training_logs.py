@@ -181,3 +181,16 @@ def test_bad_log_callbacks_name_the_field(engine, tmp_path, callbacks, field):
     assert err.value.data["field"] == field
     assert not (tmp_path / "a.csv").exists(), "no log file for a fit that did not start"
     assert engine.train_step("seg")["step"] == 1, "no step was taken, and the engine keeps serving"
+
+
+def test_keras_list_form_takes_the_loggers_by_class_name(engine, tmp_path):
+    history = engine.train_fit("seg", epochs=1, callbacks=[
+        {"name": "CSVLogger", "path": str(tmp_path / "list.csv"), "separator": "\t"},
+        {"name": "TensorBoard", "log_dir": str(tmp_path / "tb")}])["history"]
+    with open(tmp_path / "list.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f, delimiter="\t"))
+    assert float(row["loss"]) == history[0]["loss"]
+    assert "epoch_loss" in scalars(tmp_path / "tb" / "train")[1]
+    with pytest.raises(InvalidParams) as err:
+        engine.train_fit("seg", epochs=1, callbacks=[{"name": "CSVLogger", "path": str(tmp_path)}])
+    assert err.value.data["field"] == "callbacks[0].path"
