@@ -25,7 +25,7 @@ demo: deps
 		PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q ./Examples/python $(DEMO_PY_PACKAGES); }
 	UNET_ENGINE_BIN=$(CURDIR)/.build/release/unet-engine $(PYTHON) Examples/demo/demo.py $(DEMO_ARGS)
 
-test: deps python-deps build swift-test swift-test-release python-test fuzz
+test: deps python-deps build swift-test swift-test-release fuzz python-test
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
