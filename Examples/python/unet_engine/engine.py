@@ -234,7 +234,8 @@ class Engine:
 
     def model_load(self, path: Union[str, "os.PathLike[str]"], *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.load``: makes the checkpoint at ``path`` the current model (and resumes its training
-        state). A bad file leaves the current model as it was. Returns ``model.summary``'s result."""
+        state). A Keras ``.h5`` or ``.keras`` file loads its weights into a new model like the current
+        ``unet-classifier``. A bad file leaves the current model as it was. Returns ``model.summary``'s result."""
         return self.call("model.load", {"path": _abs(path)}, timeout=timeout)
 
     # dataset.*
