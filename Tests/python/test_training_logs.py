@@ -22,15 +22,14 @@ sys.path.insert(0, str(REPO / "Examples" / "python"))
 from unet_engine import Engine, InvalidParams  # noqa: E402
 from conftest import engine_binary  # noqa: E402
 
-TINY_UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=7)
-
 
 @pytest.fixture
 def engine():
+    """A tiny unet and 12 + 4 phantoms to fit on."""
     with Engine(str(engine_binary()), threads=1, timeout=120) as e:
         e.dataset_open("seg", task="segmentation", phantoms={"count": 16, "size": [32, 32], "seed": 5},
                        input_shape=[1, 32, 32], validation_split=0.25, seed=1)
-        e.model_create(**TINY_UNET)
+        e.model_create("unet", [1, 32, 32], depth=2, filters=4, seed=7)
         e.train_configure(optimizer="adam", learning_rate=0.01, batch_size=4)
         yield e
 
