@@ -18,7 +18,13 @@ let targets: [Target] = [
     .target(name: "UNetCore", dependencies: ["COpenBLAS", "CCPUID", "CHDF5"]),
     // cpuid and xgetbv: what the CPU offers, to check the kernels OpenBLAS chose (BLASCoreCheck).
     .target(name: "CCPUID"),
-    .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG"]),
+    .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG", "CDICOM"]),
+    // DICOM through DCMTK (Debian's libdcmtk-dev) behind a small C API. Linked by name: dcmtk.pc lists private
+    // requirements (sndfile, ...) that Debian does not ship .pc files for, so pkg-config cannot resolve it.
+    .target(name: "CDICOM", linkerSettings: [
+        "dcmjpls", "dcmtkcharls", "dcmjpeg", "ijg8", "ijg12", "ijg16", "dcmimage", "dcmimgle", "dcmdata", "oflog",
+        "ofstd",
+    ].map { .linkedLibrary($0) }),
     .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
     // Counts every heap allocation in the process, for the benchmark's allocations-per-step figure and the tests.

@@ -1,7 +1,8 @@
 /// A decoded image: planar float pixels on the 0...255 scale, laid out (C, H, W) like one item of a tensor batch.
 ///
 /// Floats rather than bytes because every step after decoding (area resize, affine warps, brightness) produces
-/// fractional values, and 16-bit PNGs keep their precision (a 16-bit value v is stored as v / 257). Planar
+/// fractional values, and deep images keep their precision (a `Window` maps 16-bit or DICOM values onto 0...255
+/// without rounding: by default a full-range 16-bit value v is stored as v / 257). Planar
 /// rather than interleaved so that a batch is assembled by copying whole planes.
 public struct Image: Equatable, Sendable {
     public let channels: Int
@@ -43,16 +44,17 @@ public struct Image: Equatable, Sendable {
         self.init(channels: outChannels, height: height, width: width, pixels: pixels)
     }
 
-    /// An image from interleaved 16-bit samples (H, W, C), scaled to 0...255 by dividing by 257.
+    /// An image from interleaved 16-bit samples (H, W, C), divided by `divisor`: 257 scales to 0...255, 1 keeps
+    /// the samples' own units for a `Window` to map.
     public init(interleaved16 samples: UnsafeBufferPointer<UInt16>, channels inChannels: Int, height: Int,
-                width: Int) {
+                width: Int, divisor: Float = 257) {
         precondition(samples.count >= inChannels * height * width)
         let outChannels = inChannels >= 3 ? 3 : 1
         var pixels = [Float](repeating: 0, count: outChannels * height * width)
         let plane = height * width
         pixels.withUnsafeMutableBufferPointer { out in
             for i in 0..<plane {
-                for c in 0..<outChannels { out[c * plane + i] = Float(samples[i * inChannels + c]) / 257 }
+                for c in 0..<outChannels { out[c * plane + i] = Float(samples[i * inChannels + c]) / divisor }
             }
         }
         self.init(channels: outChannels, height: height, width: width, pixels: pixels)

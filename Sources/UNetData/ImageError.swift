@@ -6,7 +6,7 @@ public struct ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Reason: Equatable, Sendable {
         /// The file or buffer holds no bytes at all.
         case empty
-        /// The bytes start with neither a JPEG nor a PNG signature.
+        /// The bytes start with no JPEG or PNG signature and no DICOM preamble.
         case notAnImage
         /// The data ends before the image does.
         case truncated(String)
@@ -35,7 +35,7 @@ public struct ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     public var message: String {
         switch reason {
         case .empty: return "empty file"
-        case .notAnImage: return "not a JPEG or PNG image"
+        case .notAnImage: return "not a JPEG, PNG or DICOM image"
         case .truncated(let s): return "truncated image data (\(s))"
         case .corrupt(let s): return "corrupt image data (\(s))"
         case .zeroSized: return "image has zero width or height"

@@ -39,13 +39,15 @@ public enum ImageSource: Equatable, Sendable {
     }
 
     /// Decodes the source with `channels` (1, 3 or nil for as stored), letting a JPEG shrink by DCT scaling
-    /// down to `atLeast`. Masks of phantoms come back as 0/255 grey.
-    public func load(channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil) throws -> Image {
+    /// down to `atLeast`, windowing deep samples as `options` say. Masks of phantoms come back as 0/255 grey.
+    public func load(channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
+                     options: DecodeOptions = .init()) throws -> Image {
         let image: Image
         switch self {
-        case .file(let path): image = try ImageDecoder.decode(path: path, channels: channels, atLeast: atLeast)
+        case .file(let path):
+            image = try ImageDecoder.decode(path: path, channels: channels, atLeast: atLeast, options: options)
         case .bytes(let bytes, let name):
-            image = try ImageDecoder.decode(bytes, channels: channels, atLeast: atLeast, path: name)
+            image = try ImageDecoder.decode(bytes, channels: channels, atLeast: atLeast, options: options, path: name)
         case .image(let pixels): image = pixels
         case .phantom(let generator, let i): image = generator.render(i).image
         case .phantomMask(let generator, let i): image = generator.render(i).mask

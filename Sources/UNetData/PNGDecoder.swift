@@ -3,8 +3,9 @@ import CSPNG
 /// PNG decoding and encoding through libspng.
 ///
 /// Decodes every PNG colour type (grey, grey+alpha, RGB, RGBA, palette) at bit depths 1 to 16 into a grey or RGB
-/// `Image`; alpha is dropped, 16-bit samples keep their precision. Encoding writes 8-bit greyscale, which is what
-/// masks need.
+/// `Image`; alpha is dropped. 16-bit samples come out in their own units (0...65535) with the significant bits the
+/// sBIT chunk declares, for `Window` to map onto 0...255 at full precision. Encoding writes 8-bit greyscale, which
+/// is what masks need.
 public enum PNGDecoder {
     public struct Header: Equatable, Sendable {
         public var width: Int
@@ -41,7 +42,11 @@ public enum PNGDecoder {
     }
 
     /// Decodes to an image with the file's own colour model (grey or RGB); convert with `withChannels(_:)`.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Image {
+    /// 8-bit and smaller depths come out on 0...255; 16-bit ones in their own units, with `significantBits` from
+    /// the sBIT chunk when the file has one (12-bit detector data is often stored so).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, path: String) throws
+        -> (image: Image, significantBits: Int?)
+    {
         let header = try header(bytes, path: path)
         return try withDecoder(bytes, path: path) { ctx in try decode(ctx, header: header, path: path) }
     }
@@ -61,7 +66,9 @@ public enum PNGDecoder {
         return try body(ctx)
     }
 
-    static func decode(_ ctx: OpaquePointer, header: Header, path: String) throws -> Image {
+    static func decode(_ ctx: OpaquePointer, header: Header, path: String) throws
+        -> (image: Image, significantBits: Int?)
+    {
         var ihdr = spng_ihdr()
         try check(spng_get_ihdr(ctx, &ihdr), path)
 
@@ -83,16 +90,22 @@ public enum PNGDecoder {
             var out = [UInt16](repeating: 0, count: size / 2)
             try out.withUnsafeMutableBytes { try check(spng_decode_image(ctx, $0.baseAddress, size,
                                                                          Int32(format.rawValue), 0), path) }
-            return out.withUnsafeBufferPointer {
-                Image(interleaved16: $0, channels: samples, height: header.height, width: header.width)
+            var sbit = spng_sbit()
+            let significant = spng_get_sbit(ctx, &sbit) == 0
+                ? Int(Int(ihdr.color_type) == 0 || Int(ihdr.color_type) == 4 ? sbit.grayscale_bits : sbit.red_bits)
+                : nil
+            let image = out.withUnsafeBufferPointer {
+                Image(interleaved16: $0, channels: samples, height: header.height, width: header.width, divisor: 1)
             }
+            return (image, significant)
         }
         var out = [UInt8](repeating: 0, count: size)
         try out.withUnsafeMutableBytes { try check(spng_decode_image(ctx, $0.baseAddress, size,
                                                                      Int32(format.rawValue), 0), path) }
-        return out.withUnsafeBufferPointer {
+        let image = out.withUnsafeBufferPointer {
             Image(interleaved: $0, channels: samples, height: header.height, width: header.width)
         }
+        return (image, 8)
     }
 
     /// A palette PNG's pixels as their palette indices (what a multi-class mask saved by PIL in mode "P", or a

@@ -18,6 +18,11 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public var maskFormat: MaskFormat
     /// Decode JPEGs at 1/2, 1/4 or 1/8 when the input is that much smaller (much faster, nearly identical).
     public var dctScaling: Bool
+    /// How deep samples (16-bit PNG, DICOM) are windowed and which frame is read (`dataset.open`'s `window`, `frame`).
+    public var decodeOptions = DecodeOptions()
+    /// Train on random input-sized crops of the full-resolution images and masks instead of resizing them
+    /// (`dataset.open`'s `tile`; see `randomCrop`). Images and masks are then loaded at their own size.
+    public var tileSampling = false
 
     public init(channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
                 normalization: Normalization = .unit, maskThreshold: Float = 127, maskFormat: MaskFormat = .auto,
@@ -65,8 +70,9 @@ public struct Preprocessing: Codable, Equatable, Sendable {
 
     /// Decodes `source` and brings it to the input size and channel count; values stay on the 0...255 scale.
     public func loadImage(_ source: ImageSource) throws -> Image {
-        let image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil)
-        return fit(image, filter: .area)
+        let image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil,
+                                    options: decodeOptions)
+        return tileSampling ? image : fit(image, filter: .area)
     }
 
     /// Decodes a mask and brings it to the input size: nearest-neighbour resize (class indices stay indices), then
@@ -75,7 +81,8 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public func loadMask(_ source: ImageSource) throws -> Image {
         let (mask, indexed) = try source.loadMask()
         let format = indexed && maskFormat == .auto ? MaskFormat.index : maskFormat
-        return format.targets(fit(mask, filter: .nearest), threshold: maskThreshold)
+        // With tile sampling the mask stays at full resolution, to be cropped with its image.
+        return format.targets(tileSampling ? mask : fit(mask, filter: .nearest), threshold: maskThreshold)
     }
 
     /// Resizes (or letterboxes) to the input size.

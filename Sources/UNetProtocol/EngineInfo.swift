@@ -6,7 +6,7 @@ public enum EngineInfo {
     public static let version = "0.1.0"
     /// Bumped on any incompatible change to Protocol/PROTOCOL.md; minor for additions.
     public static let protocolVersion = "2.0"
-    public static var architectures: [String] { ModelConfig.Architecture.allCases.map(\.rawValue) }
+    public static var architectures: [String] { ArchitectureRegistry.names }
 
     /// The BLAS library and the kernels it runs (`BLASCoreCheck`), so a host can see the fast path is taken.
     public static var blas: JSONValue {

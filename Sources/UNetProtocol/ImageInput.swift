@@ -5,8 +5,8 @@ import UNetData
 /// One image of a `predict` or `segment` request, decoded and brought to the model's channel count and value
 /// scale, ready to run.
 ///
-/// Accepted forms (exactly one key): `{"array": {"dtype", "shape", "data"}}`, `{"path": "..."}`,
-/// `{"jpeg": "<base64>"}`, `{"png": "<base64>"}`. Sizes are checked against the limits before anything is
+/// Accepted forms (exactly one key): `{"array": {"dtype", "shape", "data"}}`, `{"path": "..."}` (JPEG, PNG or
+/// DICOM, by signature), `{"jpeg": "<base64>"}`, `{"png": "<base64>"}`, `{"dicom": "<base64>"}`. Sizes are checked against the limits before anything is
 /// decoded or allocated: a base64 string's length must match the declared shape exactly.
 struct ImageInput {
     /// The most images in one request.
@@ -23,6 +23,8 @@ struct ImageInput {
     let originalWidth: Int
     /// For images from files, the file name without extension (names the mask written to `output_dir`).
     let stem: String?
+    /// For DICOM images, the tags reported with the result.
+    var dicom: DICOMTags? = nil
 
     /// Reads image `index` of `images` for `model`.
     /// - Parameters:
@@ -32,28 +34,31 @@ struct ImageInput {
     ///     at the scale it was trained at, as a dataset's images are.
     ///   - normalization: how 0...255 pixels become inputs (uint8 arrays and decoded images; float32 arrays are
     ///     taken as they are).
+    ///   - options: the request's `window` and `frame` for deep images (files and uint16 arrays).
     static func read(
         _ images: [JSONValue], index: Int, params: ParamsReader, model: Model, resize: Bool,
-        normalization: Normalization
+        normalization: Normalization, options: DecodeOptions = .init()
     ) throws -> ImageInput {
         let p = try params.element("images", index, of: images)
-        let forms = ["array", "path", "jpeg", "png"].filter { p.has($0) }
+        let forms = ["array", "path", "jpeg", "png", "dicom"].filter { p.has($0) }
         guard forms.count == 1 else {
             throw params.invalid(
                 "images[\(index)]",
                 forms.isEmpty
-                    ? "must have one of array, path, jpeg, png"
+                    ? "must have one of array, path, jpeg, png, dicom"
                     : "must have only one of \(forms.joined(separator: ", "))")
         }
         let channels = model.config.inputShape[0]
         let target = resize ? (model.config.inputShape[1], model.config.inputShape[2]) : nil
-        let result: ImageInput
+        var result: ImageInput
         if let a = try p.object("array") {
-            result = try readArray(a, channels: channels, target: target, normalization: normalization)
+            result = try readArray(a, channels: channels, target: target, normalization: normalization,
+                                   options: options)
             try a.finish()
         } else {
-            let (image, stem) = try decode(p, channels: channels)
-            result = fromPixels(image, target: target, normalization: normalization, stem: stem)
+            let (decoded, stem) = try decode(p, channels: channels, options: options)
+            result = fromPixels(decoded.image, target: target, normalization: normalization, stem: stem)
+            result.dicom = decoded.dicom
         }
         try p.finish(known: ["array", "path", "jpeg", "png"])  // only the given form was read
         return result
@@ -71,32 +76,46 @@ struct ImageInput {
         return ImageInput(tensor: t, originalHeight: image.height, originalWidth: image.width, stem: stem)
     }
 
-    /// Decodes a path, jpeg or png form with UNetData, as 1 or 3 channels.
-    private static func decode(_ p: ParamsReader, channels: Int) throws -> (UNetData.Image, String?) {
+    /// Decodes a path, jpeg, png or dicom form with UNetData, as 1 or 3 channels.
+    private static func decode(
+        _ p: ParamsReader, channels: Int, options: DecodeOptions
+    ) throws -> (DecodedImage, String?) {
         guard channels == 1 || channels == 3 else {
             throw RPCError.shapeMismatch(
                 "the model takes \(channels) channels; encoded images give 1 or 3: send an array")
         }
         if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
-            return (try ImageDecoder.decode(path: path, channels: channels), MaskFiles.stem(ofPath: path))
+            return (try ImageDecoder.decodeWithTags(path: path, channels: channels, options: options),
+                    MaskFiles.stem(ofPath: path))
         }
-        let key = p.has("jpeg") ? "jpeg" : "png"
+        let key = ["jpeg", "png", "dicom"].first { p.has($0) }!
         let text = try p.string(key) ?? ""
         guard let bytes = Data(base64Encoded: text) else { throw p.invalid(key, "is not valid base64") }
-        return (try ImageDecoder.decode([UInt8](bytes), channels: channels, path: "<\(key)>"), nil)
+        let decoded = try [UInt8](bytes).withUnsafeBytes {
+            try ImageDecoder.decodeWithTags($0, channels: channels, options: options, path: "<\(key)>")
+        }
+        return (decoded, nil)
     }
 
-    /// A raw array: `dtype` "uint8" (0...255, normalised like decoded images) or "float32" (used as is), `shape`
-    /// [H, W] or [C, H, W], `data` base64 of the little-endian values, planar (C, H, W) row-major; resampled to
-    /// `target` when given.
+    /// A raw array: `dtype` "uint8" (0...255, normalised like decoded images), "uint16" (deep samples, windowed
+    /// as a 16-bit PNG of the same values is) or "float32" (used as is), `shape` [H, W] or [C, H, W], `data`
+    /// base64 of the little-endian values, planar (C, H, W) row-major; resampled to `target` when given.
     private static func readArray(
-        _ a: ParamsReader, channels: Int, target: (Int, Int)?, normalization: Normalization
+        _ a: ParamsReader, channels: Int, target: (Int, Int)?, normalization: Normalization, options: DecodeOptions
     ) throws -> ImageInput {
         let raw = try RawArray.read(a, ranks: 2...3)
         let (dtype, values) = (raw.dtype, raw.values)
         let (c, h, w) = (raw.shape[0], raw.shape[1], raw.shape[2])
         guard !values.contains(where: { !$0.isFinite }) else { throw a.invalid("data", "contains NaN or infinity") }
+        if dtype == "uint16" {
+            guard c == 1 || c == 3, channels == 1 || channels == 3 else {
+                throw a.invalid("shape", "a uint16 image has 1 or 3 channels for a model of 1 or 3, got \(c)")
+            }
+            var image = UNetData.Image(channels: c, height: h, width: w, pixels: values)
+            (options.window ?? Window.fullScale(bits: nil, largest: values.max() ?? 0)).apply(to: &image)
+            return fromPixels(image.withChannels(channels), target: target, normalization: normalization, stem: nil)
+        }
         if dtype == "uint8", c == 1 || c == 3, channels == 1 || channels == 3 {
             let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
             return fromPixels(image, target: target, normalization: normalization, stem: nil)
@@ -141,17 +160,20 @@ struct ImageInput {
     }
 }
 
-/// A raw array param, `{"dtype": "uint8"|"float32", "shape": [...], "data": base64 little-endian}`, checked and
-/// decoded: images (`ImageInput`) and inline masks (`InlineBatch`) share it.
+/// A raw array param, `{"dtype": "uint8"|"uint16"|"float32", "shape": [...], "data": base64 little-endian}`,
+/// checked and decoded: images (`ImageInput`) and inline masks (`InlineBatch`) share it.
 struct RawArray {
     let dtype: String
     /// [C, H, W]; a rank-2 shape [H, W] reads as one channel.
     let shape: [Int]
-    /// The values as floats (uint8 values stay 0...255).
+    /// The values as floats (uint8 values stay 0...255, uint16 ones 0...65535).
     let values: [Float]
 
-    static func read(_ a: ParamsReader, ranks: ClosedRange<Int>) throws -> RawArray {
-        let dtype = try a.string("dtype", oneOf: ["uint8", "float32"]) ?? { throw a.invalid("dtype", "is required") }()
+    /// - Parameter dtypes: the element types the caller takes (inline masks take no uint16).
+    static func read(
+        _ a: ParamsReader, ranks: ClosedRange<Int>, dtypes: [String] = ["uint8", "uint16", "float32"]
+    ) throws -> RawArray {
+        let dtype = try a.string("dtype", oneOf: dtypes) ?? { throw a.invalid("dtype", "is required") }()
         guard let shape = try a.intArray("shape", count: ranks, each: 1...ImageInput.maximumSide) else {
             throw a.invalid("shape", "is required")
         }
@@ -160,7 +182,7 @@ struct RawArray {
         guard c * h * w <= ImageInput.maximumElements else {
             throw a.invalid("shape", "has \(c * h * w) values; the limit is \(ImageInput.maximumElements)")
         }
-        let byteWidth = dtype == "uint8" ? 1 : 4
+        let byteWidth = ["uint8": 1, "uint16": 2][dtype] ?? 4
         let byteCount = c * h * w * byteWidth
         let text = try a.string("data") ?? { throw a.invalid("data", "is required") }()
         // Check the length before decoding, so a wrong shape costs nothing.
@@ -178,6 +200,10 @@ struct RawArray {
         bytes.withUnsafeBytes { raw in
             if byteWidth == 1 {
                 for i in 0..<values.count { values[i] = Float(raw[i]) }
+            } else if byteWidth == 2 {
+                for i in 0..<values.count {
+                    values[i] = Float(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                }
             } else {
                 for i in 0..<values.count {
                     values[i] = Float(

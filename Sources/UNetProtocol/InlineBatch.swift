@@ -59,7 +59,7 @@ enum InlineBatch {
         let p = try params.element("masks", index, of: values)
         defer { _ = try? p.finish() }
         if let a = try p.object("array") {
-            let raw = try RawArray.read(a, ranks: 2...2)
+            let raw = try RawArray.read(a, ranks: 2...2, dtypes: ["uint8", "float32"])
             try a.finish()
             // 8-bit masks keep their 0...255 values (read by `MaskFormat.auto` by the caller); float masks are 0...1
             // (or class indices when a value is above 1).

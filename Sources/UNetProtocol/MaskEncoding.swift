@@ -46,12 +46,14 @@ enum MaskEncoding: String, CaseIterable {
         return LabelMask(height: h, width: w, pixels: out)
     }
 
-    /// `probs` (1, K, h, w) resampled to (1, K, height, width), bilinear up and area down, per channel.
+    /// `probs` (N, K, h, w) resampled to (N, K, height, width), bilinear up and area down, plane by plane.
     static func resize(_ probs: Tensor, height: Int, width: Int) -> Tensor {
-        let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
+        let (h, w) = (probs.shape[2], probs.shape[3])
         if h == height && w == width { return probs }
-        let out = Tensor(zeros: [1, k, height, width])
-        for c in 0..<k {
+        // Every plane of every image alike: (N, K, H, W) -> (N, K, height, width).
+        let planes = probs.shape[0] * probs.shape[1]
+        let out = Tensor(zeros: [probs.shape[0], probs.shape[1], height, width])
+        for c in 0..<planes {
             let plane = UNetData.Image(
                 channels: 1, height: h, width: w,
                 pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))

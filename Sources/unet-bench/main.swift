@@ -168,7 +168,7 @@ func runModelCase(_ named: ModelCase, mode: String, profile: Bool = false) throw
         config.batchSize = c.batch
         let trainer = Trainer(model: model, config: config)
         let batch: Batch
-        if c.config.architecture == .unet && c.config.classificationHead == 0 {
+        if model.classHead == nil {
             let masks = Tensor(zeros: [c.batch, 1] + Array(c.config.inputShape.dropFirst()))
             for i in 0..<masks.count { masks[i] = rng.nextFloat() > 0.5 ? 1 : 0 }
             batch = Batch(images: x, masks: masks)

@@ -105,7 +105,8 @@ final class CheckpointInteropTests: XCTestCase {
                 return try describe(e)
             }
             XCTAssertEqual(actual.sorted(), expected.sorted(), "\(String(decoding: configData, as: UTF8.self))")
-            XCTAssertTrue(expected.contains("head.weight F32 [\(config.classes), \(config.filters), 1, 1]")
+            let (classes, filters) = (config.parameters["classes"]?.integer ?? 0, config.parameters["filters"]?.integer ?? 0)
+            XCTAssertTrue(expected.contains("head.weight F32 [\(classes), \(filters), 1, 1]")
                           || config.architecture == .unetClassifier, "the listing is read")
             let metadata = try XCTUnwrap(header["__metadata__"] as? [String: String])
             XCTAssertEqual(metadata["format"], "pt")

@@ -187,6 +187,28 @@ def test_shutdown_answers_then_the_engine_exits(binary):
 # model.*
 
 
+def test_model_architectures_and_named_outputs(engine):
+    archs = {a["name"]: a for a in engine.model_architectures()}
+    assert list(archs) == ["unet-classifier", "unet"]
+    depth = next(p for p in archs["unet"]["parameters"] if p["name"] == "depth")
+    assert (depth["type"], depth["default"], depth["minimum"], depth["maximum"]) == ("integer", 4, 1, 6)
+    summary = engine.model_create(**TINY_UNET, classification_head=3)
+    assert [(o["name"], o["kind"], o["channels"]) for o in summary["outputs"]] == [("mask", "mask", 1), ("class", "class", 3)]
+    with pytest.raises(InvalidParams) as e:
+        engine.model_create("unet-classifier", [1, 8, 8], depth=2)
+    assert e.value.field == "depth" and "classes" in e.value.data["reason"]
+
+
+def test_per_head_losses(engine):
+    engine.model_create(**TINY_UNET, classification_head=2)
+    config = engine.train_configure(loss={"mask": "bce+dice", "class": {"name": "ce", "weight": 0.5}})
+    assert config["loss"] == {"class": {"name": "ce", "weight": 0.5}, "mask": {"name": "bce+dice", "weight": 1}}
+    with pytest.raises(InvalidParams) as e:
+        engine.train_configure(loss={"mask": {"name": "dice", "weight": -2}})
+    assert e.value.field == "loss.mask.weight"
+    assert engine.train_configure(loss="dice")["loss"] == "dice"
+
+
 def test_model_create_summary_save_load(engine, tmp_path):
     created = engine.model_create(**TINY_UNET, classification_head=2)
     summary = engine.model_summary()
@@ -347,8 +369,9 @@ def test_array_and_png_codecs_round_trip():
         np.testing.assert_array_equal(back, array)
     for image in (rng.integers(0, 256, (13, 17), dtype=np.uint8), rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)):
         np.testing.assert_array_equal(decode_png(encode_png(image)), image)
+    assert encode_array(np.full((4, 4), 300, np.int32))["array"]["dtype"] == "uint16"  # deep samples
     with pytest.raises(ValueError):
-        encode_array(np.full((4, 4), 300, np.int32))
+        encode_array(np.full((4, 4), 70000, np.int32))
 
 
 def test_png_decoder_matches_pillow_on_every_filter():

@@ -197,7 +197,8 @@ class Engine:
         """``model.create``: a new model replaces the current one (only once it is built).
 
         Args:
-            architecture: "unet-classifier" (the reference image classifier) or "unet" (a segmentation U-Net).
+            architecture: "unet-classifier" (the reference image classifier) or "unet" (a segmentation U-Net);
+                ``model_architectures()`` lists every name with its parameters (pass others as keywords).
             input_shape: [C, H, W] of the input images.
             classes: output classes (the classifier's, or the unet's mask channels).
             seed: weight initialisation seed.
@@ -212,6 +213,11 @@ class Engine:
                         depth=depth, filters=filters, batch_norm=batch_norm, upsampling=upsampling,
                         classification_head=classification_head, dropout=dropout, **params))
         return self.call("model.create", p, timeout=timeout)
+
+    def model_architectures(self, *, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
+        """``model.architectures``: every architecture ``model_create`` builds, each {``name``, ``description``,
+        ``parameters`` [{``name``, ``type``, ``default``, range or ``choices``, ``description``}]}."""
+        return self.call("model.architectures", timeout=timeout)["architectures"]
 
     def model_summary(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.summary``: ``architecture``, ``input_shape``, ``layers`` [{``name``, ``type``,
@@ -304,7 +310,7 @@ class Engine:
 
     def train_configure(self, optimizer: Optional[str] = None, learning_rate: Optional[float] = None,
                         weight_decay: Optional[float] = None, momentum: Optional[float] = None,
-                        loss: Optional[str] = None, class_weights: Optional[Union[str, Sequence[float]]] = None,
+                        loss: Optional[Union[str, Dict[str, Any]]] = None, class_weights: Optional[Union[str, Sequence[float]]] = None,
                         batch_size: Optional[int] = None, seed: Optional[int] = None, *,
                         timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
         """``train.configure``: changes the training settings given; the others keep their values.
@@ -315,7 +321,8 @@ class Engine:
                 the learning rate defaults to 1e-3, Adam's default in PyTorch and Keras.
             loss: "auto" (the default: bce+dice for a 1-channel mask, ce for a K-class mask, ce/bce for a
                 softmax/sigmoid class head), "bce", "ce", "dice" or "bce+dice"; one that fits none of the
-                model's outputs raises :class:`InvalidParams` listing the choices.
+                model's outputs raises :class:`InvalidParams` listing the choices; or one per head by name with
+                weights: ``{"mask": "bce+dice", "class": {"name": "ce", "weight": 0.5}}``.
             class_weights: "balanced" (from the dataset's counts) or a list, one weight per class.
             batch_size, seed: the batch size and the shuffling seed.
             augment: (keyword) apply the dataset's augmentation while training.

@@ -1,7 +1,7 @@
 """Images into the protocol's image objects, and the engine's masks and arrays back into numpy.
 
 The engine takes an image as ``{"path": ...}``, ``{"jpeg": base64}``, ``{"png": base64}`` or a raw array
-``{"array": {"dtype": "uint8"|"float32", "shape": [h, w] or [c, h, w], "data": base64 little-endian}}``.
+``{"array": {"dtype": "uint8"|"uint16"|"float32", "shape": [h, w] or [c, h, w], "data": base64 little-endian}}``.
 Hosts usually hold file names, file contents or numpy arrays; :func:`encode_image` turns each of those into the
 right object so callers never build them by hand. Masks come back as raw arrays or PNGs; :func:`decode_image`
 turns either into a numpy array (a small PNG decoder is included so numpy stays the only dependency).
@@ -44,21 +44,23 @@ def _planar(array: np.ndarray) -> np.ndarray:
 
 
 def encode_array(array: Any) -> Dict[str, Any]:
-    """A numpy array (HxW or CxHxW; uint8 on 0..255, or float used as the model's input as is) as the protocol's
-    ``{"array": {...}}`` image object. bool becomes 0/255 uint8; other integer types must lie in 0..255; other
+    """A numpy array (HxW or CxHxW; uint8 on 0..255, uint16 deep samples such as 12-bit radiographs, or float
+    used as the model's input as is) as the protocol's ``{"array": {...}}`` image object. bool becomes 0/255
+    uint8; other integer types must lie in 0..255 (sent as uint8) or 0..65535 (sent as uint16, windowed by the
+    engine as a 16-bit PNG is: the request's ``window``, else the full scale of the bits the values use); other
     float types become float32."""
     a = _planar(np.asarray(array))
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.integer) and a.dtype != np.uint8:
-        if a.size and (a.min() < 0 or a.max() > 255):
-            raise ValueError(f"integer image values must lie in 0..255 (got {a.min()}..{a.max()}); "
+    elif np.issubdtype(a.dtype, np.integer) and a.dtype not in (np.uint8, np.uint16):
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError(f"integer image values must lie in 0..65535 (got {a.min()}..{a.max()}); "
                              "send float32 for other scales")
-        a = a.astype(np.uint8)
+        a = a.astype(np.uint8 if not a.size or a.max() <= 255 else np.uint16)
     elif np.issubdtype(a.dtype, np.floating) and a.dtype != np.float32:
         a = a.astype(np.float32)
-    if a.dtype not in (np.uint8, np.float32):
-        raise TypeError(f"cannot send an array of dtype {a.dtype}: use uint8 or float32")
+    if a.dtype not in (np.uint8, np.uint16, np.float32):
+        raise TypeError(f"cannot send an array of dtype {a.dtype}: use uint8, uint16 or float32")
     data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
     return {"array": {"dtype": str(a.dtype), "shape": list(a.shape),
                       "data": base64.b64encode(data.tobytes()).decode("ascii")}}

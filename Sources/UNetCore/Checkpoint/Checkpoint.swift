@@ -58,7 +58,10 @@ public enum Checkpoint {
         let config: ModelConfig
         let ownConfiguration = st.metadata[configKey] != nil
         if let json = st.metadata[configKey] {
-            do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) } catch {
+            do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) } catch let e as ConfigError {
+                // An architecture the registry does not know, or a parameter outside its declared range.
+                throw CheckpointError.invalid(path, "its model configuration is invalid: \(e)")
+            } catch {
                 throw CheckpointError.invalid(path, "the model configuration in the metadata cannot be read")
             }
         } else if let current {

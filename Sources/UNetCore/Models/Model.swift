@@ -1,49 +1,57 @@
 /// A built network with its configuration: the thing `model.create` makes, training updates and checkpoints
-/// save. The network produces logits; `Model` knows which output is the mask and which the image-level class,
-/// what activation turns each into probabilities, and (for `unet`) pads any input to a multiple of 2^depth
-/// and crops the mask back, so every height and width works.
+/// save. The network produces logits; `Model` knows its named outputs (`heads`: which is the mask, which the
+/// image-level class, what activation turns each into probabilities), and (for `unet`) pads any input to a
+/// multiple of 2^depth and crops the masks back, so every height and width works.
 public final class Model {
-    public enum Activation: String, Sendable { case sigmoid, softmax }
+    public typealias Activation = ModelHead.Activation
 
-    /// What a forward pass returns: logits, batch first. `mask` is (N, K, H, W) at the input's size.
+    /// What a forward pass returns: logits, batch first. Masks are (N, K, H, W) at the input's size.
     public struct Output {
+        /// The main mask head's logits (`mask`).
         public var mask: Tensor?
+        /// The image-level head's logits (`class`).
         public var classLogits: Tensor?
+        /// The other mask heads' logits, in `Model.deepSupervisionHeads` order (computed in training only).
+        public var deepSupervision: [Tensor] = []
     }
 
     public let config: ModelConfig
     public let network: Network
-    /// Indices into `network.outputs`.
-    public let maskOutput: Int?
-    public let classOutput: Int?
-    public let maskActivation: Activation?
-    public let classActivation: Activation?
+    /// The named outputs, in the order the architecture declares them.
+    public let heads: [ModelHead]
+    /// The main head of each kind, and the extra mask heads.
+    public let maskHead: ModelHead?
+    public let classHead: ModelHead?
+    public let deepSupervisionHeads: [ModelHead]
+    /// Indices into `network.outputs` of the main heads.
+    public var maskOutput: Int? { maskHead?.output }
+    public var classOutput: Int? { classHead?.output }
+    public var maskActivation: Activation? { maskHead?.activation }
+    public var classActivation: Activation? { classHead?.activation }
     /// Inputs are padded at the bottom and right to a multiple of this (1: no padding, fixed size).
     public let padMultiple: Int
     /// Whether height and width must equal `config.inputShape` (a Flatten fixes them).
     public let fixedSize: Bool
 
-    init(config: ModelConfig, network: Network, maskOutput: Int?, classOutput: Int?, padMultiple: Int,
-         fixedSize: Bool) {
-        self.config = config; self.network = network
-        self.maskOutput = maskOutput; self.classOutput = classOutput
+    /// `heads` name every network output once; the main mask is `mask`, the main class head `class`.
+    public init(config: ModelConfig, network: Network, heads: [ModelHead], padMultiple: Int, fixedSize: Bool) {
+        precondition(Set(heads.map(\.output)) == Set(network.outputs.indices)
+                     && Set(heads.map(\.name)).count == heads.count, "every network output needs one uniquely named head")
+        self.config = config; self.network = network; self.heads = heads
+        maskHead = heads.first { $0.kind == .mask && $0.isMain }
+        classHead = heads.first { $0.kind == .classes && $0.isMain }
+        deepSupervisionHeads = heads.filter { $0.kind == .mask && !$0.isMain }
         self.padMultiple = padMultiple; self.fixedSize = fixedSize
-        maskActivation = maskOutput == nil ? nil : (config.classes == 1 ? .sigmoid : .softmax)
-        let headClasses = config.architecture == .unetClassifier ? config.classes : config.classificationHead
-        // The reference classifier is Dense(2, sigmoid); an added head of K > 1 classes uses softmax.
-        classActivation = classOutput == nil ? nil
-            : (config.architecture == .unetClassifier || headClasses == 1 ? .sigmoid : .softmax)
     }
+
+    /// The head called `name`.
+    public func head(_ name: String) -> ModelHead? { heads.first { $0.name == name } }
 
     /// Builds the model a configuration describes, with weights drawn from its seed.
     public static func build(_ config: ModelConfig) throws -> Model {
         try config.validate()
         try ModelSizeEstimate(config).check(config)
-        let model: Model
-        switch config.architecture {
-        case .unetClassifier: model = UNetClassifierBuilder.build(config)
-        case .unet: model = UNetBuilder.build(config)
-        }
+        let model = try ArchitectureRegistry.lookup(config.architecture).build(config)
         _ = try model.network.shapes(for: [1] + model.paddedShape(config.inputShape))
         model.network.fuseActivations()
         return model
@@ -95,42 +103,52 @@ public final class Model {
         lastInputShape = x.shape
         let input = pad(x, height: padded(x.shape[2]), width: padded(x.shape[3]))
         wanted.removeAll(keepingCapacity: true)
-        if let m = maskOutput, heads.contains(.mask) || classOutput == nil { wanted.append(m) }
+        let masks = heads.contains(.mask) || classOutput == nil
+        if let m = maskOutput, masks { wanted.append(m) }
         if let c = classOutput, heads.contains(.classes) || maskOutput == nil { wanted.append(c) }
+        if training && masks { for h in deepSupervisionHeads { wanted.append(h.output) } }
         network.forward(input, training: training, wanted: wanted, into: &outputs)
         var result = Output()
         if let m = maskOutput, let out = outputs[m] { result.mask = crop(out, height: x.shape[2], width: x.shape[3]) }
         if let c = classOutput, let out = outputs[c] { result.classLogits = out }
+        if training && masks && !deepSupervisionHeads.isEmpty {
+            result.deepSupervision = deepSupervisionHeads.map {
+                crop(outputs[$0.output]!, height: x.shape[2], width: x.shape[3])
+            }
+        }
         // Emptied in place: the outputs live as long as the caller keeps them, not until the next forward.
         outputs.removeAll(keepingCapacity: true)
         return result
     }
 
-    /// Backpropagates dL/d(mask logits) and dL/d(class logits) from the last training forward and returns
-    /// dL/dx; parameter gradients accumulate.
+    /// Backpropagates dL/d(mask logits) and dL/d(class logits) (and of the deep-supervision masks, in
+    /// `deepSupervisionHeads` order) from the last training forward and returns dL/dx; parameter gradients
+    /// accumulate.
     @discardableResult
-    public func backward(maskGradient: Tensor?, classGradient: Tensor?) -> Tensor {
-        setOutputGradients(maskGradient: maskGradient, classGradient: classGradient)
+    public func backward(maskGradient: Tensor?, classGradient: Tensor?, deepSupervision: [Tensor?] = []) -> Tensor {
+        setOutputGradients(maskGradient: maskGradient, classGradient: classGradient, deepSupervision: deepSupervision)
         defer { for i in gradients.indices { gradients[i] = nil } }
         let dx = network.backward(gradients)
         return crop(dx, height: lastInputShape[2], width: lastInputShape[3])
     }
 
     /// The backward of a training step: parameter gradients only, no gradient for the input image.
-    public func backwardParameters(maskGradient: Tensor?, classGradient: Tensor?) {
-        setOutputGradients(maskGradient: maskGradient, classGradient: classGradient)
+    public func backwardParameters(maskGradient: Tensor?, classGradient: Tensor?, deepSupervision: [Tensor?] = []) {
+        setOutputGradients(maskGradient: maskGradient, classGradient: classGradient, deepSupervision: deepSupervision)
         network.backwardParameters(gradients)
         for i in gradients.indices { gradients[i] = nil }
     }
 
     /// `gradients`: the loss gradients in the network's output order, the mask's padded to the network's input
     /// size.
-    private func setOutputGradients(maskGradient: Tensor?, classGradient: Tensor?) {
+    private func setOutputGradients(maskGradient: Tensor?, classGradient: Tensor?, deepSupervision: [Tensor?]) {
         if gradients.count != network.outputs.count {
             gradients = [Tensor?](repeating: nil, count: network.outputs.count)
         }
-        if let m = maskOutput, let g = maskGradient {
-            gradients[m] = pad(g, height: padded(lastInputShape[2]), width: padded(lastInputShape[3]))
+        let (ph, pw) = (padded(lastInputShape[2]), padded(lastInputShape[3]))
+        if let m = maskOutput, let g = maskGradient { gradients[m] = pad(g, height: ph, width: pw) }
+        for (h, g) in zip(deepSupervisionHeads, deepSupervision) {
+            if let g { gradients[h.output] = pad(g, height: ph, width: pw) }
         }
         if let c = classOutput, let g = classGradient { gradients[c] = g }
     }

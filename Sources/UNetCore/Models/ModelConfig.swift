@@ -1,67 +1,106 @@
-/// Everything needed to rebuild a model: what `model.create` takes and checkpoints store in their metadata.
+/// Everything needed to rebuild a model: what `model.create` takes and checkpoints store in their metadata
+/// (`unet_engine.config`, one flat JSON object: `architecture`, `input_shape`, `seed` and the architecture's own
+/// parameters under their names, as the code before the registry wrote it).
+///
+/// The parameters an architecture takes are its `ArchitectureSpec`'s declaration; `parameters` always holds
+/// every declared one (defaults filled in), so two configurations that build the same model are equal.
 public struct ModelConfig: Codable, Equatable, Sendable {
-    public enum Architecture: String, Codable, Sendable, CaseIterable {
-        case unetClassifier = "unet-classifier"
-        case unet
-    }
-
-    public enum Upsampling: String, Codable, Sendable, CaseIterable {
-        case transpose, bilinear, nearest
+    /// An architecture's name. A struct rather than an enum so that a new architecture is one new file: each
+    /// declares its own constant (`.unet`, `.unetClassifier`) next to its builder.
+    public struct Architecture: RawRepresentable, Hashable, Codable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
     }
 
     public var architecture: Architecture
     /// [C, H, W]. For `unet` the height and width are nominal: any size is accepted at run time.
     public var inputShape: [Int]
-    /// unet-classifier: units of the final Dense (the reference has 2, sigmoid).
-    /// unet: mask channels: 1 means a sigmoid mask, K > 1 a softmax over K classes.
-    public var classes: Int
     public var seed: UInt64
-    // unet only:
-    public var depth: Int
-    public var filters: Int
-    public var batchNorm: Bool
-    public var upsampling: Upsampling
-    /// Classes of the optional image-level head on the bottleneck (0: none; 1: sigmoid; K > 1: softmax).
-    public var classificationHead: Int
-    /// Dropout before the bottleneck's pooling output, as in Ronneberger et al. (0: none).
-    public var dropout: Float
+    /// The architecture's own parameters by name, every declared one present.
+    public var parameters: [String: ParameterValue]
 
-    public init(architecture: Architecture, inputShape: [Int], classes: Int? = nil, seed: UInt64 = 0,
-                depth: Int = 4, filters: Int = 64, batchNorm: Bool = false, upsampling: Upsampling = .transpose,
-                classificationHead: Int = 0, dropout: Float = 0) {
+    /// A configuration with `parameters` over the architecture's defaults. Values are checked by `validate()`.
+    public init(architecture: Architecture, inputShape: [Int], seed: UInt64 = 0,
+                parameters: [String: ParameterValue] = [:]) {
         self.architecture = architecture
         self.inputShape = inputShape
-        self.classes = classes ?? (architecture == .unetClassifier ? 2 : 1)
         self.seed = seed
-        self.depth = depth; self.filters = filters; self.batchNorm = batchNorm; self.upsampling = upsampling
-        self.classificationHead = classificationHead; self.dropout = dropout
+        var all = parameters
+        for p in ArchitectureRegistry.spec(architecture)?.parameters ?? [] where all[p.name] == nil {
+            all[p.name] = p.defaultValue
+        }
+        self.parameters = all
     }
 
-    enum CodingKeys: String, CodingKey {
-        case architecture, inputShape = "input_shape", classes, seed, depth, filters, batchNorm = "batch_norm"
-        case upsampling, classificationHead = "classification_head", dropout
+    // MARK: Typed reads for builders (the name must be declared: a typo is a programming error)
+
+    public func integer(_ name: String) -> Int { value(name).integer! }
+    public func number(_ name: String) -> Double { value(name).number! }
+    public func boolean(_ name: String) -> Bool { value(name).boolean! }
+    public func string(_ name: String) -> String { value(name).string! }
+
+    private func value(_ name: String) -> ParameterValue {
+        guard let v = parameters[name] else { preconditionFailure("\(architecture) declares no parameter \(name)") }
+        return v
     }
 
-    /// Checks ranges before anything is allocated; the message names the field.
+    // MARK: Validation
+
+    /// Checks the shape, every parameter against its declaration and the architecture's own rules before
+    /// anything is allocated; the error names the field and what is valid.
     public func validate() throws {
+        let spec = try ArchitectureRegistry.lookup(architecture)
         func bad(_ field: String, _ why: String) -> ConfigError { ConfigError(field: field, reason: why) }
         guard inputShape.count == 3 else { throw bad("input_shape", "must be [C, H, W]") }
         guard (1...64).contains(inputShape[0]) else { throw bad("input_shape", "channels must be in 1...64") }
         guard inputShape[1] >= 1, inputShape[2] >= 1, inputShape[1] <= 8192, inputShape[2] <= 8192 else {
             throw bad("input_shape", "height and width must be in 1...8192")
         }
-        guard (1...1000).contains(classes) else { throw bad("classes", "must be in 1...1000") }
-        switch architecture {
-        case .unetClassifier:
-            guard inputShape[1] % 4 == 0, inputShape[2] % 4 == 0 else {
-                throw bad("input_shape", "unet-classifier needs height and width divisible by 4")
-            }
-        case .unet:
-            guard (1...6).contains(depth) else { throw bad("depth", "must be in 1...6") }
-            guard (1...256).contains(filters) else { throw bad("filters", "must be in 1...256") }
-            guard (0...1000).contains(classificationHead) else { throw bad("classification_head", "must be in 0...1000") }
-            guard dropout >= 0, dropout < 1 else { throw bad("dropout", "must be in [0, 1)") }
+        let declared = Set(spec.parameters.map(\.name))
+        if let extra = parameters.keys.sorted().first(where: { !declared.contains($0) }) {
+            throw bad(extra, spec.unknownParameterReason)
         }
+        for p in spec.parameters {
+            guard let v = parameters[p.name] else { throw bad(p.name, "is missing") }
+            _ = try p.validate(v)
+        }
+        try spec.validate(self)
+    }
+
+    // MARK: Checkpoint metadata
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init?(stringValue s: String) { stringValue = s }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Reads the architecture's declared parameters (absent ones take their defaults; keys the architecture does
+    /// not declare are ignored, as the old code wrote every unet field for unet-classifier too). An architecture
+    /// the registry does not know is an error that lists the known ones.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        let name = Architecture(rawValue: try c.decode(String.self, forKey: Key("architecture")))
+        let spec = try ArchitectureRegistry.lookup(name)
+        var parameters: [String: ParameterValue] = [:]
+        for p in spec.parameters {
+            if let v = try c.decodeIfPresent(ParameterValue.self, forKey: Key(p.name)) {
+                parameters[p.name] = try p.validate(v)
+            }
+        }
+        self.init(architecture: name, inputShape: try c.decode([Int].self, forKey: Key("input_shape")),
+                  seed: try c.decode(UInt64.self, forKey: Key("seed")), parameters: parameters)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(architecture.rawValue, forKey: Key("architecture"))
+        try c.encode(inputShape, forKey: Key("input_shape"))
+        try c.encode(seed, forKey: Key("seed"))
+        for (name, v) in parameters { try c.encode(v, forKey: Key(name)) }
     }
 }
 

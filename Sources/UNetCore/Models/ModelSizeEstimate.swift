@@ -23,25 +23,33 @@ public struct ModelSizeEstimate: Equatable, Sendable {
     /// physical memory).
     nonisolated(unsafe) public static var maximumBytes = Int(clamping: ProcessInfo.processInfo.physicalMemory / 2)
 
-    /// The configuration's estimate; `config` must have passed `validate()` (its sizes are then bounded).
+    public init() {}
+
+    /// The configuration's estimate, as its architecture declares it (`ArchitectureSpec.estimate`); `config`
+    /// must have passed `validate()` (its sizes are then bounded).
     public init(_ config: ModelConfig) {
-        switch config.architecture {
-        case .unetClassifier: addClassifier(config)
-        case .unet: addUNet(config)
-        }
+        self = ArchitectureRegistry.spec(config.architecture)?.estimate(config) ?? ModelSizeEstimate()
     }
 
-    private mutating func conv(_ cin: Int, _ cout: Int, kernel: Int, bias: Bool = true) {
+    // MARK: Building blocks for the architectures' estimates
+
+    public mutating func conv(_ cin: Int, _ cout: Int, kernel: Int, bias: Bool = true) {
         parameters += cin * cout * kernel * kernel + (bias ? cout : 0)
     }
 
-    private mutating func batchNorm(_ channels: Int) {
+    public mutating func batchNorm(_ channels: Int) {
         parameters += 2 * channels
         buffers += 2 * channels + 1
     }
 
     /// Mirrors `UNetClassifierBuilder`.
-    private mutating func addClassifier(_ c: ModelConfig) {
+    static func unetClassifier(_ c: ModelConfig) -> ModelSizeEstimate {
+        var e = ModelSizeEstimate()
+        e.addClassifier(c, classes: c.integer("classes"))
+        return e
+    }
+
+    private mutating func addClassifier(_ c: ModelConfig, classes: Int) {
         let (channels, hw) = (c.inputShape[0], c.inputShape[1] * c.inputShape[2])
         // (input channels, output channels, pixels at this level) of each two-convolution block.
         let blocks = [(channels, 64, hw), (64, 128, hw / 4), (128, 256, hw / 16), (256 + 128, 128, hw / 4),
@@ -53,15 +61,34 @@ public struct ModelSizeEstimate: Equatable, Sendable {
         }
         activations += channels * hw + 64 * hw / 4 + 128 * hw / 16  // input, pools
         activations += (256 + 256 + 128) * hw / 4 + (128 + 192) * hw  // upsamplings, concatenations
-        parameters += 64 * hw * c.classes + c.classes  // the Dense layer on the flattened last block
-        activations += 64 * hw + c.classes
+        parameters += 64 * hw * classes + classes  // the Dense layer on the flattened last block
+        activations += 64 * hw + classes
     }
 
     /// Mirrors `UNetBuilder`, at the input shape padded to a multiple of 2^depth.
-    private mutating func addUNet(_ c: ModelConfig) {
+    static func unet(_ config: ModelConfig) -> ModelSizeEstimate {
+        var e = ModelSizeEstimate()
+        e.addUNet(UNetSettings(config), inputShape: config.inputShape)
+        return e
+    }
+
+    /// The unet's parameters, typed.
+    struct UNetSettings {
+        let depth, filters, classes, classificationHead: Int
+        let batchNorm: Bool
+        let dropout: Double
+        let upsampling: UNetBuilder.Upsampling
+        init(_ c: ModelConfig) {
+            depth = c.integer("depth"); filters = c.integer("filters"); classes = c.integer("classes")
+            classificationHead = c.integer("classification_head"); batchNorm = c.boolean("batch_norm")
+            dropout = c.number("dropout"); upsampling = UNetBuilder.Upsampling(rawValue: c.string("upsampling"))!
+        }
+    }
+
+    private mutating func addUNet(_ c: UNetSettings, inputShape: [Int]) {
         let multiple = 1 << c.depth
         let pad = { (side: Int) in (side + multiple - 1) / multiple * multiple }
-        let pixels0 = pad(c.inputShape[1]) * pad(c.inputShape[2])
+        let pixels0 = pad(inputShape[1]) * pad(inputShape[2])
         let pixels = { (level: Int) in pixels0 >> (2 * level) }
         let perConv = c.batchNorm ? 3 : 2  // convolution, BatchNorm, ReLU outputs
         func doubleConv(_ cin: Int, _ cout: Int, level: Int) {
@@ -71,8 +98,8 @@ public struct ModelSizeEstimate: Equatable, Sendable {
             }
             activations += 2 * perConv * cout * pixels(level)
         }
-        activations += c.inputShape[0] * pixels0
-        var channels = c.inputShape[0]
+        activations += inputShape[0] * pixels0
+        var channels = inputShape[0]
         for level in 0..<c.depth {
             let out = c.filters << level
             doubleConv(channels, out, level: level)

@@ -2,8 +2,26 @@
 /// Conv 3x3 64 ReLU x2, MaxPool; Conv 128 x2, MaxPool; Conv 256 x2; UpSampling 2 (nearest), concat with the
 /// 128 block, Conv 128 x2; UpSampling 2, concat with the 64 block, Conv 64 x2; Flatten; Dense(classes, sigmoid).
 /// Glorot-uniform weights and zero biases, as Keras initialises them. At 224x224x3: 8,305,602 parameters.
-enum UNetClassifierBuilder {
+///
+/// One head, `class`: the Dense layer's `classes` sigmoid units (the reference's Dense(2, sigmoid)).
+public enum UNetClassifierBuilder {
+    public static let spec = ArchitectureSpec(
+        name: .unetClassifier,
+        summary: "the reference Keras U-Net image classifier: a fixed input size (height and width divisible by 4), "
+            + "Flatten and Dense(classes, sigmoid)",
+        parameters: [
+            ParameterSpec("classes", .integer(1...1000), default: .integer(2), "units of the final sigmoid Dense layer"),
+        ],
+        validate: { config in
+            guard config.inputShape[1] % 4 == 0, config.inputShape[2] % 4 == 0 else {
+                throw ConfigError(field: "input_shape", reason: "unet-classifier needs height and width divisible by 4")
+            }
+        },
+        estimate: ModelSizeEstimate.unetClassifier,
+        build: build)
+
     static func build(_ config: ModelConfig) -> Model {
+        let classes = config.integer("classes")
         var rng = RandomGenerator(seed: config.seed)
         let net = Network()
         let (c, h, w) = (config.inputShape[0], config.inputShape[1], config.inputShape[2])
@@ -27,9 +45,15 @@ enum UNetClassifierBuilder {
         let m2 = net.add("concat2", Concatenate(), u2, b1)
         let b5 = block("block5", m2, 128 + 64, 64)
         let f = net.add("flatten", Flatten(), b5)
-        let d = net.add("dense", Dense(inputFeatures: 64 * h * w, outputFeatures: config.classes, activation: "sigmoid",
+        let d = net.add("dense", Dense(inputFeatures: 64 * h * w, outputFeatures: classes, activation: "sigmoid",
                                         rng: &rng), f)
         net.outputs = [d]
-        return Model(config: config, network: net, maskOutput: nil, classOutput: 0, padMultiple: 1, fixedSize: true)
+        return Model(config: config, network: net,
+                     heads: [ModelHead(name: "class", kind: .classes, channels: classes, activation: .sigmoid, output: 0)],
+                     padMultiple: 1, fixedSize: true)
     }
+}
+
+extension ModelConfig.Architecture {
+    public static let unetClassifier = ModelConfig.Architecture(rawValue: "unet-classifier")
 }

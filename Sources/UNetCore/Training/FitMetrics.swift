@@ -21,7 +21,7 @@ public enum FitMetrics {
             scored += classOutputs <= 2 ? ["accuracy", "precision", "recall", "specificity", "f1", "pr_auc", "auc"]
                 : ["accuracy", "auc"]
         }
-        if model.maskOutput != nil && v.masks && model.config.classes == 1 { scored += ["dice", "iou", "pixel_accuracy"] }
+        if model.maskOutput != nil && v.masks && LossChoice.maskChannels(model) == 1 { scored += ["dice", "iou", "pixel_accuracy"] }
         return names + scored.map { "val_" + $0 }
     }
 }

@@ -24,14 +24,19 @@ public enum LossChoice {
     }
 
     /// Units of the model's image-level head (0 without one).
-    static func classOutputs(_ model: Model) -> Int {
-        guard model.classOutput != nil else { return 0 }
-        return model.config.architecture == .unetClassifier ? model.config.classes : model.config.classificationHead
+    static func classOutputs(_ model: Model) -> Int { model.classHead?.channels ?? 0 }
+
+    /// Channels of the model's main mask (0 without one).
+    static func maskChannels(_ model: Model) -> Int { model.maskHead?.channels ?? 0 }
+
+    /// The losses `head` can train with.
+    public static func losses(for head: ModelHead) -> [LossKind] {
+        head.kind == .mask ? maskLosses(channels: head.channels) : classLosses(outputs: head.channels)
     }
 
     /// What an explicit `loss` may name for `model`: what fits any of its outputs.
     public static func valid(for model: Model) -> [LossKind] {
-        let mask = model.maskOutput != nil ? maskLosses(channels: model.config.classes) : []
+        let mask = model.maskOutput != nil ? maskLosses(channels: maskChannels(model)) : []
         let head = model.classOutput != nil ? classLosses(outputs: classOutputs(model)) : []
         return LossKind.allCases.filter { mask.contains($0) || head.contains($0) }
     }
@@ -53,7 +58,7 @@ public enum LossChoice {
         guard !valid.contains(loss) else { return }
         var outputs: [String] = []
         if model.maskOutput != nil {
-            outputs.append(model.config.classes == 1 ? "1-channel mask" : "\(model.config.classes)-class mask")
+            outputs.append(maskChannels(model) == 1 ? "1-channel mask" : "\(maskChannels(model))-class mask")
         }
         if model.classOutput != nil { outputs.append("\(classOutputs(model))-unit class head") }
         let what = "this model's " + outputs.joined(separator: " or its ")

@@ -74,7 +74,8 @@ public final class Trainer {
             restoreSnapshot()
             throw TrainingError.diverged("the loss is \(objective.loss)")
         }
-        model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient)
+        model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
+                                 deepSupervision: objective.deepSupervisionGradients)
         guard params.allSatisfy({ $0.grad.isFinite }) else {
             restoreSnapshot()
             throw TrainingError.diverged("a gradient is not finite")
@@ -119,11 +120,12 @@ public final class Trainer {
     /// well under 1.
     public static let maximumRelativeUpdate = 100.0
 
-    /// The outputs a batch has targets for (all of them when it has none, so the error names them).
+    /// The outputs a batch has targets for and whose loss weight is not 0 (all of them when none is left, so
+    /// the error names them).
     func heads(for batch: Batch) -> Model.Heads {
         var h: Model.Heads = []
-        if batch.masks != nil && model.maskOutput != nil { h.insert(.mask) }
-        if batch.labels != nil && model.classOutput != nil { h.insert(.classes) }
+        if batch.masks != nil, let m = model.maskHead, config.headLoss(for: m).weight != 0 { h.insert(.mask) }
+        if batch.labels != nil, let c = model.classHead, config.headLoss(for: c).weight != 0 { h.insert(.classes) }
         return h.isEmpty ? .all : h
     }
 
@@ -133,25 +135,32 @@ public final class Trainer {
         var loss: Float = 0
         var maskGradient: Tensor?
         var classGradient: Tensor?
+        /// In `Model.deepSupervisionHeads` order; empty for models without such heads.
+        var deepSupervisionGradients: [Tensor?] = []
     }
 
-    /// The loss over every output that has a target in the batch, and its gradients; the batch metrics go to
-    /// `stepMetrics`.
+    /// The weighted sum of each head's loss over the heads that have a target in the batch (`TrainingConfig.
+    /// headLoss(for:)` gives each head's loss and weight), and its gradients; the batch metrics (of the main
+    /// heads) go to `stepMetrics`.
     func computeObjective(_ out: Model.Output, _ batch: Batch) throws -> Objective {
         var objective = Objective()
         stepMetrics.removeAll(keepingCapacity: true)
         var used = false
-        if let logits = out.mask, let masks = batch.masks {
+        if let logits = out.mask, let masks = batch.masks, let head = model.maskHead {
             guard masks.count == logits.shape[0] * logits.shape[2] * logits.shape[3] else {
                 throw TrainingError.unusableTargets("masks \(masks.shape) do not fit mask logits \(logits.shape)")
             }
-            let r = try segmentationLoss(logits, masks)
-            objective.loss += r.loss
-            objective.maskGradient = r.gradient
+            objective.maskGradient = try addTerm(segmentationLoss(logits, masks, config.headLoss(for: head).loss),
+                                                 weight: config.headLoss(for: head).weight, to: &objective.loss)
             stepMetrics["dice"] = batchDice(logits, masks)
             used = true
+            for (head, logits) in zip(model.deepSupervisionHeads, out.deepSupervision) {
+                let setting = config.headLoss(for: head)
+                objective.deepSupervisionGradients.append(setting.weight == 0 ? nil : try addTerm(
+                    segmentationLoss(logits, masks, setting.loss), weight: setting.weight, to: &objective.loss))
+            }
         }
-        if let logits = out.classLogits, let labels = batch.labels {
+        if let logits = out.classLogits, let labels = batch.labels, let head = model.classHead {
             guard labels.count == logits.shape[0] else {
                 throw TrainingError.unusableTargets("\(labels.count) labels for \(logits.shape[0]) images")
             }
@@ -159,9 +168,8 @@ public final class Trainer {
             guard labels.allSatisfy({ $0 >= 0 && $0 < max(classes, 2) }) else {
                 throw TrainingError.unusableTargets("labels must be class indices in 0..<\(max(classes, 2))")
             }
-            let r = try classificationLoss(logits, labels)
-            objective.loss += r.loss
-            objective.classGradient = r.gradient
+            objective.classGradient = try addTerm(classificationLoss(logits, labels, config.headLoss(for: head).loss),
+                                                  weight: config.headLoss(for: head).weight, to: &objective.loss)
             stepMetrics["accuracy"] = batchAccuracy(logits, labels)
             used = true
         }
@@ -173,7 +181,16 @@ public final class Trainer {
         return objective
     }
 
-    func segmentationLoss(_ logits: Tensor, _ masks: Tensor) throws -> LossResult {
+    /// Adds `weight` times the term's loss to `total` and returns its gradient scaled alike (in place; a weight
+    /// of 1 leaves both exactly as they were).
+    func addTerm(_ term: LossResult, weight: Float, to total: inout Float) -> Tensor {
+        total += weight * term.loss
+        if weight != 1 { for i in 0..<term.gradient.count { term.gradient.data[i] *= weight } }
+        return term.gradient
+    }
+
+    /// `loss` (the head's, or the single one) where it fits the mask, else the automatic one (`LossChoice`).
+    func segmentationLoss(_ logits: Tensor, _ masks: Tensor, _ loss: LossKind?) throws -> LossResult {
         let classes = logits.shape[1]
         // A class-index mask on a 1-channel model (or an index past K) would train on nonsense targets.
         var largest: Float = 0
@@ -185,7 +202,7 @@ public final class Trainer {
         }
         if classes == 1 {
             let t = masks.shape == logits.shape ? masks : TensorRecycler.view(of: masks, shape: logits.shape)
-            switch LossChoice.maskLoss(config.loss, channels: 1) {
+            switch LossChoice.maskLoss(loss, channels: 1) {
             case .bce: return binaryCrossEntropy(logits: logits, targets: t, classWeights: classWeights)
             case .dice: return diceLoss(logits: logits, targets: t)
             case .bceDice: return bceDiceLoss(logits: logits, targets: t, classWeights: classWeights)
@@ -193,7 +210,7 @@ public final class Trainer {
             }
         }
         let labels = masks.rank == 3 ? masks : TensorRecycler.view(of: masks, logits.shape[0], logits.shape[2], logits.shape[3])
-        switch LossChoice.maskLoss(config.loss, channels: classes) {
+        switch LossChoice.maskLoss(loss, channels: classes) {
         case .ce: return softmaxCrossEntropy(logits: logits, labels: labels, classWeights: classWeights)
         case .dice: return diceLoss(logits: logits, targets: oneHot(labels, classes: classes), classWeights: classWeights)
         case .bce, .bceDice:
@@ -201,10 +218,11 @@ public final class Trainer {
         }
     }
 
-    func classificationLoss(_ logits: Tensor, _ labels: [Int]) throws -> LossResult {
+    /// `loss` (the head's, or the single one) where it fits the head, else the automatic one (`LossChoice`).
+    func classificationLoss(_ logits: Tensor, _ labels: [Int], _ loss: LossKind?) throws -> LossResult {
         let (n, classes) = (logits.shape[0], logits.shape[1])
         // A loss named for the mask (dice, say) leaves a class head beside it on its automatic loss.
-        let loss = LossChoice.classLoss(config.loss, outputs: classes, activation: model.classActivation)
+        let loss = LossChoice.classLoss(loss, outputs: classes, activation: model.classActivation)
         if loss == .ce {
             guard classes > 1 else { throw TrainingError.unusableTargets("loss \"ce\" needs at least 2 class outputs") }
             let indices = TensorRecycler.tensor(n)

@@ -10,6 +10,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// nil ("auto") picks per output (see `LossChoice`): BCE + Dice for a 1-channel mask, CE for a K-class mask,
     /// BCE for sigmoid class outputs (the reference classifier), CE for softmax ones.
     public var loss: LossKind?
+    /// One loss and weight per head, by head name (`train.configure`'s object form); nil: `loss` for every head.
+    /// See `headLoss(for:)`.
+    public var headLosses: [String: HeadLoss]?
     /// Explicit weights per class, or nil. ("balanced" is resolved from the dataset's counts before training.)
     public var classWeights: [Float]?
     public var balancedClassWeights = false
@@ -23,6 +26,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case optimizer, learningRate = "learning_rate", weightDecay = "weight_decay", momentum, nesterov, loss
+        case headLosses = "head_losses"
         case classWeights = "class_weights", balancedClassWeights = "balanced_class_weights"
         case batchSize = "batch_size", seed, augment, lrSchedule = "lr_schedule"
     }

@@ -104,6 +104,12 @@ public final class Dataset: BatchSource, @unchecked Sendable {
             DispatchQueue.concurrentPerform(iterations: indices.count) { k in
                 base[k] = Result {
                     var (image, mask) = try load(indices[k])
+                    if preprocessing.tileSampling {
+                        // A new crop each epoch in training; a fixed one (epoch 0) when not augmenting.
+                        var base = generator(epoch: augment ? epoch : 0, index: indices[k])
+                        var rng = RandomGenerator(seed: base.next() ^ 0x7469_6C65)  // apart from the augmentation's
+                        (image, mask) = preprocessing.randomCrop(image, mask: mask, rng: &rng)
+                    }
                     if doAugment {
                         var rng = generator(epoch: epoch, index: indices[k])
                         (image, mask) = augmentation.apply(image, mask: mask, rng: &rng)

@@ -19,7 +19,7 @@ public struct SkippedFile: Equatable, Sendable {
 /// corrupt, truncated, empty or enormous file is listed in `skipped` with its reason instead of failing a batch
 /// in the middle of training.
 public enum DatasetSources {
-    static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
+    static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "dcm", "dicom"]
     /// Largest number of classes a manifest's integer labels may name (as `ModelConfig.classes`).
     static let maximumClasses = 1000
 
@@ -35,8 +35,13 @@ public enum DatasetSources {
             throw OpenError(field: field, description: "\(dir) is not a folder")
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: dir)
-        return names.filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) && !$0.hasPrefix(".") }
-            .sorted()
+        return names.filter { name in
+            guard !name.hasPrefix(".") else { return false }
+            let ext = (name as NSString).pathExtension.lowercased()
+            // Extension-less files are taken when they are DICOM (PACS exports name files by UID alone).
+            return imageExtensions.contains(ext)
+                || (ext.isEmpty && ImageDecoder.isDICOMFile((dir as NSString).appendingPathComponent(name)))
+        }.sorted()
     }
 
     /// Probes `path`; nil when it decodes as far as its header says, else the reason.

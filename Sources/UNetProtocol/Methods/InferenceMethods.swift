@@ -7,11 +7,19 @@ import UNetData
 public enum InferenceMethods: MethodGroup {
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("predict", .numeric, params: ["images", "threshold", "resize", "batch_size"]) { ctx in
+            MethodSpec(
+                "predict", .numeric,
+                params: [
+                    "images", "threshold", "resize", "batch_size", "window", "frame", "include_patient_id", "tta",
+                ]
+            ) { ctx in
                 try predict(ctx)
             },
             MethodSpec(
-                "segment", .numeric, params: ["images", "threshold", "encoding", "output_dir", "resize", "batch_size"]
+                "segment", .numeric, params: [
+                    "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
+                    "include_patient_id", "tta", "tile",
+                ]
             ) { ctx in
                 try segment(ctx)
             },
@@ -29,19 +37,25 @@ public enum InferenceMethods: MethodGroup {
     static let maximumBatchPixels = 1 << 22
 
     /// Reads the images of the request one by one and runs them through the model in batches: consecutive images
-    /// of the same size, up to `batch_size` of them and the pixel budget. `body(i, input, output, row)` then
-    /// sees image `i` with the batch's outputs, its own at `row`. Cancellation is checked before each image is
-    /// read and each batch runs; `{"done", "total"}` progress goes out at most once a second.
+    /// of the same size, up to `batch_size` of them and the pixel budget. `body(i, input, probabilities, row)`
+    /// then sees image `i` with the batch's activated outputs (averaged over the `tta` views), its own at `row`.
+    /// Cancellation is checked before each image is read and each batch runs; `{"done", "total"}` progress goes
+    /// out at most once a second.
+    /// With `tile` (segment only) each image runs alone, window by window (`TiledInference`), at its own size
+    /// unless `resize` is given as true.
     static func forEachImage(
-        _ ctx: RequestContext, model: Model, heads: Model.Heads,
-        _ body: (Int, ImageInput, Model.Output, Int) throws -> Void
+        _ ctx: RequestContext, model: Model, heads: Model.Heads, tile: TiledInference? = nil,
+        _ body: (Int, ImageInput, Probabilities, Int) throws -> Void
     ) throws {
         let p = ctx.params
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize", default: true)
+        let resize = try p.bool("resize", default: tile == nil)
         let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
-        let (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
+        var (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
+        if tile != nil { (batchSize, batchPixels) = (1, Int.max) }
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
+        let options = try p.decodeOptions(withPatientID: true)
+        let tta = try TestTimeAugmentation.read(p, model: model)
         var lastReport = Date()
         var pending: [(index: Int, input: ImageInput)] = []
         var done = 0
@@ -53,8 +67,17 @@ public enum InferenceMethods: MethodGroup {
             for (row, item) in pending.enumerated() {
                 x.image(row).update(from: item.input.tensor.data, count: first.count)
             }
-            let output = try model.forward(x, training: false, heads: heads)
-            for (row, item) in pending.enumerated() { try body(item.index, item.input, output, row) }
+            func plain(_ view: Tensor) throws -> Probabilities {
+                let output = try model.forward(view, training: false, heads: heads)
+                var p = Probabilities()
+                if let m = output.mask, let a = model.maskActivation { p.mask = Model.activate(m, a) }
+                if let c = output.classLogits, let a = model.classActivation { p.classes = Model.activate(c, a) }
+                return p
+            }
+            let probabilities = try tile.map { tiles in
+                try tiles.run(x, checkCancelled: ctx.checkCancelled) { windows in try tta.run(windows, plain) }
+            } ?? tta.run(x, plain)
+            for (row, item) in pending.enumerated() { try body(item.index, item.input, probabilities, row) }
             done += pending.count
             pending.removeAll(keepingCapacity: true)
             if Date().timeIntervalSince(lastReport) >= 1 {
@@ -67,7 +90,7 @@ public enum InferenceMethods: MethodGroup {
             try ctx.checkCancelled()
             let input = try ImageInput.read(
                 images, index: i, params: p, model: model, resize: resize,
-                normalization: normalization)
+                normalization: normalization, options: options)
             let shape = input.tensor.shape
             do {
                 try model.validateInput([1] + shape)
@@ -97,15 +120,14 @@ public enum InferenceMethods: MethodGroup {
 
     static func predict(_ ctx: RequestContext) throws -> JSONValue {
         let model = try ctx.session.requireModel()
-        guard model.classOutput != nil, let activation = model.classActivation else {
+        guard model.classOutput != nil, model.classActivation != nil else {
             throw RPCError.unsupportedByModel(
                 "this unet has no classification head: create it with classification_head")
         }
         let threshold = Float(try ctx.params.double("threshold", default: 0.5, in: 0...1))
         // A threshold picks class 1 from one sigmoid unit; with more units the largest output wins, so a
         // threshold would be silently ignored: refuse it instead.
-        let c = model.config
-        let units = c.architecture == .unetClassifier ? c.classes : c.classificationHead
+        let units = model.classHead?.channels ?? 0
         if units != 1, ctx.params.value("threshold") != nil {
             throw ctx.params.invalid(
                 "threshold",
@@ -113,9 +135,9 @@ public enum InferenceMethods: MethodGroup {
                     + "and predicts the largest: leave threshold out")
         }
         var predictions: [JSONValue] = []
-        try forEachImage(ctx, model: model, heads: .classes) { _, _, output, r in
-            guard let logits = output.classLogits else { return }
-            let probs = Model.activate(row(logits, r), activation).array  // (1, K) -> K values
+        try forEachImage(ctx, model: model, heads: .classes) { _, input, output, r in
+            guard let classes = output.classes else { return }
+            let probs = row(classes, r).array  // (1, K) -> K values
             // One sigmoid unit is the probability of class 1; otherwise the largest output wins.
             let index =
                 probs.count == 1
@@ -123,9 +145,11 @@ public enum InferenceMethods: MethodGroup {
                 : probs.indices.max { probs[$0] < probs[$1] }!
             let names = ctx.session.classNames
             let label = names.flatMap { index < $0.count ? $0[index] : nil } ?? String(index)
-            predictions.append([
+            var entry: JSONObject = [
                 "probabilities": JSONValue(probs), "label": .string(label), "class_index": JSONValue(index),
-            ])
+            ]
+            if let tags = input.dicom { entry["dicom"] = tags.json }
+            predictions.append(.object(entry))
         }
         return ["predictions": .array(predictions)]
     }
@@ -134,7 +158,7 @@ public enum InferenceMethods: MethodGroup {
 
     static func segment(_ ctx: RequestContext) throws -> JSONValue {
         let model = try ctx.session.requireModel()
-        guard model.maskOutput != nil, let activation = model.maskActivation else {
+        guard model.maskOutput != nil, model.maskActivation != nil else {
             throw RPCError.unsupportedByModel(
                 "\(model.config.architecture.rawValue) produces no mask: segment needs a unet")
         }
@@ -143,17 +167,17 @@ public enum InferenceMethods: MethodGroup {
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
         var files = try p.path("output_dir").map(MaskFiles.init(directory:))
+        let tile = try TiledInference.read(p)
         var masks: [JSONValue] = []
-        try forEachImage(ctx, model: model, heads: .mask) { i, input, output, r in
-            guard let logits = output.mask else { return }
-            let probs = MaskEncoding.resize(
-                Model.activate(row(logits, r), activation),
-                height: input.originalHeight, width: input.originalWidth)
+        try forEachImage(ctx, model: model, heads: .mask, tile: tile) { i, input, output, r in
+            guard let maskProbs = output.mask else { return }
+            let probs = MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
             let mask = MaskEncoding.labels(probs, threshold: threshold)
             var entry: JSONObject = [
                 "shape": JSONValue([mask.height, mask.width]),
                 "foreground_fraction": JSONValue(mask.foregroundFraction),
             ]
+            if let tags = input.dicom { entry["dicom"] = tags.json }
             if let path = try files?.write(try mask.png(), stem: input.stem, index: i) {
                 entry["path"] = .string(path)
             } else {

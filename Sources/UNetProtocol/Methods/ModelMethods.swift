@@ -2,12 +2,19 @@ import Foundation
 import UNetCore
 import UNetData
 
-/// `model.create`, `model.summary`, `model.save` and `model.load`.
+/// `model.create`, `model.architectures`, `model.summary`, `model.save` and `model.load`.
 ///
 /// A new model replaces the session's only when it was built (or loaded) completely, so a bad request or a bad
-/// file leaves the current model as it was.
+/// file leaves the current model as it was. `model.create`'s parameters beyond the common ones come from the
+/// architecture registry (`ArchitectureRegistry`): its validation, its errors and its `openrpc.json` entry.
 public enum ModelMethods: MethodGroup {
-    static let unetOnly = ["depth", "filters", "batch_norm", "upsampling", "classification_head", "dropout"]
+    /// The parameters every architecture takes.
+    static let commonParams = ["architecture", "input_shape", "seed"]
+    /// Every name any architecture declares, in registry order.
+    static var architectureParams: [String] {
+        var seen = Set<String>()
+        return ArchitectureRegistry.all.flatMap { $0.parameters.map(\.name) }.filter { seen.insert($0).inserted }
+    }
     /// Checkpoint metadata keys this layer adds to UNetCore's.
     static let classNamesKey = "unet_engine.class_names"
     static let preprocessingKey = "unet_engine.preprocessing"
@@ -15,12 +22,13 @@ public enum ModelMethods: MethodGroup {
     public static var methods: [MethodSpec] {
         [
             MethodSpec("model.create", .numeric,
-                       params: ["architecture", "input_shape", "classes", "seed"] + unetOnly) { ctx in
+                       params: commonParams + architectureParams) { ctx in
                 let model = try Model.build(try config(ctx.params))
                 // Class names from an open dataset stay: opening the data before creating the model is the usual order.
                 ctx.session.replaceModel(model, optimizer: nil, classNames: ctx.session.classNames)
                 return summary(model)
             },
+            MethodSpec("model.architectures", .immediate) { _ in architectures },
             MethodSpec("model.summary", .numeric) { ctx in summary(try ctx.session.requireModel()) },
             MethodSpec("model.save", .numeric, params: ["path"]) { ctx in
                 let path = try ctx.params.requiredPath("path")
@@ -68,27 +76,55 @@ public enum ModelMethods: MethodGroup {
         return extra
     }
 
-    /// Reads `model.create`'s params into a configuration; `Model.build` validates the ranges.
+    /// Reads `model.create`'s params into a configuration: the architecture by name, then each parameter it
+    /// declares, checked against its declaration; `Model.build` checks the rules between them.
     static func config(_ p: ParamsReader) throws -> ModelConfig {
-        guard let arch = try p.enumeration("architecture", ModelConfig.Architecture.self) else {
-            throw p.invalid("architecture", "is required")
-        }
+        let name = try p.requiredString("architecture", oneOf: ArchitectureRegistry.names)
+        let spec = try ArchitectureRegistry.lookup(ModelConfig.Architecture(rawValue: name))
         guard let shape = try p.intArray("input_shape", count: 3...3) else {
             throw p.invalid("input_shape", "is required")
         }
         try ChannelsLastShape.refuse(shape, p, key: "input_shape")
-        if arch != .unet, let given = unetOnly.first(where: { p.has($0) }) {
-            throw p.invalid(given, "applies only to architecture \"unet\"")
+        if let given = p.object.keys.first(where: { !commonParams.contains($0) && spec.parameter($0) == nil }) {
+            throw p.invalid(given, spec.unknownParameterReason)
         }
         let seed = try p.int("seed", default: 0, in: 0...Int.max)
-        var c = ModelConfig(architecture: arch, inputShape: shape, classes: try p.int("classes"), seed: UInt64(seed))
-        c.depth = try p.int("depth", default: c.depth)
-        c.filters = try p.int("filters", default: c.filters)
-        c.batchNorm = try p.bool("batch_norm", default: c.batchNorm)
-        c.upsampling = try p.enumeration("upsampling", ModelConfig.Upsampling.self) ?? c.upsampling
-        c.classificationHead = try p.int("classification_head", default: c.classificationHead)
-        c.dropout = Float(try p.double("dropout", default: Double(c.dropout)))
-        return c
+        var parameters: [String: ParameterValue] = [:]
+        for declared in spec.parameters { parameters[declared.name] = try declared.read(from: p) }
+        return ModelConfig(architecture: spec.name, inputShape: shape, seed: UInt64(seed), parameters: parameters)
+    }
+
+    /// `model.architectures`' result: every architecture's name, description and parameters, from the registry.
+    static var architectures: JSONValue {
+        ["architectures": .array(ArchitectureRegistry.all.map { spec in
+            ["name": .string(spec.name.rawValue), "description": .string(spec.summary),
+             "parameters": .array(spec.parameters.map(\.json))]
+        })]
+    }
+
+    /// The `params` of `model.create`'s entry in `Protocol/openrpc.json`, generated from the registry (a test
+    /// checks the committed file against it). A parameter several architectures declare has one schema (they
+    /// must agree on its type and range); its description names the architectures and their defaults.
+    public static var createParamsSchema: JSONValue {
+        var params: [JSONValue] = [
+            ["name": "architecture", "required": true,
+             "schema": ["type": "string", "enum": JSONValue(ArchitectureRegistry.names)]],
+            ["name": "input_shape", "required": true,
+             "schema": ["type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 3, "maxItems": 3],
+             "description": .string("[C, H, W], channels first; a channels-last shape such as [256, 256, 1] (last 1 "
+                + "or 3, first above 4) is -32602 with \"did you mean [1, 256, 256]?\"")],
+            ["name": "seed", "required": false, "schema": ["type": "integer", "minimum": 0, "default": 0]],
+        ]
+        for name in architectureParams {
+            let declaring = ArchitectureRegistry.all.compactMap { spec in spec.parameter(name).map { (spec, $0) } }
+            var schema = declaring[0].1.typeSchema
+            let defaults = Set(declaring.map(\.1.defaultValue))
+            if defaults.count == 1 { schema["default"] = declaring[0].1.defaultValue.json }
+            let uses = declaring.map { "\($0.0.name) (default \(JSONCodec.encodeString($0.1.defaultValue.json)))" }
+            schema["description"] = .string("\(declaring[0].1.doc); for " + uses.joined(separator: ", "))
+            params.append(["name": .string(name), "required": false, "schema": .object(schema)])
+        }
+        return .array(params)
     }
 
     /// `model.summary`'s result: Keras-style rows (output shapes per image, batch axis omitted) and the
@@ -101,19 +137,18 @@ public enum ModelMethods: MethodGroup {
              "params": JSONValue($0.params)]
         }
         var config: JSONObject = ["architecture": .string(c.architecture.rawValue),
-                                  "input_shape": JSONValue(c.inputShape),
-                                  "classes": JSONValue(c.classes), "seed": .int(Int64(truncatingIfNeeded: c.seed))]
-        if c.architecture == .unet {
-            config["depth"] = JSONValue(c.depth)
-            config["filters"] = JSONValue(c.filters)
-            config["batch_norm"] = .bool(c.batchNorm)
-            config["upsampling"] = .string(c.upsampling.rawValue)
-            config["classification_head"] = JSONValue(c.classificationHead)
-            config["dropout"] = JSONValue(c.dropout)
-        }
+                                  "input_shape": JSONValue(c.inputShape), "seed": .int(Int64(truncatingIfNeeded: c.seed))]
+        for p in ArchitectureRegistry.spec(c.architecture)?.parameters ?? [] { config[p.name] = c.parameters[p.name]?.json }
         return ["architecture": .string(s.architecture), "input_shape": JSONValue(s.inputShape),
                 "layers": .array(layers), "total_params": JSONValue(s.totalParams),
-                "trainable_params": JSONValue(s.trainableParams), "config": .object(config)]
+                "trainable_params": JSONValue(s.trainableParams), "config": .object(config),
+                "outputs": .array(model.heads.map(outputJSON))]
+    }
+
+    /// One named output of `model.summary`: name, kind, channels (mask channels or class units), activation.
+    static func outputJSON(_ h: ModelHead) -> JSONValue {
+        ["name": .string(h.name), "kind": .string(h.kind.rawValue), "channels": JSONValue(h.channels),
+         "activation": .string(h.activation.rawValue)]
     }
 }
 

@@ -44,6 +44,7 @@ final class TrainingSession {
         startPositionsIfModelChanged(session)
         try LossChoice.check(config.loss, model: model)
         if let t = trainer, generation == session.modelGeneration, t.model === model { return t }
+        try config.checkHeadLosses(for: model)  // per-head losses set before this model existed
         let t = Trainer(model: model, config: config, optimizer: session.optimizer)
         if session.optimizer != nil { t.reconfigure(config) }
         session.optimizer = t.optimizer
@@ -141,9 +142,7 @@ public enum TrainMethods: MethodGroup {
         if let wd = try p.double("weight_decay", in: 0...1) { c.weightDecay = Float(wd) }
         if let m = try p.double("momentum", in: 0...1) { c.momentum = Float(m) }
         if let n = try p.bool("nesterov") { c.nesterov = n }
-        if let loss = try p.string("loss", oneOf: ["auto"] + LossKind.allCases.map(\.rawValue)) {
-            c.loss = LossKind(rawValue: loss)  // "auto" is nil: picked per output
-        }
+        try LossParam.read(p, into: &c, model: ctx.session.model)
         if let v = p.value("class_weights") {
             switch v {
             case .string("balanced"): c.balancedClassWeights = true; c.classWeights = nil
@@ -185,7 +184,7 @@ public enum TrainMethods: MethodGroup {
             "optimizer": .string(c.optimizer.rawValue), "learning_rate": decimal(c.learningRate),
             "weight_decay": decimal(c.weightDecay ?? (c.optimizer == .adamw ? 0.01 : 0)),
             "momentum": decimal(c.momentum), "nesterov": .bool(c.nesterov),
-            "loss": c.loss.map { .string($0.rawValue) } ?? "auto", "class_weights": weights,
+            "loss": LossParam.json(c), "class_weights": weights,
             "batch_size": JSONValue(c.batchSize), "seed": JSONValue(Int(truncatingIfNeeded: c.seed)),
             "augment": .bool(c.augment), "lr_schedule": c.lrSchedule.map(LRScheduleParams.json) ?? .null,
         ]

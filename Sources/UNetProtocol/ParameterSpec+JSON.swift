@@ -1,0 +1,68 @@
+import UNetCore
+
+/// The protocol side of a `ParameterSpec`: reading and checking its value out of a params object, and rendering
+/// it as JSON Schema (`openrpc.json`) and as a row of `model.architectures`.
+extension ParameterSpec {
+    /// The value of this parameter in `p`, checked against the declaration, or nil when absent (or null). A wrong
+    /// type or range is a -32602 naming the field (with `p`'s path) and what it accepts.
+    public func read(from p: ParamsReader) throws -> ParameterValue? {
+        guard let raw = p.value(name) else { return nil }
+        let value: ParameterValue
+        switch raw {
+        case .bool(let b): value = .boolean(b)
+        case .int(let i): value = .integer(Int(i))
+        case .double(let d):
+            // 2.0 counts as an integer (Python's json may write it); 2.5 for an integer is a type error.
+            if case .integer = kind, let i = raw.intValue { value = .integer(Int(i)) } else { value = .number(d) }
+        case .string(let s): value = .string(s)
+        default:
+            throw p.invalid(name, "must be \(typeName == "integer" ? "an" : "a") \(typeName), got \(raw.typeName)")
+        }
+        do { return try validate(value) } catch let e as ConfigError { throw p.invalid(name, e.reason) }
+    }
+
+    /// The JSON Schema of the accepted values, with the default and the description.
+    public var jsonSchema: JSONValue {
+        var o = typeSchema
+        o["default"] = defaultValue.json
+        o["description"] = .string(doc)
+        return .object(o)
+    }
+
+    /// The type and range alone.
+    public var typeSchema: JSONObject {
+        switch kind {
+        case .integer(let r):
+            return ["type": "integer", "minimum": JSONValue(r.lowerBound), "maximum": JSONValue(r.upperBound)]
+        case let .number(lo, hi, open):
+            return ["type": "number", "minimum": JSONValue(lo), open ? "exclusiveMaximum" : "maximum": JSONValue(hi)]
+        case .boolean: return ["type": "boolean"]
+        case .choice(let choices): return ["type": "string", "enum": JSONValue(choices)]
+        }
+    }
+
+    /// `model.architectures`' description of the parameter.
+    public var json: JSONValue {
+        var o: JSONObject = ["name": .string(name), "type": .string(typeName), "default": defaultValue.json]
+        switch kind {
+        case .integer(let r): o["minimum"] = JSONValue(r.lowerBound); o["maximum"] = JSONValue(r.upperBound)
+        case let .number(lo, hi, open):
+            o["minimum"] = JSONValue(lo); o[open ? "exclusive_maximum" : "maximum"] = JSONValue(hi)
+        case .boolean: break
+        case .choice(let choices): o["choices"] = JSONValue(choices)
+        }
+        o["description"] = .string(doc)
+        return .object(o)
+    }
+}
+
+extension ParameterValue {
+    public var json: JSONValue {
+        switch self {
+        case .integer(let i): return JSONValue(i)
+        case .number(let d): return JSONValue(d)
+        case .boolean(let b): return .bool(b)
+        case .string(let s): return .string(s)
+        }
+    }
+}
