@@ -8,12 +8,14 @@ let systemLibraries: [Target] = [
     .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
     .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
     .systemLibrary(name: "CSPNG", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
+    // Keras' .h5 and .keras weights (model.load).
+    .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
 ]
 
 // MARK: - Libraries and executables
 
 let targets: [Target] = [
-    .target(name: "UNetCore", dependencies: ["COpenBLAS", "CCPUID"]),
+    .target(name: "UNetCore", dependencies: ["COpenBLAS", "CCPUID", "CHDF5"]),
     // cpuid and xgetbv: what the CPU offers, to check the kernels OpenBLAS chose (BLASCoreCheck).
     .target(name: "CCPUID"),
     .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG", "CDICOM"]),

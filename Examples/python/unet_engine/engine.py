@@ -240,7 +240,8 @@ class Engine:
 
     def model_load(self, path: Union[str, "os.PathLike[str]"], *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.load``: makes the checkpoint at ``path`` the current model (and resumes its training
-        state). A bad file leaves the current model as it was. Returns ``model.summary``'s result."""
+        state). A Keras ``.h5`` or ``.keras`` file loads its weights into a new model like the current
+        ``unet-classifier``. A bad file leaves the current model as it was. Returns ``model.summary``'s result."""
         return self.call("model.load", {"path": _abs(path)}, timeout=timeout)
 
     # dataset.*
@@ -325,6 +326,8 @@ class Engine:
             class_weights: "balanced" (from the dataset's counts) or a list, one weight per class.
             batch_size, seed: the batch size and the shuffling seed.
             augment: (keyword) apply the dataset's augmentation while training.
+            lr_schedule: (keyword) a learning-rate schedule, e.g. ``{"type": "cosine", "decay_steps": 1000,
+                "warmup_steps": 100}`` (PROTOCOL.md lists the types and their formulas).
 
         Returns the whole configuration in force.
         """

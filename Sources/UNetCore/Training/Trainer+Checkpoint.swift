@@ -53,6 +53,7 @@ extension Trainer {
     public func reconfigure(_ new: TrainingConfig) {
         config = new
         optimizer.learningRate = new.learningRate
+        learningRateScale = 1
         classWeights = new.classWeights
     }
 }

@@ -9,6 +9,8 @@ public struct FitOptions {
     public var reduceLROnPlateau: ReduceLROnPlateau?
     public var earlyStopping: EarlyStopping?
     public var checkpoint: ModelCheckpointPolicy?
+    /// CSVLogger, TensorBoard: each gets every finished epoch.
+    public var loggers: [EpochLogger] = []
     public init(epochs: Int = 1) { self.epochs = epochs }
 }
 
@@ -111,10 +113,11 @@ extension Trainer {
             epoch += 1
             batchInEpoch = 0
             progress(.epoch(record))
+            for logger in options.loggers { try logger.epochEnded(record) }
 
             if var cb = options.reduceLROnPlateau, let value = metrics[cb.monitor] {
                 if let lr = cb.epochEnded(value: value, learningRate: Double(optimizer.learningRate)) {
-                    optimizer.learningRate = Float(lr)
+                    reduceLearningRate(to: lr)
                 }
                 options.reduceLROnPlateau = cb
             }

@@ -39,6 +39,8 @@ public final class Trainer {
     /// Where an epoch-based run is: the next batch is batch `batchInEpoch` of epoch `epoch`.
     public var epoch = 0
     public var batchInEpoch = 0
+    /// The product of ReduceLROnPlateau's reductions since the last `reconfigure`, applied to the schedule.
+    public internal(set) var learningRateScale = 1.0
 
     private var snapshot: [Tensor] = []
     /// The batch metrics of the last step, refilled in place each step (a dictionary made per step was a heap
@@ -60,6 +62,7 @@ public final class Trainer {
     /// or an absurdly large update) leaves weights, BatchNorm statistics and optimizer state as they were.
     public func trainStep(_ batch: Batch) throws -> StepResult {
         try model.validateInput(batch.images.shape)
+        applyLearningRateSchedule()
         takeSnapshot()
         let params = model.network.parameters
         model.network.zeroGradients()

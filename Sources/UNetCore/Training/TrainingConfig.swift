@@ -19,6 +19,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var batchSize = 8
     public var seed: UInt64 = 0
     public var augment = true
+    /// nil: the rate stays `learningRate` (but for ReduceLROnPlateau).
+    public var lrSchedule: LearningRateSchedule?
 
     public init() {}
 
@@ -26,7 +28,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case optimizer, learningRate = "learning_rate", weightDecay = "weight_decay", momentum, nesterov, loss
         case headLosses = "head_losses"
         case classWeights = "class_weights", balancedClassWeights = "balanced_class_weights"
-        case batchSize = "batch_size", seed, augment
+        case batchSize = "batch_size", seed, augment, lrSchedule = "lr_schedule"
     }
 
     public func makeOptimizer() -> Optimizer {

@@ -39,6 +39,17 @@ public enum ModelMethods: MethodGroup {
             },
             MethodSpec("model.load", .numeric, params: ["path"]) { ctx in
                 let path = try ctx.params.requiredPath("path")
+                if KerasWeights.handles(path) {
+                    // Keras weights go into a new model of the current one's architecture and input shape.
+                    let config = try ctx.session.requireModel().config
+                    guard config.architecture == .unetClassifier else {
+                        throw RPCError.unsupportedByModel("Keras weights load into a unet-classifier (the seed's "
+                                                          + "classifier); create one with the Keras model's input shape first")
+                    }
+                    let model = try KerasWeights.load(path: path, config: config)
+                    ctx.session.replaceModel(model, optimizer: nil, classNames: ctx.session.classNames)
+                    return summary(model)
+                }
                 let contents = try Checkpoint.load(path: path, current: ctx.session.model)
                 let names = contents.metadata[classNamesKey].flatMap { try? JSONCodec.decode($0) }?.arrayValue?
                     .compactMap(\.stringValue)
@@ -138,5 +149,15 @@ public enum ModelMethods: MethodGroup {
     static func outputJSON(_ h: ModelHead) -> JSONValue {
         ["name": .string(h.name), "kind": .string(h.kind.rawValue), "channels": JSONValue(h.channels),
          "activation": .string(h.activation.rawValue)]
+    }
+}
+
+/// A Keras file that is not HDF5, truncated, or of another topology: -32007 like a bad checkpoint, with the
+/// first layer that does not fit.
+extension KerasImportError: RPCErrorConvertible {
+    public var rpcError: RPCError {
+        var data: JSONObject = ["path": .string(path), "reason": .string(description)]
+        if let layer { data["layer"] = .string(layer) }
+        return RPCError(code: RPCError.checkpointInvalidCode, message: description, data: .object(data))
     }
 }

@@ -94,6 +94,13 @@ final class TrainingSession {
     }
 }
 
+/// A log that stopped being writable during a fit (disk full, folder removed): -32008 with the path.
+extension LogFileError: RPCErrorConvertible {
+    public var rpcError: RPCError {
+        RPCError(code: RPCError.ioErrorCode, message: description, data: ["path": .string(path), "reason": .string(reason)])
+    }
+}
+
 extension TrainingError: RPCErrorConvertible {
     public var rpcError: RPCError {
         switch self {
@@ -111,7 +118,7 @@ public enum TrainMethods: MethodGroup {
         [
             MethodSpec("train.configure", .numeric, params: ["optimizer", "learning_rate", "weight_decay", "momentum",
                                                             "nesterov", "loss", "class_weights", "batch_size", "seed",
-                                                            "augment"]) { ctx in try configure(ctx) },
+                                                            "augment", "lr_schedule"]) { ctx in try configure(ctx) },
             MethodSpec("train.step", .numeric, params: ["dataset", "images", "labels", "masks", "resize"]) { ctx in
                 try step(ctx)
             },
@@ -155,6 +162,7 @@ public enum TrainMethods: MethodGroup {
         if let b = try p.int("batch_size", in: 1...4096) { c.batchSize = b }
         if let s = try p.int("seed", in: 0...Int.max) { c.seed = UInt64(s) }
         if let a = try p.bool("augment") { c.augment = a }
+        if p.has("lr_schedule") { c.lrSchedule = try p.object("lr_schedule").map(LRScheduleParams.read) }
         // A loss the current model cannot train with is refused now, with the choices, and changes nothing.
         if let model = ctx.session.model { try LossChoice.check(c.loss, model: model) }
         if let t = training.trainer, t.optimizer.kind != c.optimizer {
@@ -178,7 +186,7 @@ public enum TrainMethods: MethodGroup {
             "momentum": decimal(c.momentum), "nesterov": .bool(c.nesterov),
             "loss": LossParam.json(c), "class_weights": weights,
             "batch_size": JSONValue(c.batchSize), "seed": JSONValue(Int(truncatingIfNeeded: c.seed)),
-            "augment": .bool(c.augment),
+            "augment": .bool(c.augment), "lr_schedule": c.lrSchedule.map(LRScheduleParams.json) ?? .null,
         ]
     }
 
@@ -208,6 +216,7 @@ public enum TrainMethods: MethodGroup {
             let order = epochOrder(count: source.sampleCount, epoch: epoch, seed: training.config.seed, shuffle: true)
             let indices = Array(order[(b * bs)..<min((b + 1) * bs, order.count)])
             batch = try source.batch(indices: indices, epoch: epoch, augment: training.config.augment)
+            trainer.epoch = epoch  // for a schedule by epoch
             let result = try trainer.trainStep(batch)
             training.setPosition(of: name, epoch: epoch, batch: b + 1, batchSize: bs)
             return stepJSON(result, extra: ["epoch": JSONValue(epoch), "batch_in_epoch": JSONValue(b + 1)])
@@ -238,7 +247,7 @@ public enum TrainMethods: MethodGroup {
         options.threshold = try p.double("threshold", default: 0.5, in: 0...1)
         if let b = try p.int("batch_size", in: 1...4096) { training.config.batchSize = b }
         let metrics = FitMetrics.names(model: try ctx.session.requireModel(), train: source, validation: validation)
-        try readCallbacks(p, metrics: metrics, into: &options)
+        let openLoggers = try readCallbacks(p, metrics: metrics, into: &options)
         try p.finish()
 
         let trainer = try training.trainer(for: ctx.session)
@@ -247,6 +256,9 @@ public enum TrainMethods: MethodGroup {
         let batchSize = max(1, training.config.batchSize)
         (trainer.epoch, trainer.batchInEpoch) = training.position(of: name, batchSize: batchSize,
                                                                   sampleCount: source.sampleCount)
+        try checkWarmup(trainer, stepsPerEpoch: (source.sampleCount + batchSize - 1) / batchSize, epochs: options.epochs)
+        // The log files are created only once everything about this fit is known to be good.
+        options.loggers = try openLoggers.map { try $0() }
         var lastStepReport = Date.distantPast
         let result = try trainer.fit(train: source, validation: validation, options: options, saveCheckpoint: { path in
             training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
@@ -263,6 +275,7 @@ public enum TrainMethods: MethodGroup {
                 lastStepReport = Date()
                 ctx.progress(["kind": "step", "epoch": JSONValue(epoch), "step": JSONValue(step),
                               "steps_per_epoch": JSONValue(steps), "loss": JSONValue(Double(loss)),
+                              "learning_rate": decimal(trainer.optimizer.learningRate),
                               "images_per_second": JSONValue(rate), "eta_s": JSONValue(eta)])
             case .epoch(let record):
                 var fields: JSONObject = ["kind": "epoch"]
@@ -292,6 +305,18 @@ public enum TrainMethods: MethodGroup {
         return .object(answer)
     }
 
+    /// A warm-up that this fit would not finish is refused before any step: it is a schedule for another run.
+    static func checkWarmup(_ trainer: Trainer, stepsPerEpoch: Int, epochs: Int) throws {
+        guard let schedule = trainer.config.lrSchedule, schedule.warmupLength > 0 else { return }
+        let (end, unit) = schedule.unit == .step
+            ? (trainer.step + epochs * stepsPerEpoch - trainer.batchInEpoch, "steps")
+            : (trainer.epoch + epochs, "epochs")
+        guard schedule.warmupLength <= end else {
+            throw RPCError.invalidParams(field: "lr_schedule.warmup_steps", reason: "the warm-up of \(schedule.warmupLength) "
+                + "\(unit) is longer than the training: this fit ends at \(unit.dropLast()) \(end)")
+        }
+    }
+
     static func epochJSON(_ r: EpochRecord) -> JSONObject {
         var o: JSONObject = ["epoch": JSONValue(r.epoch), "learning_rate": decimal(r.learningRate),
                              "seconds": JSONValue(r.seconds)]
@@ -303,13 +328,19 @@ public enum TrainMethods: MethodGroup {
     static let callbackNames: [String: String] = [
         "reduce_lr_on_plateau": "reduce_lr_on_plateau", "early_stopping": "early_stopping", "checkpoint": "checkpoint",
         "ReduceLROnPlateau": "reduce_lr_on_plateau", "EarlyStopping": "early_stopping", "ModelCheckpoint": "checkpoint",
+        "csv_logger": "csv_logger", "tensorboard": "tensorboard", "CSVLogger": "csv_logger", "TensorBoard": "tensorboard",
     ]
+    /// A log callback's file, opened once the whole fit request has been checked.
+    typealias LoggerOpener = () throws -> EpochLogger
 
     /// Reads `callbacks`: a dict by kind (`{"early_stopping": {...}}`) or, as Keras lists them, an array of objects
     /// each naming its kind (`[{"name": "early_stopping", "patience": 3}, ...]`; Keras' class names work too). A
     /// monitor must be one of `metrics`, the names this fit reports (nil: not checked).
-    static func readCallbacks(_ p: ParamsReader, metrics: [String]?, into options: inout FitOptions) throws {
-        guard let v = p.value("callbacks") else { return }
+    static func readCallbacks(_ p: ParamsReader, metrics: [String]?, into options: inout FitOptions) throws
+        -> [LoggerOpener]
+    {
+        var loggers: [LoggerOpener] = []
+        guard let v = p.value("callbacks") else { return loggers }
         if let list = v.arrayValue {
             var seen = Set<String>()
             for i in list.indices {
@@ -317,21 +348,22 @@ public enum TrainMethods: MethodGroup {
                 let given = try r.requiredString("name", oneOf: callbackNames.keys.sorted())
                 let kind = callbackNames[given]!
                 guard seen.insert(kind).inserted else { throw r.invalid("name", "\(kind) is given twice") }
-                try readCallback(kind, r, metrics: metrics, into: &options)
+                try readCallback(kind, r, metrics: metrics, into: &options, loggers: &loggers)
             }
         } else if v.objectValue != nil, let cb = try p.object("callbacks") {
-            for kind in ["reduce_lr_on_plateau", "early_stopping", "checkpoint"] {
-                if let r = try cb.object(kind) { try readCallback(kind, r, metrics: metrics, into: &options) }
+            for kind in ["reduce_lr_on_plateau", "early_stopping", "checkpoint", "csv_logger", "tensorboard"] {
+                if let r = try cb.object(kind) { try readCallback(kind, r, metrics: metrics, into: &options, loggers: &loggers) }
             }
             try cb.finish()
         } else {
             throw p.invalid("callbacks", "must be an object by kind or a list of callbacks, got \(v.typeName)")
         }
+        return loggers
     }
 
     /// One callback of `kind` from `r`, into `options`.
-    static func readCallback(_ kind: String, _ r: ParamsReader, metrics: [String]?, into options: inout FitOptions)
-        throws
+    static func readCallback(_ kind: String, _ r: ParamsReader, metrics: [String]?, into options: inout FitOptions,
+                             loggers: inout [LoggerOpener]) throws
     {
         func mode() throws -> MonitorMode {
             MonitorMode(rawValue: try r.string("mode", default: "auto", oneOf: ["auto", "min", "max"]))!
@@ -359,6 +391,25 @@ public enum TrainMethods: MethodGroup {
                 monitor: try monitor(), patience: try r.int("patience", default: 0, in: 0...100_000),
                 minDelta: try r.double("min_delta", default: 0, in: 0...1e9), mode: try mode(),
                 restoreBestWeights: try r.bool("restore_best_weights", default: false))
+        case "csv_logger":
+            let path = try r.requiredPath("path")
+            let separator = try r.string("separator", default: ",")
+            guard separator.count == 1, separator != "\"", !separator.contains(where: \.isNewline) else {
+                throw r.invalid("separator", "must be one character other than a quote or a line break")
+            }
+            let append = try r.bool("append", default: false)
+            loggers.append {
+                do { return try CSVLogger(path: path, separator: separator, append: append) } catch let e as LogFileError {
+                    throw r.invalid("path", e.description)
+                }
+            }
+        case "tensorboard":
+            let logDirectory = try r.requiredPath("log_dir")
+            loggers.append {
+                do { return try TensorBoardWriter(logDirectory: logDirectory) } catch let e as LogFileError {
+                    throw r.invalid("log_dir", e.description)
+                }
+            }
         default:
             // Saving every epoch uses no monitor: only a named one or save_best_only's is checked.
             let best = try r.bool("save_best_only", default: false)
