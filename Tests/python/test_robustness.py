@@ -53,6 +53,15 @@ def test_fit_checkpoint_path_of_one_character_after_substitution(engine, tmp_pat
     alive(engine)
 
 
+def test_csv_logger_path_of_one_character(engine, tmp_path):
+    assert "result" in engine.call(1, "model.create", SMALL_UNET)
+    assert "result" in engine.call(2, "dataset.open", {"name": "ph", "phantoms": {"count": 4, "size": [16, 16]}})
+    r = engine.call(3, "train.fit", {"dataset": "ph", "epochs": 1, "callbacks": {"csv_logger": {"path": "A"}}})
+    assert "result" in r, r
+    assert (tmp_path / "A").read_text().startswith("epoch"), (tmp_path / "A").read_text()
+    alive(engine)
+
+
 def test_manifest_named_by_one_character(engine, tmp_path):
     (tmp_path / "M").write_text("path\nnot-there.png\n")
     r = engine.call(1, "dataset.open", {"name": "m", "manifest": "M", "input_shape": [1, 16, 16]})

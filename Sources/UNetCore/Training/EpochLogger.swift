@@ -27,7 +27,7 @@ public struct LogFileError: Error, CustomStringConvertible {
 /// Opens `path` for writing (creating its folder, as Keras' loggers do), appending or truncating.
 func openLogFile(_ path: String, append: Bool) throws -> FileHandle {
     let fm = FileManager.default
-    let folder = (path as NSString).deletingLastPathComponent
+    let folder = PathNames.parent(of: path)  // NSString.deletingLastPathComponent traps on "A"
     if !folder.isEmpty { try? fm.createDirectory(atPath: folder, withIntermediateDirectories: true) }
     var isFolder: ObjCBool = false
     if fm.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
