@@ -4,12 +4,22 @@ import XCTest
 
 /// Heap allocations, counted by wrapping malloc (CAllocationCounter): warm work must make none.
 final class AllocationTests: XCTestCase {
-    /// Allocations made by `repeats` calls of `body`, after one warm-up call.
-    func allocations(_ repeats: Int = 20, _ body: () -> Void) -> Int {
-        body()
-        unet_allocations_reset()
-        for _ in 0..<repeats { body() }
-        return unet_allocations_count()
+    /// Allocations made by `repeats` calls of `body`, after one warm-up call: the fewest of `trials` such counts.
+    ///
+    /// The counter wraps malloc for the whole process, so a window also counts what another thread allocates at
+    /// that moment (once, in CI, one allocation of unknown origin landed in one window: not reproduced in 25 runs
+    /// under load). A per-call allocation, which is what these tests look for, shows up in every trial at least
+    /// `repeats` times; a stray one-off cannot be in all of them.
+    func allocations(_ repeats: Int = 20, warmUps: Int = 1, trials: Int = 3, _ body: () throws -> Void) rethrows
+        -> Int {
+        for _ in 0..<warmUps { try body() }
+        var fewest = Int.max
+        for _ in 0..<trials {
+            unet_allocations_reset()
+            for _ in 0..<repeats { try body() }
+            fewest = min(fewest, unet_allocations_count())
+        }
+        return fewest
     }
 
     /// Every loop shape on two threads, each with a body that captures nothing, hands its work to the worker
@@ -44,7 +54,7 @@ final class AllocationTests: XCTestCase {
         }, 0, "Workspace.forEachChunk")
         let a = Tensor(zeros: [64 * 64]), b = Tensor(zeros: [64 * 4096]), c = Tensor(zeros: [64 * 4096])
         XCTAssertEqual(allocations { gemm(m: 64, n: 4096, k: 64, a.data, b.data, c.data) }, 0, "split gemm")
-        XCTAssertEqual(x[0], 21, "the loops ran")
+        XCTAssertEqual(x[0], 61, "the loops ran: 1 warm-up and 3 trials of 20")
     }
 
     /// The counter itself: it sees an allocation made on purpose, so the zeros above mean something.
@@ -141,12 +151,9 @@ final class AllocationTests: XCTestCase {
         #endif
     }
 
-    /// `allocations` for a throwing body, after three warm-up calls (the first steps settle where tensors go).
+    /// `allocations` after three warm-up calls (the first steps settle where tensors go).
     func allocationsThrowing(_ repeats: Int, _ body: () throws -> Void) throws -> Int {
-        for _ in 0..<3 { try body() }
-        unet_allocations_reset()
-        for _ in 0..<repeats { try body() }
-        return unet_allocations_count()
+        try allocations(repeats, warmUps: 3, body)
     }
 
     /// A tensor out of use is handed out again for the next request of its shape; one still referenced is not.
