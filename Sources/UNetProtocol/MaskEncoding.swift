@@ -65,6 +65,20 @@ enum MaskEncoding: String, CaseIterable {
         return out
     }
 
+    /// `probs` (1, K, region.height, region.width), computed on a border-cropped image, put back at `region` on the
+    /// image's own `height` x `width`: the cropped bands are background (probability 0, or class 0 for K > 1).
+    static func uncropped(_ probs: Tensor, height: Int, width: Int, at region: LetterboxPlacement) -> Tensor {
+        let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
+        let out = Tensor(zeros: [1, k, height, width])
+        for c in 0..<k {
+            let plane = UNetData.Image(channels: 1, height: h, width: w,
+                                       pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))
+            let placed = plane.uncropped(height: height, width: width, at: region, fill: k > 1 && c == 0 ? 1 : 0)
+            placed.pixels.withUnsafeBufferPointer { (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        return out
+    }
+
     /// (1, K, H, W) as a float32 raw array, little-endian: shape [H, W] when K is 1, else [K, H, W].
     static func float32Array(_ probs: Tensor) -> JSONValue {
         let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
