@@ -27,6 +27,13 @@ enum MaskEncoding: String, CaseIterable {
             Double(pixels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) / Double(max(pixels.count, 1))
         }
         func png() throws -> [UInt8] { try PNGEncoder.encodeGrey(pixels, height: height, width: width) }
+
+        /// A binary (0/255) mask after `post`, at this mask's own size.
+        func postprocessed(_ post: MaskPostprocessing) -> LabelMask {
+            if post.isIdentity { return self }
+            let kept = post.apply(pixels.map { $0 != 0 }, height: height, width: width)
+            return LabelMask(height: height, width: width, pixels: kept.map { $0 ? 255 : 0 })
+        }
     }
 
     /// `probs` is (1, K, H, W).

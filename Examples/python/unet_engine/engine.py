@@ -483,6 +483,8 @@ class Engine:
             output_dir: write each mask as a PNG there instead (entries then hold ``path``).
             batch_size (keyword): consecutive images of one size per forward (default 4).
             harmonize (keyword): as for :meth:`predict`; a border crop is undone on the returned mask.
+            postprocess (keyword): clean-up of label masks, e.g. ``{"keep_largest": 2, "fill_holes": True,
+                "opening": 1}`` (also for :meth:`evaluate`).
 
         Returns ``masks`` [{``shape``, ``foreground_fraction``, and ``array``/``png``/``probabilities`` or
         ``path``}]; each inline mask also gets ``mask``: a numpy array (H, W) (uint8 0/255, or class indices for

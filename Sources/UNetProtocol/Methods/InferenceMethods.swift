@@ -19,7 +19,7 @@ public enum InferenceMethods: MethodGroup {
             MethodSpec(
                 "segment", .numeric, params: [
                     "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
-                    "include_patient_id", "tta", "tile", "harmonize",
+                    "include_patient_id", "tta", "tile", "harmonize", "postprocess",
                 ]
             ) { ctx in
                 try segment(ctx)
@@ -171,6 +171,11 @@ public enum InferenceMethods: MethodGroup {
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
         var files = try p.path("output_dir").map(MaskFiles.init(directory:))
         let tile = try TiledInference.read(p)
+        let post = try PostprocessParams.read(p)
+        try PostprocessParams.requireOneChannel(post, p, channels: model.maskHead?.channels ?? 1)
+        if !post.isIdentity, encoding == .probabilities || encoding == .probabilitiesJSON, files == nil {
+            throw p.invalid("postprocess", "cleans label masks; the \(encoding.rawValue) encoding returns the raw probabilities")
+        }
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask, tile: tile) { i, input, output, r in
             guard let maskProbs = output.mask else { return }
@@ -178,7 +183,7 @@ public enum InferenceMethods: MethodGroup {
                 MaskEncoding.uncropped(MaskEncoding.resize(row(maskProbs, r), height: region.height, width: region.width),
                                        height: input.originalHeight, width: input.originalWidth, at: region)
             } ?? MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
-            let mask = MaskEncoding.labels(probs, threshold: threshold)
+            let mask = MaskEncoding.labels(probs, threshold: threshold).postprocessed(post)
             var entry: JSONObject = [
                 "shape": JSONValue([mask.height, mask.width]),
                 "foreground_fraction": JSONValue(mask.foregroundFraction),
