@@ -286,7 +286,6 @@ def markdown(out):
                    for p in [os.path.join(out, f"{task}-{r}.json")] if os.path.exists(p)}
         if not reports:
             continue
-        any_report = next(iter(reports.values()))
         shifts = ["clean"] + SHIFTS
         if task == "lung":
             lines.append("| recipe | " + " | ".join(shifts) + " | worst drop |")
@@ -306,7 +305,6 @@ def markdown(out):
                     lines.append(f"| {r} (threshold {rep['threshold']:.3f}) | {key} | "
                                  + " | ".join(f"{t[s][key]:.3f}" for s in shifts) + " |")
         lines.append("")
-        _ = any_report
     print("\n".join(lines))
 
 
