@@ -45,6 +45,21 @@ public struct Augmentation: Codable, Equatable, Sendable {
     /// The image value (0...255 scale) of a constant fill.
     public var fillValue: Float = 0
 
+    // Shift augmentation (issue 22, `AugmentationShift.swift`): what another scanner or hospital changes.
+    /// Gamma `255 · (v / 255)^g`, g drawn log-uniformly from [lo, hi] (so [0.5, 2] is as often darker as lighter).
+    public var gammaRange: [Float]?
+    /// Gaussian noise per pixel, its standard deviation drawn from [0, noise] × 255.
+    public var noise: Float = 0
+    /// Gaussian blur, sigma drawn from [0, blur] pixels.
+    public var blur: Float = 0
+    /// Random letterbox: half the time the image is shrunk along one axis (drawn) by a fraction drawn from
+    /// [0, letterboxPad] and centred between black bands; the mask alike, its bands background.
+    public var letterboxPad: Float = 0
+    /// Elastic deformation as Simard et al. (2003): displacements uniform in ±1 per pixel, smoothed by a Gaussian
+    /// of `elasticSigma` pixels, times `elasticAlpha` pixels; image bilinear, mask nearest, by the same field.
+    public var elasticAlpha: Float = 0
+    public var elasticSigma: Float = 8
+
     /// The native `shift`: the same fraction for both axes.
     public var shift: Float {
         get { max(widthShift, heightShift) }
@@ -57,6 +72,8 @@ public struct Augmentation: Codable, Equatable, Sendable {
         case rotation, shear, zoom, zoomRange = "zoom_range", widthShift = "width_shift", heightShift = "height_shift"
         case shift, horizontalFlip = "horizontal_flip", verticalFlip = "vertical_flip", brightness, contrast
         case brightnessRange = "brightness_range", fillMode = "fill_mode", fillValue = "cval"
+        case gammaRange = "gamma", noise, blur, letterboxPad = "letterbox_pad", elasticAlpha = "elastic_alpha"
+        case elasticSigma = "elastic_sigma"
     }
 
     public init(from decoder: Decoder) throws {
@@ -75,6 +92,12 @@ public struct Augmentation: Codable, Equatable, Sendable {
         brightnessRange = try c.decodeIfPresent([Float].self, forKey: .brightnessRange)
         fillMode = try c.decodeIfPresent(FillMode.self, forKey: .fillMode) ?? .nearest
         fillValue = try c.decodeIfPresent(Float.self, forKey: .fillValue) ?? 0
+        gammaRange = try c.decodeIfPresent([Float].self, forKey: .gammaRange)
+        noise = try c.decodeIfPresent(Float.self, forKey: .noise) ?? 0
+        blur = try c.decodeIfPresent(Float.self, forKey: .blur) ?? 0
+        letterboxPad = try c.decodeIfPresent(Float.self, forKey: .letterboxPad) ?? 0
+        elasticAlpha = try c.decodeIfPresent(Float.self, forKey: .elasticAlpha) ?? 0
+        elasticSigma = try c.decodeIfPresent(Float.self, forKey: .elasticSigma) ?? 8
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -86,11 +109,16 @@ public struct Augmentation: Codable, Equatable, Sendable {
         try c.encode(brightness, forKey: .brightness); try c.encode(contrast, forKey: .contrast)
         try c.encodeIfPresent(brightnessRange, forKey: .brightnessRange)
         try c.encode(fillMode, forKey: .fillMode); try c.encode(fillValue, forKey: .fillValue)
+        try c.encodeIfPresent(gammaRange, forKey: .gammaRange)
+        try c.encode(noise, forKey: .noise); try c.encode(blur, forKey: .blur)
+        try c.encode(letterboxPad, forKey: .letterboxPad)
+        try c.encode(elasticAlpha, forKey: .elasticAlpha); try c.encode(elasticSigma, forKey: .elasticSigma)
     }
 
     public var isIdentity: Bool {
         rotation == 0 && shear == 0 && zoom == 0 && zoomRange == nil && widthShift == 0 && heightShift == 0
             && !horizontalFlip && !verticalFlip && brightness == 0 && contrast == 0 && brightnessRange == nil
+            && !hasShiftSteps
     }
 
     /// Checks ranges; the error names the setting.
@@ -114,6 +142,7 @@ public struct Augmentation: Codable, Equatable, Sendable {
         try check((0...255).contains(fillValue), "augment.cval", "must be in 0...255 (the image's 8-bit scale)")
         try check((0...1).contains(brightness), "augment.brightness", "must be in 0...1")
         try check((0...0.99).contains(contrast), "augment.contrast", "must be in 0...0.99")
+        try validateShiftSteps(check)
     }
 
     /// The transform for one sample, drawn from `rng`: a 2x3 matrix mapping output pixel centres to input
@@ -182,7 +211,9 @@ public struct Augmentation: Codable, Equatable, Sendable {
             }
         }
         // The mask has the image's size (both were fitted to the input), so the same inverse map aligns them.
-        return (out, mask.map { warp($0, d.inverse, nearest: true, fill: 0) })
+        let outMask = mask.map { warp($0, d.inverse, nearest: true, fill: 0) }
+        // The shift steps draw after everything above, so settings without them repeat their old sequences.
+        return hasShiftSteps ? shiftSteps(out, outMask, rng: &rng) : (out, outMask)
     }
 
     /// Where index `i` of a side of `n` pixels reads from under the fill mode; nil: outside (a constant fill).

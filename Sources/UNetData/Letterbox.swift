@@ -5,6 +5,10 @@ public struct LetterboxPlacement: Equatable, Codable, Sendable {
     public var left: Int
     public var height: Int
     public var width: Int
+
+    public init(top: Int, left: Int, height: Int, width: Int) {
+        self.top = top; self.left = left; self.height = height; self.width = width
+    }
 }
 
 extension Image {

@@ -3,7 +3,7 @@ import UNetCore
 /// Turns a decoded image of any size into exactly what the network takes: channel count, size, value range.
 ///
 /// JSON shape (every key optional): `{"channels": 1, "height": 224, "width": 224, "letterbox": false,
-/// "normalization": {...}, "mask_threshold": 127, "mask_format": "auto", "dct_scaling": true}`.
+/// "normalization": {...}, "mask_threshold": 127, "mask_format": "auto", "dct_scaling": true, "harmonize": {...}}`.
 public struct Preprocessing: Codable, Equatable, Sendable {
     /// 1 (grey) or 3 (RGB, grey replicated).
     public var channels: Int
@@ -23,6 +23,8 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     /// Train on random input-sized crops of the full-resolution images and masks instead of resizing them
     /// (`dataset.open`'s `tile`; see `randomCrop`). Images and masks are then loaded at their own size.
     public var tileSampling = false
+    /// Border crop, windowing and equalisation against scanner differences (`Harmonization`), repeated at inference.
+    public var harmonization = Harmonization.none
 
     public init(channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
                 normalization: Normalization = .unit, maskThreshold: Float = 127, maskFormat: MaskFormat = .auto,
@@ -44,6 +46,7 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         case maskThreshold = "mask_threshold"
         case maskFormat = "mask_format"
         case dctScaling = "dct_scaling"
+        case harmonization = "harmonize"
     }
 
     public init(from decoder: Decoder) throws {
@@ -63,26 +66,32 @@ public struct Preprocessing: Codable, Equatable, Sendable {
                   maskThreshold: try c.decodeIfPresent(Float.self, forKey: .maskThreshold) ?? 127,
                   maskFormat: try c.decodeIfPresent(MaskFormat.self, forKey: .maskFormat) ?? .auto,
                   dctScaling: try c.decodeIfPresent(Bool.self, forKey: .dctScaling) ?? true)
+        harmonization = try c.decodeIfPresent(Harmonization.self, forKey: .harmonization) ?? .none
     }
 
     /// The input shape [C, H, W] this produces.
     public var inputShape: [Int] { [channels, height, width] }
 
     /// Decodes `source` and brings it to the input size and channel count; values stay on the 0...255 scale.
-    public func loadImage(_ source: ImageSource) throws -> Image {
-        let image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil,
-                                    options: decodeOptions)
-        return tileSampling ? image : fit(image, filter: .area)
-    }
+    public func loadImage(_ source: ImageSource) throws -> Image { try loadSample(source, mask: nil).image }
 
-    /// Decodes a mask and brings it to the input size: nearest-neighbour resize (class indices stay indices), then
-    /// targets by `maskFormat`: 0/1 by `maskThreshold`, or class indices. A palette PNG's indices are class
-    /// indices under "auto" whatever their values.
-    public func loadMask(_ source: ImageSource) throws -> Image {
-        let (mask, indexed) = try source.loadMask()
+    /// Decodes an image and its mask and brings both to the input size: the image's uniform borders cropped
+    /// (when `harmonization` asks) from both alike, then fitted, the image's intensities harmonised. Masks are
+    /// resized nearest-neighbour (class indices stay indices), then made targets by `maskFormat`: 0/1 by
+    /// `maskThreshold`, or class indices. A palette PNG's indices are class indices under "auto".
+    public func loadSample(_ source: ImageSource, mask maskSource: ImageSource?) throws -> (image: Image, mask: Image?) {
+        var image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil,
+                                    options: decodeOptions)
+        let region = harmonization.cropRegion(of: image)
+        let decodedSize = (height: image.height, width: image.width)
+        if let region { image = image.cropped(to: region) }
+        // With tile sampling both stay at full resolution, to be cropped together.
+        image = harmonization.adjusted(tileSampling ? image : fit(image, filter: .area))
+        guard let maskSource else { return (image, nil) }
+        var (mask, indexed) = try maskSource.loadMask()
+        if let region { mask = mask.cropped(to: region.scaled(from: decodedSize, to: (mask.height, mask.width))) }
         let format = indexed && maskFormat == .auto ? MaskFormat.index : maskFormat
-        // With tile sampling the mask stays at full resolution, to be cropped with its image.
-        return format.targets(tileSampling ? mask : fit(mask, filter: .nearest), threshold: maskThreshold)
+        return (image, format.targets(tileSampling ? mask : fit(mask, filter: .nearest), threshold: maskThreshold))
     }
 
     /// Resizes (or letterboxes) to the input size.

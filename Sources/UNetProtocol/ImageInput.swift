@@ -25,6 +25,9 @@ struct ImageInput {
     let stem: String?
     /// For DICOM images, the tags reported with the result.
     var dicom: DICOMTags? = nil
+    /// The part of the image (at its original size) the model saw when `harmonize.crop_borders` cut uniform
+    /// borders away; a mask is computed for this region and put back in place (`MaskEncoding.uncropped`).
+    var region: LetterboxPlacement? = nil
 
     /// Reads image `index` of `images` for `model`.
     /// - Parameters:
@@ -35,9 +38,11 @@ struct ImageInput {
     ///   - normalization: how 0...255 pixels become inputs (uint8 arrays and decoded images; float32 arrays are
     ///     taken as they are).
     ///   - options: the request's `window` and `frame` for deep images (files and uint16 arrays).
+    ///   - harmonization: the dataset's border crop, windowing and equalisation, repeated on 0...255 images as
+    ///     `Preprocessing.loadSample` does them in training: crop, resize, then the intensity steps.
     static func read(
         _ images: [JSONValue], index: Int, params: ParamsReader, model: Model, resize: Bool,
-        normalization: Normalization, options: DecodeOptions = .init()
+        normalization: Normalization, options: DecodeOptions = .init(), harmonization: Harmonization = .none
     ) throws -> ImageInput {
         let p = try params.element("images", index, of: images)
         let forms = ["array", "path", "jpeg", "png", "dicom"].filter { p.has($0) }
@@ -53,11 +58,12 @@ struct ImageInput {
         var result: ImageInput
         if let a = try p.object("array") {
             result = try readArray(a, channels: channels, target: target, normalization: normalization,
-                                   options: options)
+                                   options: options, harmonization: harmonization)
             try a.finish()
         } else {
             let (decoded, stem) = try decode(p, channels: channels, options: options)
-            result = fromPixels(decoded.image, target: target, normalization: normalization, stem: stem)
+            result = fromPixels(decoded.image, target: target, normalization: normalization, stem: stem,
+                                harmonization: harmonization)
             result.dicom = decoded.dicom
         }
         try p.finish(known: ["array", "path", "jpeg", "png"])  // only the given form was read
@@ -68,12 +74,16 @@ struct ImageInput {
     /// channel count: resampled to `target` (area filter) when given, then normalised. Encoded images and uint8
     /// arrays both come through here, so the same pixels give the same input bit for bit.
     private static func fromPixels(
-        _ image: UNetData.Image, target: (Int, Int)?, normalization: Normalization, stem: String?
+        _ image: UNetData.Image, target: (Int, Int)?, normalization: Normalization, stem: String?,
+        harmonization: Harmonization
     ) -> ImageInput {
-        let sized = target.map { image.resized(height: $0.0, width: $0.1, filter: .area) } ?? image
+        let region = harmonization.cropRegion(of: image)
+        let kept = region.map { image.cropped(to: $0) } ?? image
+        let sized = harmonization.adjusted(target.map { kept.resized(height: $0.0, width: $0.1, filter: .area) } ?? kept)
         let t = Tensor(zeros: [sized.channels, sized.height, sized.width])
         normalization.apply(sized, into: t.data)
-        return ImageInput(tensor: t, originalHeight: image.height, originalWidth: image.width, stem: stem)
+        return ImageInput(tensor: t, originalHeight: image.height, originalWidth: image.width, stem: stem,
+                          region: region)
     }
 
     /// Decodes a path, jpeg, png or dicom form with UNetData, as 1 or 3 channels.
@@ -102,7 +112,8 @@ struct ImageInput {
     /// as a 16-bit PNG of the same values is) or "float32" (used as is), `shape` [H, W] or [C, H, W], `data`
     /// base64 of the little-endian values, planar (C, H, W) row-major; resampled to `target` when given.
     private static func readArray(
-        _ a: ParamsReader, channels: Int, target: (Int, Int)?, normalization: Normalization, options: DecodeOptions
+        _ a: ParamsReader, channels: Int, target: (Int, Int)?, normalization: Normalization, options: DecodeOptions,
+        harmonization: Harmonization
     ) throws -> ImageInput {
         let raw = try RawArray.read(a, ranks: 2...3)
         let (dtype, values) = (raw.dtype, raw.values)
@@ -114,11 +125,13 @@ struct ImageInput {
             }
             var image = UNetData.Image(channels: c, height: h, width: w, pixels: values)
             (options.window ?? Window.fullScale(bits: nil, largest: values.max() ?? 0)).apply(to: &image)
-            return fromPixels(image.withChannels(channels), target: target, normalization: normalization, stem: nil)
+            return fromPixels(image.withChannels(channels), target: target, normalization: normalization, stem: nil,
+                              harmonization: harmonization)
         }
         if dtype == "uint8", c == 1 || c == 3, channels == 1 || channels == 3 {
             let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
-            return fromPixels(image, target: target, normalization: normalization, stem: nil)
+            return fromPixels(image, target: target, normalization: normalization, stem: nil,
+                              harmonization: harmonization)
         }
         let t = Tensor(zeros: [channels, h, w])
         if dtype == "uint8" {

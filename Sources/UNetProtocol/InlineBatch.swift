@@ -13,10 +13,14 @@ enum InlineBatch {
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
         let resize = try p.bool("resize") ?? true
         let normalization = session.preprocessing?.normalization ?? .unit
+        // The dataset's intensity steps apply to inline images too; a border crop would leave the inline masks
+        // behind, so none is made here.
+        var harmonization = session.preprocessing?.harmonization ?? .none
+        harmonization.cropBorders = false
         var inputs: [ImageInput] = []
         for i in images.indices {
             inputs.append(try ImageInput.read(images, index: i, params: p, model: model, resize: resize,
-                                              normalization: normalization))
+                                              normalization: normalization, harmonization: harmonization))
         }
         let shape = inputs[0].tensor.shape
         for (i, input) in inputs.enumerated() where input.tensor.shape != shape {

@@ -27,6 +27,13 @@ enum MaskEncoding: String, CaseIterable {
             Double(pixels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) / Double(max(pixels.count, 1))
         }
         func png() throws -> [UInt8] { try PNGEncoder.encodeGrey(pixels, height: height, width: width) }
+
+        /// A binary (0/255) mask after `post`, at this mask's own size.
+        func postprocessed(_ post: MaskPostprocessing) -> LabelMask {
+            if post.isIdentity { return self }
+            let kept = post.apply(pixels.map { $0 != 0 }, height: height, width: width)
+            return LabelMask(height: height, width: width, pixels: kept.map { $0 ? 255 : 0 })
+        }
     }
 
     /// `probs` is (1, K, H, W).
@@ -61,6 +68,20 @@ enum MaskEncoding: String, CaseIterable {
             r.pixels.withUnsafeBufferPointer {
                 (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count)
             }
+        }
+        return out
+    }
+
+    /// `probs` (1, K, region.height, region.width), computed on a border-cropped image, put back at `region` on the
+    /// image's own `height` x `width`: the cropped bands are background (probability 0, or class 0 for K > 1).
+    static func uncropped(_ probs: Tensor, height: Int, width: Int, at region: LetterboxPlacement) -> Tensor {
+        let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
+        let out = Tensor(zeros: [1, k, height, width])
+        for c in 0..<k {
+            let plane = UNetData.Image(channels: 1, height: h, width: w,
+                                       pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))
+            let placed = plane.uncropped(height: height, width: width, at: region, fill: k > 1 && c == 0 ? 1 : 0)
+            placed.pixels.withUnsafeBufferPointer { (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count) }
         }
         return out
     }

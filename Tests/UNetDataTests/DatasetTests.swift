@@ -75,19 +75,24 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try DatasetSources.split(samples, fraction: 0.2, groupPattern: "([", seed: 1))
     }
 
-    /// The issue's check: a mask drawn from the image itself (bright pixels) still marks the bright pixels after
-    /// the same random transform is applied to both.
-    func testAugmentationKeepsImageAndMaskAligned() {
+    /// An image of bright and dark pixels and the mask of its bright ones.
+    private func brightPixelsAndTheirMask() -> (Image, Image) {
         var image = Image(channels: 1, height: 48, width: 40)
         var rng = RandomGenerator(seed: 3)
         for i in 0..<image.pixels.count { image.pixels[i] = rng.nextFloat() < 0.3 ? 230 : 20 }
-        let mask = Image(channels: 1, height: 48, width: 40, pixels: image.pixels.map { $0 > 128 ? 1 : 0 })
-        var aug = Augmentation()
-        aug.rotation = 25; aug.shear = 10; aug.zoom = 0.2; aug.shift = 0.1; aug.horizontalFlip = true
-        for trial in 0..<10 {
+        return (image, Image(channels: 1, height: 48, width: 40, pixels: image.pixels.map { $0 > 128 ? 1 : 0 }))
+    }
+
+    /// The issue's check: a mask drawn from the image itself (bright pixels) still marks the bright pixels after
+    /// the same random transform is applied to both; and the same seed gives the same result bit for bit.
+    /// `always`: every draw changes the image (random letterbox bands come only half the time).
+    private func assertAligned(_ aug: Augmentation, trials: Int = 10, always: Bool = true,
+                               file: StaticString = #filePath, line: UInt = #line) {
+        let (image, mask) = brightPixelsAndTheirMask()
+        for trial in 0..<trials {
             var r = RandomGenerator(seed: UInt64(trial))
             let (out, outMask) = aug.apply(image, mask: mask, rng: &r)
-            XCTAssertNotEqual(out.pixels, image.pixels, "trial \(trial) changed nothing")
+            if always { XCTAssertTrue(out.pixels != image.pixels, "trial \(trial) changed nothing", file: file, line: line) }
             // Bilinear resampling blurs edges; nearest-neighbour masks agree with the image wherever the image is
             // clearly bright or dark.
             var agree = 0, clear = 0
@@ -95,13 +100,70 @@ final class DatasetTests: XCTestCase {
                 clear += 1
                 if (out.pixels[i] > 200) == (outMask!.pixels[i] == 1) { agree += 1 }
             }
-            XCTAssertGreaterThan(Double(agree) / Double(clear), 0.97, "trial \(trial)")
+            XCTAssertGreaterThan(Double(agree) / Double(clear), 0.97, "trial \(trial)", file: file, line: line)
+            var again = RandomGenerator(seed: UInt64(trial))
+            let (repeated, repeatedMask) = aug.apply(image, mask: mask, rng: &again)
+            XCTAssertEqual(repeated.pixels, out.pixels, "trial \(trial) is not repeatable", file: file, line: line)
+            XCTAssertEqual(repeatedMask, outMask, file: file, line: line)
         }
+    }
+
+    func testAugmentationKeepsImageAndMaskAligned() {
+        let (image, mask) = brightPixelsAndTheirMask()
+        var aug = Augmentation()
+        aug.rotation = 25; aug.shear = 10; aug.zoom = 0.2; aug.shift = 0.1; aug.horizontalFlip = true
+        assertAligned(aug)
         // Identity settings return the inputs untouched, and the same draw repeats for the same seed.
         var r1 = RandomGenerator(seed: 9), r2 = RandomGenerator(seed: 9)
         XCTAssertEqual(aug.apply(image, mask: mask, rng: &r1).0, aug.apply(image, mask: mask, rng: &r2).0)
         var r3 = RandomGenerator(seed: 9)
         XCTAssertEqual(Augmentation().apply(image, mask: mask, rng: &r3).0, image)
+    }
+
+    /// Issue 22's augmentations keep the alignment, alone and together with wide scale and translation, and
+    /// repeat bit for bit.
+    func testShiftAugmentationKeepsImageAndMaskAligned() {
+        var elastic = Augmentation()
+        elastic.elasticAlpha = 40; elastic.elasticSigma = 4
+        assertAligned(elastic)
+        var bands = Augmentation()
+        bands.letterboxPad = 0.3
+        assertAligned(bands, always: false)
+        var all = Augmentation()
+        all.rotation = 10; all.zoomRange = [0.7, 1.4]; all.widthShift = 0.2; all.heightShift = 0.2
+        all.elasticAlpha = 30; all.elasticSigma = 5; all.letterboxPad = 0.25
+        all.gammaRange = [0.8, 1.25]; all.blur = 0.4; all.noise = 0.01; all.contrast = 0.1; all.brightness = 0.02
+        assertAligned(all)
+    }
+
+    /// Each intensity step does what it says, and adding the new steps leaves older settings' draws as they were.
+    func testShiftIntensityStepsAndOlderSequences() {
+        let image = Image(channels: 1, height: 16, width: 16, pixels: (0..<256).map { Float($0) })
+        func once(_ aug: Augmentation, seed: UInt64 = 1) -> Image {
+            var r = RandomGenerator(seed: seed)
+            return aug.apply(image, mask: nil, rng: &r).0
+        }
+        var gamma = Augmentation()
+        gamma.gammaRange = [2, 2]
+        XCTAssertEqual(once(gamma).pixels[128], 255 * pow(128 / 255, 2), accuracy: 1e-3)
+        var blur = Augmentation()
+        blur.blur = 3
+        let blurred = once(blur)
+        XCTAssertLessThan(zip(blurred.pixels, image.pixels).map { abs($0 - $1) }.max()!, 255)
+        XCTAssertNotEqual(blurred.pixels, image.pixels)
+        var noise = Augmentation()
+        noise.noise = 0.1
+        XCTAssertNotEqual(once(noise).pixels, once(noise, seed: 2).pixels)
+        var bands = Augmentation()
+        bands.letterboxPad = 0.5
+        let padded = (1...8).map { once(bands, seed: $0) }.first { $0.pixels[0] == 0 && $0.pixels[255] == 0 }
+        XCTAssertNotNil(padded, "half the draws letterbox")
+        // A setting that existed before draws exactly as before: the new steps are off and draw nothing.
+        var old = Augmentation()
+        old.rotation = 20
+        var withOff = old
+        withOff.elasticSigma = 3  // a parameter of a step that is off
+        XCTAssertEqual(once(old), once(withOff))
     }
 
     func testBatchesRepeatForTheSameEpochAndDifferAcrossEpochs() throws {

@@ -48,3 +48,40 @@ enum Fixtures {
         return root
     }
 }
+
+/// Tests/UNetDataTests/Fixtures/shift.json (written by Tests/fixtures/make_shift_fixtures.py): scikit-image's,
+/// OpenCV's, numpy's and scipy.ndimage's results for the shift-robustness steps.
+struct ShiftFixtures: Decodable {
+    struct Intensity: Decodable {
+        var shape: [Int]
+        var image: [Float]
+        var expected: [Float]
+        var clip_limit: Double?
+        var tile_grid: [Int]?
+        var percentiles: [Double]?
+
+        var input: Image { Image(channels: 1, height: shape[0], width: shape[1], pixels: image) }
+    }
+
+    struct Components: Decodable {
+        var shape: [Int]
+        var mask: [Float]
+        var sizes_4: [Int]
+        var sizes_8: [Int]
+        var labels_4: [Int]
+        var labels_8: [Int]
+        var filled: [Float]
+        var opened_1: [Float]
+        var chain: [Float]
+    }
+
+    var equalize: [Intensity]
+    var clahe: [Intensity]
+    var percentiles: [Intensity]
+    var components: [Components]
+
+    static let shared: ShiftFixtures = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("shift.json")))
+        return try! JSONDecoder().decode(ShiftFixtures.self, from: data)
+    }()
+}

@@ -265,6 +265,9 @@ class Engine:
             validation_split: fraction split off as dataset ``NAME.val``; ``group_pattern`` (a regex on the
                 file name) keeps one patient's images on one side; ``seed`` makes the split repeatable.
             augment: training-time augmentation settings.
+            harmonize (keyword): preprocessing against scanner differences, e.g. ``{"crop_borders": True,
+                "clahe": {"clip_limit": 2, "tile_grid": [8, 8]}}`` (also ``percentiles``, ``equalize``); stored in
+                checkpoints and repeated by :meth:`predict` and :meth:`segment`.
 
         Returns ``name``, ``size``, ``classes``, ``counts``, ``skipped`` [{``path``, ``error``}] and
         ``validation``.
@@ -457,6 +460,7 @@ class Engine:
         plainly one image raises ValueError unless ``batch`` says which. Every image is resized to the model's
         input by default, whatever its form (``resize=False`` runs a unet at the image's own size).
         ``batch_size=N`` sets how many consecutive images of one size share a forward (default 4).
+        ``harmonize={...}`` replaces the dataset's or checkpoint's harmonization (``{}``: none).
         ``threshold`` applies only to a model whose class output is one sigmoid unit (class 1 at or above it);
         for more outputs the largest wins and a threshold raises :class:`InvalidParams`.
 
@@ -478,6 +482,9 @@ class Engine:
                 or "probabilities_json" (the same as nested JSON numbers).
             output_dir: write each mask as a PNG there instead (entries then hold ``path``).
             batch_size (keyword): consecutive images of one size per forward (default 4).
+            harmonize (keyword): as for :meth:`predict`; a border crop is undone on the returned mask.
+            postprocess (keyword): clean-up of label masks, e.g. ``{"keep_largest": 2, "fill_holes": True,
+                "opening": 1}`` (also for :meth:`evaluate`).
 
         Returns ``masks`` [{``shape``, ``foreground_fraction``, and ``array``/``png``/``probabilities`` or
         ``path``}]; each inline mask also gets ``mask``: a numpy array (H, W) (uint8 0/255, or class indices for

@@ -47,6 +47,15 @@ public struct SegmentationAccumulator: Sendable {
         }
     }
 
+    /// Adds one image whose prediction is already a binary mask (thresholded and post-processed).
+    public mutating func add(prediction: [Bool], mask: UnsafeBufferPointer<Float>) throws {
+        guard prediction.count == mask.count else {
+            throw MetricsError.lengthMismatch("\(prediction.count) predicted pixels, \(mask.count) mask pixels")
+        }
+        let values = prediction.map { $0 ? Float(1) : 0 }
+        values.withUnsafeBufferPointer { perImage.append(PixelCounts(probabilities: $0, mask: mask, threshold: 0.5)) }
+    }
+
     /// Forgets every image (for the next epoch).
     public mutating func reset() { perImage.removeAll(keepingCapacity: true) }
 

@@ -39,8 +39,10 @@ extension Trainer {
     /// Runs the model over every sample of `source` (no augmentation) and scores it.
     /// - Parameters:
     ///   - threshold: the decision threshold on the positive-class probability and on mask probabilities.
+    ///   - postprocessing: applied to each thresholded one-channel mask before it is scored, as `segment` does.
     ///   - isCancelled: polled between batches; a cancelled evaluation throws `TrainingError.cancelled`.
     public func evaluate(_ source: BatchSource, batchSize: Int, threshold: Double = 0.5,
+                         postprocessing: MaskPostprocessing = MaskPostprocessing(),
                          isCancelled: () -> Bool = { false }) throws -> Evaluation {
         var lossSum = 0.0, count = 0
         var scores: [Float] = [], labels: [Int] = []
@@ -70,7 +72,19 @@ extension Trainer {
                 labels += l
             }
             if let logits = out.mask, let masks = batch.masks, logits.shape[1] == 1 {
-                try segmentation.add(probabilities: Model.activate(logits, .sigmoid), masks: masks)
+                let probabilities = Model.activate(logits, .sigmoid)
+                if postprocessing.isIdentity {
+                    try segmentation.add(probabilities: probabilities, masks: masks)
+                } else {
+                    let (h, w) = (probabilities.shape[2], probabilities.shape[3])
+                    for i in 0..<probabilities.shape[0] {
+                        // Foreground as PixelCounts decides it (>= threshold), then cleaned up.
+                        let predicted = UnsafeBufferPointer(start: probabilities.image(i), count: h * w)
+                            .map { $0 >= Float(threshold) }
+                        try segmentation.add(prediction: postprocessing.apply(predicted, height: h, width: w),
+                                             mask: UnsafeBufferPointer(start: masks.image(i), count: h * w))
+                    }
+                }
             }
         }
         var result = Evaluation(loss: count > 0 ? lossSum / Double(count) : 0, count: count)

@@ -79,8 +79,7 @@ public final class Dataset: BatchSource, @unchecked Sendable {
             lock.unlock()
         }
         let s = samples[i]
-        let image = try preprocessing.loadImage(s.image)
-        let mask = try s.mask.map { try preprocessing.loadMask($0) }
+        let (image, mask) = try preprocessing.loadSample(s.image, mask: s.mask)
         if cacheLimitBytes > 0 {
             let bytes = (image.pixels.count + (mask?.pixels.count ?? 0)) * 4
             lock.lock()

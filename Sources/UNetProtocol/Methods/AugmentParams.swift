@@ -15,6 +15,9 @@ import UNetData
 /// | `brightness_range`     | -                 | [lo, hi]: multiply the image by a factor drawn from it        |
 /// | `fill_mode`, `cval`    | same              | "nearest" (default), "constant" (cval), "reflect", "wrap"     |
 ///
+/// The engine's own shift augmentation (no Keras counterpart): `gamma` [lo, hi], `noise`, `blur`,
+/// `letterbox_pad`, `elastic` {`alpha`, `sigma`} (see `Augmentation`).
+///
 /// Giving an engine name and its Keras alias together is refused (which one would win is not obvious). Keras
 /// settings the engine does elsewhere or not at all are refused with where to go instead.
 enum AugmentParams {
@@ -68,6 +71,16 @@ enum AugmentParams {
         if a.has("brightness_range") { aug.brightnessRange = try range(a, "brightness_range", within: 0...10) }
         aug.fillMode = try a.enumeration("fill_mode", Augmentation.FillMode.self) ?? .nearest
         aug.fillValue = Float(try a.double("cval", default: 0, in: 0...255))
+        // Shift augmentation (issue 22).
+        if a.has("gamma") { aug.gammaRange = try range(a, "gamma", within: 0.1...10) }
+        aug.noise = Float(try a.double("noise", default: 0, in: 0...0.5))
+        aug.blur = Float(try a.double("blur", default: 0, in: 0...16))
+        aug.letterboxPad = Float(try a.double("letterbox_pad", default: 0, in: 0...0.5))
+        if let e = try a.object("elastic") {
+            aug.elasticAlpha = Float(try e.double("alpha", default: 30, in: 0...1000))
+            aug.elasticSigma = Float(try e.double("sigma", default: 8, in: 1...64))
+            try e.finish()
+        }
         try a.finish()
         try aug.validate()  // the remaining ranges live with the augmentation; errors name augment.FIELD
         return aug

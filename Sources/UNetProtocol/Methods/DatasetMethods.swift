@@ -31,7 +31,7 @@ public enum DatasetMethods: MethodGroup {
             MethodSpec("dataset.open", .numeric, params: [
                 "name", "task", "root", "images", "masks", "mask_suffix", "manifest", "phantoms", "input_shape",
                 "validation_split", "group_pattern", "seed", "augment", "letterbox", "normalization", "cache_mb",
-                "mask_format", "window", "frame", "tile",
+                "mask_format", "window", "frame", "tile", "harmonize",
             ]) { ctx in try open(ctx) },
             MethodSpec("dataset.list", .numeric) { ctx in
                 let store = store(ctx.session)
@@ -124,6 +124,7 @@ public enum DatasetMethods: MethodGroup {
         prep.maskFormat = try p.enumeration("mask_format", MaskFormat.self) ?? .auto
         prep.decodeOptions = try p.decodeOptions()
         prep.tileSampling = try p.bool("tile", default: false)
+        prep.harmonization = try HarmonizeParams.read(p) ?? .none
         let cacheMB = try p.int("cache_mb", default: 1024, in: 0...1 << 20)
         let split = try p.double("validation_split", default: 0, in: 0...0.9)
         let groupPattern = try p.string("group_pattern")

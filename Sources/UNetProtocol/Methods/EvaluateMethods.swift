@@ -3,7 +3,7 @@ import UNetCore
 /// `evaluate`: the model scored on a dataset, with the metrics of the reference pipelines.
 public enum EvaluateMethods: MethodGroup {
     public static var methods: [MethodSpec] {
-        [MethodSpec("evaluate", .numeric, params: ["dataset", "threshold", "batch_size", "per_image"]) { ctx in try evaluate(ctx) }]
+        [MethodSpec("evaluate", .numeric, params: ["dataset", "threshold", "batch_size", "per_image", "postprocess"]) { ctx in try evaluate(ctx) }]
     }
 
     static func evaluate(_ ctx: RequestContext) throws -> JSONValue {
@@ -13,11 +13,14 @@ public enum EvaluateMethods: MethodGroup {
         let training = TrainMethods.training(ctx.session)
         let batchSize = try p.int("batch_size", default: training.config.batchSize, in: 1...4096)
         let perImage = try p.bool("per_image", default: false)
+        let post = try PostprocessParams.read(p)
         try p.finish()
         let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
         let trainer = try training.trainer(for: ctx.session)
+        try PostprocessParams.requireOneChannel(post, p, channels: trainer.model.maskHead?.channels ?? 1)
         TrainMethods.applyClassWeights(trainer, training, source)
-        let e = try trainer.evaluate(source, batchSize: batchSize, threshold: threshold, isCancelled: { ctx.isCancelled })
+        let e = try trainer.evaluate(source, batchSize: batchSize, threshold: threshold, postprocessing: post,
+                                     isCancelled: { ctx.isCancelled })
         var o: JSONObject = ["dataset": .string(name), "count": JSONValue(e.count), "loss": JSONValue(e.loss),
                              "threshold": JSONValue(threshold)]
         if let b = e.binary {

@@ -11,6 +11,7 @@ public enum InferenceMethods: MethodGroup {
                 "predict", .numeric,
                 params: [
                     "images", "threshold", "resize", "batch_size", "window", "frame", "include_patient_id", "tta",
+                    "harmonize",
                 ]
             ) { ctx in
                 try predict(ctx)
@@ -18,7 +19,7 @@ public enum InferenceMethods: MethodGroup {
             MethodSpec(
                 "segment", .numeric, params: [
                     "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
-                    "include_patient_id", "tta", "tile",
+                    "include_patient_id", "tta", "tile", "harmonize", "postprocess",
                 ]
             ) { ctx in
                 try segment(ctx)
@@ -55,6 +56,8 @@ public enum InferenceMethods: MethodGroup {
         if tile != nil { (batchSize, batchPixels) = (1, Int.max) }
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
         let options = try p.decodeOptions(withPatientID: true)
+        // The request's own, else what the model was trained with (dataset.open's, or the checkpoint's).
+        let harmonization = try HarmonizeParams.read(p) ?? ctx.session.preprocessing?.harmonization ?? .none
         let tta = try TestTimeAugmentation.read(p, model: model)
         var lastReport = Date()
         var pending: [(index: Int, input: ImageInput)] = []
@@ -90,7 +93,7 @@ public enum InferenceMethods: MethodGroup {
             try ctx.checkCancelled()
             let input = try ImageInput.read(
                 images, index: i, params: p, model: model, resize: resize,
-                normalization: normalization, options: options)
+                normalization: normalization, options: options, harmonization: harmonization)
             let shape = input.tensor.shape
             do {
                 try model.validateInput([1] + shape)
@@ -168,11 +171,19 @@ public enum InferenceMethods: MethodGroup {
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
         var files = try p.path("output_dir").map(MaskFiles.init(directory:))
         let tile = try TiledInference.read(p)
+        let post = try PostprocessParams.read(p)
+        try PostprocessParams.requireOneChannel(post, p, channels: model.maskHead?.channels ?? 1)
+        if !post.isIdentity, encoding == .probabilities || encoding == .probabilitiesJSON, files == nil {
+            throw p.invalid("postprocess", "cleans label masks; the \(encoding.rawValue) encoding returns the raw probabilities")
+        }
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask, tile: tile) { i, input, output, r in
             guard let maskProbs = output.mask else { return }
-            let probs = MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
-            let mask = MaskEncoding.labels(probs, threshold: threshold)
+            let probs = input.region.map { region in
+                MaskEncoding.uncropped(MaskEncoding.resize(row(maskProbs, r), height: region.height, width: region.width),
+                                       height: input.originalHeight, width: input.originalWidth, at: region)
+            } ?? MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
+            let mask = MaskEncoding.labels(probs, threshold: threshold).postprocessed(post)
             var entry: JSONObject = [
                 "shape": JSONValue([mask.height, mask.width]),
                 "foreground_fraction": JSONValue(mask.foregroundFraction),
