@@ -17,7 +17,8 @@ let usage = """
     predict, segment and explain are one-shots for scripts: they load the checkpoint M, print one JSON line per file
     on stdout ({"image": FILE, ...} or {"image": FILE, "error": {...}}) and exit 0 when every file was
     answered, 1 when some failed, 2 for bad arguments or an unusable model.
-    `unet-engine predict --help`, `segment --help` and `explain --help` describe their options and lines.
+    `unet-engine predict --help`, `unet-engine segment --help` and `unet-engine explain --help` describe their
+    options and lines.
 
     options:
       --threads N           compute threads (default: the number of cores)

@@ -98,6 +98,15 @@ final class ExplainMethodTests: XCTestCase {
         let big = arrayImage(uint8: gradient(40, 24), shape: [40, 24])
         let sized = h.result("explain", ["images": [big]])?["explanations"]?[0]
         XCTAssertEqual(sized?["shape"], [40, 24], "the map comes back at the image's own size")
+        let own = h.result("explain", ["images": [big], "resize": false, "method": "integrated_gradients", "steps": 2,
+                                       "encoding": "probabilities"])?["explanations"]?[0]
+        XCTAssertEqual(own?["shape"], [40, 24], "a unet at the image's own size: the baseline is per channel, not per image")
+        XCTAssertEqual(float32Values(own?["probabilities"]).count, 960)
+        let black = arrayImage(uint8: [UInt8](repeating: 0, count: 960), shape: [40, 24])
+        let atBlack = h.result("explain", ["images": [black], "resize": false, "method": "saliency",
+                                           "target": own?["target"] ?? 0])?["explanations"]?[0]
+        XCTAssertEqual(own?["baseline_score"]?.doubleValue ?? 0, atBlack?["score"]?.doubleValue ?? 1, accuracy: 1e-5,
+                       "the baseline is the black image of the image's own size")
         h.finish()
     }
 

@@ -182,8 +182,8 @@ public final class Explainer {
             }
             for p in 0..<plane { cam.data[i * plane + p] = max(cam.data[i * plane + p], 0) }
         }
-        let padded = BilinearResize.resize(cam, height: a.shape[2] == x.shape[2] ? x.shape[2] : model.padded(x.shape[2]),
-                                           width: a.shape[3] == x.shape[3] ? x.shape[3] : model.padded(x.shape[3]))
+        // The activation covers the padded input the network ran on: upsampled to it, then cropped to the image.
+        let padded = BilinearResize.resize(cam, height: model.padded(x.shape[2]), width: model.padded(x.shape[3]))
         return Explanation(maps: crop(padded, height: x.shape[2], width: x.shape[3]).copy(), targets: g.targets,
                            scores: g.scores, layer: name)
     }
@@ -215,8 +215,11 @@ public final class Explainer {
     {
         let per = x.count / x.shape[0]
         let baseline = Tensor(zeros: x.shape)
-        if let b = options.baseline {
-            for n in 0..<x.shape[0] { baseline.image(n).update(from: b.data, count: per) }
+        if let values = options.baseline {
+            let (c, plane) = (x.shape[1], x.shape[2] * x.shape[3])
+            for n in 0..<x.shape[0] {
+                for k in 0..<c { (baseline.image(n) + k * plane).update(repeating: values[min(k, values.count - 1)], count: plane) }
+            }
         }
         let resolved = Self.resolve(targets, try evaluationLogits(x).logits)
         let m = options.steps

@@ -33,17 +33,17 @@ public struct ExplanationOptions: Sendable {
     public var samples: Int
     public var noise: Float
     public var seed: UInt64
-    /// Integrated gradients: intervals of the path (steps + 1 gradients), and the baseline (nil: zeros), one
-    /// image (1, C, H, W) for the whole batch.
+    /// Integrated gradients: intervals of the path (steps + 1 gradients), and the baseline's value per input
+    /// channel (nil: zeros), e.g. what a black pixel becomes through the input normalisation.
     public var steps: Int
-    public var baseline: Tensor?
+    public var baseline: [Float]?
 
     public static let defaultSamples = 25
     public static let defaultNoise: Float = 0.15
     public static let defaultSteps = 64
 
     public init(method: ExplanationMethod = .gradcam, layer: String? = nil, samples: Int = defaultSamples,
-                noise: Float = defaultNoise, seed: UInt64 = 0, steps: Int = defaultSteps, baseline: Tensor? = nil) {
+                noise: Float = defaultNoise, seed: UInt64 = 0, steps: Int = defaultSteps, baseline: [Float]? = nil) {
         self.method = method; self.layer = layer; self.samples = samples; self.noise = noise; self.seed = seed
         self.steps = steps; self.baseline = baseline
     }

@@ -57,7 +57,7 @@ public enum ExplainMethods: MethodGroup {
             try MaskFiles(directory: $0, suffix: "_\(stem)_overlay", unnamed: "\(stem)_overlay")
         }
         if method == .integratedGradients {
-            options.baseline = blackImage(model, ctx.session.preprocessing?.normalization ?? .unit)
+            options.baseline = blackPixel(model, ctx.session.preprocessing?.normalization ?? .unit)
         }
 
         var entries: [JSONValue] = []
@@ -151,12 +151,13 @@ public enum ExplainMethods: MethodGroup {
         options.steps = try p.int("steps", default: ExplanationOptions.defaultSteps, in: 1...maximumSteps)
     }
 
-    /// Integrated gradients' baseline: a black image (every pixel 0) as the model's input normalisation makes it.
-    static func blackImage(_ model: Model, _ normalization: Normalization) -> Tensor {
-        let (c, h, w) = (model.config.inputShape[0], model.config.inputShape[1], model.config.inputShape[2])
-        let t = Tensor(zeros: [1, c, h, w])
-        normalization.apply(UNetData.Image(channels: c, height: h, width: w), into: t.data)
-        return t
+    /// Integrated gradients' baseline: a black pixel (0 in every channel) as the model's input normalisation
+    /// makes it, per channel.
+    static func blackPixel(_ model: Model, _ normalization: Normalization) -> [Float] {
+        let c = model.config.inputShape[0]
+        var values = [Float](repeating: 0, count: c)
+        normalization.apply(UNetData.Image(channels: c, height: 1, width: 1), into: &values)
+        return values
     }
 
     static func label(_ index: Int, _ names: [String]?) -> String {
