@@ -125,6 +125,22 @@ final class ExplainMethodTests: XCTestCase {
         h.finish()
     }
 
+    /// A batch's 1024 integrated-gradients steps (about 20 s here in a debug build) stop at the next step once
+    /// cancelled, not at the end of the batch.
+    func testCancelStopsIntegratedGradientsBetweenSteps() {
+        let h = Harness()
+        h.result("model.create", Self.unetWithHead)
+        h.send(id: "ig", "explain", ["images": [image(0), image(1), image(2), image(3)],
+                                     "method": "integrated_gradients", "steps": 1024])
+        h.waitUntilRunning("ig")
+        let started = Date()
+        _ = h.dispatcher.cancel(id: .string("ig"))
+        XCTAssertEqual(h.response("ig")?["error"]?["code"], -32800)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        XCTAssertNotNil(h.result("explain", ["images": [image(0)]]), "the engine serves on")
+        h.finish()
+    }
+
     func testBadInputIsInvalidParamsAndTheEngineServesOn() {
         let h = Harness()
         XCTAssertEqual(h.errorCode("explain", ["images": [image(0)]]), -32001)

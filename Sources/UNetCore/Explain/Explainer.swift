@@ -11,6 +11,9 @@ public final class Explainer {
     private var network: Network { model.network }
     /// Each node's output shape at the model's configured (padded) input size.
     private let shapes: [[Int]]
+    /// Called before each of SmoothGrad's samples and integrated gradients' steps: the protocol passes its
+    /// request's cancellation check, so a long explanation stops between passes.
+    public var checkCancelled: () throws -> Void = {}
 
     public init(model: Model) {
         self.model = model
@@ -200,6 +203,7 @@ public final class Explainer {
         let noisy = Tensor(zeros: x.shape)
         let sum = Tensor(zeros: [x.shape[0], 1, x.shape[2], x.shape[3]])
         for _ in 0..<options.samples {
+            try checkCancelled()
             for n in 0..<x.shape[0] {
                 for i in 0..<per { noisy.data[n * per + i] = x.data[n * per + i] + sigmas[n] * rng.normal() }
             }
@@ -227,6 +231,7 @@ public final class Explainer {
         let average = Tensor(zeros: x.shape)
         var (scores, baselineScores) = ([Float](), [Float]())
         for k in 0...m {
+            try checkCancelled()
             let alpha = Float(k) / Float(m)
             for i in 0..<x.count { path.data[i] = baseline.data[i] + alpha * (x.data[i] - baseline.data[i]) }
             let g = try scoreGradients(path, resolved)

@@ -37,6 +37,7 @@ public enum ExplainMethods: MethodGroup {
         let p = ctx.params
         let method = try p.enumeration("method", ExplanationMethod.self) ?? .gradcam
         let explainer = Explainer(model: model)
+        explainer.checkCancelled = ctx.checkCancelled
         let classes = try explainer.classCount(for: method)
         let target = try readTarget(p, classes: classes, names: ctx.session.classNames)
         var options = ExplanationOptions(method: method)
