@@ -9,10 +9,15 @@ import Foundation
 /// mask; a file left by an earlier request is overwritten.
 struct MaskFiles {
     let directory: String
+    /// What a file's name ends with (before `.png`) and an inline image's name starts with: `_mask` and `mask`
+    /// for `segment`; `explain` names its files after the method (`_gradcam`, `_gradcam_overlay`).
+    let suffix: String
+    let unnamed: String
     private var used = Set<String>()
 
     /// Creates `directory` (and its parents) if needed: -32008 when it cannot be.
-    init(directory: String) throws {
+    init(directory: String, suffix: String = "_mask", unnamed: String = "mask") throws {
+        (self.suffix, self.unnamed) = (suffix, unnamed)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -31,8 +36,8 @@ struct MaskFiles {
 
     /// The next unused file name for image `index`, whose file had `stem` (nil for inline images).
     mutating func name(stem: String?, index: Int) -> String {
-        let base = stem ?? String(format: "mask_%03d", index)
-        let suffix = stem == nil ? ".png" : "_mask.png"
+        let base = stem ?? String(format: "\(unnamed)_%03d", index)
+        let suffix = stem == nil ? ".png" : self.suffix + ".png"
         var name = base + suffix
         var n = 1
         while used.contains(name) {

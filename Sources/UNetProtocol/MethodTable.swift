@@ -29,7 +29,7 @@ public protocol MethodGroup {
 public enum MethodTable {
     public static var standardGroups: [MethodGroup.Type] {
         [EngineMethods.self, ModelMethods.self, InferenceMethods.self, DatasetMethods.self, TrainMethods.self,
-         EvaluateMethods.self]
+         EvaluateMethods.self, ExplainMethods.self]
     }
 
     /// Every standard method, plus the `debug.*` ones when asked for (tests use them to hold the worker busy).

@@ -1,18 +1,20 @@
 import Foundation
 import UNetCore
 
-/// `unet-engine predict --model M FILES...` and `unet-engine segment --model M --output-dir D FILES...`: one
+/// `unet-engine predict --model M FILES...`, `unet-engine segment --model M --output-dir D FILES...` and
+/// `unet-engine explain --model M --output-dir D FILES...` (the map and its overlay as PNGs): one
 /// request per image through the same dispatcher and handlers the server uses, for scripts that do not want a
 /// session. Each image's answer is one JSON line on stdout, `{"image": FILE, ...result}` or
 /// `{"image": FILE, "error": {code, message, data}}`, in the order of the files (`OneShotUsage` is the help).
 public enum OneShot {
-    public static let commands = ["predict", "segment"]
+    public static let commands = ["predict", "segment", "explain"]
 
     /// Runs `command` with its arguments; returns the exit status (0: every image answered; 1: some failed;
     /// 2: bad arguments or an unusable model).
     public static func run(_ command: String, _ arguments: [String]) -> Int32 {
         var args = arguments[...]
         var model: String?, outputDir: String?, threshold: Double?, encoding: String?
+        var method: String?, target: String?, layer: String?
         var files: [String] = []
         func fail(_ message: String) -> Int32 {
             FileHandle.standardError.write(
@@ -23,20 +25,24 @@ public enum OneShot {
             print(OneShotUsage.text(command), terminator: "")
             return 0
         }
-        let segmentOnly = ["--output-dir", "--encoding"]
-        let known = ["--model", "--threshold", "--threads"] + (command == "segment" ? segmentOnly : [])
+        let only = ["--output-dir": ["segment", "explain"], "--encoding": ["segment"], "--method": ["explain"],
+                    "--target": ["explain"], "--layer": ["explain"]]
+        let known = ["--model", "--threshold", "--threads"] + only.filter { $0.value.contains(command) }.keys
         while let a = args.popFirst() {
             guard a.hasPrefix("--") else {
                 files.append(a)
                 continue
             }
             guard known.contains(a) else {
-                return fail(segmentOnly.contains(a) ? "\(a) applies only to segment" : "unknown option \(a)")
+                return fail(only[a].map { "\(a) applies only to \($0.joined(separator: " and "))" } ?? "unknown option \(a)")
             }
             guard let v = args.popFirst() else { return fail("\(a) needs a value") }
             switch a {
             case "--model": model = v
             case "--output-dir": outputDir = v
+            case "--method": method = v
+            case "--target": target = v
+            case "--layer": layer = v
             case "--threshold":
                 guard let t = Double(v), (0...1).contains(t) else {
                     return fail("--threshold must be a number in [0, 1], got \(v)")
@@ -53,6 +59,7 @@ public enum OneShot {
         }
         guard let model else { return fail("--model M.safetensors is required") }
         guard !files.isEmpty else { return fail("give one or more image files") }
+        if command == "explain", outputDir == nil { return fail("--output-dir D is required") }
 
         let lock = NSLock()
         var answers: [Int: JSONValue] = [:]
@@ -82,9 +89,17 @@ public enum OneShot {
             return finish(fail("cannot load \(model): \(e["message"]?.stringValue ?? "")"))
         }
         // The masks of the whole run are named by one MaskFiles, so files with one stem get distinct names.
-        var maskFiles: MaskFiles?
-        if command == "segment", let outputDir {
-            do { maskFiles = try MaskFiles(directory: outputDir) } catch { return finish(fail(RPCError(error).message)) }
+        var maskFiles: MaskFiles?, overlayFiles: MaskFiles?
+        let stem = (method ?? "gradcam").replacingOccurrences(of: "+", with: "p")
+        if let outputDir {
+            do {
+                if command == "explain" {
+                    maskFiles = try MaskFiles(directory: outputDir, suffix: "_\(stem)", unnamed: stem)
+                    overlayFiles = try MaskFiles(directory: outputDir, suffix: "_\(stem)_overlay", unnamed: "\(stem)_overlay")
+                } else if command == "segment" {
+                    maskFiles = try MaskFiles(directory: outputDir)
+                }
+            } catch { return finish(fail(RPCError(error).message)) }
         }
 
         var failures = 0
@@ -95,6 +110,12 @@ public enum OneShot {
                 if let encoding { params["encoding"] = .string(encoding) }
                 if maskFiles != nil { params["encoding"] = "png" }
             }
+            if command == "explain" {
+                if let method { params["method"] = .string(method) }
+                if let target { params["target"] = Int(target).map { JSONValue($0) } ?? .string(target) }
+                if let layer { params["layer"] = .string(layer) }
+                params["overlay"] = true
+            }
             let answer = call(i + 1, command, params)
             if let e = answer["error"], isAboutTheArguments(e) {
                 return finish(fail(e["message"]?.stringValue ?? "the model cannot do this"))
@@ -103,18 +124,19 @@ public enum OneShot {
             if let e = answer["error"] {
                 line["error"] = e
                 failures += 1
-            } else if let item = answer["result"]?[command == "predict" ? "predictions" : "masks"]?[0]?.objectValue {
+            } else if let item = answer["result"]?[resultKey[command]!]?[0]?.objectValue {
                 for (k, v) in item { line[k] = v }
-                if maskFiles != nil, let png = line["png"]?.stringValue {
-                    line["png"] = nil
-                    do {
+                do {
+                    for (key, pathKey, files) in [("png", "path", maskFiles), ("overlay", "overlay_path", overlayFiles)] {
+                        guard var files, let png = line[key]?.stringValue else { continue }
+                        line[key] = nil
                         let bytes = [UInt8](Data(base64Encoded: png) ?? Data())
-                        line["path"] = .string(
-                            try maskFiles!.write(bytes, stem: MaskFiles.stem(ofPath: file), index: i))
-                    } catch {
-                        line = ["image": .string(file), "error": RPCError(error).json]
-                        failures += 1
+                        line[pathKey] = .string(try files.write(bytes, stem: MaskFiles.stem(ofPath: file), index: i))
+                        if key == "png" { maskFiles = files } else { overlayFiles = files }
                     }
+                } catch {
+                    line = ["image": .string(file), "error": RPCError(error).json]
+                    failures += 1
                 }
             }
             print(JSONCodec.encodeString(.object(line)))
@@ -123,12 +145,16 @@ public enum OneShot {
         return finish(failures == 0 ? 0 : 1)
     }
 
+    /// Where each command's result holds its one image's answer.
+    static let resultKey = ["predict": "predictions", "segment": "masks", "explain": "explanations"]
+
     /// An error that every file would get alike, so it is the arguments' or the model's fault (exit 2), not
     /// one image's: a param the options set (`threshold` for a model with several outputs), or a model that
     /// cannot do this command (segment on a classifier, predict on a unet without a head).
     static func isAboutTheArguments(_ error: JSONValue) -> Bool {
         let field = error["data"]?["field"]?.stringValue
         return error["code"] == JSONValue(RPCError.unsupportedByModelCode)
-            || (error["code"] == JSONValue(RPCError.invalidParamsCode) && ["threshold", "encoding"].contains(field))
+            || (error["code"] == JSONValue(RPCError.invalidParamsCode)
+                && ["threshold", "encoding", "method", "target", "layer"].contains(field))
     }
 }

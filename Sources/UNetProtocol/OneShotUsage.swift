@@ -3,10 +3,15 @@
 public enum OneShotUsage {
     /// The one-line synopsis of `command`.
     public static func synopsis(_ command: String) -> String {
-        command == "segment"
-            ? "unet-engine segment --model M.safetensors [--output-dir D] [--encoding E] [--threshold T] "
+        switch command {
+        case "segment":
+            "unet-engine segment --model M.safetensors [--output-dir D] [--encoding E] [--threshold T] "
                 + "[--threads N] FILES..."
-            : "unet-engine predict --model M.safetensors [--threshold T] [--threads N] FILES..."
+        case "explain":
+            "unet-engine explain --model M.safetensors --output-dir D [--method X] [--target T] [--layer L] "
+                + "[--threshold T] [--threads N] FILES..."
+        default: "unet-engine predict --model M.safetensors [--threshold T] [--threads N] FILES..."
+        }
     }
 
     /// The whole help text of `command`.
@@ -34,6 +39,26 @@ public enum OneShotUsage {
                   --output-dir D      write each label mask to D as a PNG (created if needed)
                   --encoding E        png, array, probabilities or probabilities_json (default png)
                   --threshold T       foreground threshold in [0, 1] of a one-channel mask (default 0.5)
+                """
+        } else if command == "explain" {
+            lines = """
+                Loads the checkpoint M (a model with a class head, or for class_map a pooled logit map or a mask of
+                one channel per class), explains each JPEG or PNG file's class and prints one JSON line per file on
+                stdout, in file order; the map (grey, min-max scaled; class_map's probabilities as they are) and its
+                overlay on the image (a jet heat overlay, or with --threshold the pixels >= T painted green) are
+                written to D as <stem>_<method>.png and <stem>_<method>_overlay.png (gradcam++ spelt gradcampp):
+                  {"image": FILE, "method": X, "target": K, "label": "NAME", "score": S, "shape": [H, W],
+                   "path": MAP, "overlay_path": OVERLAY, ...}
+                  {"image": FILE, "error": {"code": C, "message": "...", "data": {...}}}    (this file failed)
+                Later files with a stem already used get <stem>_1_<method>.png, ... as segment's masks do.
+                """
+            options = """
+                  --model M           the checkpoint (model.save's, or a PyTorch state_dict in safetensors); required
+                  --output-dir D      where the maps and overlays go (created if needed); required
+                  --method X          gradcam (default), gradcam++, saliency, smoothgrad, integrated_gradients, class_map
+                  --target T          the class to explain, an index or a class name (default: the predicted one)
+                  --layer L           Grad-CAM's layer, a node name of model.summary (default: the bottleneck)
+                  --threshold T       in [0, 1]: also a mask of map >= T (painted green on the overlay)
                 """
         } else {
             lines = """

@@ -8,15 +8,17 @@ let usage = """
     usage: unet-engine [options]
            \(OneShotUsage.synopsis("predict"))
            \(OneShotUsage.synopsis("segment"))
+           \(OneShotUsage.synopsis("explain"))
            (each also takes --blas-core NAME)
 
     Serves JSON-RPC 2.0 on stdin/stdout, one message per line, until end of input (see Protocol/PROTOCOL.md).
     Logs go to stderr.
 
-    predict and segment are one-shots for scripts: they load the checkpoint M, print one JSON line per file
+    predict, segment and explain are one-shots for scripts: they load the checkpoint M, print one JSON line per file
     on stdout ({"image": FILE, ...} or {"image": FILE, "error": {...}}) and exit 0 when every file was
     answered, 1 when some failed, 2 for bad arguments or an unusable model.
-    `unet-engine predict --help` and `unet-engine segment --help` describe their options and lines.
+    `unet-engine predict --help`, `unet-engine segment --help` and `unet-engine explain --help` describe their
+    options and lines.
 
     options:
       --threads N           compute threads (default: the number of cores)

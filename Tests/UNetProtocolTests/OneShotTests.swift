@@ -75,7 +75,7 @@ final class OneShotTests: XCTestCase {
         try UNetDataPNG.grey(gradient(20, 24), height: 20, width: 24).write(to: URL(fileURLWithPath: dir + "/x.png"))
         let model = ["--model", dir + "/m.safetensors"]
 
-        for command in ["predict", "segment"] {
+        for command in ["predict", "segment", "explain"] {
             let help = try runEngine([command, "--help"])
             XCTAssertEqual(help.status, 0, command)
             XCTAssertTrue(help.stdout.hasPrefix("usage: unet-engine \(command) --model"), help.stdout)
@@ -85,6 +85,7 @@ final class OneShotTests: XCTestCase {
         }
         XCTAssertTrue(try runEngine(["segment", "-h"]).stdout.contains("probabilities_json"))
         XCTAssertTrue(try runEngine(["--help"]).stdout.contains("unet-engine segment --help"))
+        XCTAssertTrue(try runEngine(["--help"]).stdout.contains("unet-engine explain --model"))
 
         for bad in [
             ["segment"] + model + ["--encoding", "jpeg", dir + "/x.png"],

@@ -191,15 +191,7 @@ def test_engine_loads_a_torch_state_dict_and_agrees_with_torch(engine, checkpoin
 
     torch.manual_seed(11)
     twin = torch_models.from_config(CONFIG)
-    # Non-trivial BatchNorm: affine parameters off their defaults, running statistics moved by training forwards.
-    with torch.no_grad():
-        for name, p in twin.named_parameters():
-            if ".bn" in name:
-                p.add_(torch.rand(p.shape) * 0.4 - 0.2)
-        twin.train()
-        for _ in range(3):
-            twin(torch.randn(2, 1, 16, 16) * 2 + 0.5)
-    twin.eval()
+    torch_models.move_batch_norm(twin)  # non-trivial BatchNorm, as a trained model's
     path = tmp_path / "torch.safetensors"
     save_file({k: v.contiguous() for k, v in twin.state_dict().items()}, str(path))
 

@@ -21,7 +21,7 @@ from unet_engine import Engine  # noqa: E402
 from conftest import engine_binary as binary_path  # noqa: E402
 
 NEEDED_METHODS = ["dataset.open", "dataset.list", "dataset.sample", "model.create", "model.save", "train.configure",
-                  "train.fit", "evaluate", "segment"]
+                  "train.fit", "evaluate", "segment", "model.load", "explain"]
 
 
 
@@ -52,7 +52,8 @@ def test_notebook_runs_headless_on_phantoms(tmp_path, monkeypatch):
     errors = [o for c in code_cells for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
     figures = [o for c in code_cells for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(figures) >= 5, f"expected the sample, curves, ROC/confusion, segmentation curves and overlays; " \
+    assert len(figures) >= 6, f"expected the sample, curves, ROC/confusion, segmentation curves, overlays and " \
+                              f"explanations; " \
                               f"got {len(figures)} images"
     text = "".join(o.get("text", "") for c in code_cells for o in c.outputs if o.output_type == "stream")
     assert "phantoms" in text and "auc" in text and "dice" in text

@@ -154,3 +154,17 @@ def from_config(config: dict) -> nn.Module:
                 filters=config.get("filters", 64), batch_norm=config.get("batch_norm", False),
                 upsampling=config.get("upsampling", "transpose"),
                 classification_head=config.get("classification_head", 0), dropout=config.get("dropout", 0.0))
+
+
+def move_batch_norm(model: nn.Module, input_shape: tuple[int, ...] = (2, 1, 16, 16)) -> None:
+    """Moves every BatchNorm off its defaults, as a trained model's are: affine parameters by U(-0.2, 0.2) and
+    running statistics by three training forwards of N(0.5, 2²) inputs; leaves the model in eval mode. Seed torch
+    first for the same model every time."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".bn" in name:
+                p.add_(torch.rand(p.shape) * 0.4 - 0.2)
+        model.train()
+        for _ in range(3):
+            model(torch.randn(*input_shape) * 2 + 0.5)
+    model.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -12,7 +13,7 @@ from .binary import find_binary
 from .connection import Connection, PendingCall, ProgressCallback, kill_quietly
 from .errors import Cancelled
 from .history import History
-from .images import ImageLike, decode_image, encode_images, encode_mask
+from .images import ImageLike, decode_array, decode_image, decode_png, encode_images, encode_mask
 from .progress import FitProgress
 from .summary import format_summary
 
@@ -498,6 +499,44 @@ class Engine:
             if any(k in entry for k in ("array", "png", "probabilities")):
                 entry["mask"] = decode_image(entry)
         return result
+
+    def explain(self, images: Images, method: str = "gradcam", target: Any = None, *, layer: Optional[str] = None,
+                threshold: Optional[float] = None, normalize: Optional[str] = None, overlay: bool = False,
+                batch: Optional[bool] = None, timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
+        """``explain``: where the model looks for a class, one map per image at the image's own size.
+
+        Args:
+            images: as for :meth:`predict`.
+            method: "gradcam" (default), "gradcam++", "saliency", "smoothgrad" (``samples``, ``noise``, ``seed``
+                as keywords), "integrated_gradients" (``steps``) or "class_map".
+            target: the class to explain, an index or a class name (default: each image's predicted class).
+            layer: Grad-CAM's layer, a node name from :meth:`summary` (default: the deepest encoder feature).
+            threshold: also return each map's binary mask of map >= threshold (numpy bool, in ``binary``).
+            normalize: "minmax" (default; "raw" for class_map) or "raw".
+            overlay: also return ``overlay``, a base64 RGB PNG, decoded into ``overlay_image`` (H, W, 3).
+
+        Returns ``explanations`` [{``method``, ``target``, ``label``, ``score``, ``shape``, ``map``: a float32
+        numpy array (H, W), ...}] (the map's values come as the float32 ``probabilities`` encoding)."""
+        p = dict(images=encode_images(images, batch))
+        p.update(_clean(dict(method=method, target=target, layer=layer, threshold=threshold, normalize=normalize,
+                             overlay=overlay or None, encoding=params.pop("encoding", "probabilities"), **params)))
+        result = self.call("explain", p, timeout=timeout)
+        for entry in result.get("explanations", []):
+            if "probabilities" in entry or "array" in entry or "png" in entry:
+                entry["map"] = decode_image(entry)
+            if "mask" in entry:
+                m = entry["mask"]
+                mask = decode_png(base64.b64decode(m)) if isinstance(m, str) else decode_array(m)
+                entry["binary"] = mask > 0
+            if "overlay" in entry:
+                entry["overlay_image"] = decode_png(base64.b64decode(entry["overlay"]))
+        return result
+
+    def explain_maps(self, images: Images, method: str = "gradcam", target: Any = None, *,
+                     batch: Optional[bool] = None, timeout: Any = DEFAULT, **params: Any) -> List[np.ndarray]:
+        """The maps of :meth:`explain` alone, as a list of float32 numpy arrays (H, W)."""
+        return [e["map"] for e in self.explain(images, method, target, batch=batch, timeout=timeout,
+                                               **params)["explanations"]]
 
     def segment_masks(self, images: Images, threshold: Optional[float] = None, *, batch: Optional[bool] = None,
                       timeout: Any = DEFAULT, **params: Any) -> List[np.ndarray]:

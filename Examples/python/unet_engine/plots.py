@@ -155,3 +155,30 @@ def mask_sheet(images: List[Any], true_masks: Optional[List[Any]], predicted_mas
                      ax=row[-1], title="predicted (true outlined)" if true_masks is not None else "predicted")
     fig.tight_layout()
     return fig
+
+
+def show_explanations(images: List[Any], maps: List[Any], masks: Optional[List[Any]] = None,
+                      titles: Optional[List[str]] = None, alpha: float = 0.5):
+    """A figure with one row per image: the image, and the explanation map (from :meth:`Engine.explain`) as a jet
+    heat overlay on it, with the lung field's outline in green when ``masks`` are given (any mask at the image's
+    size; foreground above half its maximum). Returns the figure."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(images), 2, figsize=(6.0, 3.0 * len(images)), squeeze=False)
+    for i, image in enumerate(images):
+        a = _display_image(image)
+        for ax in axes[i]:
+            ax.imshow(a, cmap="gray" if a.ndim == 2 else None)
+            ax.set_axis_off()
+        axes[i][0].set_title(titles[i] if titles else "image")
+        m = np.asarray(maps[i], dtype=float)
+        if m.shape != a.shape[:2]:
+            raise ValueError(f"map {i} is {m.shape}, its image {a.shape[:2]}: explain returns maps at the image's size")
+        span = m.max() - m.min()
+        axes[i][1].imshow((m - m.min()) / span if span > 0 else np.zeros_like(m), cmap="jet", alpha=alpha,
+                          vmin=0, vmax=1)
+        if masks is not None and masks[i] is not None:
+            t = _display_image(masks[i]).astype(float)
+            axes[i][1].contour(t > (t.max() / 2 if t.max() > 0 else 0.5), levels=[0.5], colors="lime", linewidths=1)
+        axes[i][1].set_title("explanation" + (" (lungs outlined)" if masks is not None else ""))
+    fig.tight_layout()
+    return fig

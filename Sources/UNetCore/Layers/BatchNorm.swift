@@ -4,7 +4,7 @@
 /// variance in the running average, `momentum` 0.1 weighting the new batch, eps 1e-5. Works on (N, C, H, W)
 /// and (N, C). Parameters `weight` (γ) and `bias` (β); buffers `running_mean`, `running_var`,
 /// `num_batches_tracked`.
-public final class BatchNorm: UnaryLayer {
+public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     public let kind = "BatchNorm"
     public let channels: Int
     public let momentum: Float
@@ -15,6 +15,10 @@ public final class BatchNorm: UnaryLayer {
     public let runningVar: Tensor
     /// Stored as a float tensor here; checkpoints write it as I64 as PyTorch does.
     public let batchesTracked = Tensor(zeros: [])
+
+    /// With it set, a training forward normalises with the running statistics and leaves them alone, and the
+    /// backward is that affine map's gradient (`TrainingDependentLayer`).
+    public var evaluatesInTraining = false
 
     // Cached by a training forward for the backward: x̂ and 1/σ per channel.
     private var normalized: Tensor?
@@ -47,14 +51,16 @@ public final class BatchNorm: UnaryLayer {
         let m = n * p
         let y = TensorRecycler.tensor(x.shape)
         let xhat = training ? TensorRecycler.tensor(x.shape) : nil
+        let batchStatistics = training && !evaluatesInTraining
         // 1/σ per channel is kept for the backward only by a training forward (into a buffer made once).
         inverseStd.withUnsafeMutableBufferPointer { inv in
             let invBase = inv.baseAddress!
-            Parallel.forEach(c, cost: 3 * m, with: (self, x, y, xhat, invBase, n, c, p, m, training)) { s, ch in
-                let (layer, x, y, xhat, invBase, n, c, p, m, training) = s
+            Parallel.forEach(c, cost: 3 * m, with: (self, x, y, xhat, invBase, n, c, p, m, training, batchStatistics)) {
+                s, ch in
+                let (layer, x, y, xhat, invBase, n, c, p, m, training, batchStatistics) = s
                 let (runningMean, runningVar, momentum) = (layer.runningMean, layer.runningVar, layer.momentum)
                 var mean: Float, variance: Float
-                if training {
+                if batchStatistics {
                     var s = 0.0, s2 = 0.0
                     for i in 0..<n { s += sumInDouble(x.data + (i * c + ch) * p, p) }
                     let mu = s / Double(m)
@@ -79,7 +85,7 @@ public final class BatchNorm: UnaryLayer {
             }
         }
         if training {
-            batchesTracked.data[0] += 1
+            if batchStatistics { batchesTracked.data[0] += 1 }
             normalized = xhat
         }
         return y
@@ -91,8 +97,11 @@ public final class BatchNorm: UnaryLayer {
         let p = dy.count / (n * c)
         let m = Float(n * p)
         let dx = TensorRecycler.tensor(dy.shape)
-        Parallel.forEach(c, cost: 3 * n * p, with: (self, dy, xhat, dx, n, c, p, m)) { s, ch in
-            let (layer, dy, xhat, dx, n, c, p, m) = s
+        // The running statistics are constants of the evaluation function: no terms through the batch mean and
+        // variance, dx = γ/σ · dy.
+        let throughStatistics: Float = evaluatesInTraining ? 0 : 1
+        Parallel.forEach(c, cost: 3 * n * p, with: (self, dy, xhat, dx, n, c, p, m, throughStatistics)) { s, ch in
+            let (layer, dy, xhat, dx, n, c, p, m, throughStatistics) = s
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * p
@@ -106,8 +115,8 @@ public final class BatchNorm: UnaryLayer {
             let k = layer.weight.value.data[ch] * layer.inverseStd[ch]
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                batchNormInputGradient(dy.data + off, xhat.data + off, p, k: k, a: sumDy / m, b: sumDyXhat / m,
-                                       dx.data + off)
+                batchNormInputGradient(dy.data + off, xhat.data + off, p, k: k, a: throughStatistics * sumDy / m,
+                                       b: throughStatistics * sumDyXhat / m, dx.data + off)
             }
         }
         return dx

@@ -7,13 +7,15 @@
 /// Seeded like `Dropout`: one draw per sample, in batch order, from the layer's own generator, kept with the
 /// Dropouts' in checkpoints (`StochasticLayer`), so a run and a resumed run repeat bit for bit. A sample survives
 /// when the draw u in [0, 1) is >= rate, as `floor(1 - rate + u)` in the EfficientNet code that smp uses.
-public final class DropPath: UnaryLayer, StochasticLayer {
+public final class DropPath: UnaryLayer, StochasticLayer, TrainingDependentLayer {
     public let kind = "DropPath"
     public let rate: Float
     public var rng: RandomGenerator
     /// Each sample's factor (0 or 1/(1 - rate)) from the last training forward, empty after an identity forward;
     /// reused from step to step.
     private var scales: [Float] = []
+    /// With it set, a training forward is the identity and draws nothing (`TrainingDependentLayer`).
+    public var evaluatesInTraining = false
 
     public init(rate: Float, seed: UInt64) {
         precondition(rate >= 0 && rate < 1, "drop path rate must be in [0, 1)")
@@ -27,7 +29,7 @@ public final class DropPath: UnaryLayer, StochasticLayer {
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        guard training, rate > 0 else {
+        guard training, !evaluatesInTraining, rate > 0 else {
             scales.removeAll(keepingCapacity: true)
             return x
         }

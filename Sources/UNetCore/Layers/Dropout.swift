@@ -1,11 +1,13 @@
 /// Inverted dropout: in training, zeroes each element with probability `rate` and scales the rest by
 /// 1/(1-rate); at inference it is the identity. The mask comes from the layer's own seeded generator,
 /// whose state checkpoints keep, so a resumed run drops the same units.
-public final class Dropout: UnaryLayer, StochasticLayer {
+public final class Dropout: UnaryLayer, StochasticLayer, TrainingDependentLayer {
     public let kind = "Dropout"
     public let rate: Float
     public var rng: RandomGenerator
     private var mask: Tensor?
+    /// With it set, a training forward is the identity and draws nothing (`TrainingDependentLayer`).
+    public var evaluatesInTraining = false
 
     public init(rate: Float, seed: UInt64) {
         precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1)")
@@ -16,7 +18,7 @@ public final class Dropout: UnaryLayer, StochasticLayer {
     public func outputShape(_ s: [Int]) throws -> [Int] { s }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        guard training, rate > 0 else { mask = nil; return x.copy() }
+        guard training, !evaluatesInTraining, rate > 0 else { mask = nil; return x.copy() }
         let m = TensorRecycler.zeros(x.shape)
         let keep = 1 / (1 - rate)
         for i in 0..<x.count { m.data[i] = rng.nextFloat() >= rate ? keep : 0 }

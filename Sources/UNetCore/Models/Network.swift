@@ -35,6 +35,15 @@ public final class Network {
     /// When set, every node's forward and backward are timed into it.
     public var profile: NetworkProfile?
 
+    /// A node whose output each forward copies into `tappedOutput` and whose output gradient each backward copies
+    /// into `tappedGradient` (nil when no gradient reached it): the activation A and dL/dA that Grad-CAM reads.
+    /// Nil keeps nothing, and costs nothing.
+    public var tap: Int? {
+        didSet { (tappedOutput, tappedGradient) = (nil, nil) }
+    }
+    public private(set) var tappedOutput: Tensor?
+    public private(set) var tappedGradient: Tensor?
+
     public init() {}
 
     /// Appends a node and returns its index.
@@ -186,6 +195,7 @@ public final class Network {
                 outputByNode[i] = timed(i, backward: false) { node.layer.forward(nodeInputs, training: training) }
                 nodeInputs.removeAll(keepingCapacity: true)
             }
+            if i == tap { tappedOutput = outputByNode[i]!.copy() }
             for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outputByNode[j] = nil }
         }
         if training { hasForward = true; inputShape = x.shape }
@@ -209,6 +219,7 @@ public final class Network {
         precondition(hasForward, "Network.backward without a training forward")
         if gradientByNode.count != nodes.count { gradientByNode = [Tensor?](repeating: nil, count: nodes.count) }
         if gradientIsOwned.count != nodes.count { gradientIsOwned = [Bool](repeating: false, count: nodes.count) }
+        if tap != nil { tappedGradient = nil }
         for (k, g) in zip(outputs, gradOutputs) {
             guard let g else { continue }
             // The caller's tensor is never written: the graph sums into its own copy.
@@ -220,6 +231,7 @@ public final class Network {
         var inputGradIsOwned = false
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             guard let g = gradientByNode[i] else { continue }
+            if i == tap { tappedGradient = g.copy() }
             let node = nodes[i]
             let gIsOwned = gradientIsOwned[i]
             gradientByNode[i] = nil

@@ -40,25 +40,47 @@ public enum InferenceMethods: MethodGroup {
     /// Reads the images of the request one by one and runs them through the model in batches: consecutive images
     /// of the same size, up to `batch_size` of them and the pixel budget. `body(i, input, probabilities, row)`
     /// then sees image `i` with the batch's activated outputs (averaged over the `tta` views), its own at `row`.
-    /// Cancellation is checked before each image is read and each batch runs; `{"done", "total"}` progress goes
-    /// out at most once a second.
     /// With `tile` (segment only) each image runs alone, window by window (`TiledInference`), at its own size
     /// unless `resize` is given as true.
     static func forEachImage(
         _ ctx: RequestContext, model: Model, heads: Model.Heads, tile: TiledInference? = nil,
         _ body: (Int, ImageInput, Probabilities, Int) throws -> Void
     ) throws {
+        let tta = try TestTimeAugmentation.read(ctx.params, model: model)
+        try forEachBatch(ctx, model: model, alone: tile != nil) { x, items in
+            func plain(_ view: Tensor) throws -> Probabilities {
+                let output = try model.forward(view, training: false, heads: heads)
+                var p = Probabilities()
+                if let m = output.mask, let a = model.maskActivation { p.mask = Model.activate(m, a) }
+                if let c = output.classLogits, let a = model.classActivation { p.classes = Model.activate(c, a) }
+                return p
+            }
+            let probabilities = try tile.map { tiles in
+                try tiles.run(x, checkCancelled: ctx.checkCancelled) { windows in try tta.run(windows, plain) }
+            } ?? tta.run(x, plain)
+            for (row, item) in items.enumerated() { try body(item.index, item.input, probabilities, row) }
+        }
+    }
+
+    /// The batching under `forEachImage` (and `explain`): reads the request's `images` one by one and hands
+    /// `run(x, items)` each batch of consecutive images of one size, up to `batch_size` of them and the pixel
+    /// budget, as one (N, C, H, W) tensor with the images it holds in row order. `alone` runs every image in a
+    /// batch of its own, at its own size unless `resize` is given as true. Cancellation is checked before each
+    /// image is read and each batch runs; `{"done", "total"}` progress goes out at most once a second.
+    static func forEachBatch(
+        _ ctx: RequestContext, model: Model, alone: Bool = false,
+        _ run: (Tensor, [(index: Int, input: ImageInput)]) throws -> Void
+    ) throws {
         let p = ctx.params
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize", default: tile == nil)
+        let resize = try p.bool("resize", default: !alone)
         let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
         var (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
-        if tile != nil { (batchSize, batchPixels) = (1, Int.max) }
+        if alone { (batchSize, batchPixels) = (1, Int.max) }
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
         let options = try p.decodeOptions(withPatientID: true)
         // The request's own, else what the model was trained with (dataset.open's, or the checkpoint's).
         let harmonization = try HarmonizeParams.read(p) ?? ctx.session.preprocessing?.harmonization ?? .none
-        let tta = try TestTimeAugmentation.read(p, model: model)
         var lastReport = Date()
         var pending: [(index: Int, input: ImageInput)] = []
         var done = 0
@@ -70,17 +92,7 @@ public enum InferenceMethods: MethodGroup {
             for (row, item) in pending.enumerated() {
                 x.image(row).update(from: item.input.tensor.data, count: first.count)
             }
-            func plain(_ view: Tensor) throws -> Probabilities {
-                let output = try model.forward(view, training: false, heads: heads)
-                var p = Probabilities()
-                if let m = output.mask, let a = model.maskActivation { p.mask = Model.activate(m, a) }
-                if let c = output.classLogits, let a = model.classActivation { p.classes = Model.activate(c, a) }
-                return p
-            }
-            let probabilities = try tile.map { tiles in
-                try tiles.run(x, checkCancelled: ctx.checkCancelled) { windows in try tta.run(windows, plain) }
-            } ?? tta.run(x, plain)
-            for (row, item) in pending.enumerated() { try body(item.index, item.input, probabilities, row) }
+            try run(x, pending)
             done += pending.count
             pending.removeAll(keepingCapacity: true)
             if Date().timeIntervalSince(lastReport) >= 1 {
@@ -169,7 +181,7 @@ public enum InferenceMethods: MethodGroup {
         let threshold = Float(try p.double("threshold", default: 0.5, in: 0...1))
         let encoding = try MaskEncoding(
             rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        var files = try p.path("output_dir").map(MaskFiles.init(directory:))
+        var files = try p.path("output_dir").map { try MaskFiles(directory: $0) }
         let tile = try TiledInference.read(p)
         let post = try PostprocessParams.read(p)
         try PostprocessParams.requireOneChannel(post, p, channels: model.maskHead?.channels ?? 1)

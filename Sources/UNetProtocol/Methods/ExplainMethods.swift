@@ -1,0 +1,171 @@
+import Foundation
+import UNetCore
+import UNetData
+
+/// `explain`: where the model looks for a class, as a map per image (`Explainer` computes it; this file reads the
+/// params, batches the images as `predict` does, and encodes maps, masks and overlays as `segment` does).
+///
+/// Written against the model's named heads and node names only: any architecture with a `class` head gets the
+/// gradient methods, and one whose class head pools a logit map (or whose mask has one channel per class) gets
+/// `class_map`. The model is not changed (`Network.withEvaluationGradients`).
+public enum ExplainMethods: MethodGroup {
+    public static var methods: [MethodSpec] {
+        [
+            MethodSpec(
+                "explain", .numeric,
+                params: [
+                    "images", "method", "target", "layer", "threshold", "normalize", "encoding", "overlay",
+                    "output_dir", "samples", "noise", "seed", "steps", "resize", "batch_size", "window", "frame",
+                    "include_patient_id", "harmonize",
+                ]
+            ) { ctx in
+                try explain(ctx)
+            },
+        ]
+    }
+
+    /// How a map's values are sent: min-max scaled to [0, 1] per image, or as computed.
+    enum Normalize: String, CaseIterable {
+        case minmax, raw
+    }
+
+    static let maximumSamples = 256
+    static let maximumSteps = 1024
+
+    static func explain(_ ctx: RequestContext) throws -> JSONValue {
+        let model = try ctx.session.requireModel()
+        let p = ctx.params
+        let method = try p.enumeration("method", ExplanationMethod.self) ?? .gradcam
+        let explainer = Explainer(model: model)
+        explainer.checkCancelled = ctx.checkCancelled
+        let classes = try explainer.classCount(for: method)
+        let target = try readTarget(p, classes: classes, names: ctx.session.classNames)
+        var options = ExplanationOptions(method: method)
+        options.layer = try p.string("layer")
+        if options.layer != nil, !method.readsLayer {
+            throw p.invalid("layer", "applies to gradcam and gradcam++ only, not to \(method.rawValue)")
+        }
+        try readSampling(p, method: method, into: &options)
+        let threshold = try p.double("threshold", in: 0...1).map(Float.init)
+        let normalize = try p.enumeration("normalize", Normalize.self) ?? (method == .classMap ? .raw : .minmax)
+        let encoding = try MaskEncoding(
+            rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
+        let overlay = try p.bool("overlay", default: false)
+        let directory = try p.path("output_dir")
+        let stem = method.rawValue.replacingOccurrences(of: "+", with: "p")
+        var mapFiles = try directory.map { try MaskFiles(directory: $0, suffix: "_\(stem)", unnamed: stem) }
+        var overlayFiles = try directory.map {
+            try MaskFiles(directory: $0, suffix: "_\(stem)_overlay", unnamed: "\(stem)_overlay")
+        }
+        if method == .integratedGradients {
+            options.baseline = blackPixel(model, ctx.session.preprocessing?.normalization ?? .unit)
+        }
+
+        var entries: [JSONValue] = []
+        try InferenceMethods.forEachBatch(ctx, model: model) { x, items in
+            let e = try explainer.explain(x, targets: items.map { _ in target }, options: options)
+            for (row, item) in items.enumerated() {
+                let input = item.input
+                let (height, width) = (input.originalHeight, input.originalWidth)
+                let raw = MaskEncoding.resize(InferenceMethods.row(e.maps, row), height: height, width: width)
+                let map = normalize == .minmax ? ExplanationPicture.minMax(raw.array) : raw.array
+                let picture = ExplanationPicture.bytes(normalize == .minmax ? map : ExplanationPicture.minMax(map))
+                var entry: JSONObject = [
+                    "method": .string(method.rawValue), "target": JSONValue(e.targets[row]),
+                    "label": .string(label(e.targets[row], ctx.session.classNames)),
+                    "score": JSONValue(Double(e.scores[row])), "shape": JSONValue([height, width]),
+                ]
+                if let layer = e.layer { entry["layer"] = .string(layer) }
+                if let b = e.baselineScores, let s = e.attributionSums {
+                    entry["baseline_score"] = JSONValue(Double(b[row]))
+                    entry["attribution_sum"] = JSONValue(s[row])
+                }
+                if let tags = input.dicom { entry["dicom"] = tags.json }
+                let mask = threshold.map { t in map.map { $0 >= t } }
+                if let mask {
+                    let bytes = mask.map { $0 ? UInt8(255) : 0 }
+                    entry["mask_fraction"] = JSONValue(Double(mask.filter { $0 }.count) / Double(max(mask.count, 1)))
+                    entry["mask"] = encoding == .png
+                        ? .string(Data(try PNGEncoder.encodeGrey(bytes, height: height, width: width)).base64EncodedString())
+                        : uint8Array(bytes, height: height, width: width)
+                }
+                if let path = try mapFiles?.write(
+                    try PNGEncoder.encodeGrey(picture, height: height, width: width), stem: input.stem, index: item.index)
+                {
+                    entry["path"] = .string(path)
+                } else {
+                    let plane = Tensor(shape: [1, 1, height, width], values: map)
+                    switch encoding {
+                    case .png:
+                        entry["png"] = .string(
+                            Data(try PNGEncoder.encodeGrey(picture, height: height, width: width)).base64EncodedString())
+                    case .array: entry["array"] = uint8Array(picture, height: height, width: width)
+                    case .probabilities: entry["probabilities"] = MaskEncoding.float32Array(plane)
+                    case .probabilitiesJSON: entry["probabilities"] = MaskEncoding.nestedArrays(plane)
+                    }
+                }
+                if overlay {
+                    let heat = normalize == .minmax ? map : ExplanationPicture.minMax(map)
+                    let png = try ExplanationPicture.overlay(input: input.tensor, map: heat, mask: mask,
+                                                             height: height, width: width)
+                    if let path = try overlayFiles?.write(png, stem: input.stem, index: item.index) {
+                        entry["overlay_path"] = .string(path)
+                    } else {
+                        entry["overlay"] = .string(Data(png).base64EncodedString())
+                    }
+                }
+                entries.append(.object(entry))
+            }
+        }
+        return ["explanations": .array(entries)]
+    }
+
+    /// `target`: a class index below `classes`, or a class name of the session's; nil means each image's
+    /// predicted class.
+    static func readTarget(_ p: ParamsReader, classes: Int, names: [String]?) throws -> Int? {
+        guard let v = p.value("target") else { return nil }
+        let known = (names?.count == classes ? names : nil) ?? []
+        let valid = "a class index in 0...\(classes - 1)"
+            + (known.isEmpty ? "" : " or one of the class names \(known.map { "\"\($0)\"" }.joined(separator: ", "))")
+        if let name = v.stringValue {
+            guard let index = known.firstIndex(of: name) else { throw p.invalid("target", "must be \(valid), got \"\(name)\"") }
+            return index
+        }
+        guard let i = v.intValue, let index = Int(exactly: i), (0..<classes).contains(index) else {
+            throw p.invalid("target", "must be \(valid), got \(JSONCodec.encodeString(v))")
+        }
+        return index
+    }
+
+    /// SmoothGrad's `samples`, `noise` and `seed`, integrated gradients' `steps`: each refused for the methods
+    /// that do not sample, so that a misspelt method does not silently ignore them.
+    static func readSampling(_ p: ParamsReader, method: ExplanationMethod, into options: inout ExplanationOptions) throws {
+        for key in ["samples", "noise", "seed"] where method != .smoothgrad && p.has(key) && p.value(key) != nil {
+            throw p.invalid(key, "applies to smoothgrad only, not to \(method.rawValue)")
+        }
+        if method != .integratedGradients, p.value("steps") != nil {
+            throw p.invalid("steps", "applies to integrated_gradients only, not to \(method.rawValue)")
+        }
+        options.samples = try p.int("samples", default: ExplanationOptions.defaultSamples, in: 1...maximumSamples)
+        options.noise = Float(try p.double("noise", default: Double(ExplanationOptions.defaultNoise), in: 0...1))
+        options.seed = UInt64(try p.int("seed", default: 0, in: 0...Int.max))
+        options.steps = try p.int("steps", default: ExplanationOptions.defaultSteps, in: 1...maximumSteps)
+    }
+
+    /// Integrated gradients' baseline: a black pixel (0 in every channel) as the model's input normalisation
+    /// makes it, per channel.
+    static func blackPixel(_ model: Model, _ normalization: Normalization) -> [Float] {
+        let c = model.config.inputShape[0]
+        var values = [Float](repeating: 0, count: c)
+        normalization.apply(UNetData.Image(channels: c, height: 1, width: 1), into: &values)
+        return values
+    }
+
+    static func label(_ index: Int, _ names: [String]?) -> String {
+        names.flatMap { index < $0.count ? $0[index] : nil } ?? String(index)
+    }
+
+    static func uint8Array(_ bytes: [UInt8], height: Int, width: Int) -> JSONValue {
+        ["dtype": "uint8", "shape": JSONValue([height, width]), "data": .string(Data(bytes).base64EncodedString())]
+    }
+}

@@ -1,0 +1,181 @@
+import TestSupport
+@testable import UNetCore
+import XCTest
+
+/// `Explainer`: the gradients it reads (of the input and of an intermediate activation, in evaluation mode) by
+/// finite differences, the model left bit for bit as it was, the default layers, `class_map` against the head it
+/// reads, and integrated gradients' completeness.
+final class ExplainerTests: XCTestCase {
+    /// A unet with BatchNorm, dropout and a two-class head whose running statistics are off their defaults.
+    func trainedStatisticsUNet() throws -> Model {
+        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2,
+                                                filters: 4, batchNorm: true, classificationHead: 2, dropout: 0.3))
+        for s in 0..<3 {
+            _ = try model.forward(randomTensor([1, 1, 16, 16], seed: 40 + UInt64(s)), training: true)
+            model.network.releaseCaches()
+        }
+        return model
+    }
+
+    /// The class logit of `target` in an evaluation forward.
+    func evaluationScore(_ model: Model, _ x: Tensor, _ target: Int) -> Double {
+        Double((try! model.forward(x, training: false, heads: .classes)).classLogits!.data[target])
+    }
+
+    func testInputGradientIsTheEvaluationFunctionsGradient() throws {
+        let model = try trainedStatisticsUNet()
+        let x = randomTensor([1, 1, 16, 16], seed: 7)
+        let g = try Explainer(model: model).scoreGradients(x, [1])
+        XCTAssertEqual(g.targets, [1])
+        XCTAssertEqual(Double(g.scores[0]), evaluationScore(model, x, 1), accuracy: 1e-5)
+        // A piecewise-linear function: a coordinate whose ±ε crosses a ReLU or max-pool kink would disagree, and at
+        // this seed none of the 40 does.
+        GradientCheck(epsilon: 1e-3, maxPoints: 40).compare(x, g.input, { evaluationScore(model, x, 1) }, "dS/dx")
+    }
+
+    /// The identity plus a perturbation δ: dS/dδ is dS/dA for the activation A it passes on.
+    final class Offset: UnaryLayer {
+        let kind = "Offset"
+        let delta: Tensor
+        init(_ shape: [Int]) { delta = Tensor(zeros: shape) }
+        func outputShape(_ s: [Int]) throws -> [Int] { s }
+        func forward(_ x: Tensor, training: Bool) -> Tensor {
+            let y = x.copy()
+            y.add(delta)
+            return y
+        }
+        func backward(_ dy: Tensor) -> Tensor { dy.copy() }
+        func releaseCache() {}
+    }
+
+    /// A hand-built network, conv → BatchNorm → ReLU → A → conv → ReLU → pool → dense: the tapped activation's
+    /// gradient against finite differences of a perturbation added to A.
+    func testTappedActivationGradientMatchesFiniteDifferences() throws {
+        var rng = RandomGenerator(seed: 5)
+        let net = Network()
+        var x = net.add("conv1", Conv2D(inputChannels: 1, outputChannels: 3, kernelSize: 3, rng: &rng), Network.input)
+        let bn = BatchNorm(channels: 3)
+        for c in 0..<3 { bn.runningMean[c] = 0.1 * Float(c); bn.runningVar[c] = 0.5 + Float(c) }
+        x = net.add("bn1", bn, x)
+        x = net.add("relu1", ReLU(), x)
+        let offset = Offset([1, 3, 8, 8])
+        let a = net.add("feature", offset, x)
+        x = net.add("conv2", Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, rng: &rng), a)
+        x = net.add("relu2", ReLU(), x)
+        x = net.add("pool", GlobalAveragePooling2D(), x)
+        x = net.add("dense", Dense(inputFeatures: 4, outputFeatures: 2, rng: &rng), x)
+        net.outputs = [x]
+        let model = Model(config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
+                          heads: [ModelHead(name: "class", kind: .classes, channels: 2, activation: .softmax, output: 0)],
+                          padMultiple: 1, fixedSize: true)
+        let input = randomTensor([1, 1, 8, 8], seed: 8)
+        let explainer = Explainer(model: model)
+        XCTAssertEqual(explainer.layers, ["conv1", "bn1", "relu1", "feature", "conv2", "relu2"])
+        let g = try explainer.scoreGradients(input, [0], tap: a)
+        XCTAssertEqual(g.activation?.shape, [1, 3, 8, 8])
+        GradientCheck(epsilon: 1e-3, maxPoints: 60).compare(offset.delta, g.activationGradient!,
+                                                             { evaluationScore(model, input, 0) }, "dS/dA")
+        XCTAssertEqual(bn.runningVar[2], 2.5, "running statistics untouched")
+    }
+
+    /// Every method leaves weights, BatchNorm statistics, dropout generators and gradients bit for bit.
+    func testExplainingChangesNothingInTheModel() throws {
+        let model = try trainedStatisticsUNet()
+        model.network.parameters.forEach { p in for i in 0..<p.grad.count { p.grad[i] = Float(i % 7) } }
+        func state() -> [[UInt32]] {
+            var all: [[UInt32]] = model.network.parameters.map { $0.value.array.map(\.bitPattern) }
+            all += model.network.parameters.map { $0.grad.array.map(\.bitPattern) }
+            all += model.network.buffers.map { $0.array.map(\.bitPattern) }
+            for node in model.network.nodes {
+                guard let s = (node.layer as? StochasticLayer)?.rng.state else { continue }
+                all.append([s.0, s.1, s.2, s.3].map { UInt32(truncatingIfNeeded: $0) })
+            }
+            return all
+        }
+        let before = state()
+        let x = randomTensor([2, 1, 16, 16], seed: 9)
+        let explainer = Explainer(model: model)
+        for method in ExplanationMethod.allCases where method != .classMap {
+            _ = try explainer.explain(x, targets: [nil, 1], options: ExplanationOptions(method: method, samples: 2, steps: 2))
+            XCTAssertEqual(state(), before, method.rawValue)
+        }
+    }
+
+    func testDefaultLayerIsTheDeepestEncoderFeature() throws {
+        let unet = try trainedStatisticsUNet()
+        XCTAssertEqual(Explainer(model: unet).defaultLayer, "bottleneck.dropout")
+        XCTAssertFalse(Explainer(model: unet).layers.contains { $0.hasPrefix("dec") || $0 == "head" })
+        let plain = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 2,
+                                                classificationHead: 1))
+        XCTAssertEqual(Explainer(model: plain).defaultLayer, "bottleneck.relu2")
+        let classifier = try Model.build(ModelConfig(architecture: .unetClassifier, inputShape: [1, 8, 8], classes: 2))
+        XCTAssertEqual(Explainer(model: classifier).defaultLayer, "block3.relu2")
+        let noHead = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 2))
+        XCTAssertThrowsError(try Explainer(model: noHead).classCount(for: .gradcam))
+        XCTAssertThrowsError(try Explainer(model: noHead).classCount(for: .classMap))
+    }
+
+    /// A model whose class head pools its own logit map (as the Eff-UNet's does): the spatial mean of the map
+    /// `class_map` reads is what the head outputs, and the map is that map's per-pixel softmax.
+    func testClassMapReadsTheLogitMapTheHeadPools() throws {
+        var rng = RandomGenerator(seed: 6)
+        let net = Network()
+        var x = net.add("conv", Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, rng: &rng), Network.input)
+        x = net.add("relu", ReLU(), x)
+        let logits = net.add("logits", Conv2D(inputChannels: 4, outputChannels: 3, kernelSize: 1, rng: &rng), x)
+        let pooled = net.add("pool", GlobalAveragePooling2D(), logits)
+        net.outputs = [logits, pooled]
+        let model = Model(config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
+                          heads: [.mask(channels: 3, output: 0),
+                                  ModelHead(name: "class", kind: .classes, channels: 3, activation: .softmax, output: 1)],
+                          padMultiple: 1, fixedSize: false)
+        let input = randomTensor([2, 1, 8, 8], seed: 10)
+        let explainer = Explainer(model: model)
+        let source = try explainer.logitMapSource()
+        XCTAssertEqual(source.node, logits)
+        let (map, head) = try explainer.logitMap(input, source)
+        for n in 0..<2 {
+            for k in 0..<3 {
+                let plane = UnsafeBufferPointer(start: map.data + (n * 3 + k) * 64, count: 64)
+                XCTAssertEqual(plane.reduce(0, +) / 64, head!.data[n * 3 + k], accuracy: 1e-5)
+            }
+        }
+        let e = try explainer.explain(input, targets: [2, nil], options: ExplanationOptions(method: .classMap))
+        XCTAssertEqual(e.layer, "logits")
+        XCTAssertEqual(e.targets[0], 2)
+        let z = (0..<3).map { map.data[(0 * 3 + $0) * 64 + 10] }
+        let softmax = exp(z[2]) / z.map { exp($0) }.reduce(0, +)
+        XCTAssertEqual(e.maps.data[10], softmax, accuracy: 1e-5)
+    }
+
+    /// Integrated gradients: the attributions add up to S(x) - S(baseline), within 2% at 64 steps and 1% at 256 on
+    /// this random-noise input (a rough path through many ReLU kinks; the PyTorch fixtures hold 1% at 64 steps on
+    /// phantom images), and the scores are the evaluation forward's.
+    func testIntegratedGradientsAreComplete() throws {
+        let model = try trainedStatisticsUNet()
+        let x = randomTensor([2, 1, 16, 16], seed: 11, low: 0, high: 1)
+        for (steps, tolerance) in [(64, 0.02), (256, 0.01)] {
+            let e = try Explainer(model: model).explain(x, targets: [0, 1], options: ExplanationOptions(
+                method: .integratedGradients, steps: steps))
+            for n in 0..<2 {
+                let difference = Double(e.scores[n] - e.baselineScores![n])
+                XCTAssertEqual(e.attributionSums![n], difference, accuracy: tolerance * abs(difference) + 1e-6)
+                XCTAssertEqual(Double(e.scores[n]), evaluationScore(model, x.image(n), n, shape: [1, 1, 16, 16]),
+                               accuracy: 1e-4)
+            }
+        }
+    }
+
+    func evaluationScore(_ model: Model, _ image: UnsafeMutablePointer<Float>, _ target: Int, shape: [Int]) -> Double {
+        let x = Tensor(zeros: shape)
+        x.data.update(from: image, count: x.count)
+        return evaluationScore(model, x, target)
+    }
+
+    func testBilinearResizeMatchesPyTorchsHalfPixelRule() {
+        // torch.nn.functional.interpolate(torch.tensor([[[[0., 1.], [2., 3.]]]]), size=(4, 4), mode="bilinear")
+        let t = Tensor(shape: [1, 1, 2, 2], values: [0, 1, 2, 3])
+        let r = BilinearResize.resize(t, height: 4, width: 4)
+        assertClose(r.array, [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3])
+    }
+}
