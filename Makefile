@@ -4,7 +4,7 @@
 #               once more in a release build, where their counts mean something)
 # Both install Debian's libraries and the Python test packages themselves, so a fresh machine needs nothing else.
 
-APT_PACKAGES := libopenblas-dev libturbojpeg0-dev libjansson-dev libspng-dev libdcmtk-dev dcmtk libhdf5-dev pkg-config jq
+APT_PACKAGES := libopenblas-dev libturbojpeg0-dev libjansson-dev libspng-dev libdcmtk-dev dcmtk libhdf5-dev pkg-config jq openmpi-bin libopenmpi-dev
 PY_TEST_PACKAGES := numpy pytest jsonschema safetensors nbclient nbformat ipykernel matplotlib pydicom pillow pandas tensorboard distributed pyarrow
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
