@@ -217,7 +217,7 @@ public final class Dispatcher: @unchecked Sendable {
             if job.context.isCancelled {
                 outcome = .failure(.cancelled)
             } else {
-                replicator?.share(job.request)
+                if let replicator, !Replication.rankZeroOnly.contains(job.spec.name) { replicator.share(job.request) }
                 do { outcome = .success(try job.spec.handler(job.context)) } catch {
                     outcome = .failure(RPCError(error))
                 }

@@ -1,4 +1,5 @@
 import CMPI
+import Dispatch
 import Foundation
 import UNetCore
 
@@ -13,6 +14,8 @@ import UNetCore
 public final class MPIGroup: DataParallelGroup, RequestReplicator {
     public let rank: Int
     public let size: Int
+    /// Seconds this rank has spent in MPI_Allreduce (gradients and agreements), for the benchmarks.
+    public private(set) var allreduceSeconds = 0.0
 
     private init(rank: Int, size: Int) {
         self.rank = rank
@@ -49,12 +52,16 @@ public final class MPIGroup: DataParallelGroup, RequestReplicator {
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        let started = DispatchTime.now().uptimeNanoseconds
         check(unet_mpi_allreduce_sum_float(base, Int32(buffer.count)), "MPI_Allreduce")
+        allreduceSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        let started = DispatchTime.now().uptimeNanoseconds
         check(unet_mpi_allreduce_sum_double(base, Int32(buffer.count)), "MPI_Allreduce")
+        allreduceSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
     }
 
     // MARK: Requests from rank 0

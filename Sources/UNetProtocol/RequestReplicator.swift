@@ -8,6 +8,15 @@ public protocol RequestReplicator: AnyObject {
     func shareEnd()
 }
 
+enum Replication {
+    /// Methods that change nothing in the session and make no collective call: rank 0 runs them alone (inference
+    /// and `evaluate` on the other ranks would only repeat its work, and `segment` would write its files N times).
+    static let rankZeroOnly: Set<String> = [
+        "predict", "segment", "evaluate", "model.summary", "dataset.sample", "dataset.files", "dataset.list",
+        "debug.sleep",
+    ]
+}
+
 extension Request {
     /// The request as one JSON-RPC message, as the host sent it (without anything the dispatcher added).
     var message: JSONValue {

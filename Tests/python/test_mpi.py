@@ -4,7 +4,7 @@
 Without BatchNorm, 5 steps at batch 4 per rank give the weights of one process at batch 8 on the same images
 (SGD with momentum: the update is linear in the gradient, so the float sums' rounding stays at ~1e-7; Adam
 divides by the root of tiny second moments and magnifies it). With BatchNorm (local batch statistics) the
-ranks' weights stay bit-identical to each other. A rank killed mid-fit ends the job: the client raises, and the
+ranks' weights stay bit-identical to each other; with `sync_batch_norm` they equal one process's at batch 8. A rank killed mid-fit ends the job: the client raises, and the
 checkpoint saved before is intact. Skips, saying so, where `mpirun` is absent (`make test` installs Open MPI).
 """
 
@@ -34,12 +34,12 @@ pytestmark = pytest.mark.skipif(shutil.which("mpirun") is None,
 LAUNCHER = ["mpirun", "-np", "2", "--oversubscribe"]
 
 
-def train(tmp_path: Path, launcher, batch_size: int, batch_norm: bool, name: str):
+def train(tmp_path: Path, launcher, batch_size: int, batch_norm: bool, name: str, **configure):
     kw = {"launcher": launcher} if launcher else {}
     with Engine(str(engine_binary()), threads=1, debug_methods=True, timeout=120, **kw) as e:
         e.model_create("unet", [1, 16, 16], depth=2, filters=4, batch_norm=batch_norm, seed=1)
         e.dataset_open("p", task="segmentation", phantoms={"count": 40, "size": [16, 16], "seed": 1})
-        e.train_configure(batch_size=batch_size, loss="bce", optimizer="sgd", learning_rate=0.05, seed=2)
+        e.train_configure(batch_size=batch_size, loss="bce", optimizer="sgd", learning_rate=0.05, seed=2, **configure)
         fit = e.train_fit("p", epochs=1)
         path = tmp_path / f"{name}.safetensors"
         e.model_save(path)
@@ -48,16 +48,20 @@ def train(tmp_path: Path, launcher, batch_size: int, batch_norm: bool, name: str
     return fit, weights, ranks
 
 
+def assert_same_weights(w1, w2):
+    assert w1.keys() == w2.keys() and w1
+    for k in w1:
+        relative = np.linalg.norm(w2[k] - w1[k]) / max(np.linalg.norm(w1[k]), 1e-30)
+        assert relative <= 1e-5, f"{k}: {relative:.3g}"
+
+
 def test_two_ranks_equal_one_process_at_twice_the_batch(tmp_path):
     fit2, w2, ranks = train(tmp_path, LAUNCHER, 4, False, "mpi")
     fit1, w1, _ = train(tmp_path, None, 8, False, "single")
     assert len(ranks) == 2 and ranks[0]["pid"] != ranks[1]["pid"]
     assert fit2["step"] == fit1["step"] == 5
     assert fit2["history"][0]["loss"] == pytest.approx(fit1["history"][0]["loss"], rel=1e-5)
-    assert w1.keys() == w2.keys() and w1
-    for k in w1:
-        relative = np.linalg.norm(w2[k] - w1[k]) / max(np.linalg.norm(w1[k]), 1e-30)
-        assert relative <= 1e-5, f"{k}: {relative:.3g}"
+    assert_same_weights(w1, w2)
     # Something was learnt: the weights are not those of the initialisation.
     with Engine(str(engine_binary()), threads=1) as e:
         e.model_create("unet", [1, 16, 16], depth=2, filters=4, batch_norm=False, seed=1)
@@ -72,6 +76,18 @@ def test_batch_norm_ranks_stay_bit_identical(tmp_path):
     assert ranks[0]["weights_digest"] == ranks[1]["weights_digest"] != "0"
 
 
+
+
+def test_sync_batch_norm_equals_one_process_at_twice_the_batch(tmp_path):
+    """With sync_batch_norm the BatchNorm statistics are the global batch's: weights and running statistics
+    are those of one process at batch 8 (local statistics, the default, differ from it)."""
+    fit2, w2, ranks = train(tmp_path, LAUNCHER, 4, True, "sync", sync_batch_norm=True)
+    fit1, w1, _ = train(tmp_path, None, 8, True, "single_bn")
+    assert ranks[0]["weights_digest"] == ranks[1]["weights_digest"]
+    assert fit2["history"][0]["loss"] == pytest.approx(fit1["history"][0]["loss"], rel=1e-5)
+    assert_same_weights(w1, w2)
+    _, local, _ = train(tmp_path, LAUNCHER, 4, True, "local")
+    assert any(np.linalg.norm(local[k] - w1[k]) > 1e-4 * np.linalg.norm(w1[k]) for k in w1 if "running" in k)
 
 
 def test_killed_rank_ends_the_job_with_an_error(tmp_path):

@@ -94,10 +94,8 @@ extension Trainer {
     /// the agreement (is every rank's loss and gradient finite; the global batch's loss), then the weighted
     /// gradient average. Returns the global batch's mean loss; throws `diverged` on every rank at once, after
     /// rolling this rank back, when any rank failed.
-    func averageAcrossRanks(_ objective: Objective, batch: Batch, globalCount: Int?,
-                            group: DataParallelGroup) throws -> Float {
+    func averageAcrossRanks(_ objective: Objective, share weight: Double, group: DataParallelGroup) throws -> Float {
         let params = model.network.parameters
-        let weight = Double(batch.count) / Double(globalCount ?? batch.count * group.size)
         let lossIsFinite = objective.loss.isFinite
         if lossIsFinite {
             model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
@@ -116,5 +114,15 @@ extension Trainer {
         }
         gradientAverager.average(params, weight: Float(weight), group: group)
         return Float(agreement[1])
+    }
+}
+
+extension Trainer {
+    /// Makes every BatchNorm of the model use the global batch's statistics (`sync`: the group and this rank's
+    /// share of the global batch) or its own batch's (nil), for the next training forward and backward.
+    func synchronizeBatchNorm(_ sync: (group: DataParallelGroup, weight: Double)?) {
+        for node in model.network.nodes {
+            if let bn = node.layer as? BatchNorm { bn.synchronization = sync }
+        }
     }
 }

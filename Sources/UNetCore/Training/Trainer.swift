@@ -73,11 +73,14 @@ public final class Trainer {
         takeSnapshot()
         let params = model.network.parameters
         model.network.zeroGradients()
+        let group = DataParallel.group
+        let share = group.map { Double(batch.count) / Double(globalCount ?? batch.count * $0.size) } ?? 1
+        if let group { synchronizeBatchNorm(config.syncBatchNorm == true ? (group, share) : nil) }
         let out = try model.forward(batch.images, training: true, heads: heads(for: batch))
         var objective: Objective
         do { objective = try computeObjective(out, batch) } catch { model.network.releaseCaches(); restoreSnapshot(); throw error }
-        if let group = DataParallel.group {
-            objective.loss = try averageAcrossRanks(objective, batch: batch, globalCount: globalCount, group: group)
+        if let group {
+            objective.loss = try averageAcrossRanks(objective, share: share, group: group)
         } else {
             guard objective.loss.isFinite else {
                 model.network.releaseCaches()

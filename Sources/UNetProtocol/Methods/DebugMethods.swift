@@ -4,7 +4,7 @@ import UNetCore
 /// Methods for testing the dispatcher, served only with `--debug-methods`: `debug.sleep` holds the worker for
 /// a while, checking for cancellation every 10 ms, so that queueing, `engine.status` and `cancel` can be
 /// tested without a slow model. `debug.ranks` tells, for every rank of an MPI job (or the engine alone), its process
-/// id and a digest of its weights, so tests can check that the ranks' weights are bit-identical and kill one rank.
+/// id, a digest of its weights and its time in allreduce so far, so tests can check that the ranks' weights are bit-identical and kill one rank.
 public enum DebugMethods: MethodGroup {
     public static var methods: [MethodSpec] {
         [
@@ -27,14 +27,21 @@ public enum DebugMethods: MethodGroup {
                 let digest = weightsDigest(try? ctx.session.requireModel())
                 let (rank, size) = (DataParallel.group?.rank ?? 0, DataParallel.group?.size ?? 1)
                 // Each rank fills its own slots and the sum gathers them all (a gather by allreduce).
-                var slots = [Double](repeating: 0, count: 2 * size)
-                slots[2 * rank] = Double(getpid())
-                slots[2 * rank + 1] = Double(digest)
+                var slots = [Double](repeating: 0, count: 3 * size)
+                slots[3 * rank] = Double(getpid())
+                slots[3 * rank + 1] = Double(digest)
+                slots[3 * rank + 2] = (DataParallel.group as? MPIGroup)?.allreduceSeconds ?? 0
                 if let group = DataParallel.group { slots.withUnsafeMutableBufferPointer { group.allreduceSum($0) } }
-                return ["ranks": .array((0..<size).map { r in
-                    ["rank": JSONValue(r), "pid": JSONValue(Int(slots[2 * r])),
-                     "weights_digest": .string(String(UInt64(slots[2 * r + 1]), radix: 16))]
-                })]
+                var ranks: [JSONValue] = []
+                for r in 0..<size {
+                    let entry: JSONObject = [
+                        "rank": JSONValue(r), "pid": JSONValue(Int(slots[3 * r])),
+                        "weights_digest": .string(String(UInt64(slots[3 * r + 1]), radix: 16)),
+                        "allreduce_s": JSONValue(slots[3 * r + 2]),
+                    ]
+                    ranks.append(.object(entry))
+                }
+                return ["ranks": .array(ranks)]
             },
         ]
     }

@@ -118,7 +118,9 @@ public enum TrainMethods: MethodGroup {
         [
             MethodSpec("train.configure", .numeric, params: ["optimizer", "learning_rate", "weight_decay", "momentum",
                                                             "nesterov", "loss", "class_weights", "batch_size", "seed",
-                                                            "augment", "lr_schedule"]) { ctx in try configure(ctx) },
+                                                            "augment", "lr_schedule", "sync_batch_norm"]) { ctx in
+                try configure(ctx)
+            },
             MethodSpec("train.step", .numeric, params: ["dataset", "images", "labels", "masks", "resize"]) { ctx in
                 try step(ctx)
             },
@@ -162,6 +164,7 @@ public enum TrainMethods: MethodGroup {
         if let b = try p.int("batch_size", in: 1...4096) { c.batchSize = b }
         if let s = try p.int("seed", in: 0...Int.max) { c.seed = UInt64(s) }
         if let a = try p.bool("augment") { c.augment = a }
+        if let sync = try p.bool("sync_batch_norm") { c.syncBatchNorm = sync }
         if p.has("lr_schedule") { c.lrSchedule = try p.object("lr_schedule").map(LRScheduleParams.read) }
         // A loss the current model cannot train with is refused now, with the choices, and changes nothing.
         if let model = ctx.session.model { try LossChoice.check(c.loss, model: model) }
@@ -187,6 +190,7 @@ public enum TrainMethods: MethodGroup {
             "loss": LossParam.json(c), "class_weights": weights,
             "batch_size": JSONValue(c.batchSize), "seed": JSONValue(Int(truncatingIfNeeded: c.seed)),
             "augment": .bool(c.augment), "lr_schedule": c.lrSchedule.map(LRScheduleParams.json) ?? .null,
+            "sync_batch_norm": .bool(c.syncBatchNorm ?? false),
         ]
     }
 
