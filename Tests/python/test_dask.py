@@ -27,7 +27,7 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
 
 from conftest import engine_binary  # noqa: E402
-from unet_engine import Engine  # noqa: E402
+from unet_engine import Engine, InvalidParams  # noqa: E402
 from unet_engine.dask import predict_files  # noqa: E402
 from unet_engine.images import encode_png  # noqa: E402
 
@@ -126,6 +126,14 @@ def test_undecodable_files_are_error_rows(archive, client, tmp_path):
     assert "decode" in failed["error"].iloc[0] or "PNG" in failed["error"].iloc[0]
     good = df[df["error"].isna()]
     assert len(good) == 12 and all(len(p) == 2 for p in good["probabilities"])
+
+
+def test_request_errors_raise_instead_of_error_rows(archive, client):
+    """An error about the request (a threshold out of range), not about one image, fails the run loudly."""
+    paths, model = archive
+    with pytest.raises(InvalidParams) as raised:
+        predict_files(client, paths[:8], model, method="predict", partition_size=8, threshold=2.0)
+    assert raised.value.field == "threshold"
 
 
 def test_worker_killed_mid_run_every_path_once(archive, client, tmp_path):

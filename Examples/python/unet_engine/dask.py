@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import threading
 import uuid
@@ -29,7 +30,7 @@ import pandas as pd
 from distributed import WorkerPlugin, get_worker
 
 from .engine import Engine
-from .errors import EngineDied, EngineError, EngineFileNotFound, ImageDecodeFailed
+from .errors import EngineDied, EngineError, EngineFileNotFound, ImageDecodeFailed, InvalidParams, ShapeMismatch
 
 #: The methods predict_files runs, and the result list each one answers with.
 RESULT_KEYS = {"predict": "predictions", "segment": "masks", "explain": "explanations"}
@@ -109,18 +110,32 @@ def _call_with_retry(plugin: EnginePlugin, method: str, params: Dict[str, Any]) 
         return plugin.engine().call(method, params)
 
 
+def _about_an_image(error: EngineError) -> bool:
+    """Whether an error is about one image (that image's row says so) rather than about the request, the model or
+    the engine (raised)."""
+    if isinstance(error, (ImageDecodeFailed, EngineFileNotFound, ShapeMismatch)):
+        return True
+    data = error.data if isinstance(error.data, dict) else {}
+    return isinstance(error, InvalidParams) and str(data.get("field", "")).startswith("images[")
+
+
 def _failed_path(error: EngineError, remaining: Sequence[str]) -> Optional[str]:
-    """The input path an error names, when it names one of ``remaining`` (decode failures and missing files)."""
-    if isinstance(error, (ImageDecodeFailed, EngineFileNotFound)) and isinstance(error.data, dict):
-        path = error.data.get("path")
-        if path in remaining:
-            return path
+    """The input path an error names, when it names one of ``remaining``: by ``path`` (decode failures and missing
+    files) or by ``field`` ``images[i]...`` (an image the model cannot take)."""
+    data = error.data if isinstance(error.data, dict) else {}
+    if data.get("path") in remaining:
+        return data["path"]
+    match = re.match(r"images\[(\d+)\]", str(data.get("field", "")))
+    if match and int(match.group(1)) < len(remaining):
+        return remaining[int(match.group(1))]
     return None
 
 
 def _run_paths(plugin: EnginePlugin, method: str, paths: List[str], params: Dict[str, Any]):
     """Runs ``paths`` in one request; a path the engine cannot decode is taken out (its error kept) and the rest
-    run again, so one bad file costs its own row only. Returns {path: entry} and {path: error text}."""
+    run again, so one bad file costs its own row only. Other errors (no such method, no model, a dead engine
+    twice) are raised: they are about the request, and Dask reports (or retries) the task.
+    Returns {path: entry} and {path: error text}."""
     key = RESULT_KEYS.get(method, "results")
     entries: Dict[str, Dict[str, Any]] = {}
     errors: Dict[str, str] = {}
@@ -129,11 +144,12 @@ def _run_paths(plugin: EnginePlugin, method: str, paths: List[str], params: Dict
         try:
             result = _call_with_retry(plugin, method, dict(params, images=[{"path": p} for p in remaining]))
         except EngineError as e:
+            if not _about_an_image(e):
+                raise
             bad = _failed_path(e, remaining)
             if bad is None:
-                if len(remaining) == 1 or isinstance(e, EngineDied):
-                    for p in remaining:
-                        errors[p] = str(e)
+                if len(remaining) == 1:
+                    errors[remaining[0]] = str(e)
                     break
                 # The error names no input path: one image at a time finds the ones at fault.
                 for p in remaining:
