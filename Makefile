@@ -4,8 +4,8 @@
 #               once more in a release build, where their counts mean something)
 # Both install Debian's libraries and the Python test packages themselves, so a fresh machine needs nothing else.
 
-APT_PACKAGES := libopenblas-dev libturbojpeg0-dev libjansson-dev libspng-dev libdcmtk-dev dcmtk libhdf5-dev pkg-config jq
-PY_TEST_PACKAGES := numpy pytest jsonschema safetensors nbclient nbformat ipykernel matplotlib pydicom pillow pandas tensorboard
+APT_PACKAGES := libopenblas-dev libturbojpeg0-dev libjansson-dev libspng-dev libdcmtk-dev dcmtk libhdf5-dev pkg-config jq openmpi-bin libopenmpi-dev
+PY_TEST_PACKAGES := numpy pytest jsonschema safetensors nbclient nbformat ipykernel matplotlib pydicom pillow pandas tensorboard distributed pyarrow
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 SWIFT_BUILD_FLAGS ?=
@@ -35,7 +35,7 @@ deps:
 	fi
 
 python-deps:
-	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors, nbclient, nbformat, ipykernel, matplotlib, pydicom, PIL, pandas, tensorboard" 2>/dev/null || \
+	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors, nbclient, nbformat, ipykernel, matplotlib, pydicom, PIL, pandas, tensorboard, distributed, pyarrow" 2>/dev/null || \
 		PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q $(PY_TEST_PACKAGES)
 
 build:

@@ -25,7 +25,9 @@ let targets: [Target] = [
         "dcmjpls", "dcmtkcharls", "dcmjpeg", "ijg8", "ijg12", "ijg16", "dcmimage", "dcmimgle", "dcmdata", "oflog",
         "ofstd",
     ].map { .linkedLibrary($0) }),
-    .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson"]),
+    .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson", "CMPI"]),
+    // Open MPI for `--mpi`, loaded with dlopen (not linked): the default binary runs where libmpi is absent.
+    .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
     // Counts every heap allocation in the process, for the benchmark's allocations-per-step figure and the tests.
     .target(name: "CAllocationCounter"),

@@ -33,6 +33,7 @@ public final class Dispatcher: @unchecked Sendable {
     private struct Job {
         let spec: MethodSpec
         let context: RequestContext
+        let request: Request
     }
 
     /// Thrown by a handler whose reply the dispatcher writes later (`engine.shutdown`, after the drain).
@@ -41,6 +42,9 @@ public final class Dispatcher: @unchecked Sendable {
     public let writer: ResponseWriter
     public let session: Session
     public let limits: Limits
+    /// Under `--mpi` on rank 0: shares each numeric request with the other ranks right before it runs (set before
+    /// the first request arrives).
+    public var replicator: RequestReplicator?
     private let methods: [String: MethodSpec]
     private let started = DispatchTime.now()
 
@@ -149,7 +153,7 @@ public final class Dispatcher: @unchecked Sendable {
                 reply(request.id, .failure(RPCError(error)))
             }
         case .numeric:
-            enqueue(Job(spec: spec, context: context))
+            enqueue(Job(spec: spec, context: context, request: request))
         }
     }
 
@@ -191,6 +195,12 @@ public final class Dispatcher: @unchecked Sendable {
             state.lock()
             while queue.isEmpty && accepting { state.wait() }
             if queue.isEmpty {
+                if let replicator {
+                    // Nothing is accepted any more (so nothing is queued meanwhile): the other ranks may stop.
+                    state.unlock()
+                    replicator.shareEnd()
+                    state.lock()
+                }
                 // Input has ended and everything is answered: the shutdown reply, if any, is the last line.
                 if case .some(.some(let id)) = shutdownReply { writer.sendResult(id: id.json, [:]) }
                 finished = true
@@ -207,6 +217,7 @@ public final class Dispatcher: @unchecked Sendable {
             if job.context.isCancelled {
                 outcome = .failure(.cancelled)
             } else {
+                if let replicator, !Replication.rankZeroOnly.contains(job.spec.name) { replicator.share(job.request) }
                 do { outcome = .success(try job.spec.handler(job.context)) } catch {
                     outcome = .failure(RPCError(error))
                 }
@@ -219,6 +230,16 @@ public final class Dispatcher: @unchecked Sendable {
             reply(job.context.id, outcome)
             current = nil
             state.unlock()
+        }
+    }
+
+    /// Under `--mpi` on a rank other than 0: runs a request rank 0 shared, on the calling thread, as rank 0 runs
+    /// it; the answer is dropped (rank 0 alone answers the host).
+    public func runShared(_ request: Request) {
+        guard let spec = methods[request.method] else { return }
+        let context = RequestContext(request: request, session: session, dispatcher: self)
+        do { _ = try spec.handler(context) } catch {
+            Log.debug("\(request.method) id \(request.id?.description ?? "none") failed here too: \(error)")
         }
     }
 

@@ -10,6 +10,8 @@ public final class Server {
     public struct Options {
         public var limits = Dispatcher.Limits()
         public var debugMethods = false
+        /// Under `--mpi` on rank 0: the other ranks' share of every request (see `runFollower` for theirs).
+        public var replicator: RequestReplicator?
         public init() {}
     }
 
@@ -33,6 +35,7 @@ public final class Server {
         let writer = ResponseWriter(fd: protocolFD)
         let dispatcher = Dispatcher(writer: writer, methods: MethodTable.methods(includeDebug: options.debugMethods),
                                     limits: options.limits)
+        dispatcher.replicator = options.replicator
         installSignalHandlers(dispatcher)
 
         let reader = LineReader(fd: 0, maximumLineBytes: options.limits.maximumLineBytes)
@@ -55,6 +58,21 @@ public final class Server {
         Log.info("serving \(dispatcher.methodNames.count) methods on stdin/stdout")
         dispatcher.waitUntilFinished()
         Log.info("exiting after \(writer.messagesWritten) messages")
+        return 0
+    }
+
+    /// Under `--mpi` on a rank other than 0: runs every request rank 0 shares, until it shares the end. Nothing of
+    /// this rank reaches stdout (mpirun forwards every rank's stdout to the host): its answers are dropped and
+    /// descriptor 1 is stderr. Signals are left to rank 0, which ends the input for every rank.
+    public func runFollower(_ group: MPIGroup) -> Int32 {
+        dup2(2, 1)
+        for sig in [SIGTERM, SIGINT, SIGPIPE] { signal(sig, SIG_IGN) }
+        let dispatcher = Dispatcher(writer: ResponseWriter(output: { _ in }),
+                                    methods: MethodTable.methods(includeDebug: options.debugMethods), limits: options.limits)
+        Log.info("rank \(group.rank) of \(group.size): following rank 0")
+        while let request = group.receive() { dispatcher.runShared(request) }
+        dispatcher.endInput()
+        dispatcher.waitUntilFinished()
         return 0
     }
 

@@ -30,6 +30,9 @@ let usage = """
       --max-model-bytes N   largest model (weights, training state, one image's activations) that
                             model.create and model.load build (default: half the physical memory)
       --debug-methods       also serve debug.sleep (for testing cancellation and queueing)
+      --mpi                 data-parallel training under mpirun (`mpirun -np N unet-engine --mpi`): rank 0
+                            serves stdin/stdout and shares each request with the other ranks; loads Open MPI
+                            (libmpi.so.40) only then
       --version             print the version and exit
       --help                print this help and exit
 
@@ -44,6 +47,7 @@ func fail(_ message: String) -> Never {
 }
 
 var options = Server.Options()
+var useMPI = false
 var threads = ProcessInfo.processInfo.activeProcessorCount
 // Before any BLAS call: OpenBLAS must run the kernels this CPU can (may restart the process; takes --blas-core).
 var args = BLASCoreCheck.atStartup(CommandLine.arguments, program: "unet-engine").dropFirst()
@@ -87,9 +91,25 @@ while let arg = args.popFirst() {
     case "--max-queue": options.limits.maximumQueue = positiveInt(for: arg)
     case "--max-model-bytes": ModelSizeEstimate.maximumBytes = positiveInt(for: arg)
     case "--debug-methods": options.debugMethods = true
+    case "--mpi": useMPI = true
     default: fail("unknown argument \(arg)")
     }
 }
 
 Parallel.setThreads(threads)
-exit(Server(options: options).run())
+guard useMPI else { exit(Server(options: options).run()) }
+let group: MPIGroup
+do { group = try MPIGroup.start() } catch {
+    FileHandle.standardError.write(Data("unet-engine: --mpi: \(error)\n".utf8))
+    exit(2)
+}
+DataParallel.group = group
+var status: Int32
+if group.rank == 0 {
+    options.replicator = group
+    status = Server(options: options).run()
+} else {
+    status = Server(options: options).runFollower(group)
+}
+group.finish()
+exit(status)

@@ -33,6 +33,15 @@ def _abs(path: Optional[Union[str, "os.PathLike[str]"]]) -> Optional[str]:
     return None if path is None else os.path.abspath(os.fspath(path))
 
 
+def _mpi_environment(env: Optional[Dict[str, str]]) -> Dict[str, str]:
+    """The environment for an MPI launcher: as given, plus Open MPI's consent to run as root when we are root."""
+    env = dict(os.environ if env is None else env)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    return env
+
+
 class Engine:
     """A ``unet-engine`` subprocess speaking JSON-RPC 2.0 over its stdin and stdout.
 
@@ -59,6 +68,10 @@ class Engine:
         echo_stderr: copy the engine's stderr to this process's stderr as it arrives (it is always kept:
             :meth:`stderr_tail`).
         close_timeout: seconds :meth:`close` waits for the engine to finish before terminating it.
+        launcher: a command that starts the engine as a data-parallel MPI job, e.g. ``["mpirun", "-np", "2"]``:
+            the engine runs as ``launcher + [binary, "--mpi", ...]``, rank 0 answers exactly as one engine would,
+            and training averages gradients across the ranks (``batch_size`` is per rank). As root, Open MPI's
+            ``OMPI_ALLOW_RUN_AS_ROOT`` variables are set, since mpirun otherwise refuses to start.
 
     Use it as a context manager, or call :meth:`close`::
 
@@ -71,9 +84,13 @@ class Engine:
                  log_level: Optional[str] = None, timeout: Optional[float] = None, *, debug_methods: bool = False,
                  max_queue: Optional[int] = None, max_line_bytes: Optional[int] = None, args: Sequence[str] = (),
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, echo_stderr: bool = False,
-                 close_timeout: float = 10.0, blas_core: Optional[str] = None):
+                 close_timeout: float = 10.0, blas_core: Optional[str] = None,
+                 launcher: Optional[Sequence[str]] = None):
         self.binary = find_binary(binary)
         argv = [self.binary]
+        if launcher is not None:
+            argv = [str(a) for a in launcher] + [self.binary, "--mpi"]
+            env = _mpi_environment(env)
         if threads is not None:
             argv += ["--threads", str(int(threads))]
         if log_level is not None:

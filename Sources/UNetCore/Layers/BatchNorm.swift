@@ -24,6 +24,14 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     private var normalized: Tensor?
     private var inverseStd: [Float]
 
+    /// Synchronised BatchNorm (data-parallel training with `sync_batch_norm`): a training forward takes the mean
+    /// and variance of the global batch across the ranks, and the backward sums its two reductions across them,
+    /// weighted by this rank's share of the global batch (`weight`, the factor its gradients are averaged with),
+    /// so each rank's gradients are those of the single-process model on the global batch. nil: local statistics.
+    public var synchronization: (group: DataParallelGroup, weight: Double)?
+    /// Per channel: the global batch's sum and sum of squares, then its mean and variance (and the count last).
+    private var globalStatistics: [Double] = []
+
     public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         self.channels = channels; self.momentum = momentum; self.epsilon = epsilon
         weight = Parameter("weight", Tensor(shape: [channels], repeating: 1))
@@ -52,6 +60,7 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         let y = TensorRecycler.tensor(x.shape)
         let xhat = training ? TensorRecycler.tensor(x.shape) : nil
         let batchStatistics = training && !evaluatesInTraining
+        if batchStatistics, let sync = synchronization { return synchronizedForward(x, y, xhat!, group: sync.group) }
         // 1/σ per channel is kept for the backward only by a training forward (into a buffer made once).
         inverseStd.withUnsafeMutableBufferPointer { inv in
             let invBase = inv.baseAddress!
@@ -93,6 +102,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let xhat = normalized else { preconditionFailure("BatchNorm.backward without a training forward") }
+        if !evaluatesInTraining, let sync = synchronization {
+            return synchronizedBackward(dy, xhat, sync.group, weight: sync.weight)
+        }
         let (n, c) = (dy.shape[0], channels)
         let p = dy.count / (n * c)
         let m = Float(n * p)
@@ -123,4 +135,75 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     }
 
     public func releaseCache() { normalized = nil }
+
+    // MARK: Synchronised statistics (plain loops: data-parallel ranks run one thread each, typically)
+
+    private func synchronizedForward(_ x: Tensor, _ y: Tensor, _ xhat: Tensor, group: DataParallelGroup) -> Tensor {
+        let (n, c) = (x.shape[0], channels)
+        let p = x.count / (n * c)
+        if globalStatistics.count != 2 * c + 1 { globalStatistics = [Double](repeating: 0, count: 2 * c + 1) }
+        for ch in 0..<c {
+            var s = 0.0, s2 = 0.0
+            for i in 0..<n {
+                s += sumInDouble(x.data + (i * c + ch) * p, p)
+                s2 += squaredDeviationsInDouble(x.data + (i * c + ch) * p, p, mean: 0)
+            }
+            globalStatistics[ch] = s
+            globalStatistics[c + ch] = s2
+        }
+        globalStatistics[2 * c] = Double(n * p)
+        globalStatistics.withUnsafeMutableBufferPointer { group.allreduceSum($0) }
+        let m = globalStatistics[2 * c]
+        for ch in 0..<c {
+            let mean = globalStatistics[ch] / m
+            let variance = max(globalStatistics[c + ch] / m - mean * mean, 0)
+            let unbiased = m > 1 ? variance * m / (m - 1) : variance
+            runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * Float(mean)
+            runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * Float(unbiased)
+            let r = 1 / (Float(variance) + epsilon).squareRoot()
+            inverseStd[ch] = r
+            for i in 0..<n {
+                let off = (i * c + ch) * p
+                normalizeAffine(x.data + off, p, mean: Float(mean), inverseStd: r, gamma: weight.value.data[ch],
+                                beta: bias.value.data[ch], xhat: xhat.data + off, y.data + off)
+            }
+        }
+        batchesTracked.data[0] += 1
+        normalized = xhat
+        return y
+    }
+
+    /// dx of this rank's inputs, in units of its own (unweighted) loss: dy is the gradient of the rank's mean loss,
+    /// the global batch's loss is the weighted sum of the ranks', so the global reductions sum weight·dy and dx is
+    /// divided back by `weight` (the averaging multiplies every gradient of this rank by it afterwards).
+    private func synchronizedBackward(_ dy: Tensor, _ xhat: Tensor, _ group: DataParallelGroup,
+                                      weight share: Double) -> Tensor {
+        let (n, c) = (dy.shape[0], channels)
+        let p = dy.count / (n * c)
+        let dx = TensorRecycler.tensor(dy.shape)
+        var sums = [Double](repeating: 0, count: 2 * c)
+        for ch in 0..<c {
+            var sumDy: Float = 0, sumDyXhat: Float = 0
+            for i in 0..<n {
+                let (s, d) = sumAndDot(dy.data + (i * c + ch) * p, xhat.data + (i * c + ch) * p, p)
+                sumDy += s
+                sumDyXhat += d
+            }
+            weight.grad.data[ch] += sumDyXhat
+            bias.grad.data[ch] += sumDy
+            sums[ch] = share * Double(sumDy)
+            sums[c + ch] = share * Double(sumDyXhat)
+        }
+        sums.withUnsafeMutableBufferPointer { group.allreduceSum($0) }
+        let m = globalStatistics[2 * c]
+        for ch in 0..<c {
+            let k = weight.value.data[ch] * inverseStd[ch]
+            let (a, b) = (Float(sums[ch] / (m * share)), Float(sums[c + ch] / (m * share)))
+            for i in 0..<n {
+                let off = (i * c + ch) * p
+                batchNormInputGradient(dy.data + off, xhat.data + off, p, k: k, a: a, b: b, dx.data + off)
+            }
+        }
+        return dx
+    }
 }

@@ -53,7 +53,15 @@ extension Trainer {
         var options = options
         var bestWeights: [Tensor]?
         let batchSize = max(1, config.batchSize)
-        let stepsPerEpoch = (train.sampleCount + batchSize - 1) / batchSize
+        // Data-parallel: `batchSize` per rank, each global batch split across the ranks (`DataParallel.shard`).
+        let group = DataParallel.group
+        let globalBatchSize = batchSize * (group?.size ?? 1)
+        let stepsPerEpoch = group.map { DataParallel.stepsPerEpoch(count: train.sampleCount, batchSize: batchSize,
+                                                                    size: $0.size) }
+            ?? (train.sampleCount + batchSize - 1) / batchSize
+        // Only the host's rank sees `cancel`: the ranks stop together (validation is not interrupted under MPI, so
+        // that every rank reaches the same next step).
+        func stopNow() -> Bool { group.map { $0.anyRank(isCancelled()) } ?? isCancelled() }
         guard stepsPerEpoch > 0 else { throw TrainingError.unusableTargets("the training dataset is empty") }
         let prefetcher = Prefetcher()
 
@@ -63,7 +71,11 @@ extension Trainer {
             // steps are done and it is validated and recorded (a fit cancelled during validation resumes so).
             if batchInEpoch > stepsPerEpoch || batchInEpoch < 0 { epoch += 1; batchInEpoch = 0 }
             let order = epochOrder(count: train.sampleCount, epoch: epoch, seed: config.seed, shuffle: options.shuffle)
-            let indicesOf = { (b: Int) in Array(order[(b * batchSize)..<min((b + 1) * batchSize, order.count)]) }
+            let globalIndices = { (b: Int) in order[(b * globalBatchSize)..<min((b + 1) * globalBatchSize, order.count)] }
+            let indicesOf = { (b: Int) -> [Int] in
+                guard let group else { return Array(globalIndices(b)) }
+                return Array(DataParallel.shard(globalIndices(b), rank: group.rank, size: group.size))
+            }
             let started = Date()
             var lossSum = 0.0, seen = 0
             var metricSums: [String: Double] = [:]
@@ -77,16 +89,17 @@ extension Trainer {
                 if next < stepsPerEpoch {
                     prefetcher.load { try train.batch(indices: indicesOf(next), epoch: currentEpoch, augment: augment) }
                 }
-                let r = try trainStep(batch)
+                let globalCount = globalIndices(batchInEpoch).count
+                let r = try trainStep(batch, globalCount: globalCount)
                 batchInEpoch = next
-                lossSum += Double(r.loss) * Double(batch.count)
-                seen += batch.count
-                for (k, v) in r.metrics { metricSums[k, default: 0] += v * Double(batch.count) }
+                lossSum += Double(r.loss) * Double(globalCount)
+                seen += globalCount
+                for (k, v) in r.metrics { metricSums[k, default: 0] += v * Double(globalCount) }
                 let elapsed = Date().timeIntervalSince(started)
                 let rate = Double(seen) / max(elapsed, 1e-9)
                 progress(.step(epoch: epoch, step: batchInEpoch, stepsPerEpoch: stepsPerEpoch, loss: r.loss,
                                imagesPerSecond: rate, etaSeconds: Double(train.sampleCount - min(seen, train.sampleCount)) / rate))
-                if isCancelled() {
+                if stopNow() {
                     prefetcher.drain()
                     result.cancelled = true
                     break epochs
@@ -100,7 +113,8 @@ extension Trainer {
                 // history is kept (it used to be lost with the thrown error, and a time-budgeted run reported none).
                 let v: Evaluation
                 do {
-                    v = try evaluate(validation, batchSize: batchSize, threshold: options.threshold, isCancelled: isCancelled)
+                    v = try evaluate(validation, batchSize: batchSize, threshold: options.threshold,
+                                 isCancelled: { group == nil && isCancelled() })
                 } catch TrainingError.cancelled {
                     result.cancelled = true
                     break epochs

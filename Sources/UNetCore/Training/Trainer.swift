@@ -43,6 +43,8 @@ public final class Trainer {
     public internal(set) var learningRateScale = 1.0
 
     private var snapshot: [Tensor] = []
+    /// Data-parallel training's staging buffer for gradient buckets (unused by a single process).
+    let gradientAverager = GradientAverager()
     /// The batch metrics of the last step, refilled in place each step (a dictionary made per step was a heap
     /// allocation; a caller that keeps a `StepResult` keeps its own copy).
     private var stepMetrics: [String: Double] = [:]
@@ -60,22 +62,34 @@ public final class Trainer {
 
     /// One optimisation step on `batch`. Transactional: a step that fails (non-finite loss, gradient or weights,
     /// or an absurdly large update) leaves weights, BatchNorm statistics and optimizer state as they were.
-    public func trainStep(_ batch: Batch) throws -> StepResult {
+    ///
+    /// Under a `DataParallel.group`, `batch` is this rank's shard of a global batch of `globalCount` images (by
+    /// default every rank's batch is as large as this one): the ranks agree on whether every loss and gradient is
+    /// finite (one small allreduce; any rank's failure rolls every rank back), then average their gradients
+    /// weighted by their shares, so every rank takes the same step as one process on the whole global batch.
+    public func trainStep(_ batch: Batch, globalCount: Int? = nil) throws -> StepResult {
         try model.validateInput(batch.images.shape)
         applyLearningRateSchedule()
         takeSnapshot()
         let params = model.network.parameters
         model.network.zeroGradients()
+        let group = DataParallel.group
+        let share = group.map { Double(batch.count) / Double(globalCount ?? batch.count * $0.size) } ?? 1
+        if let group { synchronizeBatchNorm(config.syncBatchNorm == true ? (group, share) : nil) }
         let out = try model.forward(batch.images, training: true, heads: heads(for: batch))
-        let objective: Objective
+        var objective: Objective
         do { objective = try computeObjective(out, batch) } catch { model.network.releaseCaches(); restoreSnapshot(); throw error }
-        guard objective.loss.isFinite else {
-            model.network.releaseCaches()
-            restoreSnapshot()
-            throw TrainingError.diverged("the loss is \(objective.loss)")
+        if let group {
+            objective.loss = try averageAcrossRanks(objective, share: share, group: group)
+        } else {
+            guard objective.loss.isFinite else {
+                model.network.releaseCaches()
+                restoreSnapshot()
+                throw TrainingError.diverged("the loss is \(objective.loss)")
+            }
+            model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
+                                     deepSupervision: objective.deepSupervisionGradients)
         }
-        model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
-                                 deepSupervision: objective.deepSupervisionGradients)
         guard params.allSatisfy({ $0.grad.isFinite }) else {
             restoreSnapshot()
             throw TrainingError.diverged("a gradient is not finite")
@@ -111,7 +125,7 @@ public final class Trainer {
         for (s, t) in zip(snapshot, state) { s.assign(t) }
     }
 
-    private func restoreSnapshot() {
+    func restoreSnapshot() {
         for (s, t) in zip(snapshot, forwardState) { t.assign(s) }
         model.network.zeroGradients()
     }

@@ -21,6 +21,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var augment = true
     /// nil: the rate stays `learningRate` (but for ReduceLROnPlateau).
     public var lrSchedule: LearningRateSchedule?
+    /// Data-parallel training: BatchNorm normalises with the global batch's statistics across the ranks (true), or
+    /// each rank's own (nil or false, the default). Optional so that checkpoints written before it still decode.
+    public var syncBatchNorm: Bool?
 
     public init() {}
 
@@ -28,7 +31,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case optimizer, learningRate = "learning_rate", weightDecay = "weight_decay", momentum, nesterov, loss
         case headLosses = "head_losses"
         case classWeights = "class_weights", balancedClassWeights = "balanced_class_weights"
-        case batchSize = "batch_size", seed, augment, lrSchedule = "lr_schedule"
+        case batchSize = "batch_size", seed, augment, lrSchedule = "lr_schedule", syncBatchNorm = "sync_batch_norm"
     }
 
     public func makeOptimizer() -> Optimizer {

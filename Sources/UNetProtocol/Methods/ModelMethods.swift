@@ -33,6 +33,8 @@ public enum ModelMethods: MethodGroup {
             MethodSpec("model.save", .numeric, params: ["path"]) { ctx in
                 let path = try ctx.params.requiredPath("path")
                 let model = try ctx.session.requireModel()
+                // Under MPI the ranks' weights are identical: only rank 0 (whose answer the host reads) writes.
+                guard DataParallel.isLeader else { return ["path": .string(path), "bytes": 0] }
                 let bytes = try Checkpoint.save(model: model, optimizer: ctx.session.optimizer, to: path,
                                                 extraMetadata: checkpointMetadata(ctx.session))
                 return ["path": .string(path), "bytes": JSONValue(bytes)]

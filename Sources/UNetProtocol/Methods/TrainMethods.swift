@@ -118,7 +118,9 @@ public enum TrainMethods: MethodGroup {
         [
             MethodSpec("train.configure", .numeric, params: ["optimizer", "learning_rate", "weight_decay", "momentum",
                                                             "nesterov", "loss", "class_weights", "batch_size", "seed",
-                                                            "augment", "lr_schedule"]) { ctx in try configure(ctx) },
+                                                            "augment", "lr_schedule", "sync_batch_norm"]) { ctx in
+                try configure(ctx)
+            },
             MethodSpec("train.step", .numeric, params: ["dataset", "images", "labels", "masks", "resize"]) { ctx in
                 try step(ctx)
             },
@@ -162,6 +164,7 @@ public enum TrainMethods: MethodGroup {
         if let b = try p.int("batch_size", in: 1...4096) { c.batchSize = b }
         if let s = try p.int("seed", in: 0...Int.max) { c.seed = UInt64(s) }
         if let a = try p.bool("augment") { c.augment = a }
+        if let sync = try p.bool("sync_batch_norm") { c.syncBatchNorm = sync }
         if p.has("lr_schedule") { c.lrSchedule = try p.object("lr_schedule").map(LRScheduleParams.read) }
         // A loss the current model cannot train with is refused now, with the choices, and changes nothing.
         if let model = ctx.session.model { try LossChoice.check(c.loss, model: model) }
@@ -187,6 +190,7 @@ public enum TrainMethods: MethodGroup {
             "loss": LossParam.json(c), "class_weights": weights,
             "batch_size": JSONValue(c.batchSize), "seed": JSONValue(Int(truncatingIfNeeded: c.seed)),
             "augment": .bool(c.augment), "lr_schedule": c.lrSchedule.map(LRScheduleParams.json) ?? .null,
+            "sync_batch_norm": .bool(c.syncBatchNorm ?? false),
         ]
     }
 
@@ -212,12 +216,17 @@ public enum TrainMethods: MethodGroup {
             let bs = max(1, training.config.batchSize)
             guard source.sampleCount > 0 else { throw p.invalid("dataset", "dataset \(name) is empty") }
             var (epoch, b) = training.position(of: name, batchSize: bs, sampleCount: source.sampleCount)
-            if b >= (source.sampleCount + bs - 1) / bs { (epoch, b) = (epoch + 1, 0) }  // the epoch is done
+            // Under MPI each rank takes its shard of the global batch of bs images per rank (DataParallel.shard).
+            let group = DataParallel.group, ranks = DataParallel.group?.size ?? 1
+            let steps = group == nil ? (source.sampleCount + bs - 1) / bs
+                : DataParallel.stepsPerEpoch(count: source.sampleCount, batchSize: bs, size: ranks)
+            if b >= steps { (epoch, b) = (epoch + 1, 0) }  // the epoch is done
             let order = epochOrder(count: source.sampleCount, epoch: epoch, seed: training.config.seed, shuffle: true)
-            let indices = Array(order[(b * bs)..<min((b + 1) * bs, order.count)])
+            let global = order[(b * bs * ranks)..<min((b + 1) * bs * ranks, order.count)]
+            let indices = group.map { Array(DataParallel.shard(global, rank: $0.rank, size: ranks)) } ?? Array(global)
             batch = try source.batch(indices: indices, epoch: epoch, augment: training.config.augment)
             trainer.epoch = epoch  // for a schedule by epoch
-            let result = try trainer.trainStep(batch)
+            let result = try trainer.trainStep(batch, globalCount: global.count)
             training.setPosition(of: name, epoch: epoch, batch: b + 1, batchSize: bs)
             return stepJSON(result, extra: ["epoch": JSONValue(epoch), "batch_in_epoch": JSONValue(b + 1)])
         }
@@ -258,9 +267,19 @@ public enum TrainMethods: MethodGroup {
                                                                   sampleCount: source.sampleCount)
         try checkWarmup(trainer, stepsPerEpoch: (source.sampleCount + batchSize - 1) / batchSize, epochs: options.epochs)
         // The log files are created only once everything about this fit is known to be good.
-        options.loggers = try openLoggers.map { try $0() }
+        // Under MPI only rank 0 writes logs and checkpoints; the ranks agree on whether its logs opened, so that
+        // none of them starts training alone.
+        var loggerError: Error?
+        if DataParallel.isLeader {
+            do { options.loggers = try openLoggers.map { try $0() } } catch { loggerError = error }
+        }
+        if let group = DataParallel.group, group.anyRank(loggerError != nil) {
+            throw loggerError ?? RPCError.internalError("rank 0 could not open the fit's log files")
+        }
+        if let loggerError { throw loggerError }
         var lastStepReport = Date.distantPast
         let result = try trainer.fit(train: source, validation: validation, options: options, saveCheckpoint: { path in
+            guard DataParallel.isLeader else { return }
             training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
             // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
             let folder = PathNames.parent(of: path)
