@@ -429,14 +429,19 @@ func winogradProducts(o: Int, c: Int, count: Int, _ u: UnsafePointer<Float>, _ v
 }
 
 /// The forward of a 3x3 stride-1 "same" convolution by Winograd F(4x4, 3x3).
-/// x (N, C, H, W), w (O, C, 3, 3), bias (O) or nil, y (N, O, H, W) overwritten.
+/// x (N, C, H, W), w (O, C, 3, 3), bias (O) or nil, y (N, O, H, W) overwritten. `transformed`, when given, is
+/// `weight` already transformed (`WinogradKernelCache`); else the kernels are transformed into the workspace.
 public func conv2dWinograd(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>,
-                           bias: UnsafePointer<Float>?, outChannels o: Int, rectify: Bool = false,
-                           _ y: UnsafeMutablePointer<Float>) {
+                           transformed: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>?, outChannels o: Int,
+                           rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
-    let u = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
-    winogradTransformKernels(weight, o: o, c: c, flipped: false, u)
-    winogradConvolve(x, plan, kernels: u, bias: bias, rectify: rectify, y)
+    var u = transformed
+    if u == nil {
+        let fresh = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
+        winogradTransformKernels(weight, o: o, c: c, flipped: false, fresh)
+        u = UnsafePointer(fresh)
+    }
+    winogradConvolve(x, plan, kernels: u!, bias: bias, rectify: rectify, y)
 }
 
 /// The backward of `conv2dWinograd`: dw (O, C, 3, 3) += dL/dw, and dx (N, C, H, W) = dL/dx (overwritten) if given.
