@@ -222,11 +222,17 @@ if let v = options.conv, v.count == 5 {
     for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
     for i in 0..<dy.count { dy[i] = rng.uniform(-1, 1) }
     let flops = 2 * Double(n * c * 9 * o * h * w)
-    for winograd in [false, true] {
+    // At few channels also Winograd's chunked driver against its tile blocks (`winogradConvolveInBlocks`).
+    let blocked = max(c, o) <= ConvolutionAlgorithms.winogradBlockedChannels
+    let variants = [("im2col         ", false, true), ("winograd", true, true)]
+        + (blocked ? [("winograd chunks", true, false)] : [])
+    for (name, winograd, blocks) in variants {
         ConvolutionAlgorithms.winogradEnabled = winograd
+        ConvolutionAlgorithms.winogradBlocksEnabled = blocks
         let tf = timeBest(5) { _ = conv.forward(x, training: false) }
         let tt = timeBest(5) { _ = conv.forward(x, training: true); _ = conv.backward(dy) }
-        print("\(winograd ? "winograd" : "im2col  ") \(v): forward \(String(format: "%.1f", flops / tf / 1e9)) GFLOP/s, "
+        print(pad(winograd && blocked && blocks ? "winograd blocks" : name, 16)
+              + "\(v): forward \(String(format: "%.1f", flops / tf / 1e9)) GFLOP/s, "
               + "forward+backward \(String(format: "%.1f", 3 * flops / tt / 1e9)) GFLOP/s (effective)")
     }
     exit(0)
