@@ -31,6 +31,16 @@ func depthwiseSegmentLength(_ g: ConvGeometry) -> Int? {
     return (g.strideW == 1 || g.strideW == 2) && n <= 64 ? n : nil
 }
 
+/// Calls `body(first, lanes)` for the edge columns of an output row in blocks of at most eight: 0..<lo, then
+/// from..<OW (`from` is where the interior's vectors stopped).
+@inline(__always)
+func forEachEdgeBlock(lo: Int, from: Int, outW: Int, _ body: (Int, Int) -> Void) {
+    var b = 0
+    while b < lo { body(b, min(8, lo - b)); b += 8 }
+    b = from
+    while b < outW { body(b, min(8, outW - b)); b += 8 }
+}
+
 /// seg[j] = row[start + j] for j in 0..<count where 0 <= start + j < width, else 0.
 @inline(__always)
 func copyPaddedSegment(_ row: UnsafePointer<Float>, width: Int, start: Int, count: Int,
@@ -125,37 +135,31 @@ func depthwisePlaneForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: Un
                 }
             }
             // The edges: columns 0..<lo, then ox..<OW. A tap outside the row adds w·0, which leaves the sum as it is.
-            for pass in 0..<2 {
-                let (from, to) = pass == 0 ? (0, lo) : (ox, ow)
-                var e = from
-                while e < to {
-                    let lanes = min(8, to - e)
-                    if let span {
-                        var acc = Float8(repeating: bias)
-                        for ki in kiLo..<max(kiLo, kiHi) {
-                            copyPaddedSegment(x + (iy0 + ki) * width, width: width, start: e * s - pl, count: span, seg)
-                            let wr = w + ki * k
-                            if s == 1 {
-                                for kj in 0..<k { acc += Float8(repeating: wr[kj]) * load8(seg + kj) }
-                            } else {
-                                for kj in 0..<k { acc += Float8(repeating: wr[kj]) * load16(seg + kj).evenHalf }
-                            }
-                        }
-                        storePartial(acc, yr + e, lanes)
-                    } else {
-                        for c in e..<(e + lanes) {
-                            var acc = bias
-                            let ix0 = c * s - pl
-                            for ki in kiLo..<max(kiLo, kiHi) {
-                                let row = x + (iy0 + ki) * width, wr = w + ki * k
-                                for kj in 0..<k where ix0 + kj >= 0 && ix0 + kj < width {
-                                    acc += wr[kj] * row[ix0 + kj]
-                                }
-                            }
-                            yr[c] = acc
+            forEachEdgeBlock(lo: lo, from: ox, outW: ow) { e, lanes in
+                if let span {
+                    var acc = Float8(repeating: bias)
+                    for ki in kiLo..<max(kiLo, kiHi) {
+                        copyPaddedSegment(x + (iy0 + ki) * width, width: width, start: e * s - pl, count: span, seg)
+                        let wr = w + ki * k
+                        if s == 1 {
+                            for kj in 0..<k { acc += Float8(repeating: wr[kj]) * load8(seg + kj) }
+                        } else {
+                            for kj in 0..<k { acc += Float8(repeating: wr[kj]) * load16(seg + kj).evenHalf }
                         }
                     }
-                    e += 8
+                    storePartial(acc, yr + e, lanes)
+                } else {
+                    for c in e..<(e + lanes) {
+                        var acc = bias
+                        let ix0 = c * s - pl
+                        for ki in kiLo..<max(kiLo, kiHi) {
+                            let row = x + (iy0 + ki) * width, wr = w + ki * k
+                            for kj in 0..<k where ix0 + kj >= 0 && ix0 + kj < width {
+                                acc += wr[kj] * row[ix0 + kj]
+                            }
+                        }
+                        yr[c] = acc
+                    }
                 }
             }
         }
@@ -250,36 +254,30 @@ func depthwisePlaneWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer
                     // copy of the row where the segment fits (dy's lanes past the block are 0), else every tap
                     // checked, in lane t of `e`.
                     var e = Float8()
-                    for pass in 0..<2 {
-                        let (from, to) = pass == 0 ? (0, lo) : (ox, ow)
-                        var b = from
-                        while b < to {
-                            let lanes = min(8, to - b)
-                            if let span {
-                                copyPaddedSegment(row, width: width, start: b * s - pl + kj0, count: span, seg)
-                                let d = loadPartial(dyr + b, lanes)
-                                if s == 1 {
-                                    a0 += d * load8(seg)
-                                    if taps > 1 { a1 += d * load8(seg + 1) }
-                                    if taps > 2 { a2 += d * load8(seg + 2) }
-                                    if taps > 3 { a3 += d * load8(seg + 3) }
-                                    if taps > 4 { a4 += d * load8(seg + 4) }
-                                } else {
-                                    a0 += d * load16(seg).evenHalf
-                                    if taps > 1 { a1 += d * load16(seg + 1).evenHalf }
-                                    if taps > 2 { a2 += d * load16(seg + 2).evenHalf }
-                                    if taps > 3 { a3 += d * load16(seg + 3).evenHalf }
-                                    if taps > 4 { a4 += d * load16(seg + 4).evenHalf }
-                                }
+                    forEachEdgeBlock(lo: lo, from: ox, outW: ow) { b, lanes in
+                        if let span {
+                            copyPaddedSegment(row, width: width, start: b * s - pl + kj0, count: span, seg)
+                            let d = loadPartial(dyr + b, lanes)
+                            if s == 1 {
+                                a0 += d * load8(seg)
+                                if taps > 1 { a1 += d * load8(seg + 1) }
+                                if taps > 2 { a2 += d * load8(seg + 2) }
+                                if taps > 3 { a3 += d * load8(seg + 3) }
+                                if taps > 4 { a4 += d * load8(seg + 4) }
                             } else {
-                                for c in b..<(b + lanes) {
-                                    let d = dyr[c], ix0 = c * s - pl + kj0
-                                    for t in 0..<taps where ix0 + t >= 0 && ix0 + t < width {
-                                        e[t] += d * row[ix0 + t]
-                                    }
+                                a0 += d * load16(seg).evenHalf
+                                if taps > 1 { a1 += d * load16(seg + 1).evenHalf }
+                                if taps > 2 { a2 += d * load16(seg + 2).evenHalf }
+                                if taps > 3 { a3 += d * load16(seg + 3).evenHalf }
+                                if taps > 4 { a4 += d * load16(seg + 4).evenHalf }
+                            }
+                        } else {
+                            for c in b..<(b + lanes) {
+                                let d = dyr[c], ix0 = c * s - pl + kj0
+                                for t in 0..<taps where ix0 + t >= 0 && ix0 + t < width {
+                                    e[t] += d * row[ix0 + t]
                                 }
                             }
-                            b += 8
                         }
                     }
                     let sums = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), 0, 0, 0) + e
