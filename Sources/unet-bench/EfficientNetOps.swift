@@ -113,17 +113,18 @@ func streamBandwidth(count: Int, repeats: Int)
             (3 * bytes / triad.wall / 1e9, 3 * bytes / triad.cpu / 1e9))
 }
 
-func efficientNetOpRows(quick: Bool) -> [[String: Any]] {
+/// - Parameter batch: 8 as in the table; smaller to count instructions under callgrind in minutes.
+func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [[String: Any]] {
     var rng = RandomGenerator(seed: 14)
     var rows: [[String: Any]] = []
     // Best of five even in `--quick`: on a shared machine the best of fewer runs is mostly the other tenants.
     let repeats = quick ? 5 : 7
-    let batch = 8
     let big = benchTensor([batch, 96, 112, 112], &rng)
-    // The ceiling: STREAM over three arrays of the largest activation's size (each 37 MiB, beyond the caches).
-    let stream = streamBandwidth(count: big.count, repeats: repeats)
+    // The ceiling: STREAM over three arrays of at least the batch of 8's largest activation (each 37 MiB, beyond the
+    // caches), whatever the batch.
+    let stream = streamBandwidth(count: max(big.count, 8 * 96 * 112 * 112), repeats: repeats)
     let ceiling = (wall: max(stream.copy.wall, stream.triad.wall), cpu: max(stream.copy.cpu, stream.triad.cpu))
-    print("memory bandwidth (STREAM, \(Parallel.threads) threads, 3 x \((big.count * 4) >> 20) MiB), by wall clock: "
+    print("memory bandwidth (STREAM, \(Parallel.threads) threads, 3 x 37 MiB), by wall clock: "
           + "copy " + fmt(stream.copy.wall) + " GB/s, triad " + fmt(stream.triad.wall) + " GB/s; by CPU time: copy "
           + fmt(stream.copy.cpu) + ", triad " + fmt(stream.triad.cpu))
     print("shares: GB/s over the larger of copy and triad, by wall clock (by CPU time)")
@@ -162,7 +163,7 @@ func efficientNetOpRows(quick: Bool) -> [[String: Any]] {
                 let dy = benchTensor(y.shape, &rng)
                 let tb = timeBestWallAndCPU(repeats) { _ = layer.backward(dy) }
                 let (inBytes, outBytes) = (Double(x.count * 4), Double(y.count * 4))
-                report("DepthwiseConv2D \(k)x\(k) s\(stride) 8x\(c)@\(hw)",
+                report("DepthwiseConv2D \(k)x\(k) s\(stride) \(batch)x\(c)@\(hw)",
                        bytes: (inBytes + outBytes, 2 * inBytes + outBytes), tf, tb)
             }
         }
@@ -183,7 +184,7 @@ func efficientNetOpRows(quick: Bool) -> [[String: Any]] {
     let ts = timeBestWallAndCPU(repeats) { _ = silu.forward(big, training: false) }
     _ = silu.forward(big, training: true)
     let tsb = timeBestWallAndCPU(repeats) { _ = silu.backward(big) }
-    report("SiLU 8x96@112", bytes: (2 * bytes, 3 * bytes), ts, tsb)
+    report("SiLU \(batch)x96@112", bytes: (2 * bytes, 3 * bytes), ts, tsb)
 
     // Gating: x·s against the direct product, then timed.
     let gate = ChannelGate()
@@ -196,6 +197,6 @@ func efficientNetOpRows(quick: Bool) -> [[String: Any]] {
     let tg = timeBestWallAndCPU(repeats) { _ = gate.forward([big, s], training: false) }
     _ = gate.forward([big, s], training: true)
     let tgb = timeBestWallAndCPU(repeats) { _ = gate.backward(big) }
-    report("ChannelGate 8x96@112", bytes: (2 * bytes, 3 * bytes), tg, tgb)
+    report("ChannelGate \(batch)x96@112", bytes: (2 * bytes, 3 * bytes), tg, tgb)
     return rows
 }

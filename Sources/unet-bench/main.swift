@@ -37,7 +37,8 @@ struct Options {
     var winogradParts: [Int]?
     /// `--alloc-probe`: heap allocations per call of a few building blocks, then exit.
     var allocProbe = false
-    /// `--batch N`: overrides the batch size of `--model-run` and `--profile` (e.g. 1, as `predict` used to run).
+    /// `--batch N`: overrides the batch size of `--model-run`, `--profile` and `--efficientnet-ops` (e.g. 1, as
+    /// `predict` used to run).
     var batch: Int?
     /// `--first-layers`: the first layers' weights-only backward against sgemm, warm and cold, then exit.
     var firstLayers = false
@@ -332,7 +333,7 @@ func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
 
 if options.efficientNetOps {
     print("EfficientNet layers, \(options.threads) threads (fast kernels validated against naive first)")
-    _ = efficientNetOpRows(quick: options.quick)
+    _ = efficientNetOpRows(quick: options.quick, batch: options.batch ?? 8)
     exit(0)
 }
 
