@@ -166,28 +166,34 @@ func depthwisePlaneForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: Un
     }
 }
 
+/// Calls `body(oy, ki, iy)` for every output row oy and every kernel row ki whose input row iy = oy·S - PT + ki lies
+/// in the plane, in that order: the row walk of the backward kernels.
+@inline(__always)
+func forEachKernelRow(_ g: ConvGeometry, _ body: (_ oy: Int, _ ki: Int, _ iy: Int) -> Void) {
+    for oy in 0..<g.outH {
+        let iy0 = oy * g.strideH - g.padTop
+        let kiLo = max(0, -iy0)
+        for ki in kiLo..<max(kiLo, min(g.kernelH, g.height - iy0)) { body(oy, ki, iy0 + ki) }
+    }
+}
+
 /// dx (H, W) = the adjoint of `depthwisePlaneForward` for one plane: each dy[oy, ox]·w[ki, kj] added back onto the
 /// input it read. dx is overwritten.
 func depthwisePlaneInputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
                                  _ dx: UnsafeMutablePointer<Float>) {
     let (h, width, k, s, ow) = (g.height, g.width, g.kernelW, g.strideW, g.outW)
     dx.update(repeating: 0, count: h * width)
-    for oy in 0..<g.outH {
-        let iy0 = oy * g.strideH - g.padTop
-        let dyr = dy + oy * ow
-        let kiLo = max(0, -iy0)
-        for ki in kiLo..<max(kiLo, min(k, h - iy0)) {
-            let row = dx + (iy0 + ki) * width
-            for kj in 0..<k {
-                let (lo, hi) = validRange(offset: kj - g.padLeft, stride: s, size: width, count: ow)
-                guard lo < hi else { continue }
-                let wv = w[ki * k + kj]
-                let dst = row + kj - g.padLeft
-                if s == 1 {
-                    axpyFloats(wv, dyr + lo, dst + lo, hi - lo)
-                } else {
-                    for ox in lo..<hi { dst[ox * s] += wv * dyr[ox] }
-                }
+    forEachKernelRow(g) { oy, ki, iy in
+        let (dyr, row) = (dy + oy * ow, dx + iy * width)
+        for kj in 0..<k {
+            let (lo, hi) = validRange(offset: kj - g.padLeft, stride: s, size: width, count: ow)
+            guard lo < hi else { continue }
+            let wv = w[ki * k + kj]
+            let dst = row + kj - g.padLeft
+            if s == 1 {
+                axpyFloats(wv, dyr + lo, dst + lo, hi - lo)
+            } else {
+                for ox in lo..<hi { dst[ox * s] += wv * dyr[ox] }
             }
         }
     }
@@ -211,80 +217,75 @@ func depthwiseAdjointGeometry(_ g: ConvGeometry) -> ConvGeometry? {
 /// over the plane once per tap, 9 or 25 times). Each (row, tap) sum is added to `acc` in Double, in a fixed order.
 func depthwisePlaneWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
                                   _ acc: UnsafeMutablePointer<Double>) {
-    let (h, width, k, s, ow, pl) = (g.height, g.width, g.kernelW, g.strideW, g.outW, g.padLeft)
+    let (width, k, s, ow, pl) = (g.width, g.kernelW, g.strideW, g.outW, g.padLeft)
     let (lo, hi) = depthwiseInteriorColumns(g)
     let span = depthwiseSegmentLength(g)
     var segment = SIMD64<Float>()
     withUnsafeMutableBytes(of: &segment) { raw in
         let seg = raw.bindMemory(to: Float.self).baseAddress!
-        for oy in 0..<g.outH {
-            let iy0 = oy * g.strideH - g.padTop
-            let dyr = dy + oy * ow
-            let kiLo = max(0, -iy0)
-            for ki in kiLo..<max(kiLo, min(k, h - iy0)) {
-                let row = x + (iy0 + ki) * width
-                var kj0 = 0
-                while kj0 < k {
-                    let taps = min(5, k - kj0)
-                    var (a0, a1, a2, a3, a4) = (Float8(), Float8(), Float8(), Float8(), Float8())
-                    var ox = lo
-                    if s == 1 {
-                        while ox + 8 <= hi {
-                            let d = load8(dyr + ox), r = row + ox - pl + kj0
-                            a0 += d * load8(r)
-                            if taps > 1 { a1 += d * load8(r + 1) }
-                            if taps > 2 { a2 += d * load8(r + 2) }
-                            if taps > 3 { a3 += d * load8(r + 3) }
-                            if taps > 4 { a4 += d * load8(r + 4) }
-                            ox += 8
-                        }
-                    } else if s == 2 {
-                        // Sixteen floats from 2·ox - PL + kj as in the forward: all of them inside the row.
-                        while ox + 8 <= hi && 2 * ox - pl + k + 15 <= width {
-                            let d = load8(dyr + ox), r = row + 2 * ox - pl + kj0
-                            a0 += d * load16(r).evenHalf
-                            if taps > 1 { a1 += d * load16(r + 1).evenHalf }
-                            if taps > 2 { a2 += d * load16(r + 2).evenHalf }
-                            if taps > 3 { a3 += d * load16(r + 3).evenHalf }
-                            if taps > 4 { a4 += d * load16(r + 4).evenHalf }
-                            ox += 8
-                        }
+        forEachKernelRow(g) { oy, ki, iy in
+            let (dyr, row) = (dy + oy * ow, x + iy * width)
+            var kj0 = 0
+            while kj0 < k {
+                let taps = min(5, k - kj0)
+                var (a0, a1, a2, a3, a4) = (Float8(), Float8(), Float8(), Float8(), Float8())
+                var ox = lo
+                if s == 1 {
+                    while ox + 8 <= hi {
+                        let d = load8(dyr + ox), r = row + ox - pl + kj0
+                        a0 += d * load8(r)
+                        if taps > 1 { a1 += d * load8(r + 1) }
+                        if taps > 2 { a2 += d * load8(r + 2) }
+                        if taps > 3 { a3 += d * load8(r + 3) }
+                        if taps > 4 { a4 += d * load8(r + 4) }
+                        ox += 8
                     }
-                    // The columns the vectors did not take, 0..<lo and ox..<OW: eight at a time from a zero-padded
-                    // copy of the row where the segment fits (dy's lanes past the block are 0), else every tap
-                    // checked, in lane t of `e`.
-                    var e = Float8()
-                    forEachEdgeBlock(lo: lo, from: ox, outW: ow) { b, lanes in
-                        if let span {
-                            copyPaddedSegment(row, width: width, start: b * s - pl + kj0, count: span, seg)
-                            let d = loadPartial(dyr + b, lanes)
-                            if s == 1 {
-                                a0 += d * load8(seg)
-                                if taps > 1 { a1 += d * load8(seg + 1) }
-                                if taps > 2 { a2 += d * load8(seg + 2) }
-                                if taps > 3 { a3 += d * load8(seg + 3) }
-                                if taps > 4 { a4 += d * load8(seg + 4) }
-                            } else {
-                                a0 += d * load16(seg).evenHalf
-                                if taps > 1 { a1 += d * load16(seg + 1).evenHalf }
-                                if taps > 2 { a2 += d * load16(seg + 2).evenHalf }
-                                if taps > 3 { a3 += d * load16(seg + 3).evenHalf }
-                                if taps > 4 { a4 += d * load16(seg + 4).evenHalf }
-                            }
-                        } else {
-                            for c in b..<(b + lanes) {
-                                let d = dyr[c], ix0 = c * s - pl + kj0
-                                for t in 0..<taps where ix0 + t >= 0 && ix0 + t < width {
-                                    e[t] += d * row[ix0 + t]
-                                }
-                            }
-                        }
+                } else if s == 2 {
+                    // Sixteen floats from 2·ox - PL + kj as in the forward: all of them inside the row.
+                    while ox + 8 <= hi && 2 * ox - pl + k + 15 <= width {
+                        let d = load8(dyr + ox), r = row + 2 * ox - pl + kj0
+                        a0 += d * load16(r).evenHalf
+                        if taps > 1 { a1 += d * load16(r + 1).evenHalf }
+                        if taps > 2 { a2 += d * load16(r + 2).evenHalf }
+                        if taps > 3 { a3 += d * load16(r + 3).evenHalf }
+                        if taps > 4 { a4 += d * load16(r + 4).evenHalf }
+                        ox += 8
                     }
-                    let sums = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), 0, 0, 0) + e
-                    let dst = acc + ki * k + kj0
-                    for t in 0..<taps { dst[t] += Double(sums[t]) }
-                    kj0 += taps
                 }
+                // The columns the vectors did not take, 0..<lo and ox..<OW: eight at a time from a zero-padded
+                // copy of the row where the segment fits (dy's lanes past the block are 0), else every tap
+                // checked, in lane t of `e`.
+                var e = Float8()
+                forEachEdgeBlock(lo: lo, from: ox, outW: ow) { b, lanes in
+                    if let span {
+                        copyPaddedSegment(row, width: width, start: b * s - pl + kj0, count: span, seg)
+                        let d = loadPartial(dyr + b, lanes)
+                        if s == 1 {
+                            a0 += d * load8(seg)
+                            if taps > 1 { a1 += d * load8(seg + 1) }
+                            if taps > 2 { a2 += d * load8(seg + 2) }
+                            if taps > 3 { a3 += d * load8(seg + 3) }
+                            if taps > 4 { a4 += d * load8(seg + 4) }
+                        } else {
+                            a0 += d * load16(seg).evenHalf
+                            if taps > 1 { a1 += d * load16(seg + 1).evenHalf }
+                            if taps > 2 { a2 += d * load16(seg + 2).evenHalf }
+                            if taps > 3 { a3 += d * load16(seg + 3).evenHalf }
+                            if taps > 4 { a4 += d * load16(seg + 4).evenHalf }
+                        }
+                    } else {
+                        for c in b..<(b + lanes) {
+                            let d = dyr[c], ix0 = c * s - pl + kj0
+                            for t in 0..<taps where ix0 + t >= 0 && ix0 + t < width {
+                                e[t] += d * row[ix0 + t]
+                            }
+                        }
+                    }
+                }
+                let sums = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), 0, 0, 0) + e
+                let dst = acc + ki * k + kj0
+                for t in 0..<taps { dst[t] += Double(sums[t]) }
+                kj0 += taps
             }
         }
     }
