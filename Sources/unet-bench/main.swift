@@ -37,7 +37,8 @@ struct Options {
     var winogradParts: [Int]?
     /// `--alloc-probe`: heap allocations per call of a few building blocks, then exit.
     var allocProbe = false
-    /// `--batch N`: overrides the batch size of `--model-run` and `--profile` (e.g. 1, as `predict` used to run).
+    /// `--batch N`: overrides the batch size of `--model-run`, `--profile` and `--efficientnet-ops` (e.g. 1, as
+    /// `predict` used to run).
     var batch: Int?
     /// `--first-layers`: the first layers' weights-only backward against sgemm, warm and cold, then exit.
     var firstLayers = false
@@ -222,11 +223,17 @@ if let v = options.conv, v.count == 5 {
     for i in 0..<x.count { x[i] = rng.uniform(-1, 1) }
     for i in 0..<dy.count { dy[i] = rng.uniform(-1, 1) }
     let flops = 2 * Double(n * c * 9 * o * h * w)
-    for winograd in [false, true] {
+    // At few channels also Winograd's chunked driver against its tile blocks (`winogradConvolveInBlocks`).
+    let blocked = max(c, o) <= ConvolutionAlgorithms.winogradBlockedChannels
+    let variants = [("im2col         ", false, true), ("winograd", true, true)]
+        + (blocked ? [("winograd chunks", true, false)] : [])
+    for (name, winograd, blocks) in variants {
         ConvolutionAlgorithms.winogradEnabled = winograd
+        ConvolutionAlgorithms.winogradBlocksEnabled = blocks
         let tf = timeBest(5) { _ = conv.forward(x, training: false) }
         let tt = timeBest(5) { _ = conv.forward(x, training: true); _ = conv.backward(dy) }
-        print("\(winograd ? "winograd" : "im2col  ") \(v): forward \(String(format: "%.1f", flops / tf / 1e9)) GFLOP/s, "
+        print(pad(winograd && blocked && blocks ? "winograd blocks" : name, 16)
+              + "\(v): forward \(String(format: "%.1f", flops / tf / 1e9)) GFLOP/s, "
               + "forward+backward \(String(format: "%.1f", 3 * flops / tt / 1e9)) GFLOP/s (effective)")
     }
     exit(0)
@@ -326,7 +333,7 @@ func fmt(_ x: Double, _ d: Int = 1) -> String { String(format: "%.\(d)f", x) }
 
 if options.efficientNetOps {
     print("EfficientNet layers, \(options.threads) threads (fast kernels validated against naive first)")
-    _ = efficientNetOpRows(quick: options.quick)
+    _ = efficientNetOpRows(quick: options.quick, batch: options.batch ?? 8)
     exit(0)
 }
 

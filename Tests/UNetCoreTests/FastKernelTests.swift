@@ -17,6 +17,8 @@ final class FastKernelTests: XCTestCase {
     override func tearDown() {
         ConvolutionAlgorithms.winogradEnabled = true
         WinogradPlan.chunkBudget = nil
+        ConvolutionAlgorithms.winogradBlocksEnabled = true
+        WinogradPlan.blockBudget = WinogradPlan.defaultBlockBudget
         super.tearDown()
     }
 
@@ -71,6 +73,22 @@ final class FastKernelTests: XCTestCase {
         checkForward(n: 2, c: 40, o: 24, h: 10, w: 11, seed: 100)
         WinogradPlan.chunkBudget = nil
         checkForward(n: 1, c: 160, o: 8, h: 6, w: 6, seed: 200)  // 1,440-term sums
+    }
+
+    /// Layers of at most 32 channels go through tile blocks, one thread per block (`winogradConvolveInBlocks`):
+    /// blocks of 8 tiles that end inside a tile row and a last partial block, on one and two threads, against the
+    /// direct convolution, and with the chunked driver for the same layer.
+    func testWinogradTileBlocksMatchDirectConvolution() {
+        WinogradPlan.blockBudget = 36 * 32 * 8  // 8 tiles per block at 32 channels, 13 blocks for 100 tiles
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        for threads in [1, 2] {
+            Parallel.setThreads(threads)
+            checkForward(n: 2, c: 32, o: 12, h: 19, w: 20, seed: 300)
+            checkForward(n: 1, c: 5, o: 32, h: 9, w: 37, seed: 301)
+        }
+        ConvolutionAlgorithms.winogradBlocksEnabled = false
+        checkForward(n: 2, c: 32, o: 12, h: 19, w: 20, seed: 300)
     }
 
     /// The layer with Winograd on against the same layer on the im2col path: output, input gradient, weight and

@@ -126,6 +126,7 @@ public enum Checkpoint {
             throw CheckpointError.mismatch(path, "unexpected tensors \(extra.prefix(5).joined(separator: ", "))")
         }
         for (name, t) in targets { t.assign(st.tensors[name]!) }
+        model.network.noteWeightsChanged()
     }
 }
 

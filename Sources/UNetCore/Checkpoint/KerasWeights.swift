@@ -32,6 +32,7 @@ public enum KerasWeights {
         let layers = try readLayers(path: path)
         let model = try Model.build(config)
         try assign(layers, to: model, path: path)
+        model.network.noteWeightsChanged()
         return model
     }
 

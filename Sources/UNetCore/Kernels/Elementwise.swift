@@ -75,6 +75,25 @@ func dotFloats(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: In
     return s
 }
 
+/// dx = dy·v over `count` floats, returning Σ dy[j]·x[j]: the backward of a gate v on x in one pass over dy, where
+/// `scaleFloats` and `dotFloats` took two. The sum is `dotFloats`'s, 32 lanes in the same fixed order.
+func scaleAndDot(_ dy: UnsafePointer<Float>, by v: Float, _ dx: UnsafeMutablePointer<Float>,
+                 dot x: UnsafePointer<Float>, _ count: Int) -> Float {
+    let vv = Float8(repeating: v)
+    var (p, q, r, t) = (Float8(), Float8(), Float8(), Float8())
+    var i = 0
+    while i + 32 <= count {
+        let (d0, d1, d2, d3) = (load8(dy + i), load8(dy + i + 8), load8(dy + i + 16), load8(dy + i + 24))
+        p += d0 * load8(x + i); q += d1 * load8(x + i + 8); r += d2 * load8(x + i + 16); t += d3 * load8(x + i + 24)
+        store8(d0 * vv, dx + i); store8(d1 * vv, dx + i + 8); store8(d2 * vv, dx + i + 16); store8(d3 * vv, dx + i + 24)
+        i += 32
+    }
+    while i + 8 <= count { let d = load8(dy + i); p += d * load8(x + i); store8(d * vv, dx + i); i += 8 }
+    var s = ((p + q) + (r + t)).sum()
+    while i < count { s += dy[i] * x[i]; dx[i] = dy[i] * v; i += 1 }
+    return s
+}
+
 /// The first `lanes` (1...8) floats at p, the other lanes zero.
 @inline(__always)
 func loadPartial(_ p: UnsafePointer<Float>, _ lanes: Int) -> Float8 {

@@ -21,6 +21,13 @@ public enum ConvolutionAlgorithms {
     nonisolated(unsafe) public static var winogradEnabled: Bool =
         ProcessInfo.processInfo.environment["UNET_WINOGRAD"].map { $0 != "0" } ?? true
 
+    /// Layers of up to `winogradBlockedChannels` channels (in and out) take Winograd's tiles in cache-sized blocks
+    /// (`winogradConvolveInBlocks`); off to time the chunked driver against it (`unet-bench --conv`, or
+    /// `UNET_WINOGRAD_BLOCKS=0` in the environment).
+    nonisolated(unsafe) public static var winogradBlocksEnabled: Bool =
+        ProcessInfo.processInfo.environment["UNET_WINOGRAD_BLOCKS"].map { $0 != "0" } ?? true
+    public static let winogradBlockedChannels = 32
+
     /// Whether a 3x3 "same" stride-1 convolution of this size takes the Winograd path: both channel counts at
     /// least 8 (tiny layers gain nothing and keep im2col's exact rounding) and at least max(16, channels / 4)
     /// output tiles of 4x4 over the batch. Measured: with fewer tiles the 36 GEMMs are too narrow (n = tiles)
@@ -211,19 +218,30 @@ extension WinogradPlan {
     /// transform together, one per vector lane, so each ξ row of V is written eight floats at a time.
     func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
                         _ v: UnsafeMutablePointer<Float>) {
-        let plane = channels * count
-        Workspace.shared.forEachChunk(channels, cost: count * 150, scratch: SIMD8<Float>.self, capacity: 72 + 36 + 5,
-                                      with: (self, x, channels, start, count, v, plane)) { state, s, range in
-            let (plan, x, channels, start, count, v, plane) = state
-            let (h, w) = (plan.h, plan.w)
+        Workspace.shared.forEachChunk(channels, cost: count * 150, scratch: SIMD8<Float>.self,
+                                      capacity: WinogradPlan.inputScratch, with: (self, x, channels, start, count, v)) {
+            state, s, range in
+            let (plan, x, channels, start, count, v) = state
+            plan.transformInput(x, channels: channels, start: start, count: count, v, range, scratch: s)
+        }
+    }
+
+    /// Vectors of scratch `transformInput` needs per thread.
+    static let inputScratch = 72 + 36 + 5
+
+    /// `transformInput` for the channels in `range`, on the calling thread, with `inputScratch` vectors of scratch.
+    func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
+                        _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                        scratch s: UnsafeMutablePointer<SIMD8<Float>>) {
+            let plane = channels * count
             for ci in range {
                 let (d, t) = (s, s + 36)
                 let f = UnsafeMutableRawPointer(s + 72).bindMemory(to: Float.self, capacity: 288 + 40)
                 let seg = f + 288
                 var tl = 0
                 while tl < count {
-                    let g = plan.lanes(tl, start: start, count: count)
-                    let (img, oy, ox) = plan.tileOrigin(start + tl)
+                    let g = lanes(tl, start: start, count: count)
+                    let (img, oy, ox) = tileOrigin(start + tl)
                     let xc = x + (img * channels + ci) * h * w
                     let (y0, x0, span) = (oy - 1, ox - 1, 4 * g + 2)
                     let inside = x0 >= 0 && x0 + span <= w
@@ -232,7 +250,7 @@ extension WinogradPlan {
                         // registers (lane k of column j is src[4k + j]) instead of gathered through `f`.
                         for i in 0..<6 { deinterleaveRow(xc + (y0 + i) * w + x0, d + i * 6) }
                     } else {
-                        plan.gatherTiles(xc, y0: y0, x0: x0, g: g, span: span, inside: inside, f, seg, d)
+                        gatherTiles(xc, y0: y0, x0: x0, g: g, span: span, inside: inside, f, seg, d)
                     }
                     for col in 0..<6 { inputTransform(d + col, 6, t + col, 6) }  // t = Bᵀ d
                     for row in 0..<6 { inputTransform(t + row * 6, 1, d + row * 6, 1) }  // d = t B
@@ -241,7 +259,6 @@ extension WinogradPlan {
                     tl += g
                 }
             }
-        }
     }
 
     /// The 6x6 input patches of `g` tiles in one tile row, lane k holding tile k, through plain floats
@@ -274,20 +291,31 @@ extension WinogradPlan {
     /// With `rectify`, max(·, 0) too: a ReLU fused into the convolution (`Conv2D.rectifiesOutput`).
     func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
                          bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
-        let plane = outChannels * count
         Workspace.shared.forEachChunk(outChannels, cost: count * 120, scratch: SIMD8<Float>.self,
-                                      capacity: 36 + 24 + 16 + 16,
-                                      with: (self, m, outChannels, start, count, bias, rectify, y, plane)) {
+                                      capacity: WinogradPlan.outputScratch,
+                                      with: (self, m, outChannels, start, count, bias, rectify, y)) {
             state, s, range in
-            let (plan, m, outChannels, start, count, bias, rectify, y, plane) = state
-            let (h, w) = (plan.h, plan.w)
+            let (plan, m, outChannels, start, count, bias, rectify, y) = state
+            plan.transformOutput(m, outChannels: outChannels, start: start, count: count, bias: bias, rectify: rectify,
+                                 y, range, scratch: s)
+        }
+    }
+
+    /// Vectors of scratch `transformOutput` needs per thread.
+    static let outputScratch = 36 + 24 + 16 + 16
+
+    /// `transformOutput` for the output channels in `range`, on the calling thread, with `outputScratch` vectors.
+    func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
+                         bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>,
+                         _ range: Range<Int>, scratch s: UnsafeMutablePointer<SIMD8<Float>>) {
+            let plane = outChannels * count
             for oi in range {
                 let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
                 let (r, t, q) = (s, s + 36, s + 60)
                 let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)
                 var tl = 0
                 while tl < count {
-                    let g = plan.lanes(tl, start: start, count: count)
+                    let g = lanes(tl, start: start, count: count)
                     loadLanes(m + oi * count + tl, plane, g, r, 36)
                     for col in 0..<6 { outputTransform(r + col, 6, t + col, 6) }  // t (4, 6) = Aᵀ r
                     for row in 0..<4 { outputTransform(t + row * 6, 1, q + row * 4, 1) }  // q (4, 4) = t A
@@ -302,7 +330,7 @@ extension WinogradPlan {
                     } else {
                         for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
                     }
-                    let (img, oy, ox) = plan.tileOrigin(start + tl)
+                    let (img, oy, ox) = tileOrigin(start + tl)
                     let yc = y + (img * outChannels + oi) * h * w
                     let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
                     for i in 0..<rows {
@@ -316,7 +344,6 @@ extension WinogradPlan {
                     tl += g
                 }
             }
-        }
     }
 
     /// D (36, outChannels, Tc) = A dY Aᵀ for the 4x4 output-gradient tiles (zeros past the edge) of dy.
@@ -403,9 +430,15 @@ private func loadLanes(_ src: UnsafePointer<Float>, _ stride: Int, _ lanes: Int,
 // MARK: - Convolutions
 
 /// y (N, O, H, W) = conv3x3_same(x (N, C, H, W), kernels) + bias, with the kernels already transformed:
-/// u (36, O, C) from `winogradTransformKernels`. Overwrites y.
+/// u (36, O, C) from `winogradTransformKernels`. Overwrites y. Layers of few channels take their tiles in
+/// cache-sized blocks (`winogradConvolveInBlocks`).
 func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
                       bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
+    let blocked = max(plan.c, plan.o) <= ConvolutionAlgorithms.winogradBlockedChannels
+    if ConvolutionAlgorithms.winogradBlocksEnabled && blocked {
+        winogradConvolveInBlocks(x, plan, kernels: u, bias: bias, rectify: rectify, y)
+        return
+    }
     let (c, o) = (plan.c, plan.o)
     let v = Workspace.shared.buffer(.winogradInput, count: plan.bufferCount)
     let m = Workspace.shared.buffer(.winogradProduct, count: plan.bufferCount)
@@ -419,6 +452,56 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u
     }
 }
 
+extension WinogradPlan {
+    /// Floats each of a block's V and M may take by default.
+    static let defaultBlockBudget = 32 << 10
+    /// Set by tests to force many and partial blocks.
+    nonisolated(unsafe) static var blockBudget = defaultBlockBudget
+
+    /// Tiles per block: V (36, C, Tb) and M (36, O, Tb) within `blockBudget` floats each (128 KiB, so both and the
+    /// transforms' scratch stay in a 512 KiB L2), a multiple of 8 (the transforms' lanes), at least 8.
+    var blockTiles: Int { max(8, WinogradPlan.blockBudget / (36 * max(c, o)) / 8 * 8) }
+}
+
+/// `winogradConvolve` for small channel counts (`ConvolutionAlgorithms.winogradBlockedChannels`): each thread takes
+/// whole blocks of tiles through all three stages on its own (input transform, the 36 products single-threaded,
+/// output transform), in buffers of its own that stay in its core's cache.
+///
+/// Why: at 12 to 32 channels a tile's transformed data is 36·C floats against its 16·C input pixels, so the
+/// chunked driver's V and M (4 MiB each, written by one stage and read by the next) made the transforms stream
+/// through L3 and took most of the layer (`--winograd-parts 16,16,16,128,128`: transforms 7.3-8.1 ms against
+/// 2.6-2.7 for the products). Blocks go to threads in a fixed pattern and each is computed by one thread alone,
+/// so the output does not depend on timing.
+func winogradConvolveInBlocks(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>) {
+    let tiles = plan.blockTiles
+    let blocks = (plan.tiles + tiles - 1) / tiles
+    let threads = max(1, min(Parallel.threads, blocks))
+    let buffer = 36 * max(plan.c, plan.o) * tiles
+    let scratch = max(WinogradPlan.inputScratch, WinogradPlan.outputScratch) * 8
+    let perThread = (2 * buffer + scratch + 15) / 16 * 16
+    let base = Workspace.shared.buffer(.winogradInput, count: perThread * threads)
+    let state = (x: x, plan: plan, u: u, bias: bias, rectify: rectify, y: y, base: base, perThread: perThread,
+                 buffer: buffer, tiles: tiles, blocks: blocks, threads: threads)
+    GEMMThreading.runSingleThreaded(threads, ChunkIndexJob(state: state) { s, t in
+        let v = s.base + t * s.perThread, m = v + s.buffer
+        let scratch = UnsafeMutableRawPointer(m + s.buffer).bindMemory(to: SIMD8<Float>.self,
+                                                                       capacity: WinogradPlan.inputScratch)
+        let (c, o) = (s.plan.c, s.plan.o)
+        var b = t
+        while b < s.blocks {
+            let start = b * s.tiles, count = min(s.tiles, s.plan.tiles - b * s.tiles)
+            s.plan.transformInput(s.x, channels: c, start: start, count: count, v, 0..<c, scratch: scratch)
+            for xi in 0..<36 {
+                gemm(m: o, n: count, k: c, s.u + xi * o * c, v + xi * c * count, m + xi * o * count)
+            }
+            s.plan.transformOutput(m, outChannels: o, start: start, count: count, bias: s.bias, rectify: s.rectify,
+                                   s.y, 0..<o, scratch: scratch)
+            b += s.threads
+        }
+    })
+}
+
 /// M_ξ (O, Tc) = U_ξ (O, C) · V_ξ (C, Tc) for the 36 ξ of one chunk of `count` tiles, one whole product per thread.
 func winogradProducts(o: Int, c: Int, count: Int, _ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                       _ m: UnsafeMutablePointer<Float>) {
@@ -429,14 +512,19 @@ func winogradProducts(o: Int, c: Int, count: Int, _ u: UnsafePointer<Float>, _ v
 }
 
 /// The forward of a 3x3 stride-1 "same" convolution by Winograd F(4x4, 3x3).
-/// x (N, C, H, W), w (O, C, 3, 3), bias (O) or nil, y (N, O, H, W) overwritten.
+/// x (N, C, H, W), w (O, C, 3, 3), bias (O) or nil, y (N, O, H, W) overwritten. `transformed`, when given, is
+/// `weight` already transformed (`WinogradKernelCache`); else the kernels are transformed into the workspace.
 public func conv2dWinograd(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>,
-                           bias: UnsafePointer<Float>?, outChannels o: Int, rectify: Bool = false,
-                           _ y: UnsafeMutablePointer<Float>) {
+                           transformed: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>?, outChannels o: Int,
+                           rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
-    let u = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
-    winogradTransformKernels(weight, o: o, c: c, flipped: false, u)
-    winogradConvolve(x, plan, kernels: u, bias: bias, rectify: rectify, y)
+    var u = transformed
+    if u == nil {
+        let fresh = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
+        winogradTransformKernels(weight, o: o, c: c, flipped: false, fresh)
+        u = UnsafePointer(fresh)
+    }
+    winogradConvolve(x, plan, kernels: u!, bias: bias, rectify: rectify, y)
 }
 
 /// The backward of `conv2dWinograd`: dw (O, C, 3, 3) += dL/dw, and dx (N, C, H, W) = dL/dx (overwritten) if given.

@@ -2,7 +2,8 @@
 
 /// Squeeze-and-excitation's gating: y = x·s with x (N, C, H, W) and the gates s (N, C, 1, 1) broadcast over
 /// H x W. Inputs [x, s]; output (N, C, H, W).
-/// dx = dy·s (broadcast), ds[n, c] = Σ_hw dy·x. One pass per plane either way (memory-bound), planes in parallel.
+/// dx = dy·s (broadcast), ds[n, c] = Σ_hw dy·x, both in one pass over dy (`scaleAndDot`); memory-bound, planes in
+/// parallel.
 public final class ChannelGate: MultiInputLayer {
     public let kind = "ChannelGate"
     private var input: Tensor?
@@ -42,8 +43,7 @@ public final class ChannelGate: MultiInputLayer {
         Parallel.forEach(s.count, cost: 2 * plane, with: state) { st, p in
             let (x, s, dy, dx, ds, plane) = st
             let offset = p * plane
-            ds[p] = dotFloats(dy + offset, x + offset, plane)
-            scaleFloats(dy + offset, by: s[p], dx + offset, plane)
+            ds[p] = scaleAndDot(dy + offset, by: s[p], dx + offset, dot: x + offset, plane)
         }
         gradients.append(dx)
         gradients.append(ds)

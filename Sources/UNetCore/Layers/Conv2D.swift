@@ -16,6 +16,8 @@ public final class Conv2D: UnaryLayer {
     public internal(set) var rectifiesOutput = false
 
     private var input: Tensor?
+    /// Winograd's transformed kernels for inference forwards, valid while the weights' version is unchanged.
+    let winogradKernels = WinogradKernelCache()
     /// A small convolution's column matrices with their row of ones, (N, K+1, P), kept from a training forward:
     /// its backward then needs no im2col, and its bias gradient comes out of the weight-gradient product.
     private var columns: Tensor?
@@ -61,8 +63,10 @@ public final class Conv2D: UnaryLayer {
         columns = nil
         if usesWinograd(x.shape) {
             // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
+            let kept = training ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
             conv2dWinograd(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                           bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput, y.data)
+                           transformed: kept, bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput,
+                           y.data)
             return y
         }
         if let bias, !isPointwise, k <= Conv2D.biasInGEMMMaximumRows {

@@ -5,8 +5,7 @@
 /// output (N, C, OH, OW). Any K >= 1 (EfficientNet uses 3 and 5) and stride; padding "same", "valid", symmetric
 /// or per side (`Padding.sides`), so TensorFlow's "same" and PyTorch's static padding are both exact.
 ///
-/// Computed directly (`Kernels/Depthwise.swift`), planes in parallel: the backward's weight gradient goes over
-/// channels (each sums its planes over the batch in order, so no two threads write one kernel).
+/// Computed directly (`Kernels/Depthwise.swift`): the forward's planes in parallel, the backward's channels.
 public final class DepthwiseConv2D: UnaryLayer {
     public let kind = "DepthwiseConv2D"
     public let channels, kernelSize, stride: Int
@@ -58,27 +57,42 @@ public final class DepthwiseConv2D: UnaryLayer {
 
     public func backwardParametersOnly(_ dy: Tensor) { _ = backward(dy, inputGradient: false) }
 
+    /// Both gradients in one visit of each plane, channels in parallel (each channel sums its planes over the batch
+    /// in order, so no two threads write one kernel): the plane's x and dy come from memory once, for the weight
+    /// gradient, and stay in cache for the input gradient. At stride 1 that is a forward convolution of dy with
+    /// the kernel turned by 180° (`depthwiseAdjointGeometry`).
     func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
         guard let x = input else { preconditionFailure("DepthwiseConv2D.backward without a training forward") }
         let g = geometry(x.shape)
         let (n, k2) = (x.shape[0], kernelSize * kernelSize)
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
-        let planes = (x: UnsafePointer(x.data), dy: UnsafePointer(dy.data), dw: weight.grad.data, g: g, n: n,
-                      c: channels, k2: k2)
-        Parallel.forEach(channels, cost: n * g.outH * g.outW * k2, with: planes) { s, c in
-            for i in 0..<s.n {
-                let p = i * s.c + c
-                depthwisePlaneWeightGradient(s.x + p * s.g.height * s.g.width, s.dy + p * s.g.outH * s.g.outW, s.g,
-                                             s.dw + c * s.k2)
+        let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // every plane overwritten
+        let state = (x: UnsafePointer(x.data), dy: UnsafePointer(dy.data), dx: dx?.data, dw: weight.grad.data,
+                     w: UnsafePointer(weight.value.data), g: g, adjoint: depthwiseAdjointGeometry(g), n: n,
+                     c: channels, k2: k2)
+        let cost = n * g.outH * g.outW * k2 * (inputGradient ? 2 : 1)  // per channel
+        // Scratch per chunk: the Double sums of one kernel's gradient, then its turned kernel as floats.
+        Workspace.shared.forEachChunk(channels, cost: cost, scratch: Double.self, capacity: 2 * k2,
+                                      with: state) { s, scratch, range in
+            let (inPlane, outPlane) = (s.g.height * s.g.width, s.g.outH * s.g.outW)
+            let turned = UnsafeMutableRawPointer(scratch + s.k2).bindMemory(to: Float.self, capacity: s.k2)
+            for c in range {
+                let w = s.w + c * s.k2
+                for t in 0..<s.k2 { turned[t] = w[s.k2 - 1 - t] }
+                scratch.update(repeating: 0, count: s.k2)
+                for i in 0..<s.n {
+                    let p = i * s.c + c
+                    let (xp, dyp) = (s.x + p * inPlane, s.dy + p * outPlane)
+                    depthwisePlaneWeightGradient(xp, dyp, s.g, scratch)
+                    guard let dx = s.dx else { continue }
+                    if let adjoint = s.adjoint {
+                        depthwisePlaneForward(dyp, adjoint, turned, bias: 0, dx + p * inPlane)
+                    } else {
+                        depthwisePlaneInputGradient(dyp, s.g, w, dx + p * inPlane)
+                    }
+                }
+                for t in 0..<s.k2 { s.dw[c * s.k2 + t] += Float(scratch[t]) }
             }
-        }
-        guard inputGradient else { return nil }
-        let dx = TensorRecycler.tensor(x.shape)  // every plane overwritten
-        let state = (dy: UnsafePointer(dy.data), dx: dx.data, w: UnsafePointer(weight.value.data), g: g, c: channels,
-                     k2: k2)
-        Parallel.forEach(n * channels, cost: g.outH * g.outW * k2, with: state) { s, p in
-            depthwisePlaneInputGradient(s.dy + p * s.g.outH * s.g.outW, s.g, s.w + (p % s.c) * s.k2,
-                                        s.dx + p * s.g.height * s.g.width)
         }
         return dx
     }

@@ -6,12 +6,19 @@ public final class Parameter {
     public let name: String
     public let value: Tensor
     public let grad: Tensor
+    /// Bumped by every writer of `value` (`noteValueChanged`): the optimizer's step, checkpoint and Keras loads,
+    /// restoring the best weights. What a layer derives from its weights and keeps between calls (Winograd's
+    /// transformed kernels, `WinogradKernelCache`) is valid while the version it was made at is current.
+    public private(set) var version = 0
 
     public init(_ name: String, _ value: Tensor) {
         self.name = name
         self.value = value
         self.grad = Tensor(zeros: value.shape)
     }
+
+    /// Records that `value` was written: whatever was derived from the old values is stale from now on.
+    public func noteValueChanged() { version &+= 1 }
 }
 
 /// A layer: a differentiable function of one or more input tensors, with its forward and backward passes

@@ -29,29 +29,37 @@ public final class SiLU: UnaryLayer {
     public func releaseCache() { input = nil }
 }
 
-/// y = x·σ(x) over `range`, eight at a time, the tail through the same vector code.
+/// y = x·σ(x) over `range`, eight at a time, the tail through the same vector code. Whole vectors are loaded and
+/// stored as such: through `loadPartial` on every step the loop ran at a fraction of memory speed.
 func siluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
     var i = range.lowerBound
-    while i < range.upperBound {
-        let lanes = min(8, range.upperBound - i)
-        let v = loadPartial(x + i, lanes)
-        storePartial(v * sigmoidAndComplement8(v).0, y + i, lanes)
+    while i + 8 <= range.upperBound {
+        let v = load8(x + i)
+        store8(v * sigmoidAndComplement8(v).0, y + i)
         i += 8
     }
+    guard i < range.upperBound else { return }
+    let lanes = range.upperBound - i
+    let v = loadPartial(x + i, lanes)
+    storePartial(v * sigmoidAndComplement8(v).0, y + i, lanes)
 }
 
-/// dx = dy·σ(x)·(1 + x·(1 - σ(x))) over `range`.
+/// dx = dy·σ(x)·(1 + x·(1 - σ(x))) over `range`, whole vectors then the tail as `siluForward`.
 func siluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                   _ range: Range<Int>) {
     var i = range.lowerBound
     let one = Float8(repeating: 1)
-    while i < range.upperBound {
-        let lanes = min(8, range.upperBound - i)
-        let v = loadPartial(x + i, lanes)
+    while i + 8 <= range.upperBound {
+        let v = load8(x + i)
         let (s, c) = sigmoidAndComplement8(v)
-        storePartial(loadPartial(dy + i, lanes) * s * (one + v * c), dx + i, lanes)
+        store8(load8(dy + i) * s * (one + v * c), dx + i)
         i += 8
     }
+    guard i < range.upperBound else { return }
+    let lanes = range.upperBound - i
+    let v = loadPartial(x + i, lanes)
+    let (s, c) = sigmoidAndComplement8(v)
+    storePartial(loadPartial(dy + i, lanes) * s * (one + v * c), dx + i, lanes)
 }
 
 /// The scalar SiLU and its derivative with libm's `expf` (through `sigmoid`): the oracle of the vector kernels.

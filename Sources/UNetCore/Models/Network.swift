@@ -97,6 +97,12 @@ public final class Network {
         return p
     }
 
+    /// Tells every parameter that its value was written from outside a training step (a load, a restore), so
+    /// nothing derived from the old weights is used again (`Parameter.version`).
+    public func noteWeightsChanged() {
+        for p in parameters { p.noteValueChanged() }
+    }
+
     /// Every buffer in `namedBuffers` order, without the names; built once.
     public var buffers: [Tensor] {
         if let b = bufferList { return b }

@@ -37,6 +37,7 @@ public final class Optimizer {
         }
         precondition(first.count == parameters.count, "optimizer state is for \(first.count) parameters")
         _ = update(parameters, commit: true)
+        for p in parameters { p.noteValueChanged() }
         stepCount += 1
     }
 

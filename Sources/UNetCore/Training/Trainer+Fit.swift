@@ -148,7 +148,10 @@ extension Trainer {
                 if d.isBest && cb.restoreBestWeights { bestWeights = modelState.map { $0.copy() } }
                 if d.stop {
                     result.stoppedEarly = true
-                    if let best = bestWeights { for (t, b) in zip(modelState, best) { t.assign(b) } }
+                    if let best = bestWeights {
+                        for (t, b) in zip(modelState, best) { t.assign(b) }
+                        model.network.noteWeightsChanged()
+                    }
                     break epochs
                 }
             }
