@@ -147,10 +147,11 @@ final class EffUNetTests: XCTestCase {
     }
 
     /// b0 UNet++ with decoder channels (16, 8, 8, 8, 4) at 64x64, batch 2: the input gradient and a tensor of every
-    /// kind, to 0.1 + 10%. Loose on purpose: float32 central differences through 80 layers, with BatchNorm on batch
-    /// statistics of 8 values per channel at 2x2, are that noisy (at a step of 1e-2 or 2e-3 a few points are off
-    /// by 5%, or by 0.1 where the gradient is 0.03). This catches a missing or misrouted gradient; the tight check is `GoldenEffUNetTests` (every
-    /// gradient's norm within 1e-3 of smp's).
+    /// kind, to 0.25 + 10%. Loose on purpose: float32 central differences through 80 layers, with BatchNorm on
+    /// batch statistics of 8 values per channel at 2x2, are that noisy. At a step of 2e-3 the numeric gradient of
+    /// one `_se_expand` weight came out 0.127 in one run and -0.083 in another, the analytic one 0.030 both times;
+    /// at 1e-2 the curvature puts large ones 5-10% off. This catches a missing or misrouted gradient (the stem's
+    /// are ~37); the tight check is `GoldenEffUNetTests` (every gradient's norm within 1e-3 of smp's).
     func testTinyEffUNetGradients() throws {
         let model = try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], shape: [1, 64, 64],
                                                 dropPath: 0))
@@ -161,6 +162,6 @@ final class EffUNetTests: XCTestCase {
         ]
         XCTAssertTrue(checked.isSubset(of: Set(model.network.namedParameters.map(\.name))))
         checkGradients(model.network, randomTensor([2, 1, 64, 64], seed: 9), parameters: checked, points: 2,
-                       epsilon: 2e-3, atol: 0.1, rtol: 0.1)
+                       epsilon: 2e-3, atol: 0.25, rtol: 0.1)
     }
 }

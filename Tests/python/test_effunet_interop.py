@@ -96,7 +96,7 @@ def test_smp_state_dict_loads_inferred_and_gives_smps_outputs(engine, smp, tmp_p
     save_state_dict(model.state_dict(), tmp_path / "smp.safetensors")
     summary = engine.model_load(tmp_path / "smp.safetensors")
     assert summary["config"]["encoder"] == "efficientnet-b1" and summary["config"]["decoder"] == "unetplusplus"
-    assert summary["total_params"] == 9_075_217
+    assert summary["trainable_params"] == 9_075_217
     rng = np.random.default_rng(5)
     for size in (224, 240, 256):
         x = rng.standard_normal((3, size, size))
