@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from common import DATA, Clock, engine, require, write_report
+from common import DATA, Clock, engine, fit_keras_style, require, write_report
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--encoder", default="efficientnet-b1")
@@ -59,11 +59,8 @@ with engine(args.threads) as e:
                              classification_head=2, classification_from="mask", classification_dropout=0.0, seed=1)
     print(f"eff-unet {args.encoder} {args.decoder}, mask head of 2: {summary['total_params']:,} parameters")
     e.train_configure(optimizer="adam", learning_rate=args.lr, loss="ce", batch_size=args.batch, seed=1)
-    best = os.path.abspath(os.path.join(args.out, "best.safetensors"))
-    history = e.fit("xray", validation="xray.val", epochs=args.epochs, callbacks={
-        "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.2, "patience": 2, "min_lr": 1e-6},
-        "early_stopping": {"monitor": "val_loss", "patience": 5, "restore_best_weights": True},
-        "checkpoint": {"path": best, "monitor": "val_loss", "save_best_only": True}})
+    history = fit_keras_style(e, "xray", args.epochs, args.out, lr_plateau=("val_loss", 0.2, 2, 1e-6),
+                              early_stopping=("val_loss", 5), best="val_loss")
     r = e.evaluate("xray.val")
     keys = ("accuracy", "precision", "recall", "specificity", "f1", "auc", "confusion_matrix", "report", "loss")
 
