@@ -85,10 +85,15 @@ def save_state_dict(state_dict, path):
 
 
 def smp_probabilities(model, x):
+    """smp's mask probabilities for one image (C, H, W); smp takes sizes divisible by 32 only, so the image is
+    zero-padded at the bottom and right to one (as the engine pads) and the mask cropped back."""
     import torch
+    _, h, w = x.shape
+    padded = np.zeros((x.shape[0], -(-h // 32) * 32, -(-w // 32) * 32), dtype=np.float32)
+    padded[:, :h, :w] = x
     with torch.no_grad():
-        out = model(torch.from_numpy(x[None].astype(np.float32)))
-    return torch.sigmoid(out[0] if isinstance(out, tuple) else out)[0, 0].double().numpy()
+        out = model(torch.from_numpy(padded[None]))
+    return torch.sigmoid(out[0] if isinstance(out, tuple) else out)[0, 0, :h, :w].double().numpy()
 
 
 def test_smp_state_dict_loads_inferred_and_gives_smps_outputs(engine, smp, tmp_path):
