@@ -2,7 +2,7 @@
 """The engine against PyTorch on the same CPU, in one run, as ratios.
 
     swift build -c release --product unet-bench
-    python3 Examples/benchmarks/compare_pytorch.py [--threads N] [--bench PATH] [--repeats R] [--json PATH] [--extra]
+    python3 Examples/benchmarks/compare_pytorch.py [--threads N] [--bench PATH] [--repeats R] [--json PATH] [--extra] [--effunet]
 
 Runs the engine's `unet-bench --skip-ops --json` (each whole-model case in its own child process), then times the
 PyTorch twins of the same models (Tests/python/torch_models.py) the same way: same batch, same thread count
@@ -11,7 +11,8 @@ RSS (VmHWM) is its own. A training step is forward, loss, backward and one Adam 
 `Trainer.trainStep`: BCE with logits on one-hot labels for the classifier, BCE + soft Dice on the mask for the
 U-Net. Prints images/s and peak memory side by side and the engine / PyTorch ratios, with both sgemm ceilings.
 `--extra` adds the configurations of the real-data runs in Examples/xray (12 and 16 filters, BatchNorm; the
-pneumonia model trains its class head on labels alone, so both sides skip the decoder in training).
+pneumonia model trains its class head on labels alone, so both sides skip the decoder in training). `--effunet`
+adds eff-unet b1 UNet++ (3x224x224 and 1x256x256, batch 8) against segmentation_models_pytorch's UnetPlusPlus.
 
 Measuring one after the other (never both at once) keeps the two from fighting over the cores; on a shared
 machine run it twice and trust the ratios more than the absolute numbers.
@@ -42,6 +43,11 @@ EXTRA_CASES = [
     ("lungseg-12-256", "unet", [1, 256, 256], 8, 12, 0),
     ("pneumonia-16-128", "unet", [1, 128, 128], 16, 16, 2),
 ]
+# unet-bench's `effUNetModelCases` (`--effunet`): smp's UnetPlusPlus("efficientnet-b1", classes=1), [C, H, W], batch.
+EFFUNET_CASES = [
+    ("effunet-b1-upp-224", "eff-unet", [3, 224, 224], 8),
+    ("effunet-b1-upp-256", "eff-unet", [1, 256, 256], 8),
+]
 
 
 def best_of(repeats: int, body) -> float:
@@ -67,9 +73,24 @@ def torch_case(name: str, mode: str, threads: int, repeats: int) -> dict:
     torch.manual_seed(1)
     extra = next((c for c in EXTRA_CASES if c[0] == name), None)
     head = 0
+    effunet = next((c for c in EFFUNET_CASES if c[0] == name), None)
     if extra:
         _, arch, shape, batch, filters, head = extra
         model = UNet(in_channels=shape[0], depth=4, filters=filters, batch_norm=True, classification_head=head)
+    elif effunet:
+        import segmentation_models_pytorch as smp
+        _, arch, shape, batch = effunet
+        smp_model = smp.UnetPlusPlus("efficientnet-b1", encoder_weights=None, in_channels=shape[0], classes=1)
+
+        class MaskFirst(torch.nn.Module):
+            """smp's model returning (mask,) as the twins return (mask, class), so the loss below reads out[0]."""
+            def __init__(self):
+                super().__init__()
+                self.inner = smp_model
+
+            def forward(self, x):
+                return (self.inner(x),)
+        model = MaskFirst()
     else:
         _, arch, shape, batch = next(c for c in CASES if c[0] == name)
         model = UNetClassifier(tuple(shape), 2) if arch == "unet-classifier" else UNet(in_channels=shape[0])
@@ -143,19 +164,20 @@ def torch_sgemm(threads: int, n: int = 2048) -> float:
     return 2 * n ** 3 / t / 1e9
 
 
-def run_engine(bench: Path, threads: int, quick: bool, extra: bool) -> dict:
+def run_engine(bench: Path, threads: int, quick: bool, extra: bool, effunet: bool) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "engine.json"
         cmd = [str(bench), "--skip-ops", "--threads", str(threads), "--json", str(out)] + (["--quick"] if quick else [])
         cmd += ["--extra-cases"] if extra else []
+        cmd += ["--effunet-cases"] if effunet else []
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         return json.loads(out.read_text())
 
 
-def run_torch(threads: int, repeats: int, extra: bool) -> tuple[dict, float]:
+def run_torch(threads: int, repeats: int, extra: bool, effunet: bool) -> tuple[dict, float]:
     rows = {}
-    for name, *_ in CASES + (EXTRA_CASES if extra else []):
+    for name, *_ in CASES + (EXTRA_CASES if extra else []) + (EFFUNET_CASES if effunet else []):
         for mode in ("infer", "train"):
             cmd = [sys.executable, __file__, "--torch-case", name, mode, "--threads", str(threads),
                    "--repeats", str(repeats)]
@@ -172,6 +194,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="pass --quick to unet-bench (one timed repeat)")
     ap.add_argument("--json", type=Path, help="also write both sides and the ratios here")
     ap.add_argument("--extra", action="store_true", help="also the real-data configurations (Examples/xray)")
+    ap.add_argument("--effunet", action="store_true",
+                    help="also eff-unet b1 UNet++ against segmentation_models_pytorch (pip install it first)")
     ap.add_argument("--torch-case", nargs=2, metavar=("NAME", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -180,14 +204,14 @@ def main() -> None:
         return
 
     bench = args.bench or ROOT / ".build" / "release" / "unet-bench"
-    engine = run_engine(bench, args.threads, args.quick, args.extra)
+    engine = run_engine(bench, args.threads, args.quick, args.extra, args.effunet)
     try:
         import torch  # noqa: F401
     except ImportError:
         print("PyTorch is not installed: engine figures only (above).")
         return
     print(f"\nPyTorch {__import__('torch').__version__}: {args.threads} threads, best of {args.repeats}", flush=True)
-    torch_rows, torch_ceiling = run_torch(args.threads, args.repeats, args.extra)
+    torch_rows, torch_ceiling = run_torch(args.threads, args.repeats, args.extra, args.effunet)
 
     m = engine["machine"]
     print(f"\nmachine: {m['cpu']} ({m['arch']}), {m['cores']} cores, {args.threads} threads")

@@ -39,3 +39,15 @@ class Clock:
 
     def seconds(self):
         return round(time.time() - self.start, 1)
+
+
+def fit_keras_style(e, dataset, epochs, out, lr_plateau, early_stopping, best):
+    """`e.fit` on `dataset` against `dataset.val` with Keras' three callbacks: ReduceLROnPlateau
+    (`lr_plateau`: monitor, factor, patience, min_lr), EarlyStopping restoring the best weights (`early_stopping`:
+    monitor, patience) and ModelCheckpoint of the best model by `best` into `out`/best.safetensors."""
+    monitor, factor, patience, min_lr = lr_plateau
+    path = os.path.abspath(os.path.join(out, "best.safetensors"))
+    return e.fit(dataset, validation=f"{dataset}.val", epochs=epochs, callbacks={
+        "reduce_lr_on_plateau": {"monitor": monitor, "factor": factor, "patience": patience, "min_lr": min_lr},
+        "early_stopping": {"monitor": early_stopping[0], "patience": early_stopping[1], "restore_best_weights": True},
+        "checkpoint": {"path": path, "monitor": best, "save_best_only": True}})

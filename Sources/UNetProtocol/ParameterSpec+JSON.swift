@@ -7,6 +7,10 @@ extension ParameterSpec {
     /// type or range is a -32602 naming the field (with `p`'s path) and what it accepts.
     public func read(from p: ParamsReader) throws -> ParameterValue? {
         guard let raw = p.value(name) else { return nil }
+        if case let .integers(range, count) = kind {
+            // The count and each item's range are checked here, so the error names the item (`field[2]`).
+            return .integers(try p.intArray(name, count: count...count, each: range)!)
+        }
         let value: ParameterValue
         switch raw {
         case .bool(let b): value = .boolean(b)
@@ -38,6 +42,10 @@ extension ParameterSpec {
             return ["type": "number", "minimum": JSONValue(lo), open ? "exclusiveMaximum" : "maximum": JSONValue(hi)]
         case .boolean: return ["type": "boolean"]
         case .choice(let choices): return ["type": "string", "enum": JSONValue(choices)]
+        case let .integers(r, count):
+            return ["type": "array", "items": ["type": "integer", "minimum": JSONValue(r.lowerBound),
+                                               "maximum": JSONValue(r.upperBound)],
+                    "minItems": JSONValue(count), "maxItems": JSONValue(count)]
         }
     }
 
@@ -50,6 +58,8 @@ extension ParameterSpec {
             o["minimum"] = JSONValue(lo); o[open ? "exclusive_maximum" : "maximum"] = JSONValue(hi)
         case .boolean: break
         case .choice(let choices): o["choices"] = JSONValue(choices)
+        case let .integers(r, count):
+            o["minimum"] = JSONValue(r.lowerBound); o["maximum"] = JSONValue(r.upperBound); o["items"] = JSONValue(count)
         }
         o["description"] = .string(doc)
         return .object(o)
@@ -63,6 +73,7 @@ extension ParameterValue {
         case .number(let d): return JSONValue(d)
         case .boolean(let b): return .bool(b)
         case .string(let s): return .string(s)
+        case .integers(let l): return JSONValue(l)
         }
     }
 }

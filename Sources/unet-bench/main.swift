@@ -44,6 +44,8 @@ struct Options {
     var firstLayers = false
     /// `--extra-cases`: the whole-model run covers `extraModelCases` (the real-data configurations) too.
     var extraCases = false
+    /// `--effunet-cases`: and `effUNetModelCases` (issue 15's smp comparison).
+    var effUNetCases = false
     /// `--sgemm-only`: the BLAS line and the sgemm ceiling, then exit (to compare BLAS cores in seconds).
     var sgemmOnly = false
     /// `--efficientnet-ops`: only the EfficientNet layers' part of the per-op table (`EfficientNetOps.swift`), then exit.
@@ -67,6 +69,7 @@ while !args.isEmpty {
     case "--batch": options.batch = Int(args.removeFirst())
     case "--first-layers": options.firstLayers = true
     case "--extra-cases": options.extraCases = true
+    case "--effunet-cases": options.effUNetCases = true
     case "--sgemm-only": options.sgemmOnly = true
     case "--efficientnet-ops": options.efficientNetOps = true
     case "--conv": options.conv = args.removeFirst().split(separator: ",").compactMap { Int($0) }
@@ -74,7 +77,7 @@ while !args.isEmpty {
     case "-h", "--help":
         print("usage: unet-bench [--threads N] [--json PATH] [--quick] [--skip-ops | --ops-only] [--profile MODEL infer|train]\n"
               + "                  [--conv N,C,O,H,W] [--winograd-parts N,C,O,H,W] [--alloc-probe] [--batch N]\n"
-              + "                  [--first-layers] [--extra-cases] [--sgemm-only] [--blas-core auto|NAME]\n"
+              + "                  [--first-layers] [--extra-cases] [--effunet-cases] [--sgemm-only] [--blas-core auto|NAME]\n"
               + "                  [--efficientnet-ops]")
         exit(0)
     default:
@@ -130,7 +133,15 @@ let extraModelCases = [
               batch: 16),
 ]
 
-let allModelCases = modelCases + extraModelCases
+/// Eff-UNet b1 with the UNet++ decoder and one mask class, as smp's `UnetPlusPlus("efficientnet-b1")`: at the seed's
+/// RGB 224x224 and at a 1-channel 256x256, batch 8 (`--effunet-cases`; compare_pytorch.py `--effunet` times smp).
+let effUNetModelCases = [[3, 224, 224], [1, 256, 256]].map { shape in
+    ModelCase(name: "effunet-b1-upp-\(shape[1])",
+              config: ModelConfig(architecture: .effUNet, inputShape: shape, parameters: ["encoder": .string("efficientnet-b1")]),
+              batch: 8)
+}
+
+let allModelCases = modelCases + extraModelCases + effUNetModelCases
 
 /// Multiply-adds x 2 of each node's forward for one image (convolutions, transposed convolutions and Dense layers;
 /// 0 for the rest).
@@ -508,7 +519,7 @@ print(pad("model", 24) + pad("mode", 7) + pad("input", 14) + pad("batch", 7) + p
       + pad("of sgemm", 10) + pad("peak RSS", 11) + "allocations per warm step (>= 64 KiB; bytes)")
 var results: [[String: Any]] = []
 let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-for c in modelCases + (options.extraCases ? extraModelCases : []) {
+for c in modelCases + (options.extraCases ? extraModelCases : []) + (options.effUNetCases ? effUNetModelCases : []) {
     for mode in ["infer", "train"] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: me)

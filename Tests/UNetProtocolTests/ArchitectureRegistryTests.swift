@@ -70,7 +70,7 @@ final class ArchitectureRegistryTests: XCTestCase {
     func testModelArchitecturesListsNamesParametersDefaultsAndDescriptions() throws {
         let h = Harness()
         let list = try XCTUnwrap(h.result("model.architectures")?["architectures"]?.arrayValue)
-        XCTAssertEqual(list.compactMap { $0["name"]?.stringValue }, ["unet-classifier", "unet"])
+        XCTAssertEqual(list.compactMap { $0["name"]?.stringValue }, ["unet-classifier", "unet", "eff-unet"])
         let unet = try XCTUnwrap(list.first { $0["name"] == "unet" })
         XCTAssertFalse(unet["description"]?.stringValue?.isEmpty ?? true)
         let depth = try XCTUnwrap(unet["parameters"]?.arrayValue?.first { $0["name"] == "depth" })
@@ -90,7 +90,7 @@ final class ArchitectureRegistryTests: XCTestCase {
         let unknown = error(["architecture": "resnet", "input_shape": [1, 8, 8]])
         XCTAssertEqual(unknown?["code"], -32602)
         XCTAssertEqual(unknown?["data"]?["field"], "architecture")
-        XCTAssertEqual(unknown?["data"]?["reason"], #"must be one of "unet-classifier", "unet", got "resnet""#)
+        XCTAssertEqual(unknown?["data"]?["reason"], #"must be one of "unet-classifier", "unet", "eff-unet", got "resnet""#)
         let foreign = error(["architecture": "unet-classifier", "input_shape": [1, 8, 8], "depth": 2])
         XCTAssertEqual(foreign?["data"]?["field"], "depth")
         XCTAssertEqual(foreign?["data"]?["reason"],
@@ -136,14 +136,14 @@ final class ArchitectureRegistryTests: XCTestCase {
         var file = SafeTensors()
         file.tensors["w"] = Tensor(shape: [1], values: [1])
         file.metadata = ["format": "pt",
-                         Checkpoint.configKey: #"{"architecture":"eff-unet","input_shape":[3,64,64],"seed":0}"#]
+                         Checkpoint.configKey: #"{"architecture":"future-net","input_shape":[3,64,64],"seed":0}"#]
         try file.write(path: path)
         let h = Harness()
         let before = h.result("model.create", Harness.tinyUNet)
         let refused = h.call("model.load", ["path": .string(path)])?["error"]
         XCTAssertEqual(refused?["code"], -32007)
         let reason = refused?["data"]?["reason"]?.stringValue ?? ""
-        XCTAssertTrue(reason.contains(#"architecture: must be one of "unet-classifier", "unet", got "eff-unet""#), reason)
+        XCTAssertTrue(reason.contains(#"architecture: must be one of "unet-classifier", "unet", "eff-unet", got "future-net""#), reason)
         XCTAssertEqual(h.result("model.summary"), before, "the model is untouched")
         h.finish()
     }

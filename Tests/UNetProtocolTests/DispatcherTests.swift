@@ -16,7 +16,7 @@ final class DispatcherTests: XCTestCase {
         ] {
             XCTAssertTrue(methods.contains(m), "missing \(m)")
         }
-        XCTAssertEqual(hello?["architectures"], ["unet-classifier", "unet"])
+        XCTAssertEqual(hello?["architectures"], ["unet-classifier", "unet", "eff-unet"])
         XCTAssertEqual(hello?["limits"]?["max_line_bytes"], .int(64 << 20))
         XCTAssertEqual(hello?["limits"]?["max_depth"], 64)
         h.finish()

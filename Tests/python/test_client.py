@@ -189,7 +189,7 @@ def test_shutdown_answers_then_the_engine_exits(binary):
 
 def test_model_architectures_and_named_outputs(engine):
     archs = {a["name"]: a for a in engine.model_architectures()}
-    assert list(archs) == ["unet-classifier", "unet"]
+    assert list(archs) == ["unet-classifier", "unet", "eff-unet"]
     depth = next(p for p in archs["unet"]["parameters"] if p["name"] == "depth")
     assert (depth["type"], depth["default"], depth["minimum"], depth["maximum"]) == ("integer", 4, 1, 6)
     summary = engine.model_create(**TINY_UNET, classification_head=3)

@@ -64,6 +64,8 @@ public enum Checkpoint {
             } catch {
                 throw CheckpointError.invalid(path, "the model configuration in the metadata cannot be read")
             }
+        } else if SmpStateDict.handles(st) {
+            config = try SmpStateDict.configuration(of: st, current: current?.config, path: path)
         } else if let current {
             config = current.config
         } else {
@@ -90,7 +92,8 @@ public enum Checkpoint {
         do { model = try Model.build(config) } catch {
             throw CheckpointError.invalid(path, "its model configuration is invalid: \(error)")
         }
-        try copyWeights(from: st, into: model, path: path)
+        try copyWeights(from: SmpStateDict.handles(st) ? SmpStateDict.adapted(st, for: model, current: current) : st,
+                        into: model, path: path)
         var optimizer: Optimizer?
         if let json = st.metadata[optimizerKey] {
             guard let settings = try? JSONDecoder().decode(OptimizerSettings.self, from: Data(json.utf8)) else {
@@ -110,21 +113,23 @@ public enum Checkpoint {
     }
 
     /// Copies every weight and buffer of `st` into `model`, strictly: each of the model's names must be present
-    /// with its shape, and no weight name may be left over (as PyTorch's `strict=True`).
+    /// with its shape, and no weight name may be left over (as PyTorch's `strict=True`). The error lists the first
+    /// missing, unexpected and mismatched names, as PyTorch's does, so one look shows how two layouts differ.
     static func copyWeights(from st: SafeTensors, into model: Model, path: String) throws {
         let targets = model.network.namedParameters.map { ($0.name, $0.parameter.value) } + model.network.namedBuffers
-        var expected = Set<String>()
+        var missing: [String] = [], mismatched: [String] = []
         for (name, t) in targets {
-            expected.insert(name)
-            guard let src = st.tensors[name] else { throw CheckpointError.mismatch(path, "missing tensor \(name)") }
-            guard src.shape == t.shape || (src.count == 1 && t.count == 1) else {
-                throw CheckpointError.mismatch(path, "\(name) has shape \(src.shape), the model needs \(t.shape)")
+            guard let src = st.tensors[name] else { missing.append(name); continue }
+            if src.shape != t.shape && !(src.count == 1 && t.count == 1) {
+                mismatched.append("\(name) has shape \(src.shape), the model needs \(t.shape)")
             }
         }
-        let extra = st.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) && !expected.contains($0) }.sorted()
-        guard extra.isEmpty else {
-            throw CheckpointError.mismatch(path, "unexpected tensors \(extra.prefix(5).joined(separator: ", "))")
-        }
+        let expected = Set(targets.map(\.0))
+        let unexpected = st.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) && !expected.contains($0) }.sorted()
+        let problems = [("missing tensors", missing), ("unexpected tensors", unexpected), ("mismatched", mismatched)]
+            .filter { !$0.1.isEmpty }
+            .map { "\($0.0) (\($0.1.count)): " + $0.1.prefix(5).joined(separator: ", ") + ($0.1.count > 5 ? ", ..." : "") }
+        guard problems.isEmpty else { throw CheckpointError.mismatch(path, problems.joined(separator: "; ")) }
         for (name, t) in targets { t.assign(st.tensors[name]!) }
         model.network.noteWeightsChanged()
     }

@@ -1,6 +1,6 @@
 /// Every architecture the engine can build, by name. A new architecture adds its spec here, in one line.
 public enum ArchitectureRegistry {
-    public static let all: [ArchitectureSpec] = [UNetClassifierBuilder.spec, UNetBuilder.spec]
+    public static let all: [ArchitectureSpec] = [UNetClassifierBuilder.spec, UNetBuilder.spec, EffUNetBuilder.spec]
 
     public static var names: [String] { all.map(\.name.rawValue) }
 

@@ -39,6 +39,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public func number(_ name: String) -> Double { value(name).number! }
     public func boolean(_ name: String) -> Bool { value(name).boolean! }
     public func string(_ name: String) -> String { value(name).string! }
+    public func integers(_ name: String) -> [Int] { value(name).integers! }
 
     private func value(_ name: String) -> ParameterValue {
         guard let v = parameters[name] else { preconditionFailure("\(architecture) declares no parameter \(name)") }

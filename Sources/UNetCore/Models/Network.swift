@@ -50,7 +50,11 @@ public final class Network {
     /// - Precondition: `problem(adding:_:_:)` is nil: a unique name, earlier inputs, and a layer instance not in
     ///   the graph yet (a programming error in a builder, hence a precondition, not a thrown error).
     @discardableResult
-    public func add(_ name: String, _ layer: Layer, _ inputs: Int...) -> Int {
+    public func add(_ name: String, _ layer: Layer, _ inputs: Int...) -> Int { add(name, layer, inputs: inputs) }
+
+    /// `add` with the inputs as an array, for a node whose input count is computed (UNet++'s concatenations).
+    @discardableResult
+    public func add(_ name: String, _ layer: Layer, inputs: [Int]) -> Int {
         if let problem = problem(adding: name, layer, inputs) { preconditionFailure(problem) }
         nodes.append(Node(name: name, layer: layer, inputs: inputs))
         (parameterList, bufferList) = (nil, nil)

@@ -15,6 +15,8 @@ public struct ParameterSpec: Sendable, Equatable {
         case number(minimum: Double, maximum: Double, maximumExclusive: Bool)
         case boolean
         case choice([String])
+        /// A list of exactly `count` integers, each in the range (eff-unet's `decoder_channels`).
+        case integers(ClosedRange<Int>, count: Int)
     }
 
     public let name: String
@@ -33,6 +35,7 @@ public struct ParameterSpec: Sendable, Equatable {
         case .number: return "number"
         case .boolean: return "boolean"
         case .choice: return "string"
+        case .integers: return "array"
         }
     }
 
@@ -54,6 +57,12 @@ public struct ParameterSpec: Sendable, Equatable {
         case let (.choice(choices), .string(s)):
             guard choices.contains(s) else { throw bad("must be one of \(Self.quoted(choices)), got \"\(s)\"") }
             return value
+        case let (.integers(range, count), .integers(list)):
+            guard list.count == count else { throw bad("must have \(count) items, got \(list.count)") }
+            if let i = list.firstIndex(where: { !range.contains($0) }) {
+                throw bad("items must be in \(range.lowerBound)...\(range.upperBound), got \(list[i]) at index \(i)")
+            }
+            return value
         default:
             throw bad("must be \(typeName == "integer" ? "an" : "a") \(typeName), got \(value.typeName)")
         }
@@ -69,6 +78,7 @@ public enum ParameterValue: Sendable, Hashable, Codable {
     case number(Double)
     case boolean(Bool)
     case string(String)
+    case integers([Int])
 
     public var integer: Int? { if case .integer(let i) = self { return i }; return nil }
     public var number: Double? {
@@ -80,6 +90,7 @@ public enum ParameterValue: Sendable, Hashable, Codable {
     }
     public var boolean: Bool? { if case .boolean(let b) = self { return b }; return nil }
     public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var integers: [Int]? { if case .integers(let l) = self { return l }; return nil }
 
     public var typeName: String {
         switch self {
@@ -87,6 +98,7 @@ public enum ParameterValue: Sendable, Hashable, Codable {
         case .number: return "number"
         case .boolean: return "boolean"
         case .string: return "string"
+        case .integers: return "array"
         }
     }
 
@@ -95,6 +107,7 @@ public enum ParameterValue: Sendable, Hashable, Codable {
         if let b = try? c.decode(Bool.self) { self = .boolean(b) }
         else if let i = try? c.decode(Int.self) { self = .integer(i) }
         else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let l = try? c.decode([Int].self) { self = .integers(l) }
         else { self = .string(try c.decode(String.self)) }
     }
 
@@ -105,6 +118,7 @@ public enum ParameterValue: Sendable, Hashable, Codable {
         case .number(let d): try c.encode(d)
         case .boolean(let b): try c.encode(b)
         case .string(let s): try c.encode(s)
+        case .integers(let l): try c.encode(l)
         }
     }
 }

@@ -1,0 +1,291 @@
+/// Eff-UNet: an EfficientNet encoder (b0 ... b3, `EfficientNetPlan`) under a UNet++ (nested) or U-Net decoder, as
+/// segmentation_models_pytorch's `UnetPlusPlus` and `Unet` build them, node for node, so that the weights go both
+/// ways: every parameter and buffer is named as in smp's `state_dict` (`encoder._blocks.3._depthwise_conv.weight`,
+/// `decoder.blocks.x_0_1.conv1.1.running_var`, `segmentation_head.0.bias`, `classification_head.3.weight`).
+///
+/// The encoder's 1x1 head convolution to 1280 channels and its BatchNorm (`encoder._conv_head`, `encoder._bn1`)
+/// are built but never run, as in smp: they are in smp's state_dict, so keeping them (unused, gradient zero)
+/// makes a checkpoint load into smp with `strict=True` and the parameter counts equal smp's (9,075,217 for b1
+/// UNet++ with one class, 8,757,105 for b1 U-Net).
+///
+/// Heads: `mask` (smp's segmentation head, a 3x3 convolution to `classes`) and, with `classification_head`
+/// K > 0, `class`: from the encoder, smp's aux head (global average or max pool of the deepest feature,
+/// dropout, Linear); from the mask, the seed's (global average pool of the mask logits, dropout, Dense to K).
+/// Any input size: padded to a multiple of 32 and cropped back, like `unet`.
+public enum EffUNetBuilder {
+    public enum Decoder: String, Sendable, CaseIterable { case unetplusplus, unet }
+    public enum HeadSource: String, Sendable, CaseIterable { case encoder, mask }
+    public enum Pooling: String, Sendable, CaseIterable { case avg, max }
+
+    public static let spec = ArchitectureSpec(
+        name: .effUNet,
+        summary: "an EfficientNet encoder under a UNet++ or U-Net decoder, smp's UnetPlusPlus/Unet with the same "
+            + "state_dict names; 1 or 3 input channels, any input size (padded to a multiple of 32)",
+        parameters: [
+            ParameterSpec("encoder", .choice(EfficientNetPlan.Variant.allCases.map(\.rawValue)),
+                          default: .string(EfficientNetPlan.Variant.b1.rawValue),
+                          "the EfficientNet variant (compound scaling as the paper's code)"),
+            ParameterSpec("decoder", .choice(Decoder.allCases.map(\.rawValue)), default: .string("unetplusplus"),
+                          "UNet++ (nested skips) or U-Net"),
+            ParameterSpec("decoder_channels", .integers(1...1024, count: 5), default: .integers([256, 128, 64, 32, 16]),
+                          "output channels of the five decoder stages, coarsest first"),
+            ParameterSpec("classes", .integer(1...1000), default: .integer(1),
+                          "mask channels: 1 is a sigmoid mask, K > 1 a softmax over K classes"),
+            ParameterSpec("drop_path_rate", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
+                          "stochastic depth of the encoder's residual blocks: rate · block index / blocks"),
+            ParameterSpec("classification_head", .integer(0...1000), default: .integer(0),
+                          "classes of an image-level head on the pooled bottleneck (0: none, 1: sigmoid, K > 1: softmax)"),
+            ParameterSpec("classification_from", .choice(HeadSource.allCases.map(\.rawValue)), default: .string("encoder"),
+                          "what the image-level head pools: the deepest encoder feature (smp's aux head) or the mask "
+                            + "logits (the seed's head)"),
+            ParameterSpec("classification_pooling", .choice(Pooling.allCases.map(\.rawValue)), default: .string("avg"),
+                          "global pooling of the image-level head"),
+            ParameterSpec("classification_dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true),
+                          default: .number(0.2), "dropout before the image-level head's Linear layer"),
+        ],
+        validate: { config in
+            guard [1, 3].contains(config.inputShape[0]) else {
+                throw ConfigError(field: "input_shape", reason: "eff-unet takes 1 or 3 input channels "
+                                  + "(in_channels), got \(config.inputShape[0])")
+            }
+        },
+        estimate: ModelSizeEstimate.effUNet,
+        build: build)
+
+    /// The typed parameters.
+    public struct Settings {
+        public let plan: EfficientNetPlan
+        public let decoder: Decoder
+        public let decoderChannels: [Int]
+        public let classes, classificationHead: Int
+        public let dropPathRate, classificationDropout: Double
+        public let headSource: HeadSource
+        public let pooling: Pooling
+
+        public init(_ c: ModelConfig) {
+            plan = EfficientNetPlan(EfficientNetPlan.Variant(rawValue: c.string("encoder"))!)
+            decoder = Decoder(rawValue: c.string("decoder"))!
+            decoderChannels = c.integers("decoder_channels")
+            classes = c.integer("classes"); classificationHead = c.integer("classification_head")
+            dropPathRate = c.number("drop_path_rate"); classificationDropout = c.number("classification_dropout")
+            headSource = HeadSource(rawValue: c.string("classification_from"))!
+            pooling = Pooling(rawValue: c.string("classification_pooling"))!
+        }
+
+        /// The decoder's blocks as smp builds them: name, input, skip and output channels, and `level`, the
+        /// block's output resolution as a power of 1/2 (0: the input's).
+        public var decoderBlocks: [(name: String, input: Int, skip: Int, output: Int, level: Int)] {
+            // smp's lists: the encoder's features coarsest first, without the input itself.
+            let encoder = Array(plan.skipChannels.reversed())
+            let inputs = [encoder[0]] + decoderChannels.dropLast()
+            let skips = Array(encoder.dropFirst()) + [0]
+            let n = decoderChannels.count
+            switch decoder {
+            case .unet:
+                return (0..<n).map { ("\($0)", inputs[$0], skips[$0], decoderChannels[$0], n - 1 - $0) }
+            case .unetplusplus:
+                var blocks: [(String, Int, Int, Int, Int)] = []
+                for layer in 0..<(n - 1) {
+                    for depth in 0...layer {
+                        let name = "x_\(depth)_\(layer)", level = n - 1 - layer
+                        if depth == 0 {
+                            blocks.append((name, inputs[layer], skips[layer] * (layer + 1), decoderChannels[layer], level))
+                        } else {
+                            blocks.append((name, skips[layer - 1], skips[layer] * (layer + 1 - depth), skips[layer],
+                                           level))
+                        }
+                    }
+                }
+                blocks.append(("x_0_\(n - 1)", inputs[n - 1], 0, decoderChannels[n - 1], 0))
+                return blocks
+            }
+        }
+    }
+
+    static func build(_ config: ModelConfig) -> Model {
+        let s = Settings(config)
+        var rng = RandomGenerator(seed: config.seed)
+        let net = Network()
+        let plan = s.plan
+
+        func batchNorm(_ name: String, _ channels: Int, _ x: Int, encoder: Bool = true) -> Int {
+            net.add(name, encoder ? efficientNetBatchNorm(channels) : BatchNorm(channels: channels), x)
+        }
+        func pointwise(_ name: String, _ cin: Int, _ cout: Int, bias: Bool, _ x: Int) -> Int {
+            net.add(name, pointwiseConv(cin, cout, bias: bias, rng: &rng), x)
+        }
+
+        // Encoder: the stem, then the MBConv blocks; `features` are the skips, finest first.
+        var x = net.add("encoder._conv_stem", Conv2D(inputChannels: config.inputShape[0], outputChannels: plan.stemChannels,
+                                                     kernelSize: 3, stride: 2, padding: plan.stemPadding, useBias: false,
+                                                     initializer: .heNormal, rng: &rng), Network.input)
+        x = batchNorm("encoder._bn0", plan.stemChannels, x)
+        x = net.add("encoder._swish", SiLU(), x)
+        var features = [x]
+        for (i, block) in plan.blocks.enumerated() {
+            let rate = s.dropPathRate * Double(i) / Double(plan.blocks.count)
+            x = addMBConv(block, named: "encoder._blocks.\(i)", to: net, x, dropPath: rate,
+                          seed: config.seed ^ (0xD9 + UInt64(i)), rng: &rng)
+            if plan.outIndexes.contains(i) { features.append(x) }
+        }
+        let deepest = x
+        // Built and never run, as in smp (see the type's comment).
+        let head = pointwise("encoder._conv_head", plan.blocks.last!.output, plan.headChannels, bias: false, deepest)
+        _ = batchNorm("encoder._bn1", plan.headChannels, head)
+
+        // Decoder: each block upsamples its input, concatenates its skips, and applies two 3x3 Conv-BN-ReLU.
+        let channels = Dictionary(uniqueKeysWithValues: s.decoderBlocks.map { ($0.name, $0) })
+        func decoderBlock(_ id: String, _ input: Int, _ skips: [Int], reference: Int?) -> Int {
+            let name = "decoder.blocks.\(id)", c = channels[id]!
+            var y = reference.map { net.add("\(name).up", UpSampleToMatch(), input, $0) }
+                ?? net.add("\(name).up", UpSampling2D(factor: 2, mode: .nearest), input)
+            if !skips.isEmpty {
+                y = net.add("\(name).concat", Concatenate(), inputs: [y] + skips)
+            }
+            for (k, cin) in [c.input + c.skip, c.output].enumerated() {
+                y = net.add("\(name).conv\(k + 1).0", Conv2D(inputChannels: cin, outputChannels: c.output, kernelSize: 3,
+                                                            padding: .explicit(1), useBias: false, initializer: .heNormal,
+                                                            rng: &rng), y)
+                y = batchNorm("\(name).conv\(k + 1).1", c.output, y, encoder: false)
+                y = net.add("\(name).conv\(k + 1).2", ReLU(), y)
+            }
+            return y
+        }
+        let coarsestFirst = Array(features.reversed())
+        let n = s.decoderChannels.count
+        var decoded: Int
+        switch s.decoder {
+        case .unet:
+            decoded = coarsestFirst[0]
+            for i in 0..<n {
+                let skip = i + 1 < coarsestFirst.count ? [coarsestFirst[i + 1]] : []
+                decoded = decoderBlock("\(i)", decoded, skip, reference: skip.first ?? Network.input)
+            }
+        case .unetplusplus:
+            var dense: [String: Int] = [:]
+            for layer in 0..<(n - 1) {
+                for depth in 0..<(n - 1 - layer) {
+                    if layer == 0 {
+                        dense["x_\(depth)_\(depth)"] = decoderBlock("x_\(depth)_\(depth)", coarsestFirst[depth],
+                                                                    [coarsestFirst[depth + 1]], reference: nil)
+                    } else {
+                        let l = depth + layer
+                        let skips = (depth + 1...l).map { dense["x_\($0)_\(l)"]! } + [coarsestFirst[l + 1]]
+                        dense["x_\(depth)_\(l)"] = decoderBlock("x_\(depth)_\(l)", dense["x_\(depth)_\(l - 1)"]!, skips,
+                                                                reference: nil)
+                    }
+                }
+            }
+            decoded = decoderBlock("x_0_\(n - 1)", dense["x_0_\(n - 2)"]!, [], reference: nil)
+        }
+        let mask = net.add("segmentation_head.0", Conv2D(inputChannels: s.decoderChannels[n - 1], outputChannels: s.classes,
+                                                         kernelSize: 3, padding: .explicit(1), initializer: .glorotUniform,
+                                                         rng: &rng), decoded)
+        net.outputs = [mask]
+        var heads = [ModelHead.mask(channels: s.classes, output: 0)]
+        let k = s.classificationHead
+        if k > 0 {
+            let (source, width) = s.headSource == .encoder ? (deepest, plan.blocks.last!.output) : (mask, s.classes)
+            var y = net.add("classification_head.0", s.pooling == .avg ? GlobalAveragePooling2D() as Layer
+                                                                        : GlobalMaxPooling2D() as Layer, source)
+            if s.classificationDropout > 0 {
+                y = net.add("classification_head.2", Dropout(rate: Float(s.classificationDropout), seed: config.seed ^ 0xC1), y)
+            }
+            y = net.add("classification_head.3", Dense(inputFeatures: width, outputFeatures: k,
+                                                       activation: k == 1 ? "sigmoid" : "softmax", rng: &rng), y)
+            net.outputs.append(y)
+            heads.append(ModelHead(name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
+                                   output: 1))
+        }
+        return Model(config: config, network: net, heads: heads, padMultiple: 32, fixedSize: false)
+    }
+    /// EfficientNet's BatchNorm: TensorFlow's momentum 0.99 is PyTorch's 0.01, eps 1e-3.
+    static func efficientNetBatchNorm(_ channels: Int) -> BatchNorm {
+        BatchNorm(channels: channels, momentum: 0.01, epsilon: 1e-3)
+    }
+
+    static func pointwiseConv(_ cin: Int, _ cout: Int, bias: Bool, rng: inout RandomGenerator) -> Conv2D {
+        Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: 1, padding: .valid, useBias: bias,
+               initializer: .heNormal, rng: &rng)
+    }
+
+    /// Appends one MBConv block reading node `input` and returns its output node: [expand 1x1 + BN + swish] ->
+    /// depthwise + BN + swish -> squeeze-excitation (pool, 1x1 + swish, 1x1 + sigmoid, gate) -> project 1x1 + BN
+    /// -> [drop-path (when `dropPath` > 0) and the residual sum]. Node names are smp's under `name`.
+    public static func addMBConv(_ block: EfficientNetPlan.Block, named name: String, to net: Network, _ input: Int,
+                                 dropPath: Double, seed: UInt64, rng: inout RandomGenerator) -> Int {
+        var x = input
+        if block.expands {
+            x = net.add("\(name)._expand_conv", pointwiseConv(block.input, block.expanded, bias: false, rng: &rng), x)
+            x = net.add("\(name)._bn0", efficientNetBatchNorm(block.expanded), x)
+            x = net.add("\(name)._swish0", SiLU(), x)
+        }
+        x = net.add("\(name)._depthwise_conv", DepthwiseConv2D(channels: block.expanded, kernelSize: block.kernel,
+                                                               stride: block.stride, padding: block.padding,
+                                                               useBias: false, initializer: .heNormal, rng: &rng), x)
+        x = net.add("\(name)._bn1", efficientNetBatchNorm(block.expanded), x)
+        x = net.add("\(name)._swish1", SiLU(), x)
+        var gate = net.add("\(name)._se_pool", GlobalAveragePooling2D(keepDims: true), x)
+        gate = net.add("\(name)._se_reduce", pointwiseConv(block.expanded, block.squeezed, bias: true, rng: &rng), gate)
+        gate = net.add("\(name)._se_swish", SiLU(), gate)
+        gate = net.add("\(name)._se_expand", pointwiseConv(block.squeezed, block.expanded, bias: true, rng: &rng), gate)
+        gate = net.add("\(name)._se_sigmoid", Sigmoid(), gate)
+        x = net.add("\(name)._se_gate", ChannelGate(), x, gate)
+        x = net.add("\(name)._project_conv", pointwiseConv(block.expanded, block.output, bias: false, rng: &rng), x)
+        x = net.add("\(name)._bn2", efficientNetBatchNorm(block.output), x)
+        guard block.residual else { return x }
+        if dropPath > 0 { x = net.add("\(name)._drop_path", DropPath(rate: Float(dropPath), seed: seed), x) }
+        return net.add("\(name)._add", Add(), x, input)
+    }
+}
+
+extension ModelConfig.Architecture {
+    public static let effUNet = ModelConfig.Architecture(rawValue: "eff-unet")
+}
+
+extension ModelSizeEstimate {
+    /// Mirrors `EffUNetBuilder` from the same plan and decoder table: exact parameter and buffer counts; the
+    /// activations of the main tensors at the input padded to a multiple of 32.
+    static func effUNet(_ config: ModelConfig) -> ModelSizeEstimate {
+        let s = EffUNetBuilder.Settings(config)
+        var e = ModelSizeEstimate()
+        let pixels0 = ((config.inputShape[1] + 31) / 32 * 32) * ((config.inputShape[2] + 31) / 32 * 32)
+        func pixels(_ level: Int) -> Int { pixels0 >> (2 * level) }
+        e.conv(config.inputShape[0], s.plan.stemChannels, kernel: 3, bias: false)
+        e.batchNorm(s.plan.stemChannels)
+        e.activations += config.inputShape[0] * pixels0 + 3 * s.plan.stemChannels * pixels(1)
+        var level = 1
+        for b in s.plan.blocks {
+            if b.expands {
+                e.conv(b.input, b.expanded, kernel: 1, bias: false)
+                e.batchNorm(b.expanded)
+                e.activations += 3 * b.expanded * pixels(level)
+            }
+            if b.stride == 2 { level += 1 }
+            e.parameters += b.expanded * b.kernel * b.kernel
+            e.batchNorm(b.expanded)
+            e.conv(b.expanded, b.squeezed, kernel: 1)
+            e.conv(b.squeezed, b.expanded, kernel: 1)
+            e.conv(b.expanded, b.output, kernel: 1, bias: false)
+            e.batchNorm(b.output)
+            e.activations += 4 * b.expanded * pixels(level) + (b.residual ? 3 : 2) * b.output * pixels(level)
+        }
+        e.conv(s.plan.blocks.last!.output, s.plan.headChannels, kernel: 1, bias: false)
+        e.batchNorm(s.plan.headChannels)
+        for b in s.decoderBlocks {
+            e.conv(b.input + b.skip, b.output, kernel: 3, bias: false)
+            e.batchNorm(b.output)
+            e.conv(b.output, b.output, kernel: 3, bias: false)
+            e.batchNorm(b.output)
+            e.activations += (2 * b.input + b.skip + 6 * b.output) * pixels(b.level)
+        }
+        e.conv(s.decoderChannels.last!, s.classes, kernel: 3)
+        e.activations += s.classes * pixels0
+        if s.classificationHead > 0 {
+            let width = s.headSource == .encoder ? s.plan.blocks.last!.output : s.classes
+            e.parameters += width * s.classificationHead + s.classificationHead
+            e.activations += 2 * width + s.classificationHead
+        }
+        return e
+    }
+}
