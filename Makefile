@@ -48,9 +48,10 @@ swift-test:
 	swift test $(SWIFT_BUILD_FLAGS)
 
 # A debug build allocates where the optimizer would not (closure contexts, array literals), so the tests that a
-# warm step makes no heap allocation run optimized.
+# warm step makes no heap allocation run optimized; so do the eff-unet tests, whose finite differences and
+# ten golden Adam steps take minutes unoptimized (they skip in the debug run).
 swift-test-release:
-	swift test -c release --filter AllocationTests $(SWIFT_BUILD_FLAGS)
+	swift test -c release --filter 'AllocationTests|EffUNetTests' $(SWIFT_BUILD_FLAGS)
 
 python-test:
 	UNET_ENGINE_BIN=$(CURDIR)/.build/debug/unet-engine $(PYTHON) -m pytest -q Tests/python
