@@ -154,3 +154,24 @@ def test_one_shot_writes_maps_and_overlays(engine, tmp_path):
     missing = subprocess.run([str(engine_binary()), "explain", "--model", str(model), files[0]],
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "--output-dir" in missing.stderr
+
+
+def test_an_eff_unet_is_explained_and_left_as_it_was(engine, tmp_path):
+    """The explanations read named heads and node names only, so issue 15's eff-unet (here b0 with smp's aux class
+    head; BatchNorm and DropPath in every block) gets the gradient methods: maps at the image's size, finite, and
+    the checkpoint written before and after is the same byte for byte (no statistic, weight or generator moved)."""
+    engine.model_create("eff-unet", [1, 64, 64], encoder="efficientnet-b0", decoder="unet",
+                        decoder_channels=[16, 8, 8, 8, 4], classification_head=2)
+    before, after = tmp_path / "before.safetensors", tmp_path / "after.safetensors"
+    engine.model_save(str(before))
+    image = (np.indices((64, 64)).sum(0) % 17 / 17).astype(np.float32)
+    for method in ["gradcam", "saliency"]:
+        entry = engine.explain([image], method, target=1)["explanations"][0]
+        if method == "gradcam":
+            assert entry["layer"], "Grad-CAM names the node it read"
+        m = np.asarray(entry["map"])
+        assert m.shape == (64, 64) and np.isfinite(m).all(), method
+    saliency = np.asarray(engine.explain([image], "saliency")["explanations"][0]["map"])
+    assert saliency.max() > saliency.min(), "the input gradient of an eff-unet is not constant"
+    engine.model_save(str(after))
+    assert before.read_bytes() == after.read_bytes()
