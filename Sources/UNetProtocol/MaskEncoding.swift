@@ -27,6 +27,12 @@ enum MaskEncoding: String, CaseIterable {
             Double(pixels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) / Double(max(pixels.count, 1))
         }
         func png() throws -> [UInt8] { try PNGEncoder.encodeGrey(pixels, height: height, width: width) }
+        /// The `"png"` encoding's value: the PNG, base64.
+        func pngBase64() throws -> JSONValue { .string(Data(try png()).base64EncodedString()) }
+        /// The `"array"` encoding's value: `{"dtype": "uint8", "shape": [H, W], "data": base64}`.
+        var uint8Array: JSONValue {
+            ["dtype": "uint8", "shape": JSONValue([height, width]), "data": .string(Data(pixels).base64EncodedString())]
+        }
 
         /// A binary (0/255) mask after `post`, at this mask's own size.
         func postprocessed(_ post: MaskPostprocessing) -> LabelMask {

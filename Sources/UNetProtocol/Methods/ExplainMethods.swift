@@ -83,23 +83,20 @@ public enum ExplainMethods: MethodGroup {
                 if let tags = input.dicom { entry["dicom"] = tags.json }
                 let mask = threshold.map { t in map.map { $0 >= t } }
                 if let mask {
-                    let bytes = mask.map { $0 ? UInt8(255) : 0 }
-                    entry["mask_fraction"] = JSONValue(Double(mask.filter { $0 }.count) / Double(max(mask.count, 1)))
-                    entry["mask"] = encoding == .png
-                        ? .string(Data(try PNGEncoder.encodeGrey(bytes, height: height, width: width)).base64EncodedString())
-                        : uint8Array(bytes, height: height, width: width)
+                    let binary = MaskEncoding.LabelMask(height: height, width: width,
+                                                        pixels: mask.map { $0 ? UInt8(255) : 0 })
+                    entry["mask_fraction"] = JSONValue(binary.foregroundFraction)
+                    entry["mask"] = encoding == .png ? try binary.pngBase64() : binary.uint8Array
                 }
-                if let path = try mapFiles?.write(
-                    try PNGEncoder.encodeGrey(picture, height: height, width: width), stem: input.stem, index: item.index)
-                {
+                // The map as a grey picture, sent in segment's forms.
+                let grey = MaskEncoding.LabelMask(height: height, width: width, pixels: picture)
+                if let path = try mapFiles?.write(try grey.png(), stem: input.stem, index: item.index) {
                     entry["path"] = .string(path)
                 } else {
                     let plane = Tensor(shape: [1, 1, height, width], values: map)
                     switch encoding {
-                    case .png:
-                        entry["png"] = .string(
-                            Data(try PNGEncoder.encodeGrey(picture, height: height, width: width)).base64EncodedString())
-                    case .array: entry["array"] = uint8Array(picture, height: height, width: width)
+                    case .png: entry["png"] = try grey.pngBase64()
+                    case .array: entry["array"] = grey.uint8Array
                     case .probabilities: entry["probabilities"] = MaskEncoding.float32Array(plane)
                     case .probabilitiesJSON: entry["probabilities"] = MaskEncoding.nestedArrays(plane)
                     }
@@ -163,9 +160,5 @@ public enum ExplainMethods: MethodGroup {
 
     static func label(_ index: Int, _ names: [String]?) -> String {
         names.flatMap { index < $0.count ? $0[index] : nil } ?? String(index)
-    }
-
-    static func uint8Array(_ bytes: [UInt8], height: Int, width: Int) -> JSONValue {
-        ["dtype": "uint8", "shape": JSONValue([height, width]), "data": .string(Data(bytes).base64EncodedString())]
     }
 }

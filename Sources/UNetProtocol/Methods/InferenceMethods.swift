@@ -205,12 +205,8 @@ public enum InferenceMethods: MethodGroup {
                 entry["path"] = .string(path)
             } else {
                 switch encoding {
-                case .png: entry["png"] = .string(Data(try mask.png()).base64EncodedString())
-                case .array:
-                    entry["array"] = [
-                        "dtype": "uint8", "shape": JSONValue([mask.height, mask.width]),
-                        "data": .string(Data(mask.pixels).base64EncodedString()),
-                    ]
+                case .png: entry["png"] = try mask.pngBase64()
+                case .array: entry["array"] = mask.uint8Array
                 case .probabilities: entry["probabilities"] = MaskEncoding.float32Array(probs)
                 case .probabilitiesJSON: entry["probabilities"] = MaskEncoding.nestedArrays(probs)
                 }
