@@ -68,8 +68,9 @@ public final class Dispatcher: @unchecked Sendable {
         thread.start()
     }
 
-    /// Registered method names, sorted, as `engine.hello` lists them.
-    public var methodNames: [String] { methods.keys.sorted() }
+    /// Registered method names, sorted, as `engine.hello` lists them: all but the reserved `rpc.` ones
+    /// (`rpc.discover`), which the OpenRPC document does not list either.
+    public var methodNames: [String] { methods.keys.filter { !OpenRPCDocument.isReserved($0) }.sorted() }
 
     public var uptimeSeconds: Double { Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9 }
 

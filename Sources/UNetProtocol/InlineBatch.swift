@@ -11,7 +11,7 @@ import UNetData
 enum InlineBatch {
     static func read(_ p: ParamsReader, model: Model, session: Session) throws -> Batch {
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize") ?? true
+        let resize = try p[TrainMethods.Step.resize]
         let normalization = session.preprocessing?.normalization ?? .unit
         // The dataset's intensity steps apply to inline images too; a border crop would leave the inline masks
         // behind, so none is made here.

@@ -29,6 +29,7 @@ public enum JSONCodec {
     // Flags from jansson.h (the function-like macro JSON_REAL_PRECISION does not import into Swift).
     private static let decodeFlags = 0x4 | 0x1 | 0x10  // JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL
     private static let encodeFlags = 0x20 | 0x200 | ((9 & 0x1F) << 11)  // COMPACT | ENCODE_ANY | REAL_PRECISION(9)
+    private static let prettyFlags = 2 | 0x200 | ((9 & 0x1F) << 11)  // INDENT(2) | ENCODE_ANY | REAL_PRECISION(9)
 
     /// How many integers beyond int64 one text may hold; each costs a re-parse (see `decode`).
     static let maximumOversizeIntegers = 16
@@ -131,13 +132,23 @@ public enum JSONCodec {
     }
 
     /// Compact single-line UTF-8 text for `value`, without a trailing newline.
-    public static func encode(_ value: JSONValue) -> [UInt8] {
+    public static func encode(_ value: JSONValue) -> [UInt8] { encode(value, flags: encodeFlags) }
+
+    /// Multi-line UTF-8 text indented by two spaces (documents and files people read, such as `openrpc.json`),
+    /// without a trailing newline.
+    public static func encodePretty(_ value: JSONValue) -> [UInt8] { encode(value, flags: prettyFlags) }
+
+    public static func encodePrettyString(_ value: JSONValue) -> String {
+        String(decoding: encodePretty(value), as: UTF8.self)
+    }
+
+    private static func encode(_ value: JSONValue, flags: Int) -> [UInt8] {
         let root = make(value)
         defer { json_decref(root) }
         // json_dumpb with a null buffer returns the size needed; then write into an array of that size.
-        let size = json_dumpb(root, nil, 0, encodeFlags)
+        let size = json_dumpb(root, nil, 0, flags)
         var out = [UInt8](repeating: 0, count: size)
-        let written = out.withUnsafeMutableBytes { json_dumpb(root, $0.baseAddress, size, encodeFlags) }
+        let written = out.withUnsafeMutableBytes { json_dumpb(root, $0.baseAddress, size, flags) }
         precondition(written == size, "jansson wrote \(written) of \(size) bytes")
         return out
     }
