@@ -61,7 +61,13 @@ enum InlineBatch {
     /// One mask as a 1-channel image on the 0...255 scale.
     static func readMask(_ params: ParamsReader, _ values: [JSONValue], index: Int) throws -> UNetData.Image {
         let p = try params.element("masks", index, of: values)
-        defer { _ = try? p.finish() }
+        let forms = ["array", "path", "png"]
+        let given = forms.filter { p.value($0) != nil }
+        if given.count > 1 {
+            throw params.invalid("masks[\(index)]", "must have one of array, path, png, not \(given.joined(separator: " and "))")
+        }
+        // A key beside the form (a typo such as "shpae" next to "array") is refused, listing the known ones.
+        try p.finish(known: forms)
         if let a = try p.object("array") {
             let raw = try RawArray.read(a, ranks: 2...2, dtypes: ["uint8", "float32"])
             try a.finish()

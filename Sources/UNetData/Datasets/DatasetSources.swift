@@ -110,8 +110,9 @@ public enum DatasetSources {
     /// A CSV (header `path,label,mask`, any subset with `path`) or JSON-lines file ({"path", "label", "mask"}).
     /// Relative paths are relative to the manifest's folder. Labels may be class names or indices.
     public static func manifest(_ file: String) throws -> (samples: [Sample], classes: [String], skipped: [SkippedFile]) {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw OpenError(field: "manifest", description: "cannot read \(file)")
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+            throw OpenError(field: "manifest", description: "cannot read \(file): \(error.localizedDescription)")
         }
         let base = PathNames.parent(of: file)
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }

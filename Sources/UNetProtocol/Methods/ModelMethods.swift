@@ -67,18 +67,37 @@ public enum ModelMethods: MethodGroup {
                     return summary(model)
                 }
                 let contents = try Checkpoint.load(path: path, current: ctx.session.model)
-                let names = contents.metadata[classNamesKey].flatMap { try? JSONCodec.decode($0) }?.arrayValue?
-                    .compactMap(\.stringValue)
-                // Read the training state before anything changes, so a bad one leaves the session as it was.
+                // Read the metadata and the training state before anything changes, so a bad one (-32007) leaves
+                // the session as it was.
+                let names = try classNames(contents.metadata, path: path)
+                let preprocessing = try preprocessing(contents.metadata, path: path)
                 let resumed = try TrainingSession.Restored(contents)
                 ctx.session.replaceModel(contents.model, optimizer: contents.optimizer, classNames: names)
-                if let json = contents.metadata[preprocessingKey] {
-                    ctx.session.preprocessing = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8))
-                }
+                if let preprocessing { ctx.session.preprocessing = preprocessing }
                 TrainMethods.training(ctx.session).apply(resumed, session: ctx.session)
                 return summary(contents.model)
             },
         ]
+    }
+
+    /// The class names a checkpoint stores (nil when it has none); anything but a list of strings is -32007.
+    static func classNames(_ metadata: [String: String], path: String) throws -> [String]? {
+        guard let text = metadata[classNamesKey] else { return nil }
+        guard let list = (try? JSONCodec.decode(text))?.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+            throw CheckpointError.invalid(path, "its \(classNamesKey) metadata is not a list of strings")
+        }
+        return list.compactMap(\.stringValue)
+    }
+
+    /// The preprocessing a checkpoint stores (nil when it has none). Metadata that does not decode is -32007
+    /// rather than a silent default normalisation, which would feed the model inputs it was not trained on.
+    static func preprocessing(_ metadata: [String: String], path: String) throws -> Preprocessing? {
+        guard let text = metadata[preprocessingKey] else { return nil }
+        do {
+            return try JSONDecoder().decode(Preprocessing.self, from: Data(text.utf8))
+        } catch {
+            throw CheckpointError.invalid(path, "its \(preprocessingKey) metadata cannot be read (\(error))")
+        }
     }
 
     /// Everything a checkpoint stores beside the weights: class names, preprocessing, and the training session's

@@ -76,8 +76,17 @@ final class TrainingSession {
 
         init(_ contents: Checkpoint.Contents) throws {
             trainer = try Trainer.restore(from: contents)
-            positions = contents.metadata[TrainingSession.positionsKey]
-                .flatMap { try? JSONDecoder().decode([String: [Int]].self, from: Data($0.utf8)) } ?? [:]
+            // Positions that do not decode are refused rather than silently reset to the start of every dataset.
+            if let text = contents.metadata[TrainingSession.positionsKey] {
+                do {
+                    positions = try JSONDecoder().decode([String: [Int]].self, from: Data(text.utf8))
+                } catch {
+                    throw CheckpointError.invalid(
+                        "checkpoint", "the dataset positions in the metadata cannot be read (\(error))")
+                }
+            } else {
+                positions = [:]
+            }
         }
     }
 
@@ -355,7 +364,13 @@ public enum TrainMethods: MethodGroup {
             training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
             // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
             let folder = PathNames.parent(of: path)
-            if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            if !folder.isEmpty {
+                do {
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                } catch {
+                    throw CheckpointError.io(path, "cannot create the folder \(folder): \(error.localizedDescription)")
+                }
+            }
             try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: path,
                                 extraMetadata: ModelMethods.checkpointMetadata(ctx.session))
         }, progress: { event in
