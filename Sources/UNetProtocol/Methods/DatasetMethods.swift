@@ -206,7 +206,7 @@ public enum DatasetMethods: MethodGroup {
                                  letterbox: try p[OpenParams.letterbox])
         if let n = try p[OpenParams.normalization] {
             do {
-                prep.normalization = try JSONDecoder().decode(Normalization.self, from: Data(JSONCodec.encodeString(n).utf8))
+                prep.normalization = try JSONValueCoding.decode(Normalization.self, from: n)
             } catch {
                 throw p.invalid("normalization", "is not a valid normalization object")
             }

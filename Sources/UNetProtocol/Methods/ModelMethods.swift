@@ -94,7 +94,7 @@ public enum ModelMethods: MethodGroup {
     static func preprocessing(_ metadata: [String: String], path: String) throws -> Preprocessing? {
         guard let text = metadata[preprocessingKey] else { return nil }
         do {
-            return try JSONDecoder().decode(Preprocessing.self, from: Data(text.utf8))
+            return try JSONValueCoding.decode(Preprocessing.self, fromText: text)
         } catch {
             throw CheckpointError.invalid(path, "its \(preprocessingKey) metadata cannot be read (\(error))")
         }
@@ -102,12 +102,10 @@ public enum ModelMethods: MethodGroup {
 
     /// Everything a checkpoint stores beside the weights: class names, preprocessing, and the training session's
     /// state (optimizer settings, position, RNG), so `model.load` resumes a run exactly.
-    static func checkpointMetadata(_ session: Session) -> [String: String] {
+    static func checkpointMetadata(_ session: Session) throws -> [String: String] {
         var extra = TrainMethods.training(session).checkpointMetadata(session)
         if let names = session.classNames { extra[classNamesKey] = JSONCodec.encodeString(JSONValue(names)) }
-        if let prep = session.preprocessing, let data = try? JSONEncoder().encode(prep) {
-            extra[preprocessingKey] = String(decoding: data, as: UTF8.self)
-        }
+        if let prep = session.preprocessing { extra[preprocessingKey] = try JSONValueCoding.text(prep) }
         return extra
     }
 

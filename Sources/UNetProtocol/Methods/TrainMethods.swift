@@ -65,7 +65,8 @@ final class TrainingSession {
         startPositionsIfModelChanged(session)
         var meta: [String: String] = [:]
         if let t = trainer, generation == session.modelGeneration, let json = try? JSONEncoder().encode(t.state) { meta[Trainer.stateKey] = String(decoding: json, as: UTF8.self) }
-        if let json = try? JSONEncoder().encode(positions) { meta[TrainingSession.positionsKey] = String(decoding: json, as: UTF8.self) }
+        meta[TrainingSession.positionsKey] = JSONCodec.encodeForFile(
+            .object(JSONObject(positions.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) })))
         return meta
     }
 
@@ -79,7 +80,7 @@ final class TrainingSession {
             // Positions that do not decode are refused rather than silently reset to the start of every dataset.
             if let text = contents.metadata[TrainingSession.positionsKey] {
                 do {
-                    positions = try JSONDecoder().decode([String: [Int]].self, from: Data(text.utf8))
+                    positions = try JSONValueCoding.decode([String: [Int]].self, fromText: text)
                 } catch {
                     throw CheckpointError.invalid(
                         "checkpoint", "the dataset positions in the metadata cannot be read (\(error))")
