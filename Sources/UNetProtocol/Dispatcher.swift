@@ -144,6 +144,10 @@ public final class Dispatcher: @unchecked Sendable {
             reply(request.id, .failure(.invalidParams(field: unknown, reason: "is not a known parameter (\(known))")))
             return
         }
+        if let nested = NestedKeyCheck.firstUnknown(in: request.params, declared: spec.declaredParams) {
+            reply(request.id, .failure(nested))
+            return
+        }
         let context = RequestContext(request: request, session: session, dispatcher: self)
         switch spec.kind {
         case .immediate:

@@ -160,3 +160,53 @@ final class ParamDeclarationTests: XCTestCase {
         XCTAssertEqual(e?["error"]?["data"]?["reason"], "is not a known parameter (known: limit, name, offset)")
     }
 }
+
+/// Nested objects checked by the dispatcher from their declared schemas.
+final class NestedKeyCheckTests: XCTestCase {
+    func testAnUnknownNestedKeyIsRefusedBeforeTheHandlerRunsListingTheDeclaredOnes() {
+        let h = Harness()
+        defer { h.finish() }
+        // No model yet: the handler would answer -32001; the declaration's check answers first.
+        let e = h.call("predict", ["images": [["path": "/x.png"]], "harmonize": ["clahe": ["clip_limt": 2]]])?["error"]
+        XCTAssertEqual(e?["code"], -32602)
+        XCTAssertEqual(e?["data"]?["field"], "harmonize.clahe.clip_limt")
+        XCTAssertEqual(e?["data"]?["reason"], "is not a known parameter (known: clip_limit, tile_grid)")
+        let tile = h.call("segment", ["images": [["path": "/x.png"]], "tile": ["size": [8, 8], "overlapp": 0.5]])
+        XCTAssertEqual(tile?["error"]?["data"]?["field"], "tile.overlapp")
+        let phantoms = h.call("dataset.open", ["name": "p", "phantoms": ["count": 2, "sise": [8, 8]]])
+        XCTAssertEqual(phantoms?["error"]?["data"]?["field"], "phantoms.sise")
+        XCTAssertEqual(phantoms?["error"]?["data"]?["reason"], "is not a known parameter (known: count, seed, size)")
+        // augment's own reader still answers Keras' settings with where they belong.
+        let keras = h.call("dataset.open", ["name": "p", "phantoms": ["count": 2], "augment": ["rescale": 0.5]])
+        XCTAssertEqual(keras?["error"]?["data"]?["field"], "augment.rescale")
+        XCTAssertTrue(keras?["error"]?["data"]?["reason"]?.stringValue?.contains("normalization") ?? false)
+    }
+
+    /// The schema never refuses a key the reader reads: every key a reader lists as known is a declared property.
+    func testEveryKeyTheNestedReadersReadIsDeclared() throws {
+        func known(_ read: (ParamsReader) throws -> Void, _ params: JSONObject) -> Set<String> {
+            do { try read(ParamsReader(params)) } catch let e as RPCError {
+                let reason = e.data?["reason"]?.stringValue ?? ""
+                guard let open = reason.range(of: "(known: ") else { return [] }
+                return Set(reason[open.upperBound...].dropLast().components(separatedBy: ", "))
+            } catch {}
+            return []
+        }
+        func declared(_ component: String) -> Set<String> {
+            Set(NestedKeyCheck.resolve(["$ref": .string("#/components/schemas/\(component)")])["properties"]?
+                .objectValue?.keys ?? [])
+        }
+        let harmonize = known({ _ = try HarmonizeParams.read($0) }, ["harmonize": ["zz": 1]])
+        XCTAssertFalse(harmonize.isEmpty)
+        XCTAssertTrue(harmonize.isSubset(of: declared("Harmonize")), "\(harmonize)")
+        let clahe = known({ _ = try HarmonizeParams.read($0) }, ["harmonize": ["clahe": ["zz": 1]]])
+        XCTAssertEqual(clahe, ["clip_limit", "tile_grid"])
+        let post = known({ _ = try PostprocessParams.read($0) }, ["postprocess": ["zz": 1]])
+        XCTAssertFalse(post.isEmpty)
+        XCTAssertTrue(post.isSubset(of: declared("Postprocess")), "\(post)")
+        let tile = known({ _ = try TiledInference.read($0) }, ["tile": ["size": [8, 8], "zz": 1]])
+        let tileSchema = Set(InferenceMethods.tile.schema["properties"]?.objectValue?.keys ?? [])
+        XCTAssertFalse(tile.isEmpty)
+        XCTAssertTrue(tile.isSubset(of: tileSchema), "\(tile) vs \(tileSchema)")
+    }
+}

@@ -7,6 +7,13 @@ public protocol ParamDeclaration {
     var name: String { get }
     var isRequired: Bool { get }
     var schema: JSONObject { get }
+    /// Whether the dispatcher checks the keys of nested objects against `schema` (`NestedKeyCheck`); false
+    /// where the parameter's reader answers some keys itself (`augment` redirects Keras' settings).
+    var checksNestedKeys: Bool { get }
+}
+
+extension ParamDeclaration {
+    public var checksNestedKeys: Bool { true }
 }
 
 extension ParamDeclaration {
@@ -29,6 +36,7 @@ public struct Param<Value>: ParamDeclaration {
     /// The value as the document shows a default; nil for values a document cannot show (parsed nested objects).
     let encode: (Value) -> JSONValue?
     let read: (ParamsReader, String) throws -> Value?
+    public private(set) var checksNestedKeys = true
 
     public init(
         _ name: String, schema: JSONObject, doc: String, encode: @escaping (Value) -> JSONValue?,
@@ -39,6 +47,13 @@ public struct Param<Value>: ParamDeclaration {
 
     public var isRequired: Bool { false }
     public var schema: JSONObject { Self.schema(typeSchema, default: nil, doc: doc) }
+
+    /// This parameter, with its nested keys left to its reader rather than checked by the dispatcher.
+    public func nestedKeysCheckedByReader() -> Param {
+        var p = self
+        p.checksNestedKeys = false
+        return p
+    }
 
     /// This parameter with a default, which the document shows and the read returns when it is absent or null.
     public func defaulting(to value: Value) -> DefaultedParam<Value> { DefaultedParam(base: self, value: value) }
@@ -59,6 +74,7 @@ public struct DefaultedParam<Value>: ParamDeclaration {
     public let value: Value
     public var name: String { base.name }
     public var isRequired: Bool { false }
+    public var checksNestedKeys: Bool { base.checksNestedKeys }
     public var schema: JSONObject { Param<Value>.schema(base.typeSchema, default: base.encode(value), doc: base.doc) }
 }
 
@@ -67,6 +83,7 @@ public struct RequiredParam<Value>: ParamDeclaration {
     public let base: Param<Value>
     public var name: String { base.name }
     public var isRequired: Bool { true }
+    public var checksNestedKeys: Bool { base.checksNestedKeys }
     public var schema: JSONObject { base.schema }
 }
 

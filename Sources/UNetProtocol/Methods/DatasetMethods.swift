@@ -59,6 +59,8 @@ public enum DatasetMethods: MethodGroup {
             "augment", schema: ParamSchemas.augment.json.objectValue ?? [:],
             "random transforms of training batches (engine names or Keras ImageDataGenerator names)",
             read: { p in try p.object("augment").map(AugmentParams.read) })
+            // Its reader refuses Keras' non-augmentation settings (rescale, ...) saying where they belong.
+            .nestedKeysCheckedByReader()
         static let letterbox = Param.boolean("letterbox", default: false, "keep the aspect ratio, pad with black")
         /// Read as `Normalization`'s JSON form.
         static let normalization = Param.json(
