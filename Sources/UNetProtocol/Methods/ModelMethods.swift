@@ -103,7 +103,7 @@ public enum ModelMethods: MethodGroup {
     /// Everything a checkpoint stores beside the weights: class names, preprocessing, and the training session's
     /// state (optimizer settings, position, RNG), so `model.load` resumes a run exactly.
     static func checkpointMetadata(_ session: Session) throws -> [String: String] {
-        var extra = TrainMethods.training(session).checkpointMetadata(session)
+        var extra = try TrainMethods.training(session).checkpointMetadata(session)
         if let names = session.classNames { extra[classNamesKey] = JSONCodec.encodeString(JSONValue(names)) }
         if let prep = session.preprocessing { extra[preprocessingKey] = try JSONValueCoding.text(prep) }
         return extra

@@ -61,10 +61,14 @@ final class TrainingSession {
     }
 
     /// Metadata that makes a checkpoint resumable: the trainer's state and the datasets' positions.
-    func checkpointMetadata(_ session: Session) -> [String: String] {
+    /// A state that does not encode is an error, not a checkpoint that silently cannot resume.
+    func checkpointMetadata(_ session: Session) throws -> [String: String] {
         startPositionsIfModelChanged(session)
         var meta: [String: String] = [:]
-        if let t = trainer, generation == session.modelGeneration, let json = try? JSONEncoder().encode(t.state) { meta[Trainer.stateKey] = String(decoding: json, as: UTF8.self) }
+        if let t = trainer, generation == session.modelGeneration {
+            // Foundation's coder, not jansson: the dropout RNG words are UInt64 beyond Int64 (see Trainer+Checkpoint).
+            meta[Trainer.stateKey] = String(decoding: try JSONEncoder().encode(t.state), as: UTF8.self)
+        }
         meta[TrainingSession.positionsKey] = JSONCodec.encodeForFile(
             .object(JSONObject(positions.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) })))
         return meta
