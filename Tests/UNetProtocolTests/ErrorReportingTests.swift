@@ -68,30 +68,26 @@ final class ErrorReportingTests: XCTestCase {
         XCTAssertNotNil(h.result("model.load", ["path": .string(good)]), "well-formed metadata loads")
     }
 
-    func testACheckpointFolderThatCannotBeMadeIsAnIOError() throws {
+    /// The error of a one-epoch fit on phantoms whose `callbacks` write below a regular file (`dir/a-file`), so
+    /// that their folder cannot be made.
+    private func fitWritingBelowAFile(_ callbacks: (String) -> JSONValue) -> (JSONValue?, String) {
         let file = dir + "/a-file"
         XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
         let h = Harness()
         defer { h.finish() }
         h.result("dataset.open", ["name": "ph", "phantoms": ["count": 4, "size": [16, 16], "seed": 1]])
         h.result("model.create", Harness.tinyUNet)
-        let e = h.call("train.fit", ["dataset": "ph", "epochs": 1, "callbacks": [
-            "checkpoint": ["path": .string(file + "/sub/best.safetensors")],
-        ]])?["error"]
+        return (h.call("train.fit", ["dataset": "ph", "epochs": 1, "callbacks": callbacks(file)])?["error"], file)
+    }
+
+    func testACheckpointFolderThatCannotBeMadeIsAnIOError() throws {
+        let (e, file) = fitWritingBelowAFile { ["checkpoint": ["path": .string($0 + "/sub/best.safetensors")]] }
         XCTAssertEqual(e?["code"], -32008)
         XCTAssertTrue(e?["message"]?.stringValue?.contains("cannot create the folder \(file)/sub") ?? false, "\(e ?? .null)")
     }
 
     func testALogFolderThatCannotBeMadeSaysSo() throws {
-        let file = dir + "/a-file"
-        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
-        let h = Harness()
-        defer { h.finish() }
-        h.result("dataset.open", ["name": "ph", "phantoms": ["count": 4, "size": [16, 16], "seed": 1]])
-        h.result("model.create", Harness.tinyUNet)
-        let e = h.call("train.fit", ["dataset": "ph", "epochs": 1, "callbacks": [
-            "csv_logger": ["path": .string(file + "/sub/log.csv")],
-        ]])?["error"]
+        let (e, file) = fitWritingBelowAFile { ["csv_logger": ["path": .string($0 + "/sub/log.csv")]] }
         XCTAssertEqual(e?["data"]?["field"], "callbacks.csv_logger.path")
         XCTAssertTrue(e?["data"]?["reason"]?.stringValue?.contains("cannot create the folder \(file)/sub") ?? false,
                       "\(e ?? .null)")
