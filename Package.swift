@@ -15,17 +15,20 @@ let systemLibraries: [Target] = [
 // MARK: - Libraries and executables
 
 let targets: [Target] = [
-    .target(name: "UNetCore", dependencies: ["COpenBLAS", "CCPUID", "CHDF5"]),
+    // JSON values and their jansson codec: the one JSON stack, for the protocol and for every file the engine
+    // writes or reads (checkpoint headers and metadata, Keras configs, manifests).
+    .target(name: "UNetJSON", dependencies: ["CJansson"]),
+    .target(name: "UNetCore", dependencies: ["UNetJSON", "COpenBLAS", "CCPUID", "CHDF5"]),
     // cpuid and xgetbv: what the CPU offers, to check the kernels OpenBLAS chose (BLASCoreCheck).
     .target(name: "CCPUID"),
-    .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG", "CDICOM"]),
+    .target(name: "UNetData", dependencies: ["UNetJSON", "UNetCore", "CTurboJPEG", "CSPNG", "CDICOM"]),
     // DICOM through DCMTK (Debian's libdcmtk-dev) behind a small C API. Linked by name: dcmtk.pc lists private
     // requirements (sndfile, ...) that Debian does not ship .pc files for, so pkg-config cannot resolve it.
     .target(name: "CDICOM", linkerSettings: [
         "dcmjpls", "dcmtkcharls", "dcmjpeg", "ijg8", "ijg12", "ijg16", "dcmimage", "dcmimgle", "dcmdata", "oflog",
         "ofstd",
     ].map { .linkedLibrary($0) }),
-    .target(name: "UNetProtocol", dependencies: ["UNetCore", "UNetData", "CJansson", "CMPI"]),
+    .target(name: "UNetProtocol", dependencies: ["UNetJSON", "UNetCore", "UNetData", "CMPI"]),
     // Open MPI for `--mpi`, loaded with dlopen (not linked): the default binary runs where libmpi is absent.
     .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
     .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),

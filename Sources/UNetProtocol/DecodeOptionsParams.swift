@@ -6,9 +6,9 @@ extension ParamsReader {
     /// `"pLOW-pHIGH"` percentiles or `"minmax"`; `frame` picks the frame of a multi-frame DICOM;
     /// `include_patient_id` (inference only, `withPatientID`) adds PatientID to the DICOM tags of each result.
     func decodeOptions(withPatientID: Bool = false) throws -> DecodeOptions {
-        var options = DecodeOptions(frame: try int("frame", default: 0, in: 0...65_535))
-        if withPatientID { options.patientID = try bool("include_patient_id", default: false) }
-        guard let v = value("window") else { return options }
+        var options = DecodeOptions(frame: try self[SharedParams.frame])
+        if withPatientID { options.patientID = try self[SharedParams.includePatientID] }
+        guard let v = try self[SharedParams.window] else { return options }
         if let text = v.stringValue {
             guard let window = Window(text: text) else {
                 throw invalid("window", "must be [center, width], \"minmax\" or percentiles like \"p1-p99\", got \"\(text)\"")

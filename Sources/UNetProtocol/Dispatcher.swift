@@ -68,8 +68,9 @@ public final class Dispatcher: @unchecked Sendable {
         thread.start()
     }
 
-    /// Registered method names, sorted, as `engine.hello` lists them.
-    public var methodNames: [String] { methods.keys.sorted() }
+    /// Registered method names, sorted, as `engine.hello` lists them: all but the reserved `rpc.` ones
+    /// (`rpc.discover`), which the OpenRPC document does not list either.
+    public var methodNames: [String] { methods.keys.filter { !OpenRPCDocument.isReserved($0) }.sorted() }
 
     public var uptimeSeconds: Double { Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9 }
 
@@ -141,6 +142,10 @@ public final class Dispatcher: @unchecked Sendable {
                 spec.params.isEmpty
                 ? "this method takes no params" : "known: \(spec.params.sorted().joined(separator: ", "))"
             reply(request.id, .failure(.invalidParams(field: unknown, reason: "is not a known parameter (\(known))")))
+            return
+        }
+        if let nested = NestedKeyCheck.firstUnknown(in: request.params, declared: spec.declaredParams) {
+            reply(request.id, .failure(nested))
             return
         }
         let context = RequestContext(request: request, session: session, dispatcher: self)

@@ -11,7 +11,7 @@ import UNetData
 enum InlineBatch {
     static func read(_ p: ParamsReader, model: Model, session: Session) throws -> Batch {
         let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize") ?? true
+        let resize = try p[TrainMethods.Step.resize]
         let normalization = session.preprocessing?.normalization ?? .unit
         // The dataset's intensity steps apply to inline images too; a border crop would leave the inline masks
         // behind, so none is made here.
@@ -61,7 +61,13 @@ enum InlineBatch {
     /// One mask as a 1-channel image on the 0...255 scale.
     static func readMask(_ params: ParamsReader, _ values: [JSONValue], index: Int) throws -> UNetData.Image {
         let p = try params.element("masks", index, of: values)
-        defer { _ = try? p.finish() }
+        let forms = ["array", "path", "png"]
+        let given = forms.filter { p.value($0) != nil }
+        if given.count > 1 {
+            throw params.invalid("masks[\(index)]", "must have one of array, path, png, not \(given.joined(separator: " and "))")
+        }
+        // A key beside the form (a typo such as "shpae" next to "array") is refused, listing the known ones.
+        try p.finish(known: forms)
         if let a = try p.object("array") {
             let raw = try RawArray.read(a, ranks: 2...2, dtypes: ["uint8", "float32"])
             try a.finish()

@@ -6,17 +6,34 @@ public enum MethodKind: Sendable {
     case numeric
 }
 
-/// One entry of the method table: the name hosts call, how it runs, which top-level params it accepts (any
-/// other name is answered with -32602 before the handler runs) and the handler, which returns the `result`.
+/// One entry of the method table, and the one declaration of the method: the name hosts call, how it runs, its
+/// parameters (typed `Param`s the handler reads; any other name is answered with -32602 before the handler
+/// runs), its result's JSON Schema, the errors it may answer with, and the handler, which returns the `result`.
+/// `OpenRPCDocument` renders every declaration as `openrpc.json`'s entry for the method.
 public struct MethodSpec {
     public let name: String
     public let kind: MethodKind
+    /// One line for the document.
+    public let summary: String
+    /// True when a running request checks for `cancel` and answers -32800 (a queued numeric request can always
+    /// be cancelled).
+    public let cancellable: Bool
+    public let declaredParams: [ParamDeclaration]
+    /// The declared names, which the dispatcher accepts.
     public let params: Set<String>
+    /// The result's content descriptor, `{"name", "schema"}`.
+    public let result: SchemaFragment
+    public let errors: [ProtocolErrorKind]
     public let handler: (RequestContext) throws -> JSONValue
 
-    public init(_ name: String, _ kind: MethodKind, params: [String] = [],
-                handler: @escaping (RequestContext) throws -> JSONValue) {
-        self.name = name; self.kind = kind; self.params = Set(params); self.handler = handler
+    public init(
+        _ name: String, _ kind: MethodKind, summary: String, cancellable: Bool = false,
+        params: [ParamDeclaration] = [], result: SchemaFragment, errors: [ProtocolErrorKind] = [],
+        handler: @escaping (RequestContext) throws -> JSONValue
+    ) {
+        self.name = name; self.kind = kind; self.summary = summary; self.cancellable = cancellable
+        self.declaredParams = params; self.params = Set(params.map(\.name)); self.result = result
+        self.errors = errors; self.handler = handler
     }
 }
 

@@ -34,20 +34,7 @@ extension ParameterSpec {
     }
 
     /// The type and range alone.
-    public var typeSchema: JSONObject {
-        switch kind {
-        case .integer(let r):
-            return ["type": "integer", "minimum": JSONValue(r.lowerBound), "maximum": JSONValue(r.upperBound)]
-        case let .number(lo, hi, open):
-            return ["type": "number", "minimum": JSONValue(lo), open ? "exclusiveMaximum" : "maximum": JSONValue(hi)]
-        case .boolean: return ["type": "boolean"]
-        case .choice(let choices): return ["type": "string", "enum": JSONValue(choices)]
-        case let .integers(r, count):
-            return ["type": "array", "items": ["type": "integer", "minimum": JSONValue(r.lowerBound),
-                                               "maximum": JSONValue(r.upperBound)],
-                    "minItems": JSONValue(count), "maxItems": JSONValue(count)]
-        }
-    }
+    public var typeSchema: JSONObject { kind.jsonSchema }
 
     /// `model.architectures`' description of the parameter.
     public var json: JSONValue {
@@ -75,5 +62,32 @@ extension ParameterValue {
         case .string(let s): return .string(s)
         case .integers(let l): return JSONValue(l)
         }
+    }
+}
+
+extension ParameterSpec.Kind {
+    /// The JSON Schema of the kind's values: its type and range (a bound at the end of Int's range, or an
+    /// infinite one, is left out, as "no bound"), shared by the architectures' parameters and the methods' `Param`s.
+    public var jsonSchema: JSONObject {
+        switch self {
+        case .integer(let r): return Self.bounded(["type": "integer"], r)
+        case let .number(lo, hi, open):
+            var o: JSONObject = ["type": "number"]
+            if lo.isFinite { o["minimum"] = JSONValue(lo) }
+            if hi.isFinite { o[open ? "exclusiveMaximum" : "maximum"] = JSONValue(hi) }
+            return o
+        case .boolean: return ["type": "boolean"]
+        case .choice(let choices): return ["type": "string", "enum": JSONValue(choices)]
+        case let .integers(r, count):
+            return ["type": "array", "items": .object(Self.bounded(["type": "integer"], r)),
+                    "minItems": JSONValue(count), "maxItems": JSONValue(count)]
+        }
+    }
+
+    private static func bounded(_ o: JSONObject, _ r: ClosedRange<Int>) -> JSONObject {
+        var o = o
+        if r.lowerBound != Int.min { o["minimum"] = JSONValue(r.lowerBound) }
+        if r.upperBound != Int.max { o["maximum"] = JSONValue(r.upperBound) }
+        return o
     }
 }

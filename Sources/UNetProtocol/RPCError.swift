@@ -99,34 +99,50 @@ public struct RPCError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// An error type from another module (UNetData, training) that knows its protocol error. Conform to it in the
-/// file that defines the method group; the dispatcher then answers with `rpcError` instead of -32603.
+/// How any error becomes a protocol error: the one mechanism. An error type (from this module, UNetCore or
+/// UNetData) conforms and says its code and data; the dispatcher, the one-shot commands and MPI ranks answer
+/// with `rpcError`, and anything that does not conform is -32603 with its description.
 public protocol RPCErrorConvertible: Error {
     var rpcError: RPCError { get }
+}
+
+extension RPCError: RPCErrorConvertible {
+    public var rpcError: RPCError { self }
 }
 
 extension RPCError {
     /// The protocol error for anything a handler throws.
     public init(_ error: Error) {
-        switch error {
-        case let e as RPCError: self = e
-        case let e as RPCErrorConvertible: self = e.rpcError
-        case let e as ConfigError: self = .invalidParams(field: e.field, reason: e.reason)
-        case let e as ShapeError: self = .shapeMismatch(e.description)
-        case let e as ImageError:
-            self = RPCError(code: RPCError.imageDecodeFailedCode, message: "image decode failed: \(e.description)",
-                            data: ["path": .string(e.path), "reason": .string(e.message)])
-        case let e as CheckpointError:
-            switch e {
-            case .notFound(let path): self = .fileNotFound(path)
-            case .invalid(let path, _), .mismatch(let path, _):
-                self = RPCError(code: RPCError.checkpointInvalidCode, message: e.description,
-                                data: ["path": .string(path), "reason": .string(e.description)])
-            case .io(let path, _):
-                self = RPCError(code: RPCError.ioErrorCode, message: e.description,
-                                data: ["path": .string(path), "reason": .string(e.description)])
-            }
-        default: self = .internalError(String(describing: error))
+        self = (error as? RPCErrorConvertible)?.rpcError ?? .internalError(String(describing: error))
+    }
+}
+
+/// A parameter that does not fit its declaration (the architecture registry's checks): -32602 naming it.
+extension ConfigError: RPCErrorConvertible {
+    public var rpcError: RPCError { .invalidParams(field: field, reason: reason) }
+}
+
+extension ShapeError: RPCErrorConvertible {
+    public var rpcError: RPCError { .shapeMismatch(description) }
+}
+
+extension ImageError: RPCErrorConvertible {
+    public var rpcError: RPCError {
+        RPCError(code: RPCError.imageDecodeFailedCode, message: "image decode failed: \(description)",
+                 data: ["path": .string(path), "reason": .string(message)])
+    }
+}
+
+extension CheckpointError: RPCErrorConvertible {
+    public var rpcError: RPCError {
+        switch self {
+        case .notFound(let path): return .fileNotFound(path)
+        case .invalid(let path, _), .mismatch(let path, _):
+            return RPCError(code: RPCError.checkpointInvalidCode, message: description,
+                            data: ["path": .string(path), "reason": .string(description)])
+        case .io(let path, _):
+            return RPCError(code: RPCError.ioErrorCode, message: description,
+                            data: ["path": .string(path), "reason": .string(description)])
         }
     }
 }

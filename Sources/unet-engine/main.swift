@@ -34,6 +34,8 @@ let usage = """
                             serves stdin/stdout and shares each request with the other ranks; loads Open MPI
                             (libmpi.so.40) only then
       --version             print the version and exit
+      --openrpc             print the OpenRPC document (Protocol/openrpc.json) generated from the method
+                            declarations and exit
       --help                print this help and exit
 
     example:
@@ -81,6 +83,9 @@ while let arg = args.popFirst() {
         exit(0)
     case "--version":
         print("\(EngineInfo.name) \(EngineInfo.version) (protocol \(EngineInfo.protocolVersion))")
+        exit(0)
+    case "--openrpc":
+        print(OpenRPCDocument.text, terminator: "")
         exit(0)
     case "--threads": threads = positiveInt(for: arg)
     case "--log-level":

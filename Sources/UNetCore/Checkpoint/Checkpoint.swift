@@ -1,4 +1,5 @@
 import Foundation
+import UNetJSON
 
 /// Saving and restoring a model (and its optimizer) as safetensors.
 ///
@@ -33,11 +34,11 @@ public enum Checkpoint {
         }
         st.metadata = extraMetadata
         st.metadata["format"] = "pt"
-        st.metadata[configKey] = String(decoding: try JSONEncoder.sorted.encode(model.config), as: UTF8.self)
+        st.metadata[configKey] = try JSONValueCoding.text(model.config)
         if let opt = optimizer {
             let names = model.network.namedParameters.map(\.name)
             for (name, t) in opt.stateTensors(names: names) { st.tensors[optimizerPrefix + name] = t }
-            st.metadata[optimizerKey] = String(decoding: try JSONEncoder.sorted.encode(OptimizerSettings(opt)), as: UTF8.self)
+            st.metadata[optimizerKey] = try JSONValueCoding.text(OptimizerSettings(opt))
             st.metadata[stepKey] = String(opt.stepCount)
         }
         return st
@@ -58,7 +59,7 @@ public enum Checkpoint {
         let config: ModelConfig
         let ownConfiguration = st.metadata[configKey] != nil
         if let json = st.metadata[configKey] {
-            do { config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) } catch let e as ConfigError {
+            do { config = try JSONValueCoding.decode(ModelConfig.self, fromText: json) } catch let e as ConfigError {
                 // An architecture the registry does not know, or a parameter outside its declared range.
                 throw CheckpointError.invalid(path, "its model configuration is invalid: \(e)")
             } catch {
@@ -96,7 +97,7 @@ public enum Checkpoint {
                         into: model, path: path)
         var optimizer: Optimizer?
         if let json = st.metadata[optimizerKey] {
-            guard let settings = try? JSONDecoder().decode(OptimizerSettings.self, from: Data(json.utf8)) else {
+            guard let settings = try? JSONValueCoding.decode(OptimizerSettings.self, fromText: json) else {
                 throw CheckpointError.invalid(path, "the optimizer settings in the metadata cannot be read")
             }
             let opt = settings.make()

@@ -1,4 +1,5 @@
 import Foundation
+import UNetJSON
 
 /// Trained Keras weights into the engine's matching architecture: a Keras 2 `.h5` (a whole model, weights under
 /// `/model_weights`, or weights only, at the root; layers in the `layer_names` attribute's order, arrays in each
@@ -98,11 +99,12 @@ public enum KerasWeights {
 
     /// The layer names of a Keras 3 `config.json` (a Functional or Sequential model), in model order.
     private static func layerOrder(_ json: Data) -> [String]? {
-        guard let root = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
-              let config = root["config"] as? [String: Any], let layers = config["layers"] as? [[String: Any]] else {
+        // A config.json that does not decode has no order to give: the caller then orders the weights by name.
+        guard let root = try? JSONCodec.decode([UInt8](json), maximumDepth: JSONCodec.fileMaximumDepth),
+              let layers = root["config"]?["layers"]?.arrayValue else {
             return nil
         }
-        return layers.compactMap { $0["name"] as? String ?? ($0["config"] as? [String: Any])?["name"] as? String }
+        return layers.compactMap { $0["name"]?.stringValue ?? $0["config"]?["name"]?.stringValue }
     }
 
     /// "conv2d" < "conv2d_1" < "conv2d_2" < ... < "conv2d_10": Keras' numbering of layers of one kind.

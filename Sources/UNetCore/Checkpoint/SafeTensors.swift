@@ -1,4 +1,5 @@
 import Foundation
+import UNetJSON
 
 /// A safetensors file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape
 /// and byte range, then the raw little-endian data. Python reads it with `safetensors` (or 20 lines of numpy)
@@ -39,8 +40,13 @@ public struct SafeTensors {
                           + "(\(data.count) bytes)")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
-        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
-            throw invalid("the header is not a JSON object")
+        let header: JSONObject
+        do {
+            guard let o = try JSONCodec.decode([UInt8](headerData), maximumDepth: JSONCodec.fileMaximumDepth).objectValue
+            else { throw invalid("the header is not a JSON object") }
+            header = o
+        } catch let e as JSONCodec.DecodeError {
+            throw invalid("the header is not a JSON object (\(e))")
         }
         let body = 8 + Int(headerLength)
         let bodyCount = data.count - body
@@ -48,15 +54,15 @@ public struct SafeTensors {
         var ranges: [(Int, Int)] = []
         for (name, value) in header {
             if name == "__metadata__" {
-                guard let meta = value as? [String: Any] else { throw invalid("__metadata__ is not an object") }
+                guard let meta = value.objectValue else { throw invalid("__metadata__ is not an object") }
                 for (k, v) in meta {
-                    guard let s = v as? String else { throw invalid("metadata \(k) is not a string") }
+                    guard let s = v.stringValue else { throw invalid("metadata \(k) is not a string") }
                     result.metadata[k] = s
                 }
                 continue
             }
-            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shapeAny = entry["shape"] as? [Any], let offsetsAny = entry["data_offsets"] as? [Any],
+            guard let entry = value.objectValue, let dtype = entry["dtype"]?.stringValue,
+                  let shapeAny = entry["shape"]?.arrayValue, let offsetsAny = entry["data_offsets"]?.arrayValue,
                   offsetsAny.count == 2 else { throw invalid("tensor \(name) has a malformed entry") }
             // Sizes come from the file: exact integers only, products checked for overflow before any comparison.
             let shape = try shapeAny.map { v -> Int in
@@ -87,10 +93,8 @@ public struct SafeTensors {
     }
 
     /// A JSON number that is exactly an `Int` (not 1e30, not 2^64, not 1.5).
-    static func exactInt(_ v: Any) -> Int? {
-        guard let n = v as? NSNumber else { return nil }
-        return Int(exactly: n)
-    }
+    /// An integer of the header: a JSON integer (or a whole real, as some writers emit) that fits Int.
+    static func exactInt(_ v: JSONValue) -> Int? { v.intValue.flatMap { Int(exactly: $0) } }
 
     static let dtypeWidth: [String: Int] = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U8": 1]
 
@@ -112,18 +116,20 @@ public struct SafeTensors {
 
     /// The file's bytes: tensors sorted by name (as the Python library writes them), F32 or I64.
     public func serialized() throws -> Data {
-        var entries: [String: Any] = [:]
+        var entries = JSONObject()
         var offset = 0
         let names = tensors.keys.sorted()
         for name in names {
             let t = tensors[name]!
             let bytes = t.count * (integerNames.contains(name) ? 8 : 4)
-            entries[name] = ["dtype": integerNames.contains(name) ? "I64" : "F32", "shape": t.shape,
-                             "data_offsets": [offset, offset + bytes]] as [String: Any]
+            entries[name] = ["dtype": .string(integerNames.contains(name) ? "I64" : "F32"), "shape": JSONValue(t.shape),
+                             "data_offsets": JSONValue([offset, offset + bytes])]
             offset += bytes
         }
-        if !metadata.isEmpty { entries["__metadata__"] = metadata }
-        var header = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys])
+        if !metadata.isEmpty {
+            entries["__metadata__"] = .object(JSONObject(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+        }
+        var header = Data(JSONCodec.encodeForFile(.object(entries)).utf8)
         // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
         while (8 + header.count) % 8 != 0 { header.append(0x20) }
         var out = Data(capacity: 8 + header.count + offset)

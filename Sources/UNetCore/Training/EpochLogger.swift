@@ -28,7 +28,13 @@ public struct LogFileError: Error, CustomStringConvertible {
 func openLogFile(_ path: String, append: Bool) throws -> FileHandle {
     let fm = FileManager.default
     let folder = PathNames.parent(of: path)  // NSString.deletingLastPathComponent traps on "A"
-    if !folder.isEmpty { try? fm.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+    if !folder.isEmpty {
+        do {
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw LogFileError(path: path, reason: "cannot create the folder \(folder): \(error.localizedDescription)")
+        }
+    }
     var isFolder: ObjCBool = false
     if fm.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
         throw LogFileError(path: path, reason: "is a directory")

@@ -2,6 +2,10 @@ import Foundation
 
 /// A training session's position and settings, stored in a checkpoint's metadata (`unet_engine.training`) so that
 /// a run resumed from the file repeats, loss for loss, what followed the save.
+///
+/// Written and read with Foundation's coder, the one metadata entry that does not go through jansson
+/// (`JSONValueCoding`): the dropout generators' state words are UInt64 values beyond Int64, which jansson can
+/// neither parse nor write exactly, and a resumed run must get them bit for bit.
 public struct TrainingState: Codable, Equatable {
     public var config: TrainingConfig
     public var classWeights: [Float]?

@@ -1,5 +1,6 @@
 import Foundation
 import UNetCore
+import UNetJSON
 
 /// A file that could not be used, with why. A manifest's files are named by `row` (the 1-based line of the
 /// manifest) and `path` is not reported: the engine never echoes a file's contents back.
@@ -110,8 +111,9 @@ public enum DatasetSources {
     /// A CSV (header `path,label,mask`, any subset with `path`) or JSON-lines file ({"path", "label", "mask"}).
     /// Relative paths are relative to the manifest's folder. Labels may be class names or indices.
     public static func manifest(_ file: String) throws -> (samples: [Sample], classes: [String], skipped: [SkippedFile]) {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw OpenError(field: "manifest", description: "cannot read \(file)")
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+            throw OpenError(field: "manifest", description: "cannot read \(file): \(error.localizedDescription)")
         }
         let base = PathNames.parent(of: file)
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
@@ -121,12 +123,12 @@ public enum DatasetSources {
             .map { ($0.offset + 1, String($0.element)) }.filter { !$0.1.trimmingCharacters(in: .whitespaces).isEmpty }
         if file.lowercased().hasSuffix(".jsonl") || lines.first?.1.hasPrefix("{") == true {
             for (n, line) in lines {
-                guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                      let path = o["path"] as? String else {
+                guard let o = (try? JSONCodec.decode(line, maximumDepth: JSONCodec.fileMaximumDepth))?.objectValue,
+                      let path = o["path"]?.stringValue else {
                     throw OpenError(field: "manifest", description: "\(file) line \(n) is not {\"path\": ...}")
                 }
-                let label = (o["label"] as? String) ?? (o["label"] as? NSNumber).flatMap { Int(exactly: $0) }.map { "\($0)" }
-                rows.append((n, path, label, o["mask"] as? String))
+                let label = o["label"]?.stringValue ?? o["label"]?.intValue.map { "\($0)" }
+                rows.append((n, path, label, o["mask"]?.stringValue))
             }
         } else {
             guard let header = lines.first?.1.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }),

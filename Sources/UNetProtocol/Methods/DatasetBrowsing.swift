@@ -10,7 +10,7 @@ extension DatasetMethods {
     static let sampleValueBudget = 1 << 25
 
     static func dataset(_ ctx: RequestContext) throws -> Dataset {
-        let name = try ctx.params.requiredString("name")
+        let name = try ctx.params[openName]
         guard let d = store(ctx.session).datasets[name] else {
             throw ctx.params.invalid("name", "no dataset named \(name) is open")
         }
@@ -24,12 +24,12 @@ extension DatasetMethods {
     static func sample(_ ctx: RequestContext) throws -> JSONValue {
         let p = ctx.params
         let d = try dataset(ctx)
-        let count = try p.int("count", default: 4, in: 1...64)
-        let augment = try p.bool("augment", default: false)
-        let epoch = try p.int("epoch", default: 0, in: 0...1_000_000)
-        let start = try p.int("start", default: 0, in: 0...Int.max)
-        let shuffle = try p.bool("shuffle", default: false)
-        let seed = try p.int("seed", in: 0...Int.max).map(UInt64.init) ?? TrainMethods.training(ctx.session).config.seed
+        let count = try p[SampleParams.count]
+        let augment = try p[SampleParams.augment]
+        let epoch = try p[SampleParams.epoch]
+        let start = try p[SampleParams.start]
+        let shuffle = try p[SampleParams.shuffle]
+        let seed = try p[SampleParams.seed].map(UInt64.init) ?? TrainMethods.training(ctx.session).config.seed
         try p.finish()
         let prep = d.preprocessing
         let n = min(count, d.sampleCount), perSample = prep.channels * prep.height * prep.width
@@ -82,8 +82,8 @@ extension DatasetMethods {
     static func files(_ ctx: RequestContext) throws -> JSONValue {
         let p = ctx.params
         let d = try dataset(ctx)
-        let offset = try p.int("offset", default: 0, in: 0...Int.max)
-        let limit = try p.int("limit", default: 1000, in: 1...100_000)
+        let offset = try p[FilesParams.offset]
+        let limit = try p[FilesParams.limit]
         try p.finish()
         let page = offset < d.sampleCount ? offset..<min(offset + min(limit, d.sampleCount - offset), d.sampleCount) : 0..<0
         func path(_ s: ImageSource?) -> JSONValue {

@@ -26,31 +26,122 @@ extension DatasetSources.OpenError: RPCErrorConvertible {
 /// `dataset.open`, `dataset.list`, `dataset.close`, and (in DatasetBrowsing.swift) `dataset.sample` and
 /// `dataset.files`.
 public enum DatasetMethods: MethodGroup {
+    /// The name of an open dataset, as `dataset.sample`, `dataset.files` and `dataset.close` take it.
+    static let openName = Param.string("name", "an open dataset's name").required
+
+    enum OpenParams {
+        static let name = Param.string("name", "1...200 characters; a name opened again replaces that dataset")
+            .required
+        static let task = Param.choice(
+            "task", DatasetTask.self,
+            "default: classification for root, segmentation for images+masks and phantoms, by the mask column for a "
+                + "manifest")
+        static let root = Param.path(
+            "root", "class folders (Keras' flow_from_directory): one subfolder per class, sorted")
+        static let images = Param.path("images", "a folder of images, with masks")
+        static let masks = Param.path("masks", "a folder of masks matched to images by file name")
+        static let maskSuffix = Param.string(
+            "mask_suffix", default: "", "masks named NAME<suffix>.png for image NAME.*")
+        static let manifest = Param.path(
+            "manifest", "CSV (path,label,mask) or JSON lines; relative paths from the manifest's folder")
+        /// Read field by field below (`count`, `size`, `seed`).
+        static let phantoms = Param.json(
+            "phantoms", fragment: ParamSchemas.phantoms,
+            "synthetic chest phantoms with lung masks and consolidation labels")
+        static let inputShape = Param.integers(
+            "input_shape", count: 3...3, each: 1...8192, "[C, H, W], C 1 or 3; default the model's, else the phantoms' size")
+        static let validationSplit = Param.number(
+            "validation_split", in: 0...0.9, default: 0, "fraction held out as NAME.val (never augmented)")
+        static let groupPattern = Param.string(
+            "group_pattern", "regular expression; samples sharing its first match stay on one side of the split")
+        static let seed = Param.integer("seed", in: 0...Int.max, default: 0, "split, order and augmentation draws")
+        static let augment = Param.declared(
+            "augment", schema: ParamSchemas.augment.json.objectValue ?? [:],
+            "random transforms of training batches (engine names or Keras ImageDataGenerator names)",
+            read: { p in try p.object("augment").map(AugmentParams.read) })
+            // Its reader refuses Keras' non-augmentation settings (rescale, ...) saying where they belong.
+            .nestedKeysCheckedByReader()
+        static let letterbox = Param.boolean("letterbox", default: false, "keep the aspect ratio, pad with black")
+        /// Read as `Normalization`'s JSON form.
+        static let normalization = Param.json(
+            "normalization", fragment: ParamSchemas.normalization,
+            "{mode: rescale, scale} | {mode: standardize, mean, std} | {mode: per_image}")
+        static let cacheMB = Param.integer(
+            "cache_mb", in: 0...1 << 20, default: 1024,
+            "decoded images kept in memory (MiB); 0 decodes every batch again")
+        static let maskFormat = Param.choice(
+            "mask_format", MaskFormat.self, default: .auto,
+            "auto: class indices when every value is below 64, else foreground > 127")
+        static let tile = Param.boolean(
+            "tile", default: false,
+            "train on random crops of input_shape's size from full-resolution images and masks (the same window of "
+                + "both; a new one each epoch when augmenting)")
+        static let harmonize = Param.declared(
+            "harmonize", schema: Param<Harmonization>.ref("Harmonize"),
+            "border crop, percentile window, histogram equalisation or CLAHE for every image (not its masks' "
+                + "intensities; masks are cropped alike); stored in checkpoints and repeated by predict and segment "
+                + "(default none)",
+            read: HarmonizeParams.read)
+
+        static let all: [ParamDeclaration] = [
+            name, task, root, images, masks, maskSuffix, manifest, phantoms, inputShape, validationSplit, groupPattern,
+            seed, augment, letterbox, normalization, cacheMB, maskFormat, SharedParams.window, SharedParams.frame, tile,
+            harmonize,
+        ]
+    }
+
+    enum SampleParams {
+        static let count = Param.integer("count", in: 1...64, default: 4, "samples to return")
+        static let augment = Param.boolean(
+            "augment", default: false, "apply the dataset's augmentation, as a training batch of epoch would")
+        static let epoch = Param.integer("epoch", in: 0...1_000_000, default: 0, "the epoch whose order and draws are used")
+        static let start = Param.integer("start", in: 0...Int.max, default: 0, "position in that order of the first sample")
+        static let shuffle = Param.boolean("shuffle", default: false, "the shuffled order train.fit uses in epoch")
+        static let seed = Param.integer("seed", in: 0...Int.max, "the order's seed (default: train.configure's seed)")
+    }
+
+    enum FilesParams {
+        static let offset = Param.integer("offset", in: 0...Int.max, default: 0, "index of the first file of the page")
+        static let limit = Param.integer("limit", in: 1...100_000, default: 1000, "files per page")
+    }
+
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("dataset.open", .numeric, params: [
-                "name", "task", "root", "images", "masks", "mask_suffix", "manifest", "phantoms", "input_shape",
-                "validation_split", "group_pattern", "seed", "augment", "letterbox", "normalization", "cache_mb",
-                "mask_format", "window", "frame", "tile", "harmonize",
-            ]) { ctx in try open(ctx) },
-            MethodSpec("dataset.list", .numeric) { ctx in
+            MethodSpec("dataset.open", .numeric,
+                       summary: "Registers a dataset (class folders, image/mask folders, a manifest or phantoms) "
+                           + "under a name; a validation split as NAME.val.",
+                       params: OpenParams.all, result: datasetOpenResult, errors: [.invalidParams, .fileNotFound]) { ctx in
+                try open(ctx)
+            },
+            MethodSpec("dataset.list", .numeric, summary: "The open datasets: name, task, size, classes, cache use.",
+                       result: datasetListResult) { ctx in
                 let store = store(ctx.session)
                 return ["datasets": .array(store.order.compactMap { store.datasets[$0] }.map { d in
                     ["name": .string(d.name), "task": .string(d.task.rawValue), "size": JSONValue(d.sampleCount),
                      "classes": JSONValue(d.classNames), "cache_bytes": JSONValue(d.cacheBytes)]
                 })]
             },
-            MethodSpec("dataset.close", .numeric, params: ["name"]) { ctx in
-                let name = try ctx.params.requiredString("name")
+            MethodSpec("dataset.close", .numeric, summary: "Forgets an open dataset.", params: [openName],
+                       result: datasetCloseResult, errors: [.invalidParams]) { ctx in
+                let name = try ctx.params[openName]
                 let store = store(ctx.session)
                 guard store.datasets[name] != nil else { throw ctx.params.invalid("name", "no dataset named \(name) is open") }
                 store.remove(name)
                 return [:]
             },
-            MethodSpec("dataset.sample", .numeric, params: ["name", "count", "augment", "epoch", "start", "shuffle", "seed"]) {
-                ctx in try sample(ctx)
+            MethodSpec("dataset.sample", .numeric,
+                       summary: "A few samples exactly as the model sees them; cancellable between samples, capped "
+                           + "at 2^25 float32 values.",
+                       cancellable: true,
+                       params: [openName, SampleParams.count, SampleParams.augment, SampleParams.epoch, SampleParams.start, SampleParams.shuffle,
+                                SampleParams.seed],
+                       result: datasetSampleResult, errors: [.invalidParams, .cancelled, .imageDecodeFailed]) { ctx in
+                try sample(ctx)
             },
-            MethodSpec("dataset.files", .numeric, params: ["name", "offset", "limit"]) { ctx in try files(ctx) },
+            MethodSpec("dataset.files", .numeric,
+                       summary: "Lists a dataset's files (ids, paths, labels) a page at a time, without images.",
+                       params: [openName, FilesParams.offset, FilesParams.limit], result: datasetFilesResult,
+                       errors: [.invalidParams]) { ctx in try files(ctx) },
         ]
     }
 
@@ -58,29 +149,30 @@ public enum DatasetMethods: MethodGroup {
 
     static func open(_ ctx: RequestContext) throws -> JSONValue {
         let p = ctx.params
-        let name = try p.requiredString("name")
+        let name = try p[OpenParams.name]
         guard !name.isEmpty, name.count <= 200 else { throw p.invalid("name", "must be 1...200 characters") }
-        let sources = ["root", "images", "manifest", "phantoms"].filter { p.has($0) }
+        let sources = [OpenParams.root, OpenParams.images, OpenParams.manifest].map(\.name).filter { p.has($0) }
+            + (p.has(OpenParams.phantoms.name) ? [OpenParams.phantoms.name] : [])
         guard sources.count == 1 else {
             throw p.invalid(sources.isEmpty ? "root" : sources[1],
                             "give exactly one source: root, images (+ masks), manifest or phantoms")
         }
-        let seed = UInt64(try p.int("seed", default: 0, in: 0...Int.max))
-        let augmentation = try p.object("augment").map(AugmentParams.read) ?? Augmentation()
+        let seed = UInt64(try p[OpenParams.seed])
+        let augmentation = try p[OpenParams.augment] ?? Augmentation()
 
         // Samples, class names and the task.
         var samples: [Sample] = [], classes: [String] = [], skipped: [SkippedFile] = []
-        var task = try p.enumeration("task", DatasetTask.self)
+        var task = try p[OpenParams.task]
         var phantomSize: [Int]?
-        if let root = try p.path("root") {
+        if let root = try p[OpenParams.root] {
             (samples, classes, skipped) = try DatasetSources.classFolders(root)
             task = task ?? .classification
-        } else if let images = try p.path("images") {
-            guard let masks = try p.path("masks") else { throw p.invalid("masks", "is required with images") }
+        } else if let images = try p[OpenParams.images] {
+            guard let masks = try p[OpenParams.masks] else { throw p.invalid("masks", "is required with images") }
             (samples, skipped) = try DatasetSources.imageMaskFolders(images: images, masks: masks,
-                                                                   maskSuffix: try p.string("mask_suffix") ?? "")
+                                                                   maskSuffix: try p[OpenParams.maskSuffix])
             task = task ?? .segmentation
-        } else if let manifest = try p.path("manifest") {
+        } else if let manifest = try p[OpenParams.manifest] {
             guard FileManager.default.fileExists(atPath: manifest) else { throw RPCError.fileNotFound(manifest) }
             (samples, classes, skipped) = try DatasetSources.manifest(manifest)
             task = task ?? (samples.contains { $0.mask != nil } ? .segmentation : .classification)
@@ -106,28 +198,28 @@ public enum DatasetMethods: MethodGroup {
         }
 
         // How images become inputs: input_shape, else the model's, else the phantoms' size.
-        let shape = try p.intArray("input_shape", count: 3...3, each: 1...8192)
+        let shape = try p[OpenParams.inputShape]
             ?? ctx.session.model?.config.inputShape ?? phantomSize.map { [1] + $0 }
         if p.has("input_shape"), let shape { try ChannelsLastShape.refuse(shape, p, key: "input_shape") }
         guard let shape, shape[0] == 1 || shape[0] == 3 else {
             throw p.invalid("input_shape", shape == nil ? "is required (no model to take it from)" : "channels must be 1 or 3")
         }
         var prep = Preprocessing(channels: shape[0], height: shape[1], width: shape[2],
-                                 letterbox: try p.bool("letterbox", default: false))
-        if let n = p.value("normalization") {
+                                 letterbox: try p[OpenParams.letterbox])
+        if let n = try p[OpenParams.normalization] {
             do {
-                prep.normalization = try JSONDecoder().decode(Normalization.self, from: Data(JSONCodec.encodeString(n).utf8))
+                prep.normalization = try JSONValueCoding.decode(Normalization.self, from: n)
             } catch {
                 throw p.invalid("normalization", "is not a valid normalization object")
             }
         }
-        prep.maskFormat = try p.enumeration("mask_format", MaskFormat.self) ?? .auto
+        prep.maskFormat = try p[OpenParams.maskFormat]
         prep.decodeOptions = try p.decodeOptions()
-        prep.tileSampling = try p.bool("tile", default: false)
-        prep.harmonization = try HarmonizeParams.read(p) ?? .none
-        let cacheMB = try p.int("cache_mb", default: 1024, in: 0...1 << 20)
-        let split = try p.double("validation_split", default: 0, in: 0...0.9)
-        let groupPattern = try p.string("group_pattern")
+        prep.tileSampling = try p[OpenParams.tile]
+        prep.harmonization = try p[OpenParams.harmonize] ?? .none
+        let cacheMB = try p[OpenParams.cacheMB]
+        let split = try p[OpenParams.validationSplit]
+        let groupPattern = try p[OpenParams.groupPattern]
         try p.finish()
 
         let all = Dataset(name: name, task: task, samples: samples, classNames: classes, preprocessing: prep,

@@ -6,10 +6,14 @@ import UNetCore
 /// tested without a slow model. `debug.ranks` tells, for every rank of an MPI job (or the engine alone), its process
 /// id, a digest of its weights and its time in allreduce so far, so tests can check that the ranks' weights are bit-identical and kill one rank.
 public enum DebugMethods: MethodGroup {
+    static let seconds = Param.number("seconds", in: 0...600, default: 1, "how long to hold the worker")
+
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("debug.sleep", .numeric, params: ["seconds"]) { ctx in
-                let seconds = try ctx.params.double("seconds", default: 1, in: 0...600)
+            MethodSpec("debug.sleep", .numeric,
+                       summary: "Only with --debug-methods: hold the worker, checking for cancel every 10 ms.",
+                       cancellable: true, params: [seconds], result: debugSleepResult) { ctx in
+                let seconds = try ctx.params[Self.seconds]
                 let start = Date()
                 // One progress notification at the start, then about every half second.
                 var lastReport = Date.distantPast
@@ -23,7 +27,9 @@ public enum DebugMethods: MethodGroup {
                 }
                 return ["slept_s": JSONValue(seconds)]
             },
-            MethodSpec("debug.ranks", .numeric) { ctx in
+            MethodSpec("debug.ranks", .numeric,
+                       summary: "Only with --debug-methods: every MPI rank's process id and weights digest.",
+                       result: debugRanksResult) { ctx in
                 let digest = weightsDigest(try? ctx.session.requireModel())
                 let (rank, size) = (DataParallel.group?.rank ?? 0, DataParallel.group?.size ?? 1)
                 // Each rank fills its own slots and the sum gathers them all (a gather by allreduce).

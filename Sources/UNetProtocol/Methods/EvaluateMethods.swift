@@ -2,18 +2,32 @@ import UNetCore
 
 /// `evaluate`: the model scored on a dataset, with the metrics of the reference pipelines.
 public enum EvaluateMethods: MethodGroup {
+    static let dataset = Param.string("dataset", "an open dataset's name (dataset.open)").required
+    static let threshold = Param.number(
+        "threshold", in: 0...1, default: 0.5, "a probability at or above it counts as positive (masks and one-unit heads)")
+    static let batchSize = Param.integer(
+        "batch_size", in: 1...4096, "images per forward (default: train.configure's batch_size)")
+    static let perImage = Param.boolean(
+        "per_image", default: false,
+        "per image: dice/iou/pixel_accuracy for a mask; id, label, class, probabilities, predicted for a class head")
+    static let postprocess = SharedParams.postprocess(
+        "cleans each thresholded mask at the input size before Dice, IoU and pixel accuracy are counted, as segment "
+            + "does")
+
     public static var methods: [MethodSpec] {
-        [MethodSpec("evaluate", .numeric, params: ["dataset", "threshold", "batch_size", "per_image", "postprocess"]) { ctx in try evaluate(ctx) }]
+        [MethodSpec("evaluate", .numeric, summary: "Scores the model on a dataset.", cancellable: true,
+                    params: [dataset, threshold, batchSize, perImage, postprocess], result: evaluateResult,
+                    errors: [.noModel, .invalidParams, .cancelled, .imageDecodeFailed]) { ctx in try evaluate(ctx) }]
     }
 
     static func evaluate(_ ctx: RequestContext) throws -> JSONValue {
         let p = ctx.params
-        let name = try p.requiredString("dataset")
-        let threshold = try p.double("threshold", default: 0.5, in: 0...1)
+        let name = try p[dataset]
+        let threshold = try p[Self.threshold]
         let training = TrainMethods.training(ctx.session)
-        let batchSize = try p.int("batch_size", default: training.config.batchSize, in: 1...4096)
-        let perImage = try p.bool("per_image", default: false)
-        let post = try PostprocessParams.read(p)
+        let batchSize = try p[Self.batchSize] ?? training.config.batchSize
+        let perImage = try p[Self.perImage]
+        let post = try p[postprocess]
         try p.finish()
         let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
         let trainer = try training.trainer(for: ctx.session)

@@ -9,15 +9,65 @@ import UNetData
 /// gradient methods, and one whose class head pools a logit map (or whose mask has one channel per class) gets
 /// `class_map`. The model is not changed (`Network.withEvaluationGradients`).
 public enum ExplainMethods: MethodGroup {
+    static let method = Param.choice(
+        "method", ExplanationMethod.self, default: .gradcam,
+        "gradcam: ReLU(sum_k w_k A_k) for the activation A of layer, w_k the spatial mean of dS/dA_k, upsampled "
+            + "bilinearly; gradcam++: Chattopadhay et al.'s weights; saliency: |dS/dx|, the largest over the input "
+            + "channels; smoothgrad: the mean saliency over samples noisy copies; integrated_gradients: |sum over "
+            + "channels of (x - black) * the trapezoid mean of dS/dx over steps| ; class_map: the per-pixel "
+            + "probability of the target from the logit map a class head pools or a mask of one channel per class. "
+            + "S is the target's class logit")
+    /// Read by `readTarget`, which knows the model's classes and the session's class names.
+    static let target = Param.json(
+        "target", schema: ["oneOf": [["type": "integer", "minimum": 0], ["type": "string"]]],
+        "the class to explain, by index or by class name (default: each image's predicted class)")
+    static let layer = Param.string(
+        "layer",
+        "gradcam and gradcam++ only: the node whose activation is read, a name model.summary lists (default: the "
+            + "deepest encoder feature the class head reads, e.g. bottleneck.relu2); an unknown one is -32602 listing "
+            + "the valid ones")
+    static let threshold = Param.number(
+        "threshold", in: 0...1,
+        "also return mask: the pixels whose (normalised) map is >= threshold (the Eff-UNet reference uses 0.97 on "
+            + "class_map)")
+    static let normalize = Param.choice(
+        "normalize", Normalize.self,
+        "minmax: each map scaled to [0, 1] (default, except class_map); raw: the values as computed (default for "
+            + "class_map, whose values are probabilities)")
+    static let encoding = Param.choice(
+        "encoding", MaskEncoding.self, default: .png,
+        "png: base64 8-bit PNG of the map scaled to 0...255; array: uint8 raw array of it; probabilities: float32 "
+            + "raw array of the map values; probabilities_json: the values as nested JSON numbers")
+    static let overlay = Param.boolean(
+        "overlay", default: false,
+        "also return overlay: a base64 RGB PNG of the image with the map as a jet heat overlay, or with threshold "
+            + "the mask's pixels painted (0, 255, 0)")
+    static let outputDir = Param.path(
+        "output_dir",
+        "write each map there as <stem>_<method>.png (and the overlay as <stem>_<method>_overlay.png), gradcam++ "
+            + "spelt gradcampp; entries then have path and overlay_path instead of inline pictures")
+    static let samples = Param.integer(
+        "samples", in: 1...maximumSamples, default: ExplanationOptions.defaultSamples, "smoothgrad only: noisy copies")
+    static let noise = Param.number(
+        "noise", in: 0...1, default: Double("\(ExplanationOptions.defaultNoise)")!,
+        "smoothgrad only: the noise's standard deviation as a fraction of the image's value range")
+    static let seed = Param.integer("seed", in: 0...Int.max, default: 0, "smoothgrad only: the noise's seed")
+    static let steps = Param.integer(
+        "steps", in: 1...maximumSteps, default: ExplanationOptions.defaultSteps,
+        "integrated_gradients only: intervals of the path from the black baseline, trapezoid rule")
+
     public static var methods: [MethodSpec] {
         [
             MethodSpec(
-                "explain", .numeric,
+                "explain", .numeric, summary: "Where the model looks for a class: one map per image, at its size.",
+                cancellable: true,
                 params: [
-                    "images", "method", "target", "layer", "threshold", "normalize", "encoding", "overlay",
-                    "output_dir", "samples", "noise", "seed", "steps", "resize", "batch_size", "window", "frame",
-                    "include_patient_id", "harmonize",
-                ]
+                    SharedParams.images, method, target, layer, threshold, normalize, encoding, overlay, outputDir,
+                    samples, noise, seed, steps, SharedParams.resize, SharedParams.batchSize, SharedParams.window,
+                    SharedParams.frame, SharedParams.includePatientID, SharedParams.inferenceHarmonize,
+                ],
+                result: explainResult,
+                errors: [.noModel, .shapeMismatch, .unsupportedByModel, .fileNotFound, .imageDecodeFailed, .ioError]
             ) { ctx in
                 try explain(ctx)
             },
@@ -35,23 +85,22 @@ public enum ExplainMethods: MethodGroup {
     static func explain(_ ctx: RequestContext) throws -> JSONValue {
         let model = try ctx.session.requireModel()
         let p = ctx.params
-        let method = try p.enumeration("method", ExplanationMethod.self) ?? .gradcam
+        let method = try p[Self.method]
         let explainer = Explainer(model: model)
         explainer.checkCancelled = ctx.checkCancelled
         let classes = try explainer.classCount(for: method)
         let target = try readTarget(p, classes: classes, names: ctx.session.classNames)
         var options = ExplanationOptions(method: method)
-        options.layer = try p.string("layer")
+        options.layer = try p[layer]
         if options.layer != nil, !method.readsLayer {
             throw p.invalid("layer", "applies to gradcam and gradcam++ only, not to \(method.rawValue)")
         }
         try readSampling(p, method: method, into: &options)
-        let threshold = try p.double("threshold", in: 0...1).map(Float.init)
-        let normalize = try p.enumeration("normalize", Normalize.self) ?? (method == .classMap ? .raw : .minmax)
-        let encoding = try MaskEncoding(
-            rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        let overlay = try p.bool("overlay", default: false)
-        let directory = try p.path("output_dir")
+        let threshold = try p[Self.threshold].map(Float.init)
+        let normalize = try p[Self.normalize] ?? (method == .classMap ? .raw : .minmax)
+        let encoding = try p[Self.encoding]
+        let overlay = try p[Self.overlay]
+        let directory = try p[outputDir]
         let stem = method.rawValue.replacingOccurrences(of: "+", with: "p")
         var mapFiles = try directory.map { try MaskFiles(directory: $0, suffix: "_\(stem)", unnamed: stem) }
         var overlayFiles = try directory.map {
@@ -120,7 +169,7 @@ public enum ExplainMethods: MethodGroup {
     /// `target`: a class index below `classes`, or a class name of the session's; nil means each image's
     /// predicted class.
     static func readTarget(_ p: ParamsReader, classes: Int, names: [String]?) throws -> Int? {
-        guard let v = p.value("target") else { return nil }
+        guard let v = try p[target] else { return nil }
         let known = (names?.count == classes ? names : nil) ?? []
         let valid = "a class index in 0...\(classes - 1)"
             + (known.isEmpty ? "" : " or one of the class names \(known.map { "\"\($0)\"" }.joined(separator: ", "))")
@@ -137,16 +186,16 @@ public enum ExplainMethods: MethodGroup {
     /// SmoothGrad's `samples`, `noise` and `seed`, integrated gradients' `steps`: each refused for the methods
     /// that do not sample, so that a misspelt method does not silently ignore them.
     static func readSampling(_ p: ParamsReader, method: ExplanationMethod, into options: inout ExplanationOptions) throws {
-        for key in ["samples", "noise", "seed"] where method != .smoothgrad && p.has(key) && p.value(key) != nil {
+        for key in [samples.name, noise.name, seed.name] where method != .smoothgrad && p.value(key) != nil {
             throw p.invalid(key, "applies to smoothgrad only, not to \(method.rawValue)")
         }
-        if method != .integratedGradients, p.value("steps") != nil {
+        if method != .integratedGradients, p.value(steps.name) != nil {
             throw p.invalid("steps", "applies to integrated_gradients only, not to \(method.rawValue)")
         }
-        options.samples = try p.int("samples", default: ExplanationOptions.defaultSamples, in: 1...maximumSamples)
-        options.noise = Float(try p.double("noise", default: Double(ExplanationOptions.defaultNoise), in: 0...1))
-        options.seed = UInt64(try p.int("seed", default: 0, in: 0...Int.max))
-        options.steps = try p.int("steps", default: ExplanationOptions.defaultSteps, in: 1...maximumSteps)
+        options.samples = try p[samples]
+        options.noise = Float(try p[noise])
+        options.seed = UInt64(try p[seed])
+        options.steps = try p[steps]
     }
 
     /// Integrated gradients' baseline: a black pixel (0 in every channel) as the model's input normalisation

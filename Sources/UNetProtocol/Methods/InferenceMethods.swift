@@ -5,22 +5,55 @@ import UNetData
 /// `predict` (image-level classes) and `segment` (masks) on the current model, in batches of consecutive images of
 /// one size: memory stays bounded, and a `cancel` takes effect between batches.
 public enum InferenceMethods: MethodGroup {
+    static let predictThreshold = Param.number(
+        "threshold", in: 0...1, default: 0.5,
+        "class 1 when the single sigmoid unit is at or above it; -32602 for a model with more than one class output")
+    static let segmentThreshold = Param.number(
+        "threshold", in: 0...1, default: 0.5, "a pixel is foreground when its probability is at or above it")
+    static let encoding = Param.choice(
+        "encoding", MaskEncoding.self, default: .png,
+        "png: base64 PNG of the label mask; array: uint8 raw array of it; probabilities: float32 raw array of the "
+            + "probabilities; probabilities_json: the probabilities as nested JSON numbers (what probabilities gave "
+            + "before)")
+    static let outputDir = Param.path(
+        "output_dir",
+        "write each mask there as <stem>_mask.png (mask_NNN.png for inline images); a name taken by an earlier "
+            + "image of the request gets _1, _2, ... after the stem")
+    static let tile = Param.declared(
+        "tile",
+        schema: ["type": "object",
+                 "properties": ["size": ["type": "array", "items": ["type": "integer", "minimum": 1,
+                                                                      "maximum": JSONValue(ImageInput.maximumSide)],
+                                         "minItems": 2, "maxItems": 2],
+                                "overlap": ["type": "number", "minimum": 0, "maximum": 0.95, "default": 0.25],
+                                "mode": ["enum": ["constant", "gaussian"]],
+                                "batch": ["type": "integer", "minimum": 1, "maximum": 64]],
+                 "required": ["size"], "additionalProperties": false],
+        "sliding-window inference at full resolution (MONAI's sliding_window_inference): windows of size [h, w] "
+            + "stepping by int(size * (1 - overlap)), the last moved back to the edge, blended with a constant or "
+            + "Gaussian (sigma 0.125 * size) importance map, batch windows per forward; images are not resized "
+            + "unless resize is true",
+        read: TiledInference.read)
+    static let postprocess = SharedParams.postprocess(
+        "cleans each label mask at the image's own size (one-channel models; not with the probabilities encodings)")
+
     public static var methods: [MethodSpec] {
         [
             MethodSpec(
-                "predict", .numeric,
-                params: [
-                    "images", "threshold", "resize", "batch_size", "window", "frame", "include_patient_id", "tta",
-                    "harmonize",
-                ]
+                "predict", .numeric, summary: "Image-level class probabilities.", cancellable: true,
+                params: [SharedParams.images, predictThreshold] + SharedParams.decoding
+                    + [SharedParams.tta, SharedParams.inferenceHarmonize],
+                result: predictResult,
+                errors: [.noModel, .shapeMismatch, .unsupportedByModel, .fileNotFound, .imageDecodeFailed]
             ) { ctx in
                 try predict(ctx)
             },
             MethodSpec(
-                "segment", .numeric, params: [
-                    "images", "threshold", "encoding", "output_dir", "resize", "batch_size", "window", "frame",
-                    "include_patient_id", "tta", "tile", "harmonize", "postprocess",
-                ]
+                "segment", .numeric, summary: "Masks at each image's size.", cancellable: true,
+                params: [SharedParams.images, segmentThreshold, encoding, outputDir] + SharedParams.decoding
+                    + [SharedParams.tta, tile, SharedParams.inferenceHarmonize, postprocess],
+                result: segmentResult,
+                errors: [.noModel, .shapeMismatch, .unsupportedByModel, .fileNotFound, .imageDecodeFailed, .ioError]
             ) { ctx in
                 try segment(ctx)
             },
@@ -72,15 +105,15 @@ public enum InferenceMethods: MethodGroup {
         _ run: (Tensor, [(index: Int, input: ImageInput)]) throws -> Void
     ) throws {
         let p = ctx.params
-        let images = try p.requiredArray("images", count: 1...ImageInput.maximumImages)
-        let resize = try p.bool("resize", default: !alone)
-        let asked = try p.int("batch_size", in: 1...ImageInput.maximumImages)
+        let images = try p.requiredArray(SharedParams.images.name, count: 1...ImageInput.maximumImages)
+        let resize = try p[SharedParams.resize] ?? !alone
+        let asked = try p[SharedParams.batchSize]
         var (batchSize, batchPixels) = asked.map { ($0, maximumBatchPixels) } ?? (defaultBatchSize, defaultBatchPixels)
         if alone { (batchSize, batchPixels) = (1, Int.max) }
         let normalization = ctx.session.preprocessing?.normalization ?? .unit
         let options = try p.decodeOptions(withPatientID: true)
         // The request's own, else what the model was trained with (dataset.open's, or the checkpoint's).
-        let harmonization = try HarmonizeParams.read(p) ?? ctx.session.preprocessing?.harmonization ?? .none
+        let harmonization = try p[SharedParams.inferenceHarmonize] ?? ctx.session.preprocessing?.harmonization ?? .none
         var lastReport = Date()
         var pending: [(index: Int, input: ImageInput)] = []
         var done = 0
@@ -139,7 +172,7 @@ public enum InferenceMethods: MethodGroup {
             throw RPCError.unsupportedByModel(
                 "this unet has no classification head: create it with classification_head")
         }
-        let threshold = Float(try ctx.params.double("threshold", default: 0.5, in: 0...1))
+        let threshold = Float(try ctx.params[predictThreshold])
         // A threshold picks class 1 from one sigmoid unit; with more units the largest output wins, so a
         // threshold would be silently ignored: refuse it instead.
         let units = model.classHead?.channels ?? 0
@@ -178,12 +211,11 @@ public enum InferenceMethods: MethodGroup {
                 "\(model.config.architecture.rawValue) produces no mask: segment needs a unet")
         }
         let p = ctx.params
-        let threshold = Float(try p.double("threshold", default: 0.5, in: 0...1))
-        let encoding = try MaskEncoding(
-            rawValue: p.string("encoding", default: "png", oneOf: MaskEncoding.allCases.map(\.rawValue)))!
-        var files = try p.path("output_dir").map { try MaskFiles(directory: $0) }
-        let tile = try TiledInference.read(p)
-        let post = try PostprocessParams.read(p)
+        let threshold = Float(try p[segmentThreshold])
+        let encoding = try p[Self.encoding]
+        var files = try p[outputDir].map { try MaskFiles(directory: $0) }
+        let tile = try p[Self.tile]
+        let post = try p[Self.postprocess]
         try PostprocessParams.requireOneChannel(post, p, channels: model.maskHead?.channels ?? 1)
         if !post.isIdentity, encoding == .probabilities || encoding == .probabilitiesJSON, files == nil {
             throw p.invalid("postprocess", "cleans label masks; the \(encoding.rawValue) encoding returns the raw probabilities")

@@ -19,19 +19,32 @@ public enum ModelMethods: MethodGroup {
     static let classNamesKey = "unet_engine.class_names"
     static let preprocessingKey = "unet_engine.preprocessing"
 
+    static let path = Param.path("path").required
+
     public static var methods: [MethodSpec] {
         [
             MethodSpec("model.create", .numeric,
-                       params: commonParams + architectureParams) { ctx in
+                       summary: "Build a new model; replaces the current one on success. The architecture's own "
+                           + "parameters are declared by the architecture registry (see model.architectures); giving "
+                           + "one the chosen architecture does not declare is -32602 listing the ones it does.",
+                       params: (createParamsSchema.arrayValue ?? []).map(DescribedParam.init(descriptor:)),
+                       result: modelCreateResult, errors: [.invalidParams]) { ctx in
                 let model = try Model.build(try config(ctx.params))
                 // Class names from an open dataset stay: opening the data before creating the model is the usual order.
                 ctx.session.replaceModel(model, optimizer: nil, classNames: ctx.session.classNames)
                 return summary(model)
             },
-            MethodSpec("model.architectures", .immediate) { _ in architectures },
-            MethodSpec("model.summary", .numeric) { ctx in summary(try ctx.session.requireModel()) },
-            MethodSpec("model.save", .numeric, params: ["path"]) { ctx in
-                let path = try ctx.params.requiredPath("path")
+            MethodSpec("model.architectures", .immediate,
+                       summary: "Every architecture model.create builds: name, description, and each parameter with "
+                           + "its type, default, range or choices and description. Answered at once.",
+                       result: modelArchitecturesResult) { _ in architectures },
+            MethodSpec("model.summary", .numeric, summary: "Layers, shapes and parameter counts.",
+                       result: modelSummaryResult, errors: [.noModel]) { ctx in
+                summary(try ctx.session.requireModel())
+            },
+            MethodSpec("model.save", .numeric, summary: "Write a safetensors checkpoint.", params: [path],
+                       result: modelSaveResult, errors: [.noModel, .ioError]) { ctx in
+                let path = try ctx.params[Self.path]
                 let model = try ctx.session.requireModel()
                 // Under MPI the ranks' weights are identical: only rank 0 (whose answer the host reads) writes.
                 guard DataParallel.isLeader else { return ["path": .string(path), "bytes": 0] }
@@ -39,8 +52,9 @@ public enum ModelMethods: MethodGroup {
                                                 extraMetadata: checkpointMetadata(ctx.session))
                 return ["path": .string(path), "bytes": JSONValue(bytes)]
             },
-            MethodSpec("model.load", .numeric, params: ["path"]) { ctx in
-                let path = try ctx.params.requiredPath("path")
+            MethodSpec("model.load", .numeric, summary: "Load a checkpoint; the current model is kept if it fails.",
+                       params: [path], result: modelLoadResult, errors: [.fileNotFound, .checkpointInvalid]) { ctx in
+                let path = try ctx.params[Self.path]
                 if KerasWeights.handles(path) {
                     // Keras weights go into a new model of the current one's architecture and input shape.
                     let config = try ctx.session.requireModel().config
@@ -53,28 +67,45 @@ public enum ModelMethods: MethodGroup {
                     return summary(model)
                 }
                 let contents = try Checkpoint.load(path: path, current: ctx.session.model)
-                let names = contents.metadata[classNamesKey].flatMap { try? JSONCodec.decode($0) }?.arrayValue?
-                    .compactMap(\.stringValue)
-                // Read the training state before anything changes, so a bad one leaves the session as it was.
+                // Read the metadata and the training state before anything changes, so a bad one (-32007) leaves
+                // the session as it was.
+                let names = try classNames(contents.metadata, path: path)
+                let preprocessing = try preprocessing(contents.metadata, path: path)
                 let resumed = try TrainingSession.Restored(contents)
                 ctx.session.replaceModel(contents.model, optimizer: contents.optimizer, classNames: names)
-                if let json = contents.metadata[preprocessingKey] {
-                    ctx.session.preprocessing = try? JSONDecoder().decode(Preprocessing.self, from: Data(json.utf8))
-                }
+                if let preprocessing { ctx.session.preprocessing = preprocessing }
                 TrainMethods.training(ctx.session).apply(resumed, session: ctx.session)
                 return summary(contents.model)
             },
         ]
     }
 
+    /// The class names a checkpoint stores (nil when it has none); anything but a list of strings is -32007.
+    static func classNames(_ metadata: [String: String], path: String) throws -> [String]? {
+        guard let text = metadata[classNamesKey] else { return nil }
+        guard let list = (try? JSONCodec.decode(text))?.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+            throw CheckpointError.invalid(path, "its \(classNamesKey) metadata is not a list of strings")
+        }
+        return list.compactMap(\.stringValue)
+    }
+
+    /// The preprocessing a checkpoint stores (nil when it has none). Metadata that does not decode is -32007
+    /// rather than a silent default normalisation, which would feed the model inputs it was not trained on.
+    static func preprocessing(_ metadata: [String: String], path: String) throws -> Preprocessing? {
+        guard let text = metadata[preprocessingKey] else { return nil }
+        do {
+            return try JSONValueCoding.decode(Preprocessing.self, fromText: text)
+        } catch {
+            throw CheckpointError.invalid(path, "its \(preprocessingKey) metadata cannot be read (\(error))")
+        }
+    }
+
     /// Everything a checkpoint stores beside the weights: class names, preprocessing, and the training session's
     /// state (optimizer settings, position, RNG), so `model.load` resumes a run exactly.
-    static func checkpointMetadata(_ session: Session) -> [String: String] {
-        var extra = TrainMethods.training(session).checkpointMetadata(session)
+    static func checkpointMetadata(_ session: Session) throws -> [String: String] {
+        var extra = try TrainMethods.training(session).checkpointMetadata(session)
         if let names = session.classNames { extra[classNamesKey] = JSONCodec.encodeString(JSONValue(names)) }
-        if let prep = session.preprocessing, let data = try? JSONEncoder().encode(prep) {
-            extra[preprocessingKey] = String(decoding: data, as: UTF8.self)
-        }
+        if let prep = session.preprocessing { extra[preprocessingKey] = try JSONValueCoding.text(prep) }
         return extra
     }
 
@@ -112,9 +143,9 @@ public enum ModelMethods: MethodGroup {
             ["name": "architecture", "required": true,
              "schema": ["type": "string", "enum": JSONValue(ArchitectureRegistry.names)]],
             ["name": "input_shape", "required": true,
-             "schema": ["type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 3, "maxItems": 3],
-             "description": .string("[C, H, W], channels first; a channels-last shape such as [256, 256, 1] (last 1 "
-                + "or 3, first above 4) is -32602 with \"did you mean [1, 256, 256]?\"")],
+             "schema": ["type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 3, "maxItems": 3,
+                        "description": .string("[C, H, W], channels first; a channels-last shape such as [256, 256, 1] "
+                            + "(last 1 or 3, first above 4) is -32602 with \"did you mean [1, 256, 256]?\"")]],
             ["name": "seed", "required": false, "schema": ["type": "integer", "minimum": 0, "default": 0]],
         ]
         for name in architectureParams {

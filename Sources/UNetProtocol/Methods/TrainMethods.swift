@@ -61,11 +61,16 @@ final class TrainingSession {
     }
 
     /// Metadata that makes a checkpoint resumable: the trainer's state and the datasets' positions.
-    func checkpointMetadata(_ session: Session) -> [String: String] {
+    /// A state that does not encode is an error, not a checkpoint that silently cannot resume.
+    func checkpointMetadata(_ session: Session) throws -> [String: String] {
         startPositionsIfModelChanged(session)
         var meta: [String: String] = [:]
-        if let t = trainer, generation == session.modelGeneration, let json = try? JSONEncoder().encode(t.state) { meta[Trainer.stateKey] = String(decoding: json, as: UTF8.self) }
-        if let json = try? JSONEncoder().encode(positions) { meta[TrainingSession.positionsKey] = String(decoding: json, as: UTF8.self) }
+        if let t = trainer, generation == session.modelGeneration {
+            // Foundation's coder, not jansson: the dropout RNG words are UInt64 beyond Int64 (see Trainer+Checkpoint).
+            meta[Trainer.stateKey] = String(decoding: try JSONEncoder().encode(t.state), as: UTF8.self)
+        }
+        meta[TrainingSession.positionsKey] = JSONCodec.encodeForFile(
+            .object(JSONObject(positions.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) })))
         return meta
     }
 
@@ -76,8 +81,17 @@ final class TrainingSession {
 
         init(_ contents: Checkpoint.Contents) throws {
             trainer = try Trainer.restore(from: contents)
-            positions = contents.metadata[TrainingSession.positionsKey]
-                .flatMap { try? JSONDecoder().decode([String: [Int]].self, from: Data($0.utf8)) } ?? [:]
+            // Positions that do not decode are refused rather than silently reset to the start of every dataset.
+            if let text = contents.metadata[TrainingSession.positionsKey] {
+                do {
+                    positions = try JSONValueCoding.decode([String: [Int]].self, fromText: text)
+                } catch {
+                    throw CheckpointError.invalid(
+                        "checkpoint", "the dataset positions in the metadata cannot be read (\(error))")
+                }
+            } else {
+                positions = [:]
+            }
         }
     }
 
@@ -114,18 +128,88 @@ extension TrainingError: RPCErrorConvertible {
 
 /// `train.configure`, `train.step` and `train.fit`.
 public enum TrainMethods: MethodGroup {
+    /// `train.configure`'s parameters: each one given changes that setting, the others stay as they are.
+    enum Configure {
+        static let optimizer = Param.choice("optimizer", Optimizer.Kind.self, "default adam")
+        static let learningRate = Param.number(
+            "learning_rate", in: 0...1e12, "positive; default 1e-3 (Adam's in PyTorch and Keras)")
+        static let weightDecay = Param.number(
+            "weight_decay", in: 0...1, "L2 for adam and sgd, decoupled for adamw (default 0, adamw 0.01)")
+        static let momentum = Param.number("momentum", in: 0...1, "sgd's momentum (default 0)")
+        static let nesterov = Param.boolean("nesterov", "sgd's Nesterov momentum (default false)")
+        /// Read by `LossParam.read`, which checks each head's loss against the model.
+        static let loss = Param.json("loss", fragment: ParamSchemas.loss, "the loss, for every head or per head")
+        /// Read below: "balanced", a list of non-negative numbers, or null for none.
+        static let classWeights = Param.json(
+            "class_weights", fragment: ParamSchemas.classWeights,
+            "per-class weights of the class loss: \"balanced\" (from the dataset's counts), a list, or null for none")
+        static let batchSize = Param.integer("batch_size", in: 1...4096, "images per step (default 8)")
+        static let seed = Param.integer("seed", in: 0...Int.max, "shuffling and augmentation draws (default 0)")
+        static let augment = Param.boolean("augment", "apply the dataset's augmentation to training batches (default true)")
+        static let lrSchedule = Param.json(
+            "lr_schedule", fragment: ParamSchemas.lrSchedule, "a learning-rate schedule, or null for a constant rate")
+        static let syncBatchNorm = Param.boolean(
+            "sync_batch_norm",
+            "Under --mpi: BatchNorm normalises with the global batch's statistics across the ranks (default false: "
+                + "each rank's own).")
+        static let all: [ParamDeclaration] = [
+            optimizer, learningRate, weightDecay, momentum, nesterov, loss, classWeights, batchSize, seed, augment,
+            lrSchedule, syncBatchNorm,
+        ]
+    }
+
+    enum Step {
+        static let dataset = Param.string("dataset", "an open dataset's name: the step takes its next batch")
+        static let images = Param.json(
+            "images", schema: ["type": "array", "items": .object(Param<JSONValue>.ref("Image"))],
+            "inline images instead of a dataset (with labels or masks)")
+        static let labels = Param.json(
+            "labels", schema: ["type": "array", "items": ["type": "integer", "minimum": 0]],
+            "a class index per inline image")
+        static let masks = Param.json(
+            "masks", fragment: ParamSchemas.masks, "a mask per inline image: {array}, {png} or {path}")
+        static let resize = Param.boolean("resize", default: true, "bring inline images to the model's input size")
+    }
+
+    enum Fit {
+        static let dataset = Param.string("dataset", "an open dataset's name").required
+        static let validation = Param.string("validation", "a dataset scored after every epoch (e.g. NAME.val)")
+        static let epochs = Param.integer("epochs", in: 1...100_000, default: 1, "passes over the dataset")
+        static let batchSize = Param.integer(
+            "batch_size", in: 1...4096, "images per step; sets train.configure's batch_size")
+        static let shuffle = Param.boolean("shuffle", default: true, "a new order every epoch")
+        static let threshold = Param.number(
+            "threshold", in: 0...1, default: 0.5, "the threshold of the validation metrics")
+        /// Read by `callbackLoggers` and the callbacks reader.
+        static let callbacks = Param.json(
+            "callbacks", fragment: ParamSchemas.callbacks,
+            "by kind, or a Keras-style list naming each kind in name; monitors must be metrics the fit reports")
+    }
+
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("train.configure", .numeric, params: ["optimizer", "learning_rate", "weight_decay", "momentum",
-                                                            "nesterov", "loss", "class_weights", "batch_size", "seed",
-                                                            "augment", "lr_schedule", "sync_batch_norm"]) { ctx in
+            MethodSpec("train.configure", .numeric,
+                       summary: "Set how the model trains; answers the whole configuration in force.",
+                       params: Configure.all, result: trainConfigureResult, errors: [.invalidParams]) { ctx in
                 try configure(ctx)
             },
-            MethodSpec("train.step", .numeric, params: ["dataset", "images", "labels", "masks", "resize"]) { ctx in
+            MethodSpec("train.step", .numeric,
+                       summary: "One optimisation step on a dataset's next batch or on inline images.",
+                       params: [Step.dataset, Step.images, Step.labels, Step.masks, Step.resize],
+                       result: trainStepResult,
+                       errors: [.noModel, .invalidParams, .shapeMismatch, .trainingDiverged, .imageDecodeFailed,
+                                .fileNotFound]) { ctx in
                 try step(ctx)
             },
-            MethodSpec("train.fit", .numeric, params: ["dataset", "validation", "epochs", "batch_size", "shuffle",
-                                                      "callbacks", "threshold"]) { ctx in try fit(ctx) },
+            MethodSpec("train.fit", .numeric,
+                       summary: "Epochs over a dataset with validation and callbacks; streams progress.",
+                       cancellable: true,
+                       params: [Fit.dataset, Fit.validation, Fit.epochs, Fit.batchSize, Fit.shuffle, Fit.threshold,
+                                Fit.callbacks],
+                       result: trainFitResult,
+                       errors: [.noModel, .invalidParams, .shapeMismatch, .trainingDiverged, .cancelled, .ioError]) {
+                ctx in try fit(ctx)
+            },
         ]
     }
 
@@ -136,16 +220,16 @@ public enum TrainMethods: MethodGroup {
     static func configure(_ ctx: RequestContext) throws -> JSONValue {
         let p = ctx.params, training = training(ctx.session)
         var c = training.config
-        if let kind = try p.enumeration("optimizer", Optimizer.Kind.self) { c.optimizer = kind }
-        if let lr = try p.double("learning_rate", in: 0...1e12) {
+        if let kind = try p[Configure.optimizer] { c.optimizer = kind }
+        if let lr = try p[Configure.learningRate] {
             guard lr > 0 else { throw p.invalid("learning_rate", "must be positive") }
             c.learningRate = Float(lr)
         }
-        if let wd = try p.double("weight_decay", in: 0...1) { c.weightDecay = Float(wd) }
-        if let m = try p.double("momentum", in: 0...1) { c.momentum = Float(m) }
-        if let n = try p.bool("nesterov") { c.nesterov = n }
+        if let wd = try p[Configure.weightDecay] { c.weightDecay = Float(wd) }
+        if let m = try p[Configure.momentum] { c.momentum = Float(m) }
+        if let n = try p[Configure.nesterov] { c.nesterov = n }
         try LossParam.read(p, into: &c, model: ctx.session.model)
-        if let v = p.value("class_weights") {
+        if let v = try p[Configure.classWeights] {
             switch v {
             case .string("balanced"): c.balancedClassWeights = true; c.classWeights = nil
             case .null: c.balancedClassWeights = false; c.classWeights = nil
@@ -161,11 +245,13 @@ public enum TrainMethods: MethodGroup {
             default: throw p.invalid("class_weights", "must be \"balanced\" or a list of non-negative numbers")
             }
         }
-        if let b = try p.int("batch_size", in: 1...4096) { c.batchSize = b }
-        if let s = try p.int("seed", in: 0...Int.max) { c.seed = UInt64(s) }
-        if let a = try p.bool("augment") { c.augment = a }
-        if let sync = try p.bool("sync_batch_norm") { c.syncBatchNorm = sync }
-        if p.has("lr_schedule") { c.lrSchedule = try p.object("lr_schedule").map(LRScheduleParams.read) }
+        if let b = try p[Configure.batchSize] { c.batchSize = b }
+        if let s = try p[Configure.seed] { c.seed = UInt64(s) }
+        if let a = try p[Configure.augment] { c.augment = a }
+        if let sync = try p[Configure.syncBatchNorm] { c.syncBatchNorm = sync }
+        // null (unlike absent) removes the schedule.
+        let schedule = Configure.lrSchedule.name
+        if p.has(schedule) { c.lrSchedule = try p.object(schedule).map(LRScheduleParams.read) }
         // A loss the current model cannot train with is refused now, with the choices, and changes nothing.
         if let model = ctx.session.model { try LossChoice.check(c.loss, model: model) }
         if let t = training.trainer, t.optimizer.kind != c.optimizer {
@@ -209,7 +295,7 @@ public enum TrainMethods: MethodGroup {
         let p = ctx.params, training = training(ctx.session)
         let trainer = try training.trainer(for: ctx.session)
         let batch: Batch
-        if let name = try p.string("dataset") {
+        if let name = try p[Step.dataset] {
             guard !p.has("images") else { throw p.invalid("images", "give either dataset or images, not both") }
             let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
             applyClassWeights(trainer, training, source)
@@ -247,14 +333,14 @@ public enum TrainMethods: MethodGroup {
 
     static func fit(_ ctx: RequestContext) throws -> JSONValue {
         let p = ctx.params, training = training(ctx.session)
-        let name = try p.requiredString("dataset")
+        let name = try p[Fit.dataset]
         let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
         var validation: BatchSource?
-        if let v = try p.string("validation") { validation = try DatasetLookup.source(ctx.session, name: v, field: "validation") }
-        var options = FitOptions(epochs: try p.int("epochs", default: 1, in: 1...100_000))
-        options.shuffle = try p.bool("shuffle", default: true)
-        options.threshold = try p.double("threshold", default: 0.5, in: 0...1)
-        if let b = try p.int("batch_size", in: 1...4096) { training.config.batchSize = b }
+        if let v = try p[Fit.validation] { validation = try DatasetLookup.source(ctx.session, name: v, field: "validation") }
+        var options = FitOptions(epochs: try p[Fit.epochs])
+        options.shuffle = try p[Fit.shuffle]
+        options.threshold = try p[Fit.threshold]
+        if let b = try p[Fit.batchSize] { training.config.batchSize = b }
         let metrics = FitMetrics.names(model: try ctx.session.requireModel(), train: source, validation: validation)
         let openLoggers = try readCallbacks(p, metrics: metrics, into: &options)
         try p.finish()
@@ -283,7 +369,13 @@ public enum TrainMethods: MethodGroup {
             training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
             // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
             let folder = PathNames.parent(of: path)
-            if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            if !folder.isEmpty {
+                do {
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                } catch {
+                    throw CheckpointError.io(path, "cannot create the folder \(folder): \(error.localizedDescription)")
+                }
+            }
             try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: path,
                                 extraMetadata: ModelMethods.checkpointMetadata(ctx.session))
         }, progress: { event in

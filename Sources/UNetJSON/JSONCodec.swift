@@ -29,9 +29,12 @@ public enum JSONCodec {
     // Flags from jansson.h (the function-like macro JSON_REAL_PRECISION does not import into Swift).
     private static let decodeFlags = 0x4 | 0x1 | 0x10  // JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL
     private static let encodeFlags = 0x20 | 0x200 | ((9 & 0x1F) << 11)  // COMPACT | ENCODE_ANY | REAL_PRECISION(9)
+    private static let prettyFlags = 2 | 0x200 | ((9 & 0x1F) << 11)  // INDENT(2) | ENCODE_ANY | REAL_PRECISION(9)
+    // COMPACT | ENCODE_ANY | SORT_KEYS | REAL_PRECISION(17): doubles round-trip exactly, keys in a stable order.
+    private static let fileFlags = 0x20 | 0x200 | 0x80 | ((17 & 0x1F) << 11)
 
     /// How many integers beyond int64 one text may hold; each costs a re-parse (see `decode`).
-    static let maximumOversizeIntegers = 16
+    public static let maximumOversizeIntegers = 16
 
     /// Decodes one JSON text (one protocol line without its newline).
     ///
@@ -131,13 +134,34 @@ public enum JSONCodec {
     }
 
     /// Compact single-line UTF-8 text for `value`, without a trailing newline.
-    public static func encode(_ value: JSONValue) -> [UInt8] {
+    public static func encode(_ value: JSONValue) -> [UInt8] { encode(value, flags: encodeFlags) }
+
+    /// Multi-line UTF-8 text indented by two spaces (documents and files people read, such as `openrpc.json`),
+    /// without a trailing newline.
+    public static func encodePretty(_ value: JSONValue) -> [UInt8] { encode(value, flags: prettyFlags) }
+
+    /// Compact text for a file the engine writes (checkpoint headers and metadata): keys sorted, as
+    /// Foundation's `.sortedKeys` wrote them, and doubles with 17 significant digits so that every value reads
+    /// back bit for bit (the protocol's 9 digits are enough only for float32).
+    public static func encodeForFile(_ value: JSONValue) -> String {
+        String(decoding: encode(value, flags: fileFlags), as: UTF8.self)
+    }
+
+    /// Nesting a file may have: deeper than a protocol line (a Keras model config nests its layers), within
+    /// jansson's own limit of 2048.
+    public static let fileMaximumDepth = 512
+
+    public static func encodePrettyString(_ value: JSONValue) -> String {
+        String(decoding: encodePretty(value), as: UTF8.self)
+    }
+
+    private static func encode(_ value: JSONValue, flags: Int) -> [UInt8] {
         let root = make(value)
         defer { json_decref(root) }
         // json_dumpb with a null buffer returns the size needed; then write into an array of that size.
-        let size = json_dumpb(root, nil, 0, encodeFlags)
+        let size = json_dumpb(root, nil, 0, flags)
         var out = [UInt8](repeating: 0, count: size)
-        let written = out.withUnsafeMutableBytes { json_dumpb(root, $0.baseAddress, size, encodeFlags) }
+        let written = out.withUnsafeMutableBytes { json_dumpb(root, $0.baseAddress, size, flags) }
         precondition(written == size, "jansson wrote \(written) of \(size) bytes")
         return out
     }
