@@ -15,7 +15,10 @@ let systemLibraries: [Target] = [
 // MARK: - Libraries and executables
 
 let targets: [Target] = [
-    .target(name: "UNetCore", dependencies: ["COpenBLAS", "CCPUID", "CHDF5"]),
+    .target(name: "UNetCore", dependencies: ["COpenBLAS", "CCPUID", "CKernels", "CHDF5"]),
+    // Depthwise convolution, SiLU and gating compiled for AVX2 + FMA and for AVX-512 (target attributes on the
+    // functions, so the rest of the build stays baseline x86-64); UNetCore's SIMDLevel picks one at start-up.
+    .target(name: "CKernels"),
     // cpuid and xgetbv: what the CPU offers, to check the kernels OpenBLAS chose (BLASCoreCheck).
     .target(name: "CCPUID"),
     .target(name: "UNetData", dependencies: ["UNetCore", "CTurboJPEG", "CSPNG", "CDICOM"]),
