@@ -52,8 +52,8 @@ INLINE void FN(fill_row)(const float *row, int W, int pl, int len, float *pe, fl
    the zeros where it lies outside the plane. So the taps' loop has no branch (with one, the compiler spilled
    the sums to the stack on every block) and a row outside adds w*0, as the zero padding would. */
 typedef struct {
-    float copy[5][2][RING_FLOATS];
-    float zero[RING_FLOATS];
+    float copy[5][2][RING_FLOATS] __attribute__((aligned(64)));
+    float zero[RING_FLOATS] __attribute__((aligned(64)));
     int row[5];
 } FN(row_ring);
 
@@ -82,8 +82,16 @@ INLINE void FN(ring_rows)(FN(row_ring) *ring, const float *x, unet_dw_geometry g
 /* Floats each row copy needs: every block of VL outputs reads up to K - 1 (stride 2: (K - 1)/2) past its end. */
 INLINE int FN(ring_length)(unet_dw_geometry g) { return (g.outW + VL - 1) / VL * VL + VL; }
 
-/* Tap kj of kernel row ki for the output columns ox..<ox+VL, from the ring's copies. */
-#define TAP(ki, kj) (S == 1 ? vload(pe[ki] + ox + (kj)) : vload(((kj) & 1 ? po[ki] : pe[ki]) + ox + (kj) / 2))
+/* Tap kj of kernel row ki for the output columns ox..<ox+VL, from the ring's copies: the floats p + ox + j. Where
+   the instruction set has it (AVX-512's valignd), from the two aligned vectors at ox and ox + VL: an unaligned
+   64-byte load splits across cache lines, and the taps' loads, not the multiply-adds, set the pace
+   (llvm-mca: 15 cycles a 5x5 block with aligned loads, twice that measured with the split ones). */
+#if defined(HAVE_VSHIFT)
+#define ROWTAP(p, j) ((j) <= 2 ? vshift(vload((p) + ox), vload((p) + ox + VL), j) : vload((p) + ox + (j)))
+#else
+#define ROWTAP(p, j) vload((p) + ox + (j))
+#endif
+#define TAP(ki, kj) (S == 1 ? ROWTAP(pe[ki], kj) : ROWTAP((kj) & 1 ? po[ki] : pe[ki], (kj) / 2))
 
 /* The forward with K and S constants (the callers below pass literals), so the loops over the taps unroll and the
    K*K weights stay in registers (AVX-512's 32; AVX2 reloads some). Each kernel row's taps summed in order in
@@ -117,7 +125,8 @@ INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, f
 /* The weight gradient in one pass over the plane: dy loaded once a block for all K*K taps, each tap's sum in its
    own vector (one multiply-add a block each, so none waits on its last), lanes summed over the plane in single
    precision in order, then added to acc in double. Lanes past the output row load dy as zero and add nothing;
-   kernel rows outside the plane read the zero row. */
+   kernel rows outside the plane read the zero row. (A 5x5's 25 sums spill some on AVX-512; two or three passes of
+   fewer rows each measured slower.) */
 INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc,
                                    FN(row_ring) *ring, const int K, const int S) {
     const int OW = g.outW, len = FN(ring_length)(g);
@@ -140,37 +149,57 @@ INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geom
 }
 
 #undef TAP
+#undef ROWTAP
 
 /* The input gradient at column stride 2, gathered: dx[iy, 2m + q] = sum over the kernel rows ki that reach row iy
    (iy + PT - ki = oy*SH) and the taps kj of parity (kj + PL) & 1 == q of w[ki, kj] * dy[oy, m + (q + PL - kj)/2].
    A block of VL values of m gives VL even and VL odd columns, interleaved into 2*VL consecutive dx and stored
-   once (the scatter form added each dy into dx K*K times). Sums in the order ki, then kj. */
-INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const float *w, float *dx, const int K) {
-    const int H = g.height, W = g.width, OW = g.outW, pl = g.padLeft;
-    int off[5], offMin = 1 << 30, offMax = -(1 << 30);
+   once (the scatter form added each dy into dx K*K times). dy's rows come from the ring, padded by A = the most
+   any tap reaches left, so every tap is a plain load. Sums: even taps and odd taps apart, each over the kernel
+   rows in order, alternate rows in two vectors added at the end (one chain waited on itself). */
+INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const float *w, float *dx,
+                                     FN(row_ring) *ring, const int K) {
+    const int W = g.width, OW = g.outW, pl = g.padLeft;
+    int off[5], offMin = 1 << 30;
     for (int kj = 0; kj < K; kj++) {
-        const int q = (kj + pl) & 1;
-        off[kj] = (q + pl - kj) / 2; /* exact: q + pl - kj is even */
+        off[kj] = (((kj + pl) & 1) + pl - kj) / 2; /* exact: the numerator is even */
         if (off[kj] < offMin) offMin = off[kj];
-        if (off[kj] > offMax) offMax = off[kj];
     }
-    const int half = (W + 1) / 2; /* values of m with 2m < W */
-    for (int iy = 0; iy < H; iy++) {
+    const int A = offMin < 0 ? -offMin : 0, half = (W + 1) / 2; /* values of m with 2m < W */
+    const int len = (half + VL - 1) / VL * VL + VL;
+    unet_dw_geometry rows = g; /* dy's rows as the ring's planes: width OW, padded by A */
+    rows.width = OW;
+    rows.padLeft = A;
+    rows.height = g.outH;
+    FN(ring_start)(ring, len, K);
+    const int evenIsQ0 = (pl & 1) == 0; /* even kj feed the even columns */
+    for (int iy = 0; iy < g.height; iy++) {
+        const float *rp[5], *wr[5];
+        int nv = 0;
+        for (int ki = 0; ki < K; ki++) {
+            const int t = iy + g.padTop - ki;
+            if (t < 0 || t % g.strideH != 0 || t / g.strideH >= g.outH) continue;
+            const int oy = t / g.strideH, slot = oy % K;
+            if (ring->row[slot] != oy) {
+                FN(fill_row)(dy + (long)oy * OW, OW, A, len, ring->copy[slot][0], ring->copy[slot][1], 1);
+                ring->row[slot] = oy;
+            }
+            rp[nv] = ring->copy[slot][0] + A;
+            wr[nv++] = w + ki * K;
+        }
         float *dr = dx + (long)iy * W;
         for (int m0 = 0; m0 < half; m0 += VL) {
-            V e = vzero(), o = vzero();
-            const int inside = m0 + offMin >= 0 && m0 + VL + offMax <= OW;
-            for (int ki = 0; ki < K; ki++) {
-                const int t = iy + g.padTop - ki;
-                if (t < 0 || t % g.strideH != 0 || t / g.strideH >= g.outH) continue;
-                const float *d = dy + (long)(t / g.strideH) * OW + m0;
+            V ev[2] = {vzero(), vzero()}, od[2] = {vzero(), vzero()};
+            for (int j = 0; j < nv; j++) {
+                const float *p = rp[j] + m0;
                 for (int kj = 0; kj < K; kj++) {
-                    const int b = m0 + off[kj];
-                    const V v = inside ? vload(d + off[kj]) : vmload(d + off[kj], mrange(-b, OW - b));
-                    if ((kj + pl) & 1) o = vfma(vset1(w[ki * K + kj]), v, o);
-                    else e = vfma(vset1(w[ki * K + kj]), v, e);
+                    const V v = vload(p + off[kj]);
+                    if (kj & 1) od[j & 1] = vfma(vset1(wr[j][kj]), v, od[j & 1]);
+                    else ev[j & 1] = vfma(vset1(wr[j][kj]), v, ev[j & 1]);
                 }
             }
+            const V se = vadd(ev[0], ev[1]), so = vadd(od[0], od[1]);
+            const V e = evenIsQ0 ? se : so, o = evenIsQ0 ? so : se;
             const int c = 2 * m0;
             if (c + 2 * VL <= W) {
                 vstore(dr + c, vziplo(e, o));
@@ -207,9 +236,12 @@ bool FN(unet_dw_weight_gradient)(const float *x, const float *dy, unet_dw_geomet
 }
 
 bool FN(unet_dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const float *w, float *dx) {
-    if (g.strideW != 2 || g.strideH < 1) return false;
-    if (g.kernel == 3) FN(dw_input_gradient_s2)(dy, g, w, dx, 3);
-    else if (g.kernel == 5) FN(dw_input_gradient_s2)(dy, g, w, dx, 5);
+    FN(row_ring) ring;
+    /* dy's row copies: (W + 1)/2 columns, padded by at most (K - 1)/2 left and (PL + 1)/2 right */
+    const int half = (g.width + 1) / 2, len = (half + VL - 1) / VL * VL + VL;
+    if (g.strideW != 2 || g.strideH < 1 || len > RING_FLOATS || g.padLeft > VL) return false;
+    if (g.kernel == 3) FN(dw_input_gradient_s2)(dy, g, w, dx, &ring, 3);
+    else if (g.kernel == 5) FN(dw_input_gradient_s2)(dy, g, w, dx, &ring, 5);
     else return false;
     return true;
 }

@@ -54,6 +54,19 @@ static inline V vziphi(V a, V b) {
                                   b);
 }
 
+/* Lanes k..<k+16 of a then b (k a constant once the taps' loop is unrolled; valignd takes an immediate). */
+#define HAVE_VSHIFT 1
+static inline __attribute__((always_inline)) V vshift(V a, V b, const int k) {
+    const __m512i x = _mm512_castps_si512(a), y = _mm512_castps_si512(b);
+    switch (k) {
+    case 0: return a;
+    case 1: return _mm512_castsi512_ps(_mm512_alignr_epi32(y, x, 1));
+    case 2: return _mm512_castsi512_ps(_mm512_alignr_epi32(y, x, 2));
+    case 3: return _mm512_castsi512_ps(_mm512_alignr_epi32(y, x, 3));
+    default: return _mm512_castsi512_ps(_mm512_alignr_epi32(y, x, 4));
+    }
+}
+
 #include "KernelBodies.h"
 
 #pragma clang attribute pop
