@@ -92,6 +92,9 @@ INLINE int FN(ring_length)(unet_dw_geometry g) { return (g.outW + VL - 1) / VL *
 #define ROWTAP(p, j) vload((p) + ox + (j))
 #endif
 #define TAP(ki, kj) (S == 1 ? ROWTAP(pe[ki], kj) : ROWTAP((kj) & 1 ? po[ki] : pe[ki], (kj) / 2))
+/* The same with plain loads, for the 5x5 weight gradient: its 25 sums leave no registers for valignd's vectors. */
+#define TAP_LOADED(ki, kj) \
+    (S == 1 ? vload(pe[ki] + ox + (kj)) : vload(((kj) & 1 ? po[ki] : pe[ki]) + ox + (kj) / 2))
 
 /* The forward with K and S constants (the callers below pass literals), so the loops over the taps unroll and the
    K*K weights stay in registers (AVX-512's 32; AVX2 reloads some). Each kernel row's taps summed in order in
@@ -142,7 +145,8 @@ INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geom
         for (int ox = 0; ox < OW; ox += VL) {
             const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
             for (int ki = 0; ki < K; ki++)
-                for (int kj = 0; kj < K; kj++) a[ki * K + kj] = vfma(dv, TAP(ki, kj), a[ki * K + kj]);
+                for (int kj = 0; kj < K; kj++)
+                    a[ki * K + kj] = vfma(dv, K == 5 ? TAP_LOADED(ki, kj) : TAP(ki, kj), a[ki * K + kj]);
         }
     }
     for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
@@ -150,6 +154,7 @@ INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geom
 
 #undef TAP
 #undef ROWTAP
+#undef TAP_LOADED
 
 /* The input gradient at column stride 2, gathered: dx[iy, 2m + q] = sum over the kernel rows ki that reach row iy
    (iy + PT - ki = oy*SH) and the taps kj of parity (kj + PL) & 1 == q of w[ki, kj] * dy[oy, m + (q + PL - kj)/2].
