@@ -18,7 +18,10 @@ let targets: [Target] = [
     // JSON values and their jansson codec: the one JSON stack, for the protocol and for every file the engine
     // writes or reads (checkpoint headers and metadata, Keras configs, manifests).
     .target(name: "UNetJSON", dependencies: ["CJansson"]),
-    .target(name: "UNetCore", dependencies: ["UNetJSON", "COpenBLAS", "CCPUID", "CHDF5"]),
+    .target(name: "UNetCore", dependencies: ["UNetJSON", "COpenBLAS", "CCPUID", "CKernels", "CHDF5"]),
+    // Depthwise convolution, SiLU and gating compiled for AVX2 + FMA and for AVX-512 (target attributes on the
+    // functions, so the rest of the build stays baseline x86-64); UNetCore's SIMDLevel picks one at start-up.
+    .target(name: "CKernels"),
     // cpuid and xgetbv: what the CPU offers, to check the kernels OpenBLAS chose (BLASCoreCheck).
     .target(name: "CCPUID"),
     .target(name: "UNetData", dependencies: ["UNetJSON", "UNetCore", "CTurboJPEG", "CSPNG", "CDICOM"]),

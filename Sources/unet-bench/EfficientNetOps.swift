@@ -2,7 +2,8 @@
 // depthwise convolution (3x3 and 5x5, stride 1 and 2, at the widths of efficientnet-b1's stages 2 and 5: 96
 // channels at 112x112 and 240 at 28x28), SiLU and squeeze-and-excitation gating, batch 8, beside the machine's
 // memory bandwidth (`streamBandwidth`, STREAM's copy and triad on the engine's threads) and as a share of it.
-// Each kernel is checked against its naive oracle first.
+// Each kernel is checked against its naive oracle first. The header names the vector kernels that ran
+// (`SIMDLevel`): `UNET_SIMD=portable` times the Swift kernels in the same binary.
 //
 // GB/s count the bytes a layer must move at least: depthwise forward reads x and writes y, its backward reads x
 // and dy and writes dx (the weight gradient and the input gradient are two passes over them, so the real traffic
@@ -124,6 +125,8 @@ func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [[String: Any]] {
     // caches), whatever the batch.
     let stream = streamBandwidth(count: max(big.count, 8 * 96 * 112 * 112), repeats: repeats)
     let ceiling = (wall: max(stream.copy.wall, stream.triad.wall), cpu: max(stream.copy.cpu, stream.triad.cpu))
+    print("vector kernels: \(SIMDLevel.active) (of \(SIMDLevel.supported.map(\.description).joined(separator: ", ")); "
+          + "\(SIMDLevel.overrideVariable)=portable runs the Swift ones)")
     print("memory bandwidth (STREAM, \(Parallel.threads) threads, 3 x 37 MiB), by wall clock: "
           + "copy " + fmt(stream.copy.wall) + " GB/s, triad " + fmt(stream.triad.wall) + " GB/s; by CPU time: copy "
           + fmt(stream.copy.cpu) + ", triad " + fmt(stream.triad.cpu))

@@ -1,3 +1,5 @@
+import CKernels
+
 // Letters: H/W input plane, OH/OW output plane, K kernel (K x K), S stride, PT/PL padding at the top/left.
 //
 // Depthwise convolution, one channel's plane at a time: each output is K² multiply-adds over one input plane, so
@@ -12,6 +14,47 @@
 // to five taps of a kernel row side by side from one load of dy, and at stride 1 the input gradient is itself a
 // forward convolution of dy with the kernel turned by 180° (`depthwiseAdjointGeometry`), so every dx is written
 // once from sums kept in registers instead of K² read-modify-write passes over the row.
+
+/// `depthwisePlaneForward` through the vector kernels of `level` (`CKernels`) where they take the geometry (3x3 and
+/// 5x5, column stride 1 or 2), else the Swift kernel. The layer calls these three.
+@inline(__always)
+func depthwiseForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>, bias: Float,
+                      _ y: UnsafeMutablePointer<Float>, level: SIMDLevel = .active) {
+    switch level {
+    case .avx512 where cKernelsTake(g): if unet_dw_forward_avx512(x, cGeometry(g), w, bias, y) { return }
+    case .avx2 where cKernelsTake(g): if unet_dw_forward_avx2(x, cGeometry(g), w, bias, y) { return }
+    default: break
+    }
+    depthwisePlaneForward(x, g, w, bias: bias, y)
+}
+
+/// `depthwisePlaneWeightGradient` through the vector kernels where they take the geometry.
+@inline(__always)
+func depthwiseWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
+                             _ acc: UnsafeMutablePointer<Double>, level: SIMDLevel = .active) {
+    switch level {
+    case .avx512 where cKernelsTake(g): if unet_dw_weight_gradient_avx512(x, dy, cGeometry(g), acc) { return }
+    case .avx2 where cKernelsTake(g): if unet_dw_weight_gradient_avx2(x, dy, cGeometry(g), acc) { return }
+    default: break
+    }
+    depthwisePlaneWeightGradient(x, dy, g, acc)
+}
+
+/// dx for one plane (overwritten): at stride 1 the forward of dy with the kernel turned by 180° (`turned`, under
+/// `depthwiseAdjointGeometry`); at column stride 2 the vector kernels' gathered form; else
+/// `depthwisePlaneInputGradient`.
+@inline(__always)
+func depthwiseInputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
+                            turned: UnsafePointer<Float>, adjoint: ConvGeometry?, _ dx: UnsafeMutablePointer<Float>,
+                            level: SIMDLevel = .active) {
+    if let adjoint { return depthwiseForward(dy, adjoint, turned, bias: 0, dx, level: level) }
+    switch level {
+    case .avx512 where cKernelsTake(g): if unet_dw_input_gradient_s2_avx512(dy, cGeometry(g), w, dx) { return }
+    case .avx2 where cKernelsTake(g): if unet_dw_input_gradient_s2_avx2(dy, cGeometry(g), w, dx) { return }
+    default: break
+    }
+    depthwisePlaneInputGradient(dy, g, w, dx)
+}
 
 /// The output columns whose K taps all lie inside a row of width W: ox in lo..<hi.
 @inline(__always)

@@ -1,3 +1,5 @@
+import CKernels
+
 // Letters: N batch, C channels, H/W height and width.
 
 /// Squeeze-and-excitation's gating: y = x·s with x (N, C, H, W) and the gates s (N, C, 1, 1) broadcast over
@@ -28,7 +30,7 @@ public final class ChannelGate: MultiInputLayer {
         Parallel.forEach(s.count, cost: plane, with: (UnsafePointer(x.data), UnsafePointer(s.data), y.data, plane)) {
             st, p in
             let (x, s, y, plane) = st
-            scaleFloats(x + p * plane, by: s[p], y + p * plane, plane)
+            scaleFloatsDispatched(x + p * plane, by: s[p], y + p * plane, plane)
         }
         (input, gates) = training ? (x, s) : (nil, nil)
         return y
@@ -43,11 +45,33 @@ public final class ChannelGate: MultiInputLayer {
         Parallel.forEach(s.count, cost: 2 * plane, with: state) { st, p in
             let (x, s, dy, dx, ds, plane) = st
             let offset = p * plane
-            ds[p] = scaleAndDot(dy + offset, by: s[p], dx + offset, dot: x + offset, plane)
+            ds[p] = scaleAndDotDispatched(dy + offset, by: s[p], dx + offset, dot: x + offset, plane)
         }
         gradients.append(dx)
         gradients.append(ds)
     }
 
     public func releaseCache() { (input, gates) = (nil, nil) }
+}
+
+/// `scaleFloats` through `CKernels`' copy for `level` where there is one.
+@inline(__always)
+func scaleFloatsDispatched(_ x: UnsafePointer<Float>, by v: Float, _ y: UnsafeMutablePointer<Float>, _ count: Int,
+                           level: SIMDLevel = .active) {
+    switch level {
+    case .avx512: unet_scale_avx512(x, v, y, count)
+    case .avx2: unet_scale_avx2(x, v, y, count)
+    case .portable: scaleFloats(x, by: v, y, count)
+    }
+}
+
+/// `scaleAndDot` through `CKernels`' copy for `level` where there is one (its sum in that copy's fixed order).
+@inline(__always)
+func scaleAndDotDispatched(_ dy: UnsafePointer<Float>, by v: Float, _ dx: UnsafeMutablePointer<Float>,
+                           dot x: UnsafePointer<Float>, _ count: Int, level: SIMDLevel = .active) -> Float {
+    switch level {
+    case .avx512: unet_scale_and_dot_avx512(dy, v, dx, x, count)
+    case .avx2: unet_scale_and_dot_avx2(dy, v, dx, x, count)
+    case .portable: scaleAndDot(dy, by: v, dx, dot: x, count)
+    }
 }

@@ -5,7 +5,8 @@
 /// output (N, C, OH, OW). Any K >= 1 (EfficientNet uses 3 and 5) and stride; padding "same", "valid", symmetric
 /// or per side (`Padding.sides`), so TensorFlow's "same" and PyTorch's static padding are both exact.
 ///
-/// Computed directly (`Kernels/Depthwise.swift`): the forward's planes in parallel, the backward's channels.
+/// Computed directly (`Kernels/Depthwise.swift`, through `CKernels`' AVX2 or AVX-512 copies where the CPU has them,
+/// `SIMDLevel`): the forward's planes in parallel, the backward's channels.
 public final class DepthwiseConv2D: UnaryLayer {
     public let kind = "DepthwiseConv2D"
     public let channels, kernelSize, stride: Int
@@ -46,8 +47,8 @@ public final class DepthwiseConv2D: UnaryLayer {
                      b: bias.map { UnsafePointer($0.value.data) }, g: g, c: channels)
         Parallel.forEach(x.shape[0] * channels, cost: g.outH * g.outW * kernelSize * kernelSize, with: state) { s, p in
             let (k2, c) = (s.g.kernelW * s.g.kernelW, p % s.c)
-            depthwisePlaneForward(s.x + p * s.g.height * s.g.width, s.g, s.w + c * k2, bias: s.b?[c] ?? 0,
-                                  s.y + p * s.g.outH * s.g.outW)
+            depthwiseForward(s.x + p * s.g.height * s.g.width, s.g, s.w + c * k2, bias: s.b?[c] ?? 0,
+                             s.y + p * s.g.outH * s.g.outW)
         }
         input = training ? x : nil
         return y
@@ -83,13 +84,9 @@ public final class DepthwiseConv2D: UnaryLayer {
                 for i in 0..<s.n {
                     let p = i * s.c + c
                     let (xp, dyp) = (s.x + p * inPlane, s.dy + p * outPlane)
-                    depthwisePlaneWeightGradient(xp, dyp, s.g, scratch)
+                    depthwiseWeightGradient(xp, dyp, s.g, scratch)
                     guard let dx = s.dx else { continue }
-                    if let adjoint = s.adjoint {
-                        depthwisePlaneForward(dyp, adjoint, turned, bias: 0, dx + p * inPlane)
-                    } else {
-                        depthwisePlaneInputGradient(dyp, s.g, w, dx + p * inPlane)
-                    }
+                    depthwiseInputGradient(dyp, s.g, w, turned: turned, adjoint: s.adjoint, dx + p * inPlane)
                 }
                 for t in 0..<s.k2 { s.dw[c * s.k2 + t] += Float(scratch[t]) }
             }

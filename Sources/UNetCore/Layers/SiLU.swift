@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// SiLU (swish), y = x·σ(x), elementwise: EfficientNet's activation. dx = dy·σ(x)·(1 + x·(1 - σ(x))).
@@ -12,7 +13,9 @@ public final class SiLU: UnaryLayer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let y = TensorRecycler.tensor(x.shape)
-        Parallel.forEachChunk(x.count, cost: 8, with: (UnsafePointer(x.data), y.data)) { s, r in siluForward(s.0, s.1, r) }
+        Parallel.forEachChunk(x.count, cost: 8, with: (UnsafePointer(x.data), y.data)) { s, r in
+            siluForwardDispatched(s.0, s.1, r)
+        }
         input = training ? x : nil
         return y
     }
@@ -21,12 +24,36 @@ public final class SiLU: UnaryLayer {
         guard let x = input else { preconditionFailure("SiLU.backward without a training forward") }
         let dx = TensorRecycler.tensor(dy.shape)
         Parallel.forEachChunk(dy.count, cost: 8, with: (UnsafePointer(x.data), UnsafePointer(dy.data), dx.data)) {
-            s, r in siluBackward(s.0, s.1, s.2, r)
+            s, r in siluBackwardDispatched(s.0, s.1, s.2, r)
         }
         return dx
     }
 
     public func releaseCache() { input = nil }
+}
+
+/// `siluForward` through `CKernels`' copy for `level` where there is one.
+@inline(__always)
+func siluForwardDispatched(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                           level: SIMDLevel = .active) {
+    let (i, n) = (range.lowerBound, range.count)
+    switch level {
+    case .avx512: unet_silu_forward_avx512(x + i, y + i, n)
+    case .avx2: unet_silu_forward_avx2(x + i, y + i, n)
+    case .portable: siluForward(x, y, range)
+    }
+}
+
+/// `siluBackward` through `CKernels`' copy for `level` where there is one.
+@inline(__always)
+func siluBackwardDispatched(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                            _ range: Range<Int>, level: SIMDLevel = .active) {
+    let (i, n) = (range.lowerBound, range.count)
+    switch level {
+    case .avx512: unet_silu_backward_avx512(x + i, dy + i, dx + i, n)
+    case .avx2: unet_silu_backward_avx2(x + i, dy + i, dx + i, n)
+    case .portable: siluBackward(x, dy, dx, range)
+    }
 }
 
 /// y = x·σ(x) over `range`, eight at a time, the tail through the same vector code. Whole vectors are loaded and

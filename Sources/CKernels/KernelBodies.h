@@ -1,0 +1,360 @@
+/* The kernels' bodies, written once over a small vector vocabulary that each including file defines for its
+   instruction set (KernelsAVX2.c, KernelsAVX512.c) inside a `#pragma clang attribute` region giving every
+   function here that target:
+     V, VL        the vector type and its lanes;  M a lane mask for masked loads and stores;  C a comparison
+     vzero vset1 vload vstore vmload(p, m) vmstore(p, m, v) vadd vsub vmul vdiv vor
+     vfma(a, b, c) = a*b + c   vfnma(a, b, c) = c - a*b   vhsum (horizontal sum in a fixed order)
+     mrange(lo, hi)   lanes lo <= l < hi (any ints: clamped to 0...VL)
+     veven(a, b), vodd(a, b)   the even and the odd lanes of the 2*VL floats a then b
+     vziplo/vziphi(a, b)  a0 b0 a1 b1 ... (the first and the second VL of the interleaving)
+     vlt(a, b) -> C   vsel(c, a, b) = c ? b : a   vexp2i(v)  2^(int bits of v - 0x4B400000) (see exp below)
+     FN(name)         name with the instruction set's suffix
+   Masked loads never fault on the lanes they leave out, so a tap's vector may start before its row or run past
+   it: the lanes outside read as zero, which adds w*0 to the sum, exactly as the zero padding would. */
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- depthwise convolution, one plane ---- */
+
+/* Floats of one padded row copy in the ring below: planes up to 1024 outputs wide take these kernels. */
+#define RING_FLOATS 1056
+
+/* The row copy the kernels' taps read, made once per input row into a ring of K slots (a row serves up to K
+   output rows): stride 1, P[u] = x[u - PL] for u in 0..<len, zero outside the row; stride 2, the same row split
+   into its even and odd columns, pe[m] = P[2m] and po[m] = P[2m + 1]. Then tap kj of the output columns ox..<ox+VL
+   is one plain load, P + ox + kj, or (stride 2) pe/po + ox + kj/2 by the parity of kj: no masks and no shuffles
+   in the taps' loop, where they cost more than the multiply-adds. */
+INLINE void FN(fill_row)(const float *row, int W, int pl, int len, float *pe, float *po, const int S) {
+    if (S == 1) {
+        for (int u = 0; u < len; u += VL) {
+            const int b = u - pl;
+            vstore(pe + u, b >= 0 && b + VL <= W ? vload(row + b) : vmload(row + b, mrange(-b, W - b)));
+        }
+    } else {
+        for (int m = 0; m < len; m += VL) {
+            const int b = 2 * m - pl;
+            V a, c;
+            if (b >= 0 && b + 2 * VL <= W) {
+                a = vload(row + b);
+                c = vload(row + b + VL);
+            } else {
+                a = vmload(row + b, mrange(-b, W - b));
+                c = vmload(row + b + VL, mrange(-b - VL, W - b - VL));
+            }
+            vstore(pe + m, veven(a, c));
+            vstore(po + m, vodd(a, c));
+        }
+    }
+}
+
+/* The ring: K slots of row copies, slot iy % K holding row iy (an output row's K input rows are consecutive, so
+   they never share a slot), and a row of zeros. Sets pe[ki], po[ki] for every kernel row: the row's copy, or
+   the zeros where it lies outside the plane. So the taps' loop has no branch (with one, the compiler spilled
+   the sums to the stack on every block) and a row outside adds w*0, as the zero padding would. */
+typedef struct {
+    float copy[5][2][RING_FLOATS] __attribute__((aligned(64)));
+    float zero[RING_FLOATS] __attribute__((aligned(64)));
+    int row[5];
+} FN(row_ring);
+
+INLINE void FN(ring_start)(FN(row_ring) *ring, int len, const int K) {
+    for (int s = 0; s < K; s++) ring->row[s] = -1;
+    for (int u = 0; u < len; u += VL) vstore(ring->zero + u, vzero());
+}
+
+INLINE void FN(ring_rows)(FN(row_ring) *ring, const float *x, unet_dw_geometry g, int iy0, int len,
+                          const float **pe, const float **po, const int K, const int S) {
+    for (int ki = 0; ki < K; ki++) {
+        const int iy = iy0 + ki, slot = iy % K;
+        if (iy < 0 || iy >= g.height) {
+            pe[ki] = po[ki] = ring->zero;
+            continue;
+        }
+        if (ring->row[slot] != iy) {
+            FN(fill_row)(x + (long)iy * g.width, g.width, g.padLeft, len, ring->copy[slot][0], ring->copy[slot][1], S);
+            ring->row[slot] = iy;
+        }
+        pe[ki] = ring->copy[slot][0];
+        po[ki] = ring->copy[slot][1];
+    }
+}
+
+/* Floats each row copy needs: every block of VL outputs reads up to K - 1 (stride 2: (K - 1)/2) past its end. */
+INLINE int FN(ring_length)(unet_dw_geometry g) { return (g.outW + VL - 1) / VL * VL + VL; }
+
+/* Tap kj of kernel row ki for the output columns ox..<ox+VL, from the ring's copies: the floats p + ox + j. Where
+   the instruction set has it (AVX-512's valignd), from the two aligned vectors at ox and ox + VL: an unaligned
+   64-byte load splits across cache lines, and the taps' loads, not the multiply-adds, set the pace
+   (llvm-mca: 15 cycles a 5x5 block with aligned loads, twice that measured with the split ones). */
+#if defined(HAVE_VSHIFT)
+#define ROWTAP(p, j) ((j) <= 2 ? vshift(vload((p) + ox), vload((p) + ox + VL), j) : vload((p) + ox + (j)))
+#else
+#define ROWTAP(p, j) vload((p) + ox + (j))
+#endif
+#define TAP(ki, kj) (S == 1 ? ROWTAP(pe[ki], kj) : ROWTAP((kj) & 1 ? po[ki] : pe[ki], (kj) / 2))
+/* The same with plain loads, for the 5x5 weight gradient: its 25 sums leave no registers for valignd's vectors. */
+#define TAP_LOADED(ki, kj) \
+    (S == 1 ? vload(pe[ki] + ox + (kj)) : vload(((kj) & 1 ? po[ki] : pe[ki]) + ox + (kj) / 2))
+
+/* The forward with K and S constants (the callers below pass literals), so the loops over the taps unroll and the
+   K*K weights stay in registers (AVX-512's 32; AVX2 reloads some). Each kernel row's taps summed in order in
+   their own vector (one chain of K*K multiply-adds waited on itself: 100 cycles a block at 5x5), then
+   bias + row 0 + row 1 + ... in that order. */
+INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y,
+                           FN(row_ring) *ring, const int K, const int S) {
+    const int OW = g.outW, len = FN(ring_length)(g);
+    FN(ring_start)(ring, len, K);
+    V wv[25];
+    for (int t = 0; t < K * K; t++) wv[t] = vset1(w[t]);
+    const V bv = vset1(bias);
+    for (int oy = 0; oy < g.outH; oy++) {
+        const float *pe[5], *po[5];
+        FN(ring_rows)(ring, x, g, oy * g.strideH - g.padTop, len, pe, po, K, S);
+        float *yr = y + (long)oy * OW;
+        for (int ox = 0; ox < OW; ox += VL) {
+            V r[5];
+            for (int ki = 0; ki < K; ki++) {
+                r[ki] = vmul(wv[ki * K], TAP(ki, 0));
+                for (int kj = 1; kj < K; kj++) r[ki] = vfma(wv[ki * K + kj], TAP(ki, kj), r[ki]);
+            }
+            V acc = bv;
+            for (int ki = 0; ki < K; ki++) acc = vadd(acc, r[ki]);
+            if (ox + VL <= OW) vstore(yr + ox, acc);
+            else vmstore(yr + ox, mrange(0, OW - ox), acc);
+        }
+    }
+}
+
+/* The weight gradient in one pass over the plane: dy loaded once a block for all K*K taps, each tap's sum in its
+   own vector (one multiply-add a block each, so none waits on its last), lanes summed over the plane in single
+   precision in order, then added to acc in double. Lanes past the output row load dy as zero and add nothing;
+   kernel rows outside the plane read the zero row. (A 5x5's 25 sums spill some on AVX-512; two or three passes of
+   fewer rows each measured slower.) */
+INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc,
+                                   FN(row_ring) *ring, const int K, const int S) {
+    const int OW = g.outW, len = FN(ring_length)(g);
+    FN(ring_start)(ring, len, K);
+    V a[25];
+    for (int t = 0; t < K * K; t++) a[t] = vzero();
+    for (int oy = 0; oy < g.outH; oy++) {
+        const int iy0 = oy * g.strideH - g.padTop;
+        if (iy0 + K <= 0 || iy0 >= g.height) continue; /* every kernel row outside */
+        const float *pe[5], *po[5];
+        FN(ring_rows)(ring, x, g, iy0, len, pe, po, K, S);
+        const float *d = dy + (long)oy * OW;
+        for (int ox = 0; ox < OW; ox += VL) {
+            const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
+            for (int ki = 0; ki < K; ki++)
+                for (int kj = 0; kj < K; kj++)
+                    a[ki * K + kj] = vfma(dv, K == 5 ? TAP_LOADED(ki, kj) : TAP(ki, kj), a[ki * K + kj]);
+        }
+    }
+    for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
+}
+
+#undef TAP
+#undef ROWTAP
+#undef TAP_LOADED
+
+/* The input gradient at column stride 2, gathered: dx[iy, 2m + q] = sum over the kernel rows ki that reach row iy
+   (iy + PT - ki = oy*SH) and the taps kj of parity (kj + PL) & 1 == q of w[ki, kj] * dy[oy, m + (q + PL - kj)/2].
+   A block of VL values of m gives VL even and VL odd columns, interleaved into 2*VL consecutive dx and stored
+   once (the scatter form added each dy into dx K*K times). dy's rows come from the ring, padded by A = the most
+   any tap reaches left, so every tap is a plain load. Sums: even taps and odd taps apart, each over the kernel
+   rows in order, alternate rows in two vectors added at the end (one chain waited on itself). */
+INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const float *w, float *dx,
+                                     FN(row_ring) *ring, const int K) {
+    const int W = g.width, OW = g.outW, pl = g.padLeft;
+    int off[5], offMin = 1 << 30;
+    for (int kj = 0; kj < K; kj++) {
+        off[kj] = (((kj + pl) & 1) + pl - kj) / 2; /* exact: the numerator is even */
+        if (off[kj] < offMin) offMin = off[kj];
+    }
+    const int A = offMin < 0 ? -offMin : 0, half = (W + 1) / 2; /* values of m with 2m < W */
+    const int len = (half + VL - 1) / VL * VL + VL;
+    unet_dw_geometry rows = g; /* dy's rows as the ring's planes: width OW, padded by A */
+    rows.width = OW;
+    rows.padLeft = A;
+    rows.height = g.outH;
+    FN(ring_start)(ring, len, K);
+    const int evenIsQ0 = (pl & 1) == 0; /* even kj feed the even columns */
+    for (int iy = 0; iy < g.height; iy++) {
+        const float *rp[5], *wr[5];
+        int nv = 0;
+        for (int ki = 0; ki < K; ki++) {
+            const int t = iy + g.padTop - ki;
+            if (t < 0 || t % g.strideH != 0 || t / g.strideH >= g.outH) continue;
+            const int oy = t / g.strideH, slot = oy % K;
+            if (ring->row[slot] != oy) {
+                FN(fill_row)(dy + (long)oy * OW, OW, A, len, ring->copy[slot][0], ring->copy[slot][1], 1);
+                ring->row[slot] = oy;
+            }
+            rp[nv] = ring->copy[slot][0] + A;
+            wr[nv++] = w + ki * K;
+        }
+        float *dr = dx + (long)iy * W;
+        for (int m0 = 0; m0 < half; m0 += VL) {
+            V ev[2] = {vzero(), vzero()}, od[2] = {vzero(), vzero()};
+            for (int j = 0; j < nv; j++) {
+                const float *p = rp[j] + m0;
+                for (int kj = 0; kj < K; kj++) {
+                    const V v = vload(p + off[kj]);
+                    if (kj & 1) od[j & 1] = vfma(vset1(wr[j][kj]), v, od[j & 1]);
+                    else ev[j & 1] = vfma(vset1(wr[j][kj]), v, ev[j & 1]);
+                }
+            }
+            const V se = vadd(ev[0], ev[1]), so = vadd(od[0], od[1]);
+            const V e = evenIsQ0 ? se : so, o = evenIsQ0 ? so : se;
+            const int c = 2 * m0;
+            if (c + 2 * VL <= W) {
+                vstore(dr + c, vziplo(e, o));
+                vstore(dr + c + VL, vziphi(e, o));
+            } else {
+                vmstore(dr + c, mrange(0, W - c), vziplo(e, o));
+                vmstore(dr + c + VL, mrange(0, W - c - VL), vziphi(e, o));
+            }
+        }
+    }
+}
+
+/* The ring lives on the caller's stack (43 KB): no allocation, nothing shared between threads. */
+bool FN(unet_dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y) {
+    FN(row_ring) ring;
+    if (FN(ring_length)(g) > RING_FLOATS) return false;
+    if (g.kernel == 3 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, &ring, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, &ring, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, &ring, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, &ring, 5, 2);
+    else return false;
+    return true;
+}
+
+bool FN(unet_dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc) {
+    FN(row_ring) ring;
+    if (FN(ring_length)(g) > RING_FLOATS) return false;
+    if (g.kernel == 3 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 5, 2);
+    else return false;
+    return true;
+}
+
+bool FN(unet_dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const float *w, float *dx) {
+    FN(row_ring) ring;
+    /* dy's row copies: (W + 1)/2 columns, padded by at most (K - 1)/2 left and (PL + 1)/2 right */
+    const int half = (g.width + 1) / 2, len = (half + VL - 1) / VL * VL + VL;
+    if (g.strideW != 2 || g.strideH < 1 || len > RING_FLOATS || g.padLeft > VL) return false;
+    if (g.kernel == 3) FN(dw_input_gradient_s2)(dy, g, w, dx, &ring, 3);
+    else if (g.kernel == 5) FN(dw_input_gradient_s2)(dy, g, w, dx, &ring, 5);
+    else return false;
+    return true;
+}
+
+/* ---- SiLU ---- */
+
+/* e^x for x <= 0, as UNetCore's `expNonPositive8` (Cephes' single-precision polynomial, n rounded by adding
+   1.5*2^23), with fused multiply-adds; lanes below -87.3 give 0. */
+INLINE V FN(exp_nonpositive)(V x) {
+    const V lowest = vset1(-87.3f), magic = vset1(12582912.0f);
+    const C under = vlt(x, lowest);
+    const V cl = vsel(under, x, lowest);
+    const V shifted = vfma(cl, vset1(1.44269504088896341f), magic);
+    const V n = vsub(shifted, magic);
+    V r = vfnma(n, vset1(0.693359375f), cl);
+    r = vfnma(n, vset1(-2.12194440e-4f), r);
+    V p = vset1(1.9875691500e-4f);
+    p = vfma(p, r, vset1(1.3981999507e-3f));
+    p = vfma(p, r, vset1(8.3334519073e-3f));
+    p = vfma(p, r, vset1(4.1665795894e-2f));
+    p = vfma(p, r, vset1(1.6666665459e-1f));
+    p = vfma(p, r, vset1(5.0000001201e-1f));
+    p = vadd(vfma(p, vmul(r, r), r), vset1(1.0f));
+    return vsel(under, vmul(p, vexp2i(shifted)), vzero());
+}
+
+/* sigma(x) and 1 - sigma(x) from e^-|x|, as `sigmoidAndComplement8`: nothing overflows, the smaller one never a
+   difference of nearly equal numbers. */
+INLINE void FN(sigmoid_pair)(V x, V *s, V *c) {
+    const V one = vset1(1.0f);
+    const C negative = vlt(x, vzero());
+    const V e = FN(exp_nonpositive)(vor(x, vset1(-0.0f))); /* -|x| */
+    const V small = vdiv(e, vadd(one, e)), large = vsub(one, small);
+    *s = vsel(negative, large, small);
+    *c = vsel(negative, small, large);
+}
+
+void FN(unet_silu_forward)(const float *x, float *y, long count) {
+    long i = 0;
+    V s, c;
+    for (; i + VL <= count; i += VL) {
+        const V v = vload(x + i);
+        FN(sigmoid_pair)(v, &s, &c);
+        vstore(y + i, vmul(v, s));
+    }
+    if (i < count) {
+        const M m = mrange(0, (int)(count - i));
+        const V v = vmload(x + i, m);
+        FN(sigmoid_pair)(v, &s, &c);
+        vmstore(y + i, m, vmul(v, s));
+    }
+}
+
+void FN(unet_silu_backward)(const float *x, const float *dy, float *dx, long count) {
+    long i = 0;
+    const V one = vset1(1.0f);
+    V s, c;
+    for (; i + VL <= count; i += VL) {
+        const V v = vload(x + i);
+        FN(sigmoid_pair)(v, &s, &c);
+        vstore(dx + i, vmul(vmul(vload(dy + i), s), vfma(v, c, one)));
+    }
+    if (i < count) {
+        const M m = mrange(0, (int)(count - i));
+        const V v = vmload(x + i, m);
+        FN(sigmoid_pair)(v, &s, &c);
+        vmstore(dx + i, m, vmul(vmul(vmload(dy + i, m), s), vfma(v, c, one)));
+    }
+}
+
+/* ---- channel gating ---- */
+
+void FN(unet_scale)(const float *x, float v, float *y, long count) {
+    const V vv = vset1(v);
+    long i = 0;
+    for (; i + 2 * VL <= count; i += 2 * VL) {
+        vstore(y + i, vmul(vload(x + i), vv));
+        vstore(y + i + VL, vmul(vload(x + i + VL), vv));
+    }
+    for (; i < count; i += VL) {
+        const M m = mrange(0, (int)(count - i));
+        vmstore(y + i, m, vmul(vmload(x + i, m), vv));
+    }
+}
+
+/* Four vector sums over 4*VL floats a step, combined in a fixed order. */
+float FN(unet_scale_and_dot)(const float *dy, float v, float *dx, const float *x, long count) {
+    const V vv = vset1(v);
+    V p = vzero(), q = vzero(), r = vzero(), t = vzero();
+    long i = 0;
+    for (; i + 4 * VL <= count; i += 4 * VL) {
+        const V d0 = vload(dy + i), d1 = vload(dy + i + VL), d2 = vload(dy + i + 2 * VL), d3 = vload(dy + i + 3 * VL);
+        p = vfma(d0, vload(x + i), p);
+        q = vfma(d1, vload(x + i + VL), q);
+        r = vfma(d2, vload(x + i + 2 * VL), r);
+        t = vfma(d3, vload(x + i + 3 * VL), t);
+        vstore(dx + i, vmul(d0, vv));
+        vstore(dx + i + VL, vmul(d1, vv));
+        vstore(dx + i + 2 * VL, vmul(d2, vv));
+        vstore(dx + i + 3 * VL, vmul(d3, vv));
+    }
+    for (; i < count; i += VL) {
+        const M m = mrange(0, (int)(count - i));
+        const V d = vmload(dy + i, m);
+        p = vfma(d, vmload(x + i, m), p);
+        vmstore(dx + i, m, vmul(d, vv));
+    }
+    return vhsum(vadd(vadd(p, q), vadd(r, t)));
+}
+
+#undef INLINE

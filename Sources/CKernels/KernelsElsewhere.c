@@ -1,0 +1,22 @@
+/* Off x86-64 the vector kernels do not exist: these stand-ins keep the symbols, and `SIMDLevel.active` is
+   `.portable` there, so the engine never calls them. */
+#include "CKernels.h"
+
+#if !defined(__x86_64__)
+#define STUBS(isa)                                                                                             \
+    bool unet_dw_forward_##isa(const float *x, unet_dw_geometry g, const float *w, float b, float *y) {       \
+        return false;                                                                                          \
+    }                                                                                                          \
+    bool unet_dw_weight_gradient_##isa(const float *x, const float *dy, unet_dw_geometry g, double *acc) {    \
+        return false;                                                                                          \
+    }                                                                                                          \
+    bool unet_dw_input_gradient_s2_##isa(const float *dy, unet_dw_geometry g, const float *w, float *dx) {    \
+        return false;                                                                                          \
+    }                                                                                                          \
+    void unet_silu_forward_##isa(const float *x, float *y, long n) {}                                          \
+    void unet_silu_backward_##isa(const float *x, const float *dy, float *dx, long n) {}                       \
+    void unet_scale_##isa(const float *x, float v, float *y, long n) {}                                        \
+    float unet_scale_and_dot_##isa(const float *dy, float v, float *dx, const float *x, long n) { return 0; }
+STUBS(avx2)
+STUBS(avx512)
+#endif

@@ -1,0 +1,47 @@
+#ifndef UNET_CKERNELS_H
+#define UNET_CKERNELS_H
+
+#include <stdbool.h>
+
+/* The memory-bound kernels of an EfficientNet (depthwise convolution, SiLU, channel gating) compiled twice for
+   x86-64 vector units the baseline build cannot use: once for AVX2 + FMA (8 floats a vector), once for AVX-512
+   (16 floats, masked loads and stores at the edges). The engine picks one at start-up from cpuid
+   (`SIMDLevel.active` in UNetCore) and calls only that one; the Swift kernels stay as the fallback and the naive
+   oracles as the tests' reference. Each function sums in one fixed order, so a given level gives the same numbers
+   on every run and thread count. On other architectures the functions exist but do nothing and return false. */
+
+/* One plane of a depthwise convolution: input height x width, output outH x outW, a kernel x kernel square,
+   strides, and the padding at the top and left (taps outside the plane count as zero). */
+typedef struct {
+    int height, width, outH, outW, kernel, strideH, strideW, padTop, padLeft;
+} unet_dw_geometry;
+
+/* y (outH, outW) = sum over the taps of w[ki, kj] * x[oy*SH - PT + ki, ox*SW - PL + kj] + bias. Returns false,
+   touching nothing, where the kernel is not 3 or 5 or the column stride not 1 or 2. */
+bool unet_dw_forward_avx2(const float *x, unet_dw_geometry g, const float *w, float bias, float *y);
+bool unet_dw_forward_avx512(const float *x, unet_dw_geometry g, const float *w, float bias, float *y);
+
+/* acc[ki*K + kj] += sum over the plane of dy[oy, ox] * x[oy*SH - PT + ki, ox*SW - PL + kj], each tap's sum formed
+   in single-precision lanes and added in double. Same support as the forward. */
+bool unet_dw_weight_gradient_avx2(const float *x, const float *dy, unet_dw_geometry g, double *acc);
+bool unet_dw_weight_gradient_avx512(const float *x, const float *dy, unet_dw_geometry g, double *acc);
+
+/* dx (height, width), overwritten, = the adjoint of the forward for column stride 2 (stride 1 is a forward
+   convolution with the kernel turned by 180 degrees): every dx element written once, from the even and odd
+   columns' sums interleaved. Returns false for other strides or kernels. */
+bool unet_dw_input_gradient_s2_avx2(const float *dy, unet_dw_geometry g, const float *w, float *dx);
+bool unet_dw_input_gradient_s2_avx512(const float *dy, unet_dw_geometry g, const float *w, float *dx);
+
+/* SiLU over count floats: y = x * sigmoid(x); dx = dy * s * (1 + x * (1 - s)) with s = sigmoid(x). */
+void unet_silu_forward_avx2(const float *x, float *y, long count);
+void unet_silu_forward_avx512(const float *x, float *y, long count);
+void unet_silu_backward_avx2(const float *x, const float *dy, float *dx, long count);
+void unet_silu_backward_avx512(const float *x, const float *dy, float *dx, long count);
+
+/* Channel gating over one plane: y = x * v; and its backward, dx = dy * v returning the sum of dy * x. */
+void unet_scale_avx2(const float *x, float v, float *y, long count);
+void unet_scale_avx512(const float *x, float v, float *y, long count);
+float unet_scale_and_dot_avx2(const float *dy, float v, float *dx, const float *x, long count);
+float unet_scale_and_dot_avx512(const float *dy, float v, float *dx, const float *x, long count);
+
+#endif

@@ -1,0 +1,135 @@
+import TestSupport
+@testable import UNetCore
+import XCTest
+
+/// `CKernels`' AVX2 and AVX-512 copies of the depthwise, SiLU and gating kernels, at every level this CPU runs
+/// (`SIMDLevel.supported`; on a CPU without AVX2 only the portable Swift kernels), against the naive oracles in
+/// Double: plane widths on both sides of the 8- and 16-lane blocks and of the edges' masks, every padding the
+/// EfficientNet ports use and wider, and vector tails of every length. The layers themselves run
+/// `SIMDLevel.active` in `EfficientNetLayerTests` and the golden tests.
+final class SIMDKernelTests: XCTestCase {
+    func testLevelFollowsTheCPUAndTheOverrideOnlyLowersIt() {
+        let avx512 = CPUFeatures(vendor: .intel, [.avx, .avx2, .fma, .avx512f, .avx512bw, .avx512dq, .avx512vl])
+        let avx2 = CPUFeatures(vendor: .amd, [.avx, .avx2, .fma])
+        XCTAssertEqual(SIMDLevel.best(for: avx512), .avx512)
+        XCTAssertEqual(SIMDLevel.best(for: avx2), .avx2)
+        XCTAssertEqual(SIMDLevel.best(for: CPUFeatures(vendor: .intel, [.avx, .avx2])), .portable, "AVX2 without FMA")
+        XCTAssertEqual(SIMDLevel.best(for: CPUFeatures(vendor: .intel, [.avx, .avx2, .fma, .avx512f])), .avx2,
+                       "AVX-512F alone (Knights Landing) is not the F/BW/DQ/VL set the kernels are built for")
+        XCTAssertEqual(SIMDLevel.best(for: CPUFeatures(vendor: .other, [])), .portable)
+        XCTAssertEqual(SIMDLevel.chosen(best: .avx512, requested: nil), .avx512)
+        XCTAssertEqual(SIMDLevel.chosen(best: .avx512, requested: "AVX2"), .avx2)
+        XCTAssertEqual(SIMDLevel.chosen(best: .avx512, requested: "portable"), .portable)
+        XCTAssertEqual(SIMDLevel.chosen(best: .avx2, requested: "avx512"), .avx2, "never above what the CPU runs")
+        XCTAssertEqual(SIMDLevel.chosen(best: .avx2, requested: "sse9"), .avx2, "an unknown name is ignored")
+        XCTAssertTrue(SIMDLevel.supported.contains(.portable))
+        XCTAssertTrue(SIMDLevel.supported.contains(SIMDLevel.active))
+    }
+
+    /// Geometries: 3x3 and 5x5, stride 1 and 2 (and rows at stride 2 with columns at 1), paddings none to wider
+    /// than the kernel, widths 1 to 41 and 112.
+    static func geometries() -> [ConvGeometry] {
+        var out: [ConvGeometry] = []
+        for k in [3, 5] {
+            for (sh, sw) in [(1, 1), (2, 2), (2, 1)] {
+                let paddings: [Padding] = [.same, .valid, .explicit(k / 2), .sides(top: 0, bottom: 1, left: 0, right: 1),
+                                           .sides(top: 1, bottom: 2, left: 1, right: 2),
+                                           .sides(top: k + 1, bottom: 0, left: k, right: 2)]
+                for (pi, padding) in paddings.enumerated() {
+                    for width in Array(1...41) + [112] {
+                        let height = 5 + (width + pi) % 7
+                        let g = ConvGeometry(channels: 1, height: height, width: width, kernelH: k, kernelW: k,
+                                             strideH: sh, strideW: sw, padding: padding)
+                        if g.outH >= 1 && g.outW >= 1 { out.append(g) }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func testDepthwiseKernelsMatchTheOracleAtEveryLevel() {
+        var rng = RandomGenerator(seed: 21)
+        for level in SIMDLevel.supported {
+            var worst: (y: Float, dx: Float, dw: Float) = (0, 0, 0)
+            for g in Self.geometries() {
+                let (k2, inPlane, outPlane) = (g.kernelW * g.kernelW, g.height * g.width, g.outH * g.outW)
+                let x = (0..<inPlane).map { _ in rng.uniform(-1, 1) }, dy = (0..<outPlane).map { _ in rng.uniform(-1, 1) }
+                let w = (0..<k2).map { _ in rng.uniform(-1, 1) }, bias = rng.uniform(-0.5, 0.5)
+                let turned = Array(w.reversed())
+                // One float past each output, which no kernel may write.
+                var (y, dx) = ([Float](repeating: .nan, count: outPlane + 1), [Float](repeating: .nan, count: inPlane + 1))
+                var (yRef, dxRef) = ([Float](repeating: 0, count: outPlane), [Float](repeating: 0, count: inPlane))
+                var (acc, dwRef) = ([Double](repeating: 0.5, count: k2), [Float](repeating: 0.5, count: k2))
+                depthwiseForward(x, g, w, bias: bias, &y, level: level)
+                depthwiseWeightGradient(x, dy, g, &acc, level: level)
+                depthwiseInputGradient(dy, g, w, turned: turned, adjoint: depthwiseAdjointGeometry(g), &dx, level: level)
+                depthwiseNaiveForward(x, g, w, bias: bias, &yRef)
+                depthwiseNaiveBackward(x, dy, g, w, dx: &dxRef, dw: &dwRef)
+                let what = "\(level) \(g.kernelW)x\(g.kernelW) stride \(g.strideH),\(g.strideW) \(g.height)x\(g.width) "
+                    + "pad \(g.padTop),\(g.padLeft)"
+                XCTAssertTrue(y[outPlane].isNaN && dx[inPlane].isNaN, "\(what): wrote past the plane")
+                for i in 0..<outPlane { worst.y = max(worst.y, abs(y[i] - yRef[i])) }
+                for i in 0..<inPlane { worst.dx = max(worst.dx, abs(dx[i] - dxRef[i])) }
+                for t in 0..<k2 { worst.dw = max(worst.dw, abs(Float(acc[t]) - dwRef[t]) / max(1, abs(dwRef[t]))) }
+                if !(worst.y <= 1e-5 && worst.dx <= 1e-5 && worst.dw <= 1e-5) {
+                    return XCTFail("\(what): |y - oracle| \(worst.y), |dx - oracle| \(worst.dx), dw \(worst.dw)")
+                }
+            }
+        }
+    }
+
+    func testSiLUAndGateKernelsMatchTheOracleAtEveryLevel() {
+        var rng = RandomGenerator(seed: 22)
+        let n = 203
+        // Far out both ways (e^-|x| underflows below -87.3), around 0, and signed zeros.
+        var x = (0..<n).map { i in rng.uniform(-1, 1) * (i % 3 == 0 ? 100 : 6) }
+        x[0] = 0; x[1] = -0; x[2] = 1e4; x[3] = -1e4; x[4] = -87.5; x[5] = -87.2
+        let dy = (0..<n).map { _ in rng.uniform(-1, 1) }
+        for level in SIMDLevel.supported {
+            for count in [0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 200, 203] {
+                var (y, dx) = ([Float](repeating: .nan, count: n), [Float](repeating: .nan, count: n))
+                siluForwardDispatched(x, &y, 0..<count, level: level)
+                siluBackwardDispatched(x, dy, &dx, 0..<count, level: level)
+                for i in 0..<count {
+                    let (value, derivative) = siluNaive(x[i])
+                    XCTAssertEqual(y[i], value, accuracy: 2e-6 * max(1, abs(value)), "\(level) SiLU(\(x[i]))")
+                    XCTAssertEqual(dx[i], dy[i] * derivative, accuracy: 2e-6, "\(level) SiLU'(\(x[i]))")
+                }
+                XCTAssertTrue(count == n || (y[count].isNaN && dx[count].isNaN), "\(level): wrote past \(count)")
+
+                var (g, gdx) = ([Float](repeating: .nan, count: n), [Float](repeating: .nan, count: n))
+                scaleFloatsDispatched(dy, by: 0.75, &g, count, level: level)
+                let dot = scaleAndDotDispatched(dy, by: -1.5, &gdx, dot: x, count, level: level)
+                var expected = 0.0
+                for i in 0..<count {
+                    XCTAssertEqual(g[i], dy[i] * 0.75, "\(level) gate")
+                    XCTAssertEqual(gdx[i], dy[i] * -1.5, "\(level) gate's dx")
+                    expected += Double(dy[i]) * Double(x[i])
+                }
+                XCTAssertEqual(Double(dot), expected, accuracy: 1e-5 * max(1, abs(expected)), "\(level) gate's ds")
+                XCTAssertTrue(count == n || (g[count].isNaN && gdx[count].isNaN), "\(level): wrote past \(count)")
+            }
+        }
+    }
+
+    /// One level's results do not depend on the threads: the layers split planes and channels, never a sum.
+    func testDepthwiseLayerGivesTheSameNumbersOnOneAndTwoThreads() {
+        var rng = RandomGenerator(seed: 23)
+        let layer = DepthwiseConv2D(channels: 6, kernelSize: 5, stride: 2, rng: &rng)
+        let x = randomTensor([3, 6, 29, 37], seed: 24)
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        func run(_ threads: Int) -> ([Float], [Float], [Float]) {
+            Parallel.setThreads(threads)
+            layer.weight.grad.zero()
+            let y = layer.forward(x, training: true)
+            let dx = layer.backward(Tensor(shape: y.shape, repeating: 0.25))
+            return (Array(y.buffer), Array(dx.buffer), Array(layer.weight.grad.buffer))
+        }
+        let (one, two) = (run(1), run(2))
+        XCTAssertEqual(one.0, two.0)
+        XCTAssertEqual(one.1, two.1)
+        XCTAssertEqual(one.2, two.2)
+    }
+}
