@@ -84,19 +84,7 @@ def sample_pairs(engine: Engine, name: str, count: int) -> List[Tuple[np.ndarray
     except (InvalidParams, EngineError) as e:
         print(f"demo: dataset.sample failed ({e}); segmenting without true masks", file=sys.stderr)
         return []
-    images = sample.get("images_arrays")
-    masks = sample.get("masks_arrays")
-    if images is None:  # a list of items, each with its own image and mask
-        items = next((v for v in sample.values() if isinstance(v, list) and v and isinstance(v[0], dict)), [])
-        images = [item.get("image_array") for item in items]
-        masks = [item.get("mask_array") for item in items]
-    pairs = []
-    for i, image in enumerate(images or []):
-        if image is None:
-            continue
-        mask = masks[i] if masks and i < len(masks) else None
-        pairs.append((to_display(image), None if mask is None else to_mask(mask)))
-    return pairs
+    return [(to_display(item.image), None if item.mask is None else to_mask(item.mask)) for item in sample.samples]
 
 
 def to_display(image: np.ndarray) -> np.ndarray:
