@@ -442,8 +442,9 @@ def test_train_configure_and_inline_steps_reduce_the_loss(engine):
     assert config["batch_size"] == 4
     images = [gradient_image(seed=s) for s in range(4)]
     masks = [disc_mask(x) for x in images]
-    steps = [engine.train_step(images=images, masks=masks) for _ in range(15)]
-    assert [s["step"] for s in steps] == list(range(1, 16))
+    # Six steps: the loss falls at every one of them here (1.62 to 1.34), so the check has room to spare.
+    steps = [engine.train_step(images=images, masks=masks) for _ in range(6)]
+    assert [s["step"] for s in steps] == list(range(1, 7))
     assert steps[-1]["loss"] < steps[0]["loss"]
     assert "dice" in steps[-1]["metrics"] and steps[0]["learning_rate"] == 0.01
 
@@ -490,7 +491,7 @@ def test_dataset_open_list_sample_close(engine):
 
 def test_train_fit_streams_progress_and_returns_history(engine, tmp_path):
     require(engine, "dataset.open", "train.fit", "evaluate")
-    open_phantoms(engine, "seg", "segmentation")
+    open_phantoms(engine, "seg", "segmentation", count=12)
     engine.model_create(**TINY_UNET)
     engine.train_configure(optimizer="adam", learning_rate=0.01, loss="bce+dice", batch_size=4)
     events = []
@@ -513,7 +514,7 @@ def test_train_fit_streams_progress_and_returns_history(engine, tmp_path):
 
 def test_fit_calls_back_and_evaluate_classification(engine):
     require(engine, "dataset.open", "train.fit", "evaluate")
-    open_phantoms(engine, "cls", "classification", count=32)
+    open_phantoms(engine, "cls", "classification", count=16)
     engine.model_create(**TINY_UNET, classification_head=2)
     engine.train_configure(optimizer="adam", learning_rate=0.005, batch_size=8)
     seen = []
