@@ -38,13 +38,12 @@ def _abs(path: Optional[PathArg]) -> Optional[str]:
     return None if path is None else os.path.abspath(os.fspath(path))
 
 
-def _list(values: Optional[Sequence[Any]]) -> Optional[List[Any]]:
-    return None if values is None else list(values)
-
-
-def _window(window: Optional[Window]) -> Any:
-    """A window as JSON: a string as is, [center, width] as a list of floats."""
-    return window if window is None or isinstance(window, str) else [float(v) for v in window]
+def _plain(value: Any) -> Any:
+    """A sequence param as JSON takes it (a tuple or numpy array as a list); anything else as given, so the
+    engine, not the client, says what is wrong with it."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _mpi_environment(env: Optional[Dict[str, str]]) -> Dict[str, str]:
@@ -350,7 +349,7 @@ class Engine:
                         input_shape=None if input_shape is None else list(input_shape),
                         validation_split=validation_split, group_pattern=group_pattern, seed=seed, augment=augment,
                         letterbox=letterbox, normalization=normalization, cache_mb=cache_mb, mask_format=mask_format,
-                        window=_window(window), frame=frame, tile=tile, harmonize=harmonize))
+                        window=_plain(window), frame=frame, tile=tile, harmonize=harmonize))
         result: Dict[str, Any] = self.call("dataset.open", p, timeout=timeout)
         return result
 
@@ -564,8 +563,8 @@ class Engine:
             harmonize: replaces the dataset's or checkpoint's harmonization (``{}``: none).
         """
         p = dict(images=encode_images(images, batch))
-        p.update(_clean(dict(threshold=threshold, resize=resize, batch_size=batch_size, window=_window(window),
-                             frame=frame, include_patient_id=include_patient_id, tta=_list(tta),
+        p.update(_clean(dict(threshold=threshold, resize=resize, batch_size=batch_size, window=_plain(window),
+                             frame=frame, include_patient_id=include_patient_id, tta=_plain(tta),
                              harmonize=harmonize)))
         return Predictions.from_json(self.call("predict", p, timeout=timeout))
 
@@ -595,8 +594,8 @@ class Engine:
             encoding = "array"
         p = dict(images=encode_images(images, batch))
         p.update(_clean(dict(threshold=threshold, encoding=encoding, output_dir=_abs(output_dir), resize=resize,
-                             batch_size=batch_size, window=_window(window), frame=frame,
-                             include_patient_id=include_patient_id, tta=_list(tta), tile=tile, harmonize=harmonize,
+                             batch_size=batch_size, window=_plain(window), frame=frame,
+                             include_patient_id=include_patient_id, tta=_plain(tta), tile=tile, harmonize=harmonize,
                              postprocess=postprocess)))
         return Segmentation.from_json(self.call("segment", p, timeout=timeout))
 
@@ -643,7 +642,7 @@ class Engine:
         p.update(_clean(dict(method=method, target=target, layer=layer, threshold=threshold, normalize=normalize,
                              encoding=encoding, overlay=overlay, output_dir=_abs(output_dir), samples=samples,
                              noise=noise, seed=seed, steps=steps, resize=resize, batch_size=batch_size,
-                             window=_window(window), frame=frame, include_patient_id=include_patient_id,
+                             window=_plain(window), frame=frame, include_patient_id=include_patient_id,
                              harmonize=harmonize)))
         return Explanations.from_json(self.call("explain", p, timeout=timeout))
 
