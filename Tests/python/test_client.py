@@ -5,7 +5,8 @@ their code; a request is cancelled from another thread; an engine killed mid-cal
 stderr) instead of hanging; images and masks survive the trip between numpy and the engine.
 
 Methods the engine does not serve yet (by `engine.hello`'s `methods`) make their tests skip, naming them, so the
-tests run by themselves once the methods land. Models are tiny (unet, depth 2, 4 filters, 32x32).
+tests run by themselves once the methods land. Models are tiny (unet, depth 2, 2 filters, 32x32: in the debug
+engine a 4-filter one trains about 20 times slower).
 The binary is `$UNET_ENGINE_BIN`, else the checkout's `.build/debug/unet-engine`.
 """
 
@@ -37,7 +38,7 @@ from conftest import engine_binary as binary_path  # noqa: E402
 
 #: Seconds any single call may take before the test fails instead of hanging (a debug build is slow).
 CALL_TIMEOUT = 120
-TINY_UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=7)
+TINY_UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=2, seed=7)
 
 
 
@@ -216,7 +217,7 @@ def test_model_create_summary_save_load(engine, tmp_path):
     assert created == summary
     assert summary["architecture"] == "unet" and summary["input_shape"] == [1, 32, 32]
     assert summary["total_params"] == sum(layer["params"] for layer in summary["layers"])
-    assert summary["config"]["depth"] == 2 and summary["config"]["filters"] == 4
+    assert summary["config"]["depth"] == 2 and summary["config"]["filters"] == TINY_UNET["filters"]
 
     images = [gradient_image(seed=s) for s in range(3)]
     before = engine.predict(images)["predictions"]
