@@ -28,7 +28,7 @@ def started_engine() -> Engine:
     e = Engine(str(engine_binary()), threads=1, timeout=120)
     e.dataset_open("seg", task="segmentation", phantoms={"count": 16, "size": [32, 32], "seed": 5},
                    input_shape=[1, 32, 32], validation_split=0.25, seed=1)
-    e.model_create("unet", [1, 32, 32], depth=2, filters=4, seed=7)
+    e.model_create("unet", [1, 32, 32], depth=2, filters=2, seed=7)
     e.train_configure(optimizer="adam", learning_rate=0.01, batch_size=4)
     return e
 
