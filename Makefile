@@ -5,7 +5,7 @@
 # Both install Debian's libraries and the Python test packages themselves, so a fresh machine needs nothing else.
 
 APT_PACKAGES := libopenblas-dev libturbojpeg0-dev libjansson-dev libspng-dev libdcmtk-dev dcmtk libhdf5-dev pkg-config jq openmpi-bin libopenmpi-dev
-PY_TEST_PACKAGES := numpy pytest jsonschema safetensors nbclient nbformat ipykernel matplotlib pydicom pillow pandas tensorboard distributed pyarrow
+PY_TEST_PACKAGES := numpy pytest jsonschema safetensors nbclient nbformat ipykernel matplotlib pydicom pillow pandas tensorboard distributed pyarrow mypy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 SWIFT_BUILD_FLAGS ?=
@@ -35,7 +35,7 @@ deps:
 	fi
 
 python-deps:
-	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors, nbclient, nbformat, ipykernel, matplotlib, pydicom, PIL, pandas, tensorboard, distributed, pyarrow" 2>/dev/null || \
+	@$(PYTHON) -c "import numpy, pytest, jsonschema, safetensors, nbclient, nbformat, ipykernel, matplotlib, pydicom, PIL, pandas, tensorboard, distributed, pyarrow, mypy" 2>/dev/null || \
 		PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q $(PY_TEST_PACKAGES)
 
 build:
@@ -53,7 +53,9 @@ swift-test:
 swift-test-release:
 	swift test -c release --filter 'AllocationTests|EffUNetTests' $(SWIFT_BUILD_FLAGS)
 
+# The client type-checks strictly (it ships py.typed), then the Python tests drive the debug engine.
 python-test:
+	cd Examples/python && $(PYTHON) -m mypy --strict unet_engine
 	UNET_ENGINE_BIN=$(CURDIR)/.build/debug/unet-engine $(PYTHON) -m pytest -q Tests/python
 
 # Mutated transcripts against the debug engine for FUZZ_SECONDS (seeded); fails if the engine dies or writes a

@@ -6,7 +6,8 @@ a few images, and write a PNG sheet (image / true mask / predicted mask) and a J
     python3 Examples/demo/demo.py ../shared/data/lungseg   # a folder with images/ and masks/ (same file names)
 
 Options: --seconds (training time, default 60), --size (model input side, default 64 for phantoms and 128 for a
-folder), --out (default out/demo), --threads, --binary (else $UNET_ENGINE_BIN, PATH or .build/).
+folder), --count (phantoms, default 256), --depth and --filters (the unet's, default 3 and 8), --out (default
+out/demo), --threads, --binary (else $UNET_ENGINE_BIN, PATH or .build/).
 
 Everything goes through the Python client (`Examples/python`): the engine runs as a subprocess speaking
 JSON-RPC; the demo opens the dataset in the engine (`dataset.open`), trains with `train.fit` (progress bar),
@@ -52,6 +53,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="engine compute threads (default: all cores)")
     p.add_argument("--binary", default=None, help="the unet-engine executable")
     p.add_argument("--count", type=int, default=256, help="number of phantoms (default 256)")
+    p.add_argument("--depth", type=int, default=3, help="the unet's depth (default 3)")
+    p.add_argument("--filters", type=int, default=8, help="the unet's first-level filters (default 8)")
     return p.parse_args()
 
 
@@ -84,19 +87,7 @@ def sample_pairs(engine: Engine, name: str, count: int) -> List[Tuple[np.ndarray
     except (InvalidParams, EngineError) as e:
         print(f"demo: dataset.sample failed ({e}); segmenting without true masks", file=sys.stderr)
         return []
-    images = sample.get("images_arrays")
-    masks = sample.get("masks_arrays")
-    if images is None:  # a list of items, each with its own image and mask
-        items = next((v for v in sample.values() if isinstance(v, list) and v and isinstance(v[0], dict)), [])
-        images = [item.get("image_array") for item in items]
-        masks = [item.get("mask_array") for item in items]
-    pairs = []
-    for i, image in enumerate(images or []):
-        if image is None:
-            continue
-        mask = masks[i] if masks and i < len(masks) else None
-        pairs.append((to_display(image), None if mask is None else to_mask(mask)))
-    return pairs
+    return [(to_display(item.image), None if item.mask is None else to_mask(item.mask)) for item in sample.samples]
 
 
 def to_display(image: np.ndarray) -> np.ndarray:
@@ -215,9 +206,10 @@ def main() -> int:
         hello = engine.hello()
         print(f"unet-engine {hello['version']} (pid {engine.pid}, {hello['threads']} threads): {engine.binary}")
         report["engine"] = {k: hello[k] for k in ("name", "version", "protocol_version", "threads")}
-        summary = engine.model_create(architecture="unet", input_shape=[1, size, size], depth=3, filters=8,
-                                      batch_norm=True, seed=1)
-        print(f"model: unet depth 3, 8 filters, {summary['total_params']:,} parameters, input 1x{size}x{size}")
+        summary = engine.model_create(architecture="unet", input_shape=[1, size, size], depth=args.depth,
+                                      filters=args.filters, batch_norm=True, seed=1)
+        print(f"model: unet depth {args.depth}, {args.filters} filters, {summary['total_params']:,} parameters, "
+              f"input 1x{size}x{size}")
         report["model"] = dict(summary["config"], total_params=summary["total_params"])
         report["training_config"] = engine.train_configure(optimizer="adam", learning_rate=3e-3, loss="bce+dice",
                                                            batch_size=8, seed=1)

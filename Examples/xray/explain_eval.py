@@ -58,7 +58,7 @@ with engine(args.threads) as lungs, engine(args.threads) as classifier:
     lungs.model_load(os.path.abspath(args.lung_model))
     images = [load(f["path"]) for f in chosen]
     masks = [m > 0 for m in lungs.segment_masks(images)]
-    predictions = classifier.predict(images)["predictions"]
+    predictions = classifier.predict(images).predictions
     lung_share = float(np.mean([m.mean() for m in masks]))
     rows, maps_by_method = [], {}
     for method in METHODS:
@@ -94,7 +94,7 @@ with engine(args.threads) as lungs, engine(args.threads) as classifier:
     write_report(os.path.join(args.out, "report.json"), {
         "data": root, "images": [f["path"] for f in chosen], "size": args.size,
         "pneumonia_model": args.pneumonia_model, "lung_model": args.lung_model,
-        "predicted": [p["label"] for p in predictions], "true": [f["class"] for f in chosen],
+        "predicted": [p.label for p in predictions], "true": [f["class"] for f in chosen],
         "lung_share": lung_share, "methods": rows, "table": table, "total_seconds": clock.seconds()})
 
     import matplotlib
@@ -103,6 +103,6 @@ with engine(args.threads) as lungs, engine(args.threads) as classifier:
     pick = [0, len(images) // 2, len(images) - 1]
     fig = show_explanations([images[i] for i in pick], [maps_by_method["gradcam"][i] for i in pick],
                             masks=[masks[i] for i in pick],
-                            titles=[f"{chosen[i]['class']}, predicted {predictions[i]['label']}" for i in pick])
+                            titles=[f"{chosen[i]['class']}, predicted {predictions[i].label}" for i in pick])
     fig.savefig(os.path.join(args.out, "explain.png"), dpi=80)
     print(f"picture: {os.path.join(args.out, 'explain.png')}")

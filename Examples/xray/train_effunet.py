@@ -69,7 +69,7 @@ with engine(args.threads) as e:
     pictures = []
     for cls in ("NORMAL", "PNEUMONIA"):
         for f in [f for f in files if f.get("class") == cls][:8]:
-            out = e.segment([f["path"]], encoding="probabilities")["masks"][0]["mask"]
+            out = e.segment([f["path"]], encoding="probabilities").masks[0].array
             pneumonia = np.asarray(out)[1]  # softmax over the 2 mask channels: index 1 is PNEUMONIA
             picture = np.asarray(Image.open(f["path"]).convert("RGB").resize(pneumonia.shape[::-1]))
             picture = picture.copy()

@@ -5,7 +5,8 @@ their code; a request is cancelled from another thread; an engine killed mid-cal
 stderr) instead of hanging; images and masks survive the trip between numpy and the engine.
 
 Methods the engine does not serve yet (by `engine.hello`'s `methods`) make their tests skip, naming them, so the
-tests run by themselves once the methods land. Models are tiny (unet, depth 2, 4 filters, 32x32).
+tests run by themselves once the methods land. Models are tiny (unet, depth 2, 2 filters, 32x32: in the debug
+engine a 4-filter one trains about 20 times slower).
 The binary is `$UNET_ENGINE_BIN`, else the checkout's `.build/debug/unet-engine`.
 """
 
@@ -30,13 +31,14 @@ sys.path.insert(0, str(REPO / "Examples" / "python"))
 import unet_engine  # noqa: E402
 from unet_engine import (AsyncEngine, Cancelled, Engine, EngineClosed, EngineDied, EngineError,  # noqa: E402
                          EngineFileNotFound, EngineTimeout, History, ImageDecodeFailed, InvalidParams, MethodNotFound,
-                         NoModel, ShapeMismatch, UnsupportedByModel)
+                         Mask, NoModel, Prediction, Predictions, Samples, ShapeMismatch,
+                         UnsupportedByModel)
 from unet_engine.images import decode_array, decode_png, encode_array, encode_image, encode_png  # noqa: E402
 from conftest import engine_binary as binary_path  # noqa: E402
 
 #: Seconds any single call may take before the test fails instead of hanging (a debug build is slow).
 CALL_TIMEOUT = 120
-TINY_UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=7)
+TINY_UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=2, seed=7)
 
 
 
@@ -105,11 +107,11 @@ def test_every_served_method_has_a_client_method(engine):
     assert hello["name"] == "unet-engine"
     assert {"protocol_version", "version", "architectures", "threads", "limits", "blas"} <= set(hello)
     assert hello["threads"] == 1
-    table = ["engine.hello", "engine.status", "engine.shutdown", "cancel", "model.create", "model.summary",
-             "model.save", "model.load", "dataset.open", "dataset.list", "dataset.close", "dataset.sample",
-             "train.configure", "train.step", "train.fit", "evaluate", "predict", "segment"]
+    # Every method served (debug.* too: this engine has them) has its client method; test_client_signatures
+    # checks every method of openrpc.json, served or not, and each one's params.
     client_name = {"engine.hello": "hello", "engine.status": "status", "engine.shutdown": "shutdown"}
-    for method in set(table) | {m for m in hello["methods"] if not m.startswith("debug.")}:
+    assert "debug.sleep" in hello["methods"]
+    for method in hello["methods"]:
         name = client_name.get(method, method.replace(".", "_"))
         assert callable(getattr(Engine, name, None)), f"no Engine.{name} for {method}"
         assert getattr(Engine, name).__doc__, f"Engine.{name} has no docstring"
@@ -215,7 +217,7 @@ def test_model_create_summary_save_load(engine, tmp_path):
     assert created == summary
     assert summary["architecture"] == "unet" and summary["input_shape"] == [1, 32, 32]
     assert summary["total_params"] == sum(layer["params"] for layer in summary["layers"])
-    assert summary["config"]["depth"] == 2 and summary["config"]["filters"] == 4
+    assert summary["config"]["depth"] == 2 and summary["config"]["filters"] == TINY_UNET["filters"]
 
     images = [gradient_image(seed=s) for s in range(3)]
     before = engine.predict(images)["predictions"]
@@ -246,8 +248,10 @@ def test_errors_become_exceptions_with_code_message_data(engine, tmp_path):
         engine.model_summary()
     assert e.value.code == -32001 and "model" in e.value.message and e.value.method == "model.summary"
 
+    with pytest.raises(TypeError):  # the client's signature refuses it before anything is sent
+        engine.model_create(**TINY_UNET, no_such_param=1)  # type: ignore[call-arg]
     with pytest.raises(InvalidParams) as e:
-        engine.model_create(**TINY_UNET, no_such_param=1)
+        engine.call("model.create", dict(TINY_UNET, no_such_param=1))
     assert e.value.code == -32602 and e.value.field == "no_such_param" and e.value.data["reason"]
 
     with pytest.raises(InvalidParams) as e:
@@ -305,10 +309,14 @@ def test_predict_gives_the_same_answer_for_every_image_form(engine, tmp_path):
     (tmp_path / "x.png").write_bytes(png)
     forms = [image, image[None], image[:, :, None], image.astype(np.float32) / 255, png, str(tmp_path / "x.png"),
              tmp_path / "x.png", encode_image(image)]
-    results = engine.predict(forms)["predictions"]
-    reference = results[0]["probabilities"]
+    result = engine.predict(forms)
+    assert isinstance(result, Predictions) and result["predictions"] is result.predictions
+    results = result.predictions
+    reference = results[0].probabilities
     for form, r in zip(forms, results):
-        assert r["probabilities"] == pytest.approx(reference, abs=1e-5), type(form)
+        assert isinstance(r, Prediction) and r.label in ("0", "1") and r.class_index == int(r.label)
+        assert r["label"] == r.label and r["probabilities"] == r.probabilities and r.raw["label"] == r.label
+        assert r.probabilities == pytest.approx(reference, abs=1e-5), type(form)
 
 
 def test_segment_masks_come_back_as_numpy_in_every_encoding(engine, tmp_path):
@@ -327,6 +335,9 @@ def test_segment_masks_come_back_as_numpy_in_every_encoding(engine, tmp_path):
         assert q["mask"].shape == image.shape and q["mask"].dtype == np.float32
         np.testing.assert_array_equal((q["mask"] > 0.5) * 255, mask)
         np.testing.assert_array_equal(decode_png(Path(w["path"]).read_bytes()), mask)
+        # The typed reads: Mask.array is what the dict read "mask" gives; a written mask has a path, no array.
+        assert isinstance(a, Mask) and a.array is a["mask"] and a.shape == a["shape"] and a["array"] == a.raw["array"]
+        assert w.array is None and w.path == w["path"] and "mask" not in w
     assert [m.shape for m in engine.segment_masks(images)] == [(32, 32), (40, 48)]
 
 
@@ -360,15 +371,29 @@ def test_training_masks_in_every_form_mean_the_same(engine, tmp_path):
     assert losses == pytest.approx([losses[0]] * len(losses), rel=1e-6)
 
 
-def test_array_and_png_codecs_round_trip():
+@pytest.fixture(params=["pillow", "pure"])
+def png_codec(request, monkeypatch):
+    """Each PNG path in turn: Pillow (skipped when it is not installed) and the client's own codec."""
+    if request.param == "pillow":
+        pytest.importorskip("PIL.Image", reason="Pillow is not installed")
+        assert unet_engine.images.PILImage is not None
+    else:
+        monkeypatch.setattr(unet_engine.images, "PILImage", None)
+    return request.param
+
+
+def test_array_and_png_codecs_round_trip(png_codec):
     rng = np.random.default_rng(0)
     for array in (rng.integers(0, 256, (5, 7), dtype=np.uint8), rng.integers(0, 256, (3, 4, 6), dtype=np.uint8),
                   rng.random((2, 3, 4), dtype=np.float32), rng.random((9, 2), dtype=np.float32)):
         back = decode_array(encode_array(array))
         assert back.dtype == array.dtype
         np.testing.assert_array_equal(back, array)
-    for image in (rng.integers(0, 256, (13, 17), dtype=np.uint8), rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)):
+    for image in (rng.integers(0, 256, (13, 17), dtype=np.uint8), rng.integers(0, 256, (6, 5, 3), dtype=np.uint8),
+                  rng.integers(0, 256, (6, 5, 4), dtype=np.uint8), rng.integers(0, 256, (6, 5, 2), dtype=np.uint8)):
         np.testing.assert_array_equal(decode_png(encode_png(image)), image)
+        # Either codec reads what the other writes.
+        np.testing.assert_array_equal(unet_engine.images._decode_png_pure(encode_png(image)), image)
     assert encode_array(np.full((4, 4), 300, np.int32))["array"]["dtype"] == "uint16"  # deep samples
     with pytest.raises(ValueError):
         encode_array(np.full((4, 4), 70000, np.int32))
@@ -383,7 +408,29 @@ def test_png_decoder_matches_pillow_on_every_filter():
                    np.stack([(x * 5) % 256, (y * 9) % 256, (x * y) % 256], axis=-1).astype(np.uint8)):
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+        np.testing.assert_array_equal(unet_engine.images._decode_png_pure(buffer.getvalue()), pixels)
         np.testing.assert_array_equal(decode_png(buffer.getvalue()), pixels)
+
+
+def test_png_decoding_takes_pillow_when_installed_and_the_pure_codec_without(png_codec):
+    """A palette PNG, which only Pillow decodes (to the colours it stands for), tells the paths apart; a 16-bit
+    grey PNG (the engine's deep masks and radiographs) decodes to the same uint16 values on both."""
+    Image = pytest.importorskip("PIL.Image", reason="Pillow is not installed (it writes the test's PNGs)")
+    rgb = np.random.default_rng(2).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    palette = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG")
+    if png_codec == "pillow":
+        np.testing.assert_array_equal(decode_png(buffer.getvalue()), np.asarray(palette.convert("RGB")))
+    else:
+        with pytest.raises(ValueError, match="install Pillow"):
+            decode_png(buffer.getvalue())
+    deep = (np.arange(6 * 7, dtype=np.uint16).reshape(6, 7) * 1500)
+    buffer = io.BytesIO()
+    Image.fromarray(deep).save(buffer, format="PNG")
+    decoded = decode_png(buffer.getvalue())
+    assert decoded.dtype == np.uint16
+    np.testing.assert_array_equal(decoded, deep)
 
 
 # train.*
@@ -396,8 +443,9 @@ def test_train_configure_and_inline_steps_reduce_the_loss(engine):
     assert config["batch_size"] == 4
     images = [gradient_image(seed=s) for s in range(4)]
     masks = [disc_mask(x) for x in images]
-    steps = [engine.train_step(images=images, masks=masks) for _ in range(15)]
-    assert [s["step"] for s in steps] == list(range(1, 16))
+    # Six steps: the loss falls at every one of them here (1.62 to 1.34), so the check has room to spare.
+    steps = [engine.train_step(images=images, masks=masks) for _ in range(6)]
+    assert [s["step"] for s in steps] == list(range(1, 7))
     assert steps[-1]["loss"] < steps[0]["loss"]
     assert "dice" in steps[-1]["metrics"] and steps[0]["learning_rate"] == 0.01
 
@@ -427,12 +475,14 @@ def test_dataset_open_list_sample_close(engine):
     assert "ph.val" in names
 
     sample = engine.dataset_sample("ph", count=3)
-    arrays = [v for k, v in sample.items() if k.endswith("_arrays")]
-    arrays += [[item[k] for k in item if k.endswith("_array")] for v in sample.values() if isinstance(v, list)
-               for item in v if isinstance(item, dict)]
-    flat = [a for group in arrays for a in group]
-    assert flat, f"dataset.sample returned no image the client could decode: {list(sample)}"
-    assert all(isinstance(a, np.ndarray) and a.size > 0 for a in flat)
+    assert isinstance(sample, Samples) and sample.name == "ph" and len(sample.samples) == 3
+    for item in sample.samples:
+        assert isinstance(item.image, np.ndarray) and item.image.shape[-2:] == (32, 32)
+        assert isinstance(item.mask, np.ndarray) and item.mask.shape == (32, 32)
+        # The dict reads of the untyped client: the engine's fields, and the arrays it used to add.
+        assert item["id"] == item.id and item["image_array"] is item.image and item["mask_array"] is item.mask
+        assert item["image"] == item.raw["image"] and "mask_array" in item.keys()
+    assert sample["samples"] is sample.samples and sample["name"] == "ph"
 
     assert engine.dataset_close("ph") == {}
     assert "ph" not in {d["name"] for d in engine.dataset_list()}
@@ -442,7 +492,7 @@ def test_dataset_open_list_sample_close(engine):
 
 def test_train_fit_streams_progress_and_returns_history(engine, tmp_path):
     require(engine, "dataset.open", "train.fit", "evaluate")
-    open_phantoms(engine, "seg", "segmentation")
+    open_phantoms(engine, "seg", "segmentation", count=12)
     engine.model_create(**TINY_UNET)
     engine.train_configure(optimizer="adam", learning_rate=0.01, loss="bce+dice", batch_size=4)
     events = []
@@ -465,7 +515,7 @@ def test_train_fit_streams_progress_and_returns_history(engine, tmp_path):
 
 def test_fit_calls_back_and_evaluate_classification(engine):
     require(engine, "dataset.open", "train.fit", "evaluate")
-    open_phantoms(engine, "cls", "classification", count=32)
+    open_phantoms(engine, "cls", "classification", count=16)
     engine.model_create(**TINY_UNET, classification_head=2)
     engine.train_configure(optimizer="adam", learning_rate=0.005, batch_size=8)
     seen = []

@@ -83,7 +83,8 @@ def test_summary_table_has_keras_layout(engine):
         shape = "(None, " + ", ".join(str(n) for n in layer["output_shape"]) + ")"
         assert row[shape_at:params_at].strip() == shape
         assert row[params_at:].strip() == str(layer["params"])
-    assert rows[0].split()[-1] == "36"  # enc1.conv1: 1 -> 4 channels, 3x3, no bias before BatchNorm
+    # enc1.conv1: 1 -> filters channels, 3x3, no bias before BatchNorm
+    assert rows[0].split()[-1] == str(9 * TINY_UNET["filters"])
     total, trainable = summary["total_params"], summary["trainable_params"]
     assert total > trainable  # BatchNorm's running statistics count, as in Keras
     assert lines[-4:] == [f"Total params: {total:,}", f"Trainable params: {trainable:,}",

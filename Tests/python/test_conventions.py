@@ -19,7 +19,7 @@ from unet_engine import Engine, History, InvalidParams  # noqa: E402
 from conftest import engine_binary  # noqa: E402
 from test_protocol import SchemaChecker  # noqa: E402
 
-TINY_UNET = dict(architecture="unet", input_shape=[1, 16, 16], depth=2, filters=4, seed=7)
+TINY_UNET = dict(architecture="unet", input_shape=[1, 16, 16], depth=2, filters=2, seed=7)
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_a_monitor_the_fit_never_reports_lists_the_choices(engine):
 
 def test_evaluate_per_image_feeds_scikit_learn(engine, checker):
     engine.dataset_open("c", task="classification", phantoms={"count": 12, "size": [16, 16]})
-    engine.model_create("unet", [1, 16, 16], depth=2, filters=4, classification_head=2, seed=3)
+    engine.model_create("unet", [1, 16, 16], depth=2, filters=2, classification_head=2, seed=3)
     result = checked(checker, engine, "evaluate", {"dataset": "c", "per_image": True})
     rows = result["per_image"]
     y_true = np.array([r["label"] for r in rows])

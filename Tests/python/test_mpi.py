@@ -37,7 +37,7 @@ LAUNCHER = ["mpirun", "-np", "2", "--oversubscribe"]
 def train(tmp_path: Path, launcher, batch_size: int, batch_norm: bool, name: str, **configure):
     kw = {"launcher": launcher} if launcher else {}
     with Engine(str(engine_binary()), threads=1, debug_methods=True, timeout=120, **kw) as e:
-        e.model_create("unet", [1, 16, 16], depth=2, filters=4, batch_norm=batch_norm, seed=1)
+        e.model_create("unet", [1, 16, 16], depth=2, filters=2, batch_norm=batch_norm, seed=1)
         e.dataset_open("p", task="segmentation", phantoms={"count": 40, "size": [16, 16], "seed": 1})
         e.train_configure(batch_size=batch_size, loss="bce", optimizer="sgd", learning_rate=0.05, seed=2, **configure)
         fit = e.train_fit("p", epochs=1)
@@ -64,7 +64,7 @@ def test_two_ranks_equal_one_process_at_twice_the_batch(tmp_path):
     assert_same_weights(w1, w2)
     # Something was learnt: the weights are not those of the initialisation.
     with Engine(str(engine_binary()), threads=1) as e:
-        e.model_create("unet", [1, 16, 16], depth=2, filters=4, batch_norm=False, seed=1)
+        e.model_create("unet", [1, 16, 16], depth=2, filters=2, batch_norm=False, seed=1)
         e.model_save(tmp_path / "init.safetensors")
     w0 = safetensors_numpy.load_file(str(tmp_path / "init.safetensors"))
     assert any(not np.array_equal(w0[k], w1[k]) for k in w1)
@@ -93,7 +93,7 @@ def test_sync_batch_norm_equals_one_process_at_twice_the_batch(tmp_path):
 def test_killed_rank_ends_the_job_with_an_error(tmp_path):
     e = Engine(str(engine_binary()), threads=1, debug_methods=True, launcher=LAUNCHER)
     try:
-        e.model_create("unet", [1, 16, 16], depth=2, filters=4, seed=1)
+        e.model_create("unet", [1, 16, 16], depth=2, filters=2, seed=1)
         e.dataset_open("p", task="segmentation", phantoms={"count": 64, "size": [16, 16], "seed": 1})
         e.train_configure(batch_size=4, loss="bce", optimizer="sgd")
         checkpoint = tmp_path / "before.safetensors"

@@ -17,7 +17,7 @@ from test_client import binary, engine, gradient_image  # noqa: F401 (fixtures)
 from test_tta import rewrite_kernels
 from unet_engine import InvalidParams
 
-UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=3)
+UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=2, seed=3)
 
 
 def probabilities(engine, images, **params) -> list[np.ndarray]:
@@ -163,7 +163,7 @@ def test_gaussian_tiles_match_monai_sliding_window_inference_on_the_same_weights
     from safetensors.numpy import load_file
     import torch_models
 
-    config = dict(architecture="unet", input_shape=[1, 64, 64], depth=2, filters=4, seed=5)
+    config = dict(architecture="unet", input_shape=[1, 64, 64], depth=2, filters=2, seed=5)
     engine.model_create(**config)
     path = tmp_path / "unet.safetensors"
     engine.model_save(path)

@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 from test_client import binary, engine, gradient_image  # noqa: F401 (fixtures)
 from unet_engine import InvalidParams
 
-UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=4, seed=3)
+UNET = dict(architecture="unet", input_shape=[1, 32, 32], depth=2, filters=2, seed=3)
 
 
 def probabilities(engine, image, **params) -> np.ndarray:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+from typing import IO, Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from .errors import EngineClosed, EngineDied, EngineError, EngineTimeout, error_from_response
 
@@ -40,8 +40,8 @@ class PendingCall:
         self.method = method
         self.on_progress = on_progress
         self._connection = connection
-        self._events: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
-        self._outcome: Optional[tuple] = None
+        self._events: "queue.SimpleQueue[Tuple[str, Any]]" = queue.SimpleQueue()
+        self._outcome: Optional[Tuple[str, Any]] = None
         #: The last progress notification's params, or None.
         self.last_progress: Optional[Dict[str, Any]] = None
 
@@ -102,6 +102,10 @@ class Connection:
         # client turns it into a `cancel`, instead of the engine also receiving SIGINT and shutting down.
         self.process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
+        assert self.process.stdin and self.process.stdout and self.process.stderr
+        self._stdin: IO[bytes] = self.process.stdin
+        self._stdout: IO[bytes] = self.process.stdout
+        self._stderr: IO[bytes] = self.process.stderr
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -149,8 +153,8 @@ class Connection:
             raise TypeError(f"{method}: params are not JSON (no NaN or infinity either): {e}") from None
         try:
             with self._write_lock:
-                self.process.stdin.write(line)
-                self.process.stdin.flush()
+                self._stdin.write(line)
+                self._stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             # The engine is gone (or closing): the reader fails the call when the output ends.
             self._fail_soon()
@@ -185,7 +189,7 @@ class Connection:
     # Reading
 
     def _read_stderr(self) -> None:
-        for raw in iter(self.process.stderr.readline, b""):
+        for raw in iter(self._stderr.readline, b""):
             text = raw.decode("utf-8", "replace").rstrip("\n")
             self._stderr_tail.append(text)
             if self.echo_stderr:
@@ -193,7 +197,7 @@ class Connection:
 
     def _read_stdout(self) -> None:
         try:
-            for raw in iter(self.process.stdout.readline, b""):
+            for raw in iter(self._stdout.readline, b""):
                 try:
                     message = json.loads(raw)
                 except ValueError:
@@ -207,7 +211,7 @@ class Connection:
 
     def _route(self, message: Dict[str, Any]) -> None:
         if "id" not in message and "method" in message:
-            params = message.get("params") if isinstance(message.get("params"), dict) else {}
+            params: Dict[str, Any] = message["params"] if isinstance(message.get("params"), dict) else {}
             if message["method"] == "progress":
                 call = self._pending.get(params.get("id"))
                 if call is not None:
@@ -271,7 +275,7 @@ class Connection:
             self._closing = True
         try:
             with self._write_lock:
-                self.process.stdin.close()
+                self._stdin.close()
         except (OSError, ValueError):
             pass
         try:
@@ -285,7 +289,7 @@ class Connection:
                 self.process.wait()
         self._reader.join(timeout=10)
         self._stderr_thread.join(timeout=2)
-        for stream in (self.process.stdout, self.process.stderr):
+        for stream in (self._stdout, self._stderr):
             try:
                 stream.close()
             except (OSError, ValueError):
@@ -298,12 +302,13 @@ class Connection:
             self._closing = True
 
 
-def kill_quietly(process: subprocess.Popen) -> None:
+def kill_quietly(process: "subprocess.Popen[bytes]") -> None:
     """Finalizer for an Engine that was never closed: end its input, then kill it if it lingers."""
     if process.poll() is not None:
         return
     try:
-        process.stdin.close()
+        if process.stdin is not None:
+            process.stdin.close()
         process.wait(timeout=2)
     except (OSError, ValueError, subprocess.TimeoutExpired):
         try:

@@ -19,18 +19,21 @@ result exactly once and no partition overwrites another's files. Needs ``pip ins
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import re
 import shutil
 import threading
 import uuid
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
-import pandas as pd
 from distributed import WorkerPlugin, get_worker
 
 from .engine import Engine
 from .errors import EngineDied, EngineError, EngineFileNotFound, ImageDecodeFailed, InvalidParams, ShapeMismatch
+
+# pandas ships no type information (pandas-stubs is separate): imported by name, its frames are typed Any.
+pd: Any = importlib.import_module("pandas")
 
 #: The methods predict_files runs, and the result list each one answers with.
 RESULT_KEYS = {"predict": "predictions", "segment": "masks", "explain": "explanations"}
@@ -68,10 +71,10 @@ class EnginePlugin(WorkerPlugin):
         self._engine: Optional[Engine] = None
         self._lock = threading.Lock()
 
-    def setup(self, worker=None) -> None:
+    def setup(self, worker: Any = None) -> None:
         self.engine()
 
-    def teardown(self, worker=None) -> None:
+    def teardown(self, worker: Any = None) -> None:
         with self._lock:
             if self._engine is not None:
                 self._engine.close()
@@ -104,10 +107,12 @@ class EnginePlugin(WorkerPlugin):
 
 def _call_with_retry(plugin: EnginePlugin, method: str, params: Dict[str, Any]) -> Dict[str, Any]:
     """One request on the worker's engine; an engine that died under it is restarted and asked once more."""
+    result: Dict[str, Any]
     try:
-        return plugin.engine().call(method, params)
+        result = plugin.engine().call(method, params)
     except EngineDied:
-        return plugin.engine().call(method, params)
+        result = plugin.engine().call(method, params)
+    return result
 
 
 def _about_an_image(error: EngineError) -> bool:
@@ -124,14 +129,15 @@ def _failed_path(error: EngineError, remaining: Sequence[str]) -> Optional[str]:
     files) or by ``field`` ``images[i]...`` (an image the model cannot take)."""
     data = error.data if isinstance(error.data, dict) else {}
     if data.get("path") in remaining:
-        return data["path"]
+        return str(data["path"])
     match = re.match(r"images\[(\d+)\]", str(data.get("field", "")))
     if match and int(match.group(1)) < len(remaining):
         return remaining[int(match.group(1))]
     return None
 
 
-def _run_paths(plugin: EnginePlugin, method: str, paths: List[str], params: Dict[str, Any]):
+def _run_paths(plugin: EnginePlugin, method: str, paths: List[str],
+               params: Dict[str, Any]) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, str]]:
     """Runs ``paths`` in one request; a path the engine cannot decode is taken out (its error kept) and the rest
     run again, so one bad file costs its own row only. Other errors (no such method, no model, a dead engine
     twice) are raised: they are about the request, and Dask reports (or retries) the task.
@@ -195,11 +201,11 @@ def _row(path: str, method: str, entry: Optional[Dict[str, Any]], error: Optiona
 
 
 def run_partition(index: int, paths: List[str], method: str, plugin_key: str, params: Dict[str, Any],
-                  output_dir: Optional[str]) -> pd.DataFrame:
+                  output_dir: Optional[str]) -> Any:
     """The task of one partition, on a worker: its rows (every path once, in order), and with ``output_dir`` its
     files ``part-NNNNN.parquet`` (and ``part-NNNNN/`` of masks), each written under a temporary name and renamed,
     so a retry of this partition replaces only its own output."""
-    plugin = get_worker().plugins[plugin_key]
+    plugin = cast(EnginePlugin, get_worker().plugins[plugin_key])
     part = f"part-{index:05d}"
     params = dict(params)
     mask_dir = None
@@ -216,7 +222,7 @@ def run_partition(index: int, paths: List[str], method: str, plugin_key: str, pa
         if output_dir is not None:
             if temporary_masks is not None:
                 os.makedirs(temporary_masks, exist_ok=True)
-                _replace_dir(temporary_masks, mask_dir)
+                _replace_dir(temporary_masks, cast(str, mask_dir))
                 temporary_masks = None
             final = os.path.join(output_dir, f"{part}.parquet")
             temporary = f"{final}.tmp-{uuid.uuid4().hex}"
@@ -235,10 +241,10 @@ def partitions(paths: Sequence[str], partition_size: int) -> List[List[str]]:
     return [list(paths[i:i + partition_size]) for i in range(0, len(paths), partition_size)]
 
 
-def predict_files(client, paths: Sequence[str], model: str, method: str = "predict",
+def predict_files(client: Any, paths: Sequence[str], model: str, method: str = "predict",
                   partition_size: int = DEFAULT_PARTITION_SIZE, output_dir: Optional[str] = None, *,
                   threads: int = 1, binary: Optional[str] = None, engine_args: Optional[Dict[str, Any]] = None,
-                  **params: Any) -> pd.DataFrame:
+                  **params: Any) -> Any:
     """Runs ``method`` ("predict", "segment" or "explain") over ``paths`` on the Dask cluster of ``client``.
 
     Args:

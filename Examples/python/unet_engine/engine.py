@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -13,14 +12,20 @@ from .binary import find_binary
 from .connection import Connection, PendingCall, ProgressCallback, kill_quietly
 from .errors import Cancelled
 from .history import History
-from .images import ImageLike, decode_array, decode_image, decode_png, encode_images, encode_mask
+from .images import ImageLike, encode_images, encode_mask
 from .progress import FitProgress
+from .results import Explanations, Predictions, Samples, Segmentation
 from .summary import format_summary
 
 #: Marks "use the engine's default timeout" (None means "no limit").
 DEFAULT = object()
 
 Images = Union[ImageLike, Iterable[ImageLike]]
+PathArg = Union[str, "os.PathLike[str]"]
+#: Windowing of deep images: [center, width], "pLOW-pHIGH" or "minmax".
+Window = Union[str, Sequence[float]]
+#: ``train.fit``'s callbacks: a dict by kind, or a Keras-style list of dicts naming each kind.
+Callbacks = Union[Dict[str, Any], Sequence[Dict[str, Any]]]
 
 
 def _clean(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -28,9 +33,17 @@ def _clean(params: Dict[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def _abs(path: Optional[Union[str, "os.PathLike[str]"]]) -> Optional[str]:
+def _abs(path: Optional[PathArg]) -> Optional[str]:
     """Paths are sent absolute, so they mean the same whatever the engine's working directory."""
     return None if path is None else os.path.abspath(os.fspath(path))
+
+
+def _plain(value: Any) -> Any:
+    """A sequence param as JSON takes it (a tuple or numpy array as a list); anything else as given, so the
+    engine, not the client, says what is wrong with it."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _mpi_environment(env: Optional[Dict[str, str]]) -> Dict[str, str]:
@@ -143,7 +156,7 @@ class Engine:
     def __enter__(self) -> "Engine":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -174,36 +187,50 @@ class Engine:
         """``engine.hello``: ``name``, ``version``, ``protocol_version``, ``methods`` (every method served),
         ``architectures``, ``threads``, ``limits`` and ``blas`` (the BLAS library, version and the OpenBLAS
         core that runs: ``core``, ``chosen_by``, ``corrected``, ``restarted_from``, ``best_core``, ``cpu``)."""
-        self._hello = self.call("engine.hello", timeout=timeout)
-        return self._hello
+        hello: Dict[str, Any] = self.call("engine.hello", timeout=timeout)
+        self._hello = hello
+        return hello
 
     @property
     def methods(self) -> List[str]:
         """The methods this engine serves (from ``engine.hello``, asked once)."""
-        if self._hello is None:
-            self.hello()
-        return list(self._hello["methods"])
+        hello = self._hello if self._hello is not None else self.hello()
+        return list(hello["methods"])
 
     def status(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``engine.status``, answered at once even mid-training: ``busy``, ``current`` (``id``, ``method``,
         ``progress``: the last progress notification's fields), ``queue``, ``memory_bytes``, ``uptime_s``."""
-        return self.call("engine.status", timeout=timeout)
+        result: Dict[str, Any] = self.call("engine.status", timeout=timeout)
+        return result
 
     def shutdown(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``engine.shutdown``: the engine finishes the queued requests, answers ``{}`` and exits. Further calls
         raise :class:`EngineClosed`."""
         self._connection.mark_closed()
-        result = self.call("engine.shutdown", timeout=timeout)
+        result: Dict[str, Any] = self.call("engine.shutdown", timeout=timeout)
         self.close()
         return result
 
-    def cancel(self, id: Any, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
-        """``cancel``: stops the queued or running request ``id`` (a :class:`PendingCall`'s ``id``) at its next
-        batch boundary; that request then raises :class:`Cancelled`. Raises :class:`InvalidParams` when no
+    def cancel(self, id: Union[int, str, PendingCall], *, timeout: Any = DEFAULT) -> Dict[str, Any]:
+        """``cancel``: stops the queued or running request ``id`` (a :class:`PendingCall` or its ``id``) at its
+        next batch boundary; that request then raises :class:`Cancelled`. Raises :class:`InvalidParams` when no
         such request is queued or running."""
-        if isinstance(id, PendingCall):
-            id = id.id
-        return self.call("cancel", {"id": id}, timeout=timeout)
+        request_id = id.id if isinstance(id, PendingCall) else id
+        result: Dict[str, Any] = self.call("cancel", {"id": request_id}, timeout=timeout)
+        return result
+
+    # debug.* (served with debug_methods=True)
+
+    def debug_sleep(self, seconds: Optional[float] = None, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
+        """``debug.sleep``: occupies the compute queue for ``seconds`` (cancellable), for tests of cancellation
+        and queueing."""
+        result: Dict[str, Any] = self.call("debug.sleep", _clean(dict(seconds=seconds)), timeout=timeout)
+        return result
+
+    def debug_ranks(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
+        """``debug.ranks``: what each MPI rank holds (for tests of ``--mpi``)."""
+        result: Dict[str, Any] = self.call("debug.ranks", timeout=timeout)
+        return result
 
     # model.*
 
@@ -211,36 +238,50 @@ class Engine:
                      seed: Optional[int] = None, depth: Optional[int] = None, filters: Optional[int] = None,
                      batch_norm: Optional[bool] = None, upsampling: Optional[str] = None,
                      classification_head: Optional[int] = None, dropout: Optional[float] = None, *,
-                     timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
-        """``model.create``: a new model replaces the current one (only once it is built).
+                     encoder: Optional[str] = None, decoder: Optional[str] = None,
+                     decoder_channels: Optional[Sequence[int]] = None, drop_path_rate: Optional[float] = None,
+                     classification_from: Optional[str] = None, classification_pooling: Optional[str] = None,
+                     classification_dropout: Optional[float] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
+        """``model.create``: a new model replaces the current one (only once it is built). Parameters left at
+        None are not sent: the architecture's defaults apply (``model_architectures()`` lists them), and one
+        that the architecture does not take raises :class:`InvalidParams` naming the ones it does.
 
         Args:
-            architecture: "unet-classifier" (the reference image classifier) or "unet" (a segmentation U-Net);
-                ``model_architectures()`` lists every name with its parameters (pass others as keywords).
+            architecture: "unet-classifier" (the reference image classifier), "unet" (a segmentation U-Net) or
+                "eff-unet" (an EfficientNet encoder with a UNet++ or U-Net decoder).
             input_shape: [C, H, W] of the input images.
-            classes: output classes (the classifier's, or the unet's mask channels).
+            classes: output classes (the classifier's, or the mask channels).
             seed: weight initialisation seed.
-            depth, filters, batch_norm, upsampling ("transpose", "bilinear", "nearest"): the unet's shape.
-            classification_head: for "unet", the number of classes of an optional image-level head (so the same
-                model can ``predict`` as well as ``segment``).
-            dropout: for "unet", dropout at the bottleneck.
+            depth, filters, batch_norm, upsampling ("transpose", "bilinear", "nearest"), dropout (at the
+                bottleneck): the unet's shape.
+            classification_head: the number of classes of an optional image-level head (so the same model can
+                ``predict`` as well as ``segment``).
+            encoder ("efficientnet-b0" ... "b3"), decoder ("unetplusplus", "unet"), decoder_channels,
+                drop_path_rate, classification_from, classification_pooling, classification_dropout: the
+                eff-unet's settings (segmentation_models_pytorch's names).
 
         Returns ``model.summary``'s result.
         """
         p = _clean(dict(architecture=architecture, input_shape=list(input_shape), classes=classes, seed=seed,
                         depth=depth, filters=filters, batch_norm=batch_norm, upsampling=upsampling,
-                        classification_head=classification_head, dropout=dropout, **params))
-        return self.call("model.create", p, timeout=timeout)
+                        classification_head=classification_head, dropout=dropout, encoder=encoder, decoder=decoder,
+                        decoder_channels=None if decoder_channels is None else list(decoder_channels),
+                        drop_path_rate=drop_path_rate, classification_from=classification_from,
+                        classification_pooling=classification_pooling, classification_dropout=classification_dropout))
+        result: Dict[str, Any] = self.call("model.create", p, timeout=timeout)
+        return result
 
     def model_architectures(self, *, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
         """``model.architectures``: every architecture ``model_create`` builds, each {``name``, ``description``,
         ``parameters`` [{``name``, ``type``, ``default``, range or ``choices``, ``description``}]}."""
-        return self.call("model.architectures", timeout=timeout)["architectures"]
+        architectures: List[Dict[str, Any]] = self.call("model.architectures", timeout=timeout)["architectures"]
+        return architectures
 
     def model_summary(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.summary``: ``architecture``, ``input_shape``, ``layers`` [{``name``, ``type``,
         ``output_shape``, ``params``}], ``total_params``, ``trainable_params`` and the ``config``."""
-        return self.call("model.summary", timeout=timeout)
+        result: Dict[str, Any] = self.call("model.summary", timeout=timeout)
+        return result
 
     def summary_table(self, summary: Optional[Dict[str, Any]] = None, *, timeout: Any = DEFAULT) -> str:
         """The model as Keras' ``model.summary()`` prints it: ``Layer (type)``, ``Output Shape`` (per image,
@@ -251,39 +292,52 @@ class Engine:
         """
         return format_summary(summary if summary is not None else self.model_summary(timeout=timeout))
 
-    def model_save(self, path: Union[str, "os.PathLike[str]"], *, timeout: Any = DEFAULT) -> Dict[str, Any]:
+    def model_save(self, path: PathArg, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.save``: writes a safetensors checkpoint (weights, optimizer and training state) atomically.
         Returns ``path`` and ``bytes``."""
-        return self.call("model.save", {"path": _abs(path)}, timeout=timeout)
+        result: Dict[str, Any] = self.call("model.save", {"path": _abs(path)}, timeout=timeout)
+        return result
 
-    def model_load(self, path: Union[str, "os.PathLike[str]"], *, timeout: Any = DEFAULT) -> Dict[str, Any]:
+    def model_load(self, path: PathArg, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.load``: makes the checkpoint at ``path`` the current model (and resumes its training
         state). A Keras ``.h5`` or ``.keras`` file loads its weights into a new model like the current
         ``unet-classifier``. A bad file leaves the current model as it was. Returns ``model.summary``'s result."""
-        return self.call("model.load", {"path": _abs(path)}, timeout=timeout)
+        result: Dict[str, Any] = self.call("model.load", {"path": _abs(path)}, timeout=timeout)
+        return result
 
     # dataset.*
 
-    def dataset_open(self, name: str, task: Optional[str] = None, root: Optional[str] = None,
-                     images: Optional[str] = None, masks: Optional[str] = None, manifest: Optional[str] = None,
-                     phantoms: Optional[Dict[str, Any]] = None, input_shape: Optional[Sequence[int]] = None,
-                     validation_split: Optional[float] = None, group_pattern: Optional[str] = None,
-                     seed: Optional[int] = None, augment: Optional[Dict[str, Any]] = None, *,
-                     timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
+    def dataset_open(self, name: str, task: Optional[str] = None, root: Optional[PathArg] = None,
+                     images: Optional[PathArg] = None, masks: Optional[PathArg] = None,
+                     manifest: Optional[PathArg] = None, phantoms: Optional[Dict[str, Any]] = None,
+                     input_shape: Optional[Sequence[int]] = None, validation_split: Optional[float] = None,
+                     group_pattern: Optional[str] = None, seed: Optional[int] = None,
+                     augment: Optional[Dict[str, Any]] = None, *, mask_suffix: Optional[str] = None,
+                     letterbox: Optional[bool] = None, normalization: Optional[Dict[str, Any]] = None,
+                     cache_mb: Optional[int] = None, mask_format: Optional[str] = None, window: Optional[Window] = None,
+                     frame: Optional[int] = None, tile: Optional[bool] = None,
+                     harmonize: Optional[Dict[str, Any]] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``dataset.open``: registers a dataset under ``name`` from one source.
 
         Args:
             name: the name later calls use (``train_fit(dataset=name)``).
             task: "classification" or "segmentation".
             root: a folder of class folders (classes in sorted order, as Keras' ``flow_from_directory``).
-            images, masks: an images folder and a masks folder matched by file name (segmentation).
+            images, masks: an images folder and a masks folder matched by file name (segmentation);
+                ``mask_suffix``: masks named NAME<suffix>.png for image NAME.*.
             manifest: a CSV or JSON-lines file of ``path``, ``label``, ``mask``.
             phantoms: synthetic chest X-rays: ``{"count": N, "size": [H, W], "seed": S}``.
-            input_shape: [C, H, W] the images are brought to.
+            input_shape: [C, H, W] the images are brought to (``letterbox=True`` keeps the aspect ratio).
             validation_split: fraction split off as dataset ``NAME.val``; ``group_pattern`` (a regex on the
                 file name) keeps one patient's images on one side; ``seed`` makes the split repeatable.
             augment: training-time augmentation settings.
-            harmonize (keyword): preprocessing against scanner differences, e.g. ``{"crop_borders": True,
+            normalization: ``{"mode": "rescale", "scale": s}``, ``{"mode": "standardize", "mean", "std"}`` or
+                ``{"mode": "per_image"}``.
+            cache_mb: decoded images kept in memory (MiB; 0 decodes every batch again).
+            mask_format: "auto", "binary" or "index" (class indices).
+            window, frame: windowing of deep images and the frame of a multi-frame DICOM (see :meth:`predict`).
+            tile: train on random crops of ``input_shape``'s size from full-resolution images.
+            harmonize: preprocessing against scanner differences, e.g. ``{"crop_borders": True,
                 "clahe": {"clip_limit": 2, "tile_grid": [8, 8]}}`` (also ``percentiles``, ``equalize``); stored in
                 checkpoints and repeated by :meth:`predict` and :meth:`segment`.
 
@@ -291,82 +345,95 @@ class Engine:
         ``validation``.
         """
         p = _clean(dict(name=name, task=task, root=_abs(root), images=_abs(images), masks=_abs(masks),
-                        manifest=_abs(manifest), phantoms=phantoms,
+                        mask_suffix=mask_suffix, manifest=_abs(manifest), phantoms=phantoms,
                         input_shape=None if input_shape is None else list(input_shape),
                         validation_split=validation_split, group_pattern=group_pattern, seed=seed, augment=augment,
-                        **params))
-        return self.call("dataset.open", p, timeout=timeout)
+                        letterbox=letterbox, normalization=normalization, cache_mb=cache_mb, mask_format=mask_format,
+                        window=_plain(window), frame=frame, tile=tile, harmonize=harmonize))
+        result: Dict[str, Any] = self.call("dataset.open", p, timeout=timeout)
+        return result
 
     def dataset_list(self, *, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
-        """``dataset.list``: the open datasets, [{``name``, ``task``, ``size``}] (the result's ``datasets``)."""
-        return self.call("dataset.list", timeout=timeout)["datasets"]
+        """``dataset.list``: the open datasets, [{``name``, ``task``, ``size``, ``classes``, ``cache_bytes``}]
+        (the result's ``datasets``)."""
+        datasets: List[Dict[str, Any]] = self.call("dataset.list", timeout=timeout)["datasets"]
+        return datasets
 
     def dataset_close(self, name: str, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``dataset.close``: forgets dataset ``name``."""
-        return self.call("dataset.close", {"name": name}, timeout=timeout)
+        result: Dict[str, Any] = self.call("dataset.close", {"name": name}, timeout=timeout)
+        return result
 
     def dataset_sample(self, name: str, count: Optional[int] = None, augment: Optional[bool] = None, *,
-                       timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
-        """``dataset.sample``: a few images (and masks) exactly as the model will see them, with augmentation
-        when ``augment`` is true. Image and mask objects in the result are decoded: each list of them gets a
-        numpy twin under ``<key>_arrays`` (``images_arrays``, ``masks_arrays``), and each item dict that holds an
-        image or mask object gets its array under ``image_array`` / ``mask_array``. ``shuffle=True`` (with
-        ``epoch``, ``seed``) gives the samples in the seeded order ``train.fit`` uses in that epoch."""
-        result = self.call("dataset.sample", _clean(dict(name=name, count=count, augment=augment, **params)),
-                           timeout=timeout)
-        return _decode_sample(result)
+                       epoch: Optional[int] = None, start: Optional[int] = None, shuffle: Optional[bool] = None,
+                       seed: Optional[int] = None, timeout: Any = DEFAULT) -> Samples:
+        """``dataset.sample``: ``count`` samples exactly as the model will see them, with augmentation when
+        ``augment`` is true, from ``start`` in the dataset's order; ``shuffle=True`` (with ``epoch``, ``seed``)
+        gives them in the seeded order ``train.fit`` uses in that epoch. Returns :class:`Samples`: each
+        :class:`Sample` has ``image`` and ``mask`` as numpy arrays, ``label``, ``class_name`` and ``id``."""
+        p = _clean(dict(name=name, count=count, augment=augment, epoch=epoch, start=start, shuffle=shuffle,
+                        seed=seed))
+        return Samples.from_json(self.call("dataset.sample", p, timeout=timeout))
 
-    def dataset_files(self, name: str, *, page_size: int = 1000, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
-        """``dataset.files``, every page: the dataset's (or split's, e.g. ``"lungs.val"``) files in order, each
-        {``index``, ``id``, ``path``, ``mask``, ``label``, ``class``}, without decoding or sending any image."""
+    def dataset_files(self, name: str, offset: Optional[int] = None, limit: Optional[int] = None, *,
+                      page_size: int = 1000, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
+        """``dataset.files``: the dataset's (or split's, e.g. ``"lungs.val"``) files in order from ``offset``
+        (default 0), at most ``limit`` of them (default: all, asked ``page_size`` at a time), each {``index``,
+        ``id``, ``path``, ``mask``, ``label``, ``class``}, without decoding or sending any image."""
         files: List[Dict[str, Any]] = []
-        offset: Optional[int] = 0
-        while offset is not None:
-            page = self.call("dataset.files", {"name": name, "offset": offset, "limit": page_size}, timeout=timeout)
+        next_offset: Optional[int] = 0 if offset is None else offset
+        while next_offset is not None and (limit is None or len(files) < limit):
+            size = page_size if limit is None else min(page_size, limit - len(files))
+            page = self.call("dataset.files", {"name": name, "offset": next_offset, "limit": size}, timeout=timeout)
             files += page["files"]
-            offset = page["next_offset"]
+            next_offset = page["next_offset"]
         return files
 
     # train.*
 
     def train_configure(self, optimizer: Optional[str] = None, learning_rate: Optional[float] = None,
                         weight_decay: Optional[float] = None, momentum: Optional[float] = None,
-                        loss: Optional[Union[str, Dict[str, Any]]] = None, class_weights: Optional[Union[str, Sequence[float]]] = None,
+                        loss: Optional[Union[str, Dict[str, Any]]] = None,
+                        class_weights: Optional[Union[str, Sequence[float]]] = None,
                         batch_size: Optional[int] = None, seed: Optional[int] = None, *,
-                        timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
+                        nesterov: Optional[bool] = None, augment: Optional[bool] = None,
+                        lr_schedule: Optional[Dict[str, Any]] = None, sync_batch_norm: Optional[bool] = None,
+                        timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``train.configure``: changes the training settings given; the others keep their values.
 
         Args:
             optimizer: "adam", "adamw" or "sgd" (a different optimizer starts with fresh state).
-            learning_rate, weight_decay, momentum: the optimizer's settings (``nesterov=True`` for SGD too);
-                the learning rate defaults to 1e-3, Adam's default in PyTorch and Keras.
+            learning_rate, weight_decay, momentum, nesterov: the optimizer's settings; the learning rate
+                defaults to 1e-3, Adam's default in PyTorch and Keras.
             loss: "auto" (the default: bce+dice for a 1-channel mask, ce for a K-class mask, ce/bce for a
                 softmax/sigmoid class head), "bce", "ce", "dice" or "bce+dice"; one that fits none of the
                 model's outputs raises :class:`InvalidParams` listing the choices; or one per head by name with
                 weights: ``{"mask": "bce+dice", "class": {"name": "ce", "weight": 0.5}}``.
             class_weights: "balanced" (from the dataset's counts) or a list, one weight per class.
             batch_size, seed: the batch size and the shuffling seed.
-            augment: (keyword) apply the dataset's augmentation while training.
-            lr_schedule: (keyword) a learning-rate schedule, e.g. ``{"type": "cosine", "decay_steps": 1000,
+            augment: apply the dataset's augmentation while training.
+            lr_schedule: a learning-rate schedule, e.g. ``{"type": "cosine", "decay_steps": 1000,
                 "warmup_steps": 100}`` (PROTOCOL.md lists the types and their formulas).
+            sync_batch_norm: under ``launcher`` (MPI), BatchNorm uses the global batch's statistics.
 
         Returns the whole configuration in force.
         """
+        weights = class_weights if isinstance(class_weights, (str, type(None))) else [float(w) for w in class_weights]
         p = _clean(dict(optimizer=optimizer, learning_rate=learning_rate, weight_decay=weight_decay,
-                        momentum=momentum, loss=loss,
-                        class_weights=class_weights if isinstance(class_weights, (str, type(None)))
-                        else [float(w) for w in class_weights],
-                        batch_size=batch_size, seed=seed, **params))
-        return self.call("train.configure", p, timeout=timeout)
+                        momentum=momentum, nesterov=nesterov, loss=loss, class_weights=weights, batch_size=batch_size,
+                        seed=seed, augment=augment, lr_schedule=lr_schedule, sync_batch_norm=sync_batch_norm))
+        result: Dict[str, Any] = self.call("train.configure", p, timeout=timeout)
+        return result
 
     def train_step(self, dataset: Optional[str] = None, images: Optional[Images] = None,
                    labels: Optional[Sequence[int]] = None, masks: Optional[Iterable[ImageLike]] = None, *,
-                   batch: Optional[bool] = None, timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
+                   resize: Optional[bool] = None, batch: Optional[bool] = None,
+                   timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``train.step``: one optimizer step, on the next batch of ``dataset`` or on inline ``images`` with
         ``labels`` (class indices) and/or ``masks`` (HxW arrays: bool, 0/1 or 0/255 uint8, or float
         probabilities; or paths or PNG bytes; an (N, H, W) array is N masks). ``batch=True`` reads an images
-        array (N, H, W) as N grey images (see :meth:`predict`). Returns ``step``, ``loss``, ``learning_rate``,
-        ``metrics``."""
+        array (N, H, W) as N grey images (see :meth:`predict`); ``resize`` as for :meth:`predict`. Returns
+        ``step``, ``loss``, ``learning_rate``, ``metrics``."""
         p: Dict[str, Any] = {}
         if dataset is not None:
             p["dataset"] = dataset
@@ -378,47 +445,42 @@ class Engine:
             if isinstance(masks, np.ndarray) and masks.ndim == 2:
                 masks = [masks]
             p["masks"] = [encode_mask(m) for m in masks]
-        p.update(_clean(params))
-        return self.call("train.step", p, timeout=timeout)
+        if resize is not None:
+            p["resize"] = resize
+        result: Dict[str, Any] = self.call("train.step", p, timeout=timeout)
+        return result
 
     def train_fit(self, dataset: str, validation: Optional[str] = None, epochs: Optional[int] = None,
-                  batch_size: Optional[int] = None, callbacks: Optional[Dict[str, Any]] = None, *,
-                  on_progress: Optional[ProgressCallback] = None, timeout: Any = DEFAULT,
-                  **params: Any) -> Dict[str, Any]:
-        """``train.fit``: trains on ``dataset`` for ``epochs``, validating on ``validation`` after each epoch.
+                  batch_size: Optional[int] = None, callbacks: Optional[Callbacks] = None, *,
+                  shuffle: Optional[bool] = None, threshold: Optional[float] = None,
+                  on_progress: Optional[ProgressCallback] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
+        """``train.fit``: trains on ``dataset`` for ``epochs`` (default 1), validating on ``validation`` after
+        each epoch.
 
         Args:
             callbacks: ``{"reduce_lr_on_plateau": {...}, "early_stopping": {...}, "checkpoint": {"path": ...}}``
                 with Keras' settings (``monitor``, ``patience``, ``factor``, ``min_delta``, ``mode``, ...), or
                 a Keras-style list naming each kind: ``[{"name": "EarlyStopping", "patience": 3}, ...]``. A
                 ``monitor`` must be a metric the fit reports (the error lists them).
+            shuffle: shuffle each epoch. threshold: the threshold of the validation metrics.
             on_progress: called with each ``progress`` notification's params: ``kind`` "step" (``epoch``,
                 ``step``, ``steps_per_epoch``, ``loss``, ``images_per_second``, ``eta_s``) or "epoch" (the
                 epoch's metrics and ``learning_rate``).
-            shuffle, threshold: (keywords) shuffle each epoch; the threshold of the validation metrics.
 
         Returns ``history`` (per-epoch metrics), ``stopped_early``, ``best``, ``cancelled``, ``epoch``,
         ``batch_in_epoch``. A cancelled fit raises :class:`Cancelled` whose ``data`` holds that result so far;
         :meth:`fit` turns that into a partial :class:`History`.
         """
-        return self.call("train.fit", self._fit_params(dataset, validation, epochs, batch_size, callbacks, params),
-                         timeout=timeout, on_progress=on_progress)
+        result: Dict[str, Any] = self.call(
+            "train.fit", _fit_params(dataset, validation, epochs, batch_size, callbacks, shuffle, threshold),
+            timeout=timeout, on_progress=on_progress)
+        return result
 
-    @staticmethod
-    def _fit_params(dataset, validation, epochs, batch_size, callbacks, params) -> Dict[str, Any]:
-        def absolute(cb: Any) -> Any:
-            return dict(cb, path=_abs(cb["path"])) if isinstance(cb, dict) and "path" in cb else cb
-        if isinstance(callbacks, dict) and "checkpoint" in callbacks:
-            callbacks = dict(callbacks, checkpoint=absolute(callbacks["checkpoint"]))
-        elif isinstance(callbacks, (list, tuple)):
-            callbacks = [absolute(cb) for cb in callbacks]
-        return _clean(dict(dataset=dataset, validation=validation, epochs=epochs, batch_size=batch_size,
-                           callbacks=callbacks, **params))
-
-    def fit(self, dataset: str, validation: Optional[str] = None, epochs: int = 1, batch_size: Optional[int] = None,
-            callbacks: Optional[Dict[str, Any]] = None, *, progress: Any = "auto",
+    def fit(self, dataset: str, validation: Optional[str] = None, epochs: Optional[int] = None,
+            batch_size: Optional[int] = None, callbacks: Optional[Callbacks] = None, *,
+            shuffle: Optional[bool] = None, threshold: Optional[float] = None, progress: Any = "auto",
             callback: Optional[ProgressCallback] = None, timeout: Any = DEFAULT,
-            cancel_timeout: float = 120.0, **params: Any) -> History:
+            cancel_timeout: float = 120.0) -> History:
         """Trains like :meth:`train_fit`, for people: shows progress and survives Ctrl-C.
 
         Args:
@@ -429,19 +491,21 @@ class Engine:
             cancel_timeout: after Ctrl-C, how long to wait for the engine to stop at a batch boundary.
 
         Returns a :class:`History` (a list of per-epoch metrics dicts with ``stopped_early``, ``cancelled``,
-        ``best``). Ctrl-C (or a ``cancel`` from another thread) sends ``cancel``, waits for the engine to stop
-        after the current batch, and returns the partial history with ``cancelled`` set; the model keeps the
-        weights of the last finished step.
+        ``best``; ``history.history`` is Keras' dict of lists). Ctrl-C (or a ``cancel`` from another thread)
+        sends ``cancel``, waits for the engine to stop after the current batch, and returns the partial history
+        with ``cancelled`` set; the model keeps the weights of the last finished step.
         """
-        display = progress if hasattr(progress, "update") else FitProgress(epochs, progress)
+        # The bar's length: the epochs asked for, or the engine's default of one.
+        display = progress if hasattr(progress, "update") else FitProgress(1 if epochs is None else epochs, progress)
 
         def on_progress(p: Dict[str, Any]) -> None:
             display.update(p)
             if callback is not None:
                 callback(p)
 
-        pending = self.start("train.fit", self._fit_params(dataset, validation, epochs, batch_size, callbacks,
-                                                           params), on_progress=on_progress)
+        pending = self.start("train.fit", _fit_params(dataset, validation, epochs, batch_size, callbacks, shuffle,
+                                                      threshold), on_progress=on_progress)
+        result: Dict[str, Any]
         try:
             try:
                 result = pending.wait(self._timeout(timeout))
@@ -456,131 +520,155 @@ class Engine:
             display.close()
         return History.from_result(result)
 
-    def evaluate(self, dataset: str, threshold: Optional[float] = None, *, timeout: Any = DEFAULT,
-                 **params: Any) -> Dict[str, Any]:
-        """``evaluate``: the model scored on ``dataset`` (``batch_size``, ``per_image`` as keywords).
+    def evaluate(self, dataset: str, threshold: Optional[float] = None, *, batch_size: Optional[int] = None,
+                 per_image: Optional[bool] = None, postprocess: Optional[Dict[str, Any]] = None,
+                 timeout: Any = DEFAULT) -> Dict[str, Any]:
+        """``evaluate``: the model scored on ``dataset``, ``batch_size`` images per forward; ``postprocess``
+        cleans each label mask first (as for :meth:`segment`).
 
         Classification: ``loss``, ``accuracy``, ``precision``, ``recall``, ``specificity``, ``f1``, ``auc``,
         ``pr_auc``, ``confusion_matrix`` (rows: true class), ``roc`` {``fpr``, ``tpr``, ``thresholds``},
         ``report``. Segmentation: ``dice``, ``iou``, ``pixel_accuracy``. ``per_image=True`` adds ``per_image``,
         one dict per image: ``dice``/``iou``/``pixel_accuracy`` for masks; ``id``, ``label``, ``class``,
         ``probabilities``, ``predicted`` for a class head (scikit-learn's ``y_true`` and ``y_score``)."""
-        return self.call("evaluate", _clean(dict(dataset=dataset, threshold=threshold, **params)), timeout=timeout)
+        p = _clean(dict(dataset=dataset, threshold=threshold, batch_size=batch_size, per_image=per_image,
+                        postprocess=postprocess))
+        result: Dict[str, Any] = self.call("evaluate", p, timeout=timeout)
+        return result
 
     # inference
 
-    def predict(self, images: Images, threshold: Optional[float] = None, *, batch: Optional[bool] = None,
-                timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
-        """``predict``: image-level classes. ``images`` is one image or a list: paths, PNG/JPEG bytes, numpy
-        arrays (HxW or CxHxW, uint8 0..255 or float32 as the model's input), or image dicts. A numpy batch is
-        (N, C, H, W); a 3-D array (N, H, W) is a batch of grey images only with ``batch=True`` (with
-        ``batch=False`` it is one image (C, H, W)): as (3, H, W) could be either, a 3-D array that is not
-        plainly one image raises ValueError unless ``batch`` says which. Every image is resized to the model's
-        input by default, whatever its form (``resize=False`` runs a unet at the image's own size).
-        ``batch_size=N`` sets how many consecutive images of one size share a forward (default 4).
-        ``harmonize={...}`` replaces the dataset's or checkpoint's harmonization (``{}``: none).
-        ``threshold`` applies only to a model whose class output is one sigmoid unit (class 1 at or above it);
-        for more outputs the largest wins and a threshold raises :class:`InvalidParams`.
-
-        Returns ``predictions`` [{``probabilities``, ``label``, ``class_index``}], one per image."""
-        p = dict(images=encode_images(images, batch))
-        p.update(_clean(dict(threshold=threshold, **params)))
-        return self.call("predict", p, timeout=timeout)
-
-    def segment(self, images: Images, threshold: Optional[float] = None, encoding: Optional[str] = None,
-                output_dir: Optional[str] = None, *, batch: Optional[bool] = None, timeout: Any = DEFAULT,
-                **params: Any) -> Dict[str, Any]:
-        """``segment``: one mask per image, at the image's own size.
+    def predict(self, images: Images, threshold: Optional[float] = None, *, resize: Optional[bool] = None,
+                batch_size: Optional[int] = None, window: Optional[Window] = None, frame: Optional[int] = None,
+                include_patient_id: Optional[bool] = None, tta: Optional[Sequence[str]] = None,
+                harmonize: Optional[Dict[str, Any]] = None, batch: Optional[bool] = None,
+                timeout: Any = DEFAULT) -> Predictions:
+        """``predict``: image-level classes, one :class:`Prediction` (``label``, ``class_index``,
+        ``probabilities``) per image.
 
         Args:
-            images: as for :meth:`predict`; ``batch=True`` reads an array (N, H, W) as N grey images,
-                ``batch=False`` as one image (C, H, W).
-            threshold: the foreground threshold of a one-channel mask (default 0.5).
-            encoding: "array" (the client's default: fastest), "png", "probabilities" (float32, sent as base64)
-                or "probabilities_json" (the same as nested JSON numbers).
-            output_dir: write each mask as a PNG there instead (entries then hold ``path``).
-            batch_size (keyword): consecutive images of one size per forward (default 4).
-            harmonize (keyword): as for :meth:`predict`; a border crop is undone on the returned mask.
-            postprocess (keyword): clean-up of label masks, e.g. ``{"keep_largest": 2, "fill_holes": True,
-                "opening": 1}`` (also for :meth:`evaluate`).
+            images: one image or a list: paths, PNG/JPEG/DICOM files, bytes, numpy arrays (HxW or CxHxW, uint8
+                0..255, uint16 or float32 as the model's input), or image dicts. A numpy batch is (N, C, H, W); a
+                3-D array (N, H, W) is a batch of grey images only with ``batch=True`` (with ``batch=False`` it
+                is one image (C, H, W)): as (3, H, W) could be either, a 3-D array that is not plainly one image
+                raises ValueError unless ``batch`` says which.
+            threshold: for a model whose class output is one sigmoid unit, class 1 at or above it (default
+                0.5); for more outputs the largest wins and a threshold raises :class:`InvalidParams`.
+            resize: every image is brought to the model's input size (default True); False runs a unet at the
+                image's own size.
+            batch_size: consecutive images of one size that share a forward (default 4).
+            window: windowing of deep images: [center, width], "pLOW-pHIGH" percentiles or "minmax".
+            frame: the frame of a multi-frame DICOM. include_patient_id: add PatientID to the DICOM tags.
+            tta: test-time augmentation views ("hflip", "vflip", "scale:F1,F2"), probabilities averaged.
+            harmonize: replaces the dataset's or checkpoint's harmonization (``{}``: none).
+        """
+        p = dict(images=encode_images(images, batch))
+        p.update(_clean(dict(threshold=threshold, resize=resize, batch_size=batch_size, window=_plain(window),
+                             frame=frame, include_patient_id=include_patient_id, tta=_plain(tta),
+                             harmonize=harmonize)))
+        return Predictions.from_json(self.call("predict", p, timeout=timeout))
 
-        Returns ``masks`` [{``shape``, ``foreground_fraction``, and ``array``/``png``/``probabilities`` or
-        ``path``}]; each inline mask also gets ``mask``: a numpy array (H, W) (uint8 0/255, or class indices for
-        a multi-class model; float32 probabilities, (H, W) or (K, H, W) for K classes)."""
+    def segment(self, images: Images, threshold: Optional[float] = None, encoding: Optional[str] = None,
+                output_dir: Optional[PathArg] = None, *, resize: Optional[bool] = None,
+                batch_size: Optional[int] = None, window: Optional[Window] = None, frame: Optional[int] = None,
+                include_patient_id: Optional[bool] = None, tta: Optional[Sequence[str]] = None,
+                tile: Optional[Dict[str, Any]] = None, harmonize: Optional[Dict[str, Any]] = None,
+                postprocess: Optional[Dict[str, Any]] = None, batch: Optional[bool] = None,
+                timeout: Any = DEFAULT) -> Segmentation:
+        """``segment``: one :class:`Mask` per image, at the image's own size; ``Mask.array`` is the numpy mask
+        (uint8 0/255, or class indices for a multi-class model; float32 probabilities, (H, W) or (K, H, W) for K
+        classes, with the probabilities encodings).
+
+        Args:
+            images, batch, resize, batch_size, window, frame, include_patient_id, tta, harmonize: as for
+                :meth:`predict` (a border crop of ``harmonize`` is undone on the returned mask).
+            threshold: the foreground threshold of a one-channel mask (default 0.5).
+            encoding: how the mask travels: "array" (the client's default: fastest), "png", "probabilities"
+                (float32, sent as base64) or "probabilities_json" (the same as nested JSON numbers).
+            output_dir: write each mask as a PNG there instead (``Mask.path``; ``Mask.array`` is then None).
+            tile: sliding-window inference at full resolution, ``{"size": [h, w], "overlap": 0.25, ...}``.
+            postprocess: clean-up of label masks, e.g. ``{"keep_largest": 2, "fill_holes": True,
+                "opening": 1}`` (also for :meth:`evaluate`).
+        """
         if encoding is None and output_dir is None:
             encoding = "array"
         p = dict(images=encode_images(images, batch))
-        p.update(_clean(dict(threshold=threshold, encoding=encoding, output_dir=_abs(output_dir), **params)))
-        result = self.call("segment", p, timeout=timeout)
-        for entry in result.get("masks", []):
-            if any(k in entry for k in ("array", "png", "probabilities")):
-                entry["mask"] = decode_image(entry)
-        return result
+        p.update(_clean(dict(threshold=threshold, encoding=encoding, output_dir=_abs(output_dir), resize=resize,
+                             batch_size=batch_size, window=_plain(window), frame=frame,
+                             include_patient_id=include_patient_id, tta=_plain(tta), tile=tile, harmonize=harmonize,
+                             postprocess=postprocess)))
+        return Segmentation.from_json(self.call("segment", p, timeout=timeout))
 
-    def explain(self, images: Images, method: str = "gradcam", target: Any = None, *, layer: Optional[str] = None,
-                threshold: Optional[float] = None, normalize: Optional[str] = None, overlay: bool = False,
-                batch: Optional[bool] = None, timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
-        """``explain``: where the model looks for a class, one map per image at the image's own size.
+    def segment_masks(self, images: Images, threshold: Optional[float] = None, *, resize: Optional[bool] = None,
+                      batch_size: Optional[int] = None, window: Optional[Window] = None, frame: Optional[int] = None,
+                      include_patient_id: Optional[bool] = None, tta: Optional[Sequence[str]] = None,
+                      tile: Optional[Dict[str, Any]] = None, harmonize: Optional[Dict[str, Any]] = None,
+                      postprocess: Optional[Dict[str, Any]] = None, batch: Optional[bool] = None,
+                      timeout: Any = DEFAULT) -> List[np.ndarray]:
+        """The masks of :meth:`segment` alone (the "array" encoding), as a list of numpy arrays (H, W)."""
+        result = self.segment(images, threshold, "array", resize=resize, batch_size=batch_size, window=window,
+                              frame=frame, include_patient_id=include_patient_id, tta=tta, tile=tile,
+                              harmonize=harmonize, postprocess=postprocess, batch=batch, timeout=timeout)
+        return [m.array for m in result.masks if m.array is not None]
+
+    def explain(self, images: Images, method: Optional[str] = None, target: Optional[Union[int, str]] = None, *,
+                layer: Optional[str] = None, threshold: Optional[float] = None, normalize: Optional[str] = None,
+                encoding: Optional[str] = None, overlay: Optional[bool] = None,
+                output_dir: Optional[PathArg] = None, samples: Optional[int] = None, noise: Optional[float] = None,
+                seed: Optional[int] = None, steps: Optional[int] = None, resize: Optional[bool] = None,
+                batch_size: Optional[int] = None, window: Optional[Window] = None, frame: Optional[int] = None,
+                include_patient_id: Optional[bool] = None, harmonize: Optional[Dict[str, Any]] = None,
+                batch: Optional[bool] = None, timeout: Any = DEFAULT) -> Explanations:
+        """``explain``: where the model looks for a class, one :class:`Explanation` per image at the image's own
+        size; ``Explanation.map`` is the float32 numpy map (H, W).
 
         Args:
-            images: as for :meth:`predict`.
-            method: "gradcam" (default), "gradcam++", "saliency", "smoothgrad" (``samples``, ``noise``, ``seed``
-                as keywords), "integrated_gradients" (``steps``) or "class_map".
+            images, batch, resize, batch_size, window, frame, include_patient_id, harmonize: as for
+                :meth:`predict`.
+            method: "gradcam" (the default), "gradcam++", "saliency", "smoothgrad" (``samples``, ``noise``,
+                ``seed``), "integrated_gradients" (``steps``) or "class_map".
             target: the class to explain, an index or a class name (default: each image's predicted class).
-            layer: Grad-CAM's layer, a node name from :meth:`summary` (default: the deepest encoder feature).
-            threshold: also return each map's binary mask of map >= threshold (numpy bool, in ``binary``).
+            layer: Grad-CAM's layer, a node name from :meth:`model_summary` (default: the deepest encoder feature).
+            threshold: also return each map's binary mask of map >= threshold (numpy bool, ``Explanation.binary``).
             normalize: "minmax" (default; "raw" for class_map) or "raw".
-            overlay: also return ``overlay``, a base64 RGB PNG, decoded into ``overlay_image`` (H, W, 3).
-
-        Returns ``explanations`` [{``method``, ``target``, ``label``, ``score``, ``shape``, ``map``: a float32
-        numpy array (H, W), ...}] (the map's values come as the float32 ``probabilities`` encoding)."""
+            encoding: how the map travels: "probabilities" (the client's default: float32), "png", "array" or
+                "probabilities_json".
+            overlay: also return the image with the map as a heat overlay (``Explanation.overlay_image``, RGB).
+            output_dir: write each map (and overlay) as a PNG there instead (``Explanation.path``).
+        """
+        if encoding is None and output_dir is None:
+            encoding = "probabilities"
         p = dict(images=encode_images(images, batch))
         p.update(_clean(dict(method=method, target=target, layer=layer, threshold=threshold, normalize=normalize,
-                             overlay=overlay or None, encoding=params.pop("encoding", "probabilities"), **params)))
-        result = self.call("explain", p, timeout=timeout)
-        for entry in result.get("explanations", []):
-            if "probabilities" in entry or "array" in entry or "png" in entry:
-                entry["map"] = decode_image(entry)
-            if "mask" in entry:
-                m = entry["mask"]
-                mask = decode_png(base64.b64decode(m)) if isinstance(m, str) else decode_array(m)
-                entry["binary"] = mask > 0
-            if "overlay" in entry:
-                entry["overlay_image"] = decode_png(base64.b64decode(entry["overlay"]))
-        return result
+                             encoding=encoding, overlay=overlay, output_dir=_abs(output_dir), samples=samples,
+                             noise=noise, seed=seed, steps=steps, resize=resize, batch_size=batch_size,
+                             window=_plain(window), frame=frame, include_patient_id=include_patient_id,
+                             harmonize=harmonize)))
+        return Explanations.from_json(self.call("explain", p, timeout=timeout))
 
-    def explain_maps(self, images: Images, method: str = "gradcam", target: Any = None, *,
-                     batch: Optional[bool] = None, timeout: Any = DEFAULT, **params: Any) -> List[np.ndarray]:
+    def explain_maps(self, images: Images, method: Optional[str] = None, target: Optional[Union[int, str]] = None, *,
+                     layer: Optional[str] = None, normalize: Optional[str] = None, samples: Optional[int] = None,
+                     noise: Optional[float] = None, seed: Optional[int] = None, steps: Optional[int] = None,
+                     resize: Optional[bool] = None, batch_size: Optional[int] = None, window: Optional[Window] = None,
+                     frame: Optional[int] = None, include_patient_id: Optional[bool] = None,
+                     harmonize: Optional[Dict[str, Any]] = None, batch: Optional[bool] = None,
+                     timeout: Any = DEFAULT) -> List[np.ndarray]:
         """The maps of :meth:`explain` alone, as a list of float32 numpy arrays (H, W)."""
-        return [e["map"] for e in self.explain(images, method, target, batch=batch, timeout=timeout,
-                                               **params)["explanations"]]
-
-    def segment_masks(self, images: Images, threshold: Optional[float] = None, *, batch: Optional[bool] = None,
-                      timeout: Any = DEFAULT, **params: Any) -> List[np.ndarray]:
-        """The masks of :meth:`segment` alone, as a list of numpy arrays (``batch`` as for :meth:`segment`)."""
-        return [m["mask"] for m in self.segment(images, threshold, encoding="array", batch=batch, timeout=timeout,
-                                                **params)["masks"]]
+        result = self.explain(images, method, target, layer=layer, normalize=normalize, samples=samples, noise=noise,
+                              seed=seed, steps=steps, resize=resize, batch_size=batch_size, window=window,
+                              frame=frame, include_patient_id=include_patient_id, harmonize=harmonize, batch=batch,
+                              timeout=timeout)
+        return [e.map for e in result.explanations if e.map is not None]
 
 
-_IMAGE_KEYS = ("array", "png", "jpeg", "probabilities")
-
-
-def _is_image_object(x: Any) -> bool:
-    return isinstance(x, dict) and any(k in x for k in _IMAGE_KEYS)
-
-
-def _decode_sample(result: Any) -> Any:
-    """Adds numpy twins to the image and mask objects of a ``dataset.sample`` result (see
-    :meth:`Engine.dataset_sample`), leaving the engine's fields as they are."""
-    if not isinstance(result, dict):
-        return result
-    for key, value in list(result.items()):
-        if isinstance(value, list) and value and all(_is_image_object(v) for v in value):
-            result[f"{key}_arrays"] = [decode_image(v) for v in value]
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict):
-                    for k, v in list(item.items()):
-                        if _is_image_object(v):
-                            item[f"{k}_array"] = decode_image(v)
-    return result
+def _fit_params(dataset: str, validation: Optional[str], epochs: Optional[int], batch_size: Optional[int],
+                callbacks: Optional[Callbacks], shuffle: Optional[bool], threshold: Optional[float]) -> Dict[str, Any]:
+    """``train.fit``'s params, with a checkpoint callback's path made absolute."""
+    def absolute(cb: Any) -> Any:
+        return dict(cb, path=_abs(cb["path"])) if isinstance(cb, dict) and "path" in cb else cb
+    if isinstance(callbacks, dict) and "checkpoint" in callbacks:
+        callbacks = dict(callbacks, checkpoint=absolute(callbacks["checkpoint"]))
+    elif isinstance(callbacks, (list, tuple)):
+        callbacks = [absolute(cb) for cb in callbacks]
+    return _clean(dict(dataset=dataset, validation=validation, epochs=epochs, batch_size=batch_size,
+                       callbacks=callbacks, shuffle=shuffle, threshold=threshold))

@@ -8,7 +8,7 @@ timed out, the engine was closed) are subclasses too, with ``code`` set to ``Non
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Optional, Tuple, Type
 
 
 class EngineError(Exception):
@@ -36,11 +36,12 @@ class EngineError(Exception):
         code = f" [{self.code}]" if self.code is not None else ""
         return f"{where}{self.message}{code}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.code, self.data, self.method))
 
 
-def _rebuild(cls, message, code, data, method):
+def _rebuild(cls: Type[EngineError], message: str, code: Optional[int], data: Any,
+             method: Optional[str]) -> EngineError:
     error = cls.__new__(cls)
     EngineError.__init__(error, message, code, data, method)
     return error
@@ -156,7 +157,7 @@ class EngineDied(EngineError):
             text += "\n--- engine stderr (last lines) ---\n" + self.stderr_tail
         return text
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self), (self.message, self.returncode, self.stderr_tail, self.method))
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 
-class History(list):
+class History(List[Dict[str, Any]]):
     """The per-epoch metrics dicts of a ``train.fit`` (``epoch``, ``loss``, ``val_loss``, ``learning_rate``,
     ``seconds``, ...), as a list, plus how the run ended.
 
@@ -18,7 +18,7 @@ class History(list):
         result: the raw ``train.fit`` result (or the cancelled call's error data).
     """
 
-    def __init__(self, epochs: List[Dict[str, Any]] = (), result: Optional[Dict[str, Any]] = None):
+    def __init__(self, epochs: Iterable[Dict[str, Any]] = (), result: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(epochs)
         self.result: Dict[str, Any] = dict(result or {})
         self.stopped_early: bool = bool(self.result.get("stopped_early", False))
@@ -56,7 +56,7 @@ class History(list):
         return {name: self.column(name) for name in self.metrics}
 
     @property
-    def epochs(self) -> List[int]:
+    def epochs(self) -> List[Optional[int]]:
         """The epoch numbers of the rows (Keras' ``History.epoch``; ``epoch`` here is where training stands)."""
         return [row.get("epoch") for row in self]
 

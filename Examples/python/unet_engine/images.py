@@ -4,18 +4,26 @@ The engine takes an image as ``{"path": ...}``, ``{"jpeg": base64}``, ``{"png": 
 ``{"array": {"dtype": "uint8"|"uint16"|"float32", "shape": [h, w] or [c, h, w], "data": base64 little-endian}}``.
 Hosts usually hold file names, file contents or numpy arrays; :func:`encode_image` turns each of those into the
 right object so callers never build them by hand. Masks come back as raw arrays or PNGs; :func:`decode_image`
-turns either into a numpy array (a small PNG decoder is included so numpy stays the only dependency).
+turns either into a numpy array. PNGs go through Pillow when it is installed; a small PNG codec of its own
+keeps numpy the only dependency otherwise.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import os
 import struct
 import zlib
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union, cast
 
 import numpy as np
+
+PILImage: Any
+try:  # optional: PNGs go through Pillow when it is installed, else through the codec below
+    from PIL import Image as PILImage
+except ImportError:  # pragma: no cover - depends on the environment
+    PILImage = None
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -105,7 +113,7 @@ def encode_images(images: Union[ImageLike, Iterable[ImageLike]],
       4 and H > 4. Any other 3-D array raises ValueError saying how to pass it.
     """
     if batch is False:
-        return [encode_image(images)]
+        return [encode_image(cast(ImageLike, images))]  # one image, whatever its type allows
     if isinstance(images, np.ndarray):
         return [encode_image(x) for x in _array_images(images, batch)]
     if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, dict)):
@@ -199,29 +207,56 @@ def _paeth(a: int, b: int, c: int) -> int:
     return b if pb <= pc else c
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """Decodes a non-interlaced 8 or 16-bit grey, grey+alpha, RGB or RGBA PNG (what the engine writes, and what
-    most tools write) to (H, W) or (H, W, C), uint8 or uint16."""
+def _png_header(data: bytes) -> Tuple[int, int, int, int, int]:
+    """(width, height, bit depth, colour type, interlace) from a PNG's IHDR, which the format puts first."""
     if not data.startswith(PNG_SIGNATURE):
         raise ValueError("not a PNG file")
-    pos, idat = 8, []
-    width = height = depth = colour = interlace = None
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise ValueError("PNG without IHDR")
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return width, height, depth, colour, interlace
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Decodes a PNG to (H, W) for grey or (H, W, C) for grey+alpha, RGB or RGBA, uint8 or uint16 (16-bit
+    files). Pillow decodes it when installed (any PNG, interlaced and palette ones too); without Pillow, or for
+    a 16-bit colour PNG (which Pillow narrows to 8 bits), the client's own decoder does: non-interlaced 8 and
+    16-bit grey, grey+alpha, RGB and RGBA, what the engine and most tools write."""
+    _, _, depth, colour, _ = _png_header(data)
+    if PILImage is not None and not (depth == 16 and colour != 0):
+        return _decode_png_pillow(data, depth, colour)
+    return _decode_png_pure(data)
+
+
+def _decode_png_pillow(data: bytes, depth: int, colour: int) -> np.ndarray:
+    assert PILImage is not None
+    with PILImage.open(io.BytesIO(data)) as image:
+        if colour == 3:  # palette: expand to the colours it stands for
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif image.mode == "1":  # 1-bit grey: black and white as 0 and 255
+            image = image.convert("L")
+        pixels = np.asarray(image)
+    if depth == 16:  # 16-bit grey opens as mode I or I;16
+        return pixels.astype(np.uint16)
+    return pixels.astype(np.uint8, copy=False)
+
+
+def _decode_png_pure(data: bytes) -> np.ndarray:
+    """The decoder without Pillow (see :func:`decode_png`)."""
+    width, height, depth, colour, interlace = _png_header(data)
+    pos = 8
+    idat: List[bytes] = []
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-        if kind == b"IHDR":
-            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat.append(body)
+        if kind == b"IDAT":
+            idat.append(data[pos + 8:pos + 8 + length])
         elif kind == b"IEND":
             break
-    if width is None:
-        raise ValueError("PNG without IHDR")
+        pos += 12 + length
     channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(colour)
     if channels is None or depth not in (8, 16) or interlace:
         raise ValueError(f"unsupported PNG (colour type {colour}, depth {depth}, interlace {interlace}): "
-                         "decode it with Pillow")
+                         "install Pillow to decode it")
     bpp = channels * depth // 8
     stride = width * bpp
     raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8)
@@ -231,7 +266,7 @@ def decode_png(data: bytes) -> np.ndarray:
     out = np.zeros((height, stride), dtype=np.uint8)
     previous = np.zeros(stride, dtype=np.uint8)
     for y in range(height):
-        kind, line = rows[y, 0], rows[y, 1:]
+        kind, line = int(rows[y, 0]), rows[y, 1:]
         if kind == 0:
             current = line.copy()
         elif kind == 1:  # Sub: a running sum along each byte lane, modulo 256
@@ -255,6 +290,7 @@ def decode_png(data: bytes) -> np.ndarray:
             raise ValueError(f"bad PNG filter type {kind}")
         out[y] = current
         previous = current
+    pixels: np.ndarray
     if depth == 16:
         pixels = out.view(">u2").astype(np.uint16).reshape(height, width, channels)
     else:
@@ -263,13 +299,27 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 def encode_png(array: np.ndarray) -> bytes:
-    """An 8-bit PNG of an (H, W) grey or (H, W, 3|4) colour uint8 array (no filtering): enough to hand masks
-    and images to the engine or to write them next to a report without Pillow."""
+    """An 8-bit PNG of an (H, W) grey or (H, W, 2|3|4) grey+alpha or colour uint8 array (bool: 0/255): enough
+    to hand masks and images to the engine or to write them next to a report. Pillow writes it when installed
+    (with its adaptive filtering, so smaller files); else the client's own encoder (unfiltered rows)."""
     a = np.asarray(array)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     if a.dtype != np.uint8:
         raise TypeError("encode_png takes uint8 arrays")
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"encode_png takes (H, W) or (H, W, 1|2|3|4) arrays, got shape {a.shape}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if PILImage is not None:
+        buffer = io.BytesIO()
+        PILImage.fromarray(np.ascontiguousarray(a)).save(buffer, format="PNG")
+        return buffer.getvalue()
+    return _encode_png_pure(a)
+
+
+def _encode_png_pure(a: np.ndarray) -> bytes:
+    """The encoder without Pillow (see :func:`encode_png`)."""
     if a.ndim == 2:
         a = a[:, :, None]
     height, width, channels = a.shape

@@ -6,12 +6,12 @@ new figure) and returns the axes, so plots compose into a notebook's or a report
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 
-def _pyplot():
+def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -19,14 +19,15 @@ def _pyplot():
     return plt
 
 
-def _axes(ax, figsize=(5, 4)):
+def _axes(ax: Any, figsize: Tuple[float, float] = (5, 4)) -> Any:
     if ax is not None:
         return ax
     _, ax = _pyplot().subplots(figsize=figsize)
     return ax
 
 
-def plot_history(history: Iterable[Dict[str, Any]], metrics: Optional[Sequence[str]] = None, axes=None):
+def plot_history(history: Iterable[Dict[str, Any]], metrics: Optional[Sequence[str]] = None,
+                 axes: Any = None) -> Any:
     """Training curves: one panel per metric (``loss``, ``dice``, ``accuracy``, ...), with its ``val_`` twin on
     the same panel. ``history`` is :meth:`Engine.fit`'s History or ``train.fit``'s ``history`` list.
     Returns the list of axes."""
@@ -56,7 +57,7 @@ def plot_history(history: Iterable[Dict[str, Any]], metrics: Optional[Sequence[s
     return axes
 
 
-def plot_roc(evaluation: Dict[str, Any], ax=None, label: Optional[str] = None):
+def plot_roc(evaluation: Dict[str, Any], ax: Any = None, label: Optional[str] = None) -> Any:
     """The ROC curve of an ``evaluate`` result (``roc.fpr``, ``roc.tpr``), with its AUC in the legend."""
     ax = _axes(ax)
     roc = evaluation["roc"]
@@ -77,8 +78,8 @@ def plot_roc(evaluation: Dict[str, Any], ax=None, label: Optional[str] = None):
     return ax
 
 
-def plot_confusion_matrix(evaluation_or_matrix: Any, class_names: Optional[Sequence[str]] = None, ax=None,
-                          normalize: bool = False):
+def plot_confusion_matrix(evaluation_or_matrix: Any, class_names: Optional[Sequence[str]] = None, ax: Any = None,
+                          normalize: bool = False) -> Any:
     """A confusion matrix (rows: true class, columns: predicted) from an ``evaluate`` result or a matrix, with
     the counts written in the cells. Class names default to the result's ``report`` keys."""
     ax = _axes(ax, (4, 3.6))
@@ -117,8 +118,8 @@ def _display_image(image: Any) -> np.ndarray:
     return a
 
 
-def show_overlay(image: Any, mask: Any = None, true_mask: Any = None, ax=None, alpha: float = 0.35,
-                 title: Optional[str] = None):
+def show_overlay(image: Any, mask: Any = None, true_mask: Any = None, ax: Any = None, alpha: float = 0.35,
+                 title: Optional[str] = None) -> Any:
     """An image with a predicted mask filled in red and, optionally, the true mask's outline in green.
     Masks count as foreground above half their maximum (0/255, 0/1 and probabilities alike)."""
     ax = _axes(ax, (4, 4))
@@ -140,7 +141,7 @@ def show_overlay(image: Any, mask: Any = None, true_mask: Any = None, ax=None, a
 
 
 def mask_sheet(images: List[Any], true_masks: Optional[List[Any]], predicted_masks: List[Any],
-               titles: Optional[List[str]] = None):
+               titles: Optional[List[str]] = None) -> Any:
     """A figure with one row per image: the image, the true mask over it (when given), the predicted mask
     over it. Returns the figure (``fig.savefig(path)`` writes the PNG sheet)."""
     plt = _pyplot()
@@ -158,7 +159,7 @@ def mask_sheet(images: List[Any], true_masks: Optional[List[Any]], predicted_mas
 
 
 def show_explanations(images: List[Any], maps: List[Any], masks: Optional[List[Any]] = None,
-                      titles: Optional[List[str]] = None, alpha: float = 0.5):
+                      titles: Optional[List[str]] = None, alpha: float = 0.5) -> Any:
     """A figure with one row per image: the image, and the explanation map (from :meth:`Engine.explain`) as a jet
     heat overlay on it, with the lung field's outline in green when ``masks`` are given (any mask at the image's
     size; foreground above half its maximum). Returns the figure."""

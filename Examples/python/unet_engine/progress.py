@@ -3,12 +3,15 @@ text line on stderr, fed by the engine's ``progress`` notifications."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import IO, Any, Dict, Optional
 
-try:  # optional dependency
-    from tqdm.auto import tqdm as _tqdm
+# tqdm is optional (and untyped): imported by name, so the type checker needs no stubs for it.
+_tqdm: Any
+try:
+    _tqdm = importlib.import_module("tqdm.auto").tqdm
 except ImportError:  # pragma: no cover - depends on the environment
     _tqdm = None
 
@@ -35,13 +38,13 @@ class FitProgress:
         stream: where the text line goes (stderr by default).
     """
 
-    def __init__(self, epochs: Optional[int], mode: Any = "auto", stream=None):
+    def __init__(self, epochs: Optional[int], mode: Any = "auto", stream: Optional[IO[str]] = None) -> None:
         self.epochs = epochs
         self.enabled = bool(mode)
         self.use_tqdm = self.enabled and mode != "text" and _tqdm is not None
         self.stream = stream or sys.stderr
-        self.bar = None
-        self.bar_epoch = None
+        self.bar: Any = None
+        self.bar_epoch: Any = None
         self.epochs_done = 0
         self._last_text = 0.0
 

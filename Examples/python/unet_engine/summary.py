@@ -8,7 +8,7 @@ image with ``None`` for the batch axis, channels first: ``(None, 16, 256, 256)``
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 #: Keras' narrowest columns (its default line length of 65, with the space before each column); a column
 #: widens to fit a longer entry.
@@ -17,14 +17,14 @@ _MINIMUM_WIDTHS = (29, 26, 10)
 
 def format_summary(summary: Dict[str, Any]) -> str:
     """The table for a ``model.summary`` (or ``model.create``) result."""
-    rows: List[tuple] = [("Layer (type)", "Output Shape", "Param #")]
+    rows: List[Tuple[str, str, str]] = [("Layer (type)", "Output Shape", "Param #")]
     for layer in summary["layers"]:
         shape = "(" + ", ".join(["None"] + [str(n) for n in layer["output_shape"]]) + ")"
         rows.append((f"{layer['name']} ({layer['type']})", shape, str(layer["params"])))
     widths = [max(minimum, max(len(row[i]) + 2 for row in rows)) for i, minimum in enumerate(_MINIMUM_WIDTHS)]
     width = sum(widths)
 
-    def line(row: tuple) -> str:
+    def line(row: Tuple[str, str, str]) -> str:
         return "".join((" " + cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
 
     total, trainable = summary["total_params"], summary["trainable_params"]
