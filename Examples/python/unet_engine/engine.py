@@ -210,7 +210,7 @@ class Engine:
     def model_create(self, architecture: str, input_shape: Sequence[int], classes: Optional[int] = None,
                      seed: Optional[int] = None, depth: Optional[int] = None, filters: Optional[int] = None,
                      batch_norm: Optional[bool] = None, upsampling: Optional[str] = None,
-                     classification_head: Optional[int] = None, dropout: Optional[float] = None, *,
+                     classification_head: Union[int, Dict[str, Any], None] = None, dropout: Optional[float] = None, *,
                      timeout: Any = DEFAULT, **params: Any) -> Dict[str, Any]:
         """``model.create``: a new model replaces the current one (only once it is built).
 
@@ -222,7 +222,9 @@ class Engine:
             seed: weight initialisation seed.
             depth, filters, batch_norm, upsampling ("transpose", "bilinear", "nearest"): the unet's shape.
             classification_head: for "unet", the number of classes of an optional image-level head (so the same
-                model can ``predict`` as well as ``segment``).
+                model can ``predict`` as well as ``segment``); for "eff-unet", the head as a dict
+                ``{"classes": K, "from": "encoder" | "mask", "pooling": "avg" | "max", "dropout": p}`` (only
+                ``classes`` is required; "mask" is the seed's head on the pooled mask logits).
             dropout: for "unet", dropout at the bottleneck.
 
         Returns ``model.summary``'s result.
