@@ -3,7 +3,8 @@ with the UNet++ decoder and a 2-channel mask map whose global average pool feeds
 head), Adam 1e-4, the 2-class cross-entropy, ReduceLROnPlateau on val_loss, ModelCheckpoint (best), EarlyStopping,
 rotation / flip / zoom / shear augmentation, a validation split grouped by patient. Writes report.json (ROC AUC,
 accuracy, confusion matrix, wall time) and the seed's picture for 16 validation images (8 per class): the image
-with every pixel whose PNEUMONIA probability in the mask map is >= 0.97 painted (0, 255, 0).
+with every pixel whose PNEUMONIA probability in the mask map is >= 0.97 painted (0, 255, 0), each as a PNG in
+--out and all 16 as a 512x512 contact_sheet.png there.
 
 The full recipe (hours on a 2-core machine):
 
@@ -56,7 +57,7 @@ with engine(args.threads) as e:
                         augment={"rotation": 20, "shear": 0.2, "zoom": 0.2, "horizontal_flip": True})
     print(f"train {ds['size']} {ds['counts']}, validation {ds['validation']['size']} {ds['validation']['counts']}")
     summary = e.model_create("eff-unet", shape, encoder=args.encoder, decoder=args.decoder, classes=2,
-                             classification_head=2, classification_from="mask", classification_dropout=0.0, seed=1)
+                             classification_head={"classes": 2, "from": "mask", "dropout": 0.0}, seed=1)
     print(f"eff-unet {args.encoder} {args.decoder}, mask head of 2: {summary['total_params']:,} parameters")
     e.train_configure(optimizer="adam", learning_rate=args.lr, loss="ce", batch_size=args.batch, seed=1)
     history = fit_keras_style(e, "xray", args.epochs, args.out, lr_plateau=("val_loss", 0.2, 2, 1e-6),
@@ -78,6 +79,13 @@ with engine(args.threads) as e:
             Image.fromarray(picture).save(name)
             pictures.append({"file": f["path"], "class": cls, "picture": name,
                              "green_fraction": float((pneumonia >= args.threshold).mean())})
+    # A contact sheet of the 16 pictures (4 x 4 thumbnails, NORMAL on the top two rows), small enough to commit.
+    side = 128
+    sheet = Image.new("RGB", (4 * side, 4 * side))
+    for i, p in enumerate(pictures):
+        sheet.paste(Image.open(p["picture"]).resize((side, side)), ((i % 4) * side, (i // 4) * side))
+    sheet_path = os.path.join(args.out, "contact_sheet.png")
+    sheet.save(sheet_path, optimize=True)
     report = {
         "task": "pneumonia classification, the seed's Eff-UNet recipe", "data": root, "input": shape,
         "model": {"architecture": "eff-unet", "encoder": args.encoder, "decoder": args.decoder,
@@ -85,6 +93,7 @@ with engine(args.threads) as e:
         "train_counts": ds["counts"], "validation_counts": ds["validation"]["counts"],
         "epochs_run": len(history), "seconds_per_epoch": [round(h["seconds"], 1) for h in history],
         "total_seconds": clock.seconds(), "validation": {k: r.get(k) for k in keys}, "pictures": pictures,
+        "contact_sheet": sheet_path, "subset_per_class": args.per_class or None,
         "history": list(history),
     }
     print(f"validation AUC {r['auc']:.4f}  accuracy {r['accuracy']:.4f}  confusion {r['confusion_matrix']}  "

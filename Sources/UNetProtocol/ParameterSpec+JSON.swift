@@ -11,6 +11,19 @@ extension ParameterSpec {
             // The count and each item's range are checked here, so the error names the item (`field[2]`).
             return .integers(try p.intArray(name, count: count...count, each: range)!)
         }
+        if case .object(let fields) = kind {
+            // Each field through its own declaration, so an error names `name.field`; then the object's rules.
+            guard raw.objectValue != nil else {
+                throw p.invalid(name, "must be an object or null, got \(raw.typeName)")
+            }
+            let nested = try p.object(name)!
+            var given: [String: ParameterValue] = [:]
+            for f in fields { given[f.name] = try f.read(from: nested) }
+            try nested.finish()
+            do { return try validate(.object(given)) } catch let e as ConfigError {
+                throw p.invalid(e.field, e.reason)
+            }
+        }
         let value: ParameterValue
         switch raw {
         case .bool(let b): value = .boolean(b)
@@ -20,7 +33,7 @@ extension ParameterSpec {
             if case .integer = kind, let i = raw.intValue { value = .integer(Int(i)) } else { value = .number(d) }
         case .string(let s): value = .string(s)
         default:
-            throw p.invalid(name, "must be \(typeName == "integer" ? "an" : "a") \(typeName), got \(raw.typeName)")
+            throw p.invalid(name, "must be \(Self.article(typeName)) \(typeName), got \(raw.typeName)")
         }
         do { return try validate(value) } catch let e as ConfigError { throw p.invalid(name, e.reason) }
     }
@@ -36,6 +49,14 @@ extension ParameterSpec {
     /// The type and range alone.
     public var typeSchema: JSONObject { kind.jsonSchema }
 
+    /// A field's schema inside an object parameter: its type, its default unless it is required, its description.
+    var jsonSchemaOfField: JSONValue {
+        var o = typeSchema
+        if defaultValue != .null { o["default"] = defaultValue.json }
+        o["description"] = .string(doc)
+        return .object(o)
+    }
+
     /// `model.architectures`' description of the parameter.
     public var json: JSONValue {
         var o: JSONObject = ["name": .string(name), "type": .string(typeName), "default": defaultValue.json]
@@ -47,6 +68,12 @@ extension ParameterSpec {
         case .choice(let choices): o["choices"] = JSONValue(choices)
         case let .integers(r, count):
             o["minimum"] = JSONValue(r.lowerBound); o["maximum"] = JSONValue(r.upperBound); o["items"] = JSONValue(count)
+        case .object(let fields):
+            o["fields"] = .array(fields.map { f in
+                guard case .object(var row) = f.json else { return f.json }
+                if f.defaultValue == .null { row["default"] = nil; row["required"] = true }
+                return .object(row)
+            })
         }
         o["description"] = .string(doc)
         return .object(o)
@@ -61,6 +88,8 @@ extension ParameterValue {
         case .boolean(let b): return .bool(b)
         case .string(let s): return .string(s)
         case .integers(let l): return JSONValue(l)
+        case .object(let o): return .object(JSONObject(o.sorted { $0.key < $1.key }.map { ($0.key, $0.value.json) }))
+        case .null: return .null
         }
     }
 }
@@ -81,6 +110,12 @@ extension ParameterSpec.Kind {
         case let .integers(r, count):
             return ["type": "array", "items": .object(Self.bounded(["type": "integer"], r)),
                     "minItems": JSONValue(count), "maxItems": JSONValue(count)]
+        case .object(let fields):
+            var properties: JSONObject = [:]
+            for f in fields { properties[f.name] = f.jsonSchemaOfField }
+            return ["type": ["object", "null"], "properties": .object(properties),
+                    "required": JSONValue(fields.filter { $0.defaultValue == .null }.map(\.name)),
+                    "additionalProperties": false]
         }
     }
 

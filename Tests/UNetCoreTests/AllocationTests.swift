@@ -63,8 +63,9 @@ final class AllocationTests: XCTestCase {
     }
 
     /// Whole warm steps on two threads allocate nothing: a U-Net with BatchNorm and a classification head (Winograd,
-    /// im2col, transposed convolutions, concatenation, global pooling, Dense, BCE+Dice and BCE, Adam), and the
-    /// reference classifier (upsampling, Flatten); training steps and inference forwards.
+    /// im2col, transposed convolutions, concatenation, global pooling, Dense, BCE+Dice and BCE, Adam), the
+    /// reference classifier (upsampling, Flatten), and two eff-unets (b0 UNet++ with the seed's mask-pooling head,
+    /// and with deep supervision, whose inference averages four mask heads); training steps and inference forwards.
     func testWarmStepsAllocateNothing() throws {
         #if DEBUG
         throw XCTSkip("allocation counts mean something in an optimized build: `make test` runs this with -c release")
@@ -81,6 +82,15 @@ final class AllocationTests: XCTestCase {
             ModelConfig(architecture: .unet, inputShape: [1, 64, 64], seed: 3, depth: 2, filters: 8, batchNorm: true,
                         classificationHead: 2),
             ModelConfig(architecture: .unetClassifier, inputShape: [1, 32, 32], seed: 3),
+            // eff-unet: the seed's head on the mask logits, and UNet++ deep supervision (drop-path on).
+            ModelConfig(architecture: .effUNet, inputShape: [1, 64, 64], seed: 3, parameters: [
+                "encoder": .string("efficientnet-b0"), "decoder_channels": .integers([16, 8, 8, 8, 4]),
+                "classes": .integer(2), "classification_head": .object(["classes": .integer(2), "from": .string("mask")]),
+            ]),
+            ModelConfig(architecture: .effUNet, inputShape: [1, 64, 64], seed: 3, parameters: [
+                "encoder": .string("efficientnet-b0"), "decoder_channels": .integers([16, 8, 8, 8, 4]),
+                "deep_supervision": .boolean(true),
+            ]),
         ]
         for modelConfig in configs {
             let model = try Model.build(modelConfig)

@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 @testable import UNetCore
 import XCTest
@@ -7,11 +8,15 @@ import XCTest
 final class EffUNetTests: XCTestCase {
     static func config(_ encoder: String = "efficientnet-b1", decoder: String = "unetplusplus",
                        decoderChannels: [Int] = [256, 128, 64, 32, 16], classes: Int = 1, shape: [Int] = [3, 64, 64],
-                       dropPath: Double = 0.2, head: Int = 0, from: String = "encoder", seed: UInt64 = 0) -> ModelConfig {
+                       dropPath: Double = 0.2, head: Int = 0, from: String = "encoder", pooling: String = "avg",
+                       headDropout: Double = 0.2, deepSupervision: Bool = false, seed: UInt64 = 0) -> ModelConfig {
         ModelConfig(architecture: .effUNet, inputShape: shape, seed: seed, parameters: [
             "encoder": .string(encoder), "decoder": .string(decoder), "decoder_channels": .integers(decoderChannels),
-            "classes": .integer(classes), "drop_path_rate": .number(dropPath), "classification_head": .integer(head),
-            "classification_from": .string(from),
+            "classes": .integer(classes), "drop_path_rate": .number(dropPath),
+            "classification_head": head == 0 ? .null : .object([
+                "classes": .integer(head), "from": .string(from), "pooling": .string(pooling),
+                "dropout": .number(headDropout)]),
+            "deep_supervision": .boolean(deepSupervision),
         ])
     }
 
@@ -97,7 +102,17 @@ final class EffUNetTests: XCTestCase {
         func field(_ c: ModelConfig) -> String? {
             do { _ = try Model.build(c); return nil } catch let e as ConfigError { return e.field } catch { return "?" }
         }
-        XCTAssertEqual(field(Self.config(shape: [2, 64, 64])), "input_shape")
+        XCTAssertEqual(field(Self.config(shape: [2, 64, 64])), "in_channels")
+        var disagreeing = Self.config(shape: [1, 64, 64])
+        disagreeing.parameters["in_channels"] = .integer(3)
+        XCTAssertEqual(field(disagreeing), "in_channels")
+        var headless = Self.config(head: 2)
+        headless.parameters["classification_head"] = .object(["from": .string("mask")])
+        XCTAssertEqual(field(headless), "classification_head.classes")
+        var typo = Self.config(head: 2)
+        typo.parameters["classification_head"] = .object(["classes": .integer(2), "source": .string("mask")])
+        XCTAssertEqual(field(typo), "classification_head.source")
+        XCTAssertEqual(field(Self.config(decoder: "unet", deepSupervision: true)), "deep_supervision")
         XCTAssertEqual(field(Self.config("efficientnet-b7")), "encoder")
         XCTAssertEqual(field(Self.config(decoder: "fpn")), "decoder")
         XCTAssertEqual(field(Self.config(decoderChannels: [256, 128, 64, 32])), "decoder_channels")
@@ -106,23 +121,30 @@ final class EffUNetTests: XCTestCase {
 
     // MARK: Gradients by finite differences (training mode: BatchNorm on batch statistics)
 
-    /// L = Σ y·R over the first output, forward in training mode, every parameter's gradient at `points` spots.
-    func checkGradients(_ net: Network, _ x: Tensor, parameters names: Set<String>? = nil, points: Int,
-                        epsilon: Float = 1e-2, atol: Double = 3e-3, rtol: Double = 3e-2,
+    /// L = Σ_o Σ y_o·R_o over `outputs` (network output indices; the first by default), forward in training mode,
+    /// every parameter's gradient at `points` spots.
+    func checkGradients(_ net: Network, _ x: Tensor, outputs: [Int] = [0], parameters names: Set<String>? = nil,
+                        points: Int, epsilon: Float = 1e-2, atol: Double = 3e-3, rtol: Double = 3e-2,
                         file: StaticString = #filePath, line: UInt = #line) {
         var checker = GradientCheck(epsilon: epsilon, maxPoints: points, atol: atol, rtol: rtol)
         checker.seed = 7
-        let r = randomTensor(net.forward(x, training: true)[0].shape, seed: 51)
+        let shapes = net.forward(x, training: true).map(\.shape)
+        let weights = outputs.map { randomTensor(shapes[$0], seed: 51 + UInt64($0)) }
         func loss() -> Double {
-            let y = net.forward(x, training: true, wanted: [0])[0]!
+            let ys = net.forward(x, training: true, wanted: outputs)
             var s = 0.0
-            for i in 0..<y.count { s += Double(y[i]) * Double(r[i]) }
+            for (o, r) in zip(outputs, weights) {
+                let y = ys[o]!
+                for i in 0..<y.count { s += Double(y[i]) * Double(r[i]) }
+            }
             net.releaseCaches()
             return s
         }
-        _ = net.forward(x, training: true, wanted: [0])
+        _ = net.forward(x, training: true, wanted: outputs)
         net.zeroGradients()
-        let dx = net.backward([r] + [Tensor?](repeating: nil, count: net.outputs.count - 1))
+        var seeds = [Tensor?](repeating: nil, count: net.outputs.count)
+        for (o, r) in zip(outputs, weights) { seeds[o] = r }
+        let dx = net.backward(seeds)
         let grads = net.namedParameters.map { ($0.name, $0.parameter, $0.parameter.grad.copy()) }
         checker.compare(x, dx, loss, "input", file: file, line: line)
         for (name, p, g) in grads where names?.contains(name) ?? true {
@@ -166,5 +188,149 @@ final class EffUNetTests: XCTestCase {
         XCTAssertTrue(checked.isSubset(of: Set(model.network.namedParameters.map(\.name))))
         checkGradients(model.network, randomTensor([2, 1, 64, 64], seed: 9), parameters: checked, points: 2,
                        epsilon: 2e-3, atol: 0.25, rtol: 0.1)
+    }
+
+    // MARK: The seed's "mask" head and deep supervision
+
+    /// The seed's head: `class` is Dense(global average of the mask logit map), so its logits can be recomputed
+    /// from the mask the model returns (at a size the model pads, the pool is over the padded map, so 64x64 here).
+    func testMaskHeadIsADenseLayerOnTheAveragedMaskLogits() throws {
+        let model = try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
+                                                shape: [3, 64, 64], head: 2, from: "mask", headDropout: 0))
+        XCTAssertEqual(model.heads.map(\.name), ["mask", "class"])
+        XCTAssertEqual(model.classHead?.activation, .softmax)
+        let dense = try XCTUnwrap(model.network.namedParameters.first { $0.name == "classification_head.3.weight" })
+        XCTAssertEqual(dense.parameter.value.shape, [2, 2], "Dense from the 2 mask channels to the 2 classes")
+        let bias = try XCTUnwrap(model.network.namedParameters.first { $0.name == "classification_head.3.bias" })
+        for i in 0..<2 { bias.parameter.value[i] = 0.1 * Float(i + 1) }
+        let out = try model.forward(randomTensor([2, 3, 64, 64], seed: 4), training: false)
+        let mask = try XCTUnwrap(out.mask), logits = try XCTUnwrap(out.classLogits)
+        let plane = 64 * 64
+        for n in 0..<2 {
+            let means = (0..<2).map { c in (0..<plane).reduce(0.0) { $0 + Double(mask[(n * 2 + c) * plane + $1]) } / Double(plane) }
+            for k in 0..<2 {
+                let expected = Double(bias.parameter.value[k])
+                    + (0..<2).reduce(0.0) { $0 + Double(dense.parameter.value[k * 2 + $1]) * means[$1] }
+                XCTAssertEqual(Double(logits[n * 2 + k]), expected, accuracy: 1e-4, "image \(n) class \(k)")
+            }
+        }
+    }
+
+    /// The class head's logits against finite differences, through the mask map into the decoder and encoder.
+    func testMaskHeadGradients() throws {
+        #if DEBUG
+        throw XCTSkip("a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release")
+        #endif
+        let model = try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
+                                                shape: [1, 64, 64], dropPath: 0, head: 2, from: "mask", headDropout: 0))
+        let checked: Set<String> = ["classification_head.3.weight", "classification_head.3.bias",
+                                    "segmentation_head.0.weight", "decoder.blocks.x_0_3.conv2.0.weight",
+                                    "encoder._conv_stem.weight"]
+        XCTAssertTrue(checked.isSubset(of: Set(model.network.namedParameters.map(\.name))))
+        checkGradients(model.network, randomTensor([2, 1, 64, 64], seed: 9), outputs: [try XCTUnwrap(model.classOutput)],
+                       parameters: checked, points: 2, epsilon: 2e-3, atol: 0.25, rtol: 0.1)
+    }
+
+    func deepSupervised(shape: [Int] = [1, 64, 64]) throws -> Model {
+        try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 1, shape: shape,
+                                    dropPath: 0, deepSupervision: true))
+    }
+
+    /// Heads `mask.1` ... `mask.3` on x_0_1 ... x_0_3 at the input's size in training; an inference mask is the
+    /// mean of the four heads' logits (each computed alone here, in evaluation mode, and cropped).
+    func testDeepSupervisionHeadsExistAndInferenceAveragesThem() throws {
+        let model = try deepSupervised(shape: [1, 50, 70])
+        XCTAssertEqual(model.heads.map(\.name), ["mask", "mask.1", "mask.2", "mask.3"])
+        XCTAssertEqual(model.parameterCount, ModelSizeEstimate(model.config).parameters)
+        for (i, node) in ["x_0_1", "x_0_2", "x_0_3"].enumerated() {
+            let conv = model.network.nodes.first { $0.name == "deep_supervision.\(i + 1).0" }!
+            XCTAssertEqual(model.network.nodes[conv.inputs[0]].name, "decoder.blocks.\(node).conv2.2")
+        }
+        let x = randomTensor([2, 1, 50, 70], seed: 6)
+        let trained = try model.forward(x, training: true)
+        XCTAssertEqual(trained.deepSupervision.map(\.shape), Array(repeating: [2, 1, 50, 70], count: 3))
+        let averaged = try XCTUnwrap(try model.forward(x, training: false).mask).copy()
+        let padded = pad(x, height: 64, width: 96)
+        let all = model.network.forward(padded, training: false, wanted: [0, 1, 2, 3]).map { crop($0!, height: 50, width: 70) }
+        for i in stride(from: 0, to: averaged.count, by: 97) {
+            let mean = (all[0][i] + all[1][i] + all[2][i] + all[3][i]) / 4
+            XCTAssertEqual(averaged[i], mean, accuracy: 1e-5)
+        }
+        XCTAssertGreaterThan((0..<averaged.count).map { abs(averaged[$0] - all[0][$0]) }.max()!, 1e-3,
+                             "the average is not the main head alone")
+    }
+
+    /// The training loss is the main mask's plus each deep-supervision head's (each the main's loss by default).
+    func testDeepSupervisionLossIncludesEveryHead() throws {
+        let batch = try DiscSource(count: 2, size: 64, seed: 5).batch(indices: [0, 1], epoch: 0, augment: false)
+        func loss(_ losses: [String: HeadLoss]) throws -> Float {
+            var c = TrainingConfig()
+            c.optimizer = .sgd; c.headLosses = losses
+            return try Trainer(model: try deepSupervised(), config: c).trainStep(batch).loss
+        }
+        let all = try loss([:])
+        let main = try loss(["mask.1": HeadLoss(weight: 0), "mask.2": HeadLoss(weight: 0), "mask.3": HeadLoss(weight: 0)])
+        let aux = try (1...3).map { n in
+            try loss(Dictionary(uniqueKeysWithValues: ["mask", "mask.1", "mask.2", "mask.3"].map {
+                ($0, HeadLoss(weight: $0 == "mask.\(n)" ? 1 : 0))
+            }))
+        }
+        XCTAssertGreaterThan(all, main)
+        XCTAssertEqual(Double(all), Double(main) + aux.reduce(0) { $0 + Double($1) }, accuracy: 1e-5)
+    }
+
+    /// The deep-supervision heads' gradients (all four mask outputs in the loss) against finite differences.
+    func testDeepSupervisionGradients() throws {
+        #if DEBUG
+        throw XCTSkip("a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release")
+        #endif
+        let model = try deepSupervised()
+        let checked: Set<String> = ["deep_supervision.1.0.weight", "deep_supervision.2.0.bias",
+                                    "deep_supervision.3.0.weight", "decoder.blocks.x_0_1.conv2.0.weight",
+                                    "segmentation_head.0.weight"]
+        XCTAssertTrue(checked.isSubset(of: Set(model.network.namedParameters.map(\.name))))
+        checkGradients(model.network, randomTensor([2, 1, 64, 64], seed: 9), outputs: [0, 1, 2, 3], parameters: checked,
+                       points: 2, epsilon: 2e-3, atol: 0.25, rtol: 0.1)
+    }
+
+    // MARK: Checkpoints of the flattened head
+
+    /// Before `classification_head` was an object, eff-unet checkpoints stored it flat (`classification_head` K,
+    /// `classification_from`, `classification_pooling`, `classification_dropout`; the configuration JSON below is
+    /// what that code wrote, keys sorted). Such a file loads as the same head, weights and outputs unchanged.
+    func testCheckpointsWithTheFlattenedHeadLoadAsTheObject() throws {
+        let config = Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2, shape: [1, 64, 64],
+                                 head: 2, from: "mask", pooling: "max", headDropout: 0.1, seed: 3)
+        let model = try Model.build(config)
+        let path = NSTemporaryDirectory() + "effunet-flat-\(UUID().uuidString).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try Checkpoint.save(model: model, optimizer: nil, to: path)
+        var file = try SafeTensors.read(path: path)
+        file.metadata[Checkpoint.configKey] = #"{"architecture":"eff-unet","classes":2,"classification_dropout":0.1,"#
+            + #""classification_from":"mask","classification_head":2,"classification_pooling":"max","#
+            + #""decoder":"unetplusplus","decoder_channels":[16,8,8,8,4],"drop_path_rate":0.2,"#
+            + #""encoder":"efficientnet-b0","input_shape":[1,64,64],"seed":3}"#
+        try file.write(path: path)
+        let loaded = try Checkpoint.load(path: path, current: nil).model
+        XCTAssertEqual(loaded.config, model.config)
+        XCTAssertEqual(loaded.config.object("classification_head"),
+                       ["classes": .integer(2), "from": .string("mask"), "pooling": .string("max"), "dropout": .number(0.1)])
+        let saved = Dictionary(uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, $0.parameter.value.array) })
+        for (name, p) in loaded.network.namedParameters { XCTAssertEqual(p.value.array, saved[name], name) }
+        // Outputs to float rounding: the two models' first inference may take different kernel paths (bit-equal
+        // optimized, 1e-7 apart unoptimized).
+        let x = randomTensor([1, 1, 64, 64], seed: 2)
+        let (a, b) = (try model.forward(x, training: false), try loaded.forward(x, training: false))
+        assertClose(try XCTUnwrap(b.classLogits), try XCTUnwrap(a.classLogits), atol: 1e-6, rtol: 1e-5)
+        // A flattened head of 0 classes is none; absent flattened fields take the defaults.
+        let none = #"{"architecture":"eff-unet","classification_head":0,"classification_from":"encoder","#
+            + #""encoder":"efficientnet-b0","input_shape":[3,64,64],"seed":0}"#
+        let decoded = try JSONDecoder().decode(ModelConfig.self, from: Data(none.utf8))
+        XCTAssertEqual(decoded.parameters["classification_head"], .null)
+        XCTAssertNil(decoded.parameters["classification_from"])
+        XCTAssertEqual(decoded.integer("in_channels"), 3)
+        let bare = #"{"architecture":"eff-unet","classification_head":4,"input_shape":[1,64,64],"seed":0}"#
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: Data(bare.utf8)).object("classification_head"),
+                       ["classes": .integer(4), "from": .string("encoder"), "pooling": .string("avg"), "dropout": .number(0.2)])
     }
 }

@@ -133,9 +133,8 @@ final class GoldenEffUNetTests: XCTestCase {
     //          aux_params=dict(classes=3, pooling="max", dropout=0.2)), fixture_weights, eval mode, x (1, 3, 64, 96).
     func testB0UNetWithAuxHeadMatchesSmp() throws {
         let g = try Golden("effunet_b0_unet_aux")
-        var config = EffUNetTests.config("efficientnet-b0", decoder: "unet", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
-                                         shape: [3, 64, 96], head: 3)
-        config.parameters["classification_pooling"] = .string("max")
+        let config = EffUNetTests.config("efficientnet-b0", decoder: "unet", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
+                                         shape: [3, 64, 96], head: 3, pooling: "max")
         let model = try Model.build(config)
         FixtureWeights.fill(model.network)
         let out = try model.forward(try g("x"), training: false)

@@ -58,14 +58,66 @@ final class ArchitectureRegistryTests: XCTestCase {
         XCTAssertEqual(Set(served).subtracting(documented), [], "served but missing from openrpc.json")
     }
 
-    func testParametersSharedByArchitecturesAgreeOnTheirType() {
+    /// A name two architectures declare means one thing; `classification_head` alone differs in form (unet's
+    /// class count, eff-unet's head object), and openrpc.json then offers both schemas (`anyOf`).
+    func testParametersSharedByArchitecturesAgreeOnTheirType() throws {
+        let differing: Set<String> = ["classification_head"]
         var seen: [String: ParameterSpec] = [:]
         for spec in ArchitectureRegistry.all {
             for p in spec.parameters {
-                if let other = seen[p.name] { XCTAssertEqual(p.typeSchema, other.typeSchema, p.name) }
+                if let other = seen[p.name], !differing.contains(p.name) {
+                    XCTAssertEqual(p.typeSchema, other.typeSchema, p.name)
+                }
                 seen[p.name] = p
             }
         }
+        let rendered = try XCTUnwrap(ModelMethods.createParamsSchema.arrayValue?.first { $0["name"] == "classification_head" })
+        let alternatives = try XCTUnwrap(rendered["schema"]?["anyOf"]?.arrayValue)
+        XCTAssertEqual(alternatives, [.object(try XCTUnwrap(UNetBuilder.spec.parameter("classification_head")).typeSchema),
+                                      .object(try XCTUnwrap(EffUNetBuilder.spec.parameter("classification_head")).typeSchema)])
+    }
+
+    /// eff-unet's `classification_head` object and `in_channels` through model.create: defaults filled in, errors
+    /// naming the field inside the object, and `model.architectures` listing the fields.
+    func testEffUNetHeadObjectAndInChannels() throws {
+        let h = Harness()
+        let base: JSONObject = ["architecture": "eff-unet", "input_shape": [1, 64, 64], "encoder": "efficientnet-b0",
+                                "decoder_channels": [16, 8, 8, 8, 4], "classes": 2]
+        let created = try XCTUnwrap(h.result("model.create", overriding(base, ["classification_head": ["classes": 2, "from": "mask"]])))
+        XCTAssertEqual(created["config"]?["classification_head"],
+                       ["classes": 2, "from": "mask", "pooling": "avg", "dropout": 0.2])
+        XCTAssertEqual(created["config"]?["in_channels"], 1)
+        XCTAssertEqual(created["outputs"]?.arrayValue?.map { $0["name"] }, ["mask", "class"])
+        XCTAssertEqual(h.result("model.create", overriding(base, ["classification_head": .null]))?["config"]?["classification_head"],
+                       .null)
+        func error(_ extra: JSONObject) -> JSONValue? { h.call("model.create", overriding(base, extra))?["error"] }
+        let cases: [(JSONObject, String, String)] = [
+            (["classification_head": 2], "classification_head", "must be an object or null, got integer"),
+            (["classification_head": ["from": "mask"]], "classification_head.classes", "is required"),
+            (["classification_head": ["classes": 2, "source": "mask"]], "classification_head.source",
+             "is not a known parameter (known: classes, dropout, from, pooling)"),
+            (["classification_head": ["classes": 2, "pooling": "sum"]], "classification_head.pooling",
+             #"must be one of "avg", "max", got "sum""#),
+            (["in_channels": 3], "in_channels", "is 3 but input_shape's C is 1 (give one of them, or both equal)"),
+            (["in_channels": 2, "input_shape": [2, 64, 64]], "in_channels", "must be 1 or 3, got 2"),
+            (["deep_supervision": true, "decoder": "unet"], "deep_supervision",
+             #"needs decoder "unetplusplus" (the U-Net decoder has no inner nodes)"#),
+        ]
+        for (extra, field, reason) in cases {
+            let e = error(extra)
+            XCTAssertEqual(e?["code"], -32602, "\(extra)")
+            XCTAssertEqual(e?["data"]?["field"], .string(field), "\(extra)")
+            XCTAssertEqual(e?["data"]?["reason"], .string(reason), "\(extra)")
+        }
+        let list = try XCTUnwrap(h.result("model.architectures")?["architectures"]?.arrayValue)
+        let eff = try XCTUnwrap(list.first { $0["name"] == "eff-unet" }?["parameters"]?.arrayValue)
+        let head = try XCTUnwrap(eff.first { $0["name"] == "classification_head" })
+        XCTAssertEqual(head["type"], "object")
+        XCTAssertEqual(head["default"], .null)
+        XCTAssertEqual(head["fields"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["classes", "from", "pooling", "dropout"])
+        XCTAssertEqual(head["fields"]?[0]?["required"], true)
+        XCTAssertEqual(head["fields"]?[1]?["choices"], ["encoder", "mask"])
+        h.finish()
     }
 
     func testModelArchitecturesListsNamesParametersDefaultsAndDescriptions() throws {
@@ -148,4 +200,11 @@ final class ArchitectureRegistryTests: XCTestCase {
         XCTAssertEqual(h.result("model.summary"), before, "the model is untouched")
         h.finish()
     }
+}
+
+/// `base` with `extra`'s members set over it.
+private func overriding(_ base: JSONObject, _ extra: JSONObject) -> JSONObject {
+    var o = base
+    for (k, v) in extra { o[k] = v }
+    return o
 }

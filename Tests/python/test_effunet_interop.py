@@ -49,7 +49,10 @@ def probabilities(engine: Engine, x: np.ndarray) -> np.ndarray:
     ("encoder", dict(encoder="efficientnet-b7")),
     ("decoder", dict(decoder="fpn")),
     ("decoder_channels", dict(decoder_channels=[256, 128, 64, 32])),
-    ("input_shape", dict(input_shape=[2, 64, 64])),
+    ("in_channels", dict(input_shape=[2, 64, 64])),
+    ("in_channels", dict(in_channels=1)),
+    ("classification_head.from", dict(classification_head={"classes": 2, "from": "bottleneck"})),
+    ("deep_supervision", dict(decoder="unet", deep_supervision=True)),
 ])
 def test_bad_configurations_are_invalid_params_and_the_model_stays(engine, field, params):
     before = engine.model_create("eff-unet", [1, 64, 64], encoder="efficientnet-b0", decoder_channels=[16, 8, 8, 8, 4])
@@ -112,7 +115,8 @@ def test_smp_state_dict_loads_inferred_and_gives_smps_outputs(engine, smp, tmp_p
 @pytest.mark.parametrize("decoder, head", [("unetplusplus", 0), ("unet", 2)])
 def test_engine_checkpoint_loads_into_smp_strictly(engine, smp, tmp_path, decoder, head):
     from safetensors.torch import load_file
-    engine.call("model.create", {**B1, "decoder": decoder, "classification_head": head, "seed": 4})
+    engine.call("model.create", {**B1, "decoder": decoder, "classification_head": {"classes": head} if head else None,
+                                 "seed": 4})
     engine.model_save(tmp_path / "engine.safetensors")
     kind = smp.UnetPlusPlus if decoder == "unetplusplus" else smp.Unet
     model = kind("efficientnet-b1", encoder_weights=None, classes=1,

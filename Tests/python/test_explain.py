@@ -161,7 +161,7 @@ def test_an_eff_unet_is_explained_and_left_as_it_was(engine, tmp_path):
     head; BatchNorm and DropPath in every block) gets the gradient methods: maps at the image's size, finite, and
     the checkpoint written before and after is the same byte for byte (no statistic, weight or generator moved)."""
     engine.model_create("eff-unet", [1, 64, 64], encoder="efficientnet-b0", decoder="unet",
-                        decoder_channels=[16, 8, 8, 8, 4], classification_head=2)
+                        decoder_channels=[16, 8, 8, 8, 4], classification_head={"classes": 2})
     before, after = tmp_path / "before.safetensors", tmp_path / "after.safetensors"
     engine.model_save(str(before))
     image = (np.indices((64, 64)).sum(0) % 17 / 17).astype(np.float32)

@@ -112,17 +112,16 @@ class AsyncEngine:
     async def model_create(self, architecture: str, input_shape: Sequence[int], classes: Optional[int] = None,
                            seed: Optional[int] = None, depth: Optional[int] = None, filters: Optional[int] = None,
                            batch_norm: Optional[bool] = None, upsampling: Optional[str] = None,
-                           classification_head: Optional[int] = None, dropout: Optional[float] = None, *,
-                           encoder: Optional[str] = None, decoder: Optional[str] = None,
-                           decoder_channels: Optional[Sequence[int]] = None, drop_path_rate: Optional[float] = None,
-                           classification_from: Optional[str] = None, classification_pooling: Optional[str] = None,
-                           classification_dropout: Optional[float] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
+                           classification_head: Union[int, Dict[str, Any], None] = None,
+                           dropout: Optional[float] = None, *, encoder: Optional[str] = None,
+                           decoder: Optional[str] = None, decoder_channels: Optional[Sequence[int]] = None,
+                           drop_path_rate: Optional[float] = None, in_channels: Optional[int] = None,
+                           deep_supervision: Optional[bool] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """Awaitable :meth:`Engine.model_create`."""
         return await self._run(self.engine.model_create, architecture, input_shape, classes, seed, depth, filters,
                                batch_norm, upsampling, classification_head, dropout, encoder=encoder, decoder=decoder,
                                decoder_channels=decoder_channels, drop_path_rate=drop_path_rate,
-                               classification_from=classification_from, classification_pooling=classification_pooling,
-                               classification_dropout=classification_dropout, timeout=timeout)
+                               in_channels=in_channels, deep_supervision=deep_supervision, timeout=timeout)
 
     async def model_architectures(self, *, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
         """Awaitable :meth:`Engine.model_architectures`."""

@@ -237,11 +237,11 @@ class Engine:
     def model_create(self, architecture: str, input_shape: Sequence[int], classes: Optional[int] = None,
                      seed: Optional[int] = None, depth: Optional[int] = None, filters: Optional[int] = None,
                      batch_norm: Optional[bool] = None, upsampling: Optional[str] = None,
-                     classification_head: Optional[int] = None, dropout: Optional[float] = None, *,
+                     classification_head: Union[int, Dict[str, Any], None] = None, dropout: Optional[float] = None, *,
                      encoder: Optional[str] = None, decoder: Optional[str] = None,
                      decoder_channels: Optional[Sequence[int]] = None, drop_path_rate: Optional[float] = None,
-                     classification_from: Optional[str] = None, classification_pooling: Optional[str] = None,
-                     classification_dropout: Optional[float] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
+                     in_channels: Optional[int] = None, deep_supervision: Optional[bool] = None,
+                     timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.create``: a new model replaces the current one (only once it is built). Parameters left at
         None are not sent: the architecture's defaults apply (``model_architectures()`` lists them), and one
         that the architecture does not take raises :class:`InvalidParams` naming the ones it does.
@@ -254,11 +254,13 @@ class Engine:
             seed: weight initialisation seed.
             depth, filters, batch_norm, upsampling ("transpose", "bilinear", "nearest"), dropout (at the
                 bottleneck): the unet's shape.
-            classification_head: the number of classes of an optional image-level head (so the same model can
-                ``predict`` as well as ``segment``).
+            classification_head: for "unet", the number of classes of an optional image-level head (so the same
+                model can ``predict`` as well as ``segment``); for "eff-unet", the head as a dict
+                ``{"classes": K, "from": "encoder" | "mask", "pooling": "avg" | "max", "dropout": p}`` (only
+                ``classes`` is required; "mask" is the seed's head on the pooled mask logits).
             encoder ("efficientnet-b0" ... "b3"), decoder ("unetplusplus", "unet"), decoder_channels,
-                drop_path_rate, classification_from, classification_pooling, classification_dropout: the
-                eff-unet's settings (segmentation_models_pytorch's names).
+                drop_path_rate, in_channels (1 or 3; input_shape's C by default), deep_supervision (UNet++'s
+                extra heads, averaged at inference): the eff-unet's settings (segmentation_models_pytorch's names).
 
         Returns ``model.summary``'s result.
         """
@@ -266,8 +268,7 @@ class Engine:
                         depth=depth, filters=filters, batch_norm=batch_norm, upsampling=upsampling,
                         classification_head=classification_head, dropout=dropout, encoder=encoder, decoder=decoder,
                         decoder_channels=None if decoder_channels is None else list(decoder_channels),
-                        drop_path_rate=drop_path_rate, classification_from=classification_from,
-                        classification_pooling=classification_pooling, classification_dropout=classification_dropout))
+                        drop_path_rate=drop_path_rate, in_channels=in_channels, deep_supervision=deep_supervision))
         result: Dict[str, Any] = self.call("model.create", p, timeout=timeout)
         return result
 

@@ -62,12 +62,14 @@ public enum SmpStateDict {
             "decoder_channels": .integers(decoderChannels), "classes": .integer(try shape("segmentation_head.0.weight")[0]),
         ]
         if let aux = st.tensors["classification_head.3.weight"]?.shape {
-            parameters["classification_head"] = .integer(aux[0])
             let deepest = EfficientNetPlan(variant).blocks.last!.output
-            parameters["classification_from"] = .string(aux[1] == deepest ? "encoder" : "mask")
+            parameters["classification_head"] = .object(["classes": .integer(aux[0]),
+                                                         "from": .string(aux[1] == deepest ? "encoder" : "mask")])
         }
         let resolution = variant.coefficients.resolution
-        let config = ModelConfig(architecture: .effUNet, inputShape: [stem[1] == 3 ? 3 : 1, resolution, resolution],
+        let channels = stem[1] == 3 ? 3 : 1
+        parameters["in_channels"] = .integer(channels)
+        let config = ModelConfig(architecture: .effUNet, inputShape: [channels, resolution, resolution],
                                  parameters: parameters)
         do { try config.validate() } catch {
             throw CheckpointError.mismatch(path, "the eff-unet its shapes describe is invalid: \(error)")

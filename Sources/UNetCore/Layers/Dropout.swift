@@ -18,7 +18,13 @@ public final class Dropout: UnaryLayer, StochasticLayer, TrainingDependentLayer 
     public func outputShape(_ s: [Int]) throws -> [Int] { s }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        guard training, !evaluatesInTraining, rate > 0 else { mask = nil; return x.copy() }
+        guard training, !evaluatesInTraining, rate > 0 else {
+            // A recycled copy, not `copy()`: an inference forward allocates nothing.
+            mask = nil
+            let y = TensorRecycler.tensor(x.shape)
+            y.assign(x)
+            return y
+        }
         let m = TensorRecycler.zeros(x.shape)
         let keep = 1 / (1 - rate)
         for i in 0..<x.count { m.data[i] = rng.nextFloat() >= rate ? keep : 0 }
@@ -29,7 +35,11 @@ public final class Dropout: UnaryLayer, StochasticLayer, TrainingDependentLayer 
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let m = mask else { return dy.copy() }
+        guard let m = mask else {
+            let dx = TensorRecycler.tensor(dy.shape)
+            dx.assign(dy)
+            return dx
+        }
         let dx = TensorRecycler.zeros(dy.shape)
         for i in 0..<dy.count { dx.data[i] = dy.data[i] * m.data[i] }
         return dx

@@ -14,13 +14,22 @@ public struct ArchitectureSpec: Sendable {
     public let estimate: @Sendable (ModelConfig) -> ModelSizeEstimate
     /// Builds the model from a validated configuration, weights drawn from its seed.
     public let build: @Sendable (ModelConfig) -> Model
+    /// Defaults that follow from the input shape (eff-unet's `in_channels` is its C), in place of the declared
+    /// ones, so a configuration that leaves them out is equal to one that gives them.
+    public let derivedDefaults: @Sendable (_ inputShape: [Int]) -> [String: ParameterValue]
+    /// Rewrites the parameters of checkpoints written before a parameter changed form (every key of the stored
+    /// configuration but `architecture`, `input_shape` and `seed`) into the current declaration's.
+    public let upgradeStored: @Sendable ([String: ParameterValue]) -> [String: ParameterValue]
 
     public init(name: ModelConfig.Architecture, summary: String, parameters: [ParameterSpec],
                 validate: @escaping @Sendable (ModelConfig) throws -> Void = { _ in },
+                derivedDefaults: @escaping @Sendable ([Int]) -> [String: ParameterValue] = { _ in [:] },
+                upgradeStored: @escaping @Sendable ([String: ParameterValue]) -> [String: ParameterValue] = { $0 },
                 estimate: @escaping @Sendable (ModelConfig) -> ModelSizeEstimate,
                 build: @escaping @Sendable (ModelConfig) -> Model) {
         self.name = name; self.summary = summary; self.parameters = parameters
-        self.validate = validate; self.estimate = estimate; self.build = build
+        self.validate = validate; self.derivedDefaults = derivedDefaults; self.upgradeStored = upgradeStored
+        self.estimate = estimate; self.build = build
     }
 
     public func parameter(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }

@@ -8,9 +8,11 @@
 /// makes a checkpoint load into smp with `strict=True` and the parameter counts equal smp's (9,075,217 for b1
 /// UNet++ with one class, 8,757,105 for b1 U-Net).
 ///
-/// Heads: `mask` (smp's segmentation head, a 3x3 convolution to `classes`) and, with `classification_head`
-/// K > 0, `class`: from the encoder, smp's aux head (global average or max pool of the deepest feature,
-/// dropout, Linear); from the mask, the seed's (global average pool of the mask logits, dropout, Dense to K).
+/// Heads: `mask` (smp's segmentation head, a 3x3 convolution to `classes`); with `deep_supervision`, `mask.1` ...
+/// `mask.3` (UNet++'s extra heads on x_0_1 ... x_0_3, a 1x1 convolution each, bilinearly upsampled to the input's
+/// size; not smp's: their tensors are `deep_supervision.N.0.*`); with `classification_head` {classes: K, ...},
+/// `class`: from the encoder, smp's aux head (global average or max pool of the deepest feature, dropout,
+/// Linear); from the mask, the seed's (global average or max pool of the mask logits, dropout, Dense to K).
 /// Any input size: padded to a multiple of 32 and cropped back, like `unet`.
 public enum EffUNetBuilder {
     public enum Decoder: String, Sendable, CaseIterable { case unetplusplus, unet }
@@ -31,45 +33,93 @@ public enum EffUNetBuilder {
                           "output channels of the five decoder stages, coarsest first"),
             ParameterSpec("classes", .integer(1...1000), default: .integer(1),
                           "mask channels: 1 is a sigmoid mask, K > 1 a softmax over K classes"),
+            ParameterSpec("in_channels", .integer(1...3), default: .null,
+                          "input channels, 1 or 3 (smp's in_channels); input_shape's C when absent, and must equal it"),
             ParameterSpec("drop_path_rate", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
                           "stochastic depth of the encoder's residual blocks: rate · block index / blocks"),
-            ParameterSpec("classification_head", .integer(0...1000), default: .integer(0),
-                          "classes of an image-level head on the pooled bottleneck (0: none, 1: sigmoid, K > 1: softmax)"),
-            ParameterSpec("classification_from", .choice(HeadSource.allCases.map(\.rawValue)), default: .string("encoder"),
-                          "what the image-level head pools: the deepest encoder feature (smp's aux head) or the mask "
-                            + "logits (the seed's head)"),
-            ParameterSpec("classification_pooling", .choice(Pooling.allCases.map(\.rawValue)), default: .string("avg"),
-                          "global pooling of the image-level head"),
-            ParameterSpec("classification_dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true),
-                          default: .number(0.2), "dropout before the image-level head's Linear layer"),
+            ParameterSpec("classification_head", .object(headFields), default: .null,
+                          "an image-level head (null: none): {classes, from, pooling, dropout}"),
+            ParameterSpec("deep_supervision", .boolean, default: .boolean(false),
+                          "UNet++ only: 1x1 mask heads on x_0_1 ... x_0_3 (outputs mask.1 ... mask.3, upsampled to the "
+                            + "input's size), trained with the main mask's loss and averaged with it at inference"),
         ],
         validate: { config in
-            guard [1, 3].contains(config.inputShape[0]) else {
-                throw ConfigError(field: "input_shape", reason: "eff-unet takes 1 or 3 input channels "
-                                  + "(in_channels), got \(config.inputShape[0])")
+            let channels = config.integer("in_channels")
+            guard [1, 3].contains(channels) else {
+                throw ConfigError(field: "in_channels", reason: "must be 1 or 3, got \(channels)")
+            }
+            guard channels == config.inputShape[0] else {
+                throw ConfigError(field: "in_channels", reason: "is \(channels) but input_shape's C is "
+                                  + "\(config.inputShape[0]) (give one of them, or both equal)")
+            }
+            if config.boolean("deep_supervision"), config.string("decoder") != Decoder.unetplusplus.rawValue {
+                throw ConfigError(field: "deep_supervision", reason: "needs decoder \"unetplusplus\" (the U-Net "
+                                  + "decoder has no inner nodes)")
             }
         },
+        derivedDefaults: { shape in ["in_channels": .integer(shape.first ?? 3)] },
+        upgradeStored: upgradeFlattenedHead,
         estimate: ModelSizeEstimate.effUNet,
         build: build)
+
+    /// The fields of `classification_head`.
+    static let headFields = [
+        ParameterSpec("classes", .integer(1...1000), default: .null,
+                      "units of the head (required): 1 is a sigmoid, K > 1 a softmax"),
+        ParameterSpec("from", .choice(HeadSource.allCases.map(\.rawValue)), default: .string("encoder"),
+                      "what it pools: the deepest encoder feature (smp's aux head) or the mask logits (the seed's head)"),
+        ParameterSpec("pooling", .choice(Pooling.allCases.map(\.rawValue)), default: .string("avg"),
+                      "global pooling"),
+        ParameterSpec("dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
+                      "dropout before the Linear layer"),
+    ]
+
+    /// Checkpoints written before `classification_head` was an object stored it flat: `classification_head` K
+    /// (0: none) beside `classification_from`, `classification_pooling` and `classification_dropout`.
+    static func upgradeFlattenedHead(_ stored: [String: ParameterValue]) -> [String: ParameterValue] {
+        guard case .integer(let k)? = stored["classification_head"] else { return stored }
+        var s = stored
+        let flat = ["from": "classification_from", "pooling": "classification_pooling", "dropout": "classification_dropout"]
+        var head: [String: ParameterValue] = ["classes": .integer(k)]
+        for (field, key) in flat {
+            if let v = s.removeValue(forKey: key) { head[field] = v }
+        }
+        s["classification_head"] = k == 0 ? .null : .object(head)
+        return s
+    }
 
     /// The typed parameters.
     public struct Settings {
         public let plan: EfficientNetPlan
         public let decoder: Decoder
         public let decoderChannels: [Int]
-        public let classes, classificationHead: Int
+        public let classes, inChannels: Int
+        /// The image-level head's units (0: none).
+        public let classificationHead: Int
         public let dropPathRate, classificationDropout: Double
         public let headSource: HeadSource
         public let pooling: Pooling
+        public let deepSupervision: Bool
 
         public init(_ c: ModelConfig) {
             plan = EfficientNetPlan(EfficientNetPlan.Variant(rawValue: c.string("encoder"))!)
             decoder = Decoder(rawValue: c.string("decoder"))!
             decoderChannels = c.integers("decoder_channels")
-            classes = c.integer("classes"); classificationHead = c.integer("classification_head")
-            dropPathRate = c.number("drop_path_rate"); classificationDropout = c.number("classification_dropout")
-            headSource = HeadSource(rawValue: c.string("classification_from"))!
-            pooling = Pooling(rawValue: c.string("classification_pooling"))!
+            classes = c.integer("classes"); inChannels = c.integer("in_channels")
+            dropPathRate = c.number("drop_path_rate")
+            let head = c.object("classification_head")
+            classificationHead = head?["classes"]?.integer ?? 0
+            classificationDropout = head?["dropout"]?.number ?? 0
+            headSource = HeadSource(rawValue: head?["from"]?.string ?? "encoder")!
+            pooling = Pooling(rawValue: head?["pooling"]?.string ?? "avg")!
+            deepSupervision = c.boolean("deep_supervision")
+        }
+
+        /// The UNet++ nodes deep supervision reads (x_0_1 ... x_0_{n-2}) and their levels, finest last.
+        public var supervisedNodes: [(name: String, channels: Int, level: Int)] {
+            guard deepSupervision else { return [] }
+            let n = decoderChannels.count
+            return (1..<(n - 1)).map { ("x_0_\($0)", decoderChannels[$0], n - 1 - $0) }
         }
 
         /// The decoder's blocks as smp builds them: name, input, skip and output channels, and `level`, the
@@ -116,7 +166,7 @@ public enum EffUNetBuilder {
         }
 
         // Encoder: the stem, then the MBConv blocks; `features` are the skips, finest first.
-        var x = net.add("encoder._conv_stem", Conv2D(inputChannels: config.inputShape[0], outputChannels: plan.stemChannels,
+        var x = net.add("encoder._conv_stem", Conv2D(inputChannels: s.inChannels, outputChannels: plan.stemChannels,
                                                      kernelSize: 3, stride: 2, padding: plan.stemPadding, useBias: false,
                                                      initializer: .heNormal, rng: &rng), Network.input)
         x = batchNorm("encoder._bn0", plan.stemChannels, x)
@@ -154,6 +204,7 @@ public enum EffUNetBuilder {
         let coarsestFirst = Array(features.reversed())
         let n = s.decoderChannels.count
         var decoded: Int
+        var dense: [String: Int] = [:]
         switch s.decoder {
         case .unet:
             decoded = coarsestFirst[0]
@@ -162,7 +213,6 @@ public enum EffUNetBuilder {
                 decoded = decoderBlock("\(i)", decoded, skip, reference: skip.first ?? Network.input)
             }
         case .unetplusplus:
-            var dense: [String: Int] = [:]
             for layer in 0..<(n - 1) {
                 for depth in 0..<(n - 1 - layer) {
                     if layer == 0 {
@@ -183,6 +233,16 @@ public enum EffUNetBuilder {
                                                          rng: &rng), decoded)
         net.outputs = [mask]
         var heads = [ModelHead.mask(channels: s.classes, output: 0)]
+        // Deep supervision: a 1x1 convolution to the mask's classes on each supervised node, upsampled
+        // (bilinear) from its level to the input's size.
+        for (i, node) in s.supervisedNodes.enumerated() {
+            var y = net.add("deep_supervision.\(i + 1).0", Conv2D(inputChannels: node.channels, outputChannels: s.classes,
+                                                                kernelSize: 1, padding: .valid, initializer: .glorotUniform,
+                                                                rng: &rng), dense[node.name]!)
+            y = net.add("deep_supervision.\(i + 1).up", UpSampling2D(factor: 1 << node.level, mode: .bilinear), y)
+            heads.append(.mask("mask.\(i + 1)", channels: s.classes, output: net.outputs.count))
+            net.outputs.append(y)
+        }
         let k = s.classificationHead
         if k > 0 {
             let (source, width) = s.headSource == .encoder ? (deepest, plan.blocks.last!.output) : (mask, s.classes)
@@ -193,11 +253,12 @@ public enum EffUNetBuilder {
             }
             y = net.add("classification_head.3", Dense(inputFeatures: width, outputFeatures: k,
                                                        activation: k == 1 ? "sigmoid" : "softmax", rng: &rng), y)
-            net.outputs.append(y)
             heads.append(ModelHead(name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
-                                   output: 1))
+                                   output: net.outputs.count))
+            net.outputs.append(y)
         }
-        return Model(config: config, network: net, heads: heads, padMultiple: 32, fixedSize: false)
+        return Model(config: config, network: net, heads: heads, padMultiple: 32, fixedSize: false,
+                     averagesMasksAtInference: s.deepSupervision)
     }
     /// EfficientNet's BatchNorm: TensorFlow's momentum 0.99 is PyTorch's 0.01, eps 1e-3.
     static func efficientNetBatchNorm(_ channels: Int) -> BatchNorm {
@@ -281,6 +342,10 @@ extension ModelSizeEstimate {
         }
         e.conv(s.decoderChannels.last!, s.classes, kernel: 3)
         e.activations += s.classes * pixels0
+        for node in s.supervisedNodes {
+            e.conv(node.channels, s.classes, kernel: 1)
+            e.activations += s.classes * (pixels(node.level) + pixels0)
+        }
         if s.classificationHead > 0 {
             let width = s.headSource == .encoder ? s.plan.blocks.last!.output : s.classes
             e.parameters += width * s.classificationHead + s.classificationHead

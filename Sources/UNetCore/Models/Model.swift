@@ -32,9 +32,13 @@ public final class Model {
     public let padMultiple: Int
     /// Whether height and width must equal `config.inputShape` (a Flatten fixes them).
     public let fixedSize: Bool
+    /// Whether an inference forward's `mask` is the mean of the logits of every mask head (main and deep
+    /// supervision), UNet++'s "accurate mode"; otherwise it is the main head's alone.
+    public let averagesMasksAtInference: Bool
 
     /// `heads` name every network output once; the main mask is `mask`, the main class head `class`.
-    public init(config: ModelConfig, network: Network, heads: [ModelHead], padMultiple: Int, fixedSize: Bool) {
+    public init(config: ModelConfig, network: Network, heads: [ModelHead], padMultiple: Int, fixedSize: Bool,
+                averagesMasksAtInference: Bool = false) {
         precondition(Set(heads.map(\.output)) == Set(network.outputs.indices)
                      && Set(heads.map(\.name)).count == heads.count, "every network output needs one uniquely named head")
         self.config = config; self.network = network; self.heads = heads
@@ -42,6 +46,7 @@ public final class Model {
         classHead = heads.first { $0.kind == .classes && $0.isMain }
         deepSupervisionHeads = heads.filter { $0.kind == .mask && !$0.isMain }
         self.padMultiple = padMultiple; self.fixedSize = fixedSize
+        self.averagesMasksAtInference = averagesMasksAtInference && !deepSupervisionHeads.isEmpty
     }
 
     /// The head called `name`.
@@ -85,6 +90,10 @@ public final class Model {
     private var wanted: [Int] = []
     private var outputs: [Tensor?] = []
     private var gradients: [Tensor?] = []
+    /// The deep-supervision logits of the last training forward, which its `Output` shares: emptied (keeping its
+    /// storage) at the next forward, when the caller has let go of that output, so a step makes no array. They
+    /// stay referenced until then.
+    private var deepSupervisionLogits: [Tensor] = []
 
     /// Which outputs a forward pass computes.
     public struct Heads: OptionSet, Sendable {
@@ -106,19 +115,37 @@ public final class Model {
         let masks = heads.contains(.mask) || classOutput == nil
         if let m = maskOutput, masks { wanted.append(m) }
         if let c = classOutput, heads.contains(.classes) || maskOutput == nil { wanted.append(c) }
-        if training && masks { for h in deepSupervisionHeads { wanted.append(h.output) } }
+        let averaged = !training && masks && averagesMasksAtInference
+        if training && masks || averaged { for h in deepSupervisionHeads { wanted.append(h.output) } }
         network.forward(input, training: training, wanted: wanted, into: &outputs)
         var result = Output()
-        if let m = maskOutput, let out = outputs[m] { result.mask = crop(out, height: x.shape[2], width: x.shape[3]) }
+        if let m = maskOutput, let out = outputs[m] {
+            result.mask = crop(averaged ? averageOfMaskHeads(out) : out, height: x.shape[2], width: x.shape[3])
+        }
         if let c = classOutput, let out = outputs[c] { result.classLogits = out }
+        deepSupervisionLogits.removeAll(keepingCapacity: true)
         if training && masks && !deepSupervisionHeads.isEmpty {
-            result.deepSupervision = deepSupervisionHeads.map {
-                crop(outputs[$0.output]!, height: x.shape[2], width: x.shape[3])
+            for h in deepSupervisionHeads {
+                deepSupervisionLogits.append(crop(outputs[h.output]!, height: x.shape[2], width: x.shape[3]))
             }
+            result.deepSupervision = deepSupervisionLogits
         }
         // Emptied in place: the outputs live as long as the caller keeps them, not until the next forward.
         outputs.removeAll(keepingCapacity: true)
         return result
+    }
+
+    /// The mean of the main mask's logits `main` and the deep-supervision heads' (in `outputs`), in a new tensor.
+    private func averageOfMaskHeads(_ main: Tensor) -> Tensor {
+        let y = TensorRecycler.tensor(main.shape[0], main.shape[1], main.shape[2], main.shape[3])
+        y.data.update(from: main.data, count: main.count)
+        for h in deepSupervisionHeads {
+            let o = outputs[h.output]!
+            for i in 0..<y.count { y.data[i] += o.data[i] }
+        }
+        let scale = 1 / Float(deepSupervisionHeads.count + 1)
+        for i in 0..<y.count { y.data[i] *= scale }
+        return y
     }
 
     /// Backpropagates dL/d(mask logits) and dL/d(class logits) (and of the deep-supervision masks, in

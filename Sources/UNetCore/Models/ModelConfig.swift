@@ -27,8 +27,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.inputShape = inputShape
         self.seed = seed
         var all = parameters
-        for p in ArchitectureRegistry.spec(architecture)?.parameters ?? [] where all[p.name] == nil {
-            all[p.name] = p.defaultValue
+        let spec = ArchitectureRegistry.spec(architecture)
+        let derived = spec?.derivedDefaults(inputShape) ?? [:]
+        for p in spec?.parameters ?? [] where all[p.name] == nil || all[p.name] == .null && p.fields.isEmpty {
+            all[p.name] = derived[p.name] ?? p.defaultValue
+        }
+        // An object's absent fields take their defaults too (a required one stays absent, for `validate`).
+        for p in spec?.parameters ?? [] {
+            guard case .object(var given)? = all[p.name] else { continue }
+            for f in p.fields where given[f.name] == nil && f.defaultValue != .null { given[f.name] = f.defaultValue }
+            all[p.name] = .object(given)
         }
         self.parameters = all
     }
@@ -40,6 +48,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public func boolean(_ name: String) -> Bool { value(name).boolean! }
     public func string(_ name: String) -> String { value(name).string! }
     public func integers(_ name: String) -> [Int] { value(name).integers! }
+    /// An object parameter's fields (every declared one, defaults filled in), or nil when it is null (none).
+    public func object(_ name: String) -> [String: ParameterValue]? { value(name).object }
 
     private func value(_ name: String) -> ParameterValue {
         guard let v = parameters[name] else { preconditionFailure("\(architecture) declares no parameter \(name)") }
@@ -80,17 +90,21 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     }
 
     /// Reads the architecture's declared parameters (absent ones take their defaults; keys the architecture does
-    /// not declare are ignored, as the old code wrote every unet field for unet-classifier too). An architecture
-    /// the registry does not know is an error that lists the known ones.
+    /// not declare are ignored, as the old code wrote every unet field for unet-classifier too), after the
+    /// architecture's `upgradeStored` has rewritten older forms. An architecture the registry does not know is an
+    /// error that lists the known ones.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
         let name = Architecture(rawValue: try c.decode(String.self, forKey: Key("architecture")))
         let spec = try ArchitectureRegistry.lookup(name)
+        var stored: [String: ParameterValue] = [:]
+        for key in c.allKeys where !["architecture", "input_shape", "seed"].contains(key.stringValue) {
+            if let v = try? c.decode(ParameterValue.self, forKey: key) { stored[key.stringValue] = v }
+        }
+        stored = spec.upgradeStored(stored)
         var parameters: [String: ParameterValue] = [:]
         for p in spec.parameters {
-            if let v = try c.decodeIfPresent(ParameterValue.self, forKey: Key(p.name)) {
-                parameters[p.name] = try p.validate(v)
-            }
+            if let v = stored[p.name] { parameters[p.name] = try p.validate(v) }
         }
         self.init(architecture: name, inputShape: try c.decode([Int].self, forKey: Key("input_shape")),
                   seed: try c.decode(UInt64.self, forKey: Key("seed")), parameters: parameters)

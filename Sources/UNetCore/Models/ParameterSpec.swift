@@ -17,6 +17,9 @@ public struct ParameterSpec: Sendable, Equatable {
         case choice([String])
         /// A list of exactly `count` integers, each in the range (eff-unet's `decoder_channels`).
         case integers(ClosedRange<Int>, count: Int)
+        /// An object of the declared fields, or null for none (eff-unet's `classification_head`). A field whose
+        /// default is `.null` is required; the others take their defaults when absent.
+        case object([ParameterSpec])
     }
 
     public let name: String
@@ -36,8 +39,12 @@ public struct ParameterSpec: Sendable, Equatable {
         case .boolean: return "boolean"
         case .choice: return "string"
         case .integers: return "array"
+        case .object: return "object"
         }
     }
+
+    /// The fields of an object parameter (empty for the other kinds).
+    public var fields: [ParameterSpec] { if case .object(let f) = kind { return f }; return [] }
 
     /// `value` if it has this parameter's type and lies in its range (an integer is accepted for a number and
     /// stored as one); otherwise a `ConfigError` naming the parameter and what it accepts.
@@ -63,22 +70,45 @@ public struct ParameterSpec: Sendable, Equatable {
                 throw bad("items must be in \(range.lowerBound)...\(range.upperBound), got \(list[i]) at index \(i)")
             }
             return value
+        case (.object, .null): return value
+        case let (.object(fields), .object(given)):
+            if let extra = given.keys.sorted().first(where: { key in !fields.contains { $0.name == key } }) {
+                throw ConfigError(field: "\(name).\(extra)", reason: "is not a field of \(name) (its fields: "
+                                  + fields.map(\.name).joined(separator: ", ") + ")")
+            }
+            var filled: [String: ParameterValue] = [:]
+            for f in fields {
+                guard let v = given[f.name] else {
+                    guard f.defaultValue != .null else { throw ConfigError(field: "\(name).\(f.name)", reason: "is required") }
+                    filled[f.name] = f.defaultValue
+                    continue
+                }
+                do { filled[f.name] = try f.validate(v) } catch let e as ConfigError {
+                    throw ConfigError(field: "\(name).\(e.field)", reason: e.reason)
+                }
+            }
+            return .object(filled)
         default:
-            throw bad("must be \(typeName == "integer" ? "an" : "a") \(typeName), got \(value.typeName)")
+            throw bad("must be \(Self.article(typeName)) \(typeName)\(fields.isEmpty ? "" : " or null"), got \(value.typeName)")
         }
     }
+
+    /// "an" before a type name that starts with a vowel, else "a".
+    public static func article(_ word: String) -> String { "aeiou".contains(word.first ?? "x") ? "an" : "a" }
 
     /// `"a", "b", "c"`, as error messages list choices.
     public static func quoted(_ names: [String]) -> String { names.map { "\"\($0)\"" }.joined(separator: ", ") }
 }
 
-/// A parameter's value: one of the scalar JSON types.
+/// A parameter's value: one of the scalar JSON types, a list of integers, or an object of values (null: none).
 public enum ParameterValue: Sendable, Hashable, Codable {
     case integer(Int)
     case number(Double)
     case boolean(Bool)
     case string(String)
     case integers([Int])
+    case object([String: ParameterValue])
+    case null
 
     public var integer: Int? { if case .integer(let i) = self { return i }; return nil }
     public var number: Double? {
@@ -91,6 +121,7 @@ public enum ParameterValue: Sendable, Hashable, Codable {
     public var boolean: Bool? { if case .boolean(let b) = self { return b }; return nil }
     public var string: String? { if case .string(let s) = self { return s }; return nil }
     public var integers: [Int]? { if case .integers(let l) = self { return l }; return nil }
+    public var object: [String: ParameterValue]? { if case .object(let o) = self { return o }; return nil }
 
     public var typeName: String {
         switch self {
@@ -99,12 +130,16 @@ public enum ParameterValue: Sendable, Hashable, Codable {
         case .boolean: return "boolean"
         case .string: return "string"
         case .integers: return "array"
+        case .object: return "object"
+        case .null: return "null"
         }
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .boolean(b) }
+        if c.decodeNil() { self = .null }
+        else if let o = try? c.decode([String: ParameterValue].self) { self = .object(o) }
+        else if let b = try? c.decode(Bool.self) { self = .boolean(b) }
         else if let i = try? c.decode(Int.self) { self = .integer(i) }
         else if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let l = try? c.decode([Int].self) { self = .integers(l) }
@@ -119,6 +154,8 @@ public enum ParameterValue: Sendable, Hashable, Codable {
         case .boolean(let b): try c.encode(b)
         case .string(let s): try c.encode(s)
         case .integers(let l): try c.encode(l)
+        case .object(let o): try c.encode(o)
+        case .null: try c.encodeNil()
         }
     }
 }

@@ -99,7 +99,7 @@ extension Trainer {
         let lossIsFinite = objective.loss.isFinite
         if lossIsFinite {
             model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
-                                     deepSupervision: objective.deepSupervisionGradients)
+                                     deepSupervision: deepSupervisionGradients)
         } else {
             model.network.releaseCaches()
         }

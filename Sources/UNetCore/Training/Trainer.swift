@@ -48,6 +48,9 @@ public final class Trainer {
     /// The batch metrics of the last step, refilled in place each step (a dictionary made per step was a heap
     /// allocation; a caller that keeps a `StepResult` keeps its own copy).
     private var stepMetrics: [String: Double] = [:]
+    /// The deep-supervision heads' loss gradients of the current step, in `Model.deepSupervisionHeads` order: a
+    /// member emptied after each backward (keeping its storage), not an array per step.
+    private(set) var deepSupervisionGradients: [Tensor?] = []
 
     public init(model: Model, config: TrainingConfig, optimizer: Optimizer? = nil) {
         self.model = model
@@ -88,8 +91,9 @@ public final class Trainer {
                 throw TrainingError.diverged("the loss is \(objective.loss)")
             }
             model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
-                                     deepSupervision: objective.deepSupervisionGradients)
+                                     deepSupervision: deepSupervisionGradients)
         }
+        deepSupervisionGradients.removeAll(keepingCapacity: true)
         guard params.allSatisfy({ $0.grad.isFinite }) else {
             restoreSnapshot()
             throw TrainingError.diverged("a gradient is not finite")
@@ -149,16 +153,15 @@ public final class Trainer {
         var loss: Float = 0
         var maskGradient: Tensor?
         var classGradient: Tensor?
-        /// In `Model.deepSupervisionHeads` order; empty for models without such heads.
-        var deepSupervisionGradients: [Tensor?] = []
     }
 
     /// The weighted sum of each head's loss over the heads that have a target in the batch (`TrainingConfig.
-    /// headLoss(for:)` gives each head's loss and weight), and its gradients; the batch metrics (of the main
-    /// heads) go to `stepMetrics`.
+    /// headLoss(for:)` gives each head's loss and weight), and its gradients (the deep-supervision heads' into
+    /// `deepSupervisionGradients`); the batch metrics (of the main heads) go to `stepMetrics`.
     func computeObjective(_ out: Model.Output, _ batch: Batch) throws -> Objective {
         var objective = Objective()
         stepMetrics.removeAll(keepingCapacity: true)
+        deepSupervisionGradients.removeAll(keepingCapacity: true)
         var used = false
         if let logits = out.mask, let masks = batch.masks, let head = model.maskHead {
             guard masks.count == logits.shape[0] * logits.shape[2] * logits.shape[3] else {
@@ -170,7 +173,7 @@ public final class Trainer {
             used = true
             for (head, logits) in zip(model.deepSupervisionHeads, out.deepSupervision) {
                 let setting = config.headLoss(for: head)
-                objective.deepSupervisionGradients.append(setting.weight == 0 ? nil : try addTerm(
+                deepSupervisionGradients.append(setting.weight == 0 ? nil : try addTerm(
                     segmentationLoss(logits, masks, setting.loss), weight: setting.weight, to: &objective.loss))
             }
         }

@@ -136,8 +136,9 @@ public enum ModelMethods: MethodGroup {
     }
 
     /// The `params` of `model.create`'s entry in `Protocol/openrpc.json`, generated from the registry (a test
-    /// checks the committed file against it). A parameter several architectures declare has one schema (they
-    /// must agree on its type and range); its description names the architectures and their defaults.
+    /// checks the committed file against it). A parameter several architectures declare has one schema, or
+    /// `anyOf` their schemas where the types differ (`classification_head`: unet's count, eff-unet's object); its
+    /// description names the architectures and their defaults.
     public static var createParamsSchema: JSONValue {
         var params: [JSONValue] = [
             ["name": "architecture", "required": true,
@@ -150,11 +151,17 @@ public enum ModelMethods: MethodGroup {
         ]
         for name in architectureParams {
             let declaring = ArchitectureRegistry.all.compactMap { spec in spec.parameter(name).map { (spec, $0) } }
-            var schema = declaring[0].1.typeSchema
+            var distinct: [JSONObject] = []
+            for (_, p) in declaring where !distinct.contains(p.typeSchema) { distinct.append(p.typeSchema) }
+            var schema: JSONObject = distinct.count == 1 ? distinct[0] : ["anyOf": .array(distinct.map(JSONValue.object))]
             let defaults = Set(declaring.map(\.1.defaultValue))
             if defaults.count == 1 { schema["default"] = declaring[0].1.defaultValue.json }
             let uses = declaring.map { "\($0.0.name) (default \(JSONCodec.encodeString($0.1.defaultValue.json)))" }
-            schema["description"] = .string("\(declaring[0].1.doc); for " + uses.joined(separator: ", "))
+            if distinct.count == 1 {
+                schema["description"] = .string("\(declaring[0].1.doc); for " + uses.joined(separator: ", "))
+            } else {
+                schema["description"] = .string(zip(declaring, uses).map { "\($1): \($0.1.doc)" }.joined(separator: "; "))
+            }
             params.append(["name": .string(name), "required": false, "schema": .object(schema)])
         }
         return .array(params)
