@@ -13,6 +13,9 @@ static int (*commRank)(Handle, int *);
 static int (*commSize)(Handle, int *);
 static int (*bcast)(void *, int, Handle, int, Handle);
 static int (*allreduce)(const void *, void *, int, Handle, Handle, Handle);
+static int (*iallreduce)(const void *, void *, int, Handle, Handle, Handle, Handle *);
+static int (*testRequest)(Handle *, int *, void *);
+static int (*waitRequest)(Handle *, void *);
 static int (*finalize)(void);
 static int (*abortJob)(Handle, int);
 static Handle world, byteType, int64Type, floatType, doubleType, sumOp;
@@ -29,7 +32,8 @@ int unet_mpi_load(char *error, int error_length) {
     struct { const char *name; void **slot; } symbols[] = {
         {"MPI_Init_thread", (void **)&initThread}, {"MPI_Comm_rank", (void **)&commRank},
         {"MPI_Comm_size", (void **)&commSize}, {"MPI_Bcast", (void **)&bcast},
-        {"MPI_Allreduce", (void **)&allreduce}, {"MPI_Finalize", (void **)&finalize},
+        {"MPI_Allreduce", (void **)&allreduce}, {"MPI_Iallreduce", (void **)&iallreduce},
+        {"MPI_Test", (void **)&testRequest}, {"MPI_Wait", (void **)&waitRequest}, {"MPI_Finalize", (void **)&finalize},
         {"MPI_Abort", (void **)&abortJob}, {"ompi_mpi_comm_world", &world}, {"ompi_mpi_byte", &byteType},
         {"ompi_mpi_long_long_int", &int64Type}, {"ompi_mpi_float", &floatType},
         {"ompi_mpi_double", &doubleType}, {"ompi_mpi_op_sum", &sumOp},
@@ -62,6 +66,15 @@ int unet_mpi_allreduce_sum_float(float *buffer, int count) {
 int unet_mpi_allreduce_sum_double(double *buffer, int count) {
     return allreduce(inPlace, buffer, count, doubleType, sumOp, world);
 }
+
+int unet_mpi_iallreduce_sum_float(float *buffer, int count, void **request) {
+    return iallreduce(inPlace, buffer, count, floatType, sumOp, world, request);
+}
+
+// MPI_STATUS_IGNORE is a null pointer in Open MPI.
+int unet_mpi_test(void **request, int *done) { return testRequest(request, done, NULL); }
+
+int unet_mpi_wait(void **request) { return waitRequest(request, NULL); }
 
 int unet_mpi_finalize(void) { return finalize(); }
 

@@ -10,9 +10,10 @@ public protocol RequestReplicator: AnyObject {
 
 enum Replication {
     /// Methods that change nothing in the session and make no collective call: rank 0 runs them alone (inference
-    /// and `evaluate` on the other ranks would only repeat its work, and `segment` would write its files N times).
+    /// on the other ranks would only repeat its work, and `segment` would write its files N times). `evaluate` is
+    /// not one: every rank scores its share of the batches and they gather the scores.
     static let rankZeroOnly: Set<String> = [
-        "predict", "segment", "explain", "evaluate", "model.summary", "dataset.sample", "dataset.files", "dataset.list",
+        "predict", "segment", "explain", "model.summary", "dataset.sample", "dataset.files", "dataset.list",
         "debug.sleep",
     ]
 }

@@ -109,6 +109,44 @@ final class AllocationTests: XCTestCase {
         }
     }
 
+    /// A stand-in for two ranks that hold the same gradients (a sum doubles), allocation-free itself.
+    final class MirroredRanks: DataParallelGroup {
+        let rank = 0, size = 2
+        func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) { for i in buffer.indices { buffer[i] *= 2 } }
+        func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) { for i in buffer.indices { buffer[i] *= 2 } }
+        func allgather(_ bytes: [UInt8]) -> [[UInt8]] { [bytes, bytes] }
+        func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) {}
+    }
+
+    /// A data-parallel step's own work allocates nothing when warm either: the bucket plan, the staging buffer and
+    /// the agreement are kept, and the backward tells the averager each finished node (overlapped sums, in
+    /// buckets small enough that there are dozens). What MPI allocates inside its calls is not counted here.
+    func testWarmDataParallelStepsAllocateNothing() throws {
+        #if DEBUG
+        throw XCTSkip("allocation counts mean something in an optimized build: `make test` runs this with -c release")
+        #else
+        let (threads, bucket) = (Parallel.threads, DataParallel.bucketFloats)
+        defer { Parallel.setThreads(threads); DataParallel.bucketFloats = bucket; DataParallel.group = nil }
+        Parallel.setThreads(2)
+        DataParallel.bucketFloats = 2000
+        DataParallel.group = MirroredRanks()
+        for overlap in [true, false] {
+            DataParallel.overlapsAllreduce = overlap
+            let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 32, 32], seed: 3, depth: 2,
+                                                    filters: 8, batchNorm: true))
+            var config = TrainingConfig()
+            config.batchSize = 2
+            let trainer = Trainer(model: model, config: config)
+            let batch = try DiscSource(count: 2, size: 32, seed: 4).batch(indices: [0, 1], epoch: 0, augment: false)
+            var lastLoss: Float = 0
+            XCTAssertEqual(try allocationsThrowing(3) { lastLoss = try trainer.trainStep(batch).loss }, 0,
+                           "heap allocations in warm data-parallel steps, overlap \(overlap)")
+            XCTAssertTrue(lastLoss.isFinite)
+        }
+        DataParallel.overlapsAllreduce = true
+        #endif
+    }
+
     /// Warm training steps and inference forwards through every layer of issue 14 allocate nothing either: an MBConv
     /// block (expand, SiLU, depthwise, squeeze-and-excitation gating, project, DropPath, residual Add), a stride-2
     /// depthwise with padding by side, upsampling back onto the block's size, and global max pooling.

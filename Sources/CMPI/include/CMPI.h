@@ -17,6 +17,14 @@ int unet_mpi_broadcast_int64(long long *value, int root);
 /// In-place MPI_Allreduce with MPI_SUM over floats / doubles.
 int unet_mpi_allreduce_sum_float(float *buffer, int count);
 int unet_mpi_allreduce_sum_double(double *buffer, int count);
+/// MPI_Iallreduce in place with MPI_SUM over floats: starts the sum and returns at once; `request` receives
+/// the handle that `unet_mpi_test` and `unet_mpi_wait` take. 0 or the MPI error code.
+int unet_mpi_iallreduce_sum_float(float *buffer, int count, void **request);
+/// MPI_Test: sets `done` to 1 when the request has completed (its handle is then freed), else 0. Also lets
+/// the job's other non-blocking operations progress.
+int unet_mpi_test(void **request, int *done);
+/// MPI_Wait: returns when the request has completed.
+int unet_mpi_wait(void **request);
 /// MPI_Finalize.
 int unet_mpi_finalize(void);
 /// MPI_Abort of the whole job with `code`.

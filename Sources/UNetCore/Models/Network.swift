@@ -32,6 +32,10 @@ public final class Network {
     /// The nodes whose outputs the network returns, in order.
     public var outputs: [Int] = []
 
+    /// Told as the backward finishes each node, so data-parallel training can start summing the gradients it has
+    /// while the backward computes the rest. Nil: nothing is called.
+    public weak var backwardObserver: BackwardObserver?
+
     /// When set, every node's forward and backward are timed into it.
     public var profile: NetworkProfile?
 
@@ -240,6 +244,9 @@ public final class Network {
         var inputGrad: Tensor?
         var inputGradIsOwned = false
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
+            // Node i's parameter gradients are final once it is done (a layer is in the graph once), also when no
+            // gradient reached it (they stay zero).
+            defer { backwardObserver?.backwardFinished(node: i) }
             guard let g = gradientByNode[i] else { continue }
             if i == tap { tappedGradient = g.copy() }
             let node = nodes[i]

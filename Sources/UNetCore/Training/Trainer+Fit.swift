@@ -59,8 +59,8 @@ extension Trainer {
         let stepsPerEpoch = group.map { DataParallel.stepsPerEpoch(count: train.sampleCount, batchSize: batchSize,
                                                                     size: $0.size) }
             ?? (train.sampleCount + batchSize - 1) / batchSize
-        // Only the host's rank sees `cancel`: the ranks stop together (validation is not interrupted under MPI, so
-        // that every rank reaches the same next step).
+        // Only the host's rank sees `cancel`: the ranks stop together, after the same step (or, in validation,
+        // after the same round of batches: `evaluate` agrees on it).
         func stopNow() -> Bool { group.map { $0.anyRank(isCancelled()) } ?? isCancelled() }
         guard stepsPerEpoch > 0 else { throw TrainingError.unusableTargets("the training dataset is empty") }
         let prefetcher = Prefetcher()
@@ -114,7 +114,7 @@ extension Trainer {
                 let v: Evaluation
                 do {
                     v = try evaluate(validation, batchSize: batchSize, threshold: options.threshold,
-                                 isCancelled: { group == nil && isCancelled() })
+                                 isCancelled: isCancelled)
                 } catch TrainingError.cancelled {
                     result.cancelled = true
                     break epochs
