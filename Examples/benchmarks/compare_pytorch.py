@@ -2,31 +2,36 @@
 """The engine against PyTorch on the same CPU, in one run, as ratios.
 
     swift build -c release --product unet-bench
-    python3 Examples/benchmarks/compare_pytorch.py [--threads N] [--bench PATH] [--repeats R] [--json PATH] [--extra] [--effunet]
+    python3 Examples/benchmarks/compare_pytorch.py [--threads N] [--bench PATH] [--repeats R] [--rounds K]
+                                                   [--json PATH] [--extra] [--effunet] [--cases A,B]
 
-Runs the engine's `unet-bench --skip-ops --json` (each whole-model case in its own child process), then times the
-PyTorch twins of the same models (Tests/python/torch_models.py) the same way: same batch, same thread count
-(`torch.set_num_threads`), one warm-up call then the best of R, each case in a fresh child process so its peak
-RSS (VmHWM) is its own. A training step is forward, loss, backward and one Adam update, as the engine's
-`Trainer.trainStep`: BCE with logits on one-hot labels for the classifier, BCE + soft Dice on the mask for the
-U-Net. Prints images/s and peak memory side by side and the engine / PyTorch ratios, with both sgemm ceilings.
-`--extra` adds the configurations of the real-data runs in Examples/xray (12 and 16 filters, BatchNorm; the
-pneumonia model trains its class head on labels alone, so both sides skip the decoder in training). `--effunet`
-adds eff-unet b1 UNet++ (3x224x224 and 1x256x256, batch 8) against segmentation_models_pytorch's UnetPlusPlus.
+Each case runs twice in a row, once per side, each in a fresh child process: the engine's
+`unet-bench --model-run NAME MODE` and the PyTorch twin of the same model (Tests/python/torch_models.py) in
+`--torch-case`; then the next case. Interleaving the two sides case by case keeps a change of the shared machine's
+load from landing on one side only; with `--rounds K` the whole sequence runs K times (the side that goes first
+alternates) and the median ratio is reported. Both sides take the same batch and thread count
+(`torch.set_num_threads`), one warm-up call then the best of R. A training step is forward, loss, backward and
+one Adam update, as the engine's `Trainer.trainStep`: BCE with logits on one-hot labels for the classifier,
+BCE + soft Dice on the mask for the U-Net. `--extra` adds the configurations of the real-data runs in Examples/xray
+(12 and 16 filters, BatchNorm; the pneumonia model trains its class head on labels alone, so both sides skip the
+decoder in training). `--effunet` adds eff-unet b1 UNet++ (3x224x224 and 1x256x256, batch 8) against
+segmentation_models_pytorch's UnetPlusPlus.
 
-Measuring one after the other (never both at once) keeps the two from fighting over the cores; on a shared
-machine run it twice and trust the ratios more than the absolute numbers.
+Peak memory is each child's `ru_maxrss` as this parent reads it from `wait4`, the same measure for both sides.
+Linux carries the parent's own peak into a child at exec, so this parent never imports PyTorch or NumPy (its
+peak stays some 20 MiB, below every case's). The children's own figures (the engine's getrusage, PyTorch's
+VmHWM) go into the JSON beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -164,26 +169,50 @@ def torch_sgemm(threads: int, n: int = 2048) -> float:
     return 2 * n ** 3 / t / 1e9
 
 
-def run_engine(bench: Path, threads: int, quick: bool, extra: bool, effunet: bool) -> dict:
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "engine.json"
-        cmd = [str(bench), "--skip-ops", "--threads", str(threads), "--json", str(out)] + (["--quick"] if quick else [])
-        cmd += ["--extra-cases"] if extra else []
-        cmd += ["--effunet-cases"] if effunet else []
-        print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
-        return json.loads(out.read_text())
+def run_child(cmd: list[str]) -> tuple[dict, int, str]:
+    """Runs `cmd` to the end and returns the JSON of its last stdout line, its peak RSS in bytes (`ru_maxrss` of
+    `wait4`) and its stderr; raises on a non-zero exit."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.stdout.read(), p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}: {err.strip()[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss * 1024, err
 
 
-def run_torch(threads: int, repeats: int, extra: bool, effunet: bool) -> tuple[dict, float]:
-    rows = {}
-    for name, *_ in CASES + (EXTRA_CASES if extra else []) + (EFFUNET_CASES if effunet else []):
-        for mode in ("infer", "train"):
-            cmd = [sys.executable, __file__, "--torch-case", name, mode, "--threads", str(threads),
-                   "--repeats", str(repeats)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            rows[(name, mode)] = json.loads(out.strip().splitlines()[-1])
-    return rows, torch_sgemm(threads)
+def engine_machine(bench: Path, threads: int) -> dict:
+    """The BLAS line and sgemm ceiling from `unet-bench --sgemm-only` (after its start-up BLAS core check)."""
+    out = subprocess.run([str(bench), "--sgemm-only", "--threads", str(threads)], check=True, capture_output=True,
+                         text=True).stdout
+    blas = next((line[len("BLAS: "):] for line in out.splitlines() if line.startswith("BLAS: ")), "unknown")
+    sgemm = next(float(line.split(": ")[1].split()[0]) for line in out.splitlines() if line.startswith("sgemm "))
+    core = blas.split("core ")[1].split()[0] if "core " in blas else "unknown"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    return {"cpu": cpu, "arch": os.uname().machine, "cores": os.cpu_count(), "threads": threads,
+            "sgemm_gflops": sgemm, "blas": blas, "blas_core": core}
+
+
+def engine_case(bench: Path, name: str, mode: str, threads: int, quick: bool) -> dict:
+    cmd = [str(bench), "--model-run", name, mode, "--threads", str(threads)] + (["--quick"] if quick else [])
+    row, peak, _ = run_child(cmd)
+    row["child_reported_peak_rss_bytes"] = row["peak_rss_bytes"]
+    row["peak_rss_bytes"] = peak
+    return row
+
+
+def torch_child(args: list[str], threads: int, repeats: int) -> dict:
+    cmd = [sys.executable, __file__] + args + ["--threads", str(threads), "--repeats", str(repeats)]
+    row, peak, _ = run_child(cmd)
+    row["child_reported_peak_rss_bytes"] = row.pop("peak_rss_bytes", None)
+    row["peak_rss_bytes"] = peak
+    return row
+
+
+def median(values: list[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
 def main() -> None:
@@ -196,44 +225,84 @@ def main() -> None:
     ap.add_argument("--extra", action="store_true", help="also the real-data configurations (Examples/xray)")
     ap.add_argument("--effunet", action="store_true",
                     help="also eff-unet b1 UNet++ against segmentation_models_pytorch (pip install it first)")
+    ap.add_argument("--rounds", type=int, default=1, help="run the whole interleaved sequence this many times")
+    ap.add_argument("--cases", help="only these cases, comma-separated names (to repeat one whose ratio looks off)")
     ap.add_argument("--torch-case", nargs=2, metavar=("NAME", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--torch-sgemm", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.torch_case:
         print(json.dumps(torch_case(*args.torch_case, args.threads, args.repeats)))
         return
+    if args.torch_sgemm:
+        import torch
+        print(json.dumps({"version": torch.__version__, "sgemm_gflops": torch_sgemm(args.threads)}))
+        return
 
     bench = args.bench or ROOT / ".build" / "release" / "unet-bench"
-    engine = run_engine(bench, args.threads, args.quick, args.extra, args.effunet)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("PyTorch is not installed: engine figures only (above).")
-        return
-    print(f"\nPyTorch {__import__('torch').__version__}: {args.threads} threads, best of {args.repeats}", flush=True)
-    torch_rows, torch_ceiling = run_torch(args.threads, args.repeats, args.extra, args.effunet)
-
-    m = engine["machine"]
-    print(f"\nmachine: {m['cpu']} ({m['arch']}), {m['cores']} cores, {args.threads} threads")
-    print(f"sgemm 2048^3: engine (OpenBLAS) {m['sgemm_gflops']:.1f} GFLOP/s, PyTorch {torch_ceiling:.1f} GFLOP/s")
-    head = (f"{'model':<22}{'mode':<7}{'batch':>6}{'engine img/s':>14}{'torch img/s':>13}{'ratio':>8}"
-            f"{'engine GFLOP/s':>16}{'of sgemm':>10}{'engine RSS':>12}{'torch RSS':>11}{'RSS ratio':>11}")
+    has_torch = importlib.util.find_spec("torch") is not None  # found, not imported: the parent stays small
+    cases = [c[0] for c in CASES + (EXTRA_CASES if args.extra else []) + (EFFUNET_CASES if args.effunet else [])]
+    if args.cases:
+        wanted = args.cases.split(",")
+        cases = [c[0] for c in CASES + EXTRA_CASES + EFFUNET_CASES if c[0] in wanted]
+        if len(cases) != len(wanted):
+            ap.error(f"--cases: unknown among {wanted}")
+    machine = engine_machine(bench, args.threads)
+    torch_info = torch_child(["--torch-sgemm"], args.threads, 3) if has_torch else None
+    print(f"machine: {machine['cpu']} ({machine['arch']}), {machine['cores']} cores, {args.threads} threads")
+    print(f"BLAS: {machine['blas']}")
+    if torch_info:
+        print(f"PyTorch {torch_info['version']}: {args.threads} threads, best of {args.repeats}; sgemm 2048^3: engine "
+              f"(OpenBLAS) {machine['sgemm_gflops']:.1f} GFLOP/s, PyTorch {torch_info['sgemm_gflops']:.1f} GFLOP/s")
+    else:
+        print("PyTorch is not installed: engine figures only.")
+    head = (f"{'round':<6}{'model':<22}{'mode':<7}{'batch':>6}{'engine img/s':>14}{'torch img/s':>13}{'ratio':>8}"
+            f"{'engine GFLOP/s':>16}{'of sgemm':>10}{'engine RSS':>12}{'torch RSS':>11}{'RSS ratio':>11}{'load':>7}")
     print(head)
-    print("-" * len(head))
-    ratios = []
-    for r in engine["results"]:
-        t = torch_rows[(r["name"], r["mode"])]
-        ratio = r["images_per_second"] / t["images_per_second"]
-        rss_ratio = r["peak_rss_bytes"] / t["peak_rss_bytes"]
-        ratios.append({"name": r["name"], "mode": r["mode"], "speed_ratio": ratio, "rss_ratio": rss_ratio})
-        print(f"{r['name']:<22}{r['mode']:<7}{r['batch']:>6}{r['images_per_second']:>14.2f}"
-              f"{t['images_per_second']:>13.2f}{ratio:>8.2f}{r['gflops']:>16.1f}"
-              f"{r['gflops'] / m['sgemm_gflops']:>10.2f}"
-              f"{r['peak_rss_bytes'] / 2**20:>9.0f} MiB{t['peak_rss_bytes'] / 2**20:>7.0f} MiB{rss_ratio:>11.2f}")
-    print("\nratio = engine images/s / PyTorch images/s (target >= 1.5); RSS ratio = engine / PyTorch (target <= 1)")
+    print("-" * len(head), flush=True)
+    rows = []
+    for round_index in range(args.rounds):
+        for name in cases:
+            for mode in ("infer", "train"):
+                load = os.getloadavg()[0]
+                # The side that goes first alternates with the round, so neither always meets the other's wake.
+                sides = ["engine", "torch"] if round_index % 2 == 0 or not has_torch else ["torch", "engine"]
+                got = {}
+                for side in sides if has_torch else ["engine"]:
+                    got[side] = (engine_case(bench, name, mode, args.threads, args.quick) if side == "engine"
+                                 else torch_child(["--torch-case", name, mode], args.threads, args.repeats))
+                e, t = got["engine"], got.get("torch")
+                row = {"round": round_index + 1, "name": name, "mode": mode, "load_average": load,
+                       "engine": e, "torch": t}
+                line = (f"{round_index + 1:<6}{name:<22}{mode:<7}{e['batch']:>6}{e['images_per_second']:>14.2f}")
+                if t:
+                    row["speed_ratio"] = e["images_per_second"] / t["images_per_second"]
+                    row["rss_ratio"] = e["peak_rss_bytes"] / t["peak_rss_bytes"]
+                    line += f"{t['images_per_second']:>13.2f}{row['speed_ratio']:>8.2f}"
+                else:
+                    line += f"{'-':>13}{'-':>8}"
+                line += (f"{e['gflops']:>16.1f}{e['gflops'] / machine['sgemm_gflops']:>10.2f}"
+                         f"{e['peak_rss_bytes'] / 2**20:>9.0f} MiB")
+                line += (f"{t['peak_rss_bytes'] / 2**20:>7.0f} MiB{row['rss_ratio']:>11.2f}" if t else f"{'-':>11}{'-':>11}")
+                print(line + f"{load:>7.1f}", flush=True)
+                rows.append(row)
+    summary = []
+    if has_torch:
+        print(f"\nmedian over {args.rounds} round(s)")
+        print(f"{'model':<22}{'mode':<7}{'ratios':>24}{'median':>8}{'RSS ratios':>24}")
+        for name in cases:
+            for mode in ("infer", "train"):
+                mine = [r for r in rows if r["name"] == name and r["mode"] == mode]
+                speed, rss = [r["speed_ratio"] for r in mine], [r["rss_ratio"] for r in mine]
+                summary.append({"name": name, "mode": mode, "speed_ratios": speed, "median_speed_ratio": median(speed),
+                                "rss_ratios": rss})
+                print(f"{name:<22}{mode:<7}{', '.join(f'{x:.2f}' for x in speed):>24}{median(speed):>8.2f}"
+                      f"{', '.join(f'{x:.2f}' for x in rss):>24}")
+        print("\nratio = engine images/s / PyTorch images/s (target >= 2.0); RSS ratio = engine / PyTorch peak RSS"
+              " (target <= 0.7)")
     if args.json:
-        rows = [dict(v, key=list(k)) for k, v in torch_rows.items()]
-        doc = {"engine": engine, "torch": {"sgemm_gflops": torch_ceiling, "results": rows}, "ratios": ratios}
+        doc = {"machine": machine, "torch": torch_info, "threads": args.threads, "repeats": args.repeats,
+               "rounds": args.rounds, "rows": rows, "summary": summary}
         args.json.write_text(json.dumps(doc, indent=2))
         print(f"wrote {args.json}")
 

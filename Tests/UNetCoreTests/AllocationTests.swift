@@ -57,6 +57,17 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(x[0], 61, "the loops ran: 1 warm-up and 3 trials of 20")
     }
 
+    /// The small untransposed products of Winograd's tile blocks at <= 32 channels (k >= 32, 1-8 columns over a
+    /// multiple of 16): OpenBLAS 0.3.21's AVX-512 small kernels malloc on every such call (SkylakeX, Cooperlake),
+    /// which `gemm` avoids (`SmallKernelAllocation`). On other cores the products allocate nothing anyway.
+    func testSmallUntransposedProductsAllocateNothing() {
+        let a = Tensor(zeros: [32 * 64]), b = Tensor(zeros: [64 * 56]), c = Tensor(zeros: [32 * 56])
+        for (m, n, k) in [(16, 40, 32), (32, 56, 64), (16, 8, 32)] {
+            XCTAssertEqual(allocations { gemm(m: m, n: n, k: k, a.data, b.data, c.data) }, 0,
+                           "gemm \(m)x\(n)x\(k), core \(BLASCore.current)")
+        }
+    }
+
     /// The counter itself: it sees an allocation made on purpose, so the zeros above mean something.
     func testTheCounterSeesAnAllocation() {
         XCTAssertGreaterThanOrEqual(allocations(5) { _ = Tensor(zeros: [4]) }, 5)

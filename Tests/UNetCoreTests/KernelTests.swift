@@ -18,6 +18,28 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Untransposed products with k >= 32 and 1-8 columns over a multiple of 16 go to OpenBLAS in pieces of k on
+    /// the AVX-512 cores (`SmallKernelAllocation`), the first piece with the call's beta: the same products as the
+    /// oracle's, here with the path taken on any CPU.
+    func testSmallUntransposedProductsInPiecesOfKMatchTheOracle() {
+        let before = SmallKernelAllocation.affected
+        defer { SmallKernelAllocation.affected = before }
+        SmallKernelAllocation.affected = true
+        for (m, n, k) in [(16, 40, 32), (16, 56, 70), (8, 1, 33), (3, 24, 100), (32, 8, 62)] {
+            XCTAssertTrue(SmallKernelAllocation.applies(transA: false, transB: false, rows: m, columns: n, k: k))
+            for beta: Float in [0, 2] {
+                let a = randomTensor([m * k], seed: 11), b = randomTensor([k * n], seed: 12)
+                let fast = randomTensor([m * n], seed: 13), naive = fast.copy()
+                gemm(m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: beta, fast.data)
+                gemmNaive(m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: beta, naive.data)
+                assertClose(fast, naive, atol: 1e-4, rtol: 1e-4, "gemm \(m)x\(n)x\(k) beta \(beta)")
+            }
+        }
+        XCTAssertFalse(SmallKernelAllocation.applies(transA: true, transB: false, rows: 16, columns: 40, k: 32))
+        XCTAssertFalse(SmallKernelAllocation.applies(transA: false, transB: false, rows: 16, columns: 48, k: 32))
+        XCTAssertFalse(SmallKernelAllocation.applies(transA: false, transB: false, rows: 16, columns: 40, k: 31))
+    }
+
     /// With two threads `gemm` splits C into blocks of columns (or rows) and runs each single-threaded. The result
     /// must agree with the naive oracle, and repeat bit for bit at the same thread count (the engine's promise: the
     /// same seed and thread count give the same numbers).

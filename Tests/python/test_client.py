@@ -150,6 +150,28 @@ def test_blas_core_reaches_the_engine(binary):
         assert (blas["core"], blas["chosen_by"], blas["restarted_from"]) == (blas["best_core"], "engine", "Prescott")
 
 
+# OpenBLAS's x86-64 cores older than AVX2 + FMA (BLASCore.levels 0-3): a fallback where the CPU has a best core.
+PRE_AVX2_CORES = {"Unknown", "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Athlon", "Opteron",
+                  "Opteron_SSE3", "Barcelona", "Nano", "Bobcat", "Core2", "Penryn", "Dunnington", "Nehalem",
+                  "Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator"}
+
+
+def test_the_launchers_default_engine_runs_the_best_core(binary):
+    # Without any BLAS variable the launcher leaves the choice to the engine's start-up check: where OpenBLAS fell
+    # back to an older core (0.3.21's Prescott on Intel's family 6, model 207), the engine has restarted itself.
+    with Engine(binary, threads=1, env=blas_free_environment()) as engine:
+        blas = engine.hello()["blas"]
+    if blas["best_core"] is None:
+        pytest.skip(f"no better core than OpenBLAS's own for this CPU ({blas['cpu']})")
+    if blas["chosen_by"] == "engine":
+        assert blas["core"] == blas["best_core"] and blas["corrected"] and blas["restarted_from"], blas
+    else:
+        # OpenBLAS's own choice kept: the best core itself, or one of the same or a newer level, never a fallback
+        # to the SSE or AVX kernels on a CPU that has a best core (AVX2 and FMA at least).
+        assert (blas["chosen_by"], blas["corrected"], blas["restarted_from"]) == ("openblas", False, None), blas
+        assert blas["core"] not in PRE_AVX2_CORES, blas
+
+
 def test_an_unknown_blas_core_stops_the_engine_with_a_message(binary):
     with pytest.raises(ValueError):
         Engine(binary, blas_core="")

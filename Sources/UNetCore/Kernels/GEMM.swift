@@ -64,9 +64,58 @@ private struct SGEMMCall {
     @inline(__always)
     func product(_ rows: Int, _ columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                  _ c: UnsafeMutablePointer<Float>) {
+        guard SmallKernelAllocation.applies(transA: transA, transB: transB, rows: rows, columns: columns, k: k) else {
+            sgemm(rows, columns, k, a, b, beta, c)
+            return
+        }
+        if beta == 0 && columns > 16 {
+            // The columns up to the last multiple of 16, then the last 16 columns again: both shapes the small
+            // kernel takes without its buffer, and with beta 0 the columns computed twice are only overwritten.
+            let whole = columns - columns % 16
+            sgemm(rows, whole, k, a, b, 0, c)
+            let last = columns - 16
+            sgemm(rows, 16, k, a, b + last, 0, c + last)
+            return
+        }
+        // In equal pieces of k (32 as 16 + 16, not 31 + 1) that OpenBLAS's small kernel takes without its buffer:
+        // the first with this call's beta, the others adding to C.
+        let pieces = (k + SmallKernelAllocation.maximumK - 1) / SmallKernelAllocation.maximumK
+        let size = (k + pieces - 1) / pieces
+        var start = 0
+        while start < k {
+            let piece = min(size, k - start)
+            sgemm(rows, columns, piece, a + start, b + start * ldb, start == 0 ? beta : 1, c)
+            start += piece
+        }
+    }
+
+    @inline(__always)
+    private func sgemm(_ rows: Int, _ columns: Int, _ depth: Int, _ a: UnsafePointer<Float>,
+                       _ b: UnsafePointer<Float>, _ beta: Float, _ c: UnsafeMutablePointer<Float>) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(rows), blasint(columns), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
+                    blasint(rows), blasint(columns), blasint(depth), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
                     blasint(ldc))
+    }
+}
+
+/// OpenBLAS 0.3.21's AVX-512 cores (SkylakeX, Cooperlake) send small products to `sgemm_small_kernel_b0_nn`
+/// and its beta != 0 twin, which `malloc` a buffer (1 KiB at k = 32) on every call when, in row-major terms,
+/// neither operand is transposed, k >= 32, the column count leaves a remainder of 1 to 8 over 16, and
+/// m·n·k is at most about 100³ (swept on the Intel Xeon of issue 21; no transposed product and no k < 32
+/// allocated). The Winograd tile blocks at <= 32 channels make such calls by the thousand per step, which broke
+/// "no heap allocation per warm step" on that CPU (36,936 per pneumonia-model inference step). Such a product goes
+/// to OpenBLAS as two calls of whole 16-column groups instead (beta 0, more than 16 columns), or else in pieces of
+/// at most 31 along k.
+enum SmallKernelAllocation {
+    static let maximumK = 31
+    /// Whether the running core's small kernels allocate; the others are left alone. A variable so that the tests
+    /// can take the path on any CPU.
+    nonisolated(unsafe) static var affected: Bool = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(BLASCore.current)
+
+    @inline(__always)
+    static func applies(transA: Bool, transB: Bool, rows: Int, columns: Int, k: Int) -> Bool {
+        affected && !transA && !transB && k > maximumK && (1...8).contains(columns % 16)
+            && rows * columns * k <= 1 << 21
     }
 }
 
