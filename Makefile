@@ -50,8 +50,13 @@ swift-test:
 # A debug build allocates where the optimizer would not (closure contexts, array literals), so the tests that a
 # warm step makes no heap allocation run optimized; so do the eff-unet tests, whose finite differences and
 # ten golden Adam steps take minutes unoptimized (they skip in the debug run).
+# Test processes skip the engine's start-up BLAS core check, so they run the core OpenBLAS picks by itself (Prescott
+# on an Intel Xeon family 6 model 207 with OpenBLAS 0.3.21); this run takes the core the engine runs instead,
+# whose kernels are the ones users get (the AVX-512 cores' small products used to allocate).
 swift-test-release:
-	swift test -c release --filter 'AllocationTests|EffUNetTests' $(SWIFT_BUILD_FLAGS)
+	@core=$$(echo '{"jsonrpc":"2.0","id":1,"method":"engine.hello"}' | $(CURDIR)/.build/debug/unet-engine 2>/dev/null | jq -r '.result.blas.core'); \
+	echo "optimized tests with OPENBLAS_CORETYPE=$$core, the core the engine runs on this CPU"; \
+	OPENBLAS_CORETYPE=$$core swift test -c release --filter 'AllocationTests|EffUNetTests|SIMDKernelTests' $(SWIFT_BUILD_FLAGS)
 
 # The client type-checks strictly (it ships py.typed), then the Python tests drive the debug engine.
 python-test:
