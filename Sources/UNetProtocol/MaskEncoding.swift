@@ -6,7 +6,7 @@ import UNetData
 ///
 /// A one-channel (sigmoid) mask becomes 0/255 by `threshold`; a K-channel (softmax) mask becomes the index of
 /// the most probable class per pixel (0...K-1). `foreground_fraction` is the share of pixels that are not 0.
-enum MaskEncoding: String, CaseIterable {
+public enum MaskEncoding: String, CaseIterable, Sendable {
     /// Base64 of an 8-bit greyscale PNG of the label mask.
     case png
     /// `{"dtype": "uint8", "shape": [H, W], "data": base64}` of the label mask.
