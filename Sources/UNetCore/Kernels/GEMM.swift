@@ -6,7 +6,6 @@ import Foundation
 public enum BLAS {
     /// Sets the number of threads OpenBLAS may use (the engine's `--threads`).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
 }
 
 /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
@@ -83,6 +82,7 @@ enum GEMMThreading {
 
     /// `Parallel.run(chunks, job)` with OpenBLAS single-threaded and `insideProducts` set meanwhile.
     static func runSingleThreaded<Job: ChunkJob>(_ chunks: Int, _ job: Job) {
+        ComputeThread.check("GEMMThreading.runSingleThreaded")
         openblas_set_num_threads(1)
         insideProducts = true
         Parallel.run(chunks, job)
