@@ -4,14 +4,14 @@
 /// `activation` is only a label for the summary (Keras writes `Dense(2, activation="sigmoid")` as one layer);
 /// the model applies it, so that losses can work on logits.
 public final class Dense: UnaryLayer {
-    public var kind: String { activation.map { "Dense(\($0))" } ?? "Dense" }
+    public var kind: String { activation.map { "Dense(\($0.rawValue))" } ?? "Dense" }
     public let inputFeatures, outputFeatures: Int
-    public let activation: String?
+    public let activation: ModelHead.Activation?
     public let weight: Parameter
     public let bias: Parameter
     private var input: Tensor?
 
-    public init(inputFeatures: Int, outputFeatures: Int, activation: String? = nil,
+    public init(inputFeatures: Int, outputFeatures: Int, activation: ModelHead.Activation? = nil,
                 initializer: Initializer = .glorotUniform, rng: inout RandomGenerator) {
         self.inputFeatures = inputFeatures; self.outputFeatures = outputFeatures; self.activation = activation
         weight = Parameter("weight", Tensor(zeros: [outputFeatures, inputFeatures]))
