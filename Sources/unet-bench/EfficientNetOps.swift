@@ -53,7 +53,7 @@ func checkDepthwise(_ layer: DepthwiseConv2D, _ rng: inout RandomGenerator) {
 
 /// Best-of-`repeats` seconds of `body` after one warm-up call, twice: by the wall clock, and by the process's CPU
 /// time over the engine's threads. On a shared machine the wall clock also counts the time other tenants held the
-/// cores (under a load of 8 on 2 cores a 20 ms loop is nearly always preempted); CPU time does not, so a kernel's
+/// cores (under a heavy load a loop of a few milliseconds is nearly always preempted); CPU time does not, so a kernel's
 /// share of the bandwidth is given both ways, each against STREAM measured the same way.
 func timeBestWallAndCPU(_ repeats: Int, _ body: () -> Void) -> (wall: Double, cpu: Double) {
     func cpuSeconds() -> Double {

@@ -95,8 +95,8 @@ enum GEMMThreading {
 /// with OpenBLAS single-threaded inside each call.
 ///
 /// Why: Winograd's 36 products per chunk are small (O x C times C x tiles, with O and C as low as 64). Split
-/// across threads inside OpenBLAS, each pays a fork and join; measured on 64->64 channels at 224x224, batch 8,
-/// they ran at 50-65 GFLOP/s that way. Each thread running whole products on its own avoids the joins. Products
+/// across threads inside OpenBLAS, each pays a fork and join, which at 64->64 channels costs most of the
+/// products' time (Examples/benchmarks/RESULTS.md). Each thread running whole products on its own avoids the joins. Products
 /// go to threads in a fixed pattern, and each product is computed by one thread alone, so results do not depend
 /// on timing. OpenBLAS (0.3.7 and later) may be called from several threads at once when each call is
 /// single-threaded.

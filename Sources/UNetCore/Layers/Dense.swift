@@ -30,7 +30,8 @@ public final class Dense: UnaryLayer {
     }
 
     /// Up to this many outputs (the classifier's head has 2), the products run as vector loops over the features:
-    /// OpenBLAS took 12 ms for the classifier's (8 x 802,816) · (802,816 x 2), a tenth of the memory bandwidth.
+    /// such a product is memory-bound, and OpenBLAS ran the classifier's (8 x 802,816) · (802,816 x 2) far below
+    /// the memory bandwidth (figures in Examples/benchmarks/RESULTS.md).
     static let vectorLoopMaximumOutputs = 16
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
