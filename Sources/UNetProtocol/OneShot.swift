@@ -129,7 +129,7 @@ public enum OneShot {
                 }
             }
             print(JSONCodec.encodeString(.object(line)))
-            fflush(stdout)
+            fflush(nil)  // every C stream, print's stdout among them: each line reaches a pipe at once
         }
         return finish(failures == 0 ? 0 : 1)
     }

@@ -4,13 +4,15 @@ import UNetCore
 
 /// The options every scenario reads: how many threads, how long to measure, and the batch override.
 struct BenchSettings: ParsableArguments {
-    @Option(help: "Compute threads, for OpenBLAS and the engine's loops (default: the number of cores).")
+    @Option(help: ArgumentHelp("Compute threads, for OpenBLAS and the engine's loops (the number of cores).",
+                               valueName: "N"))
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(help: "Fewer repeats and shapes: a rough figure in a fraction of the time.")
     var quick = false
 
-    @Option(help: "Overrides the batch size of --model-run, --profile and --efficientnet-ops (e.g. 1).")
+    @Option(help: ArgumentHelp("Overrides the batch size of the whole models (--model-run, the default run's), --profile "
+                               + "and --efficientnet-ops (e.g. 1).", valueName: "N"))
     var batch: Int?
 
     /// Taken out of the arguments by `BLASCoreCheck.atStartup` before parsing; declared here for `--help`.
@@ -56,7 +58,7 @@ struct CaseAndMode {
     /// - Throws: `ValidationError` naming the known cases or modes.
     init(_ values: [String], flag: String) throws {
         guard values.count == 2 else {
-            throw ValidationError("\(flag) takes a model case and a mode (infer or train), got \(values.count) values")
+            throw ValidationError("\(flag) takes two values, a model case and a mode (infer or train); got \(values.count)")
         }
         guard let c = allModelCases.first(where: { $0.name == values[0] }) else {
             throw ValidationError("\(flag): unknown model case \(values[0]) (known: "

@@ -4,7 +4,9 @@ import UNetCore
 /// `--conv N,C,O,H,W`: one 3x3 "same" convolution timed by every algorithm, forward and forward + backward (for
 /// tuning the algorithm choice).
 struct ConvolutionScenario: Scenario {
-    @Option(name: .customLong("conv"), help: "Time one 3x3 convolution by im2col and by Winograd, then exit.")
+    @Option(name: .customLong("conv"), help: ArgumentHelp(
+        "Time one 3x3 convolution (batch, channels in and out, height, width) by im2col and by Winograd, then exit.",
+        valueName: "N,C,O,H,W"))
     var size: ConvolutionSize?
 
     var isSelected: Bool { size != nil }

@@ -3,7 +3,8 @@ import UNetCore
 
 /// `--winograd-parts N,C,O,H,W`: best-of-10 seconds of each stage of one Winograd forward.
 struct WinogradPartsScenario: Scenario {
-    @Option(name: .customLong("winograd-parts"), help: "Time each stage of one Winograd forward, then exit.")
+    @Option(name: .customLong("winograd-parts"),
+            help: ArgumentHelp("Time each stage of one Winograd forward, then exit.", valueName: "N,C,O,H,W"))
     var size: ConvolutionSize?
 
     var isSelected: Bool { size != nil }
