@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON ?= python3
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test deps python-deps build release swift-test swift-test-release python-test fuzz bench clean openrpc
+.PHONY: demo test deps python-deps build release swift-test swift-test-release python-test fuzz bench format lint clean openrpc
 
 # The demo's Python packages (the client itself is installed from ./Examples/python); DEMO_ARGS are passed to
 # Examples/demo/demo.py, e.g. `make demo DEMO_ARGS="../shared/data/lungseg --seconds 120"`.
@@ -74,6 +74,22 @@ fuzz:
 openrpc:
 	swift build --product unet-engine $(SWIFT_BUILD_FLAGS)
 	$(CURDIR)/.build/debug/unet-engine --openrpc > Protocol/openrpc.json
+
+# The benchmark (release build): the sgemm ceiling, per-op throughput and whole models. BENCH_ARGS are passed on,
+# e.g. `make bench BENCH_ARGS="--quick --threads 2"`; `.build/release/unet-bench --help` lists the scenarios.
+BENCH_ARGS ?=
+bench:
+	swift build -c release --product unet-bench $(SWIFT_BUILD_FLAGS)
+	.build/release/unet-bench $(BENCH_ARGS)
+
+# swift-format (it ships with the toolchain) with the repository's .swift-format: `make format` rewrites Sources,
+# Tests and Examples in place, `make lint` only reports.
+FORMAT_PATHS := Sources Tests Examples
+format:
+	swift format format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+lint:
+	swift format lint --recursive --parallel $(FORMAT_PATHS)
 
 clean:
 	rm -rf .build

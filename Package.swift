@@ -34,10 +34,15 @@ let targets: [Target] = [
     .target(name: "UNetProtocol", dependencies: ["UNetJSON", "UNetCore", "UNetData", "CMPI"]),
     // Open MPI for `--mpi`, loaded with dlopen (not linked): the default binary runs where libmpi is absent.
     .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
-    .executableTarget(name: "unet-engine", dependencies: ["UNetProtocol"]),
+    .executableTarget(name: "unet-engine", dependencies: [
+        "UNetProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
     // Counts every heap allocation in the process, for the benchmark's allocations-per-step figure and the tests.
     .target(name: "CAllocationCounter"),
-    .executableTarget(name: "unet-bench", dependencies: ["UNetCore", "CAllocationCounter"]),
+    .executableTarget(name: "unet-bench", dependencies: [
+        "UNetCore", "UNetProtocol", "CAllocationCounter",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
     .executableTarget(name: "unet-decode-bench", dependencies: ["UNetData"]),
     .executableTarget(name: "train-shapes", dependencies: ["UNetCore"], path: "Examples/train-shapes"),
     .target(name: "TestSupport", dependencies: ["UNetCore"]),
@@ -54,12 +59,20 @@ let tests: [Target] = [
     .testTarget(name: "UNetProtocolTests", dependencies: ["UNetProtocol", "TestSupport"]),
 ]
 
+// MARK: - Packages
+
+// The command lines of unet-engine and unet-bench (options, subcommands, --help, exit code 2 on bad usage).
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+]
+
 let package = Package(
     name: "unet-engine",
     products: [
         .executable(name: "unet-engine", targets: ["unet-engine"]),
         .library(name: "UNetCore", targets: ["UNetCore"]),
     ],
+    dependencies: dependencies,
     targets: systemLibraries + targets + tests,
     swiftLanguageModes: [.v5]
 )

@@ -223,7 +223,8 @@ public final class Dispatcher: @unchecked Sendable {
                 outcome = .failure(.cancelled)
             } else {
                 if let replicator, !Replication.rankZeroOnly.contains(job.spec.name) { replicator.share(job.request) }
-                do { outcome = .success(try job.spec.handler(job.context)) } catch {
+                // The worker is the engine's computing thread while a numeric handler runs (`ComputeThread`).
+                do { outcome = .success(try ComputeThread.run { try job.spec.handler(job.context) }) } catch {
                     outcome = .failure(RPCError(error))
                 }
             }
@@ -243,7 +244,7 @@ public final class Dispatcher: @unchecked Sendable {
     public func runShared(_ request: Request) {
         guard let spec = methods[request.method] else { return }
         let context = RequestContext(request: request, session: session, dispatcher: self)
-        do { _ = try spec.handler(context) } catch {
+        do { _ = try ComputeThread.run { try spec.handler(context) } } catch {
             Log.debug("\(request.method) id \(request.id?.description ?? "none") failed here too: \(error)")
         }
     }

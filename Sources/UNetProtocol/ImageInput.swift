@@ -119,7 +119,7 @@ struct ImageInput {
         let (dtype, values) = (raw.dtype, raw.values)
         let (c, h, w) = (raw.shape[0], raw.shape[1], raw.shape[2])
         guard !values.contains(where: { !$0.isFinite }) else { throw a.invalid("data", "contains NaN or infinity") }
-        if dtype == "uint16" {
+        if dtype == .uint16 {
             guard c == 1 || c == 3, channels == 1 || channels == 3 else {
                 throw a.invalid("shape", "a uint16 image has 1 or 3 channels for a model of 1 or 3, got \(c)")
             }
@@ -128,13 +128,13 @@ struct ImageInput {
             return fromPixels(image.withChannels(channels), target: target, normalization: normalization, stem: nil,
                               harmonization: harmonization)
         }
-        if dtype == "uint8", c == 1 || c == 3, channels == 1 || channels == 3 {
+        if dtype == .uint8, c == 1 || c == 3, channels == 1 || channels == 3 {
             let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
             return fromPixels(image, target: target, normalization: normalization, stem: nil,
                               harmonization: harmonization)
         }
         let t = Tensor(zeros: [channels, h, w])
-        if dtype == "uint8" {
+        if dtype == .uint8 {
             guard c == channels else { throw channelMismatch(c, channels) }
             for i in 0..<values.count { t.data[i] = values[i] / 255 }
         } else {
@@ -176,7 +176,20 @@ struct ImageInput {
 /// A raw array param, `{"dtype": "uint8"|"uint16"|"float32", "shape": [...], "data": base64 little-endian}`,
 /// checked and decoded: images (`ImageInput`) and inline masks (`InlineBatch`) share it.
 struct RawArray {
-    let dtype: String
+    /// A raw array's element type, by its name on the wire.
+    enum DType: String, CaseIterable {
+        case uint8, uint16, float32
+
+        var byteWidth: Int {
+            switch self {
+            case .uint8: 1
+            case .uint16: 2
+            case .float32: 4
+            }
+        }
+    }
+
+    let dtype: DType
     /// [C, H, W]; a rank-2 shape [H, W] reads as one channel.
     let shape: [Int]
     /// The values as floats (uint8 values stay 0...255, uint16 ones 0...65535).
@@ -184,9 +197,10 @@ struct RawArray {
 
     /// - Parameter dtypes: the element types the caller takes (inline masks take no uint16).
     static func read(
-        _ a: ParamsReader, ranks: ClosedRange<Int>, dtypes: [String] = ["uint8", "uint16", "float32"]
+        _ a: ParamsReader, ranks: ClosedRange<Int>, dtypes: [DType] = DType.allCases
     ) throws -> RawArray {
-        let dtype = try a.string("dtype", oneOf: dtypes) ?? { throw a.invalid("dtype", "is required") }()
+        let name = try a.string("dtype", oneOf: dtypes.map(\.rawValue)) ?? { throw a.invalid("dtype", "is required") }()
+        let dtype = DType(rawValue: name)!  // one of `dtypes`
         guard let shape = try a.intArray("shape", count: ranks, each: 1...ImageInput.maximumSide) else {
             throw a.invalid("shape", "is required")
         }
@@ -195,14 +209,14 @@ struct RawArray {
         guard c * h * w <= ImageInput.maximumElements else {
             throw a.invalid("shape", "has \(c * h * w) values; the limit is \(ImageInput.maximumElements)")
         }
-        let byteWidth = ["uint8": 1, "uint16": 2][dtype] ?? 4
+        let byteWidth = dtype.byteWidth
         let byteCount = c * h * w * byteWidth
         let text = try a.string("data") ?? { throw a.invalid("data", "is required") }()
         // Check the length before decoding, so a wrong shape costs nothing.
         guard text.utf8.count == (byteCount + 2) / 3 * 4 else {
             throw a.invalid(
                 "data",
-                "has \(text.utf8.count) base64 characters; \(dtype) \(shape) needs \(byteCount) bytes "
+                "has \(text.utf8.count) base64 characters; \(name) \(shape) needs \(byteCount) bytes "
                     + "(\((byteCount + 2) / 3 * 4) characters)")
         }
         guard let bytes = Data(base64Encoded: text), bytes.count == byteCount else {

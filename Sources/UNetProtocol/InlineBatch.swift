@@ -69,11 +69,11 @@ enum InlineBatch {
         // A key beside the form (a typo such as "shpae" next to "array") is refused, listing the known ones.
         try p.finish(known: forms)
         if let a = try p.object("array") {
-            let raw = try RawArray.read(a, ranks: 2...2, dtypes: ["uint8", "float32"])
+            let raw = try RawArray.read(a, ranks: 2...2, dtypes: [.uint8, .float32])
             try a.finish()
             // 8-bit masks keep their 0...255 values (read by `MaskFormat.auto` by the caller); float masks are 0...1
             // (or class indices when a value is above 1).
-            let indices = raw.dtype == "uint8" || raw.values.contains { $0 > 1 }
+            let indices = raw.dtype == .uint8 || raw.values.contains { $0 > 1 }
             let pixels = indices ? raw.values : raw.values.map { $0 > 0.5 ? 255 : 0 }
             return UNetData.Image(channels: 1, height: raw.shape[1], width: raw.shape[2], pixels: pixels)
         }

@@ -6,7 +6,7 @@ import UNetData
 ///
 /// A one-channel (sigmoid) mask becomes 0/255 by `threshold`; a K-channel (softmax) mask becomes the index of
 /// the most probable class per pixel (0...K-1). `foreground_fraction` is the share of pixels that are not 0.
-enum MaskEncoding: String, CaseIterable {
+public enum MaskEncoding: String, CaseIterable, Sendable {
     /// Base64 of an 8-bit greyscale PNG of the label mask.
     case png
     /// `{"dtype": "uint8", "shape": [H, W], "data": base64}` of the label mask.
@@ -31,7 +31,10 @@ enum MaskEncoding: String, CaseIterable {
         func pngBase64() throws -> JSONValue { .string(Data(try png()).base64EncodedString()) }
         /// The `"array"` encoding's value: `{"dtype": "uint8", "shape": [H, W], "data": base64}`.
         var uint8Array: JSONValue {
-            ["dtype": "uint8", "shape": JSONValue([height, width]), "data": .string(Data(pixels).base64EncodedString())]
+            [
+                "dtype": .string(RawArray.DType.uint8.rawValue), "shape": JSONValue([height, width]),
+                "data": .string(Data(pixels).base64EncodedString()),
+            ]
         }
 
         /// A binary (0/255) mask after `post`, at this mask's own size.
@@ -97,7 +100,7 @@ enum MaskEncoding: String, CaseIterable {
         let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
         let words = (0..<probs.count).map { probs.data[$0].bitPattern.littleEndian }
         return [
-            "dtype": "float32", "shape": JSONValue(k == 1 ? [h, w] : [k, h, w]),
+            "dtype": .string(RawArray.DType.float32.rawValue), "shape": JSONValue(k == 1 ? [h, w] : [k, h, w]),
             "data": .string(words.withUnsafeBytes { Data($0) }.base64EncodedString()),
         ]
     }

@@ -7,59 +7,48 @@ import UNetCore
 /// session. Each image's answer is one JSON line on stdout, `{"image": FILE, ...result}` or
 /// `{"image": FILE, "error": {code, message, data}}`, in the order of the files (`OneShotUsage` is the help).
 public enum OneShot {
-    public static let commands = ["predict", "segment", "explain"]
+    /// The three one-shots, by their command-line names.
+    public enum Command: String, CaseIterable, Sendable {
+        case predict, segment, explain
+    }
 
-    /// Runs `command` with its arguments; returns the exit status (0: every image answered; 1: some failed;
-    /// 2: bad arguments or an unusable model).
-    public static func run(_ command: String, _ arguments: [String]) -> Int32 {
-        var args = arguments[...]
-        var model: String?, outputDir: String?, threshold: Double?, encoding: String?
-        var method: String?, target: String?, layer: String?
-        var files: [String] = []
+    /// A one-shot's command line, parsed and checked (unet-engine's `OneShotCommand`s parse it).
+    public struct Arguments: Sendable {
+        public var command: Command
+        /// The checkpoint to load.
+        public var model: String
+        /// Where segment's masks or explain's maps and overlays go; required by explain.
+        public var outputDir: String?
+        /// In [0, 1].
+        public var threshold: Double?
+        /// segment's mask encoding.
+        public var encoding: MaskEncoding?
+        /// explain's method, target class (an index or a name) and Grad-CAM layer, checked by the method itself.
+        public var method: String?
+        public var target: String?
+        public var layer: String?
+        public var files: [String]
+
+        public init(command: Command, model: String, files: [String]) {
+            (self.command, self.model, self.files) = (command, model, files)
+        }
+    }
+
+    /// Runs a one-shot; returns the exit status (0: every image answered; 1: some failed; 2: a model that cannot be
+    /// loaded or cannot do this command, or params the method refuses for every file).
+    public static func run(_ arguments: Arguments) -> Int32 {
+        let command = arguments.command.rawValue
+        let (model, outputDir, threshold) = (arguments.model, arguments.outputDir, arguments.threshold)
+        let (encoding, method, target, layer) =
+            (arguments.encoding?.rawValue, arguments.method, arguments.target, arguments.layer)
+        let files = arguments.files
         func fail(_ message: String) -> Int32 {
             FileHandle.standardError.write(
                 Data("unet-engine \(command): \(message)\n(unet-engine \(command) --help shows the usage)\n".utf8))
             return 2
         }
-        if args.contains("--help") || args.contains("-h") {
-            print(OneShotUsage.text(command), terminator: "")
-            return 0
-        }
-        let only = ["--output-dir": ["segment", "explain"], "--encoding": ["segment"], "--method": ["explain"],
-                    "--target": ["explain"], "--layer": ["explain"]]
-        let known = ["--model", "--threshold", "--threads"] + only.filter { $0.value.contains(command) }.keys
-        while let a = args.popFirst() {
-            guard a.hasPrefix("--") else {
-                files.append(a)
-                continue
-            }
-            guard known.contains(a) else {
-                return fail(only[a].map { "\(a) applies only to \($0.joined(separator: " and "))" } ?? "unknown option \(a)")
-            }
-            guard let v = args.popFirst() else { return fail("\(a) needs a value") }
-            switch a {
-            case "--model": model = v
-            case "--output-dir": outputDir = v
-            case "--method": method = v
-            case "--target": target = v
-            case "--layer": layer = v
-            case "--threshold":
-                guard let t = Double(v), (0...1).contains(t) else {
-                    return fail("--threshold must be a number in [0, 1], got \(v)")
-                }
-                threshold = t
-            case "--encoding":
-                let names = MaskEncoding.allCases.map(\.rawValue)
-                guard names.contains(v) else {
-                    return fail("--encoding must be one of \(names.joined(separator: ", ")), got \(v)")
-                }
-                encoding = v
-            default: return fail("--threads must be a positive integer, got \(v)")  // main takes valid ones
-            }
-        }
-        guard let model else { return fail("--model M.safetensors is required") }
         guard !files.isEmpty else { return fail("give one or more image files") }
-        if command == "explain", outputDir == nil { return fail("--output-dir D is required") }
+        if arguments.command == .explain, outputDir == nil { return fail("--output-dir D is required") }
 
         let lock = NSLock()
         var answers: [Int: JSONValue] = [:]
@@ -140,13 +129,14 @@ public enum OneShot {
                 }
             }
             print(JSONCodec.encodeString(.object(line)))
-            fflush(stdout)
+            fflush(nil)  // every C stream, print's stdout among them: each line reaches a pipe at once
         }
         return finish(failures == 0 ? 0 : 1)
     }
 
     /// Where each command's result holds its one image's answer.
-    static let resultKey = ["predict": "predictions", "segment": "masks", "explain": "explanations"]
+    static let resultKey = [Command.predict.rawValue: "predictions", Command.segment.rawValue: "masks",
+                            Command.explain.rawValue: "explanations"]
 
     /// An error that every file would get alike, so it is the arguments' or the model's fault (exit 2), not
     /// one image's: a param the options set (`threshold` for a model with several outputs), or a model that

@@ -1,24 +1,34 @@
-/// What `unet-engine predict --help` and `unet-engine segment --help` print: the options, the lines written to
-/// stdout and the exit codes, so a script's author needs nothing else. `unet-engine --help` shows the synopses.
+/// What `unet-engine predict --help`, `segment --help` and `explain --help` say beside their options: the lines
+/// written to stdout and the exit codes, so a script's author needs nothing else. `unet-engine --help` shows the
+/// synopses.
 public enum OneShotUsage {
     /// The one-line synopsis of `command`.
-    public static func synopsis(_ command: String) -> String {
+    public static func synopsis(_ command: OneShot.Command) -> String {
         switch command {
-        case "segment":
+        case .segment:
             "unet-engine segment --model M.safetensors [--output-dir D] [--encoding E] [--threshold T] "
                 + "[--threads N] FILES..."
-        case "explain":
+        case .explain:
             "unet-engine explain --model M.safetensors --output-dir D [--method X] [--target T] [--layer L] "
                 + "[--threshold T] [--threads N] FILES..."
-        default: "unet-engine predict --model M.safetensors [--threshold T] [--threads N] FILES..."
+        case .predict: "unet-engine predict --model M.safetensors [--threshold T] [--threads N] FILES..."
         }
     }
 
-    /// The whole help text of `command`.
-    public static func text(_ command: String) -> String {
+    /// One line: what `command` does.
+    public static func abstract(_ command: OneShot.Command) -> String {
+        switch command {
+        case .predict: "Classify image files with a checkpoint: one JSON line per file."
+        case .segment: "Segment image files with a checkpoint: one JSON line per file, masks as PNGs or arrays."
+        case .explain: "Explain a classifier's answer on image files: maps and overlays as PNGs, one JSON line per file."
+        }
+    }
+
+    /// The lines on stdout, the resizing and the exit codes of `command`.
+    public static func discussion(_ command: OneShot.Command) -> String {
         let lines: String
-        let options: String
-        if command == "segment" {
+        switch command {
+        case .segment:
             lines = """
                 Loads the checkpoint M (a unet), segments each JPEG or PNG file and prints one JSON line per file
                 on stdout, in file order. Each mask is at its image's own size; the label mask is 255 where the
@@ -34,13 +44,7 @@ public enum OneShotUsage {
                 and with --output-dir D, "path": the PNG written there instead: D/<stem>_mask.png, and
                 D/<stem>_1_mask.png, D/<stem>_2_mask.png, ... for later files with a stem already used.
                 """
-            options = """
-                  --model M           the checkpoint (model.save's, or a PyTorch state_dict in safetensors); required
-                  --output-dir D      write each label mask to D as a PNG (created if needed)
-                  --encoding E        png, array, probabilities or probabilities_json (default png)
-                  --threshold T       foreground threshold in [0, 1] of a one-channel mask (default 0.5)
-                """
-        } else if command == "explain" {
+        case .explain:
             lines = """
                 Loads the checkpoint M (a model with a class head, or for class_map a pooled logit map or a mask of
                 one channel per class), explains each JPEG or PNG file's class and prints one JSON line per file on
@@ -52,15 +56,7 @@ public enum OneShotUsage {
                   {"image": FILE, "error": {"code": C, "message": "...", "data": {...}}}    (this file failed)
                 Later files with a stem already used get <stem>_1_<method>.png, ... as segment's masks do.
                 """
-            options = """
-                  --model M           the checkpoint (model.save's, or a PyTorch state_dict in safetensors); required
-                  --output-dir D      where the maps and overlays go (created if needed); required
-                  --method X          gradcam (default), gradcam++, saliency, smoothgrad, integrated_gradients, class_map
-                  --target T          the class to explain, an index or a class name (default: the predicted one)
-                  --layer L           Grad-CAM's layer, a node name of model.summary (default: the bottleneck)
-                  --threshold T       in [0, 1]: also a mask of map >= T (painted green on the overlay)
-                """
-        } else {
+        case .predict:
             lines = """
                 Loads the checkpoint M (a unet-classifier, or a unet with a classification head), runs its
                 image-level output on each JPEG or PNG file and prints one JSON line per file on stdout, in file
@@ -69,28 +65,16 @@ public enum OneShotUsage {
                   {"image": FILE, "error": {"code": C, "message": "...", "data": {...}}}    (this file failed)
                 class_index is the largest output, or for a single sigmoid unit 1 when it is at least T.
                 """
-            options = """
-                  --model M           the checkpoint (model.save's, or a PyTorch state_dict in safetensors); required
-                  --threshold T       in [0, 1], for a model with one sigmoid output only (default 0.5)
-                """
         }
         return """
-            usage: \(synopsis(command))
-
             \(lines)
 
             Every image is resized to the model's input size first. Logs and argument errors go to stderr.
-
-            options:
-            \(options)
-              --threads N         compute threads (default: the number of cores)
-              --help              print this help and exit
 
             exit status:
               0  every file was answered
               1  some files failed (their lines hold "error"); the others were answered
               2  bad arguments, or a model that cannot be loaded or cannot do this; stderr says why
-
             """
     }
 }

@@ -38,8 +38,10 @@ public final class Server {
         dispatcher.replicator = options.replicator
         installSignalHandlers(dispatcher)
 
-        let reader = LineReader(fd: 0, maximumLineBytes: options.limits.maximumLineBytes)
+        let maximumLineBytes = options.limits.maximumLineBytes
         let thread = Thread {
+            // Made here: the reader thread alone uses it.
+            let reader = LineReader(fd: 0, maximumLineBytes: maximumLineBytes)
             loop: while dispatcher.isAccepting {
                 switch reader.next() {
                 case .line(let bytes): dispatcher.receive(line: bytes)

@@ -54,7 +54,7 @@ func checkDepthwise(_ layer: DepthwiseConv2D, _ rng: inout RandomGenerator) {
 
 /// Best-of-`repeats` seconds of `body` after one warm-up call, twice: by the wall clock, and by the process's CPU
 /// time over the engine's threads. On a shared machine the wall clock also counts the time other tenants held the
-/// cores (under a load of 8 on 2 cores a 20 ms loop is nearly always preempted); CPU time does not, so a kernel's
+/// cores (under a heavy load a loop of a few milliseconds is nearly always preempted); CPU time does not, so a kernel's
 /// share of the bandwidth is given both ways, each against STREAM measured the same way.
 func timeBestWallAndCPU(_ repeats: Int, _ body: () -> Void) -> (wall: Double, cpu: Double) {
     func cpuSeconds() -> Double {
@@ -115,9 +115,9 @@ func streamBandwidth(count: Int, repeats: Int)
 }
 
 /// - Parameter batch: 8 as in the table; smaller to count instructions under callgrind in minutes.
-func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [[String: Any]] {
+func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [OpRow] {
     var rng = RandomGenerator(seed: 14)
-    var rows: [[String: Any]] = []
+    var rows: [OpRow] = []
     // Best of five even in `--quick`: on a shared machine the best of fewer runs is mostly the other tenants.
     let repeats = quick ? 5 : 7
     let big = benchTensor([batch, 96, 112, 112], &rng)
@@ -131,8 +131,11 @@ func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [[String: Any]] {
           + "copy " + fmt(stream.copy.wall) + " GB/s, triad " + fmt(stream.triad.wall) + " GB/s; by CPU time: copy "
           + fmt(stream.copy.cpu) + ", triad " + fmt(stream.triad.cpu))
     print("shares: GB/s over the larger of copy and triad, by wall clock (by CPU time)")
-    rows.append(["op": "stream copy", "forward_gbps": stream.copy.wall, "forward_gbps_cpu": stream.copy.cpu])
-    rows.append(["op": "stream triad", "forward_gbps": stream.triad.wall, "forward_gbps_cpu": stream.triad.cpu])
+    for (name, g) in [("stream copy", stream.copy), ("stream triad", stream.triad)] {
+        var row = OpRow(op: name)
+        (row.forwardGBps, row.forwardGBpsCPU) = (g.wall, g.cpu)
+        rows.append(row)
+    }
     print(pad("op", 42) + pad("forward", 16) + pad("of stream", 14) + pad("backward", 16) + "of stream")
     /// A row from the bytes moved and the forward's and backward's times.
     func report(_ name: String, bytes: (forward: Double, backward: Double?),
@@ -144,12 +147,12 @@ func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [[String: Any]] {
         }
         print(pad(name, 42) + pad(fmt(f.wall) + " GB/s", 16) + share(f)
               + (b.map { pad(fmt($0.wall) + " GB/s", 16) + share($0) } ?? ""))
-        var row: [String: Any] = ["op": name, "forward_gbps": f.wall, "forward_of_stream": f.wall / ceiling.wall,
-                                  "forward_of_stream_cpu": f.cpu / ceiling.cpu]
+        var row = OpRow(op: name)
+        (row.forwardGBps, row.forwardOfStream, row.forwardOfStreamCPU) =
+            (f.wall, f.wall / ceiling.wall, f.cpu / ceiling.cpu)
         if let b {
-            row["backward_gbps"] = b.wall
-            row["backward_of_stream"] = b.wall / ceiling.wall
-            row["backward_of_stream_cpu"] = b.cpu / ceiling.cpu
+            (row.backwardGBps, row.backwardOfStream, row.backwardOfStreamCPU) =
+                (b.wall, b.wall / ceiling.wall, b.cpu / ceiling.cpu)
         }
         rows.append(row)
     }

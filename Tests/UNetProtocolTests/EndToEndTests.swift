@@ -104,7 +104,7 @@ final class EndToEndTests: XCTestCase {
         guard let binary = EngineProcess.binary else { throw XCTSkip("unet-engine binary not found") }
         for (args, expected, status) in [
             (["--version"], "unet-engine \(EngineInfo.version)", Int32(0)),
-            (["--help"], "usage: unet-engine", 0), (["--bogus"], "", 2),
+            (["--help"], "OVERVIEW: A JSON-RPC engine", 0), (["--bogus"], "", 2),
         ] {
             let p = Process()
             p.executableURL = binary
@@ -122,7 +122,7 @@ final class EndToEndTests: XCTestCase {
 
     // MARK: Transcript matching
 
-    private static let placeholders: [String: (JSONValue) -> Bool] = [
+    private static let placeholders: [String: @Sendable (JSONValue) -> Bool] = [
         "<any>": { _ in true },
         "<string>": { $0.stringValue != nil },
         "<number>": { $0.doubleValue != nil },

@@ -4,7 +4,9 @@ import XCTest
 @testable import UNetProtocol
 
 /// The built `unet-engine` binary run as a subprocess with pipes, as a host runs it.
-final class EngineProcess {
+/// Unchecked Sendable: `rawOutput` and `errorOutput` are written by the two reading threads only, and read after
+/// `done` and `errorDone` are signalled.
+final class EngineProcess: @unchecked Sendable {
     let process = Process()
     private let stdin = Pipe()
     private let stdout = Pipe()

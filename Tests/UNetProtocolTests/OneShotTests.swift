@@ -78,7 +78,7 @@ final class OneShotTests: XCTestCase {
         for command in ["predict", "segment", "explain"] {
             let help = try runEngine([command, "--help"])
             XCTAssertEqual(help.status, 0, command)
-            XCTAssertTrue(help.stdout.hasPrefix("usage: unet-engine \(command) --model"), help.stdout)
+            XCTAssertTrue(help.stdout.contains("USAGE: unet-engine \(command) --model"), help.stdout)
             for needle in ["--threshold", "\"image\"", "\"error\"", "exit status", "  2  "] {
                 XCTAssertTrue(help.stdout.contains(needle), "\(command) --help mentions \(needle)")
             }

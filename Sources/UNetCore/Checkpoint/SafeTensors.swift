@@ -61,7 +61,7 @@ public struct SafeTensors {
                 }
                 continue
             }
-            guard let entry = value.objectValue, let dtype = entry["dtype"]?.stringValue,
+            guard let entry = value.objectValue, let dtypeName = entry["dtype"]?.stringValue,
                   let shapeAny = entry["shape"]?.arrayValue, let offsetsAny = entry["data_offsets"]?.arrayValue,
                   offsetsAny.count == 2 else { throw invalid("tensor \(name) has a malformed entry") }
             // Sizes come from the file: exact integers only, products checked for overflow before any comparison.
@@ -73,10 +73,13 @@ public struct SafeTensors {
                 guard let n = exactInt(v), n >= 0 else { throw invalid("tensor \(name) has bad offsets") }
                 return n
             }
-            guard let width = dtypeWidth[dtype] else { throw invalid("tensor \(name) has unsupported dtype \(dtype)") }
+            guard let dtype = DType(rawValue: dtypeName) else {
+                throw invalid("tensor \(name) has unsupported dtype \(dtypeName)")
+            }
+            let width = dtype.byteWidth
             guard let count = CheckedSize.product(shape), count <= (1 << 34) / width, offsets[1] >= offsets[0],
                   offsets[1] - offsets[0] == count * width else {
-                throw invalid("tensor \(name): \(offsets[1] &- offsets[0]) bytes for shape \(shape) of \(dtype)")
+                throw invalid("tensor \(name): \(offsets[1] &- offsets[0]) bytes for shape \(shape) of \(dtypeName)")
             }
             guard offsets[1] <= bodyCount else {
                 throw invalid("tensor \(name) ends at byte \(offsets[1]) past the data (\(bodyCount) bytes): truncated")
@@ -85,29 +88,43 @@ public struct SafeTensors {
             let t = Tensor(zeros: shape)
             data.withUnsafeBytes { raw in decode(raw.baseAddress! + body + offsets[0], dtype: dtype, count: count, into: t.data) }
             result.tensors[name] = t
-            if dtype.hasPrefix("I") || dtype.hasPrefix("U") { result.integerNames.insert(name) }
+            if dtype.isInteger { result.integerNames.insert(name) }
         }
         ranges.sort { $0.0 < $1.0 }
         for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 { throw invalid("tensors overlap in the data") }
         return result
     }
 
-    /// A JSON number that is exactly an `Int` (not 1e30, not 2^64, not 1.5).
     /// An integer of the header: a JSON integer (or a whole real, as some writers emit) that fits Int.
     static func exactInt(_ v: JSONValue) -> Int? { v.intValue.flatMap { Int(exactly: $0) } }
 
-    static let dtypeWidth: [String: Int] = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U8": 1]
+    /// The element types read, by their names in the header (safetensors' spelling); all are held as float32.
+    enum DType: String, CaseIterable {
+        case F32, F64, F16, BF16, I64, I32, U8
 
-    static func decode(_ p: UnsafeRawPointer, dtype: String, count: Int, into out: UnsafeMutablePointer<Float>) {
+        var byteWidth: Int {
+            switch self {
+            case .F64, .I64: 8
+            case .F32, .I32: 4
+            case .F16, .BF16: 2
+            case .U8: 1
+            }
+        }
+
+        /// Integer tensors (BatchNorm's `num_batches_tracked`) are written back as I64.
+        var isInteger: Bool { self == .I64 || self == .I32 || self == .U8 }
+    }
+
+    static func decode(_ p: UnsafeRawPointer, dtype: DType, count: Int, into out: UnsafeMutablePointer<Float>) {
         for i in 0..<count {
             switch dtype {
-            case "F32": out[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            case "F64": out[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-            case "F16": out[i] = Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-            case "BF16": out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
-            case "I64": out[i] = Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
-            case "I32": out[i] = Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-            default: out[i] = Float(p.load(fromByteOffset: i, as: UInt8.self))
+            case .F32: out[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            case .F64: out[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+            case .F16: out[i] = Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+            case .BF16: out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+            case .I64: out[i] = Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+            case .I32: out[i] = Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+            case .U8: out[i] = Float(p.load(fromByteOffset: i, as: UInt8.self))
             }
         }
     }
@@ -121,8 +138,9 @@ public struct SafeTensors {
         let names = tensors.keys.sorted()
         for name in names {
             let t = tensors[name]!
-            let bytes = t.count * (integerNames.contains(name) ? 8 : 4)
-            entries[name] = ["dtype": .string(integerNames.contains(name) ? "I64" : "F32"), "shape": JSONValue(t.shape),
+            let dtype: DType = integerNames.contains(name) ? .I64 : .F32
+            let bytes = t.count * dtype.byteWidth
+            entries[name] = ["dtype": .string(dtype.rawValue), "shape": JSONValue(t.shape),
                              "data_offsets": JSONValue([offset, offset + bytes])]
             offset += bytes
         }

@@ -1,9 +1,9 @@
 // Vector kernels for the memory-bound layers (ReLU, BatchNorm), 8 floats at a time.
 //
 // Why by hand: the plain loops over `UnsafeMutablePointer`s do not vectorise. LLVM cannot prove that the output
-// does not alias the inputs, and float reductions may not be reordered without fast-math. Measured on the
-// classifier's 64x224x224 activation, ReLU's backward ran at 1.6 GB/s as a scalar loop with a data-dependent
-// branch (half the elements mispredict on random signs); as a blend of vectors it runs near memory speed.
+// does not alias the inputs, and float reductions may not be reordered without fast-math. As a scalar loop with a
+// data-dependent branch, ReLU's backward mispredicts half the elements on random signs; as a blend of vectors it
+// runs near memory speed (Examples/benchmarks/RESULTS.md).
 // Each kernel keeps a scalar loop for the tail, and the layer tests compare with finite differences and
 // PyTorch's values, which the scalar semantics define.
 

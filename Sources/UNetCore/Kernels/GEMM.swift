@@ -6,7 +6,6 @@ import Foundation
 public enum BLAS {
     /// Sets the number of threads OpenBLAS may use (the engine's `--threads`).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
 }
 
 /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
@@ -132,6 +131,7 @@ enum GEMMThreading {
 
     /// `Parallel.run(chunks, job)` with OpenBLAS single-threaded and `insideProducts` set meanwhile.
     static func runSingleThreaded<Job: ChunkJob>(_ chunks: Int, _ job: Job) {
+        ComputeThread.check("GEMMThreading.runSingleThreaded")
         openblas_set_num_threads(1)
         insideProducts = true
         Parallel.run(chunks, job)
@@ -144,8 +144,8 @@ enum GEMMThreading {
 /// with OpenBLAS single-threaded inside each call.
 ///
 /// Why: Winograd's 36 products per chunk are small (O x C times C x tiles, with O and C as low as 64). Split
-/// across threads inside OpenBLAS, each pays a fork and join; measured on 64->64 channels at 224x224, batch 8,
-/// they ran at 50-65 GFLOP/s that way. Each thread running whole products on its own avoids the joins. Products
+/// across threads inside OpenBLAS, each pays a fork and join, which at 64->64 channels costs most of the
+/// products' time (Examples/benchmarks/RESULTS.md). Each thread running whole products on its own avoids the joins. Products
 /// go to threads in a fixed pattern, and each product is computed by one thread alone, so results do not depend
 /// on timing. OpenBLAS (0.3.7 and later) may be called from several threads at once when each call is
 /// single-threaded.

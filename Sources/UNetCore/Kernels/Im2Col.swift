@@ -69,14 +69,6 @@ public enum Padding: Equatable, Sendable {
                                                                                 right: right)
     }
 
-    public init?(name: String) {
-        switch name {
-        case "same": self = .same
-        case "valid": self = .valid
-        default: return nil
-        }
-    }
-
     public var name: String {
         switch self {
         case .same: return "same"

@@ -20,6 +20,7 @@ public enum Parallel {
     nonisolated(unsafe) private static var pool = WorkerPool(threads: 1)
 
     public static func setThreads(_ n: Int) {
+        ComputeThread.check("Parallel.setThreads")
         threads = max(1, n)
         BLAS.setThreads(threads)
         if pools[threads] == nil { pools[threads] = WorkerPool(threads: threads) }

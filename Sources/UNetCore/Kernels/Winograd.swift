@@ -47,10 +47,9 @@ struct WinogradPlan {
 
     /// Floats one chunk's transformed tiles may take (per buffer) for a convolution to `o` output channels.
     /// Wide layers want wide chunks: at 4 Mi floats Ronneberger's 512-channel layers at 32x32 took two chunks and
-    /// the weight gradient went twice over its (36, O, C) sums (`unet-bench --conv 4,512,512,32,32`: 643 -> 692-734
-    /// effective GFLOP/s forward and backward at 8 Mi). Layers to 64 channels do too little arithmetic per
-    /// transformed float to stream chunks from memory; at 1 Mi floats (4 MiB) a chunk stays in cache
-    /// (`--conv 4,64,64,256,256`: 262-304 -> 367-378; `8,192,64,224,224`: 338-381 -> 427-436).
+    /// the weight gradient went twice over its (36, O, C) sums. Layers to 64 channels do too little arithmetic per
+    /// transformed float to stream chunks from memory; at 1 Mi floats (4 MiB) a chunk stays in cache. Both were
+    /// measured with `unet-bench --conv` (Examples/benchmarks/RESULTS.md).
     static func defaultChunkBudget(outChannels o: Int) -> Int { o <= 64 ? 1 << 20 : 8 << 20 }
     /// Set by tests to force many chunks; nil for `defaultChunkBudget`.
     nonisolated(unsafe) static var chunkBudget: Int?
@@ -469,8 +468,8 @@ extension WinogradPlan {
 ///
 /// Why: at 12 to 32 channels a tile's transformed data is 36·C floats against its 16·C input pixels, so the
 /// chunked driver's V and M (4 MiB each, written by one stage and read by the next) made the transforms stream
-/// through L3 and took most of the layer (`--winograd-parts 16,16,16,128,128`: transforms 7.3-8.1 ms against
-/// 2.6-2.7 for the products). Blocks go to threads in a fixed pattern and each is computed by one thread alone,
+/// through L3 and take most of the layer (`unet-bench --winograd-parts`; Examples/benchmarks/RESULTS.md). Blocks go
+/// to threads in a fixed pattern and each is computed by one thread alone,
 /// so the output does not depend on timing.
 func winogradConvolveInBlocks(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>) {

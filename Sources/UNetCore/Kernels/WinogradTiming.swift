@@ -2,7 +2,8 @@ import Dispatch
 
 /// Best-of-`repeats` seconds of each stage of one Winograd forward over random data: the input transform, the 36
 /// products and the output transform (`unet-bench --winograd-parts N,C,O,H,W`). Whole-layer timings on a shared
-/// machine move by 20%; a stage's best of many repeats is steady enough to tune one transform against another.
+/// machine move too much to tune by; a stage's best of many repeats is steady enough to tune one transform against
+/// another.
 public func winogradStageSeconds(n: Int, c: Int, o: Int, h: Int, w: Int, repeats: Int = 10)
     -> (input: Double, products: Double, output: Double) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)

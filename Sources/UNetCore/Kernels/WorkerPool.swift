@@ -30,8 +30,19 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Set (to any non-nil value) on the pools' worker threads only.
+    private static let poolThreadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create")
+        return key
+    }()
+
+    /// Whether the calling thread is one of the pools' workers.
+    static var isPoolThread: Bool { pthread_getspecific(poolThreadKey) != nil }
+
     /// The pool lives as long as the process (replaced pools leave their threads waiting; `setThreads` is rare).
     private func serve(_ w: Int) {
+        pthread_setspecific(WorkerPool.poolThreadKey, UnsafeRawPointer(bitPattern: 1))
         while true {
             start[w - 1].wait()
             job!.pointee.run(w)

@@ -1,8 +1,8 @@
 /// Scratch memory shared by the layers of whatever model is running (im2col columns and their gradients).
 ///
 /// One buffer per slot, grown to the largest request and then reused, so a warm training step allocates no
-/// column memory. Numeric requests run one at a time (the engine has one worker), which is what makes one
-/// shared workspace safe; `Workspace.shared` must not be used from two threads at once.
+/// column memory. One shared workspace is safe because one thread at a time computes (`ComputeThread`, which
+/// `buffer` checks).
 public final class Workspace {
     nonisolated(unsafe) public static let shared = Workspace()
 
@@ -22,6 +22,7 @@ public final class Workspace {
 
     /// A buffer of at least `count` floats for `slot`; its contents are unspecified.
     public func buffer(_ slot: Slot, count: Int) -> UnsafeMutablePointer<Float> {
+        ComputeThread.check("Workspace.buffer")
         if let b = buffers[slot.rawValue], b.capacity >= count { return b.pointer }
         if let b = buffers[slot.rawValue] { UnsafeMutableRawPointer(b.pointer).deallocate() }
         growthCount += 1

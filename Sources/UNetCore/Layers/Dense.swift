@@ -4,14 +4,14 @@
 /// `activation` is only a label for the summary (Keras writes `Dense(2, activation="sigmoid")` as one layer);
 /// the model applies it, so that losses can work on logits.
 public final class Dense: UnaryLayer {
-    public var kind: String { activation.map { "Dense(\($0))" } ?? "Dense" }
+    public var kind: String { activation.map { "Dense(\($0.rawValue))" } ?? "Dense" }
     public let inputFeatures, outputFeatures: Int
-    public let activation: String?
+    public let activation: ModelHead.Activation?
     public let weight: Parameter
     public let bias: Parameter
     private var input: Tensor?
 
-    public init(inputFeatures: Int, outputFeatures: Int, activation: String? = nil,
+    public init(inputFeatures: Int, outputFeatures: Int, activation: ModelHead.Activation? = nil,
                 initializer: Initializer = .glorotUniform, rng: inout RandomGenerator) {
         self.inputFeatures = inputFeatures; self.outputFeatures = outputFeatures; self.activation = activation
         weight = Parameter("weight", Tensor(zeros: [outputFeatures, inputFeatures]))
@@ -30,7 +30,8 @@ public final class Dense: UnaryLayer {
     }
 
     /// Up to this many outputs (the classifier's head has 2), the products run as vector loops over the features:
-    /// OpenBLAS took 12 ms for the classifier's (8 x 802,816) · (802,816 x 2), a tenth of the memory bandwidth.
+    /// such a product is memory-bound, and OpenBLAS ran the classifier's (8 x 802,816) · (802,816 x 2) far below
+    /// the memory bandwidth (figures in Examples/benchmarks/RESULTS.md).
     static let vectorLoopMaximumOutputs = 16
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {

@@ -252,7 +252,7 @@ public enum EffUNetBuilder {
                 y = net.add("classification_head.2", Dropout(rate: Float(s.classificationDropout), seed: config.seed ^ 0xC1), y)
             }
             y = net.add("classification_head.3", Dense(inputFeatures: width, outputFeatures: k,
-                                                       activation: k == 1 ? "sigmoid" : "softmax", rng: &rng), y)
+                                                       activation: k == 1 ? .sigmoid : .softmax, rng: &rng), y)
             heads.append(ModelHead(name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
                                    output: net.outputs.count))
             net.outputs.append(y)

@@ -194,6 +194,7 @@ public final class Network {
     /// `forward(_:training:wanted:)` with the outputs written into `result` (emptied first), an array the caller
     /// keeps from step to step: `Model` does, so a step makes no array.
     public func forward(_ x: Tensor, training: Bool, wanted: [Int], into result: inout [Tensor?]) {
+        ComputeThread.check("Network.forward")
         let (needed, lastUse) = makePlan(wanted)
         result.removeAll(keepingCapacity: true)
         // Layers cache what their backward needs themselves, so the graph drops every output after its last use,
@@ -230,6 +231,7 @@ public final class Network {
     }
 
     private func backward(_ gradOutputs: [Tensor?], inputGradient: Bool) -> Tensor? {
+        ComputeThread.check("Network.backward")
         precondition(hasForward, "Network.backward without a training forward")
         if gradientByNode.count != nodes.count { gradientByNode = [Tensor?](repeating: nil, count: nodes.count) }
         if gradientIsOwned.count != nodes.count { gradientIsOwned = [Bool](repeating: false, count: nodes.count) }

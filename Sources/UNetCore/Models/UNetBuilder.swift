@@ -99,7 +99,7 @@ public enum UNetBuilder {
         if k > 0 {
             let pooled = net.add("classifier.pool", GlobalAveragePooling2D(), bottleneck)
             let dense = net.add("classifier", Dense(inputFeatures: f << depth, outputFeatures: k,
-                                                    activation: k == 1 ? "sigmoid" : "softmax", rng: &rng), pooled)
+                                                    activation: k == 1 ? .sigmoid : .softmax, rng: &rng), pooled)
             net.outputs.append(dense)
             heads.append(ModelHead(name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
                                    output: 1))

@@ -45,7 +45,7 @@ public enum UNetClassifierBuilder {
         let m2 = net.add("concat2", Concatenate(), u2, b1)
         let b5 = block("block5", m2, 128 + 64, 64)
         let f = net.add("flatten", Flatten(), b5)
-        let d = net.add("dense", Dense(inputFeatures: 64 * h * w, outputFeatures: classes, activation: "sigmoid",
+        let d = net.add("dense", Dense(inputFeatures: 64 * h * w, outputFeatures: classes, activation: .sigmoid,
                                         rng: &rng), f)
         net.outputs = [d]
         return Model(config: config, network: net,

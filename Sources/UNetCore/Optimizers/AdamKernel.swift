@@ -2,8 +2,8 @@
 ///
 /// Each lane computes exactly the scalar formula, operation for operation, so the new weights and moments are the
 /// bits the scalar loop gave (PyTorch's golden steps still match). The scalar loop, single-threaded and branching
-/// on optional moments per element, took 6% of a Ronneberger training step (31M weights, two passes: one to
-/// measure the update, one to write it).
+/// on optional moments per element, was a visible share of a Ronneberger training step (31M weights, two passes:
+/// one to measure the update, one to write it; Examples/benchmarks/RESULTS.md).
 struct AdamCoefficients {
     let learningRate, weightDecay, beta1, beta2, epsilon: Float
     /// lr / (1 - β1^t) and sqrt(1 - β2^t).

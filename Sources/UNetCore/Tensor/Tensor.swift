@@ -80,14 +80,6 @@ public final class Tensor: @unchecked Sendable {
         return t
     }
 
-    /// A copy with a new shape of the same element count.
-    public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
-        let t = Tensor(uninitialized: newShape)
-        t.data.update(from: data, count: count)
-        return t
-    }
-
     public func zero() { data.update(repeating: 0, count: count) }
 
     /// Copies `other`'s values into this tensor (same element count).

@@ -7,7 +7,7 @@ import Foundation
 /// training step page-faulted through fresh zeroed pages (measured as most of the time of memory-bound layers).
 /// Why not a cache of freed buffers keyed by size, which this replaced: each distinct activation size kept
 /// buffers of its own, so resident memory was the sum of every size's own peak rather than the peak of what is
-/// alive at once (classifier-224 training: 2.3 GiB resident for 1.4 GiB of live tensors). Freed blocks here merge
+/// alive at once (Examples/benchmarks/RESULTS.md has classifier-224's figures). Freed blocks here merge
 /// with their free neighbours and serve any later request that fits.
 ///
 /// A step frees what it allocated, so the next one finds the same free blocks and places every tensor where the

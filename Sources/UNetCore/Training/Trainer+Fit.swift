@@ -177,10 +177,17 @@ final class Prefetcher: @unchecked Sendable {
     func load(_ work: @escaping () throws -> Batch) {
         precondition(!pending, "one batch at a time")
         pending = true
+        let job = Job(work: work)
         queue.async {
-            self.result = Result { try work() }
+            self.result = Result { try job.work() }
             self.ready.signal()
         }
+    }
+
+    /// One batch's loading, handed to the queue. Unchecked: what `work` captures (the data source and its
+    /// decoders) is used by the queue's thread alone from `load` until `take` returns, one batch at a time.
+    private struct Job: @unchecked Sendable {
+        let work: () throws -> Batch
     }
 
     func take() throws -> Batch {

@@ -300,11 +300,6 @@ public final class Trainer {
         return Double(right) / Double(max(labels.count, 1))
     }
 
-    /// The class index each row of logits predicts (a single sigmoid output: 1 when its logit is positive).
-    public static func predictedClasses(_ logits: Tensor) -> [Int] {
-        (0..<logits.shape[0]).map { predictedClass(logits, row: $0) }
-    }
-
     static func predictedClass(_ logits: Tensor, row i: Int) -> Int {
         let c = logits.shape[1]
         if c == 1 { return logits[i] > 0 ? 1 : 0 }

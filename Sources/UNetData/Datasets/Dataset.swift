@@ -99,9 +99,9 @@ public final class Dataset: BatchSource, @unchecked Sendable {
         var results = [Result<(Image, Image?), Error>?](repeating: nil, count: indices.count)
         let doAugment = augment && !augmentation.isIdentity
         results.withUnsafeMutableBufferPointer { slots in
-            let base = slots.baseAddress!
+            let shared = Slots(base: slots.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: indices.count) { k in
-                base[k] = Result {
+                shared.base[k] = Result {
                     var (image, mask) = try load(indices[k])
                     if preprocessing.tileSampling {
                         // A new crop each epoch in training; a fixed one (epoch 0) when not augmenting.
@@ -118,6 +118,12 @@ public final class Dataset: BatchSource, @unchecked Sendable {
             }
         }
         return try results.map { try $0!.get() }
+    }
+
+    /// The result slots of `samplesAsSeen`, shared by its concurrent iterations: unchecked, since iteration k
+    /// writes slot k alone and the slots are read after `concurrentPerform` returns.
+    private struct Slots: @unchecked Sendable {
+        let base: UnsafeMutablePointer<Result<(Image, Image?), Error>?>
     }
 
     public func batch(indices: [Int], epoch: Int, augment: Bool) throws -> Batch {

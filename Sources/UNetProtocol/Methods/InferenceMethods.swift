@@ -60,9 +60,9 @@ public enum InferenceMethods: MethodGroup {
         ]
     }
 
-    /// Images per forward unless the request says otherwise (`batch_size`). Ronneberger's U-Net at 256x256
-    /// (`unet-bench --model-run unet-ronneberger-256 infer --batch N`) ran 3.5 images/s one at a time, 4.4 in
-    /// batches of four and 4.4 in batches of eight, at a peak RSS of 739 and 1065 MiB for four and eight.
+    /// Images per forward unless the request says otherwise (`batch_size`): four ran faster than one at a time and
+    /// as fast as eight, in less memory than eight (`unet-bench --model-run unet-ronneberger-256 infer --batch N`;
+    /// Examples/benchmarks/RESULTS.md has the figures).
     static let defaultBatchSize = 4
     /// A batch holds at most this many pixels per channel, or one image if that is larger: by default four
     /// 256x256 images; with an explicit `batch_size`, up to 64 of them. Larger images run alone, so a batch
