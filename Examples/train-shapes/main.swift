@@ -30,8 +30,10 @@ func makeSample(_ size: Int, _ rng: inout RandomGenerator) -> (image: [Float], m
 
 let (size, batch) = (32, 8)
 var rng = RandomGenerator(seed: 1)
-let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, size, size], seed: 1, depth: 3, filters: 8,
-                                        batchNorm: true))
+let model = try Model.build(
+    ModelConfig(
+        architecture: .unet, inputShape: [1, size, size], seed: 1, depth: 3, filters: 8,
+        batchNorm: true))
 let optimizer = Optimizer(kind: .adam, learningRate: 3e-3)
 print("train-shapes: unet depth 3, 8 filters, \(model.parameterCount) parameters, \(steps) steps of batch \(batch)")
 let start = Date()
@@ -53,7 +55,9 @@ for step in 1...steps {
             inter += Double(p * t[i]); total += Double(p + t[i])
         }
         let dice = total > 0 ? 2 * inter / total : 1
-        print(String(format: "step %4d  loss %.4f  batch dice %.3f  %.1f s", step, loss.loss, dice,
-                     Date().timeIntervalSince(start)))
+        print(
+            String(
+                format: "step %4d  loss %.4f  batch dice %.3f  %.1f s", step, loss.loss, dice,
+                Date().timeIntervalSince(start)))
     }
 }

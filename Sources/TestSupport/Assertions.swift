@@ -3,8 +3,10 @@ import XCTest
 
 /// Asserts two float sequences agree elementwise within `atol + rtol * |expected|`, and reports the worst
 /// element (index, both values) when they do not.
-public func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4,
-                        _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
+public func assertClose(
+    _ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
     guard actual.count == expected.count else {
         XCTFail("\(message()): \(actual.count) values, expected \(expected.count)", file: file, line: line)
         return
@@ -19,13 +21,16 @@ public func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e
         }
     }
     if worst >= 0 {
-        XCTFail("\(message()): element \(worst) is \(actual[worst]), expected \(expected[worst]) "
+        XCTFail(
+            "\(message()): element \(worst) is \(actual[worst]), expected \(expected[worst]) "
                 + "(atol \(atol), rtol \(rtol))", file: file, line: line)
     }
 }
 
-public func assertClose(_ actual: Tensor, _ expected: Tensor, atol: Float = 1e-5, rtol: Float = 1e-4,
-                        _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
+public func assertClose(
+    _ actual: Tensor, _ expected: Tensor, atol: Float = 1e-5, rtol: Float = 1e-4,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(actual.shape, expected.shape, "\(message()): shape", file: file, line: line)
     assertClose(actual.array, expected.array, atol: atol, rtol: rtol, message(), file: file, line: line)
 }

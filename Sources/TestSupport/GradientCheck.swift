@@ -18,8 +18,10 @@ public struct GradientCheck {
     }
 
     /// Checks dL/dx for every input and dL/dθ for every parameter of `layer` at `inputs`.
-    public func check(_ layer: Layer, inputs: [Tensor], training: Bool = true, file: StaticString = #filePath,
-                      line: UInt = #line) {
+    public func check(
+        _ layer: Layer, inputs: [Tensor], training: Bool = true, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         let y0 = layer.forward(inputs, training: training)
         let r = randomTensor(y0.shape, seed: seed)
         func loss() -> Double {
@@ -42,11 +44,14 @@ public struct GradientCheck {
     }
 
     /// Checks a gradient `analytic` of `loss` with respect to the values of `x`.
-    public func compare(_ x: Tensor, _ analytic: Tensor, _ loss: () -> Double, _ what: String,
-                        file: StaticString = #filePath, line: UInt = #line) {
+    public func compare(
+        _ x: Tensor, _ analytic: Tensor, _ loss: () -> Double, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(x.shape, analytic.shape, "\(what): gradient shape", file: file, line: line)
         var rng = RandomGenerator(seed: seed &+ UInt64(x.count))
-        let points = x.count <= maxPoints ? Array(0..<x.count) : (0..<maxPoints).map { _ in Int(rng.next() % UInt64(x.count)) }
+        let points =
+            x.count <= maxPoints ? Array(0..<x.count) : (0..<maxPoints).map { _ in Int(rng.next() % UInt64(x.count)) }
         for i in points {
             let saved = x[i]
             x[i] = saved + epsilon

@@ -102,7 +102,8 @@ public struct Augmentation: Codable, Equatable, Sendable {
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(rotation, forKey: .rotation); try c.encode(shear, forKey: .shear); try c.encode(zoom, forKey: .zoom)
+        try c.encode(rotation, forKey: .rotation); try c.encode(shear, forKey: .shear);
+        try c.encode(zoom, forKey: .zoom)
         try c.encodeIfPresent(zoomRange, forKey: .zoomRange)
         try c.encode(widthShift, forKey: .widthShift); try c.encode(heightShift, forKey: .heightShift)
         try c.encode(horizontalFlip, forKey: .horizontalFlip); try c.encode(verticalFlip, forKey: .verticalFlip)
@@ -123,21 +124,27 @@ public struct Augmentation: Codable, Equatable, Sendable {
 
     /// Checks ranges; the error names the setting.
     public func validate() throws {
-        func check(_ ok: Bool, _ field: String, _ why: String) throws { if !ok { throw ConfigError(field: field, reason: why) } }
+        func check(_ ok: Bool, _ field: String, _ why: String) throws {
+            if !ok { throw ConfigError(field: field, reason: why) }
+        }
         try check((0...180).contains(rotation), "augment.rotation", "must be in 0...180 degrees")
         try check((0...60).contains(shear), "augment.shear", "must be in 0...60 degrees")
         try check((0...0.99).contains(zoom), "augment.zoom", "must be in 0...0.99")
-        try check((0...8192).contains(widthShift), "augment.width_shift_range",
-                  "must be a fraction of the width below 1, or pixels up to 8192")
-        try check((0...8192).contains(heightShift), "augment.height_shift_range",
-                  "must be a fraction of the height below 1, or pixels up to 8192")
+        try check(
+            (0...8192).contains(widthShift), "augment.width_shift_range",
+            "must be a fraction of the width below 1, or pixels up to 8192")
+        try check(
+            (0...8192).contains(heightShift), "augment.height_shift_range",
+            "must be a fraction of the height below 1, or pixels up to 8192")
         if let r = zoomRange {
-            try check(r.count == 2 && r[0] > 0 && r[0] <= r[1] && r[1] <= 10, "augment.zoom_range",
-                      "must be [lo, hi] with 0 < lo <= hi <= 10")
+            try check(
+                r.count == 2 && r[0] > 0 && r[0] <= r[1] && r[1] <= 10, "augment.zoom_range",
+                "must be [lo, hi] with 0 < lo <= hi <= 10")
         }
         if let r = brightnessRange {
-            try check(r.count == 2 && r[0] >= 0 && r[0] <= r[1] && r[1] <= 10, "augment.brightness_range",
-                      "must be [lo, hi] with 0 <= lo <= hi <= 10")
+            try check(
+                r.count == 2 && r[0] >= 0 && r[0] <= r[1] && r[1] <= 10, "augment.brightness_range",
+                "must be [lo, hi] with 0 <= lo <= hi <= 10")
         }
         try check((0...255).contains(fillValue), "augment.cval", "must be in 0...255 (the image's 8-bit scale)")
         try check((0...1).contains(brightness), "augment.brightness", "must be in 0...1")
@@ -245,7 +252,8 @@ public struct Augmentation: Codable, Equatable, Sendable {
                         let sy = a.3 * Float(x) + a.4 * Float(y) + a.5
                         for ch in 0..<image.channels {
                             let channel = UnsafeBufferPointer(rebasing: src[(ch * plane)..<((ch + 1) * plane)])
-                            dst[ch * plane + y * w + x] = clamped
+                            dst[ch * plane + y * w + x] =
+                                clamped
                                 ? sampleClamped(channel, sx, sy, h, w, nearest: nearest)
                                 : sampleFilled(channel, sx, sy, h, w, nearest: nearest, fill: fill)
                         }
@@ -258,20 +266,25 @@ public struct Augmentation: Codable, Equatable, Sendable {
 
     /// The value of one channel `src` (h × w) at (sx, sy), the coordinate clamped to the image.
     @inline(__always)
-    func sampleClamped(_ src: UnsafeBufferPointer<Float>, _ rx: Float, _ ry: Float, _ h: Int, _ w: Int,
-                       nearest: Bool) -> Float {
+    func sampleClamped(
+        _ src: UnsafeBufferPointer<Float>, _ rx: Float, _ ry: Float, _ h: Int, _ w: Int,
+        nearest: Bool
+    ) -> Float {
         let sx = min(max(rx, 0), Float(w - 1)), sy = min(max(ry, 0), Float(h - 1))
         if nearest { return src[Int(sy.rounded()) * w + Int(sx.rounded())] }
         let (x0, y0) = (Int(sx), Int(sy))
         let (x1, y1) = (min(x0 + 1, w - 1), min(y0 + 1, h - 1))
-        return Augmentation.bilinear(src[y0 * w + x0], src[y0 * w + x1], src[y1 * w + x0], src[y1 * w + x1],
-                                     sx - Float(x0), sy - Float(y0))
+        return Augmentation.bilinear(
+            src[y0 * w + x0], src[y0 * w + x1], src[y1 * w + x0], src[y1 * w + x1],
+            sx - Float(x0), sy - Float(y0))
     }
 
     /// The value of one channel `src` (h × w) at (sx, sy), reading outside by `fillMode` (`fill` for constant).
     @inline(__always)
-    func sampleFilled(_ src: UnsafeBufferPointer<Float>, _ sx: Float, _ sy: Float, _ h: Int, _ w: Int,
-                      nearest: Bool, fill: Float) -> Float {
+    func sampleFilled(
+        _ src: UnsafeBufferPointer<Float>, _ sx: Float, _ sy: Float, _ h: Int, _ w: Int,
+        nearest: Bool, fill: Float
+    ) -> Float {
         func at(_ yy: Int?, _ xx: Int?) -> Float {
             guard let yy, let xx else { return fill }
             return src[yy * w + xx]

@@ -10,8 +10,9 @@ extension Augmentation {
 
     func validateShiftSteps(_ check: (Bool, String, String) throws -> Void) throws {
         if let g = gammaRange {
-            try check(g.count == 2 && g[0] >= 0.1 && g[0] <= g[1] && g[1] <= 10, "augment.gamma",
-                      "must be [lo, hi] with 0.1 <= lo <= hi <= 10")
+            try check(
+                g.count == 2 && g[0] >= 0.1 && g[0] <= g[1] && g[1] <= 10, "augment.gamma",
+                "must be [lo, hi] with 0.1 <= lo <= hi <= 10")
         }
         try check((0...0.5).contains(noise), "augment.noise", "must be in 0...0.5 (a fraction of 255)")
         try check((0...16).contains(blur), "augment.blur", "must be in 0...16 pixels")
@@ -44,13 +45,16 @@ extension Augmentation {
     /// black; the mask alike (nearest neighbour), its bands background.
     static func letterboxBands(_ image: Image, _ mask: Image?, fraction: Float, acrossRows: Bool) -> (Image, Image?) {
         let (h, w) = (image.height, image.width)
-        let kept = acrossRows
+        let kept =
+            acrossRows
             ? LetterboxPlacement(top: 0, left: 0, height: max(1, Int((Float(h) * (1 - fraction)).rounded())), width: w)
             : LetterboxPlacement(top: 0, left: 0, height: h, width: max(1, Int((Float(w) * (1 - fraction)).rounded())))
-        let region = LetterboxPlacement(top: (h - kept.height) / 2, left: (w - kept.width) / 2,
-                                        height: kept.height, width: kept.width)
+        let region = LetterboxPlacement(
+            top: (h - kept.height) / 2, left: (w - kept.width) / 2,
+            height: kept.height, width: kept.width)
         func place(_ i: Image, _ filter: ResizeFilter) -> Image {
-            i.resized(height: region.height, width: region.width, filter: filter).uncropped(height: h, width: w, at: region)
+            i.resized(height: region.height, width: region.width, filter: filter).uncropped(
+                height: h, width: w, at: region)
         }
         return (place(image, .area), mask.map { place($0, .nearest) })
     }
@@ -72,8 +76,9 @@ extension Augmentation {
                     for y in 0..<h {
                         for x in 0..<w {
                             let i = y * w + x
-                            out.pixels[ch * plane + i] = sampleClamped(channel, Float(x) + dx[i], Float(y) + dy[i], h, w,
-                                                                       nearest: nearest)
+                            out.pixels[ch * plane + i] = sampleClamped(
+                                channel, Float(x) + dx[i], Float(y) + dy[i], h, w,
+                                nearest: nearest)
                         }
                     }
                 }

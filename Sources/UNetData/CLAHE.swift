@@ -28,10 +28,12 @@ public struct CLAHE: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let grid = try c.decodeIfPresent([Int].self, forKey: .tileGrid) ?? [8, 8]
         guard grid.count == 2 else {
-            throw DecodingError.dataCorruptedError(forKey: .tileGrid, in: c, debugDescription: "must be [rows, columns]")
+            throw DecodingError.dataCorruptedError(
+                forKey: .tileGrid, in: c, debugDescription: "must be [rows, columns]")
         }
-        self.init(clipLimit: try c.decodeIfPresent(Double.self, forKey: .clipLimit) ?? 2, tileRows: grid[0],
-                  tileColumns: grid[1])
+        self.init(
+            clipLimit: try c.decodeIfPresent(Double.self, forKey: .clipLimit) ?? 2, tileRows: grid[0],
+            tileColumns: grid[1])
     }
 
     public func encode(to encoder: Encoder) throws {

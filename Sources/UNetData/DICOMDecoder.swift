@@ -41,7 +41,9 @@ public enum DICOMDecoder {
     }
 
     /// The declared image (no pixels decoded): size checked against the limits.
-    public static func header(_ bytes: UnsafeRawBufferPointer, path: String) throws -> (info: ImageInfo, tags: DICOMTags) {
+    public static func header(_ bytes: UnsafeRawBufferPointer, path: String) throws -> (
+        info: ImageInfo, tags: DICOMTags
+    ) {
         let file = try open(bytes, path: path)
         defer { cdicom_close(file) }
         let (info, tags) = try describe(file, path: path)
@@ -49,15 +51,19 @@ public enum DICOMDecoder {
     }
 
     /// Decodes frame `frame` (see `Frame`); `patientID` adds PatientID to the tags.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, frame: Int = 0, patientID: Bool = false,
-                              path: String) throws -> Frame {
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, frame: Int = 0, patientID: Bool = false,
+        path: String
+    ) throws -> Frame {
         let file = try open(bytes, path: path)
         defer { cdicom_close(file) }
         let (info, described) = try describe(file, path: path)
         var tags = described
         var raw = cdicom_info()
         cdicom_get_info(file, &raw)
-        guard raw.has_pixel_data != 0 else { throw ImageError(path: path, reason: .unsupported("DICOM without pixel data")) }
+        guard raw.has_pixel_data != 0 else {
+            throw ImageError(path: path, reason: .unsupported("DICOM without pixel data"))
+        }
         let samples = raw.samples_per_pixel
         guard samples == 1 || samples == 3 else {
             throw ImageError(path: path, reason: .unsupported("\(samples) samples per pixel (1 or 3 are read)"))
@@ -73,7 +79,8 @@ public enum DICOMDecoder {
         try check(Int(status), message, path: path)
         if patientID { tags.patientID = string(file, 0x0010, 0x0020) }
         let image = Image(channels: Int(samples), height: info.height, width: info.width, pixels: pixels)
-        let window: Window = raw.has_window != 0 && raw.window_width > 0
+        let window: Window =
+            raw.has_window != 0 && raw.window_width > 0
             ? .centerWidth(center: raw.window_center, width: raw.window_width) : .minMax
         let photometric = tags.photometricInterpretation
         return Frame(image: image, defaultWindow: window, inverted: photometric == "MONOCHROME1", tags: tags)
@@ -95,16 +102,21 @@ public enum DICOMDecoder {
         var raw = cdicom_info()
         cdicom_get_info(file, &raw)
         try ImageLimits.check(width: Int(raw.columns), height: Int(raw.rows), path: path)
-        let photometric = withUnsafeBytes(of: raw.photometric) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        let syntax = withUnsafeBytes(of: raw.transfer_syntax) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        let photometric = withUnsafeBytes(of: raw.photometric) {
+            String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+        }
+        let syntax = withUnsafeBytes(of: raw.transfer_syntax) {
+            String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+        }
         let spacing = string(file, 0x0028, 0x0030).map { $0.split(separator: "\\").compactMap { Double($0) } }
         let tags = DICOMTags(
             studyInstanceUID: string(file, 0x0020, 0x000D), sopInstanceUID: string(file, 0x0008, 0x0018),
             photometricInterpretation: photometric, pixelSpacing: spacing, rows: Int(raw.rows),
             columns: Int(raw.columns), bitsStored: Int(raw.bits_stored), viewPosition: string(file, 0x0018, 0x5101),
             patientID: nil, frames: Int(raw.frames), transferSyntax: syntax)
-        let info = ImageInfo(format: .dicom, width: Int(raw.columns), height: Int(raw.rows),
-                             channels: raw.samples_per_pixel == 3 ? 3 : 1)
+        let info = ImageInfo(
+            format: .dicom, width: Int(raw.columns), height: Int(raw.rows),
+            channels: raw.samples_per_pixel == 3 ? 3 : 1)
         return (info, tags)
     }
 

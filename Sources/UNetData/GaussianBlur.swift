@@ -22,14 +22,18 @@ extension Image {
             for y in 0..<height {
                 for x in 0..<width {
                     var s: Float = 0
-                    for k in 0..<kernel.count { s += kernel[k] * pixels[base + y * width + reflect(x + k - radius, width)] }
+                    for k in 0..<kernel.count {
+                        s += kernel[k] * pixels[base + y * width + reflect(x + k - radius, width)]
+                    }
                     tmp[base + y * width + x] = s
                 }
             }
             for y in 0..<height {
                 for x in 0..<width {
                     var s: Float = 0
-                    for k in 0..<kernel.count { s += kernel[k] * tmp[base + reflect(y + k - radius, height) * width + x] }
+                    for k in 0..<kernel.count {
+                        s += kernel[k] * tmp[base + reflect(y + k - radius, height) * width + x]
+                    }
                     out.pixels[base + y * width + x] = s
                 }
             }

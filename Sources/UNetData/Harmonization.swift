@@ -48,8 +48,9 @@ public struct Harmonization: Codable, Equatable, Sendable {
         }
         try check((0...255).contains(borderTolerance), "border_tolerance", "must be in 0...255")
         if let p = percentiles {
-            try check(p.count == 2 && p[0] >= 0 && p[0] < p[1] && p[1] <= 100, "percentiles",
-                      "must be [low, high] with 0 <= low < high <= 100")
+            try check(
+                p.count == 2 && p[0] >= 0 && p[0] < p[1] && p[1] <= 100, "percentiles",
+                "must be [low, high] with 0 <= low < high <= 100")
         }
         if let c = clahe {
             try check(!equalize, "clahe", "give equalize or clahe, not both")
@@ -84,8 +85,9 @@ extension Window {
         let plane = image.height * image.width
         if image.channels == 1 { apply(to: &image); return }
         for c in 0..<image.channels {
-            var one = Image(channels: 1, height: image.height, width: image.width,
-                            pixels: Array(image.pixels[(c * plane)..<((c + 1) * plane)]))
+            var one = Image(
+                channels: 1, height: image.height, width: image.width,
+                pixels: Array(image.pixels[(c * plane)..<((c + 1) * plane)]))
             apply(to: &one)
             image.pixels.replaceSubrange((c * plane)..<((c + 1) * plane), with: one.pixels)
         }

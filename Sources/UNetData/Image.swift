@@ -14,8 +14,9 @@ public struct Image: Equatable, Sendable {
     /// - Precondition: `pixels.count == channels * height * width`, `channels` is 1 or 3.
     public init(channels: Int, height: Int, width: Int, pixels: [Float]) {
         precondition(channels == 1 || channels == 3, "an image has 1 or 3 channels, not \(channels)")
-        precondition(pixels.count == channels * height * width,
-                     "\(pixels.count) pixels for \(channels)x\(height)x\(width)")
+        precondition(
+            pixels.count == channels * height * width,
+            "\(pixels.count) pixels for \(channels)x\(height)x\(width)")
         self.channels = channels
         self.height = height
         self.width = width
@@ -24,8 +25,9 @@ public struct Image: Equatable, Sendable {
 
     /// A constant image.
     public init(channels: Int, height: Int, width: Int, repeating value: Float = 0) {
-        self.init(channels: channels, height: height, width: width,
-                  pixels: [Float](repeating: value, count: channels * height * width))
+        self.init(
+            channels: channels, height: height, width: width,
+            pixels: [Float](repeating: value, count: channels * height * width))
     }
 
     /// An image from interleaved bytes (H, W, C), the layout decoders and most file formats use.
@@ -46,8 +48,10 @@ public struct Image: Equatable, Sendable {
 
     /// An image from interleaved 16-bit samples (H, W, C), divided by `divisor`: 257 scales to 0...255, 1 keeps
     /// the samples' own units for a `Window` to map.
-    public init(interleaved16 samples: UnsafeBufferPointer<UInt16>, channels inChannels: Int, height: Int,
-                width: Int, divisor: Float = 257) {
+    public init(
+        interleaved16 samples: UnsafeBufferPointer<UInt16>, channels inChannels: Int, height: Int,
+        width: Int, divisor: Float = 257
+    ) {
         precondition(samples.count >= inChannels * height * width)
         let outChannels = inChannels >= 3 ? 3 : 1
         var pixels = [Float](repeating: 0, count: outChannels * height * width)
@@ -62,8 +66,10 @@ public struct Image: Equatable, Sendable {
 
     /// An image from a raw array as hosts send it: shape [H, W] or [C, H, W] (C = 1 or 3), planar.
     /// - Parameter scale: multiplies every value, e.g. 255 for float arrays in [0, 1].
-    public static func fromArray(shape: [Int], values: [Float], scale: Float = 1,
-                                 path: String = "<array>") throws -> Image {
+    public static func fromArray(
+        shape: [Int], values: [Float], scale: Float = 1,
+        path: String = "<array>"
+    ) throws -> Image {
         let (c, h, w): (Int, Int, Int)
         switch shape.count {
         case 2: (c, h, w) = (1, shape[0], shape[1])

@@ -47,16 +47,20 @@ public enum ImageDecoder {
     ///   - atLeast: a JPEG may be decoded smaller, by DCT scaling, but not below this (height, width).
     ///   - options: how deep samples are windowed onto 0...255 (default: a DICOM's own window, else the file's
     ///     full scale) and which DICOM frame is read.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
-                              atLeast: (height: Int, width: Int)? = nil, options: DecodeOptions = .init(),
-                              path: String = "<memory>") throws -> Image {
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
+        atLeast: (height: Int, width: Int)? = nil, options: DecodeOptions = .init(),
+        path: String = "<memory>"
+    ) throws -> Image {
         try decodeWithTags(bytes, channels: channels, atLeast: atLeast, options: options, path: path).image
     }
 
     /// `decode`, with the DICOM tags of a DICOM file.
-    public static func decodeWithTags(_ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
-                                      atLeast: (height: Int, width: Int)? = nil, options: DecodeOptions = .init(),
-                                      path: String = "<memory>") throws -> DecodedImage {
+    public static func decodeWithTags(
+        _ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
+        atLeast: (height: Int, width: Int)? = nil, options: DecodeOptions = .init(),
+        path: String = "<memory>"
+    ) throws -> DecodedImage {
         if DICOMDecoder.isDICOM(bytes) {
             let frame = try DICOMDecoder.decode(bytes, frame: options.frame, patientID: options.patientID, path: path)
             var image = frame.image
@@ -76,7 +80,8 @@ public enum ImageDecoder {
         case .png:
             let decoded = try PNGDecoder.decode(bytes, path: path)
             image = decoded.image
-            defaultWindow = decoded.significantBits == 8
+            defaultWindow =
+                decoded.significantBits == 8
                 ? .fullScale(maximum: 255)
                 : Window.fullScale(bits: decoded.significantBits, largest: image.pixels.max() ?? 0)
         }
@@ -84,20 +89,26 @@ public enum ImageDecoder {
         return DecodedImage(image: channels.map { image.withChannels($0) } ?? image, dicom: nil)
     }
 
-    public static func decode(_ bytes: [UInt8], channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
-                              options: DecodeOptions = .init(), path: String = "<memory>") throws -> Image {
+    public static func decode(
+        _ bytes: [UInt8], channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
+        options: DecodeOptions = .init(), path: String = "<memory>"
+    ) throws -> Image {
         try bytes.withUnsafeBytes { try decode($0, channels: channels, atLeast: atLeast, options: options, path: path) }
     }
 
     /// Reads and decodes a file.
-    public static func decode(path: String, channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
-                              options: DecodeOptions = .init()) throws -> Image {
+    public static func decode(
+        path: String, channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
+        options: DecodeOptions = .init()
+    ) throws -> Image {
         try decodeWithTags(path: path, channels: channels, atLeast: atLeast, options: options).image
     }
 
     /// Reads and decodes a file, with its DICOM tags.
-    public static func decodeWithTags(path: String, channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
-                                      options: DecodeOptions = .init()) throws -> DecodedImage {
+    public static func decodeWithTags(
+        path: String, channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
+        options: DecodeOptions = .init()
+    ) throws -> DecodedImage {
         try readFile(path).withUnsafeBytes {
             try decodeWithTags($0, channels: channels, atLeast: atLeast, options: options, path: path)
         }

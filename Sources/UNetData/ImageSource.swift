@@ -40,8 +40,10 @@ public enum ImageSource: Equatable, Sendable {
 
     /// Decodes the source with `channels` (1, 3 or nil for as stored), letting a JPEG shrink by DCT scaling
     /// down to `atLeast`, windowing deep samples as `options` say. Masks of phantoms come back as 0/255 grey.
-    public func load(channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
-                     options: DecodeOptions = .init()) throws -> Image {
+    public func load(
+        channels: Int? = nil, atLeast: (height: Int, width: Int)? = nil,
+        options: DecodeOptions = .init()
+    ) throws -> Image {
         let image: Image
         switch self {
         case .file(let path):

@@ -28,8 +28,10 @@ public enum JPEGDecoder {
     /// Decodes to a grey (1) or RGB (3) image; `channels == nil` keeps the file's own colour model.
     /// - Parameter atLeast: when given as (height, width), the image may come back smaller than stored, by a DCT
     ///   scale factor of 1/2, 1/4 or 1/8, but never smaller than this on either side.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
-                              atLeast target: (height: Int, width: Int)? = nil, path: String) throws -> Image {
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, channels: Int? = nil,
+        atLeast target: (height: Int, width: Int)? = nil, path: String
+    ) throws -> Image {
         try withDecompressor(path: path) { handle in
             let header = try readHeader(handle, bytes, path: path)
             let outChannels = channels ?? header.channels
@@ -40,9 +42,10 @@ public enum JPEGDecoder {
             var out = [UInt8](repeating: 0, count: width * height * outChannels)
             let format = outChannels == 1 ? TJPF_GRAY : TJPF_RGB
             let status = out.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt(bytes.count),
-                              dst.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue),
-                              TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS)
+                tjDecompress2(
+                    handle, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt(bytes.count),
+                    dst.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue),
+                    TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS)
             }
             if status != 0 { throw error(handle, bytes, path: path) }
             return out.withUnsafeBufferPointer {
@@ -78,8 +81,9 @@ public enum JPEGDecoder {
         if bytes.isEmpty { throw ImageError(path: path, reason: .empty) }
         if !isJPEG(bytes) { throw ImageError(path: path, reason: .notAnImage) }
         var width: Int32 = 0, height: Int32 = 0, subsamp: Int32 = 0, colorspace: Int32 = 0
-        let status = tjDecompressHeader3(handle, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                         UInt(bytes.count), &width, &height, &subsamp, &colorspace)
+        let status = tjDecompressHeader3(
+            handle, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            UInt(bytes.count), &width, &height, &subsamp, &colorspace)
         if status != 0 { throw error(handle, bytes, path: path) }
         try ImageLimits.check(width: Int(width), height: Int(height), path: path)
         switch UInt32(colorspace) {

@@ -14,8 +14,10 @@ public struct LetterboxPlacement: Equatable, Codable, Sendable {
 extension Image {
     /// The image scaled to fit inside `height` x `width` with its aspect ratio kept, centred on a canvas of
     /// `fill` (black by default). Radiographs are rarely square; squashing them distorts heart and lung shapes.
-    public func letterboxed(height newHeight: Int, width newWidth: Int, fill: Float = 0,
-                            filter: ResizeFilter = .area) -> (image: Image, placement: LetterboxPlacement) {
+    public func letterboxed(
+        height newHeight: Int, width newWidth: Int, fill: Float = 0,
+        filter: ResizeFilter = .area
+    ) -> (image: Image, placement: LetterboxPlacement) {
         let scale = min(Double(newHeight) / Double(height), Double(newWidth) / Double(width))
         let h = min(newHeight, max(1, Int((Double(height) * scale).rounded())))
         let w = min(newWidth, max(1, Int((Double(width) * scale).rounded())))

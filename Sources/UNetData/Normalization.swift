@@ -29,10 +29,11 @@ public struct Normalization: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(mode: try c.decodeIfPresent(Mode.self, forKey: .mode) ?? .rescale,
-                  scale: try c.decodeIfPresent(Float.self, forKey: .scale) ?? 1.0 / 255,
-                  mean: try c.decodeIfPresent([Float].self, forKey: .mean) ?? [0],
-                  std: try c.decodeIfPresent([Float].self, forKey: .std) ?? [1])
+        self.init(
+            mode: try c.decodeIfPresent(Mode.self, forKey: .mode) ?? .rescale,
+            scale: try c.decodeIfPresent(Float.self, forKey: .scale) ?? 1.0 / 255,
+            mean: try c.decodeIfPresent([Float].self, forKey: .mean) ?? [0],
+            std: try c.decodeIfPresent([Float].self, forKey: .std) ?? [1])
         if std.contains(where: { $0 <= 0 }) {
             throw DecodingError.dataCorruptedError(forKey: .std, in: c, debugDescription: "std must be positive")
         }

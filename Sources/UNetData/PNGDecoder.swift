@@ -37,8 +37,9 @@ public enum PNGDecoder {
         guard [0, 2, 3, 4, 6].contains(colorType), [1, 2, 4, 8, 16].contains(depth) else {
             throw ImageError(path: path, reason: .corrupt("colour type \(colorType) with bit depth \(depth)"))
         }
-        return Header(width: width, height: height, channels: colorType == 0 || colorType == 4 ? 1 : 3,
-                      bitDepth: depth)
+        return Header(
+            width: width, height: height, channels: colorType == 0 || colorType == 4 ? 1 : 3,
+            bitDepth: depth)
     }
 
     /// Decodes to an image with the file's own colour model (grey or RGB); convert with `withChannels(_:)`.
@@ -88,10 +89,15 @@ public enum PNGDecoder {
         }
         if sixteen {
             var out = [UInt16](repeating: 0, count: size / 2)
-            try out.withUnsafeMutableBytes { try check(spng_decode_image(ctx, $0.baseAddress, size,
-                                                                         Int32(format.rawValue), 0), path) }
+            try out.withUnsafeMutableBytes {
+                try check(
+                    spng_decode_image(
+                        ctx, $0.baseAddress, size,
+                        Int32(format.rawValue), 0), path)
+            }
             var sbit = spng_sbit()
-            let significant = spng_get_sbit(ctx, &sbit) == 0
+            let significant =
+                spng_get_sbit(ctx, &sbit) == 0
                 ? Int(Int(ihdr.color_type) == 0 || Int(ihdr.color_type) == 4 ? sbit.grayscale_bits : sbit.red_bits)
                 : nil
             let image = out.withUnsafeBufferPointer {
@@ -100,8 +106,12 @@ public enum PNGDecoder {
             return (image, significant)
         }
         var out = [UInt8](repeating: 0, count: size)
-        try out.withUnsafeMutableBytes { try check(spng_decode_image(ctx, $0.baseAddress, size,
-                                                                     Int32(format.rawValue), 0), path) }
+        try out.withUnsafeMutableBytes {
+            try check(
+                spng_decode_image(
+                    ctx, $0.baseAddress, size,
+                    Int32(format.rawValue), 0), path)
+        }
         let image = out.withUnsafeBufferPointer {
             Image(interleaved: $0, channels: samples, height: header.height, width: header.width)
         }

@@ -18,20 +18,24 @@ public enum PNGEncoder {
     private static func encode(_ pixels: [UInt8], height: Int, width: Int, colour: spng_color_type, samples: Int)
         throws -> [UInt8]
     {
-        precondition(pixels.count == samples * height * width, "\(pixels.count) bytes for \(height)x\(width)x\(samples)")
+        precondition(
+            pixels.count == samples * height * width, "\(pixels.count) bytes for \(height)x\(width)x\(samples)")
         try ImageLimits.check(width: width, height: height, path: "<png encoder>")
         guard let ctx = spng_ctx_new(Int32(SPNG_CTX_ENCODER.rawValue)) else {
             throw ImageError(path: "<png encoder>", reason: .unsupported("cannot create a PNG encoder"))
         }
         defer { spng_ctx_free(ctx) }
         spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1)
-        var ihdr = spng_ihdr(width: UInt32(width), height: UInt32(height), bit_depth: 8,
-                             color_type: UInt8(colour.rawValue), compression_method: 0,
-                             filter_method: 0, interlace_method: 0)
+        var ihdr = spng_ihdr(
+            width: UInt32(width), height: UInt32(height), bit_depth: 8,
+            color_type: UInt8(colour.rawValue), compression_method: 0,
+            filter_method: 0, interlace_method: 0)
         try PNGDecoder.check(spng_set_ihdr(ctx, &ihdr), "<png encoder>")
         try pixels.withUnsafeBytes {
-            try PNGDecoder.check(spng_encode_image(ctx, $0.baseAddress, $0.count, Int32(SPNG_FMT_PNG.rawValue),
-                                                   Int32(SPNG_ENCODE_FINALIZE.rawValue)), "<png encoder>")
+            try PNGDecoder.check(
+                spng_encode_image(
+                    ctx, $0.baseAddress, $0.count, Int32(SPNG_FMT_PNG.rawValue),
+                    Int32(SPNG_ENCODE_FINALIZE.rawValue)), "<png encoder>")
         }
         var length = 0
         var error: Int32 = 0

@@ -29,7 +29,8 @@ public struct PhantomGenerator: Equatable, Sendable {
 
     /// The generator of phantom `index`: independent streams for independent indices.
     func generator(_ index: Int) -> RandomGenerator {
-        RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(truncatingIfNeeded: index) &* 0xD1B5_4A32_D192_ED03)
+        RandomGenerator(
+            seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(truncatingIfNeeded: index) &* 0xD1B5_4A32_D192_ED03)
     }
 
     /// The label of phantom `index` (cheap: no pixels are drawn).
@@ -67,14 +68,20 @@ public struct PhantomGenerator: Equatable, Sendable {
         var lungs: [Lung] = []
         for side in [-1.0, 1.0] {
             let wobble = (0..<3).map { k in
-                (amplitude: jitter(0.05, 0.03) / Double(k + 1), frequency: Double(k + 1),
-                 phase: Double(rng.uniform(0, 2 * Float.pi)))
+                (
+                    amplitude: jitter(0.05, 0.03) / Double(k + 1), frequency: Double(k + 1),
+                    phase: Double(rng.uniform(0, 2 * Float.pi))
+                )
             }
-            lungs.append(Lung(cx: midline + side * jitter(spread, 0.01), cy: jitter(lungY, 0.015),
-                              rx: jitter(0.125, 0.015), ry: jitter(lungRy, 0.015), wobble: wobble))
+            lungs.append(
+                Lung(
+                    cx: midline + side * jitter(spread, 0.01), cy: jitter(lungY, 0.015),
+                    rx: jitter(0.125, 0.015), ry: jitter(lungRy, 0.015), wobble: wobble))
         }
-        let heart = (cx: midline + jitter(0.06, 0.02), cy: lungY + lungRy * jitter(0.62, 0.06),
-                     rx: jitter(0.12, 0.015), ry: jitter(0.095, 0.015))
+        let heart = (
+            cx: midline + jitter(0.06, 0.02), cy: lungY + lungRy * jitter(0.62, 0.06),
+            rx: jitter(0.12, 0.015), ry: jitter(0.095, 0.015)
+        )
         let ribSpacing = jitter(0.062, 0.006), ribTop = lungY - lungRy * 0.95, ribWidth = jitter(0.011, 0.002)
         let exposure = jitter(1, 0.08), offset = jitter(0, 10), noise = Float(jitter(5, 2))
 
@@ -100,7 +107,8 @@ public struct PhantomGenerator: Equatable, Sendable {
             for x in 0..<width {
                 let u = (Double(x) + 0.5) / Double(width)
                 // Body: soft tissue over air, brighter towards the abdomen.
-                let bodyD = (((u - body.cx) / body.rx) * ((u - body.cx) / body.rx)
+                let bodyD =
+                    (((u - body.cx) / body.rx) * ((u - body.cx) / body.rx)
                     + ((v - body.cy) / body.ry) * ((v - body.cy) / body.ry)).squareRoot()
                 let inBody = smoothStep(bodyD - 1, edge / body.rx)
                 var value = 12 + inBody * (120 + 50 * v)
@@ -113,7 +121,8 @@ public struct PhantomGenerator: Equatable, Sendable {
                     lungness = max(lungness, smoothStep(d - 1, edge / lung.rx))
                     inLung = inLung || d <= 1
                 }
-                let heartD = (((u - heart.cx) / heart.rx) * ((u - heart.cx) / heart.rx)
+                let heartD =
+                    (((u - heart.cx) / heart.rx) * ((u - heart.cx) / heart.rx)
                     + ((v - heart.cy) / heart.ry) * ((v - heart.cy) / heart.ry)).squareRoot()
                 let heartness = smoothStep(heartD - 1, edge / heart.rx)
                 lungness *= 1 - heartness
@@ -141,7 +150,9 @@ public struct PhantomGenerator: Equatable, Sendable {
             }
         }
         for i in 0..<pixels.count { pixels[i] = min(max(pixels[i] + noise * rng.normal(), 0), 255) }
-        return (Image(channels: 1, height: height, width: width, pixels: pixels),
-                Image(channels: 1, height: height, width: width, pixels: mask), label)
+        return (
+            Image(channels: 1, height: height, width: width, pixels: pixels),
+            Image(channels: 1, height: height, width: width, pixels: mask), label
+        )
     }
 }

@@ -26,9 +26,11 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     /// Border crop, windowing and equalisation against scanner differences (`Harmonization`), repeated at inference.
     public var harmonization = Harmonization.none
 
-    public init(channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
-                normalization: Normalization = .unit, maskThreshold: Float = 127, maskFormat: MaskFormat = .auto,
-                dctScaling: Bool = true) {
+    public init(
+        channels: Int = 1, height: Int = 224, width: Int = 224, letterbox: Bool = false,
+        normalization: Normalization = .unit, maskThreshold: Float = 127, maskFormat: MaskFormat = .auto,
+        dctScaling: Bool = true
+    ) {
         precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
         precondition(height > 0 && width > 0, "input size must be positive")
         self.channels = channels
@@ -60,12 +62,13 @@ public struct Preprocessing: Codable, Equatable, Sendable {
         guard height > 0, width > 0, height <= ImageLimits.maxSide, width <= ImageLimits.maxSide else {
             throw DecodingError.dataCorruptedError(forKey: .height, in: c, debugDescription: "size out of range")
         }
-        self.init(channels: channels, height: height, width: width,
-                  letterbox: try c.decodeIfPresent(Bool.self, forKey: .letterbox) ?? false,
-                  normalization: try c.decodeIfPresent(Normalization.self, forKey: .normalization) ?? .unit,
-                  maskThreshold: try c.decodeIfPresent(Float.self, forKey: .maskThreshold) ?? 127,
-                  maskFormat: try c.decodeIfPresent(MaskFormat.self, forKey: .maskFormat) ?? .auto,
-                  dctScaling: try c.decodeIfPresent(Bool.self, forKey: .dctScaling) ?? true)
+        self.init(
+            channels: channels, height: height, width: width,
+            letterbox: try c.decodeIfPresent(Bool.self, forKey: .letterbox) ?? false,
+            normalization: try c.decodeIfPresent(Normalization.self, forKey: .normalization) ?? .unit,
+            maskThreshold: try c.decodeIfPresent(Float.self, forKey: .maskThreshold) ?? 127,
+            maskFormat: try c.decodeIfPresent(MaskFormat.self, forKey: .maskFormat) ?? .auto,
+            dctScaling: try c.decodeIfPresent(Bool.self, forKey: .dctScaling) ?? true)
         harmonization = try c.decodeIfPresent(Harmonization.self, forKey: .harmonization) ?? .none
     }
 
@@ -79,9 +82,11 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     /// (when `harmonization` asks) from both alike, then fitted, the image's intensities harmonised. Masks are
     /// resized nearest-neighbour (class indices stay indices), then made targets by `maskFormat`: 0/1 by
     /// `maskThreshold`, or class indices. A palette PNG's indices are class indices under "auto".
-    public func loadSample(_ source: ImageSource, mask maskSource: ImageSource?) throws -> (image: Image, mask: Image?) {
-        var image = try source.load(channels: channels, atLeast: dctScaling ? (height, width) : nil,
-                                    options: decodeOptions)
+    public func loadSample(_ source: ImageSource, mask maskSource: ImageSource?) throws -> (image: Image, mask: Image?)
+    {
+        var image = try source.load(
+            channels: channels, atLeast: dctScaling ? (height, width) : nil,
+            options: decodeOptions)
         let region = harmonization.cropRegion(of: image)
         let decodedSize = (height: image.height, width: image.width)
         if let region { image = image.cropped(to: region) }
@@ -105,8 +110,9 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public func imageBatch(_ images: [Image]) -> Tensor {
         let batch = Tensor(zeros: [images.count, channels, height, width])
         for (n, image) in images.enumerated() {
-            precondition(image.channels == channels && image.height == height && image.width == width,
-                         "image \(n) is \(image.channels)x\(image.height)x\(image.width), not \(inputShape)")
+            precondition(
+                image.channels == channels && image.height == height && image.width == width,
+                "image \(n) is \(image.channels)x\(image.height)x\(image.width), not \(inputShape)")
             normalization.apply(image, into: batch.image(n))
         }
         return batch

@@ -29,7 +29,9 @@ extension Preprocessing {
         }
         let top = Int(rng.next() % UInt64(image.height - height + 1))
         let left = Int(rng.next() % UInt64(image.width - width + 1))
-        return (image.cropped(top: top, left: left, height: height, width: width),
-                mask.map { $0.cropped(top: top, left: left, height: height, width: width) })
+        return (
+            image.cropped(top: top, left: left, height: height, width: width),
+            mask.map { $0.cropped(top: top, left: left, height: height, width: width) }
+        )
     }
 }

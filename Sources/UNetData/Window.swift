@@ -23,8 +23,9 @@ public enum Window: Equatable, Sendable {
         }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, parts.allSatisfy({ $0.hasPrefix("p") }),
-              let low = Double(parts[0].dropFirst()), let high = Double(parts[1].dropFirst()),
-              low >= 0, low < high, high <= 100 else { return nil }
+            let low = Double(parts[0].dropFirst()), let high = Double(parts[1].dropFirst()),
+            low >= 0, low < high, high <= 100
+        else { return nil }
         self = .percentiles(low: low, high: high)
     }
 
@@ -53,8 +54,9 @@ public enum Window: Equatable, Sendable {
             Window.stretch(&image.pixels, low: Double(low), high: Double(high))
         case .percentiles(let lowP, let highP):
             let sorted = image.pixels.sorted()
-            Window.stretch(&image.pixels, low: Window.percentile(sorted, lowP),
-                           high: Window.percentile(sorted, highP))
+            Window.stretch(
+                &image.pixels, low: Window.percentile(sorted, lowP),
+                high: Window.percentile(sorted, highP))
         }
     }
 

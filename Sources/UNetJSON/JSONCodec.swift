@@ -74,9 +74,14 @@ public enum JSONCodec {
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) ?? UnsafePointer<CChar>(bitPattern: 1)!
         guard let root = json_loadb(base, bytes.count, decodeFlags, &error) else {
             if json_error_code(&error) == json_error_stack_overflow { throw DecodeError.tooDeep(limit: maximumDepth) }
-            if json_error_code(&error) == json_error_numeric_overflow, withUnsafeBytes(of: &error.text, {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }).contains("integer") {
+            if json_error_code(&error) == json_error_numeric_overflow,
+                withUnsafeBytes(
+                    of: &error.text,
+                    {
+                        String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                    }
+                ).contains("integer")
+            {
                 throw OversizeInteger.end(position: Int(error.position))
             }
             let message = withUnsafeBytes(of: &error.text) { raw in

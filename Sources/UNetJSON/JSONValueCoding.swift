@@ -81,8 +81,9 @@ private final class Node {
 
     private static func unsigned(_ v: UInt64, _ path: [CodingKey]) throws -> Node {
         guard let i = Int64(exactly: v) else {
-            throw JSONValueCoding.Failure(path: JSONValueCoding.pathString(path),
-                                          reason: "\(v) is beyond the integers JSON text here can hold")
+            throw JSONValueCoding.Failure(
+                path: JSONValueCoding.pathString(path),
+                reason: "\(v) is beyond the integers JSON text here can hold")
         }
         return Node(.int(i))
     }
@@ -103,7 +104,9 @@ private struct NodeEncoder: Encoder {
         return UnkeyedNodeContainer(node: node, codingPath: codingPath)
     }
 
-    func singleValueContainer() -> SingleValueEncodingContainer { SingleNodeContainer(node: node, codingPath: codingPath) }
+    func singleValueContainer() -> SingleValueEncodingContainer {
+        SingleNodeContainer(node: node, codingPath: codingPath)
+    }
 }
 
 private struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
@@ -170,7 +173,9 @@ private struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
         append(try Node.encode(value, path: codingPath + [IndexKey(count)]))
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<
+        NestedKey
+    > {
         let child = Node()
         child.members = []
         let path = codingPath + [IndexKey(count)]
@@ -296,7 +301,9 @@ private struct KeyedValueContainer<Key: CodingKey>: KeyedDecodingContainerProtoc
         try child(key).container(keyedBy: type)
     }
 
-    func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer { try child(key).unkeyedContainer() }
+    func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
+        try child(key).unkeyedContainer()
+    }
 
     func superDecoder() throws -> Decoder { try child(Key(stringValue: "super")!) }
     func superDecoder(forKey key: Key) throws -> Decoder { try child(key) }
@@ -314,8 +321,9 @@ private struct UnkeyedValueContainer: UnkeyedDecodingContainer {
 
     private mutating func next() throws -> ValueDecoder {
         guard !isAtEnd else {
-            throw JSONValueCoding.Failure(path: JSONValueCoding.pathString(codingPath),
-                                          reason: "has only \(items.count) items")
+            throw JSONValueCoding.Failure(
+                path: JSONValueCoding.pathString(codingPath),
+                reason: "has only \(items.count) items")
         }
         defer { currentIndex += 1 }
         return ValueDecoder(value: items[currentIndex], codingPath: codingPath + [IndexKey(currentIndex)])
@@ -329,7 +337,9 @@ private struct UnkeyedValueContainer: UnkeyedDecodingContainer {
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next().decode(type) }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<
+        NestedKey
+    > {
         try next().container(keyedBy: type)
     }
 

@@ -11,15 +11,18 @@ extension ParamsReader {
         guard let v = try self[SharedParams.window] else { return options }
         if let text = v.stringValue {
             guard let window = Window(text: text) else {
-                throw invalid("window", "must be [center, width], \"minmax\" or percentiles like \"p1-p99\", got \"\(text)\"")
+                throw invalid(
+                    "window", "must be [center, width], \"minmax\" or percentiles like \"p1-p99\", got \"\(text)\"")
             }
             options.window = window
         } else if let pair = v.arrayValue, pair.count == 2, let center = pair[0].doubleValue,
-                  let width = pair[1].doubleValue, center.isFinite, width.isFinite {
+            let width = pair[1].doubleValue, center.isFinite, width.isFinite
+        {
             guard width > 0 else { throw invalid("window", "width must be positive, got \(width)") }
             options.window = .centerWidth(center: center, width: width)
         } else {
-            throw invalid("window", "must be [center, width], \"minmax\" or percentiles like \"p1-p99\", got \(v.typeName)")
+            throw invalid(
+                "window", "must be [center, width], \"minmax\" or percentiles like \"p1-p99\", got \(v.typeName)")
         }
         return options
     }

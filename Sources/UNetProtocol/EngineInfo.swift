@@ -11,10 +11,12 @@ public enum EngineInfo {
     /// The BLAS library and the kernels it runs (`BLASCoreCheck`), so a host can see the fast path is taken.
     public static var blas: JSONValue {
         let r = BLASCoreCheck.report
-        return ["library": .string(r.library), "version": .string(r.version), "config": .string(r.config),
-                "core": .string(r.core), "chosen_by": .string(r.choice.rawValue), "corrected": .bool(r.corrected),
-                "restarted_from": r.restartedFrom.map(JSONValue.string) ?? .null,
-                "best_core": r.best.map(JSONValue.string) ?? .null,
-                "cpu": ["vendor": .string(r.cpu.vendor.rawValue), "features": JSONValue(r.cpu.names)]]
+        return [
+            "library": .string(r.library), "version": .string(r.version), "config": .string(r.config),
+            "core": .string(r.core), "chosen_by": .string(r.choice.rawValue), "corrected": .bool(r.corrected),
+            "restarted_from": r.restartedFrom.map(JSONValue.string) ?? .null,
+            "best_core": r.best.map(JSONValue.string) ?? .null,
+            "cpu": ["vendor": .string(r.cpu.vendor.rawValue), "features": JSONValue(r.cpu.names)],
+        ]
     }
 }

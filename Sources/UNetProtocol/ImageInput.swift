@@ -57,13 +57,15 @@ struct ImageInput {
         let target = resize ? (model.config.inputShape[1], model.config.inputShape[2]) : nil
         var result: ImageInput
         if let a = try p.object("array") {
-            result = try readArray(a, channels: channels, target: target, normalization: normalization,
-                                   options: options, harmonization: harmonization)
+            result = try readArray(
+                a, channels: channels, target: target, normalization: normalization,
+                options: options, harmonization: harmonization)
             try a.finish()
         } else {
             let (decoded, stem) = try decode(p, channels: channels, options: options)
-            result = fromPixels(decoded.image, target: target, normalization: normalization, stem: stem,
-                                harmonization: harmonization)
+            result = fromPixels(
+                decoded.image, target: target, normalization: normalization, stem: stem,
+                harmonization: harmonization)
             result.dicom = decoded.dicom
         }
         try p.finish(known: ["array", "path", "jpeg", "png"])  // only the given form was read
@@ -79,11 +81,13 @@ struct ImageInput {
     ) -> ImageInput {
         let region = harmonization.cropRegion(of: image)
         let kept = region.map { image.cropped(to: $0) } ?? image
-        let sized = harmonization.adjusted(target.map { kept.resized(height: $0.0, width: $0.1, filter: .area) } ?? kept)
+        let sized = harmonization.adjusted(
+            target.map { kept.resized(height: $0.0, width: $0.1, filter: .area) } ?? kept)
         let t = Tensor(zeros: [sized.channels, sized.height, sized.width])
         normalization.apply(sized, into: t.data)
-        return ImageInput(tensor: t, originalHeight: image.height, originalWidth: image.width, stem: stem,
-                          region: region)
+        return ImageInput(
+            tensor: t, originalHeight: image.height, originalWidth: image.width, stem: stem,
+            region: region)
     }
 
     /// Decodes a path, jpeg, png or dicom form with UNetData, as 1 or 3 channels.
@@ -96,8 +100,10 @@ struct ImageInput {
         }
         if let path = try p.path("path") {
             guard FileManager.default.fileExists(atPath: path) else { throw RPCError.fileNotFound(path) }
-            return (try ImageDecoder.decodeWithTags(path: path, channels: channels, options: options),
-                    MaskFiles.stem(ofPath: path))
+            return (
+                try ImageDecoder.decodeWithTags(path: path, channels: channels, options: options),
+                MaskFiles.stem(ofPath: path)
+            )
         }
         let key = ["jpeg", "png", "dicom"].first { p.has($0) }!
         let text = try p.string(key) ?? ""
@@ -125,13 +131,15 @@ struct ImageInput {
             }
             var image = UNetData.Image(channels: c, height: h, width: w, pixels: values)
             (options.window ?? Window.fullScale(bits: nil, largest: values.max() ?? 0)).apply(to: &image)
-            return fromPixels(image.withChannels(channels), target: target, normalization: normalization, stem: nil,
-                              harmonization: harmonization)
+            return fromPixels(
+                image.withChannels(channels), target: target, normalization: normalization, stem: nil,
+                harmonization: harmonization)
         }
         if dtype == .uint8, c == 1 || c == 3, channels == 1 || channels == 3 {
             let image = UNetData.Image(channels: c, height: h, width: w, pixels: values).withChannels(channels)
-            return fromPixels(image, target: target, normalization: normalization, stem: nil,
-                              harmonization: harmonization)
+            return fromPixels(
+                image, target: target, normalization: normalization, stem: nil,
+                harmonization: harmonization)
         }
         let t = Tensor(zeros: [channels, h, w])
         if dtype == .uint8 {

@@ -19,21 +19,28 @@ enum InlineBatch {
         harmonization.cropBorders = false
         var inputs: [ImageInput] = []
         for i in images.indices {
-            inputs.append(try ImageInput.read(images, index: i, params: p, model: model, resize: resize,
-                                              normalization: normalization, harmonization: harmonization))
+            inputs.append(
+                try ImageInput.read(
+                    images, index: i, params: p, model: model, resize: resize,
+                    normalization: normalization, harmonization: harmonization))
         }
         let shape = inputs[0].tensor.shape
         for (i, input) in inputs.enumerated() where input.tensor.shape != shape {
-            throw RPCError.shapeMismatch("images[\(i)] is \(input.tensor.shape), images[0] is \(shape): one batch needs one size",
-                                         field: "images[\(i)]")
+            throw RPCError.shapeMismatch(
+                "images[\(i)] is \(input.tensor.shape), images[0] is \(shape): one batch needs one size",
+                field: "images[\(i)]")
         }
         let x = Tensor(uninitialized: [inputs.count] + shape)
-        for (i, input) in inputs.enumerated() { (x.data + i * input.tensor.count).update(from: input.tensor.data, count: input.tensor.count) }
+        for (i, input) in inputs.enumerated() {
+            (x.data + i * input.tensor.count).update(from: input.tensor.data, count: input.tensor.count)
+        }
 
         var labels: [Int]?
         if let values = try p.array("labels", count: inputs.count...inputs.count) {
             labels = try values.enumerated().map { i, v in
-                guard let n = v.intValue, n >= 0, n < 1000 else { throw p.invalid("labels[\(i)]", "must be a class index") }
+                guard let n = v.intValue, n >= 0, n < 1000 else {
+                    throw p.invalid("labels[\(i)]", "must be a class index")
+                }
                 return Int(n)
             }
         } else if p.has("labels") {
@@ -45,7 +52,8 @@ enum InlineBatch {
             let m = Tensor(zeros: [inputs.count, 1, h, w])
             for i in values.indices {
                 let mask = try readMask(p, values, index: i)
-                let sized = mask.height == h && mask.width == w ? mask : mask.resized(height: h, width: w, filter: .nearest)
+                let sized =
+                    mask.height == h && mask.width == w ? mask : mask.resized(height: h, width: w, filter: .nearest)
                 let targets = MaskFormat.auto.targets(sized, threshold: 127)
                 for j in 0..<(h * w) { m[i * h * w + j] = targets.pixels[j] }
             }
@@ -53,7 +61,9 @@ enum InlineBatch {
         } else if p.has("masks") {
             throw p.invalid("masks", "must be an array of \(inputs.count) masks")
         }
-        guard labels != nil || masks != nil else { throw p.invalid("labels", "train.step with images needs labels or masks") }
+        guard labels != nil || masks != nil else {
+            throw p.invalid("labels", "train.step with images needs labels or masks")
+        }
         try p.finish()
         return Batch(images: x, masks: masks, labels: labels)
     }
@@ -64,7 +74,8 @@ enum InlineBatch {
         let forms = ["array", "path", "png"]
         let given = forms.filter { p.value($0) != nil }
         if given.count > 1 {
-            throw params.invalid("masks[\(index)]", "must have one of array, path, png, not \(given.joined(separator: " and "))")
+            throw params.invalid(
+                "masks[\(index)]", "must have one of array, path, png, not \(given.joined(separator: " and "))")
         }
         // A key beside the form (a typo such as "shpae" next to "array") is refused, listing the known ones.
         try p.finish(known: forms)

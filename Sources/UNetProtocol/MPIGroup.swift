@@ -51,7 +51,9 @@ public final class MPIGroup: DataParallelGroup, RequestReplicator {
             DataParallel.bucketFloats = max(1, Int(mb * 1024 * 1024 / 4))
         }
         if let text = environment["UNET_MPI_OVERLAP"] {
-            guard text == "0" || text == "1" else { throw StartError(description: "UNET_MPI_OVERLAP must be 0 or 1, got \(text)") }
+            guard text == "0" || text == "1" else {
+                throw StartError(description: "UNET_MPI_OVERLAP must be 0 or 1, got \(text)")
+            }
             DataParallel.overlapsAllreduce = text == "1"
         }
         return MPIGroup(rank: Int(rank), size: Int(size))
@@ -141,7 +143,9 @@ public final class MPIGroup: DataParallelGroup, RequestReplicator {
         var bytes = JSONCodec.encode(request.message)
         var length = Int64(bytes.count)
         check(unet_mpi_broadcast_int64(&length, 0), "MPI_Bcast")
-        bytes.withUnsafeMutableBytes { check(unet_mpi_broadcast_bytes($0.baseAddress, Int32($0.count), 0), "MPI_Bcast") }
+        bytes.withUnsafeMutableBytes {
+            check(unet_mpi_broadcast_bytes($0.baseAddress, Int32($0.count), 0), "MPI_Bcast")
+        }
     }
 
     public func shareEnd() {
@@ -155,7 +159,9 @@ public final class MPIGroup: DataParallelGroup, RequestReplicator {
         check(unet_mpi_broadcast_int64(&length, 0), "MPI_Bcast")
         guard length >= 0 else { return nil }
         var bytes = [UInt8](repeating: 0, count: Int(length))
-        bytes.withUnsafeMutableBytes { check(unet_mpi_broadcast_bytes($0.baseAddress, Int32($0.count), 0), "MPI_Bcast") }
+        bytes.withUnsafeMutableBytes {
+            check(unet_mpi_broadcast_bytes($0.baseAddress, Int32($0.count), 0), "MPI_Bcast")
+        }
         guard let value = try? JSONCodec.decode(bytes), case .success(let request) = Request.parse(value) else {
             Log.error("rank \(rank): rank 0 shared a request that does not parse; ending the job")
             unet_mpi_abort(70)

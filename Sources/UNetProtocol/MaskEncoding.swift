@@ -87,10 +87,13 @@ public enum MaskEncoding: String, CaseIterable, Sendable {
         let (k, h, w) = (probs.shape[1], probs.shape[2], probs.shape[3])
         let out = Tensor(zeros: [1, k, height, width])
         for c in 0..<k {
-            let plane = UNetData.Image(channels: 1, height: h, width: w,
-                                       pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))
+            let plane = UNetData.Image(
+                channels: 1, height: h, width: w,
+                pixels: Array(UnsafeBufferPointer(start: probs.data + c * h * w, count: h * w)))
             let placed = plane.uncropped(height: height, width: width, at: region, fill: k > 1 && c == 0 ? 1 : 0)
-            placed.pixels.withUnsafeBufferPointer { (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count) }
+            placed.pixels.withUnsafeBufferPointer {
+                (out.data + c * height * width).update(from: $0.baseAddress!, count: $0.count)
+            }
         }
         return out
     }

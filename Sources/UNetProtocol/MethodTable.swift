@@ -45,8 +45,10 @@ public protocol MethodGroup {
 /// The method table the engine serves. A new method group is added here, in one line.
 public enum MethodTable {
     public static var standardGroups: [MethodGroup.Type] {
-        [EngineMethods.self, ModelMethods.self, InferenceMethods.self, DatasetMethods.self, TrainMethods.self,
-         EvaluateMethods.self, ExplainMethods.self]
+        [
+            EngineMethods.self, ModelMethods.self, InferenceMethods.self, DatasetMethods.self, TrainMethods.self,
+            EvaluateMethods.self, ExplainMethods.self,
+        ]
     }
 
     /// Every standard method, plus the `debug.*` ones when asked for (tests use them to hold the worker busy).

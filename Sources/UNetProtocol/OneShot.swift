@@ -53,14 +53,18 @@ public enum OneShot {
         let lock = NSLock()
         var answers: [Int: JSONValue] = [:]
         let done = DispatchSemaphore(value: 0)
-        let dispatcher = Dispatcher(writer: ResponseWriter(output: { bytes in
-            guard let message = try? JSONCodec.decode(String(decoding: bytes.prefix { $0 != 10 }, as: UTF8.self)),
-                  message["method"] == nil, let id = message["id"]?.intValue else { return }
-            lock.lock(); answers[Int(id)] = message; lock.unlock()
-            done.signal()
-        }), methods: MethodTable.methods())
+        let dispatcher = Dispatcher(
+            writer: ResponseWriter(output: { bytes in
+                guard let message = try? JSONCodec.decode(String(decoding: bytes.prefix { $0 != 10 }, as: UTF8.self)),
+                    message["method"] == nil, let id = message["id"]?.intValue
+                else { return }
+                lock.lock(); answers[Int(id)] = message; lock.unlock()
+                done.signal()
+            }), methods: MethodTable.methods())
         func call(_ id: Int, _ method: String, _ params: JSONObject) -> JSONValue {
-            dispatcher.receive(["jsonrpc": "2.0", "id": JSONValue(id), "method": .string(method), "params": .object(params)])
+            dispatcher.receive([
+                "jsonrpc": "2.0", "id": JSONValue(id), "method": .string(method), "params": .object(params),
+            ])
             while true {
                 done.wait()
                 lock.lock(); let a = answers[id]; lock.unlock()
@@ -84,7 +88,8 @@ public enum OneShot {
             do {
                 if command == "explain" {
                     maskFiles = try MaskFiles(directory: outputDir, suffix: "_\(stem)", unnamed: stem)
-                    overlayFiles = try MaskFiles(directory: outputDir, suffix: "_\(stem)_overlay", unnamed: "\(stem)_overlay")
+                    overlayFiles = try MaskFiles(
+                        directory: outputDir, suffix: "_\(stem)_overlay", unnamed: "\(stem)_overlay")
                 } else if command == "segment" {
                     maskFiles = try MaskFiles(directory: outputDir)
                 }
@@ -116,7 +121,9 @@ public enum OneShot {
             } else if let item = answer["result"]?[resultKey[command]!]?[0]?.objectValue {
                 for (k, v) in item { line[k] = v }
                 do {
-                    for (key, pathKey, files) in [("png", "path", maskFiles), ("overlay", "overlay_path", overlayFiles)] {
+                    for (key, pathKey, files) in [
+                        ("png", "path", maskFiles), ("overlay", "overlay_path", overlayFiles),
+                    ] {
                         guard var files, let png = line[key]?.stringValue else { continue }
                         line[key] = nil
                         let bytes = [UInt8](Data(base64Encoded: png) ?? Data())
@@ -135,8 +142,10 @@ public enum OneShot {
     }
 
     /// Where each command's result holds its one image's answer.
-    static let resultKey = [Command.predict.rawValue: "predictions", Command.segment.rawValue: "masks",
-                            Command.explain.rawValue: "explanations"]
+    static let resultKey = [
+        Command.predict.rawValue: "predictions", Command.segment.rawValue: "masks",
+        Command.explain.rawValue: "explanations",
+    ]
 
     /// An error that every file would get alike, so it is the arguments' or the model's fault (exit 2), not
     /// one image's: a param the options set (`threshold` for a model with several outputs), or a model that

@@ -20,7 +20,8 @@ public enum OneShotUsage {
         switch command {
         case .predict: "Classify image files with a checkpoint: one JSON line per file."
         case .segment: "Segment image files with a checkpoint: one JSON line per file, masks as PNGs or arrays."
-        case .explain: "Explain a classifier's answer on image files: maps and overlays as PNGs, one JSON line per file."
+        case .explain:
+            "Explain a classifier's answer on image files: maps and overlays as PNGs, one JSON line per file."
         }
     }
 

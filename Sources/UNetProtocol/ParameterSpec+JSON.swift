@@ -67,13 +67,15 @@ extension ParameterSpec {
         case .boolean: break
         case .choice(let choices): o["choices"] = JSONValue(choices)
         case let .integers(r, count):
-            o["minimum"] = JSONValue(r.lowerBound); o["maximum"] = JSONValue(r.upperBound); o["items"] = JSONValue(count)
+            o["minimum"] = JSONValue(r.lowerBound); o["maximum"] = JSONValue(r.upperBound);
+            o["items"] = JSONValue(count)
         case .object(let fields):
-            o["fields"] = .array(fields.map { f in
-                guard case .object(var row) = f.json else { return f.json }
-                if f.defaultValue == .null { row["default"] = nil; row["required"] = true }
-                return .object(row)
-            })
+            o["fields"] = .array(
+                fields.map { f in
+                    guard case .object(var row) = f.json else { return f.json }
+                    if f.defaultValue == .null { row["default"] = nil; row["required"] = true }
+                    return .object(row)
+                })
         }
         o["description"] = .string(doc)
         return .object(o)
@@ -108,14 +110,18 @@ extension ParameterSpec.Kind {
         case .boolean: return ["type": "boolean"]
         case .choice(let choices): return ["type": "string", "enum": JSONValue(choices)]
         case let .integers(r, count):
-            return ["type": "array", "items": .object(Self.bounded(["type": "integer"], r)),
-                    "minItems": JSONValue(count), "maxItems": JSONValue(count)]
+            return [
+                "type": "array", "items": .object(Self.bounded(["type": "integer"], r)),
+                "minItems": JSONValue(count), "maxItems": JSONValue(count),
+            ]
         case .object(let fields):
             var properties: JSONObject = [:]
             for f in fields { properties[f.name] = f.jsonSchemaOfField }
-            return ["type": ["object", "null"], "properties": .object(properties),
-                    "required": JSONValue(fields.filter { $0.defaultValue == .null }.map(\.name)),
-                    "additionalProperties": false]
+            return [
+                "type": ["object", "null"], "properties": .object(properties),
+                "required": JSONValue(fields.filter { $0.defaultValue == .null }.map(\.name)),
+                "additionalProperties": false,
+            ]
         }
     }
 

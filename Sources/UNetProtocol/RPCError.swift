@@ -61,8 +61,9 @@ public struct RPCError: Error, Equatable, CustomStringConvertible {
 
     /// -32602 naming the offending field, e.g. `input_shape` or `images[2].array.shape`.
     public static func invalidParams(field: String, reason: String) -> RPCError {
-        RPCError(code: invalidParamsCode, message: "invalid params: \(field) \(reason)",
-                 data: ["field": .string(field), "reason": .string(reason)])
+        RPCError(
+            code: invalidParamsCode, message: "invalid params: \(field) \(reason)",
+            data: ["field": .string(field), "reason": .string(reason)])
     }
 
     public static func internalError(_ reason: String) -> RPCError {
@@ -71,12 +72,14 @@ public struct RPCError: Error, Equatable, CustomStringConvertible {
 
     public static let cancelled = RPCError(code: cancelledCode, message: "request cancelled")
 
-    public static let noModel = RPCError(code: noModelCode,
-                                         message: "no model: create one with model.create or load one with model.load")
+    public static let noModel = RPCError(
+        code: noModelCode,
+        message: "no model: create one with model.create or load one with model.load")
 
     public static func busy(queueLimit: Int) -> RPCError {
-        RPCError(code: busyCode, message: "busy: \(queueLimit) requests are already waiting; retry later",
-                 data: ["queue_limit": JSONValue(queueLimit)])
+        RPCError(
+            code: busyCode, message: "busy: \(queueLimit) requests are already waiting; retry later",
+            data: ["queue_limit": JSONValue(queueLimit)])
     }
 
     public static func fileNotFound(_ path: String) -> RPCError {
@@ -94,8 +97,9 @@ public struct RPCError: Error, Equatable, CustomStringConvertible {
     }
 
     public static func notAvailable(_ feature: String) -> RPCError {
-        RPCError(code: notAvailableCode, message: "\(feature) is not available in this build",
-                 data: ["feature": .string(feature)])
+        RPCError(
+            code: notAvailableCode, message: "\(feature) is not available in this build",
+            data: ["feature": .string(feature)])
     }
 }
 
@@ -128,8 +132,9 @@ extension ShapeError: RPCErrorConvertible {
 
 extension ImageError: RPCErrorConvertible {
     public var rpcError: RPCError {
-        RPCError(code: RPCError.imageDecodeFailedCode, message: "image decode failed: \(description)",
-                 data: ["path": .string(path), "reason": .string(message)])
+        RPCError(
+            code: RPCError.imageDecodeFailedCode, message: "image decode failed: \(description)",
+            data: ["path": .string(path), "reason": .string(message)])
     }
 }
 
@@ -138,11 +143,13 @@ extension CheckpointError: RPCErrorConvertible {
         switch self {
         case .notFound(let path): return .fileNotFound(path)
         case .invalid(let path, _), .mismatch(let path, _):
-            return RPCError(code: RPCError.checkpointInvalidCode, message: description,
-                            data: ["path": .string(path), "reason": .string(description)])
+            return RPCError(
+                code: RPCError.checkpointInvalidCode, message: description,
+                data: ["path": .string(path), "reason": .string(description)])
         case .io(let path, _):
-            return RPCError(code: RPCError.ioErrorCode, message: description,
-                            data: ["path": .string(path), "reason": .string(description)])
+            return RPCError(
+                code: RPCError.ioErrorCode, message: description,
+                data: ["path": .string(path), "reason": .string(description)])
         }
     }
 }

@@ -33,8 +33,9 @@ public final class Server {
         dup2(2, 1)
 
         let writer = ResponseWriter(fd: protocolFD)
-        let dispatcher = Dispatcher(writer: writer, methods: MethodTable.methods(includeDebug: options.debugMethods),
-                                    limits: options.limits)
+        let dispatcher = Dispatcher(
+            writer: writer, methods: MethodTable.methods(includeDebug: options.debugMethods),
+            limits: options.limits)
         dispatcher.replicator = options.replicator
         installSignalHandlers(dispatcher)
 
@@ -69,8 +70,9 @@ public final class Server {
     public func runFollower(_ group: MPIGroup) -> Int32 {
         dup2(2, 1)
         for sig in [SIGTERM, SIGINT, SIGPIPE] { signal(sig, SIG_IGN) }
-        let dispatcher = Dispatcher(writer: ResponseWriter(output: { _ in }),
-                                    methods: MethodTable.methods(includeDebug: options.debugMethods), limits: options.limits)
+        let dispatcher = Dispatcher(
+            writer: ResponseWriter(output: { _ in }),
+            methods: MethodTable.methods(includeDebug: options.debugMethods), limits: options.limits)
         Log.info("rank \(group.rank) of \(group.size): following rank 0")
         while let request = group.receive() { dispatcher.runShared(request) }
         dispatcher.endInput()

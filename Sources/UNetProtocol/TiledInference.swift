@@ -59,8 +59,10 @@ struct TiledInference {
 
     /// Blended mask probabilities of one image `x` (1, C, H, W); `forward` gives the probabilities of a batch
     /// of windows. `checkCancelled` runs before each batch of windows.
-    func run(_ x: Tensor, checkCancelled: () throws -> Void,
-             _ forward: (Tensor) throws -> Probabilities) throws -> Probabilities {
+    func run(
+        _ x: Tensor, checkCancelled: () throws -> Void,
+        _ forward: (Tensor) throws -> Probabilities
+    ) throws -> Probabilities {
         let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
         let (th, tw) = (min(height, h), min(width, w))
         let origins = Self.starts(image: h, roi: th, overlap: overlap).flatMap { y in

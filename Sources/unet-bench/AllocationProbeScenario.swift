@@ -20,7 +20,9 @@ struct AllocationProbeScenario: Scenario {
         probe("Parallel.forEachChunk, 2 chunks") {
             Parallel.forEachChunk(1 << 16, with: t.data) { d, r in d[r.lowerBound] = 1 }
         }
-        probe("DispatchQueue.concurrentPerform(2)") { DispatchQueue.concurrentPerform(iterations: 2) { i in t.data[i] = 1 } }
+        probe("DispatchQueue.concurrentPerform(2)") {
+            DispatchQueue.concurrentPerform(iterations: 2) { i in t.data[i] = 1 }
+        }
         let a = Tensor(zeros: [64 * 64]), b = Tensor(zeros: [64 * 4096]), c = Tensor(zeros: [64 * 4096])
         probe("gemm 64x4096x64 (split)") { gemm(m: 64, n: 4096, k: 64, a.data, b.data, c.data) }
         probe("Parallel.run(2) empty") { Parallel.run(2, with: ()) { _, _ in } }

@@ -4,21 +4,27 @@ import UNetCore
 
 /// The options every scenario reads: how many threads, how long to measure, and the batch override.
 struct BenchSettings: ParsableArguments {
-    @Option(help: ArgumentHelp("Compute threads, for OpenBLAS and the engine's loops (the number of cores).",
-                               valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Compute threads, for OpenBLAS and the engine's loops (the number of cores).",
+            valueName: "N"))
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(help: "Fewer repeats and shapes: a rough figure in a fraction of the time.")
     var quick = false
 
-    @Option(help: ArgumentHelp("Overrides the batch size of the whole models (--model-run, the default run's), --profile "
-                               + "and --efficientnet-ops (e.g. 1).", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Overrides the batch size of the whole models (--model-run, the default run's), --profile "
+                + "and --efficientnet-ops (e.g. 1).", valueName: "N"))
     var batch: Int?
 
     /// Taken out of the arguments by `BLASCoreCheck.atStartup` before parsing; declared here for `--help`.
-    @Option(name: .customLong("blas-core"), help: ArgumentHelp(
-        "OpenBLAS kernels: auto (the best for this CPU) or a core such as Haswell, SkylakeX, Prescott.",
-        valueName: "auto|NAME"))
+    @Option(
+        name: .customLong("blas-core"),
+        help: ArgumentHelp(
+            "OpenBLAS kernels: auto (the best for this CPU) or a core such as Haswell, SkylakeX, Prescott.",
+            valueName: "auto|NAME"))
     var blasCore: String?
 
     func validate() throws {
@@ -58,11 +64,13 @@ struct CaseAndMode {
     /// - Throws: `ValidationError` naming the known cases or modes.
     init(_ values: [String], flag: String) throws {
         guard values.count == 2 else {
-            throw ValidationError("\(flag) takes two values, a model case and a mode (infer or train); got \(values.count)")
+            throw ValidationError(
+                "\(flag) takes two values, a model case and a mode (infer or train); got \(values.count)")
         }
         guard let c = allModelCases.first(where: { $0.name == values[0] }) else {
-            throw ValidationError("\(flag): unknown model case \(values[0]) (known: "
-                                  + allModelCases.map(\.name).joined(separator: ", ") + ")")
+            throw ValidationError(
+                "\(flag): unknown model case \(values[0]) (known: "
+                    + allModelCases.map(\.name).joined(separator: ", ") + ")")
         }
         guard let mode = BenchMode(rawValue: values[1]) else {
             throw ValidationError("\(flag): the mode is infer or train, got \(values[1])")

@@ -4,9 +4,11 @@ import UNetCore
 /// `--conv N,C,O,H,W`: one 3x3 "same" convolution timed by every algorithm, forward and forward + backward (for
 /// tuning the algorithm choice).
 struct ConvolutionScenario: Scenario {
-    @Option(name: .customLong("conv"), help: ArgumentHelp(
-        "Time one 3x3 convolution (batch, channels in and out, height, width) by im2col and by Winograd, then exit.",
-        valueName: "N,C,O,H,W"))
+    @Option(
+        name: .customLong("conv"),
+        help: ArgumentHelp(
+            "Time one 3x3 convolution (batch, channels in and out, height, width) by im2col and by Winograd, then exit.",
+            valueName: "N,C,O,H,W"))
     var size: ConvolutionSize?
 
     var isSelected: Bool { size != nil }
@@ -22,16 +24,20 @@ struct ConvolutionScenario: Scenario {
         let flops = 2 * Double(n * c * 9 * o * h * w)
         // At few channels also Winograd's chunked driver against its tile blocks (`winogradConvolveInBlocks`).
         let blocked = max(c, o) <= ConvolutionAlgorithms.winogradBlockedChannels
-        let variants = [("im2col         ", false, true), ("winograd", true, true)]
+        let variants =
+            [("im2col         ", false, true), ("winograd", true, true)]
             + (blocked ? [("winograd chunks", true, false)] : [])
         for (name, winograd, blocks) in variants {
             ConvolutionAlgorithms.winogradEnabled = winograd
             ConvolutionAlgorithms.winogradBlocksEnabled = blocks
             let tf = timeBest(5) { _ = conv.forward(x, training: false) }
-            let tt = timeBest(5) { _ = conv.forward(x, training: true); _ = conv.backward(dy) }
-            print(pad(winograd && blocked && blocks ? "winograd blocks" : name, 16)
-                  + "\(size): forward \(fmt(flops / tf / 1e9)) GFLOP/s, "
-                  + "forward+backward \(fmt(3 * flops / tt / 1e9)) GFLOP/s (effective)")
+            let tt = timeBest(5) {
+                _ = conv.forward(x, training: true); _ = conv.backward(dy)
+            }
+            print(
+                pad(winograd && blocked && blocks ? "winograd blocks" : name, 16)
+                    + "\(size): forward \(fmt(flops / tf / 1e9)) GFLOP/s, "
+                    + "forward+backward \(fmt(3 * flops / tt / 1e9)) GFLOP/s (effective)")
         }
     }
 }

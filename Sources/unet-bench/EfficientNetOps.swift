@@ -35,16 +35,18 @@ func checkDepthwise(_ layer: DepthwiseConv2D, _ rng: inout RandomGenerator) {
     let dy = benchTensor(y.shape, &rng)
     layer.weight.grad.zero()
     let dx = layer.backward(dy)
-    let g = ConvGeometry(channels: 1, height: 13, width: 37, kernelH: layer.kernelSize, kernelW: layer.kernelSize,
-                         strideH: layer.stride, strideW: layer.stride, padding: layer.padding)
+    let g = ConvGeometry(
+        channels: 1, height: 13, width: 37, kernelH: layer.kernelSize, kernelW: layer.kernelSize,
+        strideH: layer.stride, strideW: layer.stride, padding: layer.padding)
     let (yRef, dxRef, dwRef) = (Tensor(zeros: y.shape), Tensor(zeros: x.shape), Tensor(zeros: layer.weight.value.shape))
     let k2 = layer.kernelSize * layer.kernelSize
     for p in 0..<(2 * layer.channels) {
         let c = p % layer.channels
         let w = layer.weight.value.data + c * k2
         depthwiseNaiveForward(x.data + p * 13 * 37, g, w, bias: 0, yRef.data + p * g.outH * g.outW)
-        depthwiseNaiveBackward(x.data + p * 13 * 37, dy.data + p * g.outH * g.outW, g, w, dx: dxRef.data + p * 13 * 37,
-                               dw: dwRef.data + c * k2)
+        depthwiseNaiveBackward(
+            x.data + p * 13 * 37, dy.data + p * g.outH * g.outW, g, w, dx: dxRef.data + p * 13 * 37,
+            dw: dwRef.data + c * k2)
     }
     let name = "DepthwiseConv2D \(layer.kernelSize)x\(layer.kernelSize) stride \(layer.stride)"
     requireAgreement(name + " forward", y, yRef)
@@ -78,7 +80,8 @@ func timeBestWallAndCPU(_ repeats: Int, _ body: () -> Void) -> (wall: Double, cp
 /// threads as the layers' loops are; bytes read plus bytes written, best of `repeats`. The memory-bound layers
 /// cannot go faster than this, so their GB/s are shown as a share of it.
 func streamBandwidth(count: Int, repeats: Int)
-    -> (copy: (wall: Double, cpu: Double), triad: (wall: Double, cpu: Double)) {
+    -> (copy: (wall: Double, cpu: Double), triad: (wall: Double, cpu: Double))
+{
     let (a, b, c) = (Tensor(zeros: [count]), Tensor(shape: [count], repeating: 1), Tensor(shape: [count], repeating: 2))
     let state = (a: a.data, b: UnsafeRawPointer(b.data), c: UnsafeRawPointer(c.data))
     let copy = timeBestWallAndCPU(repeats) {
@@ -97,21 +100,25 @@ func streamBandwidth(count: Int, repeats: Int)
             let q = SIMD8<Float>(repeating: 3)
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
-                let v = s.b.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                let v =
+                    s.b.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
                     + q * s.c.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
                 UnsafeMutableRawPointer(s.a + i).storeBytes(of: v, as: SIMD8<Float>.self)
                 i += 8
             }
             while i < r.upperBound {
-                s.a[i] = s.b.load(fromByteOffset: 4 * i, as: Float.self)
+                s.a[i] =
+                    s.b.load(fromByteOffset: 4 * i, as: Float.self)
                     + 3 * s.c.load(fromByteOffset: 4 * i, as: Float.self)
                 i += 1
             }
         }
     }
     let bytes = Double(count * 4)
-    return ((2 * bytes / copy.wall / 1e9, 2 * bytes / copy.cpu / 1e9),
-            (3 * bytes / triad.wall / 1e9, 3 * bytes / triad.cpu / 1e9))
+    return (
+        (2 * bytes / copy.wall / 1e9, 2 * bytes / copy.cpu / 1e9),
+        (3 * bytes / triad.wall / 1e9, 3 * bytes / triad.cpu / 1e9)
+    )
 }
 
 /// - Parameter batch: 8 as in the table; smaller to count instructions under callgrind in minutes.
@@ -125,11 +132,13 @@ func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [OpRow] {
     // caches), whatever the batch.
     let stream = streamBandwidth(count: max(big.count, 8 * 96 * 112 * 112), repeats: repeats)
     let ceiling = (wall: max(stream.copy.wall, stream.triad.wall), cpu: max(stream.copy.cpu, stream.triad.cpu))
-    print("vector kernels: \(SIMDLevel.active) (of \(SIMDLevel.supported.map(\.description).joined(separator: ", ")); "
-          + "\(SIMDLevel.overrideVariable)=portable runs the Swift ones)")
-    print("memory bandwidth (STREAM, \(Parallel.threads) threads, 3 x 37 MiB), by wall clock: "
-          + "copy " + fmt(stream.copy.wall) + " GB/s, triad " + fmt(stream.triad.wall) + " GB/s; by CPU time: copy "
-          + fmt(stream.copy.cpu) + ", triad " + fmt(stream.triad.cpu))
+    print(
+        "vector kernels: \(SIMDLevel.active) (of \(SIMDLevel.supported.map(\.description).joined(separator: ", ")); "
+            + "\(SIMDLevel.overrideVariable)=portable runs the Swift ones)")
+    print(
+        "memory bandwidth (STREAM, \(Parallel.threads) threads, 3 x 37 MiB), by wall clock: "
+            + "copy " + fmt(stream.copy.wall) + " GB/s, triad " + fmt(stream.triad.wall) + " GB/s; by CPU time: copy "
+            + fmt(stream.copy.cpu) + ", triad " + fmt(stream.triad.cpu))
     print("shares: GB/s over the larger of copy and triad, by wall clock (by CPU time)")
     for (name, g) in [("stream copy", stream.copy), ("stream triad", stream.triad)] {
         var row = OpRow(op: name)
@@ -138,15 +147,18 @@ func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [OpRow] {
     }
     print(pad("op", 42) + pad("forward", 16) + pad("of stream", 14) + pad("backward", 16) + "of stream")
     /// A row from the bytes moved and the forward's and backward's times.
-    func report(_ name: String, bytes: (forward: Double, backward: Double?),
-                _ forward: (wall: Double, cpu: Double), _ backward: (wall: Double, cpu: Double)?) {
+    func report(
+        _ name: String, bytes: (forward: Double, backward: Double?),
+        _ forward: (wall: Double, cpu: Double), _ backward: (wall: Double, cpu: Double)?
+    ) {
         let f = (wall: bytes.forward / forward.wall / 1e9, cpu: bytes.forward / forward.cpu / 1e9)
         let b = backward.map { (wall: bytes.backward! / $0.wall / 1e9, cpu: bytes.backward! / $0.cpu / 1e9) }
         let share = { (g: (wall: Double, cpu: Double)) in
             pad(fmt(100 * g.wall / ceiling.wall, 0) + "% (" + fmt(100 * g.cpu / ceiling.cpu, 0) + "%)", 14)
         }
-        print(pad(name, 42) + pad(fmt(f.wall) + " GB/s", 16) + share(f)
-              + (b.map { pad(fmt($0.wall) + " GB/s", 16) + share($0) } ?? ""))
+        print(
+            pad(name, 42) + pad(fmt(f.wall) + " GB/s", 16) + share(f)
+                + (b.map { pad(fmt($0.wall) + " GB/s", 16) + share($0) } ?? ""))
         var row = OpRow(op: name)
         (row.forwardGBps, row.forwardOfStream, row.forwardOfStreamCPU) =
             (f.wall, f.wall / ceiling.wall, f.cpu / ceiling.cpu)
@@ -161,16 +173,18 @@ func efficientNetOpRows(quick: Bool, batch: Int = 8) -> [OpRow] {
         let x = hw == 112 ? big : benchTensor([batch, c, hw, hw], &rng)
         for k in [3, 5] {
             for stride in [1, 2] {
-                let layer = DepthwiseConv2D(channels: c, kernelSize: k, stride: stride, padding: .same, useBias: false,
-                                            rng: &rng)
+                let layer = DepthwiseConv2D(
+                    channels: c, kernelSize: k, stride: stride, padding: .same, useBias: false,
+                    rng: &rng)
                 checkDepthwise(layer, &rng)
                 let tf = timeBestWallAndCPU(repeats) { _ = layer.forward(x, training: false) }
                 let y = layer.forward(x, training: true)
                 let dy = benchTensor(y.shape, &rng)
                 let tb = timeBestWallAndCPU(repeats) { _ = layer.backward(dy) }
                 let (inBytes, outBytes) = (Double(x.count * 4), Double(y.count * 4))
-                report("DepthwiseConv2D \(k)x\(k) s\(stride) \(batch)x\(c)@\(hw)",
-                       bytes: (inBytes + outBytes, 2 * inBytes + outBytes), tf, tb)
+                report(
+                    "DepthwiseConv2D \(k)x\(k) s\(stride) \(batch)x\(c)@\(hw)",
+                    bytes: (inBytes + outBytes, 2 * inBytes + outBytes), tf, tb)
             }
         }
     }

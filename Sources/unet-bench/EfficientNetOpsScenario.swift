@@ -3,8 +3,9 @@ import UNetCore
 
 /// `--efficientnet-ops`: only the EfficientNet layers' part of the per-op table (`EfficientNetOps.swift`).
 struct EfficientNetOpsScenario: Scenario {
-    @Flag(name: .customLong("efficientnet-ops"),
-          help: "Only the EfficientNet layers' part of the per-op table (memory bandwidth and its share), then exit.")
+    @Flag(
+        name: .customLong("efficientnet-ops"),
+        help: "Only the EfficientNet layers' part of the per-op table (memory bandwidth and its share), then exit.")
     var isSelected = false
 
     func run(_ settings: BenchSettings) throws {

@@ -10,11 +10,14 @@ struct ModelCase {
 /// The reference classifier (224x224x3 and 128x128x1, batch 8) and Ronneberger's U-Net (256x256x1, batch 4): the
 /// cases of the default run and of the PyTorch comparison.
 let modelCases = [
-    ModelCase(name: "unet-classifier-224", config: ModelConfig(architecture: .unetClassifier, inputShape: [3, 224, 224]),
-              batch: 8),
-    ModelCase(name: "unet-classifier-128", config: ModelConfig(architecture: .unetClassifier, inputShape: [1, 128, 128]),
-              batch: 8),
-    ModelCase(name: "unet-ronneberger-256", config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256]), batch: 4),
+    ModelCase(
+        name: "unet-classifier-224", config: ModelConfig(architecture: .unetClassifier, inputShape: [3, 224, 224]),
+        batch: 8),
+    ModelCase(
+        name: "unet-classifier-128", config: ModelConfig(architecture: .unetClassifier, inputShape: [1, 128, 128]),
+        batch: 8),
+    ModelCase(
+        name: "unet-ronneberger-256", config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256]), batch: 4),
 ]
 
 /// Further cases for `--model-run` and `--profile` only (not in the PyTorch comparison): the configurations of the
@@ -22,22 +25,27 @@ let modelCases = [
 /// pneumonia: 16 filters and a class head at 128x128, batch 16, trained on labels only, so the decoder never runs;
 /// its GFLOP/s figure counts the decoder all the same).
 let extraModelCases = [
-    ModelCase(name: "lungseg-12-256",
-              config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256], depth: 4, filters: 12, batchNorm: true),
-              batch: 8),
-    ModelCase(name: "pneumonia-16-128",
-              config: ModelConfig(architecture: .unet, inputShape: [1, 128, 128], depth: 4, filters: 16, batchNorm: true,
-                                  classificationHead: 2),
-              batch: 16),
+    ModelCase(
+        name: "lungseg-12-256",
+        config: ModelConfig(architecture: .unet, inputShape: [1, 256, 256], depth: 4, filters: 12, batchNorm: true),
+        batch: 8),
+    ModelCase(
+        name: "pneumonia-16-128",
+        config: ModelConfig(
+            architecture: .unet, inputShape: [1, 128, 128], depth: 4, filters: 16, batchNorm: true,
+            classificationHead: 2),
+        batch: 16),
 ]
 
 /// Eff-UNet b1 with the UNet++ decoder and one mask class, as smp's `UnetPlusPlus("efficientnet-b1")`: at the seed's
 /// RGB 224x224 and at a 1-channel 256x256, batch 8 (`--effunet-cases`; compare_pytorch.py `--effunet` times smp).
 let effUNetModelCases = [[3, 224, 224], [1, 256, 256]].map { shape in
-    ModelCase(name: "effunet-b1-upp-\(shape[1])",
-              config: ModelConfig(architecture: .effUNet, inputShape: shape,
-                                  parameters: ["encoder": .string("efficientnet-b1")]),
-              batch: 8)
+    ModelCase(
+        name: "effunet-b1-upp-\(shape[1])",
+        config: ModelConfig(
+            architecture: .effUNet, inputShape: shape,
+            parameters: ["encoder": .string("efficientnet-b1")]),
+        batch: 8)
 }
 
 let allModelCases = modelCases + extraModelCases + effUNetModelCases

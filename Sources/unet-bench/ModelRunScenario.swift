@@ -6,9 +6,11 @@ import UNetProtocol
 /// `--model-run NAME MODE`: one whole-model case in this process, printed as one JSON line (`ModelRunRow`). The
 /// default run starts one child per case and mode this way, so that each peak RSS is its own.
 struct ModelRunScenario: Scenario {
-    @Option(name: .customLong("model-run"), parsing: .upToNextOption,
-            help: ArgumentHelp("Time one model case in one mode and print one JSON line (as a child of the default run).",
-                               valueName: "NAME MODE"))
+    @Option(
+        name: .customLong("model-run"), parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Time one model case in one mode and print one JSON line (as a child of the default run).",
+            valueName: "NAME MODE"))
     var values: [String] = []
 
     var isSelected: Bool { !values.isEmpty }

@@ -8,7 +8,8 @@ func convShapes() -> [ConvShape] {
     var shapes: [ConvShape] = []
     for mc in modelCases {
         guard let model = try? Model.build(mc.config),
-              let s = try? model.network.shapes(for: [1] + mc.config.inputShape) else { continue }
+            let s = try? model.network.shapes(for: [1] + mc.config.inputShape)
+        else { continue }
         for (i, node) in model.network.nodes.enumerated() {
             guard let conv = node.layer as? Conv2D, conv.kernelH == 3 else { continue }
             let out = s[i]
@@ -28,8 +29,9 @@ func perOpRows(_ settings: BenchSettings) -> [OpRow] {
     // The backward is compared with sgemm on the backward's own two products (dW = dy·colᵀ and dcol = Wᵀ·dy),
     // whose shapes differ from the forward's: for a first layer (K = 9) the weight gradient's (64 x 9 x P) runs at
     // a lower rate than the forward shape's in OpenBLAS itself.
-    print(pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm fwd shape", 17) + pad("fwd / sgemm", 13)
-          + pad("sgemm bwd shapes", 18) + "bwd / sgemm")
+    print(
+        pad("op", 42) + pad("forward", 16) + pad("backward", 16) + pad("sgemm fwd shape", 17) + pad("fwd / sgemm", 13)
+            + pad("sgemm bwd shapes", 18) + "bwd / sgemm")
     var rng = RandomGenerator(seed: 3)
     let shapes = settings.quick ? Array(convShapes().prefix(3)) : convShapes()
     for s in shapes {
@@ -40,8 +42,9 @@ func perOpRows(_ settings: BenchSettings) -> [OpRow] {
         let fast = conv.forward(small, training: false)
         let g = ConvGeometry(channels: s.c, height: 9, width: 11, kernelH: 3, kernelW: 3, padding: .same)
         let naive = Tensor(zeros: fast.shape)
-        conv2dNaive(small.data, g, weight: conv.weight.value.data, bias: conv.bias!.value.data, outChannels: s.o,
-                    naive.data)
+        conv2dNaive(
+            small.data, g, weight: conv.weight.value.data, bias: conv.bias!.value.data, outChannels: s.o,
+            naive.data)
         requireAgreement("Conv2D \(s)", fast, naive, tolerance: 1e-3)
         // And the Winograd kernel at the full shape against the im2col path (its oracle), forward.
         let probe = Tensor(zeros: [1, s.c, s.h, s.w])
@@ -81,9 +84,10 @@ func perOpRows(_ settings: BenchSettings) -> [OpRow] {
             let tb = timeBest(repeats) { _ = conv.backward(dy) }
             let name = "Conv2D 3x3 \(s.c)->\(s.o) @\(s.h)x\(s.w) " + (winograd ? "winograd" : "im2col")
             let (fwd, bwd) = (flops / tf / 1e9, 2 * flops / max(tb, 1e-9) / 1e9)
-            print(pad(name, 42) + pad(fmt(fwd) + " GFLOP/s", 16) + pad(fmt(bwd) + " GFLOP/s", 16)
-                  + pad(fmt(peak) + " GFLOP/s", 17) + pad(fmt(fwd / peak, 2), 13)
-                  + pad(fmt(backwardPeak) + " GFLOP/s", 18) + fmt(bwd / backwardPeak, 2))
+            print(
+                pad(name, 42) + pad(fmt(fwd) + " GFLOP/s", 16) + pad(fmt(bwd) + " GFLOP/s", 16)
+                    + pad(fmt(peak) + " GFLOP/s", 17) + pad(fmt(fwd / peak, 2), 13)
+                    + pad(fmt(backwardPeak) + " GFLOP/s", 18) + fmt(bwd / backwardPeak, 2))
             var row = OpRow(op: name)
             (row.forwardGFLOPs, row.backwardGFLOPs, row.sgemmGFLOPs, row.sgemmBackwardGFLOPs) =
                 (fwd, bwd, peak, backwardPeak)
@@ -93,8 +97,9 @@ func perOpRows(_ settings: BenchSettings) -> [OpRow] {
             // so its backward is the weight gradient's one product. Timed that way too, counting one product.
             let tw = timeBest(repeats) { conv.backwardParametersOnly(dy) }
             let (wOnly, weightPeak) = (flops / max(tw, 1e-9) / 1e9, flops / weightGEMM / 1e9)
-            print(pad("  the same, weights-only backward", 42) + pad("", 16) + pad(fmt(wOnly) + " GFLOP/s", 16)
-                  + pad("", 17) + pad("", 13) + pad(fmt(weightPeak) + " GFLOP/s", 18) + fmt(wOnly / weightPeak, 2))
+            print(
+                pad("  the same, weights-only backward", 42) + pad("", 16) + pad(fmt(wOnly) + " GFLOP/s", 16)
+                    + pad("", 17) + pad("", 13) + pad(fmt(weightPeak) + " GFLOP/s", 18) + fmt(wOnly / weightPeak, 2))
             var weightsOnly = OpRow(op: name + " (weights-only backward)")
             (weightsOnly.backwardGFLOPs, weightsOnly.sgemmBackwardGFLOPs) = (wOnly, weightPeak)
             rows.append(weightsOnly)

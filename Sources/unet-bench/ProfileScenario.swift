@@ -6,9 +6,11 @@ import UNetCore
 /// `--profile NAME MODE`: every node of one whole-model case timed in one step, as per-layer-kind totals and the
 /// slowest nodes, with the heap allocations of a warm step.
 struct ProfileScenario: Scenario {
-    @Option(name: .customLong("profile"), parsing: .upToNextOption,
-            help: ArgumentHelp("Time every node of one model case (infer or train) and print the breakdown.",
-                               valueName: "NAME MODE"))
+    @Option(
+        name: .customLong("profile"), parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Time every node of one model case (infer or train) and print the breakdown.",
+            valueName: "NAME MODE"))
     var values: [String] = []
 
     var isSelected: Bool { !values.isEmpty }
@@ -30,11 +32,13 @@ struct ProfileScenario: Scenario {
         let start = DispatchTime.now().uptimeNanoseconds
         try prepared.step()
         let profiled = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print("best unprofiled \(mode) pass: \(fmt(seconds, 3)) s; heap allocations in a warm pass: \(allocations), "
-              + "of which in the layers \(p.forwardAllocations.reduce(0, +)) forward, "
-              + "\(p.backwardAllocations.reduce(0, +)) backward")
-        printProfile(model.network, p, stepSeconds: profiled, mode: mode,
-                     flops: try nodeFLOPs(model, c.config.inputShape).map { $0 * Double(c.batch) })
+        print(
+            "best unprofiled \(mode) pass: \(fmt(seconds, 3)) s; heap allocations in a warm pass: \(allocations), "
+                + "of which in the layers \(p.forwardAllocations.reduce(0, +)) forward, "
+                + "\(p.backwardAllocations.reduce(0, +)) backward")
+        printProfile(
+            model.network, p, stepSeconds: profiled, mode: mode,
+            flops: try nodeFLOPs(model, c.config.inputShape).map { $0 * Double(c.batch) })
     }
 
     /// Per-layer-kind totals and the slowest nodes of one profiled pass.
@@ -42,18 +46,27 @@ struct ProfileScenario: Scenario {
         var byKind: [String: (forward: Double, backward: Double, nodes: Int, allocations: (Int, Int))] = [:]
         for (i, node) in network.nodes.enumerated() {
             let e = byKind[node.layer.kind, default: (0, 0, 0, (0, 0))]
-            byKind[node.layer.kind] = (e.forward + p.forwardSeconds[i], e.backward + p.backwardSeconds[i], e.nodes + 1,
-                                       (e.allocations.0 + p.forwardAllocations[i],
-                                        e.allocations.1 + p.backwardAllocations[i]))
+            byKind[node.layer.kind] = (
+                e.forward + p.forwardSeconds[i], e.backward + p.backwardSeconds[i], e.nodes + 1,
+                (
+                    e.allocations.0 + p.forwardAllocations[i],
+                    e.allocations.1 + p.backwardAllocations[i]
+                )
+            )
         }
         let total = p.forwardSeconds.reduce(0, +) + p.backwardSeconds.reduce(0, +)
-        print("profiled \(mode) pass: \(fmt(stepSeconds, 3)) s, of which \(fmt(total, 3)) s inside the network's layers")
-        print(pad("layer kind", 24) + pad("nodes", 7) + pad("forward s", 12) + pad("backward s", 12) + pad("share", 8)
-              + "heap allocations forward, backward")
-        for (kind, e) in byKind.sorted(by: { $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward }) {
-            print(pad(kind, 24) + pad(String(e.nodes), 7) + pad(fmt(e.forward, 3), 12) + pad(fmt(e.backward, 3), 12)
-                  + pad(fmt(100 * (e.forward + e.backward) / stepSeconds) + "%", 8)
-                  + "\(e.allocations.0), \(e.allocations.1)")
+        print(
+            "profiled \(mode) pass: \(fmt(stepSeconds, 3)) s, of which \(fmt(total, 3)) s inside the network's layers")
+        print(
+            pad("layer kind", 24) + pad("nodes", 7) + pad("forward s", 12) + pad("backward s", 12) + pad("share", 8)
+                + "heap allocations forward, backward")
+        for (kind, e) in byKind.sorted(by: {
+            $0.value.forward + $0.value.backward > $1.value.forward + $1.value.backward
+        }) {
+            print(
+                pad(kind, 24) + pad(String(e.nodes), 7) + pad(fmt(e.forward, 3), 12) + pad(fmt(e.backward, 3), 12)
+                    + pad(fmt(100 * (e.forward + e.backward) / stepSeconds) + "%", 8)
+                    + "\(e.allocations.0), \(e.allocations.1)")
         }
         print("\nslowest nodes (GFLOP/s: the direct convolution's FLOPs over the time; backward counts two products)")
         print(pad("node", 40) + pad("forward s", 12) + pad("backward s", 12) + pad("fwd GFLOP/s", 13) + "bwd GFLOP/s")
@@ -61,12 +74,14 @@ struct ProfileScenario: Scenario {
             p.forwardSeconds[$0] + p.backwardSeconds[$0] > p.forwardSeconds[$1] + p.backwardSeconds[$1]
         }
         for i in order.prefix(20) {
-            let rates = flops[i] > 0
+            let rates =
+                flops[i] > 0
                 ? pad(fmt(flops[i] / p.forwardSeconds[i] / 1e9), 13)
                     + (p.backwardSeconds[i] > 0 ? fmt(2 * flops[i] / p.backwardSeconds[i] / 1e9) : "")
                 : ""
-            print(pad(network.nodes[i].name + " (" + network.nodes[i].layer.kind + ")", 40)
-                  + pad(fmt(p.forwardSeconds[i], 3), 12) + pad(fmt(p.backwardSeconds[i], 3), 12) + rates)
+            print(
+                pad(network.nodes[i].name + " (" + network.nodes[i].layer.kind + ")", 40)
+                    + pad(fmt(p.forwardSeconds[i], 3), 12) + pad(fmt(p.backwardSeconds[i], 3), 12) + rates)
         }
     }
 }

@@ -63,23 +63,27 @@ struct ModelRunRow {
     /// The row a child printed; nil if `json` is not one.
     init?(json: JSONValue) {
         guard let name = json["name"]?.stringValue, let model = json["model"]?.stringValue,
-              let mode = json["mode"]?.stringValue,
-              let shape = json["input_shape"]?.arrayValue?.compactMap({ $0.intValue.map(Int.init) }),
-              let batch = json["batch"]?.intValue, let ips = json["images_per_second"]?.doubleValue,
-              let rss = json["peak_rss_bytes"]?.intValue, let gflops = json["gflops"]?.doubleValue,
-              let seconds = json["seconds_per_batch"]?.doubleValue,
-              let allocations = json["allocations_per_step"]?.intValue,
-              let large = json["large_allocations_per_step"]?.intValue,
-              let bytes = json["allocated_bytes_per_step"]?.intValue else { return nil }
-        self.init(name: name, model: model, mode: mode, inputShape: shape, batch: Int(batch), imagesPerSecond: ips,
-                  peakRSSBytes: Int(rss), gflops: gflops, secondsPerBatch: seconds,
-                  allocationsPerStep: Int(allocations), largeAllocationsPerStep: Int(large),
-                  allocatedBytesPerStep: Int(bytes))
+            let mode = json["mode"]?.stringValue,
+            let shape = json["input_shape"]?.arrayValue?.compactMap({ $0.intValue.map(Int.init) }),
+            let batch = json["batch"]?.intValue, let ips = json["images_per_second"]?.doubleValue,
+            let rss = json["peak_rss_bytes"]?.intValue, let gflops = json["gflops"]?.doubleValue,
+            let seconds = json["seconds_per_batch"]?.doubleValue,
+            let allocations = json["allocations_per_step"]?.intValue,
+            let large = json["large_allocations_per_step"]?.intValue,
+            let bytes = json["allocated_bytes_per_step"]?.intValue
+        else { return nil }
+        self.init(
+            name: name, model: model, mode: mode, inputShape: shape, batch: Int(batch), imagesPerSecond: ips,
+            peakRSSBytes: Int(rss), gflops: gflops, secondsPerBatch: seconds,
+            allocationsPerStep: Int(allocations), largeAllocationsPerStep: Int(large),
+            allocatedBytesPerStep: Int(bytes))
     }
 
-    init(name: String, model: String, mode: String, inputShape: [Int], batch: Int, imagesPerSecond: Double,
-         peakRSSBytes: Int, gflops: Double, secondsPerBatch: Double, allocationsPerStep: Int,
-         largeAllocationsPerStep: Int, allocatedBytesPerStep: Int) {
+    init(
+        name: String, model: String, mode: String, inputShape: [Int], batch: Int, imagesPerSecond: Double,
+        peakRSSBytes: Int, gflops: Double, secondsPerBatch: Double, allocationsPerStep: Int,
+        largeAllocationsPerStep: Int, allocatedBytesPerStep: Int
+    ) {
         (self.name, self.model, self.mode, self.inputShape, self.batch) = (name, model, mode, inputShape, batch)
         (self.imagesPerSecond, self.peakRSSBytes, self.gflops, self.secondsPerBatch) =
             (imagesPerSecond, peakRSSBytes, gflops, secondsPerBatch)

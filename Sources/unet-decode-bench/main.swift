@@ -55,8 +55,9 @@ func run(dct: Bool, files: [String], contents: [[UInt8]], size: Int, repeats: In
 let scaled = run(dct: true, files: files, contents: contents, size: size, repeats: repeats)
 let full = run(dct: false, files: files, contents: contents, size: size, repeats: repeats)
 if json {
-    print("{\"files\": \(files.count), \"size\": \(size), \"dct_scaling_images_per_second\": \(scaled), "
-          + "\"full_decode_images_per_second\": \(full)}")
+    print(
+        "{\"files\": \(files.count), \"size\": \(size), \"dct_scaling_images_per_second\": \(scaled), "
+            + "\"full_decode_images_per_second\": \(full)}")
 } else {
     print("\(files.count) files to \(size)x\(size) grey, best of \(repeats), one thread:")
     print(String(format: "  with DCT scaling:    %8.1f images/s", scaled))

@@ -34,42 +34,52 @@ struct EngineCommand: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
 
-    @Option(name: .customLong("log-level"), help: ArgumentHelp("error, warning, info or debug (default: warning).",
-                                                               valueName: "LEVEL"),
-            transform: { name in
-                guard let level = Log.Level(name: name) else {
-                    throw ValidationError("unknown log level \(name) (error, warning, info or debug)")
-                }
-                return level
-            })
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp(
+            "error, warning, info or debug (default: warning).",
+            valueName: "LEVEL"),
+        transform: { name in
+            guard let level = Log.Level(name: name) else {
+                throw ValidationError("unknown log level \(name) (error, warning, info or debug)")
+            }
+            return level
+        })
     var logLevel: Log.Level?
 
     @Option(name: .customLong("max-line-bytes"), help: ArgumentHelp("Longest accepted request line.", valueName: "N"))
     var maxLineBytes = Dispatcher.Limits().maximumLineBytes
 
-    @Option(name: .customLong("max-queue"),
-            help: ArgumentHelp("Numeric requests that may wait before \"busy\" errors.", valueName: "N"))
+    @Option(
+        name: .customLong("max-queue"),
+        help: ArgumentHelp("Numeric requests that may wait before \"busy\" errors.", valueName: "N"))
     var maxQueue = Dispatcher.Limits().maximumQueue
 
-    @Option(name: .customLong("max-model-bytes"), help: ArgumentHelp(
-        "Largest model (weights, training state, one image's activations) that model.create and model.load build "
-            + "(default: half the physical memory).", valueName: "N"))
+    @Option(
+        name: .customLong("max-model-bytes"),
+        help: ArgumentHelp(
+            "Largest model (weights, training state, one image's activations) that model.create and model.load build "
+                + "(default: half the physical memory).", valueName: "N"))
     var maxModelBytes: Int?
 
     @Flag(name: .customLong("debug-methods"), help: "Also serve debug.sleep (for testing cancellation and queueing).")
     var debugMethods = false
 
-    @Flag(help: ArgumentHelp(
-        "Data-parallel training under mpirun (`mpirun -np N unet-engine --mpi`): rank 0 serves stdin/stdout and "
-            + "shares each request with the other ranks; loads Open MPI (libmpi.so.40) only then."))
+    @Flag(
+        help: ArgumentHelp(
+            "Data-parallel training under mpirun (`mpirun -np N unet-engine --mpi`): rank 0 serves stdin/stdout and "
+                + "shares each request with the other ranks; loads Open MPI (libmpi.so.40) only then."))
     var mpi = false
 
-    @Flag(help: ArgumentHelp(
-        "Print the OpenRPC document (Protocol/openrpc.json) generated from the method declarations and exit."))
+    @Flag(
+        help: ArgumentHelp(
+            "Print the OpenRPC document (Protocol/openrpc.json) generated from the method declarations and exit."))
     var openrpc = false
 
     func validate() throws {
-        let counts = [("--max-line-bytes", maxLineBytes), ("--max-queue", maxQueue), ("--max-model-bytes", maxModelBytes ?? 1)]
+        let counts = [
+            ("--max-line-bytes", maxLineBytes), ("--max-queue", maxQueue), ("--max-model-bytes", maxModelBytes ?? 1),
+        ]
         for (flag, n) in counts where n <= 0 {
             throw ValidationError("\(flag) must be a positive integer, got \(n)")
         }
@@ -113,9 +123,11 @@ struct ComputeOptions: ParsableArguments {
 
     /// Taken out of the arguments by `BLASCoreCheck.atStartup` before any parsing (it must run before the first
     /// BLAS call, and may restart the process); declared here for `--help` only.
-    @Option(name: .customLong("blas-core"), help: ArgumentHelp(
-        "OpenBLAS kernels: auto (the best for this CPU: the default when OPENBLAS_CORETYPE is unset) or a core such "
-            + "as Haswell, Zen, SkylakeX (also: UNET_BLAS_CORE).", valueName: "NAME"))
+    @Option(
+        name: .customLong("blas-core"),
+        help: ArgumentHelp(
+            "OpenBLAS kernels: auto (the best for this CPU: the default when OPENBLAS_CORETYPE is unset) or a core such "
+                + "as Haswell, Zen, SkylakeX (also: UNET_BLAS_CORE).", valueName: "NAME"))
     var blasCore: String?
 
     func validate() throws {

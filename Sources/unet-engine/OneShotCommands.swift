@@ -3,8 +3,10 @@ import UNetProtocol
 
 /// What the three one-shots share: the checkpoint, the threshold, the threads and the files.
 struct OneShotOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The checkpoint (model.save's, or a PyTorch state_dict in safetensors).",
-                               valueName: "M"))
+    @Option(
+        help: ArgumentHelp(
+            "The checkpoint (model.save's, or a PyTorch state_dict in safetensors).",
+            valueName: "M"))
     var model: String
 
     @Argument(help: ArgumentHelp("JPEG, PNG or DICOM files.", valueName: "FILES"))
@@ -37,8 +39,9 @@ extension MaskEncoding: ExpressibleByArgument {}
 
 /// The configuration every one-shot shares but its name, abstract and discussion (`OneShotUsage`).
 private func oneShotConfiguration(_ command: OneShot.Command) -> CommandConfiguration {
-    CommandConfiguration(commandName: command.rawValue, abstract: OneShotUsage.abstract(command),
-                         usage: OneShotUsage.synopsis(command), discussion: OneShotUsage.discussion(command))
+    CommandConfiguration(
+        commandName: command.rawValue, abstract: OneShotUsage.abstract(command),
+        usage: OneShotUsage.synopsis(command), discussion: OneShotUsage.discussion(command))
 }
 
 /// Runs `arguments` with the threads of `compute`, and exits with the one-shot's status.
@@ -67,8 +70,9 @@ struct SegmentCommand: ParsableCommand {
 
     @OptionGroup var common: OneShotOptions
 
-    @Option(name: .customLong("output-dir"),
-            help: ArgumentHelp("Write each label mask to D as a PNG (created if needed).", valueName: "D"))
+    @Option(
+        name: .customLong("output-dir"),
+        help: ArgumentHelp("Write each label mask to D as a PNG (created if needed).", valueName: "D"))
     var outputDir: String?
 
     @Option(help: ArgumentHelp("png, array, probabilities or probabilities_json (default png).", valueName: "E"))
@@ -89,20 +93,26 @@ struct ExplainCommand: ParsableCommand {
 
     @OptionGroup var common: OneShotOptions
 
-    @Option(name: .customLong("output-dir"),
-            help: ArgumentHelp("Where the maps and overlays go (created if needed).", valueName: "D"))
+    @Option(
+        name: .customLong("output-dir"),
+        help: ArgumentHelp("Where the maps and overlays go (created if needed).", valueName: "D"))
     var outputDir: String
 
-    @Option(help: ArgumentHelp(
-        "gradcam (default), gradcam++, saliency, smoothgrad, integrated_gradients, class_map.", valueName: "X"))
+    @Option(
+        help: ArgumentHelp(
+            "gradcam (default), gradcam++, saliency, smoothgrad, integrated_gradients, class_map.", valueName: "X"))
     var method: String?
 
-    @Option(help: ArgumentHelp("The class to explain, an index or a class name (default: the predicted one).",
-                               valueName: "T"))
+    @Option(
+        help: ArgumentHelp(
+            "The class to explain, an index or a class name (default: the predicted one).",
+            valueName: "T"))
     var target: String?
 
-    @Option(help: ArgumentHelp("Grad-CAM's layer, a node name of model.summary (default: the bottleneck).",
-                               valueName: "L"))
+    @Option(
+        help: ArgumentHelp(
+            "Grad-CAM's layer, a node name of model.summary (default: the bottleneck).",
+            valueName: "L"))
     var layer: String?
 
     @Option(help: ArgumentHelp("In [0, 1]: also a mask of map >= T (painted green on the overlay).", valueName: "T"))

@@ -11,7 +11,11 @@ final class AdamKernelTests: XCTestCase {
         for i in w.indices {
             var gi = g[i]
             var w1 = w[i]
-            if k.decoupled { w1 *= 1 - k.learningRate * k.weightDecay } else if k.weightDecay != 0 { gi += k.weightDecay * w1 }
+            if k.decoupled {
+                w1 *= 1 - k.learningRate * k.weightDecay
+            } else if k.weightDecay != 0 {
+                gi += k.weightDecay * w1
+            }
             let m1 = m[i] + (1 - k.beta1) * (gi - m[i])
             let v1 = k.beta2 * v[i] + (1 - k.beta2) * gi * gi
             w1 -= k.stepSize * m1 / (v1.squareRoot() / k.bc2Sqrt + k.epsilon)
@@ -24,9 +28,10 @@ final class AdamKernelTests: XCTestCase {
         defer { Parallel.setThreads(before) }
         Parallel.setThreads(2)
         for (decoupled, wd) in [(false, Float(0)), (false, 0.01), (true, 0.01)] {
-            let k = AdamCoefficients(learningRate: 1e-3, weightDecay: wd, beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
-                                     stepSize: 1e-3 / (1 - 0.9 * 0.9), bc2Sqrt: (1 - 0.999 * 0.999).squareRoot(),
-                                     decoupled: decoupled)
+            let k = AdamCoefficients(
+                learningRate: 1e-3, weightDecay: wd, beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
+                stepSize: 1e-3 / (1 - 0.9 * 0.9), bc2Sqrt: (1 - 0.999 * 0.999).squareRoot(),
+                decoupled: decoupled)
             for count in [5, 8, 100_003] {
                 let w = randomTensor([count], seed: 1), g = randomTensor([count], seed: 2)
                 let m = randomTensor([count], seed: 3), v = randomTensor([count], seed: 4)
@@ -49,8 +54,9 @@ final class AdamKernelTests: XCTestCase {
     }
 
     func testMeasuringFindsANonFiniteWeightAndAllFiniteFindsNaN() {
-        let k = AdamCoefficients(learningRate: 1e30, weightDecay: 0, beta1: 0.9, beta2: 0.999, epsilon: 0,
-                                 stepSize: 1e30, bc2Sqrt: 1, decoupled: false)
+        let k = AdamCoefficients(
+            learningRate: 1e30, weightDecay: 0, beta1: 0.9, beta2: 0.999, epsilon: 0,
+            stepSize: 1e30, bc2Sqrt: 1, decoupled: false)
         let w = randomTensor([37], seed: 5), g = Tensor(zeros: [37])
         g[20] = 1e-30  // m/sqrt(v) = 1/sqrt(0.001): huge times 1e30 overflows only this weight
         g[21] = .infinity

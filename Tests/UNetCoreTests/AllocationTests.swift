@@ -1,6 +1,7 @@
 import CAllocationCounter
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// Heap allocations, counted by wrapping malloc (CAllocationCounter): warm work must make none.
 final class AllocationTests: XCTestCase {
@@ -11,7 +12,8 @@ final class AllocationTests: XCTestCase {
     /// under load). A per-call allocation, which is what these tests look for, shows up in every trial at least
     /// `repeats` times; a stray one-off cannot be in all of them.
     func allocations(_ repeats: Int = 20, warmUps: Int = 1, trials: Int = 3, _ body: () throws -> Void) rethrows
-        -> Int {
+        -> Int
+    {
         for _ in 0..<warmUps { try body() }
         var fewest = Int.max
         for _ in 0..<trials {
@@ -33,25 +35,32 @@ final class AllocationTests: XCTestCase {
         let x = Tensor(zeros: [6 * count])
         let base = x.data
         XCTAssertEqual(Parallel.chunkCount(count, cost: 1), 2, "the loops below must really go to two threads")
-        XCTAssertEqual(allocations {
-            Parallel.forEachChunk(count, with: base) { b, r in for i in r { b[i] += 1 } }
-        }, 0, "forEachChunk")
-        XCTAssertEqual(allocations {
-            Parallel.forEach(count, with: (base + count, 2 as Float)) { s, i in s.0[i] += s.1 }
-        }, 0, "forEach")
-        XCTAssertEqual(allocations {
-            Parallel.forEachChunkIndexed(count, with: base + 2 * count) { b, c, r in for i in r { b[i] += Float(c) } }
-        }, 0, "forEachChunkIndexed")
+        XCTAssertEqual(
+            allocations {
+                Parallel.forEachChunk(count, with: base) { b, r in for i in r { b[i] += 1 } }
+            }, 0, "forEachChunk")
+        XCTAssertEqual(
+            allocations {
+                Parallel.forEach(count, with: (base + count, 2 as Float)) { s, i in s.0[i] += s.1 }
+            }, 0, "forEach")
+        XCTAssertEqual(
+            allocations {
+                Parallel.forEachChunkIndexed(count, with: base + 2 * count) { b, c, r in for i in r { b[i] += Float(c) }
+                }
+            }, 0, "forEachChunkIndexed")
         XCTAssertEqual(allocations { Parallel.run(2, with: base + 3 * count) { b, c in b[c] += 1 } }, 0, "run")
-        XCTAssertEqual(allocations { independentProducts(36, with: base + 4 * count) { b, i in b[i] += 1 } }, 0,
-                       "independentProducts")
-        XCTAssertEqual(allocations {
-            Workspace.shared.forEachChunk(count, cost: 1, scratch: Float.self, capacity: 8, with: base + 5 * count) {
-                b, scratch, r in
-                scratch[0] = 1
-                for i in r { b[i] += scratch[0] }
-            }
-        }, 0, "Workspace.forEachChunk")
+        XCTAssertEqual(
+            allocations { independentProducts(36, with: base + 4 * count) { b, i in b[i] += 1 } }, 0,
+            "independentProducts")
+        XCTAssertEqual(
+            allocations {
+                Workspace.shared.forEachChunk(count, cost: 1, scratch: Float.self, capacity: 8, with: base + 5 * count)
+                {
+                    b, scratch, r in
+                    scratch[0] = 1
+                    for i in r { b[i] += scratch[0] }
+                }
+            }, 0, "Workspace.forEachChunk")
         let a = Tensor(zeros: [64 * 64]), b = Tensor(zeros: [64 * 4096]), c = Tensor(zeros: [64 * 4096])
         XCTAssertEqual(allocations { gemm(m: 64, n: 4096, k: 64, a.data, b.data, c.data) }, 0, "split gemm")
         XCTAssertEqual(x[0], 61, "the loops ran: 1 warm-up and 3 trials of 20")
@@ -63,8 +72,9 @@ final class AllocationTests: XCTestCase {
     func testSmallUntransposedProductsAllocateNothing() {
         let a = Tensor(zeros: [32 * 64]), b = Tensor(zeros: [64 * 56]), c = Tensor(zeros: [32 * 56])
         for (m, n, k) in [(16, 40, 32), (32, 56, 64), (16, 8, 32)] {
-            XCTAssertEqual(allocations { gemm(m: m, n: n, k: k, a.data, b.data, c.data) }, 0,
-                           "gemm \(m)x\(n)x\(k), core \(BLASCore.current)")
+            XCTAssertEqual(
+                allocations { gemm(m: m, n: n, k: k, a.data, b.data, c.data) }, 0,
+                "gemm \(m)x\(n)x\(k), core \(BLASCore.current)")
         }
     }
 
@@ -90,18 +100,24 @@ final class AllocationTests: XCTestCase {
         defer { Parallel.setThreads(before) }
         Parallel.setThreads(2)
         let configs = [
-            ModelConfig(architecture: .unet, inputShape: [1, 64, 64], seed: 3, depth: 2, filters: 8, batchNorm: true,
-                        classificationHead: 2),
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 64, 64], seed: 3, depth: 2, filters: 8, batchNorm: true,
+                classificationHead: 2),
             ModelConfig(architecture: .unetClassifier, inputShape: [1, 32, 32], seed: 3),
             // eff-unet: the seed's head on the mask logits, and UNet++ deep supervision (drop-path on).
-            ModelConfig(architecture: .effUNet, inputShape: [1, 64, 64], seed: 3, parameters: [
-                "encoder": .string("efficientnet-b0"), "decoder_channels": .integers([16, 8, 8, 8, 4]),
-                "classes": .integer(2), "classification_head": .object(["classes": .integer(2), "from": .string("mask")]),
-            ]),
-            ModelConfig(architecture: .effUNet, inputShape: [1, 64, 64], seed: 3, parameters: [
-                "encoder": .string("efficientnet-b0"), "decoder_channels": .integers([16, 8, 8, 8, 4]),
-                "deep_supervision": .boolean(true),
-            ]),
+            ModelConfig(
+                architecture: .effUNet, inputShape: [1, 64, 64], seed: 3,
+                parameters: [
+                    "encoder": .string("efficientnet-b0"), "decoder_channels": .integers([16, 8, 8, 8, 4]),
+                    "classes": .integer(2),
+                    "classification_head": .object(["classes": .integer(2), "from": .string("mask")]),
+                ]),
+            ModelConfig(
+                architecture: .effUNet, inputShape: [1, 64, 64], seed: 3,
+                parameters: [
+                    "encoder": .string("efficientnet-b0"), "decoder_channels": .integers([16, 8, 8, 8, 4]),
+                    "deep_supervision": .boolean(true),
+                ]),
         ]
         for modelConfig in configs {
             let model = try Model.build(modelConfig)
@@ -112,11 +128,13 @@ final class AllocationTests: XCTestCase {
                 .batch(indices: [0, 1], epoch: 0, augment: false)
             let name = modelConfig.architecture.rawValue
             var lastLoss: Float = 0
-            XCTAssertEqual(try allocationsThrowing(3) { lastLoss = try trainer.trainStep(batch).loss }, 0,
-                           "\(name): heap allocations in warm training steps")
+            XCTAssertEqual(
+                try allocationsThrowing(3) { lastLoss = try trainer.trainStep(batch).loss }, 0,
+                "\(name): heap allocations in warm training steps")
             XCTAssertTrue(lastLoss.isFinite)
-            XCTAssertEqual(try allocationsThrowing(3) { _ = try model.forward(batch.images, training: false) }, 0,
-                           "\(name): heap allocations in warm inference forwards")
+            XCTAssertEqual(
+                try allocationsThrowing(3) { _ = try model.forward(batch.images, training: false) }, 0,
+                "\(name): heap allocations in warm inference forwards")
         }
     }
 
@@ -143,15 +161,18 @@ final class AllocationTests: XCTestCase {
         DataParallel.group = MirroredRanks()
         for overlap in [true, false] {
             DataParallel.overlapsAllreduce = overlap
-            let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 32, 32], seed: 3, depth: 2,
-                                                    filters: 8, batchNorm: true))
+            let model = try Model.build(
+                ModelConfig(
+                    architecture: .unet, inputShape: [1, 32, 32], seed: 3, depth: 2,
+                    filters: 8, batchNorm: true))
             var config = TrainingConfig()
             config.batchSize = 2
             let trainer = Trainer(model: model, config: config)
             let batch = try DiscSource(count: 2, size: 32, seed: 4).batch(indices: [0, 1], epoch: 0, augment: false)
             var lastLoss: Float = 0
-            XCTAssertEqual(try allocationsThrowing(3) { lastLoss = try trainer.trainStep(batch).loss }, 0,
-                           "heap allocations in warm data-parallel steps, overlap \(overlap)")
+            XCTAssertEqual(
+                try allocationsThrowing(3) { lastLoss = try trainer.trainStep(batch).loss }, 0,
+                "heap allocations in warm data-parallel steps, overlap \(overlap)")
             XCTAssertTrue(lastLoss.isFinite)
         }
         DataParallel.overlapsAllreduce = true
@@ -187,15 +208,20 @@ final class AllocationTests: XCTestCase {
         x = net.add("project", conv1x1(32, 8), x)
         x = net.add("drop", DropPath(rate: 0.3, seed: 1), x)
         let block = net.add("add", Add(), Network.input, x)
-        let down = net.add("down", DepthwiseConv2D(channels: 8, kernelSize: 3, stride: 2,
-                                                   padding: .sides(top: 0, bottom: 1, left: 0, right: 1), rng: &rng), block)
+        let down = net.add(
+            "down",
+            DepthwiseConv2D(
+                channels: 8, kernelSize: 3, stride: 2,
+                padding: .sides(top: 0, bottom: 1, left: 0, right: 1), rng: &rng), block)
         let up = net.add("up", UpSampleToMatch(), down, block)
         let pooled = net.add("pool", GlobalMaxPooling2D(), up)
         net.outputs = [up, pooled]
         let input = Tensor(zeros: [4, 8, 32, 32])
         for i in 0..<input.count { input[i] = rng.uniform(-1, 1) }
         // Optional already: passing [Tensor] where [Tensor?] is taken converts it, an array per call.
-        let gradients: [Tensor?] = [Tensor(shape: [4, 8, 32, 32], repeating: 0.01), Tensor(shape: [4, 8], repeating: 1)]
+        let gradients: [Tensor?] = [
+            Tensor(shape: [4, 8, 32, 32], repeating: 0.01), Tensor(shape: [4, 8], repeating: 1),
+        ]
         // As `Model` runs it: the outputs into an array kept from step to step.
         let wanted = [0, 1]
         var outputs: [Tensor?] = []
@@ -205,8 +231,9 @@ final class AllocationTests: XCTestCase {
             net.backwardParameters(gradients)
         }
         XCTAssertEqual(try allocationsThrowing(3) { step() }, 0, "heap allocations in warm training steps")
-        XCTAssertEqual(try allocationsThrowing(3) { net.forward(input, training: false, wanted: wanted, into: &outputs) },
-                       0, "heap allocations in warm inference forwards")
+        XCTAssertEqual(
+            try allocationsThrowing(3) { net.forward(input, training: false, wanted: wanted, into: &outputs) },
+            0, "heap allocations in warm inference forwards")
         #endif
     }
 
@@ -262,8 +289,10 @@ final class AllocationTests: XCTestCase {
     /// Recycling holds no tensor beyond its use: once the caller lets go of a forward's outputs, or a training step
     /// ends, every large tensor's storage is free again (`liveByteCount` sweeps the recycler first).
     func testNothingOutlivesAForwardOrAStep() throws {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 64, 64], seed: 2, depth: 2,
-                                                filters: 4, batchNorm: true))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 64, 64], seed: 2, depth: 2,
+                filters: 4, batchNorm: true))
         // A mask of 4 x 64 x 64 floats is just large enough to live in TensorStorage's region.
         let batch = try DiscSource(count: 4, size: 64, seed: 5).batch(indices: [0, 1, 2, 3], epoch: 0, augment: false)
         let trainer = Trainer(model: model, config: TrainingConfig())

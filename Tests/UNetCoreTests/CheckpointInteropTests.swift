@@ -9,8 +9,9 @@ import XCTest
 /// `Tests/python/test_checkpoint_interop.py`.
 final class CheckpointInteropTests: XCTestCase {
     /// The twin's configuration in `main_interop()` of make_golden.py (INTEROP_CONFIG).
-    let interopConfig = ModelConfig(architecture: .unet, inputShape: [2, 16, 16], classes: 2, seed: 0, depth: 2,
-                                    filters: 4, batchNorm: true, upsampling: .transpose, classificationHead: 3)
+    let interopConfig = ModelConfig(
+        architecture: .unet, inputShape: [2, 16, 16], classes: 2, seed: 0, depth: 2,
+        filters: 4, batchNorm: true, upsampling: .transpose, classificationHead: 3)
 
     var torchStateDictPath: String { get throws { try Golden.url("torch_unet_state_dict", "safetensors").path } }
 
@@ -105,9 +106,12 @@ final class CheckpointInteropTests: XCTestCase {
                 return try describe(e)
             }
             XCTAssertEqual(actual.sorted(), expected.sorted(), "\(String(decoding: configData, as: UTF8.self))")
-            let (classes, filters) = (config.parameters["classes"]?.integer ?? 0, config.parameters["filters"]?.integer ?? 0)
-            XCTAssertTrue(expected.contains("head.weight F32 [\(classes), \(filters), 1, 1]")
-                          || config.architecture == .unetClassifier, "the listing is read")
+            let (classes, filters) = (
+                config.parameters["classes"]?.integer ?? 0, config.parameters["filters"]?.integer ?? 0
+            )
+            XCTAssertTrue(
+                expected.contains("head.weight F32 [\(classes), \(filters), 1, 1]")
+                    || config.architecture == .unetClassifier, "the listing is read")
             let metadata = try XCTUnwrap(header["__metadata__"] as? [String: String])
             XCTAssertEqual(metadata["format"], "pt")
             let storedJSON = try XCTUnwrap(metadata[Checkpoint.configKey])

@@ -14,8 +14,10 @@ final class CheckpointTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
     func trainedModel() throws -> (Model, Optimizer) {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 1, depth: 2, filters: 4,
-                                                batchNorm: true, classificationHead: 2))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], seed: 1, depth: 2, filters: 4,
+                batchNorm: true, classificationHead: 2))
         let opt = Optimizer(kind: .adam, learningRate: 1e-3)
         let x = randomTensor([2, 1, 16, 16], seed: 2), t = randomTensor([2, 1, 16, 16], seed: 3, low: 0, high: 1)
         for _ in 0..<3 {
@@ -60,8 +62,10 @@ final class CheckpointTests: XCTestCase {
         let path = dir + "/m.safetensors"
         try Checkpoint.save(model: model, optimizer: opt, to: path)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        for (name, bytes) in [("truncated", data.prefix(data.count - 100)), ("empty", Data()), ("short", data.prefix(5)),
-                              ("garbage", Data("this is not a checkpoint at all, just text".utf8))] {
+        for (name, bytes) in [
+            ("truncated", data.prefix(data.count - 100)), ("empty", Data()), ("short", data.prefix(5)),
+            ("garbage", Data("this is not a checkpoint at all, just text".utf8)),
+        ] {
             let p = dir + "/\(name).safetensors"
             try bytes.write(to: URL(fileURLWithPath: p))
             XCTAssertThrowsError(try Checkpoint.load(path: p, current: model), name) { e in
@@ -78,8 +82,10 @@ final class CheckpointTests: XCTestCase {
         let (model, _) = try trainedModel()
         let before = model.network.namedParameters.map { $0.parameter.value.array }
         // A bare state_dict (no engine metadata) of a different width loads into the current configuration: shapes differ.
-        let other = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 8,
-                                                batchNorm: true, classificationHead: 2))
+        let other = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 8,
+                batchNorm: true, classificationHead: 2))
         var st = try Checkpoint.make(model: other, optimizer: nil)
         st.metadata = [:]
         let path = dir + "/other.safetensors"

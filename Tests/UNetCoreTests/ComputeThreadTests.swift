@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetCore
 
 /// `ComputeThread`: while one thread computes inside `run`, numeric work on any other thread is refused (the

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import UNetCore
 
 /// The single-process halves of data-parallel training: how a global batch is split across ranks, how many steps
@@ -61,7 +62,9 @@ final class DataParallelTests: XCTestCase {
         defer { DataParallel.bucketFloats = saved }
         DataParallel.bucketFloats = 1000
         let net = denseChain()
-        for (k, p) in net.parameters.enumerated() { for j in 0..<p.grad.count { p.grad.data[j] = Float(k * 7 + j % 1000) } }
+        for (k, p) in net.parameters.enumerated() {
+            for j in 0..<p.grad.count { p.grad.data[j] = Float(k * 7 + j % 1000) }
+        }
         let expected = grads(net)
         let group = MirroredPair()
         let averager = GradientAverager()

@@ -1,23 +1,32 @@
 import Foundation
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// The `eff-unet` architecture (issue 15): smp's EfficientNet layout and parameter counts, its static padding, the
 /// state_dict names, and finite-difference gradients of one MBConv block and of a tiny whole model.
 final class EffUNetTests: XCTestCase {
-    static func config(_ encoder: String = "efficientnet-b1", decoder: String = "unetplusplus",
-                       decoderChannels: [Int] = [256, 128, 64, 32, 16], classes: Int = 1, shape: [Int] = [3, 64, 64],
-                       dropPath: Double = 0.2, head: Int = 0, from: String = "encoder", pooling: String = "avg",
-                       headDropout: Double = 0.2, deepSupervision: Bool = false, seed: UInt64 = 0) -> ModelConfig {
-        ModelConfig(architecture: .effUNet, inputShape: shape, seed: seed, parameters: [
-            "encoder": .string(encoder), "decoder": .string(decoder), "decoder_channels": .integers(decoderChannels),
-            "classes": .integer(classes), "drop_path_rate": .number(dropPath),
-            "classification_head": head == 0 ? .null : .object([
-                "classes": .integer(head), "from": .string(from), "pooling": .string(pooling),
-                "dropout": .number(headDropout)]),
-            "deep_supervision": .boolean(deepSupervision),
-        ])
+    static func config(
+        _ encoder: String = "efficientnet-b1", decoder: String = "unetplusplus",
+        decoderChannels: [Int] = [256, 128, 64, 32, 16], classes: Int = 1, shape: [Int] = [3, 64, 64],
+        dropPath: Double = 0.2, head: Int = 0, from: String = "encoder", pooling: String = "avg",
+        headDropout: Double = 0.2, deepSupervision: Bool = false, seed: UInt64 = 0
+    ) -> ModelConfig {
+        ModelConfig(
+            architecture: .effUNet, inputShape: shape, seed: seed,
+            parameters: [
+                "encoder": .string(encoder), "decoder": .string(decoder),
+                "decoder_channels": .integers(decoderChannels),
+                "classes": .integer(classes), "drop_path_rate": .number(dropPath),
+                "classification_head": head == 0
+                    ? .null
+                    : .object([
+                        "classes": .integer(head), "from": .string(from), "pooling": .string(pooling),
+                        "dropout": .number(headDropout),
+                    ]),
+                "deep_supervision": .boolean(deepSupervision),
+            ])
     }
 
     /// smp 0.6.0's counts: `sum(p.numel() for p in model.parameters())`, the unused `_conv_head` and `_bn1` included.
@@ -39,17 +48,20 @@ final class EffUNetTests: XCTestCase {
     func testTensorNamesAreSmps() throws {
         let model = try Model.build(Self.config(head: 2))
         let names = Set(model.network.namedParameters.map(\.name) + model.network.namedBuffers.map(\.name))
-        for name in ["encoder._conv_stem.weight", "encoder._bn0.running_var", "encoder._blocks.0._depthwise_conv.weight",
-                     "encoder._blocks.0._se_reduce.bias", "encoder._blocks.1._project_conv.weight",
-                     "encoder._blocks.2._expand_conv.weight", "encoder._blocks.22._bn2.num_batches_tracked",
-                     "encoder._conv_head.weight", "encoder._bn1.bias", "decoder.blocks.x_0_0.conv1.0.weight",
-                     "decoder.blocks.x_1_1.conv2.1.running_mean", "decoder.blocks.x_0_4.conv2.0.weight",
-                     "segmentation_head.0.bias", "classification_head.3.weight"] {
+        for name in [
+            "encoder._conv_stem.weight", "encoder._bn0.running_var", "encoder._blocks.0._depthwise_conv.weight",
+            "encoder._blocks.0._se_reduce.bias", "encoder._blocks.1._project_conv.weight",
+            "encoder._blocks.2._expand_conv.weight", "encoder._blocks.22._bn2.num_batches_tracked",
+            "encoder._conv_head.weight", "encoder._bn1.bias", "decoder.blocks.x_0_0.conv1.0.weight",
+            "decoder.blocks.x_1_1.conv2.1.running_mean", "decoder.blocks.x_0_4.conv2.0.weight",
+            "segmentation_head.0.bias", "classification_head.3.weight",
+        ] {
             XCTAssertTrue(names.contains(name), name)
         }
         XCTAssertFalse(names.contains("encoder._blocks.0._expand_conv.weight"), "the first stage does not expand")
-        XCTAssertEqual(model.network.namedParameters.first { $0.name == "encoder._blocks.0._depthwise_conv.weight" }?
-            .parameter.value.shape, [32, 1, 3, 3])
+        XCTAssertEqual(
+            model.network.namedParameters.first { $0.name == "encoder._blocks.0._depthwise_conv.weight" }?
+                .parameter.value.shape, [32, 1, 3, 3])
     }
 
     /// The layout of b0 ... b3 and the static padding smp computes for b1 at 240x240 (issue 15's table).
@@ -75,11 +87,14 @@ final class EffUNetTests: XCTestCase {
     /// The estimate counts what the builder builds, for every variant, decoder and head.
     func testEstimateIsExact() throws {
         var cases = EfficientNetPlan.Variant.allCases.map { ($0.rawValue, "unetplusplus", 0, "encoder") }
-        cases += [("efficientnet-b0", "unet", 0, "encoder"), ("efficientnet-b0", "unet", 3, "encoder"),
-                  ("efficientnet-b0", "unetplusplus", 2, "mask")]
+        cases += [
+            ("efficientnet-b0", "unet", 0, "encoder"), ("efficientnet-b0", "unet", 3, "encoder"),
+            ("efficientnet-b0", "unetplusplus", 2, "mask"),
+        ]
         for (encoder, decoder, head, from) in cases {
-            let config = Self.config(encoder, decoder: decoder, decoderChannels: [40, 32, 24, 16, 8], classes: 2,
-                                     shape: [1, 64, 96], head: head, from: from)
+            let config = Self.config(
+                encoder, decoder: decoder, decoderChannels: [40, 32, 24, 16, 8], classes: 2,
+                shape: [1, 64, 96], head: head, from: from)
             let model = try Model.build(config)
             let e = ModelSizeEstimate(config)
             XCTAssertEqual(e.parameters, model.parameterCount, "\(encoder) \(decoder) \(head) \(from)")
@@ -89,9 +104,11 @@ final class EffUNetTests: XCTestCase {
 
     func testOutputsHaveTheInputsSizeAtAnySize() throws {
         for decoder in ["unetplusplus", "unet"] {
-            let model = try Model.build(Self.config("efficientnet-b0", decoder: decoder,
-                                                    decoderChannels: [16, 16, 8, 8, 8], classes: 2,
-                                                    shape: [1, 50, 70], head: 3))
+            let model = try Model.build(
+                Self.config(
+                    "efficientnet-b0", decoder: decoder,
+                    decoderChannels: [16, 16, 8, 8, 8], classes: 2,
+                    shape: [1, 50, 70], head: 3))
             let out = try model.forward(randomTensor([2, 1, 50, 70], seed: 3), training: false)
             XCTAssertEqual(out.mask?.shape, [2, 2, 50, 70])
             XCTAssertEqual(out.classLogits?.shape, [2, 3])
@@ -123,9 +140,11 @@ final class EffUNetTests: XCTestCase {
 
     /// L = Σ_o Σ y_o·R_o over `outputs` (network output indices; the first by default), forward in training mode,
     /// every parameter's gradient at `points` spots.
-    func checkGradients(_ net: Network, _ x: Tensor, outputs: [Int] = [0], parameters names: Set<String>? = nil,
-                        points: Int, epsilon: Float = 1e-2, atol: Double = 3e-3, rtol: Double = 3e-2,
-                        file: StaticString = #filePath, line: UInt = #line) {
+    func checkGradients(
+        _ net: Network, _ x: Tensor, outputs: [Int] = [0], parameters names: Set<String>? = nil,
+        points: Int, epsilon: Float = 1e-2, atol: Double = 3e-3, rtol: Double = 3e-2,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         var checker = GradientCheck(epsilon: epsilon, maxPoints: points, atol: atol, rtol: rtol)
         checker.seed = 7
         let shapes = net.forward(x, training: true).map(\.shape)
@@ -155,10 +174,14 @@ final class EffUNetTests: XCTestCase {
     /// One expanding MBConv block with a residual (stride 1, 16 -> 16 channels, kernel 5, padding (1, 3, 2, 2)),
     /// and a strided one without, each on its own.
     func testMBConvBlockGradients() {
-        for block in [EfficientNetPlan.Block(input: 8, expanded: 48, squeezed: 2, output: 8, kernel: 5, stride: 1,
-                                             padding: .sides(top: 1, bottom: 3, left: 2, right: 2)),
-                      EfficientNetPlan.Block(input: 8, expanded: 8, squeezed: 2, output: 12, kernel: 3, stride: 2,
-                                             padding: .sides(top: 0, bottom: 1, left: 0, right: 1))] {
+        for block in [
+            EfficientNetPlan.Block(
+                input: 8, expanded: 48, squeezed: 2, output: 8, kernel: 5, stride: 1,
+                padding: .sides(top: 1, bottom: 3, left: 2, right: 2)),
+            EfficientNetPlan.Block(
+                input: 8, expanded: 8, squeezed: 2, output: 12, kernel: 3, stride: 2,
+                padding: .sides(top: 0, bottom: 1, left: 0, right: 1)),
+        ] {
             var rng = RandomGenerator(seed: 5)
             let net = Network()
             _ = EffUNetBuilder.addMBConv(block, named: "block", to: net, Network.input, dropPath: 0, seed: 1, rng: &rng)
@@ -176,18 +199,24 @@ final class EffUNetTests: XCTestCase {
     /// are ~37); the tight check is `GoldenEffUNetTests` (every gradient's norm within 1e-3 of smp's).
     func testTinyEffUNetGradients() throws {
         #if DEBUG
-        throw XCTSkip("a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release")
+        throw XCTSkip(
+            "a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release"
+        )
         #endif
-        let model = try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], shape: [1, 64, 64],
-                                                dropPath: 0))
+        let model = try Model.build(
+            Self.config(
+                "efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], shape: [1, 64, 64],
+                dropPath: 0))
         let checked: Set<String> = [
-            "encoder._conv_stem.weight", "encoder._blocks.0._depthwise_conv.weight", "encoder._blocks.4._se_expand.weight",
+            "encoder._conv_stem.weight", "encoder._blocks.0._depthwise_conv.weight",
+            "encoder._blocks.4._se_expand.weight",
             "encoder._blocks.10._project_conv.weight", "decoder.blocks.x_1_2.conv1.0.weight",
             "decoder.blocks.x_0_3.conv2.1.weight", "segmentation_head.0.bias",
         ]
         XCTAssertTrue(checked.isSubset(of: Set(model.network.namedParameters.map(\.name))))
-        checkGradients(model.network, randomTensor([2, 1, 64, 64], seed: 9), parameters: checked, points: 2,
-                       epsilon: 2e-3, atol: 0.25, rtol: 0.1)
+        checkGradients(
+            model.network, randomTensor([2, 1, 64, 64], seed: 9), parameters: checked, points: 2,
+            epsilon: 2e-3, atol: 0.25, rtol: 0.1)
     }
 
     // MARK: The seed's "mask" head and deep supervision
@@ -195,8 +224,10 @@ final class EffUNetTests: XCTestCase {
     /// The seed's head: `class` is Dense(global average of the mask logit map), so its logits can be recomputed
     /// from the mask the model returns (at a size the model pads, the pool is over the padded map, so 64x64 here).
     func testMaskHeadIsADenseLayerOnTheAveragedMaskLogits() throws {
-        let model = try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
-                                                shape: [3, 64, 64], head: 2, from: "mask", headDropout: 0))
+        let model = try Model.build(
+            Self.config(
+                "efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
+                shape: [3, 64, 64], head: 2, from: "mask", headDropout: 0))
         XCTAssertEqual(model.heads.map(\.name), ["mask", "class"])
         XCTAssertEqual(model.classHead?.activation, .softmax)
         let dense = try XCTUnwrap(model.network.namedParameters.first { $0.name == "classification_head.3.weight" })
@@ -207,9 +238,12 @@ final class EffUNetTests: XCTestCase {
         let mask = try XCTUnwrap(out.mask), logits = try XCTUnwrap(out.classLogits)
         let plane = 64 * 64
         for n in 0..<2 {
-            let means = (0..<2).map { c in (0..<plane).reduce(0.0) { $0 + Double(mask[(n * 2 + c) * plane + $1]) } / Double(plane) }
+            let means = (0..<2).map { c in
+                (0..<plane).reduce(0.0) { $0 + Double(mask[(n * 2 + c) * plane + $1]) } / Double(plane)
+            }
             for k in 0..<2 {
-                let expected = Double(bias.parameter.value[k])
+                let expected =
+                    Double(bias.parameter.value[k])
                     + (0..<2).reduce(0.0) { $0 + Double(dense.parameter.value[k * 2 + $1]) * means[$1] }
                 XCTAssertEqual(Double(logits[n * 2 + k]), expected, accuracy: 1e-4, "image \(n) class \(k)")
             }
@@ -219,21 +253,30 @@ final class EffUNetTests: XCTestCase {
     /// The class head's logits against finite differences, through the mask map into the decoder and encoder.
     func testMaskHeadGradients() throws {
         #if DEBUG
-        throw XCTSkip("a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release")
+        throw XCTSkip(
+            "a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release"
+        )
         #endif
-        let model = try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
-                                                shape: [1, 64, 64], dropPath: 0, head: 2, from: "mask", headDropout: 0))
-        let checked: Set<String> = ["classification_head.3.weight", "classification_head.3.bias",
-                                    "segmentation_head.0.weight", "decoder.blocks.x_0_3.conv2.0.weight",
-                                    "encoder._conv_stem.weight"]
+        let model = try Model.build(
+            Self.config(
+                "efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
+                shape: [1, 64, 64], dropPath: 0, head: 2, from: "mask", headDropout: 0))
+        let checked: Set<String> = [
+            "classification_head.3.weight", "classification_head.3.bias",
+            "segmentation_head.0.weight", "decoder.blocks.x_0_3.conv2.0.weight",
+            "encoder._conv_stem.weight",
+        ]
         XCTAssertTrue(checked.isSubset(of: Set(model.network.namedParameters.map(\.name))))
-        checkGradients(model.network, randomTensor([2, 1, 64, 64], seed: 9), outputs: [try XCTUnwrap(model.classOutput)],
-                       parameters: checked, points: 2, epsilon: 2e-3, atol: 0.25, rtol: 0.1)
+        checkGradients(
+            model.network, randomTensor([2, 1, 64, 64], seed: 9), outputs: [try XCTUnwrap(model.classOutput)],
+            parameters: checked, points: 2, epsilon: 2e-3, atol: 0.25, rtol: 0.1)
     }
 
     func deepSupervised(shape: [Int] = [1, 64, 64]) throws -> Model {
-        try Model.build(Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 1, shape: shape,
-                                    dropPath: 0, deepSupervision: true))
+        try Model.build(
+            Self.config(
+                "efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 1, shape: shape,
+                dropPath: 0, deepSupervision: true))
     }
 
     /// Heads `mask.1` ... `mask.3` on x_0_1 ... x_0_3 at the input's size in training; an inference mask is the
@@ -251,13 +294,16 @@ final class EffUNetTests: XCTestCase {
         XCTAssertEqual(trained.deepSupervision.map(\.shape), Array(repeating: [2, 1, 50, 70], count: 3))
         let averaged = try XCTUnwrap(try model.forward(x, training: false).mask).copy()
         let padded = pad(x, height: 64, width: 96)
-        let all = model.network.forward(padded, training: false, wanted: [0, 1, 2, 3]).map { crop($0!, height: 50, width: 70) }
+        let all = model.network.forward(padded, training: false, wanted: [0, 1, 2, 3]).map {
+            crop($0!, height: 50, width: 70)
+        }
         for i in stride(from: 0, to: averaged.count, by: 97) {
             let mean = (all[0][i] + all[1][i] + all[2][i] + all[3][i]) / 4
             XCTAssertEqual(averaged[i], mean, accuracy: 1e-5)
         }
-        XCTAssertGreaterThan((0..<averaged.count).map { abs(averaged[$0] - all[0][$0]) }.max()!, 1e-3,
-                             "the average is not the main head alone")
+        XCTAssertGreaterThan(
+            (0..<averaged.count).map { abs(averaged[$0] - all[0][$0]) }.max()!, 1e-3,
+            "the average is not the main head alone")
     }
 
     /// The training loss is the main mask's plus each deep-supervision head's (each the main's loss by default).
@@ -269,11 +315,15 @@ final class EffUNetTests: XCTestCase {
             return try Trainer(model: try deepSupervised(), config: c).trainStep(batch).loss
         }
         let all = try loss([:])
-        let main = try loss(["mask.1": HeadLoss(weight: 0), "mask.2": HeadLoss(weight: 0), "mask.3": HeadLoss(weight: 0)])
+        let main = try loss([
+            "mask.1": HeadLoss(weight: 0), "mask.2": HeadLoss(weight: 0), "mask.3": HeadLoss(weight: 0),
+        ])
         let aux = try (1...3).map { n in
-            try loss(Dictionary(uniqueKeysWithValues: ["mask", "mask.1", "mask.2", "mask.3"].map {
-                ($0, HeadLoss(weight: $0 == "mask.\(n)" ? 1 : 0))
-            }))
+            try loss(
+                Dictionary(
+                    uniqueKeysWithValues: ["mask", "mask.1", "mask.2", "mask.3"].map {
+                        ($0, HeadLoss(weight: $0 == "mask.\(n)" ? 1 : 0))
+                    }))
         }
         XCTAssertGreaterThan(all, main)
         XCTAssertEqual(Double(all), Double(main) + aux.reduce(0) { $0 + Double($1) }, accuracy: 1e-5)
@@ -282,15 +332,20 @@ final class EffUNetTests: XCTestCase {
     /// The deep-supervision heads' gradients (all four mask outputs in the loss) against finite differences.
     func testDeepSupervisionGradients() throws {
         #if DEBUG
-        throw XCTSkip("a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release")
+        throw XCTSkip(
+            "a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release"
+        )
         #endif
         let model = try deepSupervised()
-        let checked: Set<String> = ["deep_supervision.1.0.weight", "deep_supervision.2.0.bias",
-                                    "deep_supervision.3.0.weight", "decoder.blocks.x_0_1.conv2.0.weight",
-                                    "segmentation_head.0.weight"]
+        let checked: Set<String> = [
+            "deep_supervision.1.0.weight", "deep_supervision.2.0.bias",
+            "deep_supervision.3.0.weight", "decoder.blocks.x_0_1.conv2.0.weight",
+            "segmentation_head.0.weight",
+        ]
         XCTAssertTrue(checked.isSubset(of: Set(model.network.namedParameters.map(\.name))))
-        checkGradients(model.network, randomTensor([2, 1, 64, 64], seed: 9), outputs: [0, 1, 2, 3], parameters: checked,
-                       points: 2, epsilon: 2e-3, atol: 0.25, rtol: 0.1)
+        checkGradients(
+            model.network, randomTensor([2, 1, 64, 64], seed: 9), outputs: [0, 1, 2, 3], parameters: checked,
+            points: 2, epsilon: 2e-3, atol: 0.25, rtol: 0.1)
     }
 
     // MARK: Checkpoints of the flattened head
@@ -299,23 +354,27 @@ final class EffUNetTests: XCTestCase {
     /// `classification_from`, `classification_pooling`, `classification_dropout`; the configuration JSON below is
     /// what that code wrote, keys sorted). Such a file loads as the same head, weights and outputs unchanged.
     func testCheckpointsWithTheFlattenedHeadLoadAsTheObject() throws {
-        let config = Self.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2, shape: [1, 64, 64],
-                                 head: 2, from: "mask", pooling: "max", headDropout: 0.1, seed: 3)
+        let config = Self.config(
+            "efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4], classes: 2, shape: [1, 64, 64],
+            head: 2, from: "mask", pooling: "max", headDropout: 0.1, seed: 3)
         let model = try Model.build(config)
         let path = NSTemporaryDirectory() + "effunet-flat-\(UUID().uuidString).safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
         _ = try Checkpoint.save(model: model, optimizer: nil, to: path)
         var file = try SafeTensors.read(path: path)
-        file.metadata[Checkpoint.configKey] = #"{"architecture":"eff-unet","classes":2,"classification_dropout":0.1,"#
+        file.metadata[Checkpoint.configKey] =
+            #"{"architecture":"eff-unet","classes":2,"classification_dropout":0.1,"#
             + #""classification_from":"mask","classification_head":2,"classification_pooling":"max","#
             + #""decoder":"unetplusplus","decoder_channels":[16,8,8,8,4],"drop_path_rate":0.2,"#
             + #""encoder":"efficientnet-b0","input_shape":[1,64,64],"seed":3}"#
         try file.write(path: path)
         let loaded = try Checkpoint.load(path: path, current: nil).model
         XCTAssertEqual(loaded.config, model.config)
-        XCTAssertEqual(loaded.config.object("classification_head"),
-                       ["classes": .integer(2), "from": .string("mask"), "pooling": .string("max"), "dropout": .number(0.1)])
-        let saved = Dictionary(uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, $0.parameter.value.array) })
+        XCTAssertEqual(
+            loaded.config.object("classification_head"),
+            ["classes": .integer(2), "from": .string("mask"), "pooling": .string("max"), "dropout": .number(0.1)])
+        let saved = Dictionary(
+            uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, $0.parameter.value.array) })
         for (name, p) in loaded.network.namedParameters { XCTAssertEqual(p.value.array, saved[name], name) }
         // Outputs to float rounding: the two models' first inference may take different kernel paths (bit-equal
         // optimized, 1e-7 apart unoptimized).
@@ -323,14 +382,16 @@ final class EffUNetTests: XCTestCase {
         let (a, b) = (try model.forward(x, training: false), try loaded.forward(x, training: false))
         assertClose(try XCTUnwrap(b.classLogits), try XCTUnwrap(a.classLogits), atol: 1e-6, rtol: 1e-5)
         // A flattened head of 0 classes is none; absent flattened fields take the defaults.
-        let none = #"{"architecture":"eff-unet","classification_head":0,"classification_from":"encoder","#
+        let none =
+            #"{"architecture":"eff-unet","classification_head":0,"classification_from":"encoder","#
             + #""encoder":"efficientnet-b0","input_shape":[3,64,64],"seed":0}"#
         let decoded = try JSONDecoder().decode(ModelConfig.self, from: Data(none.utf8))
         XCTAssertEqual(decoded.parameters["classification_head"], .null)
         XCTAssertNil(decoded.parameters["classification_from"])
         XCTAssertEqual(decoded.integer("in_channels"), 3)
         let bare = #"{"architecture":"eff-unet","classification_head":4,"input_shape":[1,64,64],"seed":0}"#
-        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: Data(bare.utf8)).object("classification_head"),
-                       ["classes": .integer(4), "from": .string("encoder"), "pooling": .string("avg"), "dropout": .number(0.2)])
+        XCTAssertEqual(
+            try JSONDecoder().decode(ModelConfig.self, from: Data(bare.utf8)).object("classification_head"),
+            ["classes": .integer(4), "from": .string("encoder"), "pooling": .string("avg"), "dropout": .number(0.2)])
     }
 }

@@ -1,6 +1,7 @@
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// The layers an EfficientNet needs (SiLU, Add, channel gating, depthwise convolution, DropPath, pooling to 1x1,
 /// upsampling onto an odd skip): finite-difference gradient checks over odd sizes, and each fast kernel against its
@@ -18,8 +19,10 @@ final class EfficientNetLayerTests: XCTestCase {
     /// float range, and stay finite: ±1e4 give 1e4 and 0 (no overflow into inf or NaN). Below x = -87.3 the
     /// kernel's e^x is 0 where expf still has subnormals: SiLU there is below 1e-35 either way.
     func testSiLUKernelsMatchTheScalarOracleAndStayFinite() {
-        var values: [Float] = [0, -0, 1e-30, -1e-30, 1e-3, -1e-3, 0.5, -0.5, 20, -20, 87, -87, 88, -88, 89, -89,
-                               100, -100, 1e4, -1e4, 3e38, -3e38]
+        var values: [Float] = [
+            0, -0, 1e-30, -1e-30, 1e-3, -1e-3, 0.5, -0.5, 20, -20, 87, -87, 88, -88, 89, -89,
+            100, -100, 1e4, -1e4, 3e38, -3e38,
+        ]
         var rng = RandomGenerator(seed: 2)
         for _ in 0..<997 { values.append(rng.uniform(-30, 30)) }
         let n = values.count
@@ -52,7 +55,8 @@ final class EfficientNetLayerTests: XCTestCase {
 
     func testChannelGateGradientAndShapes() throws {
         // H x W = 35: the vector loops' 8-wide part and their tails.
-        checker.check(ChannelGate(), inputs: [randomTensor([2, 3, 5, 7], seed: 7), randomTensor([2, 3, 1, 1], seed: 8)])
+        checker.check(
+            ChannelGate(), inputs: [randomTensor([2, 3, 5, 7], seed: 7), randomTensor([2, 3, 1, 1], seed: 8)])
         XCTAssertThrowsError(try ChannelGate().outputShape([[2, 3, 5, 7], [2, 3]]))
         XCTAssertThrowsError(try ChannelGate().outputShape([[2, 3, 5, 7], [1, 3, 1, 1]]))
         XCTAssertThrowsError(try ChannelGate().outputShape([[2, 3, 5, 7]]))
@@ -70,11 +74,14 @@ final class EfficientNetLayerTests: XCTestCase {
         (3, 1, .sides(top: 4, bottom: 0, left: 0, right: 5)),
     ]
 
-    func depthwise(_ c: Int, _ k: Int, _ stride: Int, _ padding: Padding, bias: Bool = true,
-                   seed: UInt64 = 11) -> DepthwiseConv2D {
+    func depthwise(
+        _ c: Int, _ k: Int, _ stride: Int, _ padding: Padding, bias: Bool = true,
+        seed: UInt64 = 11
+    ) -> DepthwiseConv2D {
         var rng = RandomGenerator(seed: seed)
-        let layer = DepthwiseConv2D(channels: c, kernelSize: k, stride: stride, padding: padding, useBias: bias,
-                                    rng: &rng)
+        let layer = DepthwiseConv2D(
+            channels: c, kernelSize: k, stride: stride, padding: padding, useBias: bias,
+            rng: &rng)
         if let b = layer.bias { for i in 0..<c { b.value[i] = rng.uniform(-0.5, 0.5) } }
         return layer
     }
@@ -104,8 +111,9 @@ final class EfficientNetLayerTests: XCTestCase {
                 let c = p % 2
                 let w = layer.weight.value.data + c * k2
                 depthwiseNaiveForward(x.data + p * inPlane, g, w, bias: layer.bias!.value[c], yRef.data + p * outPlane)
-                depthwiseNaiveBackward(x.data + p * inPlane, dy.data + p * outPlane, g, w, dx: dxRef.data + p * inPlane,
-                                       dw: dwRef.data + c * k2)
+                depthwiseNaiveBackward(
+                    x.data + p * inPlane, dy.data + p * outPlane, g, w, dx: dxRef.data + p * inPlane,
+                    dw: dwRef.data + c * k2)
             }
             let what = "k \(k) stride \(stride) padding \(padding.name)"
             assertClose(y, yRef, atol: 1e-5, rtol: 1e-5, "\(what): y")
@@ -128,18 +136,23 @@ final class EfficientNetLayerTests: XCTestCase {
     /// the factory keeping symmetric padding on the symmetric case (its Winograd path).
     func testConv2DWithPaddingBySide() throws {
         var rng = RandomGenerator(seed: 50)
-        for (padding, stride, bias) in [(Padding.sides(top: 0, bottom: 1, left: 0, right: 1), 2, false),
-                                        (.sides(top: 1, bottom: 2, left: 2, right: 0), 1, true)] {
-            let conv = Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: stride, padding: padding,
-                              useBias: bias, rng: &rng)
+        for (padding, stride, bias) in [
+            (Padding.sides(top: 0, bottom: 1, left: 0, right: 1), 2, false),
+            (.sides(top: 1, bottom: 2, left: 2, right: 0), 1, true),
+        ] {
+            let conv = Conv2D(
+                inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: stride, padding: padding,
+                useBias: bias, rng: &rng)
             checker.check(conv, inputs: [randomTensor([2, 3, 7, 8], seed: 51)])
         }
-        let stem = Conv2D(inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2,
-                          padding: .explicit(top: 0, bottom: 1, left: 0, right: 1), useBias: false, rng: &rng)
+        let stem = Conv2D(
+            inputChannels: 3, outputChannels: 2, kernelSize: 3, stride: 2,
+            padding: .explicit(top: 0, bottom: 1, left: 0, right: 1), useBias: false, rng: &rng)
         XCTAssertEqual(try stem.outputShape([1, 3, 224, 224]), [1, 2, 112, 112])
         XCTAssertEqual(Padding.explicit(top: 1, bottom: 1, left: 1, right: 1), .explicit(1))
-        let symmetric = Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3,
-                               padding: .explicit(top: 1, bottom: 1, left: 1, right: 1), rng: &rng)
+        let symmetric = Conv2D(
+            inputChannels: 16, outputChannels: 16, kernelSize: 3,
+            padding: .explicit(top: 1, bottom: 1, left: 1, right: 1), rng: &rng)
         XCTAssertTrue(symmetric.usesWinograd([4, 16, 64, 64]))
     }
 
@@ -155,10 +168,12 @@ final class EfficientNetLayerTests: XCTestCase {
         for (rank, i) in order.enumerated() { x[i] = Float(rank) * 0.05 - 3 }
         for keepDims in [false, true] {
             checker.check(GlobalMaxPooling2D(keepDims: keepDims), inputs: [x])
-            XCTAssertEqual(try GlobalMaxPooling2D(keepDims: keepDims).outputShape([2, 3, 4, 5]),
-                           keepDims ? [2, 3, 1, 1] : [2, 3])
-            XCTAssertEqual(try GlobalAveragePooling2D(keepDims: keepDims).outputShape([2, 3, 4, 5]),
-                           keepDims ? [2, 3, 1, 1] : [2, 3])
+            XCTAssertEqual(
+                try GlobalMaxPooling2D(keepDims: keepDims).outputShape([2, 3, 4, 5]),
+                keepDims ? [2, 3, 1, 1] : [2, 3])
+            XCTAssertEqual(
+                try GlobalAveragePooling2D(keepDims: keepDims).outputShape([2, 3, 4, 5]),
+                keepDims ? [2, 3, 1, 1] : [2, 3])
         }
         // The first of equal maxima takes the gradient, as PyTorch.
         let ties = Tensor(shape: [1, 1, 2, 2], values: [1, 3, 3, 0])

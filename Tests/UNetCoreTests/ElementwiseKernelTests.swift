@@ -66,12 +66,20 @@ final class ElementwiseKernelTests: XCTestCase {
 
     func testMaxPoolGeneralLoopRoutesToTheFirstMaximum() {
         MaxPool2D.fastPathEnabled = false
-        let x = Tensor(shape: [1, 1, 2, 4], values: [1, 3, 5, 5,
-                                                     3, 2, 5, 0])
+        let x = Tensor(
+            shape: [1, 1, 2, 4],
+            values: [
+                1, 3, 5, 5,
+                3, 2, 5, 0,
+            ])
         let pool = MaxPool2D()
         XCTAssertEqual(pool.forward(x, training: true).array, [3, 5])
-        XCTAssertEqual(pool.backward(Tensor(shape: [1, 1, 1, 2], values: [7, 9])).array, [0, 7, 9, 0,
-                                                                                          0, 0, 0, 0])
+        XCTAssertEqual(
+            pool.backward(Tensor(shape: [1, 1, 1, 2], values: [7, 9])).array,
+            [
+                0, 7, 9, 0,
+                0, 0, 0, 0,
+            ])
     }
 
     func testNearestUpsamplingMatchesItsDefinition() {

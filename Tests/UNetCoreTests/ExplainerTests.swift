@@ -1,6 +1,7 @@
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// `Explainer`: the gradients it reads (of the input and of an intermediate activation, in evaluation mode) by
 /// finite differences, the model left bit for bit as it was, the default layers, `class_map` against the head it
@@ -8,8 +9,10 @@ import XCTest
 final class ExplainerTests: XCTestCase {
     /// A unet with BatchNorm, dropout and a two-class head whose running statistics are off their defaults.
     func trainedStatisticsUNet() throws -> Model {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2,
-                                                filters: 4, batchNorm: true, classificationHead: 2, dropout: 0.3))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2,
+                filters: 4, batchNorm: true, classificationHead: 2, dropout: 0.3))
         for s in 0..<3 {
             _ = try model.forward(randomTensor([1, 1, 16, 16], seed: 40 + UInt64(s)), training: true)
             model.network.releaseCaches()
@@ -65,16 +68,18 @@ final class ExplainerTests: XCTestCase {
         x = net.add("pool", GlobalAveragePooling2D(), x)
         x = net.add("dense", Dense(inputFeatures: 4, outputFeatures: 2, rng: &rng), x)
         net.outputs = [x]
-        let model = Model(config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
-                          heads: [ModelHead(name: "class", kind: .classes, channels: 2, activation: .softmax, output: 0)],
-                          padMultiple: 1, fixedSize: true)
+        let model = Model(
+            config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
+            heads: [ModelHead(name: "class", kind: .classes, channels: 2, activation: .softmax, output: 0)],
+            padMultiple: 1, fixedSize: true)
         let input = randomTensor([1, 1, 8, 8], seed: 8)
         let explainer = Explainer(model: model)
         XCTAssertEqual(explainer.layers, ["conv1", "bn1", "relu1", "feature", "conv2", "relu2"])
         let g = try explainer.scoreGradients(input, [0], tap: a)
         XCTAssertEqual(g.activation?.shape, [1, 3, 8, 8])
-        GradientCheck(epsilon: 1e-3, maxPoints: 60).compare(offset.delta, g.activationGradient!,
-                                                             { evaluationScore(model, input, 0) }, "dS/dA")
+        GradientCheck(epsilon: 1e-3, maxPoints: 60).compare(
+            offset.delta, g.activationGradient!,
+            { evaluationScore(model, input, 0) }, "dS/dA")
         XCTAssertEqual(bn.runningVar[2], 2.5, "running statistics untouched")
     }
 
@@ -96,7 +101,8 @@ final class ExplainerTests: XCTestCase {
         let x = randomTensor([2, 1, 16, 16], seed: 9)
         let explainer = Explainer(model: model)
         for method in ExplanationMethod.allCases where method != .classMap {
-            _ = try explainer.explain(x, targets: [nil, 1], options: ExplanationOptions(method: method, samples: 2, steps: 2))
+            _ = try explainer.explain(
+                x, targets: [nil, 1], options: ExplanationOptions(method: method, samples: 2, steps: 2))
             XCTAssertEqual(state(), before, method.rawValue)
         }
     }
@@ -105,8 +111,10 @@ final class ExplainerTests: XCTestCase {
         let unet = try trainedStatisticsUNet()
         XCTAssertEqual(Explainer(model: unet).defaultLayer, "bottleneck.dropout")
         XCTAssertFalse(Explainer(model: unet).layers.contains { $0.hasPrefix("dec") || $0 == "head" })
-        let plain = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 2,
-                                                classificationHead: 1))
+        let plain = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 2,
+                classificationHead: 1))
         XCTAssertEqual(Explainer(model: plain).defaultLayer, "bottleneck.relu2")
         let classifier = try Model.build(ModelConfig(architecture: .unetClassifier, inputShape: [1, 8, 8], classes: 2))
         XCTAssertEqual(Explainer(model: classifier).defaultLayer, "block3.relu2")
@@ -125,10 +133,13 @@ final class ExplainerTests: XCTestCase {
         let logits = net.add("logits", Conv2D(inputChannels: 4, outputChannels: 3, kernelSize: 1, rng: &rng), x)
         let pooled = net.add("pool", GlobalAveragePooling2D(), logits)
         net.outputs = [logits, pooled]
-        let model = Model(config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
-                          heads: [.mask(channels: 3, output: 0),
-                                  ModelHead(name: "class", kind: .classes, channels: 3, activation: .softmax, output: 1)],
-                          padMultiple: 1, fixedSize: false)
+        let model = Model(
+            config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
+            heads: [
+                .mask(channels: 3, output: 0),
+                ModelHead(name: "class", kind: .classes, channels: 3, activation: .softmax, output: 1),
+            ],
+            padMultiple: 1, fixedSize: false)
         let input = randomTensor([2, 1, 8, 8], seed: 10)
         let explainer = Explainer(model: model)
         let source = try explainer.logitMapSource()
@@ -155,13 +166,16 @@ final class ExplainerTests: XCTestCase {
         let model = try trainedStatisticsUNet()
         let x = randomTensor([2, 1, 16, 16], seed: 11, low: 0, high: 1)
         for (steps, tolerance) in [(64, 0.02), (256, 0.01)] {
-            let e = try Explainer(model: model).explain(x, targets: [0, 1], options: ExplanationOptions(
-                method: .integratedGradients, steps: steps))
+            let e = try Explainer(model: model).explain(
+                x, targets: [0, 1],
+                options: ExplanationOptions(
+                    method: .integratedGradients, steps: steps))
             for n in 0..<2 {
                 let difference = Double(e.scores[n] - e.baselineScores![n])
                 XCTAssertEqual(e.attributionSums![n], difference, accuracy: tolerance * abs(difference) + 1e-6)
-                XCTAssertEqual(Double(e.scores[n]), evaluationScore(model, x.image(n), n, shape: [1, 1, 16, 16]),
-                               accuracy: 1e-4)
+                XCTAssertEqual(
+                    Double(e.scores[n]), evaluationScore(model, x.image(n), n, shape: [1, 1, 16, 16]),
+                    accuracy: 1e-4)
             }
         }
     }

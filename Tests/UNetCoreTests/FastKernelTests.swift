@@ -33,8 +33,10 @@ final class FastKernelTests: XCTestCase {
         return s
     }
 
-    func checkForward(n: Int, c: Int, o: Int, h: Int, w: Int, seed: UInt64, file: StaticString = #filePath,
-                      line: UInt = #line) {
+    func checkForward(
+        n: Int, c: Int, o: Int, h: Int, w: Int, seed: UInt64, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         let x = randomTensor([n, c, h, w], seed: seed)
         let weight = randomTensor([o, c, 3, 3], seed: seed + 1, low: -0.5, high: 0.5)
         let bias = randomTensor([o], seed: seed + 2)
@@ -50,8 +52,9 @@ final class FastKernelTests: XCTestCase {
         for i in 0..<y.count {
             let bound = Self.winogradRelativeBound * (1 + scale[i])
             let err = abs(y[i] - expected[i])
-            XCTAssert(err <= bound, "(\(n),\(c),\(o),\(h),\(w)) element \(i): \(y[i]) vs \(expected[i])",
-                      file: file, line: line)
+            XCTAssert(
+                err <= bound, "(\(n),\(c),\(o),\(h),\(w)) element \(i): \(y[i]) vs \(expected[i])",
+                file: file, line: line)
             if !(err <= bound) { return }
             worst = max(worst, err / (1 + scale[i]))
         }
@@ -61,8 +64,10 @@ final class FastKernelTests: XCTestCase {
     func testWinogradForwardMatchesDirectConvolution() {
         // Partial tiles at the bottom/right (7, 9, 13), a single pixel, one channel, a width of one tile, and a
         // width of 75 whose middle tile rows hold eight whole tiles inside the image (the deinterleaving path).
-        let shapes = [(2, 3, 5, 7, 9), (1, 8, 4, 13, 4), (3, 16, 9, 5, 17), (1, 1, 1, 1, 1), (2, 4, 3, 8, 8),
-                      (1, 2, 6, 1, 11), (1, 3, 5, 14, 75)]
+        let shapes = [
+            (2, 3, 5, 7, 9), (1, 8, 4, 13, 4), (3, 16, 9, 5, 17), (1, 1, 1, 1, 1), (2, 4, 3, 8, 8),
+            (1, 2, 6, 1, 11), (1, 3, 5, 14, 75),
+        ]
         for (k, s) in shapes.enumerated() {
             checkForward(n: s.0, c: s.1, o: s.2, h: s.3, w: s.4, seed: UInt64(10 * k + 1))
         }
@@ -93,8 +98,10 @@ final class FastKernelTests: XCTestCase {
 
     /// The layer with Winograd on against the same layer on the im2col path: output, input gradient, weight and
     /// bias gradients (which accumulate onto what was there).
-    func checkLayerAgainstIm2col(n: Int, c: Int, o: Int, h: Int, w: Int, padding: Padding, seed: UInt64,
-                                 file: StaticString = #filePath, line: UInt = #line) {
+    func checkLayerAgainstIm2col(
+        n: Int, c: Int, o: Int, h: Int, w: Int, padding: Padding, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         var rng = RandomGenerator(seed: seed)
         let conv = Conv2D(inputChannels: c, outputChannels: o, kernelSize: 3, padding: padding, rng: &rng)
         for i in 0..<o { conv.bias!.value[i] = rng.uniform(-1, 1) }

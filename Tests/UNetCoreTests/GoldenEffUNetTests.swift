@@ -1,7 +1,8 @@
 import Foundation
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// `eff-unet` against segmentation_models_pytorch 0.6.0 itself (fixtures by `make_golden.py effunet`): the same
 /// weights in both, from `FixtureWeights` (a name-and-index hash both sides compute, so a 4-million-parameter
@@ -30,17 +31,25 @@ final class GoldenEffUNetTests: XCTestCase {
                 let t = p.value
                 for i in 0..<t.count {
                     let u = uniform(name, i)
-                    if norms.contains(name) { t[i] = Float(1 + 0.2 * u) }
-                    else if t.shape.count >= 2 { t[i] = Float(u * (3 / Double(t.count / t.shape[0])).squareRoot()) }
-                    else { t[i] = Float(0.1 * u) }
+                    if norms.contains(name) {
+                        t[i] = Float(1 + 0.2 * u)
+                    } else if t.shape.count >= 2 {
+                        t[i] = Float(u * (3 / Double(t.count / t.shape[0])).squareRoot())
+                    } else {
+                        t[i] = Float(0.1 * u)
+                    }
                 }
             }
             for (name, t) in net.namedBuffers {
                 for i in 0..<t.count {
                     let u = uniform(name, i)
-                    if name.hasSuffix("num_batches_tracked") { t[i] = 0 }
-                    else if name.hasSuffix("running_var") { t[i] = Float(1 + 0.25 * (u + 1)) }
-                    else { t[i] = Float(0.1 * u) }
+                    if name.hasSuffix("num_batches_tracked") {
+                        t[i] = 0
+                    } else if name.hasSuffix("running_var") {
+                        t[i] = Float(1 + 0.25 * (u + 1))
+                    } else {
+                        t[i] = Float(0.1 * u)
+                    }
                 }
             }
         }
@@ -52,18 +61,24 @@ final class GoldenEffUNetTests: XCTestCase {
     // with logits; some weights and running statistics after them.
     func testB0UNetPlusPlusMatchesSmpForwardGradientsAndTenAdamSteps() throws {
         #if DEBUG
-        throw XCTSkip("a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release")
+        throw XCTSkip(
+            "a full eff-unet many times over: minutes unoptimized, seconds optimized; `make test` runs it with -c release"
+        )
         #endif
         let g = try Golden("effunet_b0_unetplusplus_adam10")
-        let model = try Model.build(EffUNetTests.config("efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4],
-                                                        shape: [1, 64, 64], dropPath: 0))
+        let model = try Model.build(
+            EffUNetTests.config(
+                "efficientnet-b0", decoderChannels: [16, 8, 8, 8, 4],
+                shape: [1, 64, 64], dropPath: 0))
         let net = model.network
         FixtureWeights.fill(net)
         let x = try g("x"), target = try g("target")
-        assertClose(try XCTUnwrap(try model.forward(x, training: false).mask), try g("eval_logits0"), atol: 1e-4,
-                    rtol: 1e-4, "eval-mode logits")
+        assertClose(
+            try XCTUnwrap(try model.forward(x, training: false).mask), try g("eval_logits0"), atol: 1e-4,
+            rtol: 1e-4, "eval-mode logits")
 
-        let norms = try JSONDecoder().decode([String: Double].self, from: Data(try XCTUnwrap(g.file.metadata["gradient_norms"]).utf8))
+        let norms = try JSONDecoder().decode(
+            [String: Double].self, from: Data(try XCTUnwrap(g.file.metadata["gradient_norms"]).utf8))
         XCTAssertEqual(Set(norms.keys), Set(net.namedParameters.map(\.name)), "smp's parameters are the engine's")
         let optimizer = Optimizer(kind: .adam, learningRate: 1e-3)
         var losses: [Float] = []
@@ -84,8 +99,9 @@ final class GoldenEffUNetTests: XCTestCase {
                     }
                     var norm = 0.0
                     for i in 0..<p.grad.count { norm += Double(p.grad[i]) * Double(p.grad[i]) }
-                    XCTAssertEqual(norm.squareRoot(), norms[name] ?? -1, accuracy: 1e-9 + 1e-3 * (norms[name] ?? 0),
-                                   "gradient norm of \(name), step 1")
+                    XCTAssertEqual(
+                        norm.squareRoot(), norms[name] ?? -1, accuracy: 1e-9 + 1e-3 * (norms[name] ?? 0),
+                        "gradient norm of \(name), step 1")
                 }
             } else {
                 model.backwardParameters(maskGradient: loss.gradient, classGradient: nil)
@@ -104,12 +120,14 @@ final class GoldenEffUNetTests: XCTestCase {
         // value, must agree with smp's in direction and size: |Δ - Δ_smp| / |Δ_smp| below 0.3.
         let initial = try Model.build(model.config)
         FixtureWeights.fill(initial.network)
-        let start = Dictionary(uniqueKeysWithValues: initial.network.namedParameters.map { ($0.name, $0.parameter.value) }
-                               + initial.network.namedBuffers.map { ($0.name, $0.value) })
+        let start = Dictionary(
+            uniqueKeysWithValues: initial.network.namedParameters.map { ($0.name, $0.parameter.value) }
+                + initial.network.namedBuffers.map { ($0.name, $0.value) })
         for key in g.file.tensors.keys.sorted() where key.hasPrefix("final.") {
             let name = String(key.dropFirst("final.".count))
-            let actual = try XCTUnwrap(net.namedParameters.first { $0.name == name }?.parameter.value
-                                       ?? net.namedBuffers.first { $0.name == name }?.value, name)
+            let actual = try XCTUnwrap(
+                net.namedParameters.first { $0.name == name }?.parameter.value
+                    ?? net.namedBuffers.first { $0.name == name }?.value, name)
             let (expected, w0) = (try g(key), try XCTUnwrap(start[name]))
             var difference = 0.0, update = 0.0
             for i in 0..<expected.count {
@@ -123,8 +141,10 @@ final class GoldenEffUNetTests: XCTestCase {
     }
 
     /// `actual` within 1e-3 of `expected`'s largest magnitude, element by element.
-    func assertScaled(_ actual: Tensor, _ expected: Tensor, _ what: String, file: StaticString = #filePath,
-                      line: UInt = #line) {
+    func assertScaled(
+        _ actual: Tensor, _ expected: Tensor, _ what: String, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         let scale = (0..<expected.count).reduce(Float(0)) { max($0, abs(expected[$1])) }
         assertClose(actual, expected, atol: 1e-3 * scale, rtol: 0, what, file: file, line: line)
     }
@@ -133,8 +153,9 @@ final class GoldenEffUNetTests: XCTestCase {
     //          aux_params=dict(classes=3, pooling="max", dropout=0.2)), fixture_weights, eval mode, x (1, 3, 64, 96).
     func testB0UNetWithAuxHeadMatchesSmp() throws {
         let g = try Golden("effunet_b0_unet_aux")
-        let config = EffUNetTests.config("efficientnet-b0", decoder: "unet", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
-                                         shape: [3, 64, 96], head: 3, pooling: "max")
+        let config = EffUNetTests.config(
+            "efficientnet-b0", decoder: "unet", decoderChannels: [16, 8, 8, 8, 4], classes: 2,
+            shape: [3, 64, 96], head: 3, pooling: "max")
         let model = try Model.build(config)
         FixtureWeights.fill(model.network)
         let out = try model.forward(try g("x"), training: false)

@@ -23,8 +23,9 @@ extension GoldenTests {
         try checkLayer(depthwise(4, 3, padding: .explicit(1)), "depthwise3x3_same")
         // TensorFlow's "same" at stride 2 (H = 7 pads (1, 1), W = 8 pads (0, 1)), and the same by side.
         try checkLayer(depthwise(4, 3, stride: 2, padding: .same), "depthwise3x3_same_stride2")
-        try checkLayer(depthwise(4, 3, stride: 2, padding: .sides(top: 1, bottom: 1, left: 0, right: 1)),
-                       "depthwise3x3_same_stride2")
+        try checkLayer(
+            depthwise(4, 3, stride: 2, padding: .sides(top: 1, bottom: 1, left: 0, right: 1)),
+            "depthwise3x3_same_stride2")
     }
 
     // smp's static padding of efficientnet-b1's block 5, no bias:
@@ -33,19 +34,22 @@ extension GoldenTests {
     // layer_case("depthwise5x5_pad2", conv((2, 2, 2, 2), 1, 2), {"x": rand((2, 2, 6, 7))}, ... with bias)
     // layer_case("depthwise3x3_stride2_wide", conv((0, 1, 0, 1), 2, 2), {"x": rand((1, 2, 6, 41))}, no bias)
     func testDepthwiseConv2DStaticPadding() throws {
-        try checkLayer(depthwise(3, 5, stride: 2, padding: .sides(top: 1, bottom: 2, left: 1, right: 2), bias: false),
-                       "depthwise5x5_stride2_static")
+        try checkLayer(
+            depthwise(3, 5, stride: 2, padding: .sides(top: 1, bottom: 2, left: 1, right: 2), bias: false),
+            "depthwise5x5_stride2_static")
         try checkLayer(depthwise(2, 5, padding: .explicit(2)), "depthwise5x5_pad2")
-        try checkLayer(depthwise(2, 3, stride: 2, padding: .sides(top: 0, bottom: 1, left: 0, right: 1), bias: false),
-                       "depthwise3x3_stride2_wide")
+        try checkLayer(
+            depthwise(2, 3, stride: 2, padding: .sides(top: 0, bottom: 1, left: 0, right: 1), bias: false),
+            "depthwise3x3_stride2_wide")
     }
 
     // The EfficientNet stem: layer_case("conv3x3_stem_stride2", conv((0, 1, 0, 1), 2, 1), {"x": rand((2, 3, 8, 9))},
     //                                   {"weight": rand((4, 3, 3, 3), -0.5, 0.5)})
     func testConv2DStemPaddingBySideWithoutBias() throws {
         var rng = RandomGenerator(seed: 0)
-        let stem = Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2,
-                          padding: .sides(top: 0, bottom: 1, left: 0, right: 1), useBias: false, rng: &rng)
+        let stem = Conv2D(
+            inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2,
+            padding: .sides(top: 0, bottom: 1, left: 0, right: 1), useBias: false, rng: &rng)
         try checkLayer(stem, "conv3x3_stem_stride2")
     }
 

@@ -60,8 +60,10 @@ final class GoldenTests: XCTestCase {
 
     /// Loads the fixture's parameters into `layer` (by their local names), runs a training forward on the named
     /// inputs and a backward of `r`, and compares `y`, each input's gradient and each parameter's gradient.
-    func checkLayer(_ layer: Layer, _ fixture: String, inputs: [String] = ["x"], atol: Float = 1e-5,
-                    rtol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
+    func checkLayer(
+        _ layer: Layer, _ fixture: String, inputs: [String] = ["x"], atol: Float = 1e-5,
+        rtol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let g = try Golden(fixture)
         for p in layer.parameters {
             p.value.assign(try g(p.name))
@@ -75,18 +77,23 @@ final class GoldenTests: XCTestCase {
             assertClose(dx, try g("d" + name), atol: atol, rtol: rtol, "\(fixture): d\(name)", file: file, line: line)
         }
         for p in layer.parameters {
-            assertClose(p.grad, try g("d" + p.name), atol: atol, rtol: rtol, "\(fixture): d\(p.name)",
-                        file: file, line: line)
+            assertClose(
+                p.grad, try g("d" + p.name), atol: atol, rtol: rtol, "\(fixture): d\(p.name)",
+                file: file, line: line)
         }
     }
 
     /// Compares a loss and its gradient (with respect to `wrt`) with the fixture.
-    func checkLoss(_ result: LossResult, _ g: Golden, wrt: String = "z", file: StaticString = #filePath,
-                   line: UInt = #line) throws {
-        assertClose([result.loss], [try g.scalar("loss")], atol: 1e-7, rtol: 1e-5, "\(g.name): loss",
-                    file: file, line: line)
-        assertClose(result.gradient, try g("d" + wrt), atol: 1e-7, rtol: 1e-5, "\(g.name): d\(wrt)",
-                    file: file, line: line)
+    func checkLoss(
+        _ result: LossResult, _ g: Golden, wrt: String = "z", file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
+        assertClose(
+            [result.loss], [try g.scalar("loss")], atol: 1e-7, rtol: 1e-5, "\(g.name): loss",
+            file: file, line: line)
+        assertClose(
+            result.gradient, try g("d" + wrt), atol: 1e-7, rtol: 1e-5, "\(g.name): d\(wrt)",
+            file: file, line: line)
     }
 
     func conv(_ c: Int, _ o: Int, _ k: Int, stride: Int = 1, padding: Padding) -> Conv2D {
@@ -268,8 +275,9 @@ final class GoldenTests: XCTestCase {
         let b = try Golden("ce_spatial_weighted")
         try checkLoss(softmaxCrossEntropy(logits: try b("z"), labels: try b("labels"), classWeights: [0.2, 1, 3]), b)
         let c = try Golden("ce_weighted")
-        try checkLoss(softmaxCrossEntropy(logits: try c("z"), labels: try c("labels"), classWeights: [0.5, 2, 1, 1.5]),
-                      c)
+        try checkLoss(
+            softmaxCrossEntropy(logits: try c("z"), labels: try c("labels"), classWeights: [0.5, 2, 1, 1.5]),
+            c)
     }
 
     // The engine's soft Dice: p = sigmoid(z) (one channel) or softmax over channels; per image and class
@@ -304,8 +312,10 @@ final class GoldenTests: XCTestCase {
 
     /// Five steps of `optimizer` on the fixture's gradients g1..g5 from w0 (3, 4) and b0 (5), comparing the
     /// parameters after every step and the optimizer's state after the last.
-    func checkOptimizer(_ fixture: String, _ optimizer: Optimizer, file: StaticString = #filePath,
-                        line: UInt = #line) throws {
+    func checkOptimizer(
+        _ fixture: String, _ optimizer: Optimizer, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         let g = try Golden(fixture)
         let w = Parameter("weight", try g("w0").copy())
         let b = Parameter("bias", try g("b0").copy())
@@ -313,18 +323,21 @@ final class GoldenTests: XCTestCase {
             w.grad.assign(try g("gw\(k)"))
             b.grad.assign(try g("gb\(k)"))
             optimizer.step([w, b])
-            assertClose(w.value, try g("w\(k)"), atol: 2e-6, rtol: 1e-5, "\(fixture): w after step \(k)",
-                        file: file, line: line)
-            assertClose(b.value, try g("b\(k)"), atol: 2e-6, rtol: 1e-5, "\(fixture): b after step \(k)",
-                        file: file, line: line)
+            assertClose(
+                w.value, try g("w\(k)"), atol: 2e-6, rtol: 1e-5, "\(fixture): w after step \(k)",
+                file: file, line: line)
+            assertClose(
+                b.value, try g("b\(k)"), atol: 2e-6, rtol: 1e-5, "\(fixture): b after step \(k)",
+                file: file, line: line)
         }
         let keys = optimizer.kind == .sgd ? ["momentum_buffer"] : ["exp_avg", "exp_avg_sq"]
         for (i, key) in keys.enumerated() {
             let state = i == 0 ? optimizer.first : optimizer.second
             XCTAssertEqual(state.count, 2, "\(fixture): state for two parameters", file: file, line: line)
             for (j, p) in ["w", "b"].enumerated() where j < state.count {
-                assertClose(state[j], try g("state_\(p).\(key)"), atol: 2e-6, rtol: 1e-5, "\(fixture): \(p) \(key)",
-                            file: file, line: line)
+                assertClose(
+                    state[j], try g("state_\(p).\(key)"), atol: 2e-6, rtol: 1e-5, "\(fixture): \(p) \(key)",
+                    file: file, line: line)
             }
         }
     }
@@ -335,10 +348,12 @@ final class GoldenTests: XCTestCase {
     // torch.optim.SGD([w, b], lr=0.1, momentum=0.9, weight_decay=0.05)
     func testSGD() throws {
         try checkOptimizer("optim_sgd_momentum", Optimizer(kind: .sgd, learningRate: 0.1, momentum: 0.9))
-        try checkOptimizer("optim_sgd_nesterov",
-                           Optimizer(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true))
-        try checkOptimizer("optim_sgd_momentum_wd",
-                           Optimizer(kind: .sgd, learningRate: 0.1, weightDecay: 0.05, momentum: 0.9))
+        try checkOptimizer(
+            "optim_sgd_nesterov",
+            Optimizer(kind: .sgd, learningRate: 0.1, momentum: 0.9, nesterov: true))
+        try checkOptimizer(
+            "optim_sgd_momentum_wd",
+            Optimizer(kind: .sgd, learningRate: 0.1, weightDecay: 0.05, momentum: 0.9))
     }
 
     // torch.optim.Adam([w, b], lr=0.01)
@@ -364,8 +379,9 @@ final class GoldenTests: XCTestCase {
     // saves init.* (state_dict before), grad.* and logits0 (first step), losses, final.* (state_dict after)
     func testUNetTenAdamStepsMatchPyTorch() throws {
         let g = try Golden("unet_adam10")
-        let config = ModelConfig(architecture: .unet, inputShape: [1, 16, 16], classes: 1, seed: 0, depth: 2,
-                                 filters: 4, batchNorm: true, upsampling: .transpose)
+        let config = ModelConfig(
+            architecture: .unet, inputShape: [1, 16, 16], classes: 1, seed: 0, depth: 2,
+            filters: 4, batchNorm: true, upsampling: .transpose)
         let model = try Model.build(config)
         let net = model.network
         // Load PyTorch's initial weights by name; the fixture must hold exactly the engine's names.

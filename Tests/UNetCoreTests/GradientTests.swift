@@ -9,8 +9,10 @@ final class GradientTests: XCTestCase {
 
     func testConv2D() {
         var rng = RandomGenerator(seed: 1)
-        for (k, s, p, h, w) in [(3, 1, Padding.same, 5, 7), (3, 2, .same, 7, 6), (3, 1, .valid, 6, 5), (1, 1, .same, 4, 3),
-                                (5, 2, .explicit(2), 9, 8), (2, 2, .valid, 6, 6), (3, 3, .explicit(1), 7, 7)] {
+        for (k, s, p, h, w) in [
+            (3, 1, Padding.same, 5, 7), (3, 2, .same, 7, 6), (3, 1, .valid, 6, 5), (1, 1, .same, 4, 3),
+            (5, 2, .explicit(2), 9, 8), (2, 2, .valid, 6, 6), (3, 3, .explicit(1), 7, 7),
+        ] {
             let conv = Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: k, stride: s, padding: p, rng: &rng)
             for i in 0..<4 { conv.bias!.value[i] = rng.uniform(-1, 1) }
             checker.check(conv, inputs: [randomTensor([2, 3, h, w], seed: 2)])
@@ -51,7 +53,8 @@ final class GradientTests: XCTestCase {
     }
 
     func testConcatenate() {
-        checker.check(Concatenate(), inputs: [randomTensor([2, 3, 4, 5], seed: 12), randomTensor([2, 2, 4, 5], seed: 13)])
+        checker.check(
+            Concatenate(), inputs: [randomTensor([2, 3, 4, 5], seed: 12), randomTensor([2, 2, 4, 5], seed: 13)])
     }
 
     func testActivations() {
@@ -99,7 +102,9 @@ final class GradientTests: XCTestCase {
         let dx = drop.backward(dy)
         var dropped = 0
         for i in 0..<x.count {
-            if y[i] == 0 { dropped += 1; XCTAssertEqual(dx[i], 0) } else {
+            if y[i] == 0 {
+                dropped += 1; XCTAssertEqual(dx[i], 0)
+            } else {
                 XCTAssertEqual(y[i], 2 * x[i], accuracy: 1e-6)
                 XCTAssertEqual(dx[i], 2 * dy[i], accuracy: 1e-6)
             }
@@ -111,8 +116,10 @@ final class GradientTests: XCTestCase {
 
     // MARK: Losses
 
-    func checkLoss(_ what: String, _ z: Tensor, _ f: (Tensor) -> LossResult, file: StaticString = #filePath,
-                   line: UInt = #line) {
+    func checkLoss(
+        _ what: String, _ z: Tensor, _ f: (Tensor) -> LossResult, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         let analytic = f(z).gradient
         checker.compare(z, analytic, { Double(f(z).loss) }, what, file: file, line: line)
     }
@@ -142,16 +149,20 @@ final class GradientTests: XCTestCase {
 
     func testLossValuesOnHandWorkedCases() {
         // BCE of logit 0 is log 2 whatever the target; from probabilities 0.5 likewise.
-        let r = binaryCrossEntropy(logits: Tensor(shape: [1, 2], values: [0, 0]), targets: Tensor(shape: [1, 2], values: [1, 0]))
+        let r = binaryCrossEntropy(
+            logits: Tensor(shape: [1, 2], values: [0, 0]), targets: Tensor(shape: [1, 2], values: [1, 0]))
         XCTAssertEqual(r.loss, Float(log(2.0)), accuracy: 1e-6)
         // Stable for huge logits: loss ≈ |z| when wrong, ≈ 0 when right; never inf or NaN.
-        let big = binaryCrossEntropy(logits: Tensor(shape: [2], values: [1000, -1000]), targets: Tensor(shape: [2], values: [0, 0]))
+        let big = binaryCrossEntropy(
+            logits: Tensor(shape: [2], values: [1000, -1000]), targets: Tensor(shape: [2], values: [0, 0]))
         XCTAssertEqual(big.loss, 500, accuracy: 1e-3)
         XCTAssertTrue(big.gradient.isFinite)
         // A perfect mask has Dice loss near 0, an inverted one near 1.
         let t = Tensor(shape: [1, 1, 2, 2], values: [1, 0, 1, 0])
-        XCTAssertLessThan(diceLoss(logits: Tensor(shape: [1, 1, 2, 2], values: [20, -20, 20, -20]), targets: t).loss, 1e-3)
-        XCTAssertGreaterThan(diceLoss(logits: Tensor(shape: [1, 1, 2, 2], values: [-20, 20, -20, 20]), targets: t).loss, 0.6)
+        XCTAssertLessThan(
+            diceLoss(logits: Tensor(shape: [1, 1, 2, 2], values: [20, -20, 20, -20]), targets: t).loss, 1e-3)
+        XCTAssertGreaterThan(
+            diceLoss(logits: Tensor(shape: [1, 1, 2, 2], values: [-20, 20, -20, 20]), targets: t).loss, 0.6)
         // CE of uniform logits over K classes is log K.
         let ce = softmaxCrossEntropy(logits: Tensor(zeros: [2, 4]), labels: Tensor(shape: [2], values: [1, 3]))
         XCTAssertEqual(ce.loss, Float(log(4.0)), accuracy: 1e-6)

@@ -1,14 +1,17 @@
 import Foundation
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// One loss per named head, with weights; the single-loss form means what it meant before heads had names.
 final class HeadLossTests: XCTestCase {
     /// A fresh trainer on a unet with a mask and a 2-class head, the same weights every time.
     func trainer(_ configure: (inout TrainingConfig) -> Void) throws -> Trainer {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2,
-                                                filters: 4, classificationHead: 2))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2,
+                filters: 4, classificationHead: 2))
         var config = TrainingConfig()
         config.optimizer = .sgd; config.learningRate = 1e-3; config.batchSize = 4
         configure(&config)
@@ -41,7 +44,9 @@ final class HeadLossTests: XCTestCase {
         let both = try firstStep { $0.headLosses = ["mask": HeadLoss(.bceDice), "class": HeadLoss(.ce, weight: 0.5)] }
         XCTAssertEqual(Double(both.loss), Double(maskOnly.loss + 0.5 * classOnly.loss), accuracy: 1e-6)
         XCTAssertTrue(maskOnly.classGradient.allSatisfy { $0 == 0 }, "a weight of 0 leaves the head out")
-        let halfClass = try firstStep { $0.headLosses = ["mask": HeadLoss(weight: 0), "class": HeadLoss(.ce, weight: 0.5)] }
+        let halfClass = try firstStep {
+            $0.headLosses = ["mask": HeadLoss(weight: 0), "class": HeadLoss(.ce, weight: 0.5)]
+        }
         assertClose(halfClass.classGradient, classOnly.classGradient.map { $0 * 0.5 }, atol: 1e-9, rtol: 1e-6)
         XCTAssertEqual(Double(halfClass.loss), Double(classOnly.loss) * 0.5, accuracy: 1e-7)
     }
@@ -57,8 +62,9 @@ final class HeadLossTests: XCTestCase {
         XCTAssertEqual(c.headLoss(for: head), HeadLoss(weight: 0.25))
         c.loss = .dice; c.headLosses = nil
         let classHead = ModelHead(name: "class", kind: .classes, channels: 2, activation: .softmax, output: 1)
-        XCTAssertEqual(LossChoice.classLoss(c.headLoss(for: classHead).loss, outputs: 2, activation: .softmax), .ce,
-                       "a mask-only single loss leaves class heads on auto")
+        XCTAssertEqual(
+            LossChoice.classLoss(c.headLoss(for: classHead).loss, outputs: 2, activation: .softmax), .ce,
+            "a mask-only single loss leaves class heads on auto")
     }
 
     func testPerHeadLossesAreCheckedAgainstTheModelsHeads() throws {
@@ -66,8 +72,9 @@ final class HeadLossTests: XCTestCase {
         var c = TrainingConfig()
         c.headLosses = ["class": HeadLoss(.ce)]
         XCTAssertThrowsError(try c.checkHeadLosses(for: model)) {
-            XCTAssertEqual($0 as? ConfigError,
-                           ConfigError(field: "loss.class", reason: "is not a head of this model (its heads: mask)"))
+            XCTAssertEqual(
+                $0 as? ConfigError,
+                ConfigError(field: "loss.class", reason: "is not a head of this model (its heads: mask)"))
         }
         c.headLosses = ["mask": HeadLoss(.dice)]
         XCTAssertNoThrow(try c.checkHeadLosses(for: model))
@@ -80,7 +87,8 @@ final class HeadLossTests: XCTestCase {
 
     /// Old checkpoints' training state has no per-head losses; it still decodes, to the single form.
     func testTrainingConfigWithoutHeadLossesDecodes() throws {
-        let json = #"{"optimizer":"adam","learning_rate":0.001,"momentum":0.9,"nesterov":false,"loss":"dice","#
+        let json =
+            #"{"optimizer":"adam","learning_rate":0.001,"momentum":0.9,"nesterov":false,"loss":"dice","#
             + #""balanced_class_weights":false,"batch_size":8,"seed":0,"augment":true}"#
         let c = try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8))
         XCTAssertEqual(c.loss, .dice)
@@ -93,13 +101,15 @@ final class DeepSupervisionTests: XCTestCase {
     func model() -> Model {
         var rng = RandomGenerator(seed: 4)
         let net = Network()
-        let trunk = net.add("trunk", Conv2D(inputChannels: 1, outputChannels: 3, kernelSize: 3, rng: &rng), Network.input)
+        let trunk = net.add(
+            "trunk", Conv2D(inputChannels: 1, outputChannels: 3, kernelSize: 3, rng: &rng), Network.input)
         let main = net.add("head", Conv2D(inputChannels: 3, outputChannels: 1, kernelSize: 1, rng: &rng), trunk)
         let aux = net.add("aux", Conv2D(inputChannels: 3, outputChannels: 1, kernelSize: 1, rng: &rng), trunk)
         net.outputs = [main, aux]
-        return Model(config: ModelConfig(architecture: .unet, inputShape: [1, 16, 16]), network: net,
-                     heads: [.mask(channels: 1, output: 0), .mask("mask.1", channels: 1, output: 1)],
-                     padMultiple: 1, fixedSize: false)
+        return Model(
+            config: ModelConfig(architecture: .unet, inputShape: [1, 16, 16]), network: net,
+            heads: [.mask(channels: 1, output: 0), .mask("mask.1", channels: 1, output: 1)],
+            padMultiple: 1, fixedSize: false)
     }
 
     func firstLoss(_ losses: [String: HeadLoss]) throws -> (Float, [Float]) {

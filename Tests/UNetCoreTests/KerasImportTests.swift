@@ -14,12 +14,16 @@ final class KerasImportTests: XCTestCase {
     private let config = ModelConfig(architecture: .unetClassifier, inputShape: [1, 32, 32], classes: 2, seed: 9)
 
     func testKerasFilesReproduceKerasPredictions() throws {
-        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: try fixture("predictions.json")))) as! [String: Any]
+        let expected =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: try fixture("predictions.json")))) as! [String: Any]
         let pixels = expected["pixels"] as! [[[Int]]]
         let predictions = (expected["predictions"] as! [[String]]).map { $0.map { Double($0)! } }
         let x = Tensor(zeros: [pixels.count, 1, 32, 32])
         for (n, image) in pixels.enumerated() {
-            for (y, row) in image.enumerated() { for (c, v) in row.enumerated() { x.data[(n * 32 + y) * 32 + c] = Float(Double(v) / 255) } }
+            for (y, row) in image.enumerated() {
+                for (c, v) in row.enumerated() { x.data[(n * 32 + y) * 32 + c] = Float(Double(v) / 255) }
+            }
         }
         for file in ["classifier_keras2.h5", "classifier_weights_keras2.h5", "classifier.keras"] {
             let model = try KerasWeights.load(path: try fixture(file), config: config)
@@ -27,7 +31,8 @@ final class KerasImportTests: XCTestCase {
             let p = Model.activate(logits, try XCTUnwrap(model.classActivation))
             for n in 0..<predictions.count {
                 for k in 0..<2 {
-                    XCTAssertEqual(Double(p.data[n * 2 + k]), predictions[n][k], accuracy: 1e-5, "\(file) image \(n) class \(k)")
+                    XCTAssertEqual(
+                        Double(p.data[n * 2 + k]), predictions[n][k], accuracy: 1e-5, "\(file) image \(n) class \(k)")
                 }
             }
         }
@@ -59,7 +64,8 @@ final class KerasImportTests: XCTestCase {
         XCTAssertNotNil(refusal(try temporaryFile("half.h5", whole.prefix(whole.count / 2))), "a truncated .h5")
         XCTAssertNotNil(refusal(try temporaryFile("text.h5", Data("not hdf5 at all".utf8))), "a text file")
         let archive = try Data(contentsOf: URL(fileURLWithPath: try fixture("classifier.keras")))
-        XCTAssertNotNil(refusal(try temporaryFile("half.keras", archive.prefix(archive.count / 2))), "a truncated .keras")
+        XCTAssertNotNil(
+            refusal(try temporaryFile("half.keras", archive.prefix(archive.count / 2))), "a truncated .keras")
         XCTAssertThrowsError(try KerasWeights.load(path: "/no/such/file.h5", config: config)) {
             XCTAssertEqual($0 as? CheckpointError, .notFound("/no/such/file.h5"))
         }

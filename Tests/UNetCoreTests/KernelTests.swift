@@ -1,6 +1,7 @@
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// The fast kernels against their naive oracles.
 final class KernelTests: XCTestCase {
@@ -10,8 +11,12 @@ final class KernelTests: XCTestCase {
                 for transB in [false, true] {
                     let a = randomTensor([m * k], seed: 1), b = randomTensor([k * n], seed: 2)
                     let fast = randomTensor([m * n], seed: 3), naive = fast.copy()
-                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 2, fast.data)
-                    gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 2, naive.data)
+                    gemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 2, fast.data
+                    )
+                    gemmNaive(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 2,
+                        naive.data)
                     assertClose(fast, naive, atol: 1e-4, rtol: 1e-4, "gemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB)")
                 }
             }
@@ -64,7 +69,8 @@ final class KernelTests: XCTestCase {
                 }
                 XCTAssertEqual(results[0], results[1], "gemm \(m)x\(n)x\(k) tA=\(transA) tB=\(transB) twice")
                 let naive = c0.copy()
-                gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 1, naive.data)
+                gemmNaive(
+                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a.data, b.data, beta: 1, naive.data)
                 assertClose(Tensor(shape: [m * n], values: results[1]), naive, atol: 1e-4, rtol: 1e-4)
             }
         }
@@ -79,25 +85,33 @@ final class KernelTests: XCTestCase {
             let stride = 1 + Int(rng.next() % 2)
             let h = k + Int(rng.next() % 9), w = k + Int(rng.next() % 9)
             let padding: Padding = [.same, .valid, .explicit(Int(rng.next() % UInt64(k)))][Int(rng.next() % 3)]
-            let conv = Conv2D(inputChannels: c, outputChannels: o, kernelSize: k, stride: stride, padding: padding, rng: &rng)
+            let conv = Conv2D(
+                inputChannels: c, outputChannels: o, kernelSize: k, stride: stride, padding: padding, rng: &rng)
             for i in 0..<o { conv.bias!.value[i] = rng.uniform(-1, 1) }
             let x = randomTensor([2, c, h, w], seed: UInt64(trial))
             let y = conv.forward(x, training: false)
-            let g = ConvGeometry(channels: c, height: h, width: w, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
-                                 padding: padding)
+            let g = ConvGeometry(
+                channels: c, height: h, width: w, kernelH: k, kernelW: k, strideH: stride, strideW: stride,
+                padding: padding)
             let expected = Tensor(zeros: [2, o, g.outH, g.outW])
             for n in 0..<2 {
-                conv2dNaive(x.image(n), g, weight: conv.weight.value.data, bias: conv.bias!.value.data, outChannels: o,
-                            expected.image(n))
+                conv2dNaive(
+                    x.image(n), g, weight: conv.weight.value.data, bias: conv.bias!.value.data, outChannels: o,
+                    expected.image(n))
             }
-            assertClose(y, expected, atol: 1e-4, rtol: 1e-4, "trial \(trial): c\(c) o\(o) k\(k) s\(stride) \(h)x\(w) \(padding)")
+            assertClose(
+                y, expected, atol: 1e-4, rtol: 1e-4, "trial \(trial): c\(c) o\(o) k\(k) s\(stride) \(h)x\(w) \(padding)"
+            )
         }
     }
 
     /// col2im is the adjoint of im2col: <im2col(x), c> = <x, col2im(c)> for any x and c.
     func testCol2ImIsTheAdjointOfIm2Col() {
-        for (k, s, p) in [(3, 1, Padding.same), (3, 2, .same), (2, 2, .valid), (5, 1, .explicit(2)), (3, 3, .explicit(1))] {
-            let g = ConvGeometry(channels: 3, height: 9, width: 7, kernelH: k, kernelW: k, strideH: s, strideW: s, padding: p)
+        for (k, s, p) in [
+            (3, 1, Padding.same), (3, 2, .same), (2, 2, .valid), (5, 1, .explicit(2)), (3, 3, .explicit(1)),
+        ] {
+            let g = ConvGeometry(
+                channels: 3, height: 9, width: 7, kernelH: k, kernelW: k, strideH: s, strideW: s, padding: p)
             let x = randomTensor([3 * 9 * 7], seed: 11)
             let c = randomTensor([g.colRows * g.colCols], seed: 12)
             let col = Tensor(zeros: [g.colRows * g.colCols])
@@ -113,7 +127,8 @@ final class KernelTests: XCTestCase {
 
     func testSamePaddingFollowsTensorFlow() {
         // TF: out = ceil(in / stride); total padding max((out-1)*s + k - in, 0), the smaller half on top.
-        let g = ConvGeometry(channels: 1, height: 8, width: 7, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: .same)
+        let g = ConvGeometry(
+            channels: 1, height: 8, width: 7, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: .same)
         XCTAssertEqual([g.outH, g.outW, g.padTop, g.padLeft], [4, 4, 0, 1])
         let v = ConvGeometry(channels: 1, height: 8, width: 7, kernelH: 3, kernelW: 3, padding: .valid)
         XCTAssertEqual([v.outH, v.outW], [6, 5])
@@ -163,8 +178,9 @@ final class KernelTests: XCTestCase {
                 }
             }
             for shape in 0..<6 {
-                XCTAssertTrue(hits[(shape * count)..<((shape + 1) * count)].allSatisfy { $0 == 1 },
-                              "loop shape \(shape), threads \(threads)")
+                XCTAssertTrue(
+                    hits[(shape * count)..<((shape + 1) * count)].allSatisfy { $0 == 1 },
+                    "loop shape \(shape), threads \(threads)")
             }
         }
     }

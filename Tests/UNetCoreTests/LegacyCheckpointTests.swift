@@ -16,8 +16,9 @@ import XCTest
 ///   its class logits. The weights come from the seed; the test rebuilds the checkpoint file from the metadata
 ///   and those weights (after checking them against the checksums) and loads it.
 final class LegacyCheckpointTests: XCTestCase {
-    static let unetConfig = ModelConfig(architecture: .unet, inputShape: [1, 32, 32], classes: 1, seed: 7, depth: 2,
-                                        filters: 4, batchNorm: true, classificationHead: 2)
+    static let unetConfig = ModelConfig(
+        architecture: .unet, inputShape: [1, 32, 32], classes: 1, seed: 7, depth: 2,
+        filters: 4, batchNorm: true, classificationHead: 2)
     static let classifierConfig = ModelConfig(architecture: .unetClassifier, inputShape: [1, 16, 16], seed: 11)
 
     func fixture(_ name: String) throws -> SafeTensors {
@@ -50,8 +51,11 @@ final class LegacyCheckpointTests: XCTestCase {
         var file = SafeTensors()
         file.metadata = reference.metadata
         let names = fresh.network.namedParameters.map { ($0.name, $0.parameter.value) } + fresh.network.namedBuffers
-        XCTAssertEqual(Set(names.map(\.0)), Set(reference.tensors.keys.filter { $0.hasPrefix("checksum.") }
-            .map { String($0.dropFirst("checksum.".count)) }))
+        XCTAssertEqual(
+            Set(names.map(\.0)),
+            Set(
+                reference.tensors.keys.filter { $0.hasPrefix("checksum.") }
+                    .map { String($0.dropFirst("checksum.".count)) }))
         for (name, t) in names {
             XCTAssertEqual(reference.tensors["shape." + name]?.array.map(Int.init), t.shape, name)
             assertClose(Self.checksum(t), try XCTUnwrap(reference.tensors["checksum." + name]), atol: 1e-3, rtol: 1e-5)
@@ -79,9 +83,11 @@ final class LegacyCheckpointTests: XCTestCase {
         for _ in 0..<3 {
             unet.network.zeroGradients()
             let out = try unet.forward(x, training: true)
-            let cls = binaryCrossEntropy(logits: out.classLogits!, targets: Tensor(shape: [2, 2], values: [1, 0, 0, 1]))
-            unet.backward(maskGradient: binaryCrossEntropy(logits: out.mask!, targets: t).gradient,
-                          classGradient: cls.gradient)
+            let cls = binaryCrossEntropy(
+                logits: out.classLogits!, targets: Tensor(shape: [2, 2], values: [1, 0, 0, 1]))
+            unet.backward(
+                maskGradient: binaryCrossEntropy(logits: out.mask!, targets: t).gradient,
+                classGradient: cls.gradient)
             opt.step(unet.network.namedParameters.map(\.parameter))
         }
         try Checkpoint.save(model: unet, optimizer: opt, to: dir + "/legacy_unet.safetensors")

@@ -29,8 +29,10 @@ final class MetricsTests: XCTestCase {
     func integers(_ value: Any?) throws -> [Int] { try XCTUnwrap(value as? [NSNumber]).map(\.intValue) }
 
     /// `actual` within `tolerance` of `expected`; JSON null stands for NaN or infinity and must meet one.
-    func assertNear(_ actual: Double?, _ expected: Double?, _ tolerance: Double = 1e-6, _ what: String,
-                    file: StaticString = #filePath, line: UInt = #line) {
+    func assertNear(
+        _ actual: Double?, _ expected: Double?, _ tolerance: Double = 1e-6, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         switch (actual, expected) {
         case (nil, nil): return
         case (let a?, nil):
@@ -41,14 +43,17 @@ final class MetricsTests: XCTestCase {
         }
     }
 
-    func assertReport(_ report: ClassificationReport, _ expected: [String: Any], _ what: String,
-                      file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertReport(
+        _ report: ClassificationReport, _ expected: [String: Any], _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         func check(_ row: ClassificationReport.Row, _ e: [String: Any], _ name: String) {
             assertNear(row.precision, number(e["precision"]), 1e-6, "\(what) \(name) precision", file: file, line: line)
             assertNear(row.recall, number(e["recall"]), 1e-6, "\(what) \(name) recall", file: file, line: line)
             assertNear(row.f1, number(e["f1"]), 1e-6, "\(what) \(name) f1", file: file, line: line)
-            XCTAssertEqual(row.support, (e["support"] as? NSNumber)?.intValue, "\(what) \(name) support",
-                           file: file, line: line)
+            XCTAssertEqual(
+                row.support, (e["support"] as? NSNumber)?.intValue, "\(what) \(name) support",
+                file: file, line: line)
         }
         let rows = try XCTUnwrap(expected["classes"] as? [[String: Any]])
         XCTAssertEqual(report.classes.count, rows.count, "\(what): classes", file: file, line: line)
@@ -93,8 +98,9 @@ final class MetricsTests: XCTestCase {
             let youdenDefined = try XCTUnwrap(e["youden_defined"] as? Bool)
             XCTAssertEqual(m.youdenThreshold != nil, youdenDefined, "\(name): Youden defined")
             if youdenDefined {
-                XCTAssertEqual(m.youdenThreshold, try exactNumbers([e["youden_threshold"] as Any])[0],
-                               "\(name): Youden threshold")
+                XCTAssertEqual(
+                    m.youdenThreshold, try exactNumbers([e["youden_threshold"] as Any])[0],
+                    "\(name): Youden threshold")
                 assertNear(m.youdenJ, number(e["youden_j"]), 1e-12, "\(name): Youden J")
             }
             try assertReport(m.report, try XCTUnwrap(e["report"] as? [String: Any]), name)
@@ -140,8 +146,9 @@ final class MetricsTests: XCTestCase {
         for range in [0..<4, 4..<shape[0]] {
             let n = range.count
             let slice = (range.lowerBound * plane)..<(range.upperBound * plane)
-            try acc.add(probabilities: Tensor(shape: [n] + shape[1...], values: Array(probabilities[slice])),
-                        masks: Tensor(shape: [n] + shape[1...], values: Array(masks[slice])))
+            try acc.add(
+                probabilities: Tensor(shape: [n] + shape[1...], values: Array(probabilities[slice])),
+                masks: Tensor(shape: [n] + shape[1...], values: Array(masks[slice])))
         }
         let s = try acc.summary()
         let perImage = try XCTUnwrap(e["per_image"] as? [[String: Any]])
@@ -166,8 +173,9 @@ final class MetricsTests: XCTestCase {
         let labels = try numbers(c["labels"]).map { Float(try XCTUnwrap($0)) }
         let e = try XCTUnwrap(c["expected"] as? [String: Any])
         var acc = MulticlassSegmentationAccumulator(classCount: shape[1])
-        try acc.add(probabilities: Tensor(shape: shape, values: probabilities),
-                    labels: Tensor(shape: [shape[0], 1, shape[2], shape[3]], values: labels))
+        try acc.add(
+            probabilities: Tensor(shape: shape, values: probabilities),
+            labels: Tensor(shape: [shape[0], 1, shape[2], shape[3]], values: labels))
         let s = try acc.summary()
         for (k, (a, x)) in zip(s.classDice, try numbers(e["class_dice"])).enumerated() {
             assertNear(a, x, 1e-6, "class \(k) Dice")
@@ -269,9 +277,13 @@ final class MetricsTests: XCTestCase {
         XCTAssertThrowsError(try BinaryClassificationMetrics(scores: [0.1, .nan], labels: [0, 1])) {
             XCTAssertEqual($0 as? MetricsError, .nonFiniteScore(index: 1))
         }
-        XCTAssertThrowsError(try MulticlassClassificationMetrics(probabilities: [0.5, 0.5], labels: [0], classCount: 1))
-        XCTAssertThrowsError(try MulticlassClassificationMetrics(probabilities: [0.5, 0.5], labels: [2],
-                                                                 classCount: 2)) {
+        XCTAssertThrowsError(
+            try MulticlassClassificationMetrics(probabilities: [0.5, 0.5], labels: [0], classCount: 1))
+        XCTAssertThrowsError(
+            try MulticlassClassificationMetrics(
+                probabilities: [0.5, 0.5], labels: [2],
+                classCount: 2)
+        ) {
             XCTAssertEqual($0 as? MetricsError, .invalidLabel(index: 0, label: 2))
         }
     }
@@ -299,8 +311,9 @@ final class MetricsTests: XCTestCase {
 
     func testMulticlassArgmaxTakesTheFirstOfTiedClasses() throws {
         // Row 0 ties classes 1 and 2 → 1; row 1 → 2; row 2 → 0.
-        let m = try MulticlassClassificationMetrics(probabilities: [0.2, 0.4, 0.4, 0.1, 0.2, 0.7, 0.5, 0.3, 0.2],
-                                                    labels: [1, 2, 0], classCount: 3)
+        let m = try MulticlassClassificationMetrics(
+            probabilities: [0.2, 0.4, 0.4, 0.1, 0.2, 0.7, 0.5, 0.3, 0.2],
+            labels: [1, 2, 0], classCount: 3)
         XCTAssertEqual(m.accuracy, 1)
         XCTAssertEqual(m.oneVsRestAUC, [1, 1, 1])
         XCTAssertEqual(m.macroAUC, 1)
@@ -315,10 +328,13 @@ final class MetricsTests: XCTestCase {
         // Empty truth with a false alarm: 0.
         try acc.add(probabilities: [0.1, 0.2, 0.3, 0.4, 0, 0.6], mask: [0, 0, 0, 0, 0, 0])
         let s = try acc.summary()
-        XCTAssertEqual(s.perImage[0], {
-            var c = PixelCounts(); c.truePositives = 1; c.falsePositives = 1; c.falseNegatives = 1; c.trueNegatives = 3
-            return c
-        }())
+        XCTAssertEqual(
+            s.perImage[0],
+            {
+                var c = PixelCounts(); c.truePositives = 1; c.falsePositives = 1; c.falseNegatives = 1;
+                c.trueNegatives = 3
+                return c
+            }())
         XCTAssertEqual(s.perImage.map(\.dice), [0.5, 1, 0])
         XCTAssertEqual(s.perImage.map(\.iou), [1.0 / 3, 1, 0])
         XCTAssertEqual(s.perImage.map(\.pixelAccuracy), [4.0 / 6, 1, 5.0 / 6])

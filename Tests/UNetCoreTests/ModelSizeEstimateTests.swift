@@ -1,5 +1,5 @@
-import XCTest
 import Foundation
+import XCTest
 
 @testable import UNetCore
 
@@ -7,15 +7,21 @@ import Foundation
 /// must equal the built models' exactly, for every architecture and option.
 final class ModelSizeEstimateTests: XCTestCase {
     func testCountsEqualBuiltModels() throws {
-        var configs = [ModelConfig(architecture: .unetClassifier, inputShape: [3, 32, 28], classes: 5),
-                       ModelConfig(architecture: .unetClassifier, inputShape: [1, 16, 16])]
+        var configs = [
+            ModelConfig(architecture: .unetClassifier, inputShape: [3, 32, 28], classes: 5),
+            ModelConfig(architecture: .unetClassifier, inputShape: [1, 16, 16]),
+        ]
         for up in ModelConfig.Upsampling.allCases {
             for bn in [false, true] {
-                configs.append(ModelConfig(architecture: .unet, inputShape: [3, 30, 18], classes: 3, depth: 2,
-                                           filters: 3, batchNorm: bn, upsampling: up, classificationHead: 2,
-                                           dropout: 0.5))
-                configs.append(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 1, filters: 2,
-                                           batchNorm: bn, upsampling: up))
+                configs.append(
+                    ModelConfig(
+                        architecture: .unet, inputShape: [3, 30, 18], classes: 3, depth: 2,
+                        filters: 3, batchNorm: bn, upsampling: up, classificationHead: 2,
+                        dropout: 0.5))
+                configs.append(
+                    ModelConfig(
+                        architecture: .unet, inputShape: [1, 16, 16], depth: 1, filters: 2,
+                        batchNorm: bn, upsampling: up))
             }
         }
         for c in configs {
@@ -28,8 +34,9 @@ final class ModelSizeEstimateTests: XCTestCase {
     }
 
     func testReferenceClassifierCount() {
-        XCTAssertEqual(ModelSizeEstimate(ModelConfig(architecture: .unetClassifier, inputShape: [3, 224, 224])).parameters,
-                       8_305_602)
+        XCTAssertEqual(
+            ModelSizeEstimate(ModelConfig(architecture: .unetClassifier, inputShape: [3, 224, 224])).parameters,
+            8_305_602)
     }
 
     func testHugeModelsAreRefusedNamingTheField() {
@@ -44,8 +51,10 @@ final class ModelSizeEstimateTests: XCTestCase {
 
 final class PathNamesTests: XCTestCase {
     func testParentOfShortAndOddPaths() {
-        for (path, parent) in [("A", ""), ("A/", ""), ("\u{0}", ""), ("", ""), ("/", "/"), ("/x", "/"), ("a/b", "a"),
-                               ("a//b/", "a"), ("/a/b/c", "/a/b"), ("./m", ".")] {
+        for (path, parent) in [
+            ("A", ""), ("A/", ""), ("\u{0}", ""), ("", ""), ("/", "/"), ("/x", "/"), ("a/b", "a"),
+            ("a//b/", "a"), ("/a/b/c", "/a/b"), ("./m", "."),
+        ] {
             XCTAssertEqual(PathNames.parent(of: path), parent, path)
         }
         XCTAssertEqual(PathNames.lastComponent(of: "a/b/c"), "c")

@@ -1,6 +1,7 @@
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 final class ModelTests: XCTestCase {
     func testReferenceClassifierHasKerasParameterCount() throws {
@@ -20,7 +21,8 @@ final class ModelTests: XCTestCase {
     }
 
     func testSummaryCountsBatchNormStatisticsAsNonTrainable() throws {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 32, 32], depth: 2, filters: 4, batchNorm: true))
+        let model = try Model.build(
+            ModelConfig(architecture: .unet, inputShape: [1, 32, 32], depth: 2, filters: 4, batchNorm: true))
         let s = ModelSummary(model)
         // Every BatchNorm holds 2C trainable (γ, β) and 2C non-trainable (running mean and variance) values.
         let bnChannels = [4, 4, 8, 8, 16, 16, 8, 8, 4, 4].reduce(0, +)
@@ -30,8 +32,10 @@ final class ModelTests: XCTestCase {
 
     func testUNetAcceptsAnySizeAndCropsTheMaskBack() throws {
         for upsampling in ModelConfig.Upsampling.allCases {
-            let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 64, 64], depth: 3, filters: 4,
-                                                    upsampling: upsampling))
+            let model = try Model.build(
+                ModelConfig(
+                    architecture: .unet, inputShape: [1, 64, 64], depth: 3, filters: 4,
+                    upsampling: upsampling))
             let x = randomTensor([2, 1, 100, 75], seed: 1)
             let out = try model.forward(x, training: true)
             XCTAssertEqual(out.mask?.shape, [2, 1, 100, 75], "\(upsampling)")
@@ -48,7 +52,8 @@ final class ModelTests: XCTestCase {
         XCTAssertThrowsError(try classifier.forward(Tensor(zeros: [1, 3, 16, 16]), training: false)) { e in
             XCTAssertTrue("\(e)".contains("channels"), "\(e)")
         }
-        XCTAssertThrowsError(try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 9))) { e in
+        XCTAssertThrowsError(try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 9))) {
+            e in
             XCTAssertEqual((e as? ConfigError)?.field, "depth")
         }
         XCTAssertThrowsError(try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16]))) { e in
@@ -57,8 +62,10 @@ final class ModelTests: XCTestCase {
     }
 
     func testClassificationHeadOutputsImageLevelLogits() throws {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 4,
-                                                classificationHead: 3))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], depth: 2, filters: 4,
+                classificationHead: 3))
         let out = try model.forward(randomTensor([2, 1, 20, 12], seed: 3), training: false)
         XCTAssertEqual(out.mask?.shape, [2, 1, 20, 12])
         XCTAssertEqual(out.classLogits?.shape, [2, 3])
@@ -69,8 +76,10 @@ final class ModelTests: XCTestCase {
 
     /// The whole network's gradient (padding, skip connections, BatchNorm, both heads) against finite differences.
     func testWholeUNetGradientMatchesFiniteDifferences() throws {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 8, 8], seed: 5, depth: 2, filters: 2,
-                                                batchNorm: true, upsampling: .bilinear, classificationHead: 2))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 8, 8], seed: 5, depth: 2, filters: 2,
+                batchNorm: true, upsampling: .bilinear, classificationHead: 2))
         let x = randomTensor([2, 1, 7, 6], seed: 6)
         let target = randomTensor([2, 1, 7, 6], seed: 7, low: 0, high: 1)
         let labels = Tensor(shape: [2], values: [0, 1])
@@ -82,8 +91,9 @@ final class ModelTests: XCTestCase {
         }
         model.network.zeroGradients()
         let (_, out) = try loss()
-        let dx = model.backward(maskGradient: binaryCrossEntropy(logits: out.mask!, targets: target).gradient,
-                                classGradient: softmaxCrossEntropy(logits: out.classLogits!, labels: labels).gradient)
+        let dx = model.backward(
+            maskGradient: binaryCrossEntropy(logits: out.mask!, targets: target).gradient,
+            classGradient: softmaxCrossEntropy(logits: out.classLogits!, labels: labels).gradient)
         let grads = model.network.namedParameters.map { ($0.name, $0.parameter.value, $0.parameter.grad.copy()) }
         // ReLU kinks make a few coordinates non-differentiable at ε = 1e-2; a smaller step keeps clear of them.
         let checker = GradientCheck(epsilon: 2e-3, maxPoints: 6, atol: 2e-3, rtol: 5e-2)
@@ -94,8 +104,10 @@ final class ModelTests: XCTestCase {
 
     func testSameSeedAndThreadsGiveBitIdenticalLossesOver20Steps() throws {
         func run() throws -> [Float] {
-            let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 42, depth: 2, filters: 4,
-                                                    batchNorm: true, dropout: 0.2))
+            let model = try Model.build(
+                ModelConfig(
+                    architecture: .unet, inputShape: [1, 16, 16], seed: 42, depth: 2, filters: 4,
+                    batchNorm: true, dropout: 0.2))
             let opt = Optimizer(kind: .adam, learningRate: 1e-3)
             let x = randomTensor([2, 1, 16, 16], seed: 8)
             let t = randomTensor([2, 1, 16, 16], seed: 9, low: 0, high: 1)
@@ -113,17 +125,23 @@ final class ModelTests: XCTestCase {
         let a = try run(), b = try run()
         XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
         XCTAssertLessThan(a.last!, a.first!, "training should reduce the loss")
-        let other = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 43, depth: 2, filters: 4))
-        let same = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 42, depth: 2, filters: 4))
-        XCTAssertNotEqual(other.network.namedParameters[0].parameter.value.array, same.network.namedParameters[0].parameter.value.array)
+        let other = try Model.build(
+            ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 43, depth: 2, filters: 4))
+        let same = try Model.build(
+            ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 42, depth: 2, filters: 4))
+        XCTAssertNotEqual(
+            other.network.namedParameters[0].parameter.value.array,
+            same.network.namedParameters[0].parameter.value.array)
     }
 }
 
 extension ModelTests {
     /// Asking for the classification head alone skips the decoder and gives the same class logits.
     func testClassHeadAloneSkipsTheDecoderAndAgrees() throws {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2, filters: 4,
-                                                classificationHead: 2))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], seed: 3, depth: 2, filters: 4,
+                classificationHead: 2))
         let x = randomTensor([2, 1, 16, 16], seed: 4)
         let both = try model.forward(x, training: false)
         let only = try model.forward(x, training: true, heads: .classes)
@@ -143,14 +161,18 @@ extension ModelTests {
     /// the full backward computes it, on both convolution paths (im2col for the 1-channel first layer, Winograd
     /// for the wide ones).
     func testParameterOnlyBackwardGivesTheSameGradients() throws {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 24, 24], seed: 5, depth: 2, filters: 8))
+        let model = try Model.build(
+            ModelConfig(architecture: .unet, inputShape: [1, 24, 24], seed: 5, depth: 2, filters: 8))
         let x = randomTensor([2, 1, 24, 24], seed: 6)
         let g = randomTensor([2, 1, 24, 24], seed: 7)
         func gradients(full: Bool) throws -> [[Float]] {
             model.network.zeroGradients()
             _ = try model.forward(x, training: true)
-            if full { model.backward(maskGradient: g, classGradient: nil) }
-            else { model.backwardParameters(maskGradient: g, classGradient: nil) }
+            if full {
+                model.backward(maskGradient: g, classGradient: nil)
+            } else {
+                model.backwardParameters(maskGradient: g, classGradient: nil)
+            }
             return model.network.namedParameters.map(\.parameter.grad.array)
         }
         let full = try gradients(full: true), parametersOnly = try gradients(full: false)
@@ -161,15 +183,20 @@ extension ModelTests {
     /// ReLUs fused into the convolutions before them (`Network.fuseActivations`, which `Model.build` runs) give the
     /// bits of the separate layers, forward and backward, on the Winograd and the im2col paths.
     func testFusedReLUsGiveTheUnfusedBits() throws {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 24, 24], seed: 5, depth: 2, filters: 8))
+        let model = try Model.build(
+            ModelConfig(architecture: .unet, inputShape: [1, 24, 24], seed: 5, depth: 2, filters: 8))
         let pairs = model.network.nodes.compactMap { node -> (Conv2D, ReLU)? in
             guard let relu = node.layer as? ReLU, let j = node.inputs.first, j >= 0,
-                  let conv = model.network.nodes[j].layer as? Conv2D else { return nil }
+                let conv = model.network.nodes[j].layer as? Conv2D
+            else { return nil }
             return (conv, relu)
         }
-        XCTAssertEqual(pairs.count, 10, "two convolution-ReLU pairs in each of 2 encoder blocks, the bottleneck and 2 decoder blocks")
+        XCTAssertEqual(
+            pairs.count, 10,
+            "two convolution-ReLU pairs in each of 2 encoder blocks, the bottleneck and 2 decoder blocks")
         XCTAssertTrue(pairs.allSatisfy { $0.0.rectifiesOutput && $0.1.inputIsRectified })
-        XCTAssertTrue(pairs.contains { $0.0.usesWinograd([2, $0.0.inputChannels, 24, 24]) }, "a Winograd layer is fused")
+        XCTAssertTrue(
+            pairs.contains { $0.0.usesWinograd([2, $0.0.inputChannels, 24, 24]) }, "a Winograd layer is fused")
         let x = randomTensor([2, 1, 24, 24], seed: 6)
         let g = randomTensor([2, 1, 24, 24], seed: 7)
         func run() throws -> ([Float], [[Float]]) {
@@ -213,7 +240,9 @@ extension ModelTests {
         net.outputs = [1]
         let profile = NetworkProfile(nodeCount: 2)
         var readings = 0
-        profile.allocationCount = { readings += 1; return readings }
+        profile.allocationCount = {
+            readings += 1; return readings
+        }
         net.profile = profile
         let x = Tensor(shape: [1, 1, 5, 5], repeating: 0.5)
         let y = net.forward(x, training: true)[0]

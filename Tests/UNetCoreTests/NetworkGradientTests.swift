@@ -1,6 +1,7 @@
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// `Network.backward`'s gradient ownership: layers may return one tensor for several inputs (`Add`) or pass their
 /// `dy` through, and nodes may have any number of readers; the sums must come out as if every gradient were a
@@ -36,7 +37,8 @@ final class NetworkGradientTests: XCTestCase {
         net.zeroGradients()
         let before = rs.map { $0.array }
         let dx = net.backward(rs)
-        XCTAssertEqual(rs.map { $0.array }, before, "the caller's output gradients are not written", file: file, line: line)
+        XCTAssertEqual(
+            rs.map { $0.array }, before, "the caller's output gradients are not written", file: file, line: line)
         let grads = net.parameters.map { $0.grad.copy() }
         checker.compare(x, dx, loss, "input", file: file, line: line)
         for ((name, p), g) in zip(net.namedParameters, grads) {
@@ -102,8 +104,9 @@ final class NetworkGradientTests: XCTestCase {
         let net = Network()
         let shared = conv(1, 1, &rng)
         net.add("first", shared, Network.input)
-        XCTAssertEqual(net.problem(adding: "second", shared, [0]),
-                       "second: the layer instance of node first is already in the network")
+        XCTAssertEqual(
+            net.problem(adding: "second", shared, [0]),
+            "second: the layer instance of node first is already in the network")
         XCTAssertNil(net.problem(adding: "second", conv(1, 1, &rng), [0]))
         XCTAssertEqual(net.problem(adding: "first", Add(), [0]), "duplicate node name first")
         XCTAssertEqual(net.problem(adding: "third", Add(), [0, 1]), "bad inputs for third")

@@ -1,6 +1,7 @@
 import TestSupport
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// `CKernels`' AVX2 and AVX-512 copies of the depthwise, SiLU and gating kernels, at every level this CPU runs
 /// (`SIMDLevel.supported`; on a CPU without AVX2 only the portable Swift kernels), against the naive oracles in
@@ -14,8 +15,9 @@ final class SIMDKernelTests: XCTestCase {
         XCTAssertEqual(SIMDLevel.best(for: avx512), .avx512)
         XCTAssertEqual(SIMDLevel.best(for: avx2), .avx2)
         XCTAssertEqual(SIMDLevel.best(for: CPUFeatures(vendor: .intel, [.avx, .avx2])), .portable, "AVX2 without FMA")
-        XCTAssertEqual(SIMDLevel.best(for: CPUFeatures(vendor: .intel, [.avx, .avx2, .fma, .avx512f])), .avx2,
-                       "AVX-512F alone (Knights Landing) is not the F/BW/DQ/VL set the kernels are built for")
+        XCTAssertEqual(
+            SIMDLevel.best(for: CPUFeatures(vendor: .intel, [.avx, .avx2, .fma, .avx512f])), .avx2,
+            "AVX-512F alone (Knights Landing) is not the F/BW/DQ/VL set the kernels are built for")
         XCTAssertEqual(SIMDLevel.best(for: CPUFeatures(vendor: .other, [])), .portable)
         XCTAssertEqual(SIMDLevel.chosen(best: .avx512, requested: nil), .avx512)
         XCTAssertEqual(SIMDLevel.chosen(best: .avx512, requested: "AVX2"), .avx2)
@@ -32,14 +34,17 @@ final class SIMDKernelTests: XCTestCase {
         var out: [ConvGeometry] = []
         for k in [3, 5] {
             for (sh, sw) in [(1, 1), (2, 2), (2, 1)] {
-                let paddings: [Padding] = [.same, .valid, .explicit(k / 2), .sides(top: 0, bottom: 1, left: 0, right: 1),
-                                           .sides(top: 1, bottom: 2, left: 1, right: 2),
-                                           .sides(top: k + 1, bottom: 0, left: k, right: 2)]
+                let paddings: [Padding] = [
+                    .same, .valid, .explicit(k / 2), .sides(top: 0, bottom: 1, left: 0, right: 1),
+                    .sides(top: 1, bottom: 2, left: 1, right: 2),
+                    .sides(top: k + 1, bottom: 0, left: k, right: 2),
+                ]
                 for (pi, padding) in paddings.enumerated() {
                     for width in Array(1...41) + [112] {
                         let height = 5 + (width + pi) % 7
-                        let g = ConvGeometry(channels: 1, height: height, width: width, kernelH: k, kernelW: k,
-                                             strideH: sh, strideW: sw, padding: padding)
+                        let g = ConvGeometry(
+                            channels: 1, height: height, width: width, kernelH: k, kernelW: k,
+                            strideH: sh, strideW: sw, padding: padding)
                         if g.outH >= 1 && g.outW >= 1 { out.append(g) }
                     }
                 }
@@ -54,19 +59,24 @@ final class SIMDKernelTests: XCTestCase {
             var worst: (y: Float, dx: Float, dw: Float) = (0, 0, 0)
             for g in Self.geometries() {
                 let (k2, inPlane, outPlane) = (g.kernelW * g.kernelW, g.height * g.width, g.outH * g.outW)
-                let x = (0..<inPlane).map { _ in rng.uniform(-1, 1) }, dy = (0..<outPlane).map { _ in rng.uniform(-1, 1) }
+                let x = (0..<inPlane).map { _ in rng.uniform(-1, 1) },
+                    dy = (0..<outPlane).map { _ in rng.uniform(-1, 1) }
                 let w = (0..<k2).map { _ in rng.uniform(-1, 1) }, bias = rng.uniform(-0.5, 0.5)
                 let turned = Array(w.reversed())
                 // One float past each output, which no kernel may write.
-                var (y, dx) = ([Float](repeating: .nan, count: outPlane + 1), [Float](repeating: .nan, count: inPlane + 1))
+                var (y, dx) = (
+                    [Float](repeating: .nan, count: outPlane + 1), [Float](repeating: .nan, count: inPlane + 1)
+                )
                 var (yRef, dxRef) = ([Float](repeating: 0, count: outPlane), [Float](repeating: 0, count: inPlane))
                 var (acc, dwRef) = ([Double](repeating: 0.5, count: k2), [Float](repeating: 0.5, count: k2))
                 depthwiseForward(x, g, w, bias: bias, &y, level: level)
                 depthwiseWeightGradient(x, dy, g, &acc, level: level)
-                depthwiseInputGradient(dy, g, w, turned: turned, adjoint: depthwiseAdjointGeometry(g), &dx, level: level)
+                depthwiseInputGradient(
+                    dy, g, w, turned: turned, adjoint: depthwiseAdjointGeometry(g), &dx, level: level)
                 depthwiseNaiveForward(x, g, w, bias: bias, &yRef)
                 depthwiseNaiveBackward(x, dy, g, w, dx: &dxRef, dw: &dwRef)
-                let what = "\(level) \(g.kernelW)x\(g.kernelW) stride \(g.strideH),\(g.strideW) \(g.height)x\(g.width) "
+                let what =
+                    "\(level) \(g.kernelW)x\(g.kernelW) stride \(g.strideH),\(g.strideW) \(g.height)x\(g.width) "
                     + "pad \(g.padTop),\(g.padLeft)"
                 XCTAssertTrue(y[outPlane].isNaN && dx[inPlane].isNaN, "\(what): wrote past the plane")
                 for i in 0..<outPlane { worst.y = max(worst.y, abs(y[i] - yRef[i])) }

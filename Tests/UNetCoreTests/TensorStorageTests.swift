@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import UNetCore
 
 /// The region allocator behind large tensors: best fit, neighbours merged on release, and a repeated pattern of

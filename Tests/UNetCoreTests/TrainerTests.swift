@@ -53,8 +53,10 @@ final class DiscSource: BatchSource {
 
 final class TrainerTests: XCTestCase {
     func makeTrainer(lr: Float = 3e-3, seed: UInt64 = 1, head: Int = 0) throws -> Trainer {
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 16, 16], seed: seed, depth: 2,
-                                                filters: 4, batchNorm: true, classificationHead: head))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 16, 16], seed: seed, depth: 2,
+                filters: 4, batchNorm: true, classificationHead: head))
         var config = TrainingConfig()
         config.learningRate = lr; config.batchSize = 4; config.seed = seed
         return Trainer(model: model, config: config)
@@ -66,8 +68,10 @@ final class TrainerTests: XCTestCase {
         let before = Parallel.threads
         defer { Parallel.setThreads(before) }
         Parallel.setThreads(2)
-        let model = try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 64, 64], seed: 3, depth: 2,
-                                                filters: 8, batchNorm: true))
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 64, 64], seed: 3, depth: 2,
+                filters: 8, batchNorm: true))
         var config = TrainingConfig()
         config.batchSize = 2
         let trainer = Trainer(model: model, config: config)
@@ -84,7 +88,8 @@ final class TrainerTests: XCTestCase {
         let train = DiscSource(count: 32, size: 16, seed: 1), val = DiscSource(count: 8, size: 16, seed: 2)
         let before = try trainer.evaluate(val, batchSize: 4)
         var events = 0
-        let result = try trainer.fit(train: train, validation: val, options: FitOptions(epochs: 8), progress: { _ in events += 1 })
+        let result = try trainer.fit(
+            train: train, validation: val, options: FitOptions(epochs: 8), progress: { _ in events += 1 })
         XCTAssertEqual(result.history.count, 8)
         XCTAssertEqual(events, 8 * 8 + 8, "one event per step and one per epoch")
         let first = result.history.first!.metrics, last = result.history.last!.metrics
@@ -169,18 +174,22 @@ final class TrainerTests: XCTestCase {
         let train = DiscSource(count: 12, size: 16, seed: 4)
         func losses(_ t: Trainer, epochs: Int) throws -> [Float] {
             var out: [Float] = []
-            _ = try t.fit(train: train, validation: nil, options: FitOptions(epochs: epochs), progress: { e in
-                if case .step(_, _, _, let loss, _, _) = e { out.append(loss) }
-            })
+            _ = try t.fit(
+                train: train, validation: nil, options: FitOptions(epochs: epochs),
+                progress: { e in
+                    if case .step(_, _, _, let loss, _, _) = e { out.append(loss) }
+                })
             return out
         }
         // Uninterrupted: 3 epochs (9 steps). Interrupted: cancel after 4 steps, save, load, finish.
         let reference = try losses(try makeTrainer(seed: 5), epochs: 3)
         let first = try makeTrainer(seed: 5)
         var partial: [Float] = []
-        let stopped = try first.fit(train: train, validation: nil, options: FitOptions(epochs: 3), progress: { e in
-            if case .step(_, _, _, let loss, _, _) = e { partial.append(loss) }
-        }, isCancelled: { partial.count == 4 })
+        let stopped = try first.fit(
+            train: train, validation: nil, options: FitOptions(epochs: 3),
+            progress: { e in
+                if case .step(_, _, _, let loss, _, _) = e { partial.append(loss) }
+            }, isCancelled: { partial.count == 4 })
         XCTAssertTrue(stopped.cancelled)
         XCTAssertEqual([stopped.epoch, stopped.batchInEpoch], [1, 1])
         try first.save(to: dir + "/resume.safetensors")
@@ -199,11 +208,13 @@ final class TrainerTests: XCTestCase {
         // Steps per epoch: 8 / 4 = 2 (the trainer's batch size). At the end of the second epoch the training loop
         // polls once (after its last step); the next poll is the validation's.
         var pollsAtEpochEnd = 0
-        let stopped = try trainer.fit(train: train, validation: val, options: FitOptions(epochs: 5), isCancelled: {
-            guard trainer.epoch == 1 && trainer.batchInEpoch == 2 else { return false }
-            pollsAtEpochEnd += 1
-            return pollsAtEpochEnd == 2
-        })
+        let stopped = try trainer.fit(
+            train: train, validation: val, options: FitOptions(epochs: 5),
+            isCancelled: {
+                guard trainer.epoch == 1 && trainer.batchInEpoch == 2 else { return false }
+                pollsAtEpochEnd += 1
+                return pollsAtEpochEnd == 2
+            })
         XCTAssertTrue(stopped.cancelled)
         XCTAssertEqual(stopped.history.count, 1, "the first epoch's record survives")
         XCTAssertNotNil(stopped.history.first?.metrics["val_loss"])
@@ -221,9 +232,13 @@ final class TrainerTests: XCTestCase {
         options.earlyStopping = EarlyStopping(monitor: "val_loss", patience: 2, minDelta: 100, restoreBestWeights: true)
         options.reduceLROnPlateau = ReduceLROnPlateau(monitor: "loss", factor: 0.5, patience: 1, minDelta: 100)
         var weightsAfterEpoch0: [Float]?
-        let result = try trainer.fit(train: train, validation: val, options: options, progress: { e in
-            if case .epoch(let r) = e, r.epoch == 0 { weightsAfterEpoch0 = trainer.model.network.namedParameters[0].parameter.value.array }
-        })
+        let result = try trainer.fit(
+            train: train, validation: val, options: options,
+            progress: { e in
+                if case .epoch(let r) = e, r.epoch == 0 {
+                    weightsAfterEpoch0 = trainer.model.network.namedParameters[0].parameter.value.array
+                }
+            })
         XCTAssertTrue(result.stoppedEarly)
         XCTAssertEqual(result.history.count, 3, "best at epoch 0, then 2 epochs of patience")
         XCTAssertEqual(result.bestEpoch, 0)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import UNetCore
 import XCTest
+
+@testable import UNetCore
 
 /// The CSVLogger's rows as Keras writes them, and the TensorBoard event files read back by a small TFRecord/proto
 /// reader that checks both CRCs, so the format is checked where TensorBoard is not installed.
@@ -21,8 +22,9 @@ final class TrainingLogTests: XCTestCase {
     }
 
     private let epochs = [
-        EpochRecord(epoch: 0, metrics: ["loss": 0.5, "val_loss": 0.75, "dice": 0.1, "val_dice": 1e-05],
-                    learningRate: 1e-4, seconds: 1),
+        EpochRecord(
+            epoch: 0, metrics: ["loss": 0.5, "val_loss": 0.75, "dice": 0.1, "val_dice": 1e-05],
+            learningRate: 1e-4, seconds: 1),
         EpochRecord(epoch: 1, metrics: ["loss": 0.25, "val_loss": 0.625, "dice": 2], learningRate: 1e-5, seconds: 1),
     ]
 
@@ -32,13 +34,16 @@ final class TrainingLogTests: XCTestCase {
             let logger = try CSVLogger(path: path)
             try logger.epochEnded(epochs[0])
             // Written through after every epoch, not at the end.
-            XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8),
-                           "epoch,dice,learning_rate,loss,val_dice,val_loss\r\n0,0.1,0.0001,0.5,1e-05,0.75\r\n")
+            XCTAssertEqual(
+                try String(contentsOfFile: path, encoding: .utf8),
+                "epoch,dice,learning_rate,loss,val_dice,val_loss\r\n0,0.1,0.0001,0.5,1e-05,0.75\r\n")
             try logger.epochEnded(epochs[1])
         }
         let appended = try CSVLogger(path: path, separator: ";", append: true)
         try appended.epochEnded(epochs[0])
-        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), """
+        XCTAssertEqual(
+            try String(contentsOfFile: path, encoding: .utf8),
+            """
             epoch,dice,learning_rate,loss,val_dice,val_loss\r
             0,0.1,0.0001,0.5,1e-05,0.75\r
             1,2.0,1e-05,0.25,NA,0.625\r
@@ -57,13 +62,15 @@ final class TrainingLogTests: XCTestCase {
         let dir = try folder()
         let writer = try TensorBoardWriter(logDirectory: dir)
         for e in epochs { try writer.epochEnded(e) }
-        let train = try EventReader.events(in: dir + "/train"), validation = try EventReader.events(in: dir + "/validation")
+        let train = try EventReader.events(in: dir + "/train"),
+            validation = try EventReader.events(in: dir + "/validation")
         XCTAssertEqual(train.first?.fileVersion, "brain.Event:2")
         XCTAssertEqual(validation.first?.fileVersion, "brain.Event:2")
         XCTAssertEqual(train.dropFirst().map(\.step), [0, 1])
         XCTAssertEqual(train[1].scalars, ["epoch_dice": 0.1, "epoch_learning_rate": 1e-4, "epoch_loss": 0.5])
         XCTAssertEqual(train[2].scalars, ["epoch_dice": 2, "epoch_learning_rate": 1e-5, "epoch_loss": 0.25])
-        XCTAssertEqual(validation.dropFirst().map(\.scalars), [["epoch_dice": 1e-5, "epoch_loss": 0.75], ["epoch_loss": 0.625]])
+        XCTAssertEqual(
+            validation.dropFirst().map(\.scalars), [["epoch_dice": 1e-5, "epoch_loss": 0.75], ["epoch_loss": 0.625]])
         XCTAssertGreaterThan(train[1].wallTime, 1.7e9)
 
         // A flipped byte is caught by the data CRC.
@@ -83,7 +90,9 @@ enum EventReader {
     struct Corrupt: Error { var reason: String }
 
     static func events(in folder: String) throws -> [Event] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("events.out.tfevents.") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter {
+            $0.hasPrefix("events.out.tfevents.")
+        }
         guard files.count == 1 else { throw Corrupt(reason: "\(files.count) event files in \(folder)") }
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/" + files[0])))
         return try records(bytes).map(event)
@@ -145,7 +154,11 @@ enum EventReader {
                 for (_, _, _, value) in try fields(bytes) {
                     var tag = "", simple: Float = .nan
                     for (f, _, b, s) in try fields(value) {
-                        if f == 1 { tag = String(decoding: s, as: UTF8.self) } else if f == 2 { simple = Float(bitPattern: UInt32(b)) }
+                        if f == 1 {
+                            tag = String(decoding: s, as: UTF8.self)
+                        } else if f == 2 {
+                            simple = Float(bitPattern: UInt32(b))
+                        }
                     }
                     e.scalars[tag] = simple
                 }

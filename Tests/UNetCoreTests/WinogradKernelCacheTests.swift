@@ -39,8 +39,10 @@ final class WinogradKernelCacheTests: XCTestCase {
 
     func testACheckpointLoadIntoTheModelMakesTheKeptKernelsStale() throws {
         func model(seed: UInt64) throws -> Model {
-            try Model.build(ModelConfig(architecture: .unet, inputShape: [1, 32, 32], seed: seed, depth: 2,
-                                        filters: 8))
+            try Model.build(
+                ModelConfig(
+                    architecture: .unet, inputShape: [1, 32, 32], seed: seed, depth: 2,
+                    filters: 8))
         }
         let (a, b) = (try model(seed: 1), try model(seed: 2))
         let x = randomTensor([1, 1, 32, 32], seed: 6)

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import UNetData
 
 /// Every kind of bad file gives an `ImageError` naming the file and the reason; nothing crashes.
@@ -32,7 +33,9 @@ final class BadFileTests: XCTestCase {
     func testTruncated() {
         for name in ["truncated.jpg", "truncated.png"] {
             let r = reason(name)
-            guard case .truncated = r else { return XCTFail("\(name) not reported as truncated: \(String(describing: r))") }
+            guard case .truncated = r else {
+                return XCTFail("\(name) not reported as truncated: \(String(describing: r))")
+            }
             guard case .truncated = reason(name, probe: true) else { return XCTFail("\(name): probe missed it") }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import UNetCore
 import XCTest
+
 @testable import UNetData
 
 /// Dataset sources, the grouped split, augmentation alignment, and the real data's counts.
@@ -21,7 +22,9 @@ final class DatasetTests: XCTestCase {
     }
 
     func testClassFoldersSortClassesCountThemAndSkipBadFiles() throws {
-        for cls in ["b_sick", "a_well"] { try FileManager.default.createDirectory(atPath: "\(dir!)/\(cls)", withIntermediateDirectories: true) }
+        for cls in ["b_sick", "a_well"] {
+            try FileManager.default.createDirectory(atPath: "\(dir!)/\(cls)", withIntermediateDirectories: true)
+        }
         for i in 0..<3 { try writePNG("\(dir!)/a_well/w\(i).png", value: 10) }
         for i in 0..<2 { try writePNG("\(dir!)/b_sick/s\(i).png", value: 200) }
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(dir!)/b_sick/broken.png"))
@@ -32,8 +35,9 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(samples.map { $0.label! }, [0, 0, 0, 1, 1])
         XCTAssertEqual(Set(skipped.map { ($0.path as NSString).lastPathComponent }), ["broken.png", "empty.jpg"])
         XCTAssertTrue(skipped.allSatisfy { !$0.error.isEmpty })
-        let d = Dataset(name: "d", task: .classification, samples: samples, classNames: classes,
-                        preprocessing: Preprocessing(channels: 1, height: 4, width: 4))
+        let d = Dataset(
+            name: "d", task: .classification, samples: samples, classNames: classes,
+            preprocessing: Preprocessing(channels: 1, height: 4, width: 4))
         XCTAssertEqual(d.classCounts, [3, 2])
         let b = try d.batch(indices: [0, 4], epoch: 0, augment: false)
         XCTAssertEqual(b.images.shape, [2, 1, 4, 4])
@@ -43,19 +47,23 @@ final class DatasetTests: XCTestCase {
     }
 
     func testImagesAndMasksMatchByNameAndManifestsResolveRelativePaths() throws {
-        for d in ["img", "msk"] { try FileManager.default.createDirectory(atPath: "\(dir!)/\(d)", withIntermediateDirectories: true) }
+        for d in ["img", "msk"] {
+            try FileManager.default.createDirectory(atPath: "\(dir!)/\(d)", withIntermediateDirectories: true)
+        }
         try writePNG("\(dir!)/img/a.png", value: 50); try writePNG("\(dir!)/msk/a.png", value: 255)
         try writePNG("\(dir!)/img/b.png", value: 60)  // no mask
         let (samples, skipped) = try DatasetSources.imageMaskFolders(images: "\(dir!)/img", masks: "\(dir!)/msk")
         XCTAssertEqual(samples.count, 1)
         XCTAssertTrue(skipped[0].error.contains("no mask"))
-        try "path,label,mask\nimg/a.png,sick,msk/a.png\nimg/b.png,well,\n".write(toFile: "\(dir!)/m.csv", atomically: true, encoding: .utf8)
+        try "path,label,mask\nimg/a.png,sick,msk/a.png\nimg/b.png,well,\n".write(
+            toFile: "\(dir!)/m.csv", atomically: true, encoding: .utf8)
         let m = try DatasetSources.manifest("\(dir!)/m.csv")
         XCTAssertEqual(m.classes, ["sick", "well"])
         XCTAssertEqual(m.samples.map { $0.label }, [0, 1])
         XCTAssertNotNil(m.samples[0].mask)
         XCTAssertNil(m.samples[1].mask)
-        try "{\"path\": \"img/a.png\", \"label\": 1}\n".write(toFile: "\(dir!)/m.jsonl", atomically: true, encoding: .utf8)
+        try "{\"path\": \"img/a.png\", \"label\": 1}\n".write(
+            toFile: "\(dir!)/m.jsonl", atomically: true, encoding: .utf8)
         XCTAssertEqual(try DatasetSources.manifest("\(dir!)/m.jsonl").samples.first?.label, 1)
     }
 
@@ -71,7 +79,8 @@ final class DatasetTests: XCTestCase {
         XCTAssertTrue(patients(train).isDisjoint(with: patients(val)), "a patient on both sides")
         let again = try DatasetSources.split(samples, fraction: 0.2, groupPattern: #"person\d+"#, seed: 4)
         XCTAssertEqual(again.validation, val)
-        XCTAssertNotEqual(try DatasetSources.split(samples, fraction: 0.2, groupPattern: #"person\d+"#, seed: 5).validation, val)
+        XCTAssertNotEqual(
+            try DatasetSources.split(samples, fraction: 0.2, groupPattern: #"person\d+"#, seed: 5).validation, val)
         XCTAssertThrowsError(try DatasetSources.split(samples, fraction: 0.2, groupPattern: "([", seed: 1))
     }
 
@@ -86,13 +95,17 @@ final class DatasetTests: XCTestCase {
     /// The issue's check: a mask drawn from the image itself (bright pixels) still marks the bright pixels after
     /// the same random transform is applied to both; and the same seed gives the same result bit for bit.
     /// `always`: every draw changes the image (random letterbox bands come only half the time).
-    private func assertAligned(_ aug: Augmentation, trials: Int = 10, always: Bool = true,
-                               file: StaticString = #filePath, line: UInt = #line) {
+    private func assertAligned(
+        _ aug: Augmentation, trials: Int = 10, always: Bool = true,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let (image, mask) = brightPixelsAndTheirMask()
         for trial in 0..<trials {
             var r = RandomGenerator(seed: UInt64(trial))
             let (out, outMask) = aug.apply(image, mask: mask, rng: &r)
-            if always { XCTAssertTrue(out.pixels != image.pixels, "trial \(trial) changed nothing", file: file, line: line) }
+            if always {
+                XCTAssertTrue(out.pixels != image.pixels, "trial \(trial) changed nothing", file: file, line: line)
+            }
             // Bilinear resampling blurs edges; nearest-neighbour masks agree with the image wherever the image is
             // clearly bright or dark.
             var agree = 0, clear = 0
@@ -170,12 +183,14 @@ final class DatasetTests: XCTestCase {
         let samples = DatasetSources.phantoms(count: 4, height: 32, width: 32, seed: 1)
         var aug = Augmentation()
         aug.rotation = 15
-        let d = Dataset(name: "p", task: .segmentation, samples: samples, classNames: PhantomGenerator.classes,
-                        preprocessing: Preprocessing(channels: 1, height: 32, width: 32), augmentation: aug, seed: 2,
-                        cacheLimitBytes: 1 << 20)
+        let d = Dataset(
+            name: "p", task: .segmentation, samples: samples, classNames: PhantomGenerator.classes,
+            preprocessing: Preprocessing(channels: 1, height: 32, width: 32), augmentation: aug, seed: 2,
+            cacheLimitBytes: 1 << 20)
         let a = try d.batch(indices: [1, 2], epoch: 3, augment: true)
         let b = try d.batch(indices: [2, 1], epoch: 3, augment: true)
-        XCTAssertEqual(Array(a.images.array[0..<1024]), Array(b.images.array[1024..<2048]), "per-sample, not per-position")
+        XCTAssertEqual(
+            Array(a.images.array[0..<1024]), Array(b.images.array[1024..<2048]), "per-sample, not per-position")
         XCTAssertNotEqual(a.images.array, try d.batch(indices: [1, 2], epoch: 4, augment: true).images.array)
         XCTAssertGreaterThan(d.cacheBytes, 0)
         XCTAssertEqual(a.masks?.shape, [2, 1, 32, 32])
@@ -216,7 +231,8 @@ final class DatasetTests: XCTestCase {
     // MARK: The real data (skipped when ../shared/data is absent)
 
     var sharedData: String {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return repo.deletingLastPathComponent().appendingPathComponent("shared/data").path
     }
 
@@ -236,8 +252,9 @@ final class DatasetTests: XCTestCase {
         let (samples, skipped) = try DatasetSources.imageMaskFolders(images: root + "/images", masks: root + "/masks")
         XCTAssertEqual(samples.count, 566)
         XCTAssertEqual(skipped, [])
-        let d = Dataset(name: "l", task: .segmentation, samples: samples, classNames: [],
-                        preprocessing: Preprocessing(channels: 1, height: 128, width: 128))
+        let d = Dataset(
+            name: "l", task: .segmentation, samples: samples, classNames: [],
+            preprocessing: Preprocessing(channels: 1, height: 128, width: 128))
         let b = try d.batch(indices: [0], epoch: 0, augment: false)
         let fg = b.masks!.array.reduce(0, +) / Float(128 * 128)
         XCTAssertTrue((0.1...0.6).contains(fg), "lungs cover \(fg) of the image")

@@ -1,12 +1,15 @@
 import TestSupport
 import XCTest
+
 @testable import UNetData
 
 /// Decoded pixels against Pillow's (an independent decoder) on the committed synthetic fixtures.
 final class DecodeTests: XCTestCase {
-    private func assertMatchesPillow(_ file: String, expected: String? = nil, channels: Int? = nil,
-                                     atLeast: (height: Int, width: Int)? = nil, tolerance: Float = 1,
-                                     line: UInt = #line) throws {
+    private func assertMatchesPillow(
+        _ file: String, expected: String? = nil, channels: Int? = nil,
+        atLeast: (height: Int, width: Int)? = nil, tolerance: Float = 1,
+        line: UInt = #line
+    ) throws {
         let image = try ImageDecoder.decode(path: Fixtures.path(file), channels: channels, atLeast: atLeast)
         let (shape, pixels) = Fixtures.pillowPixels(expected ?? file)
         XCTAssertEqual([image.channels, image.height, image.width], shape, file, line: line)
@@ -30,8 +33,10 @@ final class DecodeTests: XCTestCase {
     }
 
     func testPNGMatchesPillow() throws {
-        for name in ["grey.png", "grey16.png", "greyalpha.png", "rgb.png", "rgba.png", "palette.png", "bilevel.png",
-                     "rgb16.png"] {
+        for name in [
+            "grey.png", "grey16.png", "greyalpha.png", "rgb.png", "rgba.png", "palette.png", "bilevel.png",
+            "rgb16.png",
+        ] {
             // libspng and Pillow are both exact for PNG; 16-bit values are compared after the same /257.
             try assertMatchesPillow(name, tolerance: 1e-3)
         }

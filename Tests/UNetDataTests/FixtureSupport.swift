@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetData
 
 /// Paths to the committed fixtures (written by Tests/fixtures/make_image_fixtures.py) and to the shared data.
@@ -31,7 +32,9 @@ enum Fixtures {
             for i in 0..<(h * w * c) { values[i] = Float(data[i]) }
         }
         var planar = [Float](repeating: 0, count: values.count)
-        for y in 0..<h { for x in 0..<w { for k in 0..<c { planar[(k * h + y) * w + x] = values[(y * w + x) * c + k] } } }
+        for y in 0..<h {
+            for x in 0..<w { for k in 0..<c { planar[(k * h + y) * w + x] = values[(y * w + x) * c + k] } }
+        }
         return ([c, h, w], planar)
     }
 

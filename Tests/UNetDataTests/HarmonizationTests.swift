@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import UNetCore
+import XCTest
+
 @testable import UNetData
 
 /// The preprocessing against scanner differences (issue 22) against scikit-image, OpenCV and numpy
@@ -42,7 +43,8 @@ final class HarmonizationTests: XCTestCase {
     /// tolerance) is found to the pixel, and the crop undone puts the region back where it was.
     func testBorderCropFindsLetterboxBands() {
         var rng = RandomGenerator(seed: 5)
-        let chest = Image(channels: 1, height: 60, width: 50, pixels: (0..<3000).map { _ in 40 + rng.nextFloat() * 180 })
+        let chest = Image(
+            channels: 1, height: 60, width: 50, pixels: (0..<3000).map { _ in 40 + rng.nextFloat() * 180 })
         var (boxed, placement) = chest.letterboxed(height: 60, width: 80)
         for i in boxed.pixels.indices where boxed.pixels[i] == 0 { boxed.pixels[i] = rng.nextFloat() * 4 }
         let region = BorderCrop.region(of: boxed, tolerance: 8)
@@ -57,26 +59,31 @@ final class HarmonizationTests: XCTestCase {
         let black = BorderCrop.region(of: Image(channels: 1, height: 20, width: 20), tolerance: 8)
         XCTAssertEqual(black, LetterboxPlacement(top: 7, left: 7, height: 6, width: 6))
         // The region on a mask of another size (a DCT-scaled image beside its full-size mask).
-        XCTAssertEqual(placement.scaled(from: (60, 80), to: (120, 160)),
-                       LetterboxPlacement(top: 0, left: 30, height: 120, width: 100))
+        XCTAssertEqual(
+            placement.scaled(from: (60, 80), to: (120, 160)),
+            LetterboxPlacement(top: 0, left: 30, height: 120, width: 100))
     }
 
     /// A dataset sample's image and mask are cropped alike: the letterboxed mask's foreground lands where the
     /// image's bright pixels are after crop and resize.
     func testSampleCropsImageAndMaskAlike() throws {
         var pixels = [UInt8](repeating: 0, count: 40 * 64), mask = pixels
-        for y in 0..<40 { for x in 12..<52 {
-            pixels[y * 64 + x] = x < 32 ? 200 : 60
-            mask[y * 64 + x] = x < 32 ? 255 : 0
-        } }
+        for y in 0..<40 {
+            for x in 12..<52 {
+                pixels[y * 64 + x] = x < 32 ? 200 : 60
+                mask[y * 64 + x] = x < 32 ? 255 : 0
+            }
+        }
         let image = ImageSource.bytes(try PNGEncoder.encodeGrey(pixels, height: 40, width: 64), name: "i.png")
         let maskSource = ImageSource.bytes(try PNGEncoder.encodeGrey(mask, height: 40, width: 64), name: "m.png")
         var prep = Preprocessing(channels: 1, height: 20, width: 20)
         prep.harmonization.cropBorders = true
         let (x, m) = try prep.loadSample(image, mask: maskSource)
-        XCTAssertEqual(x.pixels[10 * 20 + 2], 200, accuracy: 1)   // the chest fills the input: no band left
+        XCTAssertEqual(x.pixels[10 * 20 + 2], 200, accuracy: 1)  // the chest fills the input: no band left
         XCTAssertEqual(x.pixels[10 * 20 + 17], 60, accuracy: 1)
-        for i in x.pixels.indices where abs(x.pixels[i] - 130) > 60 { XCTAssertEqual(m!.pixels[i], x.pixels[i] > 130 ? 1 : 0) }
+        for i in x.pixels.indices where abs(x.pixels[i] - 130) > 60 {
+            XCTAssertEqual(m!.pixels[i], x.pixels[i] > 130 ? 1 : 0)
+        }
     }
 
     /// The checkpoint's preprocessing metadata carries the harmonization, so inference can repeat it.

@@ -1,5 +1,5 @@
-import XCTest
 import UNetCore
+import XCTest
 
 /// Connected components, hole filling, opening and the whole chain against scipy.ndimage
 /// (Tests/fixtures/make_shift_fixtures.py). The code is UNetCore's; its fixtures live with the other shift ones.
@@ -22,9 +22,11 @@ final class MaskPostprocessingTests: XCTestCase {
     func testFillHolesAndOpeningAreScipys() {
         for (n, c) in fixtures.enumerated() {
             let mask = c.mask.map { $0 != 0 }, (h, w) = (c.shape[0], c.shape[1])
-            XCTAssertEqual(MaskPostprocessing.holesFilled(mask, height: h, width: w), c.filled.map { $0 != 0 }, "case \(n)")
-            XCTAssertEqual(MaskPostprocessing.opened(mask, height: h, width: w, radius: 1), c.opened_1.map { $0 != 0 },
-                           "case \(n)")
+            XCTAssertEqual(
+                MaskPostprocessing.holesFilled(mask, height: h, width: w), c.filled.map { $0 != 0 }, "case \(n)")
+            XCTAssertEqual(
+                MaskPostprocessing.opened(mask, height: h, width: w, radius: 1), c.opened_1.map { $0 != 0 },
+                "case \(n)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetData
 
 final class PhantomTests: XCTestCase {

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import UNetData
 
 /// The windowing of deep samples onto 0...255 (the end-to-end checks against numpy and pydicom are in

@@ -37,8 +37,12 @@ final class BLASCoreCheckTests: XCTestCase {
     /// OPENBLAS_CORETYPE count as OpenBLAS's own choice), and the engine restarts itself with the best core.
     func testAFallbackToPrescottIsCorrectedByOneRestart() throws {
         let best = try bestCore()
-        let (blas, stderr) = try hello([], environment(["OPENBLAS_CORETYPE": "Prescott",
-                                                        "UNET_BLAS_CORE_AUTOCORRECT": "force"]))
+        let (blas, stderr) = try hello(
+            [],
+            environment([
+                "OPENBLAS_CORETYPE": "Prescott",
+                "UNET_BLAS_CORE_AUTOCORRECT": "force",
+            ]))
         XCTAssertEqual(blas["core"]?.stringValue, best, stderr)
         XCTAssertEqual(blas["best_core"]?.stringValue, best)
         XCTAssertEqual(blas["chosen_by"], "engine")
@@ -63,12 +67,17 @@ final class BLASCoreCheckTests: XCTestCase {
         XCTAssertEqual(blas["core"], "Prescott")
         XCTAssertEqual(blas["chosen_by"], "override")
         XCTAssertEqual(blas["corrected"], false)
-        let (flagged, _) = try hello(["--blas-core", "Prescott"], environment(["UNET_BLAS_CORE": "auto",
-                                                                                "OPENBLAS_CORETYPE": "Zen"]))
+        let (flagged, _) = try hello(
+            ["--blas-core", "Prescott"],
+            environment([
+                "UNET_BLAS_CORE": "auto",
+                "OPENBLAS_CORETYPE": "Zen",
+            ]))
         XCTAssertEqual(flagged["core"], "Prescott")
         XCTAssertEqual(flagged["chosen_by"], "override")
-        XCTAssertEqual(flagged["restarted_from"]?.stringValue.flatMap(BLASCore.canonical), "Zen",
-                       "OpenBLAS ran Zen as OPENBLAS_CORETYPE asked, before the override's restart")
+        XCTAssertEqual(
+            flagged["restarted_from"]?.stringValue.flatMap(BLASCore.canonical), "Zen",
+            "OpenBLAS ran Zen as OPENBLAS_CORETYPE asked, before the override's restart")
         // auto overrides an inherited OPENBLAS_CORETYPE with the engine's choice.
         let best = try bestCore()
         let (auto, _) = try hello([], environment(["UNET_BLAS_CORE": "auto", "OPENBLAS_CORETYPE": "Prescott"]))
@@ -105,8 +114,9 @@ final class BLASCoreCheckTests: XCTestCase {
     /// `predict` and `segment` share main.swift's check: the restart happens before their own arguments fail.
     func testOneShotsRunTheCheck() throws {
         let best = try bestCore()
-        let oneShot = try EngineProcess(["predict", "--blas-core", "auto"],
-                                        environment: environment(["OPENBLAS_CORETYPE": "Prescott"]))
+        let oneShot = try EngineProcess(
+            ["predict", "--blas-core", "auto"],
+            environment: environment(["OPENBLAS_CORETYPE": "Prescott"]))
         XCTAssertEqual(oneShot.finish(), 2, "no --model")
         let stderr = String(decoding: oneShot.errorOutput, as: UTF8.self)
         XCTAssertTrue(stderr.contains("restarting with OPENBLAS_CORETYPE=\(best)"), stderr)

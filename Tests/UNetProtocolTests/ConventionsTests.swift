@@ -12,8 +12,12 @@ final class ConventionsTests: XCTestCase {
 
     func testTheSameCallsTwiceInOneSessionGiveTheSameLossesAndEpochsFromZero() throws {
         let h = Harness()
-        h.result("dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16], "seed": 3],
-                                  "validation_split": 0.25])
+        h.result(
+            "dataset.open",
+            [
+                "name": "ph", "phantoms": ["count": 8, "size": [16, 16], "seed": 3],
+                "validation_split": 0.25,
+            ])
         func run() throws -> [JSONValue] {
             h.result("model.create", merged(Harness.tinyUNet, ["seed": 0]))
             h.result("train.configure", ["seed": 0, "batch_size": 2, "learning_rate": 0.01])
@@ -36,10 +40,15 @@ final class ConventionsTests: XCTestCase {
 
     func testAMonitorTheFitNeverReportsIsRefusedWithTheChoices() throws {
         let h = Harness()
-        h.result("dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16]], "validation_split": 0.25])
+        h.result(
+            "dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16]], "validation_split": 0.25])
         h.result("model.create", Harness.tinyUNet)
-        let typo = h.call("train.fit", ["dataset": "ph", "validation": "ph.val",
-                                        "callbacks": ["early_stopping": ["monitor": "val_dise"]]])
+        let typo = h.call(
+            "train.fit",
+            [
+                "dataset": "ph", "validation": "ph.val",
+                "callbacks": ["early_stopping": ["monitor": "val_dise"]],
+            ])
         XCTAssertEqual(typo?["error"]?["code"], -32602)
         XCTAssertEqual(typo?["error"]?["data"]?["field"], "callbacks.early_stopping.monitor")
         let reason = try XCTUnwrap(typo?["error"]?["data"]?["reason"]?.stringValue)
@@ -48,11 +57,18 @@ final class ConventionsTests: XCTestCase {
         }
         XCTAssertFalse(reason.contains("\"val_accuracy\""), "a mask-only model reports no accuracy: \(reason)")
         // Without validation, val_loss (the default) never comes.
-        let noValidation = h.call("train.fit", ["dataset": "ph", "callbacks": ["reduce_lr_on_plateau": ["patience": 1]]])
+        let noValidation = h.call(
+            "train.fit", ["dataset": "ph", "callbacks": ["reduce_lr_on_plateau": ["patience": 1]]])
         XCTAssertEqual(noValidation?["error"]?["data"]?["field"], "callbacks.reduce_lr_on_plateau.monitor")
         XCTAssertTrue(noValidation?["error"]?["data"]?["reason"]?.stringValue?.contains("need validation") ?? false)
-        let checkpoint = h.call("train.fit", ["dataset": "ph", "callbacks": [
-            "checkpoint": ["path": "/tmp/x.safetensors", "monitor": "val_loss", "save_best_only": true]]])
+        let checkpoint = h.call(
+            "train.fit",
+            [
+                "dataset": "ph",
+                "callbacks": [
+                    "checkpoint": ["path": "/tmp/x.safetensors", "monitor": "val_loss", "save_best_only": true]
+                ],
+            ])
         XCTAssertEqual(checkpoint?["error"]?["data"]?["field"], "callbacks.checkpoint.monitor")
         // A metric the fit reports is fine; so is a checkpoint saving every epoch without validation.
         XCTAssertNotNil(h.result("train.fit", ["dataset": "ph", "callbacks": ["early_stopping": ["monitor": "dice"]]]))
@@ -64,12 +80,18 @@ final class ConventionsTests: XCTestCase {
 
     func testDatasetSampleRefusesPastItsBudgetAndStopsWhenCancelled() throws {
         let h = Harness()
-        h.result("dataset.open", ["name": "big", "phantoms": ["count": 64, "size": [1024, 1024]],
-                                  "input_shape": [3, 2048, 2048]])
+        h.result(
+            "dataset.open",
+            [
+                "name": "big", "phantoms": ["count": 64, "size": [1024, 1024]],
+                "input_shape": [3, 2048, 2048],
+            ])
         let capped = h.call("dataset.sample", ["name": "big", "count": 3])
         XCTAssertEqual(capped?["error"]?["code"], -32602)
         XCTAssertEqual(capped?["error"]?["data"]?["field"], "count")
-        XCTAssertTrue(capped?["error"]?["data"]?["reason"]?.stringValue?.contains("at most 2") ?? false, "\(String(describing: capped))")
+        XCTAssertTrue(
+            capped?["error"]?["data"]?["reason"]?.stringValue?.contains("at most 2") ?? false,
+            "\(String(describing: capped))")
 
         h.result("dataset.open", ["name": "slow", "phantoms": ["count": 64, "size": [256, 256]], "cache_mb": 0])
         let id: JSONValue = "sample"
@@ -85,10 +107,14 @@ final class ConventionsTests: XCTestCase {
 
     func testKerasAugmentationNamesAreAcceptedAndUnknownNestedKeysListTheKnownOnes() throws {
         let h = Harness()
-        let keras: JSONObject = ["rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 2,
-                                 "shear_range": 5, "zoom_range": [0.9, 1.2], "horizontal_flip": true,
-                                 "vertical_flip": true, "brightness_range": [0.8, 1.2], "fill_mode": "reflect"]
-        XCTAssertNotNil(h.result("dataset.open", ["name": "k", "phantoms": ["count": 4, "size": [32, 32]], "augment": .object(keras)]))
+        let keras: JSONObject = [
+            "rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 2,
+            "shear_range": 5, "zoom_range": [0.9, 1.2], "horizontal_flip": true,
+            "vertical_flip": true, "brightness_range": [0.8, 1.2], "fill_mode": "reflect",
+        ]
+        XCTAssertNotNil(
+            h.result(
+                "dataset.open", ["name": "k", "phantoms": ["count": 4, "size": [32, 32]], "augment": .object(keras)]))
         let a = h.result("dataset.sample", ["name": "k", "count": 2, "augment": true])
         XCTAssertEqual(a, h.result("dataset.sample", ["name": "k", "count": 2, "augment": true]), "seeded")
         XCTAssertNotEqual(a, h.result("dataset.sample", ["name": "k", "count": 2, "augment": false]))
@@ -96,25 +122,32 @@ final class ConventionsTests: XCTestCase {
         let typo = h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rotaton": 5]])
         XCTAssertEqual(typo?["error"]?["data"]?["field"], "augment.rotaton")
         let reason = typo?["error"]?["data"]?["reason"]?.stringValue ?? ""
-        XCTAssertTrue(reason.contains("known:") && reason.contains("rotation_range") && reason.contains("vertical_flip"), reason)
+        XCTAssertTrue(
+            reason.contains("known:") && reason.contains("rotation_range") && reason.contains("vertical_flip"), reason)
         let nested = h.call("dataset.open", ["name": "x", "phantoms": ["count": 4, "sise": [8, 8]]])
-        XCTAssertTrue(nested?["error"]?["data"]?["reason"]?.stringValue?.contains("known: count, seed, size") ?? false,
-                      "\(String(describing: nested))")
+        XCTAssertTrue(
+            nested?["error"]?["data"]?["reason"]?.stringValue?.contains("known: count, seed, size") ?? false,
+            "\(String(describing: nested))")
         h.result("model.create", Harness.tinyUNet)
         h.result("dataset.open", ["name": "ph", "phantoms": ["count": 4, "size": [16, 16]]])
-        let cb = h.call("train.fit", ["dataset": "ph", "callbacks": ["early_stopping": ["monitor": "loss", "patiense": 2]]])
+        let cb = h.call(
+            "train.fit", ["dataset": "ph", "callbacks": ["early_stopping": ["monitor": "loss", "patiense": 2]]])
         XCTAssertEqual(cb?["error"]?["data"]?["field"], "callbacks.early_stopping.patiense")
         XCTAssertTrue(cb?["error"]?["data"]?["reason"]?.stringValue?.contains("patience") ?? false)
         let cbKind = h.call("train.fit", ["dataset": "ph", "callbacks": ["early_stoping": [:]]])
-        XCTAssertTrue(cbKind?["error"]?["data"]?["reason"]?.stringValue?.contains("known: checkpoint, csv_logger, early_stopping") ?? false)
+        XCTAssertTrue(
+            cbKind?["error"]?["data"]?["reason"]?.stringValue?.contains("known: checkpoint, csv_logger, early_stopping")
+                ?? false)
 
         // An image object lists all its forms, not only the one it was read as.
         let png = Data(try PNGEncoder.encodeGrey(gradient(16, 16), height: 16, width: 16)).base64EncodedString()
         let image = h.call("segment", ["images": [["png": .string(png), "bogus": 1]]])
         XCTAssertEqual(image?["error"]?["data"]?["field"], "images[0].bogus")
-        XCTAssertTrue(image?["error"]?["data"]?["reason"]?.stringValue?.contains("known: array, jpeg, path, png") ?? false,
-                      "\(String(describing: image))")
-        let both = h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rotation": 5, "rotation_range": 5]])
+        XCTAssertTrue(
+            image?["error"]?["data"]?["reason"]?.stringValue?.contains("known: array, jpeg, path, png") ?? false,
+            "\(String(describing: image))")
+        let both = h.call(
+            "dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rotation": 5, "rotation_range": 5]])
         XCTAssertEqual(both?["error"]?["data"]?["field"], "augment.rotation_range")
         let rescale = h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rescale": 0.0039]])
         XCTAssertEqual(rescale?["error"]?["data"]?["field"], "augment.rescale")
@@ -130,7 +163,9 @@ final class ConventionsTests: XCTestCase {
         let (h, w) = (6, 5)
         let image = UNetData.Image(channels: 1, height: h, width: w, pixels: (0..<(h * w)).map { Float($0 * 7 % 256) })
         let mask = UNetData.Image(channels: 1, height: h, width: w, pixels: (0..<(h * w)).map { $0 / w < 2 ? 1 : 0 })
-        func flipped(_ i: UNetData.Image) -> [Float] { (0..<h).reversed().flatMap { y in i.pixels[(y * w)..<((y + 1) * w)] } }
+        func flipped(_ i: UNetData.Image) -> [Float] {
+            (0..<h).reversed().flatMap { y in i.pixels[(y * w)..<((y + 1) * w)] }
+        }
         var sawFlip = false, sawSame = false
         for seed in 0..<16 {
             var rng = RandomGenerator(seed: UInt64(seed))
@@ -175,21 +210,35 @@ final class ConventionsTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "cb-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let h = Harness()
-        h.result("dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16]], "validation_split": 0.25])
+        h.result(
+            "dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [16, 16]], "validation_split": 0.25])
         h.result("model.create", Harness.tinyUNet)
-        let r = h.result("train.fit", ["dataset": "ph", "validation": "ph.val", "epochs": 2, "callbacks": [
-            ["name": "EarlyStopping", "monitor": "val_dice", "patience": 5],
-            ["name": "checkpoint", "path": .string(dir + "/e{epoch}.safetensors")],
-        ]])
+        let r = h.result(
+            "train.fit",
+            [
+                "dataset": "ph", "validation": "ph.val", "epochs": 2,
+                "callbacks": [
+                    ["name": "EarlyStopping", "monitor": "val_dice", "patience": 5],
+                    ["name": "checkpoint", "path": .string(dir + "/e{epoch}.safetensors")],
+                ],
+            ])
         XCTAssertEqual(r?["best"]?["monitor"], "val_dice")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/e2.safetensors"))
-        let twice = h.call("train.fit", ["dataset": "ph", "callbacks": [["name": "checkpoint", "path": "/tmp/a"],
-                                                                        ["name": "ModelCheckpoint", "path": "/tmp/b"]]])
+        let twice = h.call(
+            "train.fit",
+            [
+                "dataset": "ph",
+                "callbacks": [
+                    ["name": "checkpoint", "path": "/tmp/a"],
+                    ["name": "ModelCheckpoint", "path": "/tmp/b"],
+                ],
+            ])
         XCTAssertEqual(twice?["error"]?["data"]?["field"], "callbacks[1].name")
         let unknown = h.call("train.fit", ["dataset": "ph", "callbacks": [["name": "LambdaCallback"]]])
         XCTAssertEqual(unknown?["error"]?["data"]?["field"], "callbacks[0].name")
         XCTAssertTrue(unknown?["error"]?["data"]?["reason"]?.stringValue?.contains("\"EarlyStopping\"") ?? false)
-        let extra = h.call("train.fit", ["dataset": "ph", "callbacks": [["name": "early_stopping", "monitor": "loss", "x": 1]]])
+        let extra = h.call(
+            "train.fit", ["dataset": "ph", "callbacks": [["name": "early_stopping", "monitor": "loss", "x": 1]]])
         XCTAssertEqual(extra?["error"]?["data"]?["field"], "callbacks[0].x")
         XCTAssertTrue(extra?["error"]?["data"]?["reason"]?.stringValue?.contains("name") ?? false)
         h.finish()
@@ -217,8 +266,12 @@ final class ConventionsTests: XCTestCase {
 
     func testDatasetFilesListsASplitInPagesWithoutImages() throws {
         let h = Harness()
-        h.result("dataset.open", ["name": "c", "task": "classification", "phantoms": ["count": 10, "size": [16, 16]],
-                                  "validation_split": 0.3])
+        h.result(
+            "dataset.open",
+            [
+                "name": "c", "task": "classification", "phantoms": ["count": 10, "size": [16, 16]],
+                "validation_split": 0.3,
+            ])
         let first = try XCTUnwrap(h.result("dataset.files", ["name": "c.val", "limit": 2]))
         XCTAssertEqual(first["total"], 3)
         XCTAssertEqual(first["files"]?.arrayValue?.count, 2)
@@ -228,7 +281,8 @@ final class ConventionsTests: XCTestCase {
         let last = try XCTUnwrap(h.result("dataset.files", ["name": "c.val", "offset": 2, "limit": 2]))
         XCTAssertEqual(last["files"]?.arrayValue?.count, 1)
         XCTAssertEqual(last["next_offset"], .null)
-        let train = h.result("dataset.files", ["name": "c"])?["files"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        let train =
+            h.result("dataset.files", ["name": "c"])?["files"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
         let val = (first["files"]!.arrayValue! + last["files"]!.arrayValue!).compactMap { $0["id"]?.stringValue }
         XCTAssertEqual(Set(train).union(val).count, 10)
         XCTAssertTrue(Set(train).isDisjoint(with: val))
@@ -248,7 +302,8 @@ final class ConventionsTests: XCTestCase {
         XCTAssertEqual(shuffled, order.prefix(4).map { "phantom-\($0)" }, "the samples fit's epoch 1 starts with")
         XCTAssertEqual(ids(["name": "ph", "count": 4, "shuffle": true, "epoch": 1, "seed": 7]), shuffled)
         XCTAssertNotEqual(ids(["name": "ph", "count": 4, "shuffle": true, "epoch": 1, "seed": 8]), shuffled)
-        XCTAssertEqual(ids(["name": "ph", "count": 2, "start": .int(Int64(Int.max))]), ["phantom-7", "phantom-8"], "no overflow")
+        XCTAssertEqual(
+            ids(["name": "ph", "count": 2, "start": .int(Int64(Int.max))]), ["phantom-7", "phantom-8"], "no overflow")
         h.finish()
     }
 
@@ -261,8 +316,9 @@ final class ConventionsTests: XCTestCase {
         h.result("model.create", Harness.tinyUNet)
         let ce = h.call("train.configure", ["loss": "ce"])
         XCTAssertEqual(ce?["error"]?["data"]?["field"], "loss")
-        XCTAssertEqual(ce?["error"]?["data"]?["reason"],
-                       "\"ce\" does not fit this model's 1-channel mask; choose one of \"auto\", \"bce\", \"dice\", \"bce+dice\"")
+        XCTAssertEqual(
+            ce?["error"]?["data"]?["reason"],
+            "\"ce\" does not fit this model's 1-channel mask; choose one of \"auto\", \"bce\", \"dice\", \"bce+dice\"")
         XCTAssertEqual(h.result("train.configure", [:])?["loss"], "auto", "the refused loss changed nothing")
 
         // A 3-class mask: auto is cross-entropy; bce+dice is refused at configure, or at the first step when it was
@@ -270,21 +326,32 @@ final class ConventionsTests: XCTestCase {
         h.result("train.configure", ["loss": "bce+dice"])
         h.result("model.create", merged(Harness.tinyUNet, ["classes": 3]))
         let mask: [UInt8] = (0..<256).map { UInt8($0 % 16 / 6) }  // 0, 1, 2
-        let batch: JSONObject = ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
-                                 "masks": [arrayImage(uint8: mask, shape: [16, 16])]]
+        let batch: JSONObject = [
+            "images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+            "masks": [arrayImage(uint8: mask, shape: [16, 16])],
+        ]
         let step = h.call("train.step", batch)
         XCTAssertEqual(step?["error"]?["data"]?["field"], "loss")
-        XCTAssertTrue(step?["error"]?["data"]?["reason"]?.stringValue?.contains("3-class mask; choose one of \"auto\", \"ce\", \"dice\"") ?? false)
+        XCTAssertTrue(
+            step?["error"]?["data"]?["reason"]?.stringValue?.contains(
+                "3-class mask; choose one of \"auto\", \"ce\", \"dice\"") ?? false)
         XCTAssertEqual(h.call("train.configure", ["loss": "bce"])?["error"]?["data"]?["field"], "loss")
         h.result("train.configure", ["loss": "auto"])
         XCTAssertNotNil(h.result("train.step", batch)?["loss"]?.doubleValue, "auto trains a 3-class mask")
         // A mask and a class head: a loss fits when it fits either (the pneumonia pipeline's "ce" on labels).
         h.result("model.create", merged(Harness.tinyUNet, ["classification_head": 2]))
         XCTAssertEqual(h.result("train.configure", ["loss": "ce"])?["loss"], "ce")
-        XCTAssertNotNil(h.result("train.step", ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
-                                                "labels": [1]])?["loss"])
-        let binary: JSONObject = ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
-                                  "masks": [arrayImage(uint8: mask.map { $0 == 1 ? 255 : 0 }, shape: [16, 16])]]
+        XCTAssertNotNil(
+            h.result(
+                "train.step",
+                [
+                    "images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+                    "labels": [1],
+                ])?["loss"])
+        let binary: JSONObject = [
+            "images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+            "masks": [arrayImage(uint8: mask.map { $0 == 1 ? 255 : 0 }, shape: [16, 16])],
+        ]
         XCTAssertNotNil(h.result("train.step", binary)?["loss"], "the mask keeps its automatic loss")
         // A classifier's sigmoid head takes bce and ce, not dice.
         h.result("model.create", ["architecture": "unet-classifier", "input_shape": [1, 16, 16]])
@@ -303,8 +370,10 @@ final class ConventionsTests: XCTestCase {
         for i in 0..<count {
             let mask = (0..<256).map { maskValue(i, $0 % 16, $0 / 16) }
             let image = mask.map { UInt8(min(Int($0) * 80 + 20, 255)) }
-            try Data(PNGEncoder.encodeGrey(image, height: 16, width: 16)).write(to: URL(fileURLWithPath: dir + "/images/\(i).png"))
-            try Data(PNGEncoder.encodeGrey(mask, height: 16, width: 16)).write(to: URL(fileURLWithPath: dir + "/masks/\(i).png"))
+            try Data(PNGEncoder.encodeGrey(image, height: 16, width: 16)).write(
+                to: URL(fileURLWithPath: dir + "/images/\(i).png"))
+            try Data(PNGEncoder.encodeGrey(mask, height: 16, width: 16)).write(
+                to: URL(fileURLWithPath: dir + "/masks/\(i).png"))
         }
     }
 
@@ -314,10 +383,13 @@ final class ConventionsTests: XCTestCase {
         // Class 0 background, 1 the left half, 2 a square at the bottom right.
         try writeFolders(dir, count: 4) { i, x, y in x < 8 ? 1 : (y > 8 + i % 3 ? 2 : 0) }
         let h = Harness()
-        let open: JSONObject = ["name": "idx", "images": .string(dir + "/images"), "masks": .string(dir + "/masks"),
-                                "input_shape": [1, 16, 16]]
+        let open: JSONObject = [
+            "name": "idx", "images": .string(dir + "/images"), "masks": .string(dir + "/masks"),
+            "input_shape": [1, 16, 16],
+        ]
         h.result("dataset.open", open)
-        let sample = try XCTUnwrap(h.result("dataset.sample", ["name": "idx", "count": 1])?["samples"]?[0]?["mask"]?["array"])
+        let sample = try XCTUnwrap(
+            h.result("dataset.sample", ["name": "idx", "count": 1])?["samples"]?[0]?["mask"]?["array"])
         let values = Set(Data(base64Encoded: sample["data"]?.stringValue ?? "") ?? Data())
         XCTAssertEqual(values, [0, 1, 2], "class indices kept, not binarised at 127")
         h.result("model.create", merged(Harness.tinyUNet, ["classes": 3]))
@@ -327,7 +399,8 @@ final class ConventionsTests: XCTestCase {
         // A 1-channel model cannot learn class indices: the error says how to make one that can.
         h.result("model.create", Harness.tinyUNet)
         let one = h.call("train.step", ["dataset": "idx"])
-        XCTAssertTrue(one?["error"]?["message"]?.stringValue?.contains("classes 3") ?? false, "\(String(describing: one))")
+        XCTAssertTrue(
+            one?["error"]?["message"]?.stringValue?.contains("classes 3") ?? false, "\(String(describing: one))")
         XCTAssertEqual(one?["error"]?["code"], -32004)
         // mask_format "binary" reads the same files as binary masks (all below 127: background).
         h.result("dataset.open", merged(open, ["mask_format": "binary"]))
@@ -342,8 +415,12 @@ final class ConventionsTests: XCTestCase {
         // 0/255 with an anti-aliased edge of 128 and 100: foreground is > 127.
         try writeFolders(dir, count: 1) { _, x, _ in x < 6 ? 255 : (x == 6 ? 128 : (x == 7 ? 100 : 0)) }
         let h = Harness()
-        h.result("dataset.open", ["name": "b", "images": .string(dir + "/images"), "masks": .string(dir + "/masks"),
-                                  "input_shape": [1, 16, 16]])
+        h.result(
+            "dataset.open",
+            [
+                "name": "b", "images": .string(dir + "/images"), "masks": .string(dir + "/masks"),
+                "input_shape": [1, 16, 16],
+            ])
         let data = h.result("dataset.sample", ["name": "b", "count": 1])?["samples"]?[0]?["mask"]?["array"]?["data"]
         let mask = [UInt8](Data(base64Encoded: data?.stringValue ?? "") ?? Data())
         XCTAssertEqual(Array(mask.prefix(16)), (0..<16).map { $0 <= 6 ? 255 : 0 })

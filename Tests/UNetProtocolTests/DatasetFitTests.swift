@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import UNetProtocol
 
 /// `dataset.*`, `train.fit` and `evaluate` on synthetic phantoms, through the dispatcher.
@@ -8,8 +9,12 @@ final class DatasetFitTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "fit-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let h = Harness()
-        let opened = h.result("dataset.open", ["name": "ph", "phantoms": ["count": 32, "size": [32, 32], "seed": 1],
-                                               "validation_split": 0.25, "seed": 2, "augment": ["rotation": 5]])
+        let opened = h.result(
+            "dataset.open",
+            [
+                "name": "ph", "phantoms": ["count": 32, "size": [32, 32], "seed": 1],
+                "validation_split": 0.25, "seed": 2, "augment": ["rotation": 5],
+            ])
         XCTAssertEqual(opened?["size"], 24)
         XCTAssertEqual(opened?["validation"]?["name"], "ph.val")
         XCTAssertEqual(opened?["validation"]?["size"], 8)
@@ -17,22 +22,37 @@ final class DatasetFitTests: XCTestCase {
         let listed = h.result("dataset.list")?["datasets"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
         XCTAssertEqual(listed, ["ph", "ph.val"])
 
-        h.result("model.create", ["architecture": "unet", "input_shape": [1, 32, 32], "depth": 2, "filters": 4,
-                                  "batch_norm": true, "seed": 1])
+        h.result(
+            "model.create",
+            [
+                "architecture": "unet", "input_shape": [1, 32, 32], "depth": 2, "filters": 4,
+                "batch_norm": true, "seed": 1,
+            ])
         h.result("train.configure", ["learning_rate": 0.02, "batch_size": 4])
         let id: JSONValue = "fit"
-        h.send(id: id, "train.fit", ["dataset": "ph", "validation": "ph.val", "epochs": 6, "callbacks": [
-            "checkpoint": ["path": .string(dir + "/new/folder/best.safetensors"), "monitor": "val_dice", "save_best_only": true],
-        ]])
+        h.send(
+            id: id, "train.fit",
+            [
+                "dataset": "ph", "validation": "ph.val", "epochs": 6,
+                "callbacks": [
+                    "checkpoint": [
+                        "path": .string(dir + "/new/folder/best.safetensors"), "monitor": "val_dice",
+                        "save_best_only": true,
+                    ]
+                ],
+            ])
         let r = try XCTUnwrap(h.response(id)?["result"])
         let history = try XCTUnwrap(r["history"]?.arrayValue)
         XCTAssertEqual(history.count, 6)
-        let firstLoss = try XCTUnwrap(history.first?["loss"]?.doubleValue), lastLoss = try XCTUnwrap(history.last?["loss"]?.doubleValue)
+        let firstLoss = try XCTUnwrap(history.first?["loss"]?.doubleValue),
+            lastLoss = try XCTUnwrap(history.last?["loss"]?.doubleValue)
         XCTAssertLessThan(lastLoss, 0.8 * firstLoss)
         let dice = try XCTUnwrap(history.last?["val_dice"]?.doubleValue)
         print("phantom fit: loss \(firstLoss) -> \(lastLoss), validation Dice \(dice)")
         XCTAssertGreaterThan(dice, 0.7, "validation Dice after six short epochs on phantoms")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/new/folder/best.safetensors"), "the callback made its folder")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: dir + "/new/folder/best.safetensors"), "the callback made its folder"
+        )
         // Progress: step notifications and one per epoch, all for this request.
         let progress = h.output.messages.filter { $0["method"] == "progress" && $0["params"]?["id"] == id }
         XCTAssertEqual(progress.filter { $0["params"]?["kind"] == "epoch" }.count, 6)
@@ -40,7 +60,8 @@ final class DatasetFitTests: XCTestCase {
 
         let e = try XCTUnwrap(h.result("evaluate", ["dataset": "ph.val", "per_image": true]))
         XCTAssertEqual(e["count"], 8)
-        XCTAssertEqual(e["dice"]?.doubleValue ?? 0, dice, accuracy: 1e-6, "evaluate agrees with the last epoch's val_dice")
+        XCTAssertEqual(
+            e["dice"]?.doubleValue ?? 0, dice, accuracy: 1e-6, "evaluate agrees with the last epoch's val_dice")
         XCTAssertEqual(e["per_image"]?.arrayValue?.count, 8)
         let sample = h.result("dataset.sample", ["name": "ph", "count": 2, "augment": true])?["samples"]?.arrayValue
         XCTAssertEqual(sample?.count, 2)
@@ -53,15 +74,26 @@ final class DatasetFitTests: XCTestCase {
 
     func testClassificationHeadOnPhantomsEvaluatesWithROCAndReport() throws {
         let h = Harness()
-        h.result("dataset.open", ["name": "c", "task": "classification", "phantoms": ["count": 24, "size": [32, 32]],
-                                  "validation_split": 0.5])
-        h.result("model.create", ["architecture": "unet", "input_shape": [1, 32, 32], "depth": 2, "filters": 4,
-                                  "classification_head": 2])
+        h.result(
+            "dataset.open",
+            [
+                "name": "c", "task": "classification", "phantoms": ["count": 24, "size": [32, 32]],
+                "validation_split": 0.5,
+            ])
+        h.result(
+            "model.create",
+            [
+                "architecture": "unet", "input_shape": [1, 32, 32], "depth": 2, "filters": 4,
+                "classification_head": 2,
+            ])
         h.result("train.configure", ["class_weights": "balanced", "learning_rate": 0.003, "batch_size": 4])
         XCTAssertNotNil(h.result("train.step", ["dataset": "c"])?["loss"])
         XCTAssertEqual(h.result("train.step", ["dataset": "c"])?["batch_in_epoch"], 2)
         let e = try XCTUnwrap(h.result("evaluate", ["dataset": "c.val"]))
-        for key in ["accuracy", "precision", "recall", "specificity", "f1", "auc", "pr_auc", "confusion_matrix", "roc", "report"] {
+        for key in [
+            "accuracy", "precision", "recall", "specificity", "f1", "auc", "pr_auc", "confusion_matrix", "roc",
+            "report",
+        ] {
             XCTAssertNotNil(e[key], key)
         }
         let cm = e["confusion_matrix"]?.arrayValue?.flatMap { $0.arrayValue ?? [] }.compactMap(\.intValue).reduce(0, +)
@@ -98,12 +130,20 @@ final class DatasetFitTests: XCTestCase {
     func testOpenErrorsNameTheField() {
         let h = Harness()
         XCTAssertEqual(h.call("dataset.open", ["name": "x"])?["error"]?["data"]?["field"], "root")
-        XCTAssertEqual(h.call("dataset.open", ["name": "x", "root": "/no/such/folder"])?["error"]?["data"]?["field"], "root")
+        XCTAssertEqual(
+            h.call("dataset.open", ["name": "x", "root": "/no/such/folder"])?["error"]?["data"]?["field"], "root")
         XCTAssertEqual(h.call("dataset.open", ["name": "x", "images": "/tmp"])?["error"]?["data"]?["field"], "masks")
-        XCTAssertEqual(h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rotation": 400]])?["error"]?["data"]?["field"],
-                       "augment.rotation")
-        XCTAssertEqual(h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "validation_split": 0.5,
-                                               "group_pattern": "(["])?["error"]?["data"]?["field"], "group_pattern")
+        XCTAssertEqual(
+            h.call("dataset.open", ["name": "x", "phantoms": ["count": 4], "augment": ["rotation": 400]])?["error"]?[
+                "data"]?["field"],
+            "augment.rotation")
+        XCTAssertEqual(
+            h.call(
+                "dataset.open",
+                [
+                    "name": "x", "phantoms": ["count": 4], "validation_split": 0.5,
+                    "group_pattern": "([",
+                ])?["error"]?["data"]?["field"], "group_pattern")
         XCTAssertEqual(h.call("dataset.open", ["name": "x", "manifest": "/no/such.csv"])?["error"]?["code"], -32002)
         h.assertAlive()
         h.finish()

@@ -27,11 +27,19 @@ final class ErrorReportingTests: XCTestCase {
         let h = Harness()
         defer { h.finish() }
         h.result("model.create", Harness.tinyUNet)
-        let typo = h.call("train.step", inlineBatch { var o = $0; o["shpae"] = [16, 16]; return o })
+        let typo = h.call(
+            "train.step",
+            inlineBatch {
+                var o = $0; o["shpae"] = [16, 16]; return o
+            })
         XCTAssertEqual(typo?["error"]?["code"], -32602)
         XCTAssertEqual(typo?["error"]?["data"]?["field"], "masks[0].shpae")
         XCTAssertEqual(typo?["error"]?["data"]?["reason"], "is not a known parameter (known: array, path, png)")
-        let two = h.call("train.step", inlineBatch { var o = $0; o["png"] = "iVBORw0KGgo="; return o })
+        let two = h.call(
+            "train.step",
+            inlineBatch {
+                var o = $0; o["png"] = "iVBORw0KGgo="; return o
+            })
         XCTAssertEqual(two?["error"]?["data"]?["field"], "masks[0]")
         XCTAssertEqual(two?["error"]?["data"]?["reason"], "must have one of array, path, png, not array and png")
         XCTAssertNotNil(h.result("train.step", inlineBatch { $0 })?["loss"], "the plain mask still trains")
@@ -83,14 +91,16 @@ final class ErrorReportingTests: XCTestCase {
     func testACheckpointFolderThatCannotBeMadeIsAnIOError() throws {
         let (e, file) = fitWritingBelowAFile { ["checkpoint": ["path": .string($0 + "/sub/best.safetensors")]] }
         XCTAssertEqual(e?["code"], -32008)
-        XCTAssertTrue(e?["message"]?.stringValue?.contains("cannot create the folder \(file)/sub") ?? false, "\(e ?? .null)")
+        XCTAssertTrue(
+            e?["message"]?.stringValue?.contains("cannot create the folder \(file)/sub") ?? false, "\(e ?? .null)")
     }
 
     func testALogFolderThatCannotBeMadeSaysSo() throws {
         let (e, file) = fitWritingBelowAFile { ["csv_logger": ["path": .string($0 + "/sub/log.csv")]] }
         XCTAssertEqual(e?["data"]?["field"], "callbacks.csv_logger.path")
-        XCTAssertTrue(e?["data"]?["reason"]?.stringValue?.contains("cannot create the folder \(file)/sub") ?? false,
-                      "\(e ?? .null)")
+        XCTAssertTrue(
+            e?["data"]?["reason"]?.stringValue?.contains("cannot create the folder \(file)/sub") ?? false,
+            "\(e ?? .null)")
     }
 
     /// One mapping: every error type the engine's modules throw converts through `RPCErrorConvertible`.

@@ -32,8 +32,10 @@ final class ExplainMethodTests: XCTestCase {
         h.result("model.save", ["path": .string(before)])
         let predicted = h.result("predict", ["images": [image(0)]])?["predictions"]?[0]?["class_index"]
         for method in ExplanationMethod.allCases where method != .classMap {
-            var params: JSONObject = ["images": [image(0), image(1)], "method": .string(method.rawValue),
-                                      "encoding": "probabilities"]
+            var params: JSONObject = [
+                "images": [image(0), image(1)], "method": .string(method.rawValue),
+                "encoding": "probabilities",
+            ]
             if method == .smoothgrad { params["samples"] = 3 }
             if method == .integratedGradients { params["steps"] = 4 }
             let r = h.result("explain", params)?["explanations"]
@@ -67,7 +69,8 @@ final class ExplainMethodTests: XCTestCase {
     func canonical(_ v: JSONValue) -> String {
         switch v {
         case .object(let o):
-            return "{" + o.sorted { $0.key < $1.key }.map { "\($0.key):\(canonical($0.value))" }.joined(separator: ",") + "}"
+            return "{" + o.sorted { $0.key < $1.key }.map { "\($0.key):\(canonical($0.value))" }.joined(separator: ",")
+                + "}"
         case .array(let a): return "[" + a.map(canonical).joined(separator: ",") + "]"
         case .string(let s): return (try? JSONCodec.decode(s)).map { "json" + canonical($0) } ?? "\"\(s)\""
         default: return JSONCodec.encodeString(v)
@@ -77,8 +80,12 @@ final class ExplainMethodTests: XCTestCase {
     func testTargetsLayersThresholdsAndOverlays() throws {
         let h = Harness()
         h.result("model.create", Self.unetWithHead)
-        let zero = h.result("explain", ["images": [image(0)], "target": 0, "layer": "enc2.relu2",
-                                        "normalize": "raw", "encoding": "probabilities"])?["explanations"]?[0]
+        let zero = h.result(
+            "explain",
+            [
+                "images": [image(0)], "target": 0, "layer": "enc2.relu2",
+                "normalize": "raw", "encoding": "probabilities",
+            ])?["explanations"]?[0]
         XCTAssertEqual(zero?["target"], 0)
         XCTAssertEqual(zero?["layer"], "enc2.relu2")
         XCTAssertTrue(float32Values(zero?["probabilities"]).allSatisfy { $0 >= 0 }, "Grad-CAM is a ReLU")
@@ -90,37 +97,58 @@ final class ExplainMethodTests: XCTestCase {
         let overlay = try ImageDecoder.decode([UInt8](Data(base64Encoded: r?["overlay"]?.stringValue ?? "")!))
         XCTAssertEqual(overlay.channels, 3)
         for p in 0..<256 where mask.pixels[p] == 255 {
-            XCTAssertEqual([overlay.pixels[p], overlay.pixels[256 + p], overlay.pixels[512 + p]], [0, 255, 0],
-                           "thresholded pixels are painted green")
+            XCTAssertEqual(
+                [overlay.pixels[p], overlay.pixels[256 + p], overlay.pixels[512 + p]], [0, 255, 0],
+                "thresholded pixels are painted green")
         }
-        XCTAssertEqual(r?["mask_fraction"]?.doubleValue ?? -1,
-                       Double(mask.pixels.filter { $0 == 255 }.count) / 256, accuracy: 1e-9)
+        XCTAssertEqual(
+            r?["mask_fraction"]?.doubleValue ?? -1,
+            Double(mask.pixels.filter { $0 == 255 }.count) / 256, accuracy: 1e-9)
         let big = arrayImage(uint8: gradient(40, 24), shape: [40, 24])
         let sized = h.result("explain", ["images": [big]])?["explanations"]?[0]
         XCTAssertEqual(sized?["shape"], [40, 24], "the map comes back at the image's own size")
-        let own = h.result("explain", ["images": [big], "resize": false, "method": "integrated_gradients", "steps": 2,
-                                       "encoding": "probabilities"])?["explanations"]?[0]
-        XCTAssertEqual(own?["shape"], [40, 24], "a unet at the image's own size: the baseline is per channel, not per image")
+        let own = h.result(
+            "explain",
+            [
+                "images": [big], "resize": false, "method": "integrated_gradients", "steps": 2,
+                "encoding": "probabilities",
+            ])?["explanations"]?[0]
+        XCTAssertEqual(
+            own?["shape"], [40, 24], "a unet at the image's own size: the baseline is per channel, not per image")
         XCTAssertEqual(float32Values(own?["probabilities"]).count, 960)
         let black = arrayImage(uint8: [UInt8](repeating: 0, count: 960), shape: [40, 24])
-        let atBlack = h.result("explain", ["images": [black], "resize": false, "method": "saliency",
-                                           "target": own?["target"] ?? 0])?["explanations"]?[0]
-        XCTAssertEqual(own?["baseline_score"]?.doubleValue ?? 0, atBlack?["score"]?.doubleValue ?? 1, accuracy: 1e-5,
-                       "the baseline is the black image of the image's own size")
+        let atBlack = h.result(
+            "explain",
+            [
+                "images": [black], "resize": false, "method": "saliency",
+                "target": own?["target"] ?? 0,
+            ])?["explanations"]?[0]
+        XCTAssertEqual(
+            own?["baseline_score"]?.doubleValue ?? 0, atBlack?["score"]?.doubleValue ?? 1, accuracy: 1e-5,
+            "the baseline is the black image of the image's own size")
         h.finish()
     }
 
     func testClassMapOfAMaskOfOneChannelPerClass() throws {
         let h = Harness()
-        h.result("model.create", ["architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
-                                  "classes": 3])
-        let r = h.result("explain", ["images": [image(0)], "method": "class_map", "target": 2,
-                                     "encoding": "probabilities"])?["explanations"]?[0]
+        h.result(
+            "model.create",
+            [
+                "architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
+                "classes": 3,
+            ])
+        let r = h.result(
+            "explain",
+            [
+                "images": [image(0)], "method": "class_map", "target": 2,
+                "encoding": "probabilities",
+            ])?["explanations"]?[0]
         XCTAssertEqual(r?["layer"], "mask")
         let segment = h.result("segment", ["images": [image(0)], "encoding": "probabilities"])?["masks"]?[0]
         let probabilities = float32Values(segment?["probabilities"])
-        XCTAssertEqual(float32Values(r?["probabilities"]), Array(probabilities[512..<768]),
-                       "class_map of a mask is segment's probability of the class")
+        XCTAssertEqual(
+            float32Values(r?["probabilities"]), Array(probabilities[512..<768]),
+            "class_map of a mask is segment's probability of the class")
         XCTAssertEqual(h.errorCode("explain", ["images": [image(0)]]), -32602, "no class head for gradcam")
         h.finish()
     }
@@ -130,8 +158,12 @@ final class ExplainMethodTests: XCTestCase {
     func testCancelStopsIntegratedGradientsBetweenSteps() {
         let h = Harness()
         h.result("model.create", Self.unetWithHead)
-        h.send(id: "ig", "explain", ["images": [image(0), image(1), image(2), image(3)],
-                                     "method": "integrated_gradients", "steps": 1024])
+        h.send(
+            id: "ig", "explain",
+            [
+                "images": [image(0), image(1), image(2), image(3)],
+                "method": "integrated_gradients", "steps": 1024,
+            ])
         h.waitUntilRunning("ig")
         let started = Date()
         _ = h.dispatcher.cancel(id: .string("ig"))

@@ -13,7 +13,8 @@ final class HarmonizeMethodTests: XCTestCase {
         var image = [UInt8](repeating: 0, count: 40 * 64), mask = image
         for y in 0..<40 {
             for x in 12..<52 {
-                let lung = (x - 22) * (x - 22) + (y - 20) * (y - 20) < 60 || (x - 42) * (x - 42) + (y - 20) * (y - 20) < 60
+                let lung =
+                    (x - 22) * (x - 22) + (y - 20) * (y - 20) < 60 || (x - 42) * (x - 42) + (y - 20) * (y - 20) < 60
                 image[y * 64 + x] = UInt8(30 + (x * 7 + y * 3) % 20 + (lung ? 40 : 0))
                 mask[y * 64 + x] = lung ? 255 : 0
             }
@@ -27,8 +28,10 @@ final class HarmonizeMethodTests: XCTestCase {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
         let (image, mask) = letterboxedPair()
-        try Data(PNGEncoder.encodeGrey(image, height: 40, width: 64)).write(to: URL(fileURLWithPath: dir + "/images/a.png"))
-        try Data(PNGEncoder.encodeGrey(mask, height: 40, width: 64)).write(to: URL(fileURLWithPath: dir + "/masks/a.png"))
+        try Data(PNGEncoder.encodeGrey(image, height: 40, width: 64)).write(
+            to: URL(fileURLWithPath: dir + "/images/a.png"))
+        try Data(PNGEncoder.encodeGrey(mask, height: 40, width: 64)).write(
+            to: URL(fileURLWithPath: dir + "/masks/a.png"))
         return dir
     }
 
@@ -40,16 +43,21 @@ final class HarmonizeMethodTests: XCTestCase {
         let dir = try writeDataset()
         let h = Harness()
         h.result("model.create", Harness.tinyUNet)
-        h.result("dataset.open", ["name": "d", "images": .string(dir + "/images"), "masks": .string(dir + "/masks"),
-                                  "harmonize": harmonize])
+        h.result(
+            "dataset.open",
+            [
+                "name": "d", "images": .string(dir + "/images"), "masks": .string(dir + "/masks"),
+                "harmonize": harmonize,
+            ])
         let sample = h.result("dataset.sample", ["name": "d", "count": 1])
         let trained = float32Values(sample?["samples"]?[0]?["image"]?["array"])
         let session = h.dispatcher.session
         let prep = try XCTUnwrap(session.preprocessing)
         XCTAssertTrue(prep.harmonization.cropBorders)
-        let input = try ImageInput.read([["path": .string(dir + "/images/a.png")]], index: 0, params: ParamsReader([:]),
-                                        model: try session.requireModel(), resize: true,
-                                        normalization: prep.normalization, harmonization: prep.harmonization)
+        let input = try ImageInput.read(
+            [["path": .string(dir + "/images/a.png")]], index: 0, params: ParamsReader([:]),
+            model: try session.requireModel(), resize: true,
+            normalization: prep.normalization, harmonization: prep.harmonization)
         XCTAssertEqual(Array(UnsafeBufferPointer(start: input.tensor.data, count: input.tensor.count)), trained)
         XCTAssertEqual(input.region, LetterboxPlacement(top: 0, left: 12, height: 40, width: 40))
 
@@ -78,15 +86,28 @@ final class HarmonizeMethodTests: XCTestCase {
         let (pixels, _) = letterboxedPair()
         var cropped: [UInt8] = []
         for y in 0..<40 { cropped += pixels[(y * 64 + 12)..<(y * 64 + 52)] }
-        let full = h.result("segment", ["images": [arrayImage(uint8: pixels, shape: [40, 64])],
-                                        "encoding": "probabilities", "harmonize": ["crop_borders": true]])
-        let alone = h.result("segment", ["images": [arrayImage(uint8: cropped, shape: [40, 40])],
-                                         "encoding": "probabilities"])
+        let full = h.result(
+            "segment",
+            [
+                "images": [arrayImage(uint8: pixels, shape: [40, 64])],
+                "encoding": "probabilities", "harmonize": ["crop_borders": true],
+            ])
+        let alone = h.result(
+            "segment",
+            [
+                "images": [arrayImage(uint8: cropped, shape: [40, 40])],
+                "encoding": "probabilities",
+            ])
         XCTAssertEqual(full?["masks"]?[0]?["shape"], [40, 64])
-        let f = float32Values(full?["masks"]?[0]?["probabilities"]), a = float32Values(alone?["masks"]?[0]?["probabilities"])
+        let f = float32Values(full?["masks"]?[0]?["probabilities"]),
+            a = float32Values(alone?["masks"]?[0]?["probabilities"])
         for y in 0..<40 {
             for x in 0..<64 {
-                if (12..<52).contains(x) { XCTAssertEqual(f[y * 64 + x], a[y * 40 + x - 12]) } else { XCTAssertEqual(f[y * 64 + x], 0) }
+                if (12..<52).contains(x) {
+                    XCTAssertEqual(f[y * 64 + x], a[y * 40 + x - 12])
+                } else {
+                    XCTAssertEqual(f[y * 64 + x], 0)
+                }
             }
         }
         h.finish()
@@ -107,7 +128,8 @@ final class HarmonizeMethodTests: XCTestCase {
         ]
         for method in ["segment", "predict", "dataset.open"] {
             for (value, field) in cases {
-                let params: JSONObject = method == "dataset.open"
+                let params: JSONObject =
+                    method == "dataset.open"
                     ? ["name": "p", "phantoms": ["count": 2, "size": [16, 16]], "harmonize": value]
                     : ["images": image, "harmonize": value]
                 let r = h.call(method, params)

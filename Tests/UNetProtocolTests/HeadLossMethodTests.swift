@@ -16,7 +16,8 @@ final class HeadLossMethodTests: XCTestCase {
         let h = Harness()
         _ = h.result("model.create", withHead)
         let c = h.result("train.configure", ["loss": ["mask": "bce+dice", "class": ["name": "ce", "weight": 0.5]]])
-        XCTAssertEqual(c?["loss"], ["class": ["name": "ce", "weight": 0.5], "mask": ["name": "bce+dice", "weight": 1]])
+        XCTAssertEqual(
+            c?["loss"], ["class": ["name": "ce", "weight": 0.5], "mask": ["name": "bce+dice", "weight": 1]])
         XCTAssertEqual(h.result("train.configure", ["loss": "dice"])?["loss"], "dice")
         XCTAssertEqual(h.result("train.configure", ["loss": "auto"])?["loss"], "auto")
         h.finish()
@@ -60,8 +61,10 @@ final class HeadLossMethodTests: XCTestCase {
         let h = Harness()
         XCTAssertEqual(h.result("train.configure", ["loss": ["class": "ce"]])?["loss"]?["class"]?["name"], "ce")
         _ = h.result("model.create", Harness.tinyUNet)
-        let step: JSONObject = ["images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
-                                "masks": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])]]
+        let step: JSONObject = [
+            "images": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+            "masks": [arrayImage(uint8: gradient(16, 16), shape: [16, 16])],
+        ]
         let e = h.call("train.step", step)?["error"]
         XCTAssertEqual(e?["code"], -32602)
         XCTAssertEqual(e?["data"]?["field"], "loss.class")

@@ -42,12 +42,17 @@ final class InferenceContractTests: XCTestCase {
         let engine = try EngineProcess(["--threads", "1"])
         XCTAssertNotNil(engine.result(1, "model.create", Harness.tinyUNet))
         let cases: [(String, JSONObject, String)] = [
-            ("model.create", ["architecture": "unet", "input_shape": [64, 64, 1], "depth": 2, "filters": 4],
-             "[1, 64, 64]"),
+            (
+                "model.create", ["architecture": "unet", "input_shape": [64, 64, 1], "depth": 2, "filters": 4],
+                "[1, 64, 64]"
+            ),
             ("model.create", ["architecture": "unet-classifier", "input_shape": [256, 256, 1]], "[1, 256, 256]"),
             ("model.create", ["architecture": "unet-classifier", "input_shape": [224, 224, 3]], "[3, 224, 224]"),
-            ("dataset.open", ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]], "input_shape": [16, 16, 1]],
-             "[1, 16, 16]"),
+            (
+                "dataset.open",
+                ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]], "input_shape": [16, 16, 1]],
+                "[1, 16, 16]"
+            ),
         ]
         for (i, (method, params, meant)) in cases.enumerated() {
             let error = engine.call(10 + i, method, params)?["error"]
@@ -57,10 +62,20 @@ final class InferenceContractTests: XCTestCase {
             XCTAssertTrue(reason.contains("did you mean \(meant)?"), reason)
         }
         XCTAssertEqual(engine.result(20, "model.summary")?["input_shape"], [1, 16, 16], "the model stays")
-        XCTAssertNotNil(engine.result(21, "model.create", ["architecture": "unet", "input_shape": [3, 16, 16],
-                                                            "depth": 1, "filters": 2]))
-        XCTAssertNotNil(engine.result(22, "dataset.open", ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
-                                                            "input_shape": [1, 16, 16]]))
+        XCTAssertNotNil(
+            engine.result(
+                21, "model.create",
+                [
+                    "architecture": "unet", "input_shape": [3, 16, 16],
+                    "depth": 1, "filters": 2,
+                ]))
+        XCTAssertNotNil(
+            engine.result(
+                22, "dataset.open",
+                [
+                    "name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
+                    "input_shape": [1, 16, 16],
+                ]))
         XCTAssertEqual(engine.finish(), 0)
     }
 
@@ -83,10 +98,12 @@ final class InferenceContractTests: XCTestCase {
         XCTAssertEqual(engine.finish(), 0)
         let paths = written?["masks"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
         XCTAssertEqual(
-            paths, ["x_mask.png", "x_1_mask.png", "x_2_mask.png", "mask_003.png", "mask_004.png"].map { dir + "/out/" + $0 })
+            paths,
+            ["x_mask.png", "x_1_mask.png", "x_2_mask.png", "mask_003.png", "mask_004.png"].map { dir + "/out/" + $0 })
         for (i, path) in paths.enumerated() {
             let file = try ImageDecoder.decode(path: path)
-            let expected = [UInt8](Data(base64Encoded: inline?["masks"]?[i]?["array"]?["data"]?.stringValue ?? "") ?? Data())
+            let expected = [UInt8](
+                Data(base64Encoded: inline?["masks"]?[i]?["array"]?["data"]?.stringValue ?? "") ?? Data())
             XCTAssertEqual(file.pixels.map { UInt8($0) }, expected, path)
         }
     }
@@ -120,15 +137,19 @@ final class InferenceContractTests: XCTestCase {
 
 extension EngineProcess {
     /// Sends one request and returns its response.
-    func call(_ id: Int, _ method: String, _ params: JSONObject? = nil,
-              file: StaticString = #filePath, line: UInt = #line) -> JSONValue? {
+    func call(
+        _ id: Int, _ method: String, _ params: JSONObject? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) -> JSONValue? {
         request(JSONValue(id), method, params)
         return response(JSONValue(id), file: file, line: line)
     }
 
     /// Sends one request and returns its result, failing the test on an error.
-    func result(_ id: Int, _ method: String, _ params: JSONObject? = nil,
-                file: StaticString = #filePath, line: UInt = #line) -> JSONValue? {
+    func result(
+        _ id: Int, _ method: String, _ params: JSONObject? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) -> JSONValue? {
         let r = call(id, method, params, file: file, line: line)
         XCTAssertNil(r?["error"], "\(method) failed: \(r.map(JSONCodec.encodeString) ?? "")", file: file, line: line)
         return r?["result"]
@@ -149,7 +170,8 @@ extension XCTestCase {
 func disc(_ h: Int, _ w: Int) -> [UInt8] {
     (0..<(h * w)).map { i in
         let (y, x) = (Double(i / w), Double(i % w))
-        let inside = (y - Double(h) * 0.45) * (y - Double(h) * 0.45) + (x - Double(w) * 0.55) * (x - Double(w) * 0.55)
+        let inside =
+            (y - Double(h) * 0.45) * (y - Double(h) * 0.45) + (x - Double(w) * 0.55) * (x - Double(w) * 0.55)
             < Double(min(h, w) * min(h, w)) * 0.09
         return UInt8(min(255, 30 + 100 * x / Double(w) + (inside ? 120 : 0)))
     }

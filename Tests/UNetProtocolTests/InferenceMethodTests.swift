@@ -296,7 +296,8 @@ final class InferenceMethodTests: XCTestCase {
 func float32Values(_ array: JSONValue?) -> [Float] {
     let bytes = [UInt8](Data(base64Encoded: array?["data"]?.stringValue ?? "") ?? Data())
     return stride(from: 0, to: bytes.count - 3, by: 4).map { i in
-        Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
-              | UInt32(bytes[i + 3]) << 24)
+        Float(
+            bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
+                | UInt32(bytes[i + 3]) << 24)
     }
 }

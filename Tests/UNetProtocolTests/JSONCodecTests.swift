@@ -85,7 +85,8 @@ final class JSONCodecTests: XCTestCase {
 /// Integers beyond int64 are valid JSON; they decode as reals so the request keeps its id (issue 13, item 15).
 final class JSONCodecBigIntegerTests: XCTestCase {
     func testIntegersBeyondInt64DecodeAsReals() throws {
-        let v = try JSONCodec.decode(#"{"a":99999999999999999999999,"b":[-18446744073709551616,1],"c":"99999999999999999999999"}"#)
+        let v = try JSONCodec.decode(
+            #"{"a":99999999999999999999999,"b":[-18446744073709551616,1],"c":"99999999999999999999999"}"#)
         XCTAssertEqual(v["a"], .double(1e23))
         XCTAssertEqual(v["b"], [.double(-18446744073709551616), .int(1)])
         XCTAssertEqual(v["c"], .string("99999999999999999999999"))

@@ -11,7 +11,8 @@ import XCTest
 final class JSONValueCodingTests: XCTestCase {
     func testWhatJSONEncoderWroteDecodesToTheSameValue() throws {
         var prep = Preprocessing(channels: 3, height: 64, width: 48, letterbox: true)
-        prep.normalization = Normalization(mode: .standardize, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+        prep.normalization = Normalization(
+            mode: .standardize, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
         prep.maskFormat = .index
         prep.harmonization.cropBorders = true
         prep.harmonization.percentiles = [1, 99]
@@ -23,9 +24,11 @@ final class JSONValueCodingTests: XCTestCase {
         XCTAssertEqual(try JSONValueCoding.decode(Preprocessing.self, fromText: oldPrep), prep)
         XCTAssertEqual(try JSONValueCoding.decode(ModelConfig.self, fromText: oldConfig), config)
         // And the other way: the new text is what Foundation (any older engine) reads as the same value.
-        XCTAssertEqual(try JSONDecoder().decode(Preprocessing.self, from: Data(try JSONValueCoding.text(prep).utf8)), prep)
-        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: Data(try JSONValueCoding.text(config).utf8)),
-                       config)
+        XCTAssertEqual(
+            try JSONDecoder().decode(Preprocessing.self, from: Data(try JSONValueCoding.text(prep).utf8)), prep)
+        XCTAssertEqual(
+            try JSONDecoder().decode(ModelConfig.self, from: Data(try JSONValueCoding.text(config).utf8)),
+            config)
     }
 
     func testFileTextKeepsEveryDoubleAndSortsKeys() throws {
@@ -44,8 +47,9 @@ final class JSONValueCodingTests: XCTestCase {
             var missing: Double?
             var seed: UInt64
         }
-        let s = Sample(shapes: [.step(size: 3, gamma: 0.1), .constant], table: ["ph": [1, 2]], missing: nil,
-                       seed: UInt64(Int64.max))
+        let s = Sample(
+            shapes: [.step(size: 3, gamma: 0.1), .constant], table: ["ph": [1, 2]], missing: nil,
+            seed: UInt64(Int64.max))
         let json = try JSONValueCoding.encode(s)
         XCTAssertNil(json["missing"], "nil is a missing key, as JSONEncoder writes it")
         XCTAssertEqual(try JSONValueCoding.decode(Sample.self, from: json), s)
@@ -60,11 +64,19 @@ final class JSONValueCodingTests: XCTestCase {
     func testDatasetOpenReadsNormalizationThroughTheBridge() throws {
         let h = Harness()
         defer { h.finish() }
-        let opened = h.call("dataset.open", ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
-                                             "normalization": ["mode": "standardize", "mean": [0.5], "std": [0.25]]])
+        let opened = h.call(
+            "dataset.open",
+            [
+                "name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
+                "normalization": ["mode": "standardize", "mean": [0.5], "std": [0.25]],
+            ])
         XCTAssertNotNil(opened?["result"], "\(opened ?? .null)")
-        let bad = h.call("dataset.open", ["name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
-                                          "normalization": ["mode": "standardize", "mean": "x"]])
+        let bad = h.call(
+            "dataset.open",
+            [
+                "name": "ph", "phantoms": ["count": 2, "size": [16, 16]],
+                "normalization": ["mode": "standardize", "mean": "x"],
+            ])
         XCTAssertEqual(bad?["error"]?["data"]?["field"], "normalization")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import UNetCore
+import XCTest
+
 @testable import UNetProtocol
 
 /// `model.load` of Keras files through the dispatcher: the seed's classifier loads and predicts as Keras did;

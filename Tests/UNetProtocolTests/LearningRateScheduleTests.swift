@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import UNetCore
+import XCTest
+
 @testable import UNetProtocol
 
 /// `train.configure`'s `lr_schedule`: each shape's rates against PyTorch's recorded ones
@@ -24,7 +25,8 @@ final class LearningRateScheduleTests: XCTestCase {
                 XCTAssertEqual(got, want, accuracy: 1e-9 * abs(want) + 1e-15, "\(name) at step \(t)")
             }
             // The answer of train.configure reads back as the same schedule.
-            let echoed = try LRScheduleParams.read(ParamsReader(try XCTUnwrap(LRScheduleParams.json(schedule).objectValue)))
+            let echoed = try LRScheduleParams.read(
+                ParamsReader(try XCTUnwrap(LRScheduleParams.json(schedule).objectValue)))
             XCTAssertEqual(echoed, schedule, name)
         }
     }
@@ -66,12 +68,22 @@ final class LearningRateScheduleTests: XCTestCase {
         let h = Harness()
         h.result("dataset.open", ["name": "ph", "phantoms": ["count": 8, "size": [32, 32], "seed": 1]])
         h.result("model.create", Harness.tinyUNet)
-        h.result("train.configure", ["learning_rate": 0.01, "batch_size": 4,
-                                     "lr_schedule": ["type": "step", "step_size": 1, "gamma": 0.5, "by": "epoch"]])
+        h.result(
+            "train.configure",
+            [
+                "learning_rate": 0.01, "batch_size": 4,
+                "lr_schedule": ["type": "step", "step_size": 1, "gamma": 0.5, "by": "epoch"],
+            ])
         // The plateau never sees an improvement of 10: it halves the rate after epoch 1 (epoch 0 sets its best), and
         // from then on the schedule's rates are halved too.
-        let r = h.result("train.fit", ["dataset": "ph", "epochs": 4, "callbacks": [
-            "reduce_lr_on_plateau": ["monitor": "loss", "patience": 0, "factor": 0.5, "min_delta": 10]]])
+        let r = h.result(
+            "train.fit",
+            [
+                "dataset": "ph", "epochs": 4,
+                "callbacks": [
+                    "reduce_lr_on_plateau": ["monitor": "loss", "patience": 0, "factor": 0.5, "min_delta": 10]
+                ],
+            ])
         let rates = try XCTUnwrap(r?["history"]?.arrayValue).compactMap { $0["learning_rate"]?.doubleValue }
         XCTAssertEqual(rates, [0.01, 0.005, 0.00125, 0.0003125])
 
@@ -81,7 +93,8 @@ final class LearningRateScheduleTests: XCTestCase {
         XCTAssertEqual(refused?["error"]?["code"], -32602)
         XCTAssertEqual(refused?["error"]?["data"]?["field"]?.stringValue, "lr_schedule.warmup_steps")
         h.result("train.configure", ["lr_schedule": .null])
-        XCTAssertEqual(h.result("train.fit", ["dataset": "ph", "epochs": 1])?["step"], 10, "the refused fit took no step")
+        XCTAssertEqual(
+            h.result("train.fit", ["dataset": "ph", "epochs": 1])?["step"], 10, "the refused fit took no step")
         h.finish()
     }
 }

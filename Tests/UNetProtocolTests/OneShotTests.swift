@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-@testable import UNetProtocol
 import UNetData
+import XCTest
+
+@testable import UNetProtocol
 
 /// `unet-engine predict|segment --model M FILES...` through the built binary.
 final class OneShotTests: XCTestCase {
@@ -11,14 +12,20 @@ final class OneShotTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A model with both outputs, saved through the in-process dispatcher.
         let h = Harness()
-        h.result("model.create", ["architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
-                                  "classification_head": 2])
+        h.result(
+            "model.create",
+            [
+                "architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
+                "classification_head": 2,
+            ])
         h.result("model.save", ["path": .string(dir + "/m.safetensors")])
         h.finish()
         let png = try UNetDataPNG.grey(gradient(20, 24), height: 20, width: 24)
         try png.write(to: URL(fileURLWithPath: dir + "/x.png"))
 
-        let predict = try runEngine(["predict", "--model", dir + "/m.safetensors", dir + "/x.png", dir + "/missing.png"])
+        let predict = try runEngine([
+            "predict", "--model", dir + "/m.safetensors", dir + "/x.png", dir + "/missing.png",
+        ])
         XCTAssertEqual(predict.status, 1, "one image failed")
         let lines = predict.stdout.split(separator: "\n").map { try! JSONCodec.decode(String($0)) }
         XCTAssertEqual(lines.count, 2)
@@ -26,7 +33,9 @@ final class OneShotTests: XCTestCase {
         XCTAssertEqual(lines[0]["probabilities"]?.arrayValue?.count, 2)
         XCTAssertEqual(lines[1]["error"]?["code"], -32002)
 
-        let segment = try runEngine(["segment", "--model", dir + "/m.safetensors", "--output-dir", dir + "/out", dir + "/x.png"])
+        let segment = try runEngine([
+            "segment", "--model", dir + "/m.safetensors", "--output-dir", dir + "/out", dir + "/x.png",
+        ])
         XCTAssertEqual(segment.status, 0)
         let line = try JSONCodec.decode(segment.stdout.trimmingCharacters(in: .newlines))
         XCTAssertEqual(line["shape"], [20, 24])
@@ -54,7 +63,8 @@ final class OneShotTests: XCTestCase {
         let run = try runEngine(["segment", "--model", dir + "/m.safetensors", "--output-dir", dir + "/out"] + files)
         XCTAssertEqual(run.status, 0)
         let lines = run.stdout.split(separator: "\n").map { try! JSONCodec.decode(String($0)) }
-        XCTAssertEqual(lines.compactMap { $0["path"]?.stringValue }, [dir + "/out/x_mask.png", dir + "/out/x_1_mask.png"])
+        XCTAssertEqual(
+            lines.compactMap { $0["path"]?.stringValue }, [dir + "/out/x_mask.png", dir + "/out/x_1_mask.png"])
         for line in lines {
             let mask = try ImageDecoder.decode(path: line["path"]?.stringValue ?? "")
             XCTAssertEqual(JSONValue([mask.height, mask.width]), line["shape"], "each file holds its own image's mask")
@@ -68,8 +78,12 @@ final class OneShotTests: XCTestCase {
     func testHelpBadArgumentsAndFloat32Probabilities() throws {
         let dir = try temporaryDirectory()
         let h = Harness()
-        h.result("model.create", ["architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
-                                  "classification_head": 2])
+        h.result(
+            "model.create",
+            [
+                "architecture": "unet", "input_shape": [1, 16, 16], "depth": 2, "filters": 4,
+                "classification_head": 2,
+            ])
         h.result("model.save", ["path": .string(dir + "/m.safetensors")])
         h.finish()
         try UNetDataPNG.grey(gradient(20, 24), height: 20, width: 24).write(to: URL(fileURLWithPath: dir + "/x.png"))

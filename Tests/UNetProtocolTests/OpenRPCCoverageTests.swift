@@ -19,8 +19,9 @@ final class OpenRPCCoverageTests: XCTestCase {
 
     /// PROTOCOL.md's `dataset.open` table has a row for every parameter the method accepts.
     func testProtocolTablesEveryDatasetOpenParam() throws {
-        let text = try String(contentsOf: EngineProcess.repositoryRoot.appendingPathComponent("Protocol/PROTOCOL.md"),
-                              encoding: .utf8)
+        let text = try String(
+            contentsOf: EngineProcess.repositoryRoot.appendingPathComponent("Protocol/PROTOCOL.md"),
+            encoding: .utf8)
         let spec = try XCTUnwrap(MethodTable.methods().first { $0.name == "dataset.open" })
         for name in spec.params.sorted() {
             XCTAssertTrue(text.contains("| `\(name)` |"), "PROTOCOL.md's dataset.open table lacks `\(name)`")

@@ -16,8 +16,9 @@ final class OpenRPCDocumentTests: XCTestCase {
             try generated.write(to: Self.committedURL, atomically: true, encoding: .utf8)
         }
         let committed = try String(contentsOf: Self.committedURL, encoding: .utf8)
-        XCTAssertEqual(try JSONCodec.decode(committed), OpenRPCDocument.make(),
-                       "Protocol/openrpc.json differs from the declarations: run `make openrpc`")
+        XCTAssertEqual(
+            try JSONCodec.decode(committed), OpenRPCDocument.make(),
+            "Protocol/openrpc.json differs from the declarations: run `make openrpc`")
         XCTAssertTrue(committed == generated, "Protocol/openrpc.json is not byte for byte `unet-engine --openrpc`")
     }
 
@@ -38,8 +39,9 @@ final class OpenRPCDocumentTests: XCTestCase {
                 XCTAssertNotNil(p["schema"]?.objectValue, "\(name).\(p["name"] ?? .null)")
             }
         }
-        XCTAssertEqual(Set(served), Set(entries.compactMap { $0["name"]?.stringValue }),
-                       "the document lists exactly the served methods")
+        XCTAssertEqual(
+            Set(served), Set(entries.compactMap { $0["name"]?.stringValue }),
+            "the document lists exactly the served methods")
     }
 
     func testRPCDiscoverAnswersTheDocument() throws {
@@ -52,9 +54,11 @@ final class OpenRPCDocumentTests: XCTestCase {
     /// Every fragment is JSON (a typo would otherwise trap when the document is made).
     func testEverySchemaFragmentIsJSON() throws {
         var fragments = MethodTable.methods(includeDebug: true).map(\.result)
-        fragments += [ProtocolSchemas.components, ProtocolSchemas.notifications, ProtocolSchemas.info,
-                      ParamSchemas.phantoms, ParamSchemas.augment, ParamSchemas.normalization, ParamSchemas.loss,
-                      ParamSchemas.classWeights, ParamSchemas.lrSchedule, ParamSchemas.callbacks, ParamSchemas.masks]
+        fragments += [
+            ProtocolSchemas.components, ProtocolSchemas.notifications, ProtocolSchemas.info,
+            ParamSchemas.phantoms, ParamSchemas.augment, ParamSchemas.normalization, ParamSchemas.loss,
+            ParamSchemas.classWeights, ParamSchemas.lrSchedule, ParamSchemas.callbacks, ParamSchemas.masks,
+        ]
         for f in fragments { XCTAssertNoThrow(try JSONCodec.decode(f.text), String(f.text.prefix(80))) }
     }
 
@@ -83,8 +87,9 @@ final class OpenRPCDocumentTests: XCTestCase {
     /// Each method's section of PROTOCOL.md (its heading down to the next heading of the same level) names
     /// every parameter the method declares, in backquotes.
     func testProtocolDocumentsEveryDeclaredParamInItsMethodsSection() throws {
-        let text = try String(contentsOf: EngineProcess.repositoryRoot.appendingPathComponent("Protocol/PROTOCOL.md"),
-                              encoding: .utf8)
+        let text = try String(
+            contentsOf: EngineProcess.repositoryRoot.appendingPathComponent("Protocol/PROTOCOL.md"),
+            encoding: .utf8)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         func level(_ line: String) -> Int? {
             let hashes = line.prefix { $0 == "#" }.count
@@ -131,20 +136,33 @@ final class ParamDeclarationTests: XCTestCase {
         XCTAssertEqual(try p[Self.mode], "a")
         XCTAssertEqual(reason { _ = try ParamsReader(["count": 65])[Self.count] }, "must be in 1...64, got 65")
         XCTAssertEqual(reason { _ = try ParamsReader([:])[Self.name] }, "is required")
-        XCTAssertEqual(reason { _ = try ParamsReader(["mode": "c"])[Self.mode] }, "must be one of \"a\", \"b\", got \"c\"")
+        XCTAssertEqual(
+            reason { _ = try ParamsReader(["mode": "c"])[Self.mode] }, "must be one of \"a\", \"b\", got \"c\"")
     }
 
     func testTheSchemaShowsWhatTheReadChecks() {
-        XCTAssertEqual(Self.count.schema, ["type": "integer", "minimum": 1, "maximum": 64, "default": 4,
-                                           "description": "samples"])
-        XCTAssertEqual(Self.threshold.schema, ["type": "number", "minimum": 0.0, "maximum": 1.0,
-                                               "description": "a probability"])
+        XCTAssertEqual(
+            Self.count.schema,
+            [
+                "type": "integer", "minimum": 1, "maximum": 64, "default": 4,
+                "description": "samples",
+            ])
+        XCTAssertEqual(
+            Self.threshold.schema,
+            [
+                "type": "number", "minimum": 0.0, "maximum": 1.0,
+                "description": "a probability",
+            ])
         XCTAssertTrue(Self.name.isRequired)
-        XCTAssertEqual(Param.integer("seed", in: 0...Int.max).schema, ["type": "integer", "minimum": 0],
-                       "an open upper bound is left out")
-        XCTAssertEqual(Self.mode.descriptor,
-                       ["name": "mode", "required": false,
-                        "schema": ["type": "string", "enum": ["a", "b"], "default": "a"]])
+        XCTAssertEqual(
+            Param.integer("seed", in: 0...Int.max).schema, ["type": "integer", "minimum": 0],
+            "an open upper bound is left out")
+        XCTAssertEqual(
+            Self.mode.descriptor,
+            [
+                "name": "mode", "required": false,
+                "schema": ["type": "string", "enum": ["a", "b"], "default": "a"],
+            ])
     }
 
     /// The dispatcher accepts exactly the declared names, for every method.
@@ -193,8 +211,9 @@ final class NestedKeyCheckTests: XCTestCase {
             return []
         }
         func declared(_ component: String) -> Set<String> {
-            Set(NestedKeyCheck.resolve(["$ref": .string("#/components/schemas/\(component)")])["properties"]?
-                .objectValue?.keys ?? [])
+            Set(
+                NestedKeyCheck.resolve(["$ref": .string("#/components/schemas/\(component)")])["properties"]?
+                    .objectValue?.keys ?? [])
         }
         let harmonize = known({ _ = try HarmonizeParams.read($0) }, ["harmonize": ["zz": 1]])
         XCTAssertFalse(harmonize.isEmpty)

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import UNetProtocol
 
 final class ParamsReaderTests: XCTestCase {
@@ -33,8 +34,9 @@ final class ParamsReaderTests: XCTestCase {
         XCTAssertEqual(field { _ = try ParamsReader(["d": 9]).int("d", in: 1...6) }.2, "must be in 1...6, got 9")
         XCTAssertEqual(field { _ = try ParamsReader(["s": [1, "a"]]).intArray("s") }.1, "s[1]")
         XCTAssertEqual(field { _ = try ParamsReader([:]).requiredString("path") }.2, "is required")
-        XCTAssertEqual(field { _ = try ParamsReader(["u": "up"]).string("u", oneOf: ["a", "b"]) }.2,
-                       "must be one of \"a\", \"b\", got \"up\"")
+        XCTAssertEqual(
+            field { _ = try ParamsReader(["u": "up"]).string("u", oneOf: ["a", "b"]) }.2,
+            "must be one of \"a\", \"b\", got \"up\"")
     }
 
     func testNestedReadersAndUnknownKeys() throws {

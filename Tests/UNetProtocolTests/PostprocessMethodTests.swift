@@ -23,12 +23,17 @@ final class PostprocessMethodTests: XCTestCase {
         let images: [JSONValue] = samples.map { $0["image"]! }
         // A threshold below the untrained model's outputs leaves speckled masks for the steps to change.
         let plain = h.result("segment", ["images": .array(images), "encoding": "array", "threshold": 0.499])
-        let cleaned = h.result("segment", ["images": .array(images), "encoding": "array", "threshold": 0.499,
-                                           "postprocess": post])
+        let cleaned = h.result(
+            "segment",
+            [
+                "images": .array(images), "encoding": "array", "threshold": 0.499,
+                "postprocess": post,
+            ])
         var steps = MaskPostprocessing()
         steps.opening = 1; steps.keepLargest = 1; steps.fillHoles = true; steps.connectivity = .four
         var changed = false
-        let evaluated = h.result("evaluate", ["dataset": "ph", "threshold": 0.499, "per_image": true, "postprocess": post])
+        let evaluated = h.result(
+            "evaluate", ["dataset": "ph", "threshold": 0.499, "per_image": true, "postprocess": post])
         for i in 0..<3 {
             let before = labelMask(plain?["masks"]?[i]), after = labelMask(cleaned?["masks"]?[i])
             XCTAssertEqual(steps.apply(before, height: 16, width: 16), after, "image \(i)")
@@ -55,8 +60,10 @@ final class PostprocessMethodTests: XCTestCase {
             (["largest": 2], "postprocess.largest"), (true, "postprocess"),
         ]
         for (value, field) in cases {
-            for (method, params) in [("segment", ["images": image, "postprocess": value] as JSONObject),
-                                     ("evaluate", ["dataset": "ph", "postprocess": value])] {
+            for (method, params) in [
+                ("segment", ["images": image, "postprocess": value] as JSONObject),
+                ("evaluate", ["dataset": "ph", "postprocess": value]),
+            ] {
                 let r = h.call(method, params)
                 XCTAssertEqual(r?["error"]?["code"], -32602, "\(method) \(value)")
                 XCTAssertEqual(r?["error"]?["data"]?["field"]?.stringValue, field, "\(method) \(value)")

@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import UNetCore
+import XCTest
+
 @testable import UNetProtocol
 
 /// `train.configure`, inline `train.step`, divergence and resume through `model.save`/`model.load`.
@@ -19,17 +20,23 @@ final class TrainMethodTests: XCTestCase {
 
     func testConfigureValidatesAndReportsTheWholeConfiguration() {
         let h = Harness()
-        let c = h.result("train.configure", ["optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.5, "loss": "dice",
-                                             "class_weights": [1, 2], "batch_size": 3, "seed": 7])
+        let c = h.result(
+            "train.configure",
+            [
+                "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.5, "loss": "dice",
+                "class_weights": [1, 2], "batch_size": 3, "seed": 7,
+            ])
         XCTAssertEqual(c?["optimizer"], "sgd")
         XCTAssertEqual(c?["learning_rate"], 0.01)
         XCTAssertEqual(c?["loss"], "dice")
         XCTAssertEqual(c?["class_weights"], [1, 2])
         XCTAssertEqual(c?["batch_size"], 3)
         XCTAssertEqual(h.result("train.configure", ["class_weights": "balanced"])?["class_weights"], "balanced")
-        for (params, field) in [(["optimizer": "rmsprop"], "optimizer"), (["learning_rate": -1], "learning_rate"),
-                                (["loss": "hinge"], "loss"), (["class_weights": "uniform"], "class_weights"),
-                                (["batch_size": 0], "batch_size"), (["bogus": 1], "bogus")] as [(JSONObject, String)] {
+        for (params, field) in [
+            (["optimizer": "rmsprop"], "optimizer"), (["learning_rate": -1], "learning_rate"),
+            (["loss": "hinge"], "loss"), (["class_weights": "uniform"], "class_weights"),
+            (["batch_size": 0], "batch_size"), (["bogus": 1], "bogus"),
+        ] as [(JSONObject, String)] {
             let r = h.call("train.configure", params)
             XCTAssertEqual(r?["error"]?["code"], -32602, "\(params)")
             XCTAssertEqual(r?["error"]?["data"]?["field"]?.stringValue, field, "\(params)")
@@ -46,7 +53,9 @@ final class TrainMethodTests: XCTestCase {
         var losses: [Double] = []
         for _ in 0..<15 { losses.append(h.result("train.step", inlineBatch())?["loss"]?.doubleValue ?? .nan) }
         XCTAssertLessThan(losses.last!, losses.first!)
-        let probe: JSONObject = ["images": .array(Array(inlineBatch()["images"]!.arrayValue!.prefix(1))), "encoding": "probabilities"]
+        let probe: JSONObject = [
+            "images": .array(Array(inlineBatch()["images"]!.arrayValue!.prefix(1))), "encoding": "probabilities",
+        ]
         let before = h.result("segment", probe)
 
         h.result("train.configure", ["learning_rate": 1e12, "optimizer": "sgd"])
@@ -66,8 +75,9 @@ final class TrainMethodTests: XCTestCase {
         batch["masks"] = [batch["masks"]!.arrayValue![0]]
         XCTAssertEqual(h.call("train.step", batch)?["error"]?["data"]?["field"], "masks")
         XCTAssertEqual(h.call("train.step", ["images": inlineBatch()["images"]!])?["error"]?["code"], -32602)
-        XCTAssertEqual(h.call("train.step", ["images": inlineBatch()["images"]!, "labels": [0, 1]])?["error"]?["code"],
-                       -32004, "a unet without a classification head cannot learn labels")
+        XCTAssertEqual(
+            h.call("train.step", ["images": inlineBatch()["images"]!, "labels": [0, 1]])?["error"]?["code"],
+            -32004, "a unet without a classification head cannot learn labels")
         XCTAssertEqual(h.call("train.fit", ["dataset": "nope"])?["error"]?["data"]?["field"], "dataset")
         h.finish()
     }

@@ -25,7 +25,9 @@ public enum Checkpoint {
     }
 
     /// The file contents for `model` and (optionally) its optimizer.
-    public static func make(model: Model, optimizer: Optimizer?, extraMetadata: [String: String] = [:]) throws -> SafeTensors {
+    public static func make(model: Model, optimizer: Optimizer?, extraMetadata: [String: String] = [:]) throws
+        -> SafeTensors
+    {
         var st = SafeTensors()
         for (name, p) in model.network.namedParameters { st.tensors[name] = p.value }
         for (name, t) in model.network.namedBuffers {
@@ -46,8 +48,10 @@ public enum Checkpoint {
 
     /// Saves atomically; returns the bytes written.
     @discardableResult
-    public static func save(model: Model, optimizer: Optimizer?, to path: String,
-                            extraMetadata: [String: String] = [:]) throws -> Int {
+    public static func save(
+        model: Model, optimizer: Optimizer?, to path: String,
+        extraMetadata: [String: String] = [:]
+    ) throws -> Int {
         try make(model: model, optimizer: optimizer, extraMetadata: extraMetadata).write(path: path)
     }
 
@@ -70,7 +74,8 @@ public enum Checkpoint {
         } else if let current {
             config = current.config
         } else {
-            throw CheckpointError.mismatch(path, "it has no unet_engine.config metadata and no model exists to load it into")
+            throw CheckpointError.mismatch(
+                path, "it has no unet_engine.config metadata and no model exists to load it into")
         }
         // Before building anything: the configuration must be buildable within the limit, and a file that brings
         // its own configuration must hold as many weight and buffer values as it needs (a hostile header cannot
@@ -86,15 +91,18 @@ public enum Checkpoint {
         }
         let stored = st.tensors.filter { !$0.key.hasPrefix(optimizerPrefix) }.values.reduce(0) { $0 + $1.count }
         guard !ownConfiguration || stored == estimate.parameters + estimate.buffers else {
-            throw CheckpointError.mismatch(path, "it holds \(stored) weight and buffer values, its configuration needs "
-                                           + "\(estimate.parameters) parameters and \(estimate.buffers) buffer values")
+            throw CheckpointError.mismatch(
+                path,
+                "it holds \(stored) weight and buffer values, its configuration needs "
+                    + "\(estimate.parameters) parameters and \(estimate.buffers) buffer values")
         }
         let model: Model
         do { model = try Model.build(config) } catch {
             throw CheckpointError.invalid(path, "its model configuration is invalid: \(error)")
         }
-        try copyWeights(from: SmpStateDict.handles(st) ? SmpStateDict.adapted(st, for: model, current: current) : st,
-                        into: model, path: path)
+        try copyWeights(
+            from: SmpStateDict.handles(st) ? SmpStateDict.adapted(st, for: model, current: current) : st,
+            into: model, path: path)
         var optimizer: Optimizer?
         if let json = st.metadata[optimizerKey] {
             guard let settings = try? JSONValueCoding.decode(OptimizerSettings.self, fromText: json) else {
@@ -103,8 +111,10 @@ public enum Checkpoint {
             let opt = settings.make()
             let params = model.network.namedParameters
             do {
-                try opt.restore(stepCount: Int(st.metadata[stepKey] ?? "0") ?? 0, names: params.map(\.name),
-                                shapes: params.map(\.parameter.value.shape)) { st.tensors[optimizerPrefix + $0] }
+                try opt.restore(
+                    stepCount: Int(st.metadata[stepKey] ?? "0") ?? 0, names: params.map(\.name),
+                    shapes: params.map(\.parameter.value.shape)
+                ) { st.tensors[optimizerPrefix + $0] }
             } catch {
                 throw CheckpointError.mismatch(path, "\(error)")
             }
@@ -129,7 +139,9 @@ public enum Checkpoint {
         let unexpected = st.tensors.keys.filter { !$0.hasPrefix(optimizerPrefix) && !expected.contains($0) }.sorted()
         let problems = [("missing tensors", missing), ("unexpected tensors", unexpected), ("mismatched", mismatched)]
             .filter { !$0.1.isEmpty }
-            .map { "\($0.0) (\($0.1.count)): " + $0.1.prefix(5).joined(separator: ", ") + ($0.1.count > 5 ? ", ..." : "") }
+            .map {
+                "\($0.0) (\($0.1.count)): " + $0.1.prefix(5).joined(separator: ", ") + ($0.1.count > 5 ? ", ..." : "")
+            }
         guard problems.isEmpty else { throw CheckpointError.mismatch(path, problems.joined(separator: "; ")) }
         for (name, t) in targets { t.assign(st.tensors[name]!) }
         model.network.noteWeightsChanged()
@@ -156,8 +168,9 @@ public struct OptimizerSettings: Codable, Equatable {
     }
 
     public func make() -> Optimizer {
-        Optimizer(kind: kind, learningRate: learningRate, weightDecay: weightDecay, momentum: momentum,
-                  nesterov: nesterov, beta1: beta1, beta2: beta2, epsilon: epsilon)
+        Optimizer(
+            kind: kind, learningRate: learningRate, weightDecay: weightDecay, momentum: momentum,
+            nesterov: nesterov, beta1: beta1, beta2: beta2, epsilon: epsilon)
     }
 }
 

@@ -50,7 +50,9 @@ final class HDF5File {
             defer { H5Dclose(d) }
             var dims = [UInt64](repeating: 0, count: 8)
             let n = unet_h5_dataset_dims(d, &dims, 8)
-            guard n >= 0, unet_h5_dataset_is_float(d) != 0 else { throw HDF5Error(reason: "\(path) is not a float array") }
+            guard n >= 0, unet_h5_dataset_is_float(d) != 0 else {
+                throw HDF5Error(reason: "\(path) is not a float array")
+            }
             let shape = dims.prefix(Int(n)).map { Int($0) }
             let count = shape.reduce(1, *)
             guard count <= 1 << 31 else { throw HDF5Error(reason: "\(path) is too large") }

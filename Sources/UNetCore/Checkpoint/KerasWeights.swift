@@ -27,8 +27,10 @@ public enum KerasWeights {
     /// A new model of `config` holding the file's weights; the current model is not touched.
     public static func load(path: String, config: ModelConfig) throws -> Model {
         guard config.architecture == .unetClassifier else {
-            throw KerasImportError(path: path, reason: "Keras weights load into architecture \"unet-classifier\" "
-                                   + "(the seed's classifier); the current model is \"\(config.architecture.rawValue)\"")
+            throw KerasImportError(
+                path: path,
+                reason: "Keras weights load into architecture \"unet-classifier\" "
+                    + "(the seed's classifier); the current model is \"\(config.architecture.rawValue)\"")
         }
         let layers = try readLayers(path: path)
         let model = try Model.build(config)
@@ -90,8 +92,10 @@ public enum KerasWeights {
         }
     }
 
-    private static func read(_ group: HDF5File.Group, _ name: String, path: String,
-                             layer: String) throws -> (shape: [Int], values: [Float])? {
+    private static func read(
+        _ group: HDF5File.Group, _ name: String, path: String,
+        layer: String
+    ) throws -> (shape: [Int], values: [Float])? {
         do { return try group.floats(name) } catch let e as HDF5Error {
             throw KerasImportError(path: path, reason: e.reason, layer: layer)
         }
@@ -101,7 +105,8 @@ public enum KerasWeights {
     private static func layerOrder(_ json: Data) -> [String]? {
         // A config.json that does not decode has no order to give: the caller then orders the weights by name.
         guard let root = try? JSONCodec.decode([UInt8](json), maximumDepth: JSONCodec.fileMaximumDepth),
-              let layers = root["config"]?["layers"]?.arrayValue else {
+            let layers = root["config"]?["layers"]?.arrayValue
+        else {
             return nil
         }
         return layers.compactMap { $0["name"]?.stringValue ?? $0["config"]?["name"]?.stringValue }
@@ -129,23 +134,39 @@ public enum KerasWeights {
         var channels = model.config.inputShape[0]
         for (index, layer) in layers.enumerated() {
             guard index < engine.count else {
-                throw KerasImportError(path: path, reason: "the engine's unet-classifier has no layer for it "
-                                       + "(it has \(engine.count) layers with weights)", layer: layer.name)
+                throw KerasImportError(
+                    path: path,
+                    reason: "the engine's unet-classifier has no layer for it "
+                        + "(it has \(engine.count) layers with weights)", layer: layer.name)
             }
             let target = engine[index]
             func refuse(_ why: String) -> KerasImportError {
-                KerasImportError(path: path, reason: "\(why), where the engine's \(target.name) (layer \(index + 1) with "
-                                 + "weights) needs weight \(target.weight.shape) and bias \(target.bias.shape)", layer: layer.name)
+                KerasImportError(
+                    path: path,
+                    reason: "\(why), where the engine's \(target.name) (layer \(index + 1) with "
+                        + "weights) needs weight \(target.weight.shape) and bias \(target.bias.shape)",
+                    layer: layer.name)
             }
-            guard layer.arrays.count == 2 else { throw refuse("it has \(layer.arrays.count) arrays, not kernel and bias") }
+            guard layer.arrays.count == 2 else {
+                throw refuse("it has \(layer.arrays.count) arrays, not kernel and bias")
+            }
             let (kernel, bias) = (layer.arrays[0], layer.arrays[1])
             let w = target.weight.shape
             if w.count == 4 {
                 let (o, i, kh, kw) = (w[0], w[1], w[2], w[3])
-                guard kernel.shape == [kh, kw, i, o] else { throw refuse("its kernel has shape \(kernel.shape) (HWIO)") }
-                for y in 0..<kh { for x in 0..<kw { for c in 0..<i { for f in 0..<o {
-                    target.weight.data[((f * i + c) * kh + y) * kw + x] = kernel.values[((y * kw + x) * i + c) * o + f]
-                } } } }
+                guard kernel.shape == [kh, kw, i, o] else {
+                    throw refuse("its kernel has shape \(kernel.shape) (HWIO)")
+                }
+                for y in 0..<kh {
+                    for x in 0..<kw {
+                        for c in 0..<i {
+                            for f in 0..<o {
+                                target.weight.data[((f * i + c) * kh + y) * kw + x] =
+                                    kernel.values[((y * kw + x) * i + c) * o + f]
+                            }
+                        }
+                    }
+                }
                 channels = o
             } else {
                 let (o, features) = (w[0], w[1])
@@ -153,16 +174,23 @@ public enum KerasWeights {
                     throw refuse("its kernel has shape \(kernel.shape) (in, out)")
                 }
                 let spatial = features / channels
-                for s in 0..<spatial { for c in 0..<channels { for f in 0..<o {
-                    target.weight.data[f * features + c * spatial + s] = kernel.values[(s * channels + c) * o + f]
-                } } }
+                for s in 0..<spatial {
+                    for c in 0..<channels {
+                        for f in 0..<o {
+                            target.weight.data[f * features + c * spatial + s] =
+                                kernel.values[(s * channels + c) * o + f]
+                        }
+                    }
+                }
             }
             guard bias.shape == [target.bias.count] else { throw refuse("its bias has shape \(bias.shape)") }
             for k in 0..<bias.values.count { target.bias.data[k] = bias.values[k] }
         }
         if layers.count < engine.count {
-            throw KerasImportError(path: path, reason: "the file has \(layers.count) layers with weights; the engine's "
-                                   + "\(engine[layers.count].name) has no counterpart", layer: engine[layers.count].name)
+            throw KerasImportError(
+                path: path,
+                reason: "the file has \(layers.count) layers with weights; the engine's "
+                    + "\(engine[layers.count].name) has no counterpart", layer: engine[layers.count].name)
         }
     }
 }

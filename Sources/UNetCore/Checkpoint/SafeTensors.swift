@@ -33,16 +33,20 @@ public struct SafeTensors {
     public static func parse(_ data: Data, path: String = "<memory>") throws -> SafeTensors {
         func invalid(_ why: String) -> CheckpointError { .invalid(path, why) }
         guard data.count >= 8 else { throw invalid("shorter than the 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+            $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+        }
         // The length is the file's first 8 bytes: never echo it (any readable file would leak 8 bytes of itself).
         guard headerLength <= UInt64(maximumHeaderBytes), Int(headerLength) <= data.count - 8 else {
-            throw invalid("not a safetensors file, or truncated: its 8-byte header length does not fit the file "
-                          + "(\(data.count) bytes)")
+            throw invalid(
+                "not a safetensors file, or truncated: its 8-byte header length does not fit the file "
+                    + "(\(data.count) bytes)")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
         let header: JSONObject
         do {
-            guard let o = try JSONCodec.decode([UInt8](headerData), maximumDepth: JSONCodec.fileMaximumDepth).objectValue
+            guard
+                let o = try JSONCodec.decode([UInt8](headerData), maximumDepth: JSONCodec.fileMaximumDepth).objectValue
             else { throw invalid("the header is not a JSON object") }
             header = o
         } catch let e as JSONCodec.DecodeError {
@@ -62,8 +66,9 @@ public struct SafeTensors {
                 continue
             }
             guard let entry = value.objectValue, let dtypeName = entry["dtype"]?.stringValue,
-                  let shapeAny = entry["shape"]?.arrayValue, let offsetsAny = entry["data_offsets"]?.arrayValue,
-                  offsetsAny.count == 2 else { throw invalid("tensor \(name) has a malformed entry") }
+                let shapeAny = entry["shape"]?.arrayValue, let offsetsAny = entry["data_offsets"]?.arrayValue,
+                offsetsAny.count == 2
+            else { throw invalid("tensor \(name) has a malformed entry") }
             // Sizes come from the file: exact integers only, products checked for overflow before any comparison.
             let shape = try shapeAny.map { v -> Int in
                 guard let n = exactInt(v), n >= 0, n <= 1 << 31 else { throw invalid("tensor \(name) has a bad shape") }
@@ -78,7 +83,8 @@ public struct SafeTensors {
             }
             let width = dtype.byteWidth
             guard let count = CheckedSize.product(shape), count <= (1 << 34) / width, offsets[1] >= offsets[0],
-                  offsets[1] - offsets[0] == count * width else {
+                offsets[1] - offsets[0] == count * width
+            else {
                 throw invalid("tensor \(name): \(offsets[1] &- offsets[0]) bytes for shape \(shape) of \(dtypeName)")
             }
             guard offsets[1] <= bodyCount else {
@@ -86,7 +92,9 @@ public struct SafeTensors {
             }
             ranges.append((offsets[0], offsets[1]))
             let t = Tensor(zeros: shape)
-            data.withUnsafeBytes { raw in decode(raw.baseAddress! + body + offsets[0], dtype: dtype, count: count, into: t.data) }
+            data.withUnsafeBytes { raw in
+                decode(raw.baseAddress! + body + offsets[0], dtype: dtype, count: count, into: t.data)
+            }
             result.tensors[name] = t
             if dtype.isInteger { result.integerNames.insert(name) }
         }
@@ -118,10 +126,19 @@ public struct SafeTensors {
     static func decode(_ p: UnsafeRawPointer, dtype: DType, count: Int, into out: UnsafeMutablePointer<Float>) {
         for i in 0..<count {
             switch dtype {
-            case .F32: out[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            case .F64: out[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-            case .F16: out[i] = Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-            case .BF16: out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+            case .F32:
+                out[i] = Float(
+                    bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            case .F64:
+                out[i] = Float(
+                    Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+            case .F16:
+                out[i] = Float(
+                    Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+            case .BF16:
+                out[i] = Float(
+                    bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                        << 16)
             case .I64: out[i] = Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
             case .I32: out[i] = Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
             case .U8: out[i] = Float(p.load(fromByteOffset: i, as: UInt8.self))
@@ -140,12 +157,15 @@ public struct SafeTensors {
             let t = tensors[name]!
             let dtype: DType = integerNames.contains(name) ? .I64 : .F32
             let bytes = t.count * dtype.byteWidth
-            entries[name] = ["dtype": .string(dtype.rawValue), "shape": JSONValue(t.shape),
-                             "data_offsets": JSONValue([offset, offset + bytes])]
+            entries[name] = [
+                "dtype": .string(dtype.rawValue), "shape": JSONValue(t.shape),
+                "data_offsets": JSONValue([offset, offset + bytes]),
+            ]
             offset += bytes
         }
         if !metadata.isEmpty {
-            entries["__metadata__"] = .object(JSONObject(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+            entries["__metadata__"] = .object(
+                JSONObject(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
         }
         var header = Data(JSONCodec.encodeForFile(.object(entries)).utf8)
         // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
@@ -156,7 +176,9 @@ public struct SafeTensors {
         for name in names {
             let t = tensors[name]!
             if integerNames.contains(name) {
-                for i in 0..<t.count { withUnsafeBytes(of: Int64(t.data[i]).littleEndian) { out.append(contentsOf: $0) } }
+                for i in 0..<t.count {
+                    withUnsafeBytes(of: Int64(t.data[i]).littleEndian) { out.append(contentsOf: $0) }
+                }
             } else {
                 out.append(UnsafeBufferPointer(start: t.data, count: t.count))  // x86-64 and arm64 are little-endian
             }

@@ -27,8 +27,10 @@ public enum SmpStateDict {
     public static func configuration(of st: SafeTensors, current: ModelConfig?, path: String) throws -> ModelConfig {
         if let current, current.architecture == .effUNet { return current }
         guard !isEncoderOnly(st) else {
-            throw CheckpointError.mismatch(path, "it holds only encoder weights (encoder.*): create the eff-unet "
-                                           + "model they initialise first")
+            throw CheckpointError.mismatch(
+                path,
+                "it holds only encoder weights (encoder.*): create the eff-unet "
+                    + "model they initialise first")
         }
         return try inferred(st, path: path)
     }
@@ -37,40 +39,55 @@ public enum SmpStateDict {
     static func inferred(_ st: SafeTensors, path: String) throws -> ModelConfig {
         func shape(_ key: String) throws -> [Int] {
             guard let t = st.tensors[key] else {
-                throw CheckpointError.mismatch(path, "it has smp's encoder names but no \(key), so its configuration "
-                                               + "cannot be inferred")
+                throw CheckpointError.mismatch(
+                    path,
+                    "it has smp's encoder names but no \(key), so its configuration "
+                        + "cannot be inferred")
             }
             return t.shape
         }
         let stem = try shape(stemKey)
-        let blocks = Set(st.tensors.keys.compactMap { key -> Int? in
-            guard key.hasPrefix("encoder._blocks.") else { return nil }
-            return Int(key.dropFirst("encoder._blocks.".count).prefix { $0 != "." })
-        }).count
+        let blocks = Set(
+            st.tensors.keys.compactMap { key -> Int? in
+                guard key.hasPrefix("encoder._blocks.") else { return nil }
+                return Int(key.dropFirst("encoder._blocks.".count).prefix { $0 != "." })
+            }
+        ).count
         let head = st.tensors["encoder._conv_head.weight"]?.shape[0]
-        guard let variant = EfficientNetPlan.Variant.allCases.first(where: {
-            let plan = EfficientNetPlan($0)
-            return plan.blocks.count == blocks && plan.stemChannels == stem[0] && (head == nil || head == plan.headChannels)
-        }) else {
-            throw CheckpointError.mismatch(path, "its encoder (\(blocks) blocks, stem of \(stem[0]) channels) is none of "
-                + ParameterSpec.quoted(EfficientNetPlan.Variant.allCases.map(\.rawValue)))
+        guard
+            let variant = EfficientNetPlan.Variant.allCases.first(where: {
+                let plan = EfficientNetPlan($0)
+                return plan.blocks.count == blocks && plan.stemChannels == stem[0]
+                    && (head == nil || head == plan.headChannels)
+            })
+        else {
+            throw CheckpointError.mismatch(
+                path,
+                "its encoder (\(blocks) blocks, stem of \(stem[0]) channels) is none of "
+                    + ParameterSpec.quoted(EfficientNetPlan.Variant.allCases.map(\.rawValue)))
         }
         let nested = st.tensors["decoder.blocks.x_0_0.conv1.0.weight"] != nil
-        let decoderChannels = try (0..<5).map { try shape("decoder.blocks.\(nested ? "x_0_\($0)" : "\($0)").conv1.0.weight")[0] }
+        let decoderChannels = try (0..<5).map {
+            try shape("decoder.blocks.\(nested ? "x_0_\($0)" : "\($0)").conv1.0.weight")[0]
+        }
         var parameters: [String: ParameterValue] = [
             "encoder": .string(variant.rawValue), "decoder": .string(nested ? "unetplusplus" : "unet"),
-            "decoder_channels": .integers(decoderChannels), "classes": .integer(try shape("segmentation_head.0.weight")[0]),
+            "decoder_channels": .integers(decoderChannels),
+            "classes": .integer(try shape("segmentation_head.0.weight")[0]),
         ]
         if let aux = st.tensors["classification_head.3.weight"]?.shape {
             let deepest = EfficientNetPlan(variant).blocks.last!.output
-            parameters["classification_head"] = .object(["classes": .integer(aux[0]),
-                                                         "from": .string(aux[1] == deepest ? "encoder" : "mask")])
+            parameters["classification_head"] = .object([
+                "classes": .integer(aux[0]),
+                "from": .string(aux[1] == deepest ? "encoder" : "mask"),
+            ])
         }
         let resolution = variant.coefficients.resolution
         let channels = stem[1] == 3 ? 3 : 1
         parameters["in_channels"] = .integer(channels)
-        let config = ModelConfig(architecture: .effUNet, inputShape: [channels, resolution, resolution],
-                                 parameters: parameters)
+        let config = ModelConfig(
+            architecture: .effUNet, inputShape: [channels, resolution, resolution],
+            parameters: parameters)
         do { try config.validate() } catch {
             throw CheckpointError.mismatch(path, "the eff-unet its shapes describe is invalid: \(error)")
         }
@@ -86,7 +103,9 @@ public enum SmpStateDict {
         if let stem = st.tensors[stemKey], stem.shape.count == 4, stem.shape[1] == 3, model.config.inputShape[0] == 1 {
             let (o, k) = (stem.shape[0], stem.shape[2] * stem.shape[3])
             let summed = Tensor(zeros: [o, 1, stem.shape[2], stem.shape[3]])
-            for i in 0..<o { for j in 0..<k { summed[i * k + j] = (0..<3).reduce(0) { $0 + stem[(i * 3 + $1) * k + j] } } }
+            for i in 0..<o {
+                for j in 0..<k { summed[i * k + j] = (0..<3).reduce(0) { $0 + stem[(i * 3 + $1) * k + j] } }
+            }
             st.tensors[stemKey] = summed
         }
         if isEncoderOnly(st), let current {

@@ -13,14 +13,17 @@ enum StoredZip {
         func u32(_ i: Int) -> Int { u16(i) | u16(i + 2) << 16 }
         // The end-of-central-directory record: signature 0x06054b50, within the last 64 KiB + 22 bytes.
         guard b.count >= 22,
-              let end = stride(from: b.count - 22, through: max(0, b.count - 22 - 65_535), by: -1)
-                .first(where: { u32($0) == 0x0605_4B50 }) else {
+            let end = stride(from: b.count - 22, through: max(0, b.count - 22 - 65_535), by: -1)
+                .first(where: { u32($0) == 0x0605_4B50 })
+        else {
             throw Invalid(reason: "not a zip archive (no end of central directory)")
         }
         let entries = u16(end + 10)
         var at = u32(end + 16)
         for _ in 0..<entries {
-            guard at + 46 <= b.count, u32(at) == 0x0201_4B50 else { throw Invalid(reason: "a broken central directory") }
+            guard at + 46 <= b.count, u32(at) == 0x0201_4B50 else {
+                throw Invalid(reason: "a broken central directory")
+            }
             let method = u16(at + 10), compressedSize = u32(at + 20), size = u32(at + 24)
             let nameLength = u16(at + 28), extraLength = u16(at + 30), commentLength = u16(at + 32)
             let local = u32(at + 42)
@@ -30,7 +33,9 @@ enum StoredZip {
                 guard method == 0, compressedSize == size else {
                     throw Invalid(reason: "\(name) is compressed (method \(method)); Keras stores it uncompressed")
                 }
-                guard local + 30 <= b.count, u32(local) == 0x0403_4B50 else { throw Invalid(reason: "a broken local header") }
+                guard local + 30 <= b.count, u32(local) == 0x0403_4B50 else {
+                    throw Invalid(reason: "a broken local header")
+                }
                 let start = local + 30 + u16(local + 26) + u16(local + 28)
                 guard start + size <= b.count else { throw Invalid(reason: "\(name) is truncated") }
                 return data.subdata(in: (data.startIndex + start)..<(data.startIndex + start + size))

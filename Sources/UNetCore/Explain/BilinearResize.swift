@@ -10,8 +10,11 @@ public enum BilinearResize {
             let src = t.data + plane * h * w, dst = out.data + plane * height * width
             for (y, row) in rows.enumerated() {
                 for (x, column) in columns.enumerated() {
-                    let top = (1 - column.weight) * src[row.low * w + column.low] + column.weight * src[row.low * w + column.high]
-                    let bottom = (1 - column.weight) * src[row.high * w + column.low]
+                    let top =
+                        (1 - column.weight) * src[row.low * w + column.low] + column.weight
+                        * src[row.low * w + column.high]
+                    let bottom =
+                        (1 - column.weight) * src[row.high * w + column.low]
                         + column.weight * src[row.high * w + column.high]
                     dst[y * width + x] = (1 - row.weight) * top + row.weight * bottom
                 }

@@ -27,9 +27,11 @@ public final class Explainer {
     public func classCount(for method: ExplanationMethod) throws -> Int {
         if method == .classMap { return try logitMapSource().classes }
         guard let head = model.classHead else {
-            throw ConfigError(field: "method", reason: "\(method.rawValue) explains a class score, and this "
-                              + "\(model.config.architecture.rawValue) has no class head (create it with "
-                              + "classification_head, or use class_map on a mask of one channel per class)")
+            throw ConfigError(
+                field: "method",
+                reason: "\(method.rawValue) explains a class score, and this "
+                    + "\(model.config.architecture.rawValue) has no class head (create it with "
+                    + "classification_head, or use class_map on a mask of one channel per class)")
         }
         return head.channels == 1 ? 2 : head.channels
     }
@@ -75,18 +77,23 @@ public final class Explainer {
                 node = j
             }
             if network.nodes[node].layer is GlobalAveragePooling2D, let j = network.nodes[node].inputs.first, j >= 0,
-               j < shapes.count, shapes[j].count == 4, shapes[j][1] == head.channels {
-                return LogitMapSource(node: j, classes: head.channels == 1 ? 2 : head.channels,
-                                      activation: head.activation)
+                j < shapes.count, shapes[j].count == 4, shapes[j][1] == head.channels
+            {
+                return LogitMapSource(
+                    node: j, classes: head.channels == 1 ? 2 : head.channels,
+                    activation: head.activation)
             }
         }
         if let mask = model.maskHead, mask.channels > 1,
-           model.classHead.map({ $0.channels == mask.channels }) ?? true {
+            model.classHead.map({ $0.channels == mask.channels }) ?? true
+        {
             return LogitMapSource(node: nil, classes: mask.channels, activation: mask.activation)
         }
-        throw ConfigError(field: "method", reason: "class_map needs a class head that pools a per-pixel logit map "
-                          + "or a mask of one channel per class; this \(model.config.architecture.rawValue) has neither "
-                          + "(use gradcam, saliency, smoothgrad or integrated_gradients)")
+        throw ConfigError(
+            field: "method",
+            reason: "class_map needs a class head that pools a per-pixel logit map "
+                + "or a mask of one channel per class; this \(model.config.architecture.rawValue) has neither "
+                + "(use gradcam, saliency, smoothgrad or integrated_gradients)")
     }
 
     // MARK: Explaining
@@ -100,8 +107,9 @@ public final class Explainer {
         case .gradcam, .gradcamPlusPlus: return try gradCAM(x, targets, options)
         case .saliency:
             let g = try scoreGradients(x, targets)
-            return Explanation(maps: Self.channelMaximum(g.input, absolute: true), targets: g.targets,
-                               scores: g.scores, layer: nil)
+            return Explanation(
+                maps: Self.channelMaximum(g.input, absolute: true), targets: g.targets,
+                scores: g.scores, layer: nil)
         case .smoothgrad: return try smoothGrad(x, targets, options)
         case .integratedGradients: return try integratedGradients(x, targets, options)
         case .classMap: return try classMap(x, targets)
@@ -135,8 +143,9 @@ public final class Explainer {
             let dx = model.backward(maskGradient: nil, classGradient: seed)
             let activation = network.tappedOutput
             let gradient = network.tappedGradient ?? activation.map { Tensor(zeros: $0.shape) }
-            return ScoreGradients(targets: resolved, scores: scores, input: dx.copy(), activation: activation,
-                                  activationGradient: gradient)
+            return ScoreGradients(
+                targets: resolved, scores: scores, input: dx.copy(), activation: activation,
+                activationGradient: gradient)
         }
     }
 
@@ -155,8 +164,10 @@ public final class Explainer {
     private func gradCAM(_ x: Tensor, _ targets: [Int?], _ options: ExplanationOptions) throws -> Explanation {
         let name = options.layer ?? defaultLayer
         guard let name, let node = network.nodes.firstIndex(where: { $0.name == name }), layers.contains(name) else {
-            throw ConfigError(field: "layer", reason: "must be one of the layers the class head reads: "
-                              + layers.joined(separator: ", "))
+            throw ConfigError(
+                field: "layer",
+                reason: "must be one of the layers the class head reads: "
+                    + layers.joined(separator: ", "))
         }
         let g = try scoreGradients(x, targets, tap: node)
         let (a, da) = (g.activation!, g.activationGradient!)
@@ -187,8 +198,9 @@ public final class Explainer {
         }
         // The activation covers the padded input the network ran on: upsampled to it, then cropped to the image.
         let padded = BilinearResize.resize(cam, height: model.padded(x.shape[2]), width: model.padded(x.shape[3]))
-        return Explanation(maps: crop(padded, height: x.shape[2], width: x.shape[3]).copy(), targets: g.targets,
-                           scores: g.scores, layer: name)
+        return Explanation(
+            maps: crop(padded, height: x.shape[2], width: x.shape[3]).copy(), targets: g.targets,
+            scores: g.scores, layer: name)
     }
 
     private func smoothGrad(_ x: Tensor, _ targets: [Int?], _ options: ExplanationOptions) throws -> Explanation {
@@ -222,7 +234,9 @@ public final class Explainer {
         if let values = options.baseline {
             let (c, plane) = (x.shape[1], x.shape[2] * x.shape[3])
             for n in 0..<x.shape[0] {
-                for k in 0..<c { (baseline.image(n) + k * plane).update(repeating: values[min(k, values.count - 1)], count: plane) }
+                for k in 0..<c {
+                    (baseline.image(n) + k * plane).update(repeating: values[min(k, values.count - 1)], count: plane)
+                }
             }
         }
         let resolved = Self.resolve(targets, try evaluationLogits(x).logits)
@@ -243,8 +257,9 @@ public final class Explainer {
         let attributions = Tensor(zeros: x.shape)
         for i in 0..<x.count { attributions.data[i] = (x.data[i] - baseline.data[i]) * average.data[i] }
         let sums = (0..<x.shape[0]).map { n in sumInDouble(attributions.image(n), per) }
-        var result = Explanation(maps: Self.channelSum(attributions, absolute: true), targets: resolved,
-                                 scores: scores, layer: nil)
+        var result = Explanation(
+            maps: Self.channelSum(attributions, absolute: true), targets: resolved,
+            scores: scores, layer: nil)
         result.baselineScores = baselineScores
         result.attributionSums = sums
         return result
@@ -254,20 +269,25 @@ public final class Explainer {
         let source = try logitMapSource()
         let (map, classLogits) = try logitMap(x, source)
         let (n, k, plane) = (map.shape[0], map.shape[1], map.shape[2] * map.shape[3])
-        let resolved: [Int] = classLogits.map { Self.resolve(targets, $0) } ?? targets.enumerated().map { i, t in
-            // No class head: the class of the largest mean probability over the image.
-            t ?? (0..<k).max { a, b in
-                Self.meanProbability(map, image: i, channel: a, source) < Self.meanProbability(map, image: i, channel: b, source)
-            }!
-        }
+        let resolved: [Int] =
+            classLogits.map { Self.resolve(targets, $0) }
+            ?? targets.enumerated().map { i, t in
+                // No class head: the class of the largest mean probability over the image.
+                t ?? (0..<k).max { a, b in
+                    Self.meanProbability(map, image: i, channel: a, source)
+                        < Self.meanProbability(map, image: i, channel: b, source)
+                }!
+            }
         let probabilities = Tensor(zeros: [n, 1, map.shape[2], map.shape[3]])
         for i in 0..<n {
             for p in 0..<plane {
-                probabilities.data[i * plane + p] = Self.probability(map, image: i, pixel: p, target: resolved[i], source)
+                probabilities.data[i * plane + p] = Self.probability(
+                    map, image: i, pixel: p, target: resolved[i], source)
             }
         }
-        let full = BilinearResize.resize(probabilities, height: max(map.shape[2], x.shape[2]),
-                                         width: max(map.shape[3], x.shape[3]))
+        let full = BilinearResize.resize(
+            probabilities, height: max(map.shape[2], x.shape[2]),
+            width: max(map.shape[3], x.shape[3]))
         let maps = crop(full, height: x.shape[2], width: x.shape[3]).copy()
         let scores: [Float] = (0..<n).map { i in
             if let z = classLogits {
@@ -319,11 +339,14 @@ public final class Explainer {
     private func evaluationLogits(_ x: Tensor) throws -> (logits: Tensor, scores: ([Int]) -> [Float]) {
         let logits = try model.forward(x, training: false, heads: .classes).classLogits!.copy()
         let k = logits.shape[1]
-        return (logits, { targets in
-            targets.enumerated().map { n, t in
-                k == 1 ? (t == 1 ? logits.data[n] : -logits.data[n]) : logits.data[n * k + t]
+        return (
+            logits,
+            { targets in
+                targets.enumerated().map { n, t in
+                    k == 1 ? (t == 1 ? logits.data[n] : -logits.data[n]) : logits.data[n * k + t]
+                }
             }
-        })
+        )
     }
 
     /// (N, C, H, W) to (N, 1, H, W): the largest (absolute) value over the channels.

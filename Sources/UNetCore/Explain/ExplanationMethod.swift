@@ -42,8 +42,10 @@ public struct ExplanationOptions: Sendable {
     public static let defaultNoise: Float = 0.15
     public static let defaultSteps = 64
 
-    public init(method: ExplanationMethod = .gradcam, layer: String? = nil, samples: Int = defaultSamples,
-                noise: Float = defaultNoise, seed: UInt64 = 0, steps: Int = defaultSteps, baseline: [Float]? = nil) {
+    public init(
+        method: ExplanationMethod = .gradcam, layer: String? = nil, samples: Int = defaultSamples,
+        noise: Float = defaultNoise, seed: UInt64 = 0, steps: Int = defaultSteps, baseline: [Float]? = nil
+    ) {
         self.method = method; self.layer = layer; self.samples = samples; self.noise = noise; self.seed = seed
         self.steps = steps; self.baseline = baseline
     }

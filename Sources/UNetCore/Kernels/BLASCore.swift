@@ -30,11 +30,15 @@ public enum BLASCore {
 
     /// The instruction-set level of a core (see `levels`); nil for a name this table does not know, which may be
     /// a newer core than it and is then never replaced.
-    public static func level(_ name: String) -> Int? { canonical(name).flatMap { n in levels.first { $0.name == n } }?.level }
+    public static func level(_ name: String) -> Int? {
+        canonical(name).flatMap { n in levels.first { $0.name == n } }?.level
+    }
 
     /// What each level's kernels need, for messages.
-    static let levelNeeds = ["nothing", "SSE3", "SSSE3 and SSE4", "AVX", "AVX2 and FMA", "AVX-512",
-                             "AVX-512 with BF16", "AMX"]
+    static let levelNeeds = [
+        "nothing", "SSE3", "SSSE3 and SSE4", "AVX", "AVX2 and FMA", "AVX-512",
+        "AVX-512 with BF16", "AMX",
+    ]
 
     /// The highest level whose kernels `cpu` runs. Below AVX it is taken as 2: every x86-64 CPU that still runs
     /// has SSE3, and most SSE4.

@@ -106,7 +106,8 @@ public enum BLASCoreCheck {
             return kept
         case .auto?, nil:
             guard let best = s.best, let have = BLASCore.level(s.current), let want = BLASCore.level(best),
-                  have < want, asked != best else { return kept }
+                have < want, asked != best
+            else { return kept }
             return Decision(choice: .engine, restartWith: best)
         }
     }
@@ -133,14 +134,16 @@ public enum BLASCoreCheck {
         }
         let cpu = CPUFeatures.host
         if case .core(let name)? = request, !BLASCore.runs(name, on: cpu) {
-            failure("\(origin) \(name): its kernels need \(BLASCore.needs(name)), which this CPU or its operating "
+            failure(
+                "\(origin) \(name): its kernels need \(BLASCore.needs(name)), which this CPU or its operating "
                     + "system does not offer (\(cpu.names.joined(separator: " "))); they would stop on an illegal "
                     + "instruction", program: program)
         }
         let s = situation(request: request)
         var decision = decide(s)
         if let core = decision.restartWith {
-            let why = decision.choice == .override
+            let why =
+                decision.choice == .override
                 ? "\(origin) asks for \(core) and OpenBLAS runs \(s.current)"
                 : (s.coreType != nil && s.coreTypeIsUsers ? "\(coreTypeVariable) runs " : "OpenBLAS chose ")
                     + "\(s.current), but this CPU (\(cpu.vendor.rawValue) family \(cpu.family) model "
@@ -151,8 +154,9 @@ public enum BLASCoreCheck {
         unsetenv(restartMarker)
         report = makeReport(s, decision)
         if decision.choice == .environment, !BLASCore.runs(report.core, on: cpu) {
-            log("\(coreTypeVariable) asks for \(report.core), whose kernels need \(BLASCore.needs(report.core)), which "
-                + "this CPU lacks: expect an illegal-instruction crash at the first product", program)
+            log(
+                "\(coreTypeVariable) asks for \(report.core), whose kernels need \(BLASCore.needs(report.core)), which "
+                    + "this CPU lacks: expect an illegal-instruction crash at the first product", program)
         }
         if case .core(let name)? = request, name != report.core {
             log("OpenBLAS runs \(report.core), not \(name) as asked (this CPU or OpenBLAS build lacks it)", program)
@@ -164,8 +168,9 @@ public enum BLASCoreCheck {
     static func parse(_ text: String, from origin: String, program: String) -> Request {
         if text.lowercased() == "auto" { return .auto }
         guard let name = BLASCore.canonical(text) else {
-            failure("\(origin): unknown BLAS core \(text) (auto or one of \(BLASCore.names.joined(separator: ", ")))",
-                    program: program)
+            failure(
+                "\(origin): unknown BLAS core \(text) (auto or one of \(BLASCore.names.joined(separator: ", ")))",
+                program: program)
         }
         return .core(name)
     }
@@ -173,16 +178,18 @@ public enum BLASCoreCheck {
     /// This process's situation, with `request` from the flag or the environment.
     static func situation(request: Request?) -> Situation {
         let env = ProcessInfo.processInfo.environment
-        return Situation(request: request, coreType: env[coreTypeVariable].flatMap { $0.isEmpty ? nil : $0 },
-                         coreTypeIsUsers: env[autocorrectHook] != "force", restartedFrom: env[restartMarker],
-                         current: BLASCore.current, best: BLASCore.best(for: .host, offered: BLASCore.offered),
-                         switchable: BLASCore.switchable)
+        return Situation(
+            request: request, coreType: env[coreTypeVariable].flatMap { $0.isEmpty ? nil : $0 },
+            coreTypeIsUsers: env[autocorrectHook] != "force", restartedFrom: env[restartMarker],
+            current: BLASCore.current, best: BLASCore.best(for: .host, offered: BLASCore.offered),
+            switchable: BLASCore.switchable)
     }
 
     static func makeReport(_ s: Situation, _ d: Decision) -> BLASCoreReport {
         let (library, version) = BLASCore.library
-        return BLASCoreReport(library: library, version: version, config: BLASCore.config, core: s.current,
-                              choice: d.choice, restartedFrom: s.restartedFrom, best: s.best, cpu: .host)
+        return BLASCoreReport(
+            library: library, version: version, config: BLASCore.config, core: s.current,
+            choice: d.choice, restartedFrom: s.restartedFrom, best: s.best, cpu: .host)
     }
 
     /// Replaces this process by a fresh start of the same executable and arguments with `OPENBLAS_CORETYPE=core`

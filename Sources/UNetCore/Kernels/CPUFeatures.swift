@@ -42,7 +42,8 @@ public struct CPUFeatures: Equatable, Sendable {
             (raw.avx, .avx), (raw.avx2, .avx2), (raw.fma, .fma), (raw.avx512f, .avx512f), (raw.avx512bw, .avx512bw),
             (raw.avx512dq, .avx512dq), (raw.avx512vl, .avx512vl), (raw.avx512bf16, .avx512bf16),
         ]
-        return CPUFeatures(vendor: vendor, Set(flags.filter(\.0).map(\.1)), family: Int(raw.family),
-                           model: Int(raw.model))
+        return CPUFeatures(
+            vendor: vendor, Set(flags.filter(\.0).map(\.1)), family: Int(raw.family),
+            model: Int(raw.model))
     }()
 }

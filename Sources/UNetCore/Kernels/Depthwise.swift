@@ -18,8 +18,10 @@ import CKernels
 /// `depthwisePlaneForward` through the vector kernels of `level` (`CKernels`) where they take the geometry (3x3 and
 /// 5x5, column stride 1 or 2), else the Swift kernel. The layer calls these three.
 @inline(__always)
-func depthwiseForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>, bias: Float,
-                      _ y: UnsafeMutablePointer<Float>, level: SIMDLevel = .active) {
+func depthwiseForward(
+    _ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>, bias: Float,
+    _ y: UnsafeMutablePointer<Float>, level: SIMDLevel = .active
+) {
     switch level {
     case .avx512 where cKernelsTake(g): if unet_dw_forward_avx512(x, cGeometry(g), w, bias, y) { return }
     case .avx2 where cKernelsTake(g): if unet_dw_forward_avx2(x, cGeometry(g), w, bias, y) { return }
@@ -30,8 +32,10 @@ func depthwiseForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafeP
 
 /// `depthwisePlaneWeightGradient` through the vector kernels where they take the geometry.
 @inline(__always)
-func depthwiseWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
-                             _ acc: UnsafeMutablePointer<Double>, level: SIMDLevel = .active) {
+func depthwiseWeightGradient(
+    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
+    _ acc: UnsafeMutablePointer<Double>, level: SIMDLevel = .active
+) {
     switch level {
     case .avx512 where cKernelsTake(g): if unet_dw_weight_gradient_avx512(x, dy, cGeometry(g), acc) { return }
     case .avx2 where cKernelsTake(g): if unet_dw_weight_gradient_avx2(x, dy, cGeometry(g), acc) { return }
@@ -44,9 +48,11 @@ func depthwiseWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Floa
 /// `depthwiseAdjointGeometry`); at column stride 2 the vector kernels' gathered form; else
 /// `depthwisePlaneInputGradient`.
 @inline(__always)
-func depthwiseInputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
-                            turned: UnsafePointer<Float>, adjoint: ConvGeometry?, _ dx: UnsafeMutablePointer<Float>,
-                            level: SIMDLevel = .active) {
+func depthwiseInputGradient(
+    _ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
+    turned: UnsafePointer<Float>, adjoint: ConvGeometry?, _ dx: UnsafeMutablePointer<Float>,
+    level: SIMDLevel = .active
+) {
     if let adjoint { return depthwiseForward(dy, adjoint, turned, bias: 0, dx, level: level) }
     switch level {
     case .avx512 where cKernelsTake(g): if unet_dw_input_gradient_s2_avx512(dy, cGeometry(g), w, dx) { return }
@@ -61,7 +67,7 @@ func depthwiseInputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ w: 
 func depthwiseInteriorColumns(_ g: ConvGeometry) -> (lo: Int, hi: Int) {
     let s = g.strideW
     let lo = min(g.outW, (g.padLeft + s - 1) / s)  // ox·S - PL >= 0
-    let last = g.width - g.kernelW + g.padLeft     // ox·S - PL + K - 1 <= W - 1
+    let last = g.width - g.kernelW + g.padLeft  // ox·S - PL + K - 1 <= W - 1
     let hi = last < 0 ? lo : max(lo, min(g.outW, last / s + 1))
     return (lo, hi)
 }
@@ -86,8 +92,10 @@ func forEachEdgeBlock(lo: Int, from: Int, outW: Int, _ body: (Int, Int) -> Void)
 
 /// seg[j] = row[start + j] for j in 0..<count where 0 <= start + j < width, else 0.
 @inline(__always)
-func copyPaddedSegment(_ row: UnsafePointer<Float>, width: Int, start: Int, count: Int,
-                       _ seg: UnsafeMutablePointer<Float>) {
+func copyPaddedSegment(
+    _ row: UnsafePointer<Float>, width: Int, start: Int, count: Int,
+    _ seg: UnsafeMutablePointer<Float>
+) {
     let (a, b) = (max(0, -start), min(count, width - start))  // seg[a..<b] lies in the row
     seg.update(repeating: 0, count: count)
     if a < b { (seg + a).update(from: row + start + a, count: b - a) }
@@ -103,9 +111,11 @@ enum DepthwiseKernel5: DepthwiseKernelWidth { static var k: Int { 5 } }
 /// and the weights `w` held as a value: with K a run-time number the loop over the taps, and the weights reloaded
 /// past every store to y (which might alias them), cost more than the multiply-adds. Sums in the generic order.
 @inline(__always)
-func depthwiseInteriorRow<K: DepthwiseKernelWidth>(_: K.Type, _ x: UnsafePointer<Float>, _ g: ConvGeometry,
-                                                   _ w: SIMD32<Float>, bias: Float, _ y: UnsafeMutablePointer<Float>,
-                                                   from: Int, hi: Int) -> Int {
+func depthwiseInteriorRow<K: DepthwiseKernelWidth>(
+    _: K.Type, _ x: UnsafePointer<Float>, _ g: ConvGeometry,
+    _ w: SIMD32<Float>, bias: Float, _ y: UnsafeMutablePointer<Float>,
+    from: Int, hi: Int
+) -> Int {
     let (k, width, pl) = (K.k, g.width, g.padLeft)
     var ox = from
     if g.strideW == 1 {
@@ -135,8 +145,10 @@ func depthwiseInteriorRow<K: DepthwiseKernelWidth>(_: K.Type, _ x: UnsafePointer
 /// y (OH, OW) = Σ_ki,kj w[ki, kj]·x[oy·S - PT + ki, ox·S - PL + kj] + bias over one plane; taps outside are 0.
 /// The edge columns go eight at a time too, from zero-padded copies of their rows: one checked float at a time
 /// they took as long as the whole interior of a 112-wide row (and longer at 28).
-func depthwisePlaneForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>, bias: Float,
-                           _ y: UnsafeMutablePointer<Float>) {
+func depthwisePlaneForward(
+    _ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>, bias: Float,
+    _ y: UnsafeMutablePointer<Float>
+) {
     let (h, width, k, s, ow, pl) = (g.height, g.width, g.kernelW, g.strideW, g.outW, g.padLeft)
     let (lo, hi) = depthwiseInteriorColumns(g)
     let span = depthwiseSegmentLength(g)
@@ -152,7 +164,8 @@ func depthwisePlaneForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: Un
             var ox = lo
             if kiLo == 0 && kiHi == k && (k == 3 || k == 5) {
                 let row = x + iy0 * width
-                ox = k == 3
+                ox =
+                    k == 3
                     ? depthwiseInteriorRow(DepthwiseKernel3.self, row, g, weights, bias: bias, yr, from: lo, hi: hi)
                     : depthwiseInteriorRow(DepthwiseKernel5.self, row, g, weights, bias: bias, yr, from: lo, hi: hi)
             } else if s == 1 {
@@ -222,8 +235,10 @@ func forEachKernelRow(_ g: ConvGeometry, _ body: (_ oy: Int, _ ki: Int, _ iy: In
 
 /// dx (H, W) = the adjoint of `depthwisePlaneForward` for one plane: each dy[oy, ox]·w[ki, kj] added back onto the
 /// input it read. dx is overwritten.
-func depthwisePlaneInputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
-                                 _ dx: UnsafeMutablePointer<Float>) {
+func depthwisePlaneInputGradient(
+    _ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
+    _ dx: UnsafeMutablePointer<Float>
+) {
     let (h, width, k, s, ow) = (g.height, g.width, g.kernelW, g.strideW, g.outW)
     dx.update(repeating: 0, count: h * width)
     forEachKernelRow(g) { oy, ki, iy in
@@ -247,9 +262,11 @@ func depthwisePlaneInputGradient(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, 
 /// K-1-PL at the left. Nil for other strides, or padding wider than K-1 (then `depthwisePlaneInputGradient`).
 func depthwiseAdjointGeometry(_ g: ConvGeometry) -> ConvGeometry? {
     guard g.strideH == 1, g.strideW == 1, g.padTop < g.kernelH, g.padLeft < g.kernelW else { return nil }
-    var t = ConvGeometry(channels: 1, height: g.outH, width: g.outW, kernelH: g.kernelH, kernelW: g.kernelW,
-                         padding: .sides(top: g.kernelH - 1 - g.padTop, bottom: 0, left: g.kernelW - 1 - g.padLeft,
-                                         right: 0))
+    var t = ConvGeometry(
+        channels: 1, height: g.outH, width: g.outW, kernelH: g.kernelH, kernelW: g.kernelW,
+        padding: .sides(
+            top: g.kernelH - 1 - g.padTop, bottom: 0, left: g.kernelW - 1 - g.padLeft,
+            right: 0))
     t.outH = g.height
     t.outW = g.width
     return t
@@ -258,8 +275,10 @@ func depthwiseAdjointGeometry(_ g: ConvGeometry) -> ConvGeometry? {
 /// acc[ki·K + kj] += Σ dy[oy, ox]·x[oy·S - PT + ki, ox·S - PL + kj] for one plane, in one visit of each row:
 /// up to five taps of a kernel row are summed side by side from one load of dy (the kernel before this one went
 /// over the plane once per tap, 9 or 25 times). Each (row, tap) sum is added to `acc` in Double, in a fixed order.
-func depthwisePlaneWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
-                                  _ acc: UnsafeMutablePointer<Double>) {
+func depthwisePlaneWeightGradient(
+    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
+    _ acc: UnsafeMutablePointer<Double>
+) {
     let (width, k, s, ow, pl) = (g.width, g.kernelW, g.strideW, g.outW, g.padLeft)
     let (lo, hi) = depthwiseInteriorColumns(g)
     let span = depthwiseSegmentLength(g)
@@ -343,8 +362,10 @@ func axpyFloats(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer
 }
 
 /// The oracle of `depthwisePlaneForward`: the same sum in Double, every tap checked.
-public func depthwiseNaiveForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
-                                  bias: Float, _ y: UnsafeMutablePointer<Float>) {
+public func depthwiseNaiveForward(
+    _ x: UnsafePointer<Float>, _ g: ConvGeometry, _ w: UnsafePointer<Float>,
+    bias: Float, _ y: UnsafeMutablePointer<Float>
+) {
     let k = g.kernelW
     for oy in 0..<g.outH {
         for ox in 0..<g.outW {
@@ -362,9 +383,11 @@ public func depthwiseNaiveForward(_ x: UnsafePointer<Float>, _ g: ConvGeometry, 
 }
 
 /// The oracle of the backward kernels for one plane: dx (overwritten) and dw (added to), in Double.
-public func depthwiseNaiveBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
-                                   _ w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                   dw: UnsafeMutablePointer<Float>) {
+public func depthwiseNaiveBackward(
+    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: ConvGeometry,
+    _ w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+    dw: UnsafeMutablePointer<Float>
+) {
     let k = g.kernelW
     var dxd = [Double](repeating: 0, count: g.height * g.width), dwd = [Double](repeating: 0, count: k * k)
     for oy in 0..<g.outH {

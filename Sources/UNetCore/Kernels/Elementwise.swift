@@ -16,7 +16,9 @@ func load8(_ p: UnsafePointer<Float>) -> Float8 { UnsafeRawPointer(p).loadUnalig
 func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
 
 @inline(__always)
-func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self) }
+func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self)
+}
 
 /// y = max(x, 0) over `range`.
 func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
@@ -32,8 +34,10 @@ func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ 
 }
 
 /// dx = dy where y > 0, else 0, over `range` (y is the ReLU's output).
-func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                  _ range: Range<Int>) {
+func reluBackward(
+    _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+    _ range: Range<Int>
+) {
     var i = range.lowerBound
     let zero = Float8()
     while i + 8 <= range.upperBound {
@@ -77,8 +81,10 @@ func dotFloats(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: In
 
 /// dx = dy·v over `count` floats, returning Σ dy[j]·x[j]: the backward of a gate v on x in one pass over dy, where
 /// `scaleFloats` and `dotFloats` took two. The sum is `dotFloats`'s, 32 lanes in the same fixed order.
-func scaleAndDot(_ dy: UnsafePointer<Float>, by v: Float, _ dx: UnsafeMutablePointer<Float>,
-                 dot x: UnsafePointer<Float>, _ count: Int) -> Float {
+func scaleAndDot(
+    _ dy: UnsafePointer<Float>, by v: Float, _ dx: UnsafeMutablePointer<Float>,
+    dot x: UnsafePointer<Float>, _ count: Int
+) -> Float {
     let vv = Float8(repeating: v)
     var (p, q, r, t) = (Float8(), Float8(), Float8(), Float8())
     var i = 0
@@ -137,9 +143,13 @@ func squaredDeviationsInDouble(_ x: UnsafePointer<Float>, _ count: Int, mean: Do
 }
 
 /// x̂ = (x - mean) · r and y = x̂ · γ + β over `count` floats; x̂ is stored only when `xhat` is given.
-func normalizeAffine(_ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, gamma: Float,
-                     beta: Float, xhat: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
-    let (mv, rv, gv, bv) = (Float8(repeating: mean), Float8(repeating: r), Float8(repeating: gamma), Float8(repeating: beta))
+func normalizeAffine(
+    _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, gamma: Float,
+    beta: Float, xhat: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>
+) {
+    let (mv, rv, gv, bv) = (
+        Float8(repeating: mean), Float8(repeating: r), Float8(repeating: gamma), Float8(repeating: beta)
+    )
     var i = 0
     if let xhat {
         while i + 8 <= count {
@@ -171,8 +181,10 @@ func sumAndDot(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ count
 }
 
 /// dx = k · (dy - a - x̂ · b) over `count` floats (BatchNorm's input gradient with a = mean(dy), b = mean(dy·x̂)).
-func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ count: Int, k: Float,
-                            a: Float, b: Float, _ dx: UnsafeMutablePointer<Float>) {
+func batchNormInputGradient(
+    _ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ count: Int, k: Float,
+    a: Float, b: Float, _ dx: UnsafeMutablePointer<Float>
+) {
     let (kv, av, bv) = (Float8(repeating: k), Float8(repeating: a), Float8(repeating: b))
     var i = 0
     while i + 8 <= count {
@@ -183,8 +195,10 @@ func batchNormInputGradient(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Fl
 }
 
 /// out = a + b over `range`; `out` may be `a` (the in-place sum of the backward's gradients).
-func addFloats(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-               _ range: Range<Int>) {
+func addFloats(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+    _ range: Range<Int>
+) {
     var i = range.lowerBound
     while i + 8 <= range.upperBound {
         store8(load8(a + i) + load8(b + i), out + i)

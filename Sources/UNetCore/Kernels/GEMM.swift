@@ -26,11 +26,13 @@ public func gemm(
         for i in 0..<(m * (ldc ?? n)) { c[i] = beta == 0 ? 0 : c[i] * beta }
         return
     }
-    let call = SGEMMCall(transA: transA, transB: transB, k: k, alpha: alpha, lda: lda ?? (transA ? m : k),
-                         ldb: ldb ?? (transB ? k : n), beta: beta, ldc: ldc ?? n)
+    let call = SGEMMCall(
+        transA: transA, transB: transB, k: k, alpha: alpha, lda: lda ?? (transA ? m : k),
+        ldb: ldb ?? (transB ? k : n), beta: beta, ldc: ldc ?? n)
     let threads = Parallel.threads
     guard GEMMThreading.splitEnabled, threads > 1, !GEMMThreading.insideProducts,
-          m * n * k >= GEMMThreading.minimumSplitWork else {
+        m * n * k >= GEMMThreading.minimumSplitWork
+    else {
         call.product(m, n, a, b, c)
         return
     }
@@ -40,14 +42,17 @@ public func gemm(
     let side = splitColumns ? n : m
     let block = ((side + threads - 1) / threads + 15) / 16 * 16
     let split = (call: call, m: m, n: n, a: a, b: b, c: c, splitColumns: splitColumns, side: side, block: block)
-    GEMMThreading.runSingleThreaded((side + block - 1) / block, ChunkIndexJob(state: split) { s, t in
-        let (start, size) = (t * s.block, min(s.block, s.side - t * s.block))
-        if s.splitColumns {
-            s.call.product(s.m, size, s.a, s.b + (s.call.transB ? start * s.call.ldb : start), s.c + start)
-        } else {
-            s.call.product(size, s.n, s.a + (s.call.transA ? start : start * s.call.lda), s.b, s.c + start * s.call.ldc)
-        }
-    })
+    GEMMThreading.runSingleThreaded(
+        (side + block - 1) / block,
+        ChunkIndexJob(state: split) { s, t in
+            let (start, size) = (t * s.block, min(s.block, s.side - t * s.block))
+            if s.splitColumns {
+                s.call.product(s.m, size, s.a, s.b + (s.call.transB ? start * s.call.ldb : start), s.c + start)
+            } else {
+                s.call.product(
+                    size, s.n, s.a + (s.call.transA ? start : start * s.call.lda), s.b, s.c + start * s.call.ldc)
+            }
+        })
 }
 
 /// One `gemm`'s transpositions, inner dimension, scalars and strides: what every block of a split product shares.
@@ -61,8 +66,10 @@ private struct SGEMMCall {
 
     /// C's rows×columns block at `c` from A's rows at `a` and B's columns at `b`.
     @inline(__always)
-    func product(_ rows: Int, _ columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                 _ c: UnsafeMutablePointer<Float>) {
+    func product(
+        _ rows: Int, _ columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>
+    ) {
         guard SmallKernelAllocation.applies(transA: transA, transB: transB, rows: rows, columns: columns, k: k) else {
             sgemm(rows, columns, k, a, b, beta, c)
             return
@@ -89,11 +96,14 @@ private struct SGEMMCall {
     }
 
     @inline(__always)
-    private func sgemm(_ rows: Int, _ columns: Int, _ depth: Int, _ a: UnsafePointer<Float>,
-                       _ b: UnsafePointer<Float>, _ beta: Float, _ c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(rows), blasint(columns), blasint(depth), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
-                    blasint(ldc))
+    private func sgemm(
+        _ rows: Int, _ columns: Int, _ depth: Int, _ a: UnsafePointer<Float>,
+        _ b: UnsafePointer<Float>, _ beta: Float, _ c: UnsafeMutablePointer<Float>
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            blasint(rows), blasint(columns), blasint(depth), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
+            blasint(ldc))
     }
 }
 
@@ -109,7 +119,8 @@ enum SmallKernelAllocation {
     static let maximumK = 31
     /// Whether the running core's small kernels allocate; the others are left alone. A variable so that the tests
     /// can take the path on any CPU.
-    nonisolated(unsafe) static var affected: Bool = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(BLASCore.current)
+    nonisolated(unsafe) static var affected: Bool = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(
+        BLASCore.current)
 
     @inline(__always)
     static func applies(transA: Bool, transB: Bool, rows: Int, columns: Int, k: Int) -> Bool {

@@ -13,8 +13,10 @@ public struct ConvGeometry: Equatable, Sendable {
     /// Columns of the column matrix: one per output pixel.
     public var colCols: Int { outH * outW }
 
-    public init(channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int = 1,
-                strideW: Int = 1, padding: Padding) {
+    public init(
+        channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int = 1,
+        strideW: Int = 1, padding: Padding
+    ) {
         self.channels = channels; self.height = height; self.width = width
         self.kernelH = kernelH; self.kernelW = kernelW; self.strideH = strideH; self.strideW = strideW
         switch padding {
@@ -42,8 +44,10 @@ public struct ConvGeometry: Equatable, Sendable {
 extension ConvGeometry {
     /// The output shape (N, `outChannels`, OH, OW) of a convolution layer over input `s` (N, C, H, W), or why the
     /// input does not fit: a rank other than 4, C other than `channels`, or a plane smaller than the kernel.
-    static func outputShape(_ s: [Int], of kind: String, channels: Int, outChannels: Int,
-                            _ geometry: ([Int]) -> ConvGeometry) throws -> [Int] {
+    static func outputShape(
+        _ s: [Int], of kind: String, channels: Int, outChannels: Int,
+        _ geometry: ([Int]) -> ConvGeometry
+    ) throws -> [Int] {
         try expectRank(s, 4, kind)
         guard s[1] == channels else {
             throw ShapeError("\(kind) expects \(channels) input channels, got \(s[1]) (input \(s))")
@@ -65,8 +69,11 @@ public enum Padding: Equatable, Sendable {
 
     /// Padding by side, as `.explicit(p)` when all four are p: symmetric padding keeps its fast paths (Winograd).
     public static func explicit(top: Int, bottom: Int, left: Int, right: Int) -> Padding {
-        top == bottom && top == left && top == right ? .explicit(top) : .sides(top: top, bottom: bottom, left: left,
-                                                                                right: right)
+        top == bottom && top == left && top == right
+            ? .explicit(top)
+            : .sides(
+                top: top, bottom: bottom, left: left,
+                right: right)
     }
 
     public var name: String {
@@ -153,8 +160,10 @@ func validRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
 
 /// The direct convolution of one image, the oracle for im2col + GEMM.
 /// x (C, H, W), w (O, C, KH, KW), bias (O) or nil, y (O, OH, OW).
-public func conv2dNaive(_ x: UnsafePointer<Float>, _ g: ConvGeometry, weight w: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, outChannels: Int, _ y: UnsafeMutablePointer<Float>) {
+public func conv2dNaive(
+    _ x: UnsafePointer<Float>, _ g: ConvGeometry, weight w: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, outChannels: Int, _ y: UnsafeMutablePointer<Float>
+) {
     for o in 0..<outChannels {
         for oy in 0..<g.outH {
             for ox in 0..<g.outW {
@@ -165,7 +174,8 @@ public func conv2dNaive(_ x: UnsafePointer<Float>, _ g: ConvGeometry, weight w: 
                             let iy = oy * g.strideH - g.padTop + ki
                             let ix = ox * g.strideW - g.padLeft + kj
                             if iy < 0 || iy >= g.height || ix < 0 || ix >= g.width { continue }
-                            s += Double(x[(c * g.height + iy) * g.width + ix])
+                            s +=
+                                Double(x[(c * g.height + iy) * g.width + ix])
                                 * Double(w[((o * g.channels + c) * g.kernelH + ki) * g.kernelW + kj])
                         }
                     }

@@ -38,23 +38,29 @@ public enum Parallel {
     /// Calls `body(state, range)` for disjoint ranges covering `0..<count`, in parallel when worthwhile (a single
     /// chunk runs inline: `WorkerPool.run`).
     /// - Parameter cost: work per index in "element operations", to decide whether to go parallel.
-    public static func forEachChunk<State>(_ count: Int, cost: Int = 1, with state: State,
-                                           _ body: @escaping (State, Range<Int>) -> Void) {
+    public static func forEachChunk<State>(
+        _ count: Int, cost: Int = 1, with state: State,
+        _ body: @escaping (State, Range<Int>) -> Void
+    ) {
         let chunks = chunkCount(count, cost: cost)
         pool.run(chunks, RangeJob(state: state, body: body, count: count, chunks: chunks))
     }
 
     /// Like `forEachChunk`, also passing each chunk's index, which is below `threads`: for per-chunk scratch memory
     /// taken from one buffer made up front (`Workspace.forEachChunk`) instead of an allocation per call.
-    public static func forEachChunkIndexed<State>(_ count: Int, cost: Int = 1, with state: State,
-                                                  _ body: @escaping (State, Int, Range<Int>) -> Void) {
+    public static func forEachChunkIndexed<State>(
+        _ count: Int, cost: Int = 1, with state: State,
+        _ body: @escaping (State, Int, Range<Int>) -> Void
+    ) {
         let chunks = chunkCount(count, cost: cost)
         pool.run(chunks, IndexedRangeJob(state: state, body: body, count: count, chunks: chunks))
     }
 
     /// Calls `body(state, i)` for every `i` in `0..<count`, in parallel when worthwhile.
-    public static func forEach<State>(_ count: Int, cost: Int = 1, with state: State,
-                                      _ body: @escaping (State, Int) -> Void) {
+    public static func forEach<State>(
+        _ count: Int, cost: Int = 1, with state: State,
+        _ body: @escaping (State, Int) -> Void
+    ) {
         let chunks = chunkCount(count, cost: cost)
         pool.run(chunks, ElementJob(state: state, body: body, count: count, chunks: chunks))
     }

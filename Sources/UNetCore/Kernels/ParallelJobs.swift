@@ -53,6 +53,8 @@ struct ScratchJob<T, State>: ChunkJob {
     let base: UnsafeMutableRawPointer
     let stride, count, chunks: Int
     func run(_ c: Int) {
-        body(state, (base + c * stride).assumingMemoryBound(to: T.self), Parallel.chunkRange(c, of: chunks, count: count))
+        body(
+            state, (base + c * stride).assumingMemoryBound(to: T.self), Parallel.chunkRange(c, of: chunks, count: count)
+        )
     }
 }

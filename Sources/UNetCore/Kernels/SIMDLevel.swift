@@ -32,16 +32,18 @@ public enum SIMDLevel: Int, CaseIterable, Comparable, Sendable, CustomStringConv
     public static let supported: [SIMDLevel] = allCases.filter { $0 <= best(for: .host) }
 
     /// The level the layers use.
-    public static let active = chosen(best: best(for: .host),
-                                      requested: ProcessInfo.processInfo.environment[overrideVariable])
+    public static let active = chosen(
+        best: best(for: .host),
+        requested: ProcessInfo.processInfo.environment[overrideVariable])
 }
 
 /// `ConvGeometry` as `CKernels` takes it (one plane, square kernel).
 @inline(__always)
 func cGeometry(_ g: ConvGeometry) -> unet_dw_geometry {
-    unet_dw_geometry(height: Int32(g.height), width: Int32(g.width), outH: Int32(g.outH), outW: Int32(g.outW),
-                     kernel: Int32(g.kernelW), strideH: Int32(g.strideH), strideW: Int32(g.strideW),
-                     padTop: Int32(g.padTop), padLeft: Int32(g.padLeft))
+    unet_dw_geometry(
+        height: Int32(g.height), width: Int32(g.width), outH: Int32(g.outH), outW: Int32(g.outW),
+        kernel: Int32(g.kernelW), strideH: Int32(g.strideH), strideW: Int32(g.strideW),
+        padTop: Int32(g.padTop), padLeft: Int32(g.padLeft))
 }
 
 /// The vector kernels take square kernels whose plane fits in Int32; everything else runs the Swift kernels.

@@ -76,7 +76,7 @@ struct WinogradPlan {
 /// Bᵀ d for the input tile: 6 -> 6.
 @inline(__always)
 private func inputTransform<V: SIMD>(_ d: UnsafePointer<V>, _ ds: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
-    where V.Scalar == Float {
+where V.Scalar == Float {
     let (d0, d1, d2, d3, d4, d5) = (d[0], d[ds], d[2 * ds], d[3 * ds], d[4 * ds], d[5 * ds])
     r[0] = 4 * d0 - 5 * d2 + d4
     r[rs] = -4 * (d1 + d2) + d3 + d4
@@ -89,7 +89,7 @@ private func inputTransform<V: SIMD>(_ d: UnsafePointer<V>, _ ds: Int, _ r: Unsa
 /// Aᵀ m for the output tile: 6 -> 4.
 @inline(__always)
 private func outputTransform<V: SIMD>(_ m: UnsafePointer<V>, _ ms: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
-    where V.Scalar == Float {
+where V.Scalar == Float {
     let (m0, m1, m2, m3, m4, m5) = (m[0], m[ms], m[2 * ms], m[3 * ms], m[4 * ms], m[5 * ms])
     let (s12, d12, s34, d34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4)
     r[0] = m0 + s12 + s34
@@ -101,7 +101,7 @@ private func outputTransform<V: SIMD>(_ m: UnsafePointer<V>, _ ms: Int, _ r: Uns
 /// A dy, the adjoint of `outputTransform`: 4 -> 6.
 @inline(__always)
 private func outputAdjoint<V: SIMD>(_ y: UnsafePointer<V>, _ ys: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
-    where V.Scalar == Float {
+where V.Scalar == Float {
     let (y0, y1, y2, y3) = (y[0], y[ys], y[2 * ys], y[3 * ys])
     r[0] = y0
     r[rs] = y0 + y1 + y2 + y3
@@ -114,7 +114,7 @@ private func outputAdjoint<V: SIMD>(_ y: UnsafePointer<V>, _ ys: Int, _ r: Unsaf
 /// G g for the kernel: 3 -> 6.
 @inline(__always)
 private func kernelTransform<V: SIMD>(_ g: UnsafePointer<V>, _ gs: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
-    where V.Scalar == Float {
+where V.Scalar == Float {
     let (g0, g1, g2) = (g[0], g[gs], g[2 * gs])
     r[0] = g0 / 4
     r[rs] = -(g0 + g1 + g2) / 6
@@ -127,7 +127,7 @@ private func kernelTransform<V: SIMD>(_ g: UnsafePointer<V>, _ gs: Int, _ r: Uns
 /// Gᵀ du, the adjoint of `kernelTransform`: 6 -> 3.
 @inline(__always)
 private func kernelAdjoint<V: SIMD>(_ u: UnsafePointer<V>, _ us: Int, _ r: UnsafeMutablePointer<V>, _ rs: Int)
-    where V.Scalar == Float {
+where V.Scalar == Float {
     let (u0, u1, u2, u3, u4, u5) = (u[0], u[us], u[2 * us], u[3 * us], u[4 * us], u[5 * us])
     r[0] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24
     r[rs] = (u2 - u1) / 6 + (u3 - u4) / 12
@@ -141,13 +141,17 @@ private func kernelAdjoint<V: SIMD>(_ u: UnsafePointer<V>, _ us: Int, _ r: Unsaf
 /// U's contiguous axis (input channels, or output channels when flipped), so every ξ row is stored eight floats
 /// at a time. (The flipped case once ran its lanes along input channels and stored one float per cache line:
 /// at 1024x512 channels it took longer than the input-gradient convolution it fed.)
-func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
-                              _ u: UnsafeMutablePointer<Float>) {
+func winogradTransformKernels(
+    _ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
+    _ u: UnsafeMutablePointer<Float>
+) {
     let plane = o * c
     // Lanes run along `inner`; `outer` indexes the rest. Unflipped: outer = o, inner = c. Flipped: outer = c, inner = o.
     let (outer, inner) = flipped ? (c, o) : (o, c)
-    Workspace.shared.forEachChunk(outer, cost: inner * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36,
-                                  with: (w, c, flipped, u, plane, inner)) { state, s, range in
+    Workspace.shared.forEachChunk(
+        outer, cost: inner * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36,
+        with: (w, c, flipped, u, plane, inner)
+    ) { state, s, range in
         let (w, c, flipped, u, plane, inner) = state
         let (g, t, r) = (s, s + 9, s + 27)
         for j in range {
@@ -172,11 +176,15 @@ func winogradTransformKernels(_ w: UnsafePointer<Float>, o: Int, c: Int, flipped
 }
 
 /// dw (O, C, 3, 3) += Gᵀ dU G for dU (36, O, C), eight input channels at a time along dU's contiguous axis.
-func winogradAccumulateKernelGradient(_ du: UnsafePointer<Float>, o: Int, c: Int,
-                                      _ dw: UnsafeMutablePointer<Float>) {
+func winogradAccumulateKernelGradient(
+    _ du: UnsafePointer<Float>, o: Int, c: Int,
+    _ dw: UnsafeMutablePointer<Float>
+) {
     let plane = o * c
-    Workspace.shared.forEachChunk(o, cost: c * 200, scratch: SIMD8<Float>.self, capacity: 36 + 18 + 9,
-                                  with: (du, c, dw, plane)) { state, s, range in
+    Workspace.shared.forEachChunk(
+        o, cost: c * 200, scratch: SIMD8<Float>.self, capacity: 36 + 18 + 9,
+        with: (du, c, dw, plane)
+    ) { state, s, range in
         let (du, c, dw, plane) = state
         let (r, t, g) = (s, s + 36, s + 54)
         for oi in range {
@@ -215,10 +223,14 @@ extension WinogradPlan {
     /// V (36, channels, Tc) = Bᵀ d B for the 6x6 input patches (padding 1, zeros outside) of tiles
     /// `start..<start+count` of x (N, channels, H, W). Eight horizontally adjacent tiles go through the
     /// transform together, one per vector lane, so each ξ row of V is written eight floats at a time.
-    func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
-                        _ v: UnsafeMutablePointer<Float>) {
-        Workspace.shared.forEachChunk(channels, cost: count * 150, scratch: SIMD8<Float>.self,
-                                      capacity: WinogradPlan.inputScratch, with: (self, x, channels, start, count, v)) {
+    func transformInput(
+        _ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
+        _ v: UnsafeMutablePointer<Float>
+    ) {
+        Workspace.shared.forEachChunk(
+            channels, cost: count * 150, scratch: SIMD8<Float>.self,
+            capacity: WinogradPlan.inputScratch, with: (self, x, channels, start, count, v)
+        ) {
             state, s, range in
             let (plan, x, channels, start, count, v) = state
             plan.transformInput(x, channels: channels, start: start, count: count, v, range, scratch: s)
@@ -229,44 +241,48 @@ extension WinogradPlan {
     static let inputScratch = 72 + 36 + 5
 
     /// `transformInput` for the channels in `range`, on the calling thread, with `inputScratch` vectors of scratch.
-    func transformInput(_ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
-                        _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>,
-                        scratch s: UnsafeMutablePointer<SIMD8<Float>>) {
-            let plane = channels * count
-            for ci in range {
-                let (d, t) = (s, s + 36)
-                let f = UnsafeMutableRawPointer(s + 72).bindMemory(to: Float.self, capacity: 288 + 40)
-                let seg = f + 288
-                var tl = 0
-                while tl < count {
-                    let g = lanes(tl, start: start, count: count)
-                    let (img, oy, ox) = tileOrigin(start + tl)
-                    let xc = x + (img * channels + ci) * h * w
-                    let (y0, x0, span) = (oy - 1, ox - 1, 4 * g + 2)
-                    let inside = x0 >= 0 && x0 + span <= w
-                    if g == 8 && inside && y0 >= 0 && y0 + 6 <= h {
-                        // Eight whole tiles inside the image: each row's 34 floats deinterleaved by four in
-                        // registers (lane k of column j is src[4k + j]) instead of gathered through `f`.
-                        for i in 0..<6 { deinterleaveRow(xc + (y0 + i) * w + x0, d + i * 6) }
-                    } else {
-                        gatherTiles(xc, y0: y0, x0: x0, g: g, span: span, inside: inside, f, seg, d)
-                    }
-                    for col in 0..<6 { inputTransform(d + col, 6, t + col, 6) }  // t = Bᵀ d
-                    for row in 0..<6 { inputTransform(t + row * 6, 1, d + row * 6, 1) }  // d = t B
-                    let dst = v + ci * count + tl
-                    storeLanes(d, 36, g, dst, plane)
-                    tl += g
+    func transformInput(
+        _ x: UnsafePointer<Float>, channels: Int, start: Int, count: Int,
+        _ v: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+        scratch s: UnsafeMutablePointer<SIMD8<Float>>
+    ) {
+        let plane = channels * count
+        for ci in range {
+            let (d, t) = (s, s + 36)
+            let f = UnsafeMutableRawPointer(s + 72).bindMemory(to: Float.self, capacity: 288 + 40)
+            let seg = f + 288
+            var tl = 0
+            while tl < count {
+                let g = lanes(tl, start: start, count: count)
+                let (img, oy, ox) = tileOrigin(start + tl)
+                let xc = x + (img * channels + ci) * h * w
+                let (y0, x0, span) = (oy - 1, ox - 1, 4 * g + 2)
+                let inside = x0 >= 0 && x0 + span <= w
+                if g == 8 && inside && y0 >= 0 && y0 + 6 <= h {
+                    // Eight whole tiles inside the image: each row's 34 floats deinterleaved by four in
+                    // registers (lane k of column j is src[4k + j]) instead of gathered through `f`.
+                    for i in 0..<6 { deinterleaveRow(xc + (y0 + i) * w + x0, d + i * 6) }
+                } else {
+                    gatherTiles(xc, y0: y0, x0: x0, g: g, span: span, inside: inside, f, seg, d)
                 }
+                for col in 0..<6 { inputTransform(d + col, 6, t + col, 6) }  // t = Bᵀ d
+                for row in 0..<6 { inputTransform(t + row * 6, 1, d + row * 6, 1) }  // d = t B
+                let dst = v + ci * count + tl
+                storeLanes(d, 36, g, dst, plane)
+                tl += g
             }
+        }
     }
 
     /// The 6x6 input patches of `g` tiles in one tile row, lane k holding tile k, through plain floats
     /// (f[(row * 6 + column) * 8 + lane]); a row that crosses the image edge is first copied into `seg` with its
     /// zero padding.
     @inline(__always)
-    private func gatherTiles(_ xc: UnsafePointer<Float>, y0: Int, x0: Int, g: Int, span: Int, inside: Bool,
-                             _ f: UnsafeMutablePointer<Float>, _ seg: UnsafeMutablePointer<Float>,
-                             _ d: UnsafeMutablePointer<SIMD8<Float>>) {
+    private func gatherTiles(
+        _ xc: UnsafePointer<Float>, y0: Int, x0: Int, g: Int, span: Int, inside: Bool,
+        _ f: UnsafeMutablePointer<Float>, _ seg: UnsafeMutablePointer<Float>,
+        _ d: UnsafeMutablePointer<SIMD8<Float>>
+    ) {
         if g < 8 || y0 < 0 || y0 + 6 > h { f.update(repeating: 0, count: 288) }
         for i in 0..<6 {
             let iy = y0 + i
@@ -288,15 +304,20 @@ extension WinogradPlan {
     /// y (N, outChannels, H, W) tiles `start..<start+count` = Aᵀ M A (+ bias), cropped at the image edge, for
     /// M (36, outChannels, Tc).
     /// With `rectify`, max(·, 0) too: a ReLU fused into the convolution (`Conv2D.rectifiesOutput`).
-    func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
-                         bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
-        Workspace.shared.forEachChunk(outChannels, cost: count * 120, scratch: SIMD8<Float>.self,
-                                      capacity: WinogradPlan.outputScratch,
-                                      with: (self, m, outChannels, start, count, bias, rectify, y)) {
+    func transformOutput(
+        _ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
+        bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>
+    ) {
+        Workspace.shared.forEachChunk(
+            outChannels, cost: count * 120, scratch: SIMD8<Float>.self,
+            capacity: WinogradPlan.outputScratch,
+            with: (self, m, outChannels, start, count, bias, rectify, y)
+        ) {
             state, s, range in
             let (plan, m, outChannels, start, count, bias, rectify, y) = state
-            plan.transformOutput(m, outChannels: outChannels, start: start, count: count, bias: bias, rectify: rectify,
-                                 y, range, scratch: s)
+            plan.transformOutput(
+                m, outChannels: outChannels, start: start, count: count, bias: bias, rectify: rectify,
+                y, range, scratch: s)
         }
     }
 
@@ -304,54 +325,61 @@ extension WinogradPlan {
     static let outputScratch = 36 + 24 + 16 + 16
 
     /// `transformOutput` for the output channels in `range`, on the calling thread, with `outputScratch` vectors.
-    func transformOutput(_ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
-                         bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>,
-                         _ range: Range<Int>, scratch s: UnsafeMutablePointer<SIMD8<Float>>) {
-            let plane = outChannels * count
-            for oi in range {
-                let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
-                let (r, t, q) = (s, s + 36, s + 60)
-                let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)
-                var tl = 0
-                while tl < count {
-                    let g = lanes(tl, start: start, count: count)
-                    loadLanes(m + oi * count + tl, plane, g, r, 36)
-                    for col in 0..<6 { outputTransform(r + col, 6, t + col, 6) }  // t (4, 6) = Aᵀ r
-                    for row in 0..<4 { outputTransform(t + row * 6, 1, q + row * 4, 1) }  // q (4, 4) = t A
-                    let raw = UnsafeMutableRawPointer(f)
-                    if rectify {
-                        let zero = SIMD8<Float>()
-                        for k in 0..<16 {
-                            let v = q[k] + b
-                            raw.storeBytes(of: v.replacing(with: zero, where: v .< zero), toByteOffset: k * 32,
-                                           as: SIMD8<Float>.self)
-                        }
-                    } else {
-                        for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
+    func transformOutput(
+        _ m: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
+        bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>,
+        _ range: Range<Int>, scratch s: UnsafeMutablePointer<SIMD8<Float>>
+    ) {
+        let plane = outChannels * count
+        for oi in range {
+            let b = SIMD8<Float>(repeating: bias?[oi] ?? 0)
+            let (r, t, q) = (s, s + 36, s + 60)
+            let f = UnsafeMutableRawPointer(s + 76).bindMemory(to: Float.self, capacity: 128)
+            var tl = 0
+            while tl < count {
+                let g = lanes(tl, start: start, count: count)
+                loadLanes(m + oi * count + tl, plane, g, r, 36)
+                for col in 0..<6 { outputTransform(r + col, 6, t + col, 6) }  // t (4, 6) = Aᵀ r
+                for row in 0..<4 { outputTransform(t + row * 6, 1, q + row * 4, 1) }  // q (4, 4) = t A
+                let raw = UnsafeMutableRawPointer(f)
+                if rectify {
+                    let zero = SIMD8<Float>()
+                    for k in 0..<16 {
+                        let v = q[k] + b
+                        raw.storeBytes(
+                            of: v.replacing(with: zero, where: v .< zero), toByteOffset: k * 32,
+                            as: SIMD8<Float>.self)
                     }
-                    let (img, oy, ox) = tileOrigin(start + tl)
-                    let yc = y + (img * outChannels + oi) * h * w
-                    let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
-                    for i in 0..<rows {
-                        let (dst, fi) = (yc + (oy + i) * w + ox, f + i * 32)
-                        if cols == 32 {
-                            for k in 0..<8 { for j in 0..<4 { dst[4 * k + j] = fi[j * 8 + k] } }
-                        } else {
-                            for c in 0..<cols { dst[c] = fi[(c % 4) * 8 + c / 4] }
-                        }
-                    }
-                    tl += g
+                } else {
+                    for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
                 }
+                let (img, oy, ox) = tileOrigin(start + tl)
+                let yc = y + (img * outChannels + oi) * h * w
+                let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
+                for i in 0..<rows {
+                    let (dst, fi) = (yc + (oy + i) * w + ox, f + i * 32)
+                    if cols == 32 {
+                        for k in 0..<8 { for j in 0..<4 { dst[4 * k + j] = fi[j * 8 + k] } }
+                    } else {
+                        for c in 0..<cols { dst[c] = fi[(c % 4) * 8 + c / 4] }
+                    }
+                }
+                tl += g
             }
+        }
     }
 
     /// D (36, outChannels, Tc) = A dY Aᵀ for the 4x4 output-gradient tiles (zeros past the edge) of dy.
-    func transformOutputGradient(_ dy: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
-                                 _ dm: UnsafeMutablePointer<Float>) {
+    func transformOutputGradient(
+        _ dy: UnsafePointer<Float>, outChannels: Int, start: Int, count: Int,
+        _ dm: UnsafeMutablePointer<Float>
+    ) {
         let plane = outChannels * count
-        Workspace.shared.forEachChunk(outChannels, cost: count * 120, scratch: SIMD8<Float>.self,
-                                      capacity: 16 + 24 + 36 + 16,
-                                      with: (self, dy, outChannels, start, count, dm, plane)) { state, s, range in
+        Workspace.shared.forEachChunk(
+            outChannels, cost: count * 120, scratch: SIMD8<Float>.self,
+            capacity: 16 + 24 + 36 + 16,
+            with: (self, dy, outChannels, start, count, dm, plane)
+        ) { state, s, range in
             let (plan, dy, outChannels, start, count, dm, plane) = state
             let (h, w) = (plan.h, plan.w)
             for oi in range {
@@ -402,8 +430,10 @@ private func deinterleaveRow(_ src: UnsafePointer<Float>, _ d: UnsafeMutablePoin
 
 /// dst[k * stride + lane] = src[k][lane] for k in 0..<vectors and the first `lanes` lanes.
 @inline(__always)
-private func storeLanes(_ src: UnsafePointer<SIMD8<Float>>, _ vectors: Int, _ lanes: Int,
-                        _ dst: UnsafeMutablePointer<Float>, _ stride: Int) {
+private func storeLanes(
+    _ src: UnsafePointer<SIMD8<Float>>, _ vectors: Int, _ lanes: Int,
+    _ dst: UnsafeMutablePointer<Float>, _ stride: Int
+) {
     if lanes == 8 {
         for k in 0..<vectors { UnsafeMutableRawPointer(dst + k * stride).storeBytes(of: src[k], as: SIMD8<Float>.self) }
     } else {
@@ -413,8 +443,10 @@ private func storeLanes(_ src: UnsafePointer<SIMD8<Float>>, _ vectors: Int, _ la
 
 /// dst[k][lane] = src[k * stride + lane] for k in 0..<vectors (lanes past `lanes` are zero).
 @inline(__always)
-private func loadLanes(_ src: UnsafePointer<Float>, _ stride: Int, _ lanes: Int,
-                       _ dst: UnsafeMutablePointer<SIMD8<Float>>, _ vectors: Int) {
+private func loadLanes(
+    _ src: UnsafePointer<Float>, _ stride: Int, _ lanes: Int,
+    _ dst: UnsafeMutablePointer<SIMD8<Float>>, _ vectors: Int
+) {
     if lanes == 8 {
         for k in 0..<vectors { dst[k] = UnsafeRawPointer(src + k * stride).loadUnaligned(as: SIMD8<Float>.self) }
     } else {
@@ -431,8 +463,10 @@ private func loadLanes(_ src: UnsafePointer<Float>, _ stride: Int, _ lanes: Int,
 /// y (N, O, H, W) = conv3x3_same(x (N, C, H, W), kernels) + bias, with the kernels already transformed:
 /// u (36, O, C) from `winogradTransformKernels`. Overwrites y. Layers of few channels take their tiles in
 /// cache-sized blocks (`winogradConvolveInBlocks`).
-func winogradConvolve(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
-                      bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
+func winogradConvolve(
+    _ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>
+) {
     let blocked = max(plan.c, plan.o) <= ConvolutionAlgorithms.winogradBlockedChannels
     if ConvolutionAlgorithms.winogradBlocksEnabled && blocked {
         winogradConvolveInBlocks(x, plan, kernels: u, bias: bias, rectify: rectify, y)
@@ -471,8 +505,10 @@ extension WinogradPlan {
 /// through L3 and take most of the layer (`unet-bench --winograd-parts`; Examples/benchmarks/RESULTS.md). Blocks go
 /// to threads in a fixed pattern and each is computed by one thread alone,
 /// so the output does not depend on timing.
-func winogradConvolveInBlocks(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>) {
+func winogradConvolveInBlocks(
+    _ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>
+) {
     let tiles = plan.blockTiles
     let blocks = (plan.tiles + tiles - 1) / tiles
     let threads = max(1, min(Parallel.threads, blocks))
@@ -480,30 +516,38 @@ func winogradConvolveInBlocks(_ x: UnsafePointer<Float>, _ plan: WinogradPlan, k
     let scratch = max(WinogradPlan.inputScratch, WinogradPlan.outputScratch) * 8
     let perThread = (2 * buffer + scratch + 15) / 16 * 16
     let base = Workspace.shared.buffer(.winogradInput, count: perThread * threads)
-    let state = (x: x, plan: plan, u: u, bias: bias, rectify: rectify, y: y, base: base, perThread: perThread,
-                 buffer: buffer, tiles: tiles, blocks: blocks, threads: threads)
-    GEMMThreading.runSingleThreaded(threads, ChunkIndexJob(state: state) { s, t in
-        let v = s.base + t * s.perThread, m = v + s.buffer
-        let scratch = UnsafeMutableRawPointer(m + s.buffer).bindMemory(to: SIMD8<Float>.self,
-                                                                       capacity: WinogradPlan.inputScratch)
-        let (c, o) = (s.plan.c, s.plan.o)
-        var b = t
-        while b < s.blocks {
-            let start = b * s.tiles, count = min(s.tiles, s.plan.tiles - b * s.tiles)
-            s.plan.transformInput(s.x, channels: c, start: start, count: count, v, 0..<c, scratch: scratch)
-            for xi in 0..<36 {
-                gemm(m: o, n: count, k: c, s.u + xi * o * c, v + xi * c * count, m + xi * o * count)
+    let state = (
+        x: x, plan: plan, u: u, bias: bias, rectify: rectify, y: y, base: base, perThread: perThread,
+        buffer: buffer, tiles: tiles, blocks: blocks, threads: threads
+    )
+    GEMMThreading.runSingleThreaded(
+        threads,
+        ChunkIndexJob(state: state) { s, t in
+            let v = s.base + t * s.perThread, m = v + s.buffer
+            let scratch = UnsafeMutableRawPointer(m + s.buffer).bindMemory(
+                to: SIMD8<Float>.self,
+                capacity: WinogradPlan.inputScratch)
+            let (c, o) = (s.plan.c, s.plan.o)
+            var b = t
+            while b < s.blocks {
+                let start = b * s.tiles, count = min(s.tiles, s.plan.tiles - b * s.tiles)
+                s.plan.transformInput(s.x, channels: c, start: start, count: count, v, 0..<c, scratch: scratch)
+                for xi in 0..<36 {
+                    gemm(m: o, n: count, k: c, s.u + xi * o * c, v + xi * c * count, m + xi * o * count)
+                }
+                s.plan.transformOutput(
+                    m, outChannels: o, start: start, count: count, bias: s.bias, rectify: s.rectify,
+                    s.y, 0..<o, scratch: scratch)
+                b += s.threads
             }
-            s.plan.transformOutput(m, outChannels: o, start: start, count: count, bias: s.bias, rectify: s.rectify,
-                                   s.y, 0..<o, scratch: scratch)
-            b += s.threads
-        }
-    })
+        })
 }
 
 /// M_ξ (O, Tc) = U_ξ (O, C) · V_ξ (C, Tc) for the 36 ξ of one chunk of `count` tiles, one whole product per thread.
-func winogradProducts(o: Int, c: Int, count: Int, _ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-                      _ m: UnsafeMutablePointer<Float>) {
+func winogradProducts(
+    o: Int, c: Int, count: Int, _ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+    _ m: UnsafeMutablePointer<Float>
+) {
     independentProducts(36, with: (o, c, count, u, v, m)) { s, xi in
         let (o, c, count, u, v, m) = s
         gemm(m: o, n: count, k: c, u + xi * o * c, v + xi * c * count, m + xi * o * count)
@@ -513,9 +557,11 @@ func winogradProducts(o: Int, c: Int, count: Int, _ u: UnsafePointer<Float>, _ v
 /// The forward of a 3x3 stride-1 "same" convolution by Winograd F(4x4, 3x3).
 /// x (N, C, H, W), w (O, C, 3, 3), bias (O) or nil, y (N, O, H, W) overwritten. `transformed`, when given, is
 /// `weight` already transformed (`WinogradKernelCache`); else the kernels are transformed into the workspace.
-public func conv2dWinograd(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>,
-                           transformed: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>?, outChannels o: Int,
-                           rectify: Bool = false, _ y: UnsafeMutablePointer<Float>) {
+public func conv2dWinograd(
+    _ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>,
+    transformed: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>?, outChannels o: Int,
+    rectify: Bool = false, _ y: UnsafeMutablePointer<Float>
+) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
     var u = transformed
     if u == nil {
@@ -528,10 +574,12 @@ public func conv2dWinograd(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w:
 
 /// The backward of `conv2dWinograd`: dw (O, C, 3, 3) += dL/dw, and dx (N, C, H, W) = dL/dx (overwritten) if given.
 /// x (N, C, H, W), dy (N, O, H, W).
-public func conv2dWinogradBackward(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
-                                   weight: UnsafePointer<Float>, outChannels o: Int, _ dy: UnsafePointer<Float>,
-                                   weightGradient dw: UnsafeMutablePointer<Float>,
-                                   inputGradient dx: UnsafeMutablePointer<Float>?) {
+public func conv2dWinogradBackward(
+    _ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int,
+    weight: UnsafePointer<Float>, outChannels o: Int, _ dy: UnsafePointer<Float>,
+    weightGradient dw: UnsafeMutablePointer<Float>,
+    inputGradient dx: UnsafeMutablePointer<Float>?
+) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
     let du = Workspace.shared.buffer(.winogradWeightGradient, count: 36 * o * c)
     let a = Workspace.shared.buffer(.winogradInput, count: plan.bufferCount)
@@ -545,8 +593,9 @@ public func conv2dWinogradBackward(_ x: UnsafePointer<Float>, n: Int, c: Int, h:
         independentProducts(36, with: (o, c, count, a, b, du, first)) { s, xi in
             let (o, c, count, a, b, du, first) = s
             // dU_ξ (O, C) (+)= D_ξ (O, Tc) · V_ξᵀ (Tc, C), chunks summed in order
-            gemm(transB: true, m: o, n: c, k: count, b + xi * o * count, a + xi * c * count,
-                 beta: first ? 0 : 1, du + xi * o * c)
+            gemm(
+                transB: true, m: o, n: c, k: count, b + xi * o * count, a + xi * c * count,
+                beta: first ? 0 : 1, du + xi * o * c)
         }
         start += count
     }

@@ -29,8 +29,9 @@ final class WinogradKernelCache {
         let count = 36 * o * c
         if let key, key.version == weight.version, key.o == o, key.c == c, let kernels {
             #if DEBUG
-            precondition(source.elementsEqual(weight.value.buffer),
-                         "weights changed without Parameter.noteValueChanged(): the transformed kernels are stale")
+            precondition(
+                source.elementsEqual(weight.value.buffer),
+                "weights changed without Parameter.noteValueChanged(): the transformed kernels are stale")
             #endif
             return UnsafePointer(kernels)
         }

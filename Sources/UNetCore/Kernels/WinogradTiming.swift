@@ -5,7 +5,8 @@ import Dispatch
 /// machine move too much to tune by; a stage's best of many repeats is steady enough to tune one transform against
 /// another.
 public func winogradStageSeconds(n: Int, c: Int, o: Int, h: Int, w: Int, repeats: Int = 10)
-    -> (input: Double, products: Double, output: Double) {
+    -> (input: Double, products: Double, output: Double)
+{
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
     var rng = RandomGenerator(seed: 9)
     let x = Tensor(zeros: [n, c, h, w]), weight = Tensor(zeros: [o, c, 3, 3]), y = Tensor(zeros: [n, o, h, w])
@@ -28,7 +29,9 @@ public func winogradStageSeconds(n: Int, c: Int, o: Int, h: Int, w: Int, repeats
             let count = min(plan.chunk, plan.tiles - start)
             parts.0 += seconds { plan.transformInput(x.data, channels: c, start: start, count: count, v) }
             parts.1 += seconds { winogradProducts(o: o, c: c, count: count, u, v, m) }
-            parts.2 += seconds { plan.transformOutput(m, outChannels: o, start: start, count: count, bias: nil, y.data) }
+            parts.2 += seconds {
+                plan.transformOutput(m, outChannels: o, start: start, count: count, bias: nil, y.data)
+            }
             start += count
         }
         best = (min(best.input, parts.0), min(best.products, parts.1), min(best.output, parts.2))

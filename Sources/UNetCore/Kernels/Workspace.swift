@@ -12,7 +12,7 @@ public final class Workspace {
     /// `augmentedWeights`: a small convolution's weights with its bias as one more column.
     public enum Slot: Int, CaseIterable {
         case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient,
-             scratch, augmentedWeights
+            scratch, augmentedWeights
     }
 
     private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] =
@@ -36,14 +36,19 @@ public final class Workspace {
     /// from the `scratch` slot. Swift's `withUnsafeTemporaryAllocation` goes to the heap above a small size, which
     /// in the Winograd transforms meant one malloc per channel. `body(state, scratch, range)` captures nothing
     /// (see `Parallel`).
-    public func forEachChunk<T, State>(_ count: Int, cost: Int, scratch type: T.Type, capacity: Int, with state: State,
-                                       _ body: @escaping (State, UnsafeMutablePointer<T>, Range<Int>) -> Void) {
+    public func forEachChunk<T, State>(
+        _ count: Int, cost: Int, scratch type: T.Type, capacity: Int, with state: State,
+        _ body: @escaping (State, UnsafeMutablePointer<T>, Range<Int>) -> Void
+    ) {
         let floats = (capacity * MemoryLayout<T>.stride + 3) / 4
         let stride = (floats + 15) / 16 * 16
         let base = UnsafeMutableRawPointer(buffer(.scratch, count: stride * max(Parallel.threads, 1)))
         let chunks = Parallel.chunkCount(count, cost: cost)
-        Parallel.run(chunks, ScratchJob(state: state, body: body, base: base, stride: stride * 4, count: count,
-                                        chunks: chunks))
+        Parallel.run(
+            chunks,
+            ScratchJob(
+                state: state, body: body, base: base, stride: stride * 4, count: count,
+                chunks: chunks))
     }
 
     /// Bytes held, for `engine.status`.

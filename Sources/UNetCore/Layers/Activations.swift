@@ -101,7 +101,11 @@ public final class Softmax: UnaryLayer {
 /// The logistic function, written to stay finite for large |x|.
 @inline(__always)
 public func sigmoid(_ x: Float) -> Float {
-    x >= 0 ? 1 / (1 + expf(-x)) : { let e = expf(x); return e / (1 + e) }()
+    x >= 0
+        ? 1 / (1 + expf(-x))
+        : {
+            let e = expf(x); return e / (1 + e)
+        }()
 }
 
 /// Numerically stable softmax over dim 1 of x (N, C, ...), written into y.

@@ -88,8 +88,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
                 let (g, b) = (layer.weight.value.data[ch], layer.bias.value.data[ch])
                 for i in 0..<n {
                     let off = (i * c + ch) * p
-                    normalizeAffine(x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b,
-                                    xhat: xhat.map { $0.data + off }, y.data + off)
+                    normalizeAffine(
+                        x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b,
+                        xhat: xhat.map { $0.data + off }, y.data + off)
                 }
             }
         }
@@ -127,8 +128,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             let k = layer.weight.value.data[ch] * layer.inverseStd[ch]
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                batchNormInputGradient(dy.data + off, xhat.data + off, p, k: k, a: throughStatistics * sumDy / m,
-                                       b: throughStatistics * sumDyXhat / m, dx.data + off)
+                batchNormInputGradient(
+                    dy.data + off, xhat.data + off, p, k: k, a: throughStatistics * sumDy / m,
+                    b: throughStatistics * sumDyXhat / m, dx.data + off)
             }
         }
         return dx
@@ -164,8 +166,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             inverseStd[ch] = r
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                normalizeAffine(x.data + off, p, mean: Float(mean), inverseStd: r, gamma: weight.value.data[ch],
-                                beta: bias.value.data[ch], xhat: xhat.data + off, y.data + off)
+                normalizeAffine(
+                    x.data + off, p, mean: Float(mean), inverseStd: r, gamma: weight.value.data[ch],
+                    beta: bias.value.data[ch], xhat: xhat.data + off, y.data + off)
             }
         }
         batchesTracked.data[0] += 1
@@ -176,8 +179,10 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     /// dx of this rank's inputs, in units of its own (unweighted) loss: dy is the gradient of the rank's mean loss,
     /// the global batch's loss is the weighted sum of the ranks', so the global reductions sum weight·dy and dx is
     /// divided back by `weight` (the averaging multiplies every gradient of this rank by it afterwards).
-    private func synchronizedBackward(_ dy: Tensor, _ xhat: Tensor, _ group: DataParallelGroup,
-                                      weight share: Double) -> Tensor {
+    private func synchronizedBackward(
+        _ dy: Tensor, _ xhat: Tensor, _ group: DataParallelGroup,
+        weight share: Double
+    ) -> Tensor {
         let (n, c) = (dy.shape[0], channels)
         let p = dy.count / (n * c)
         let dx = TensorRecycler.tensor(dy.shape)

@@ -37,7 +37,9 @@ public final class ChannelGate: MultiInputLayer {
     }
 
     public func backward(_ dy: Tensor, into gradients: inout [Tensor]) {
-        guard let x = input, let s = gates else { preconditionFailure("ChannelGate.backward without a training forward") }
+        guard let x = input, let s = gates else {
+            preconditionFailure("ChannelGate.backward without a training forward")
+        }
         let dx = TensorRecycler.tensor(x.shape)
         let ds = TensorRecycler.tensor(s.shape)
         let plane = x.shape[2] * x.shape[3]
@@ -56,8 +58,10 @@ public final class ChannelGate: MultiInputLayer {
 
 /// `scaleFloats` through `CKernels`' copy for `level` where there is one.
 @inline(__always)
-func scaleFloatsDispatched(_ x: UnsafePointer<Float>, by v: Float, _ y: UnsafeMutablePointer<Float>, _ count: Int,
-                           level: SIMDLevel = .active) {
+func scaleFloatsDispatched(
+    _ x: UnsafePointer<Float>, by v: Float, _ y: UnsafeMutablePointer<Float>, _ count: Int,
+    level: SIMDLevel = .active
+) {
     switch level {
     case .avx512: unet_scale_avx512(x, v, y, count)
     case .avx2: unet_scale_avx2(x, v, y, count)
@@ -67,8 +71,10 @@ func scaleFloatsDispatched(_ x: UnsafePointer<Float>, by v: Float, _ y: UnsafeMu
 
 /// `scaleAndDot` through `CKernels`' copy for `level` where there is one (its sum in that copy's fixed order).
 @inline(__always)
-func scaleAndDotDispatched(_ dy: UnsafePointer<Float>, by v: Float, _ dx: UnsafeMutablePointer<Float>,
-                           dot x: UnsafePointer<Float>, _ count: Int, level: SIMDLevel = .active) -> Float {
+func scaleAndDotDispatched(
+    _ dy: UnsafePointer<Float>, by v: Float, _ dx: UnsafeMutablePointer<Float>,
+    dot x: UnsafePointer<Float>, _ count: Int, level: SIMDLevel = .active
+) -> Float {
     switch level {
     case .avx512: unet_scale_and_dot_avx512(dy, v, dx, x, count)
     case .avx2: unet_scale_and_dot_avx2(dy, v, dx, x, count)

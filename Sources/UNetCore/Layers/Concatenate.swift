@@ -23,7 +23,8 @@ public final class Concatenate: MultiInputLayer {
         }
         let first = inputs[0].shape
         let channels = inputs.reduce(0) { $0 + $1.shape[1] }
-        let y = first.count == 4
+        let y =
+            first.count == 4
             ? TensorRecycler.tensor(first[0], channels, first[2], first[3])
             : TensorRecycler.tensor(try! outputShape(inputShapes))
         let n = y.shape[0]

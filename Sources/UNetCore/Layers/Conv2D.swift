@@ -22,9 +22,11 @@ public final class Conv2D: UnaryLayer {
     /// its backward then needs no im2col, and its bias gradient comes out of the weight-gradient product.
     private var columns: Tensor?
 
-    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
-                padding: Padding = .same, useBias: Bool = true, initializer: Initializer = .glorotUniform,
-                rng: inout RandomGenerator) {
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
+        padding: Padding = .same, useBias: Bool = true, initializer: Initializer = .glorotUniform,
+        rng: inout RandomGenerator
+    ) {
         self.inputChannels = inputChannels; self.outputChannels = outputChannels
         self.kernelH = kernelSize; self.kernelW = kernelSize; self.stride = stride; self.padding = padding
         let k2 = kernelSize * kernelSize
@@ -36,8 +38,9 @@ public final class Conv2D: UnaryLayer {
     public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 
     func geometry(_ shape: [Int]) -> ConvGeometry {
-        ConvGeometry(channels: shape[1], height: shape[2], width: shape[3], kernelH: kernelH, kernelW: kernelW,
-                     strideH: stride, strideW: stride, padding: padding)
+        ConvGeometry(
+            channels: shape[1], height: shape[2], width: shape[3], kernelH: kernelH, kernelW: kernelW,
+            strideH: stride, strideW: stride, padding: padding)
     }
 
     /// A 1x1 stride-1 unpadded convolution is a plain GEMM on the image itself.
@@ -47,8 +50,9 @@ public final class Conv2D: UnaryLayer {
     /// ("same" or explicit 1), large enough to profit (`ConvolutionAlgorithms.useWinograd`).
     public func usesWinograd(_ shape: [Int]) -> Bool {
         guard kernelH == 3, kernelW == 3, stride == 1, padding == .same || padding == .explicit(1) else { return false }
-        return ConvolutionAlgorithms.useWinograd(channels: inputChannels, outChannels: outputChannels,
-                                                 height: shape[2], width: shape[3], batch: shape[0])
+        return ConvolutionAlgorithms.useWinograd(
+            channels: inputChannels, outChannels: outputChannels,
+            height: shape[2], width: shape[3], batch: shape[0])
     }
 
     public func outputShape(_ s: [Int]) throws -> [Int] {
@@ -64,9 +68,10 @@ public final class Conv2D: UnaryLayer {
         if usesWinograd(x.shape) {
             // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
             let kept = training ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
-            conv2dWinograd(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                           transformed: kept, bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput,
-                           y.data)
+            conv2dWinograd(
+                x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                transformed: kept, bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput,
+                y.data)
             return y
         }
         if let bias, !isPointwise, k <= Conv2D.biasInGEMMMaximumRows {
@@ -170,8 +175,9 @@ public final class Conv2D: UnaryLayer {
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesWinograd(x.shape) {
             let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
-            conv2dWinogradBackward(x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                                   outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
+            conv2dWinogradBackward(
+                x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
             return dx
         }
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)

@@ -12,8 +12,10 @@ public final class ConvTranspose2D: UnaryLayer {
     public let bias: Parameter?
     private var input: Tensor?
 
-    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int = 2, stride: Int = 2,
-                useBias: Bool = true, initializer: Initializer = .glorotUniform, rng: inout RandomGenerator) {
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int = 2, stride: Int = 2,
+        useBias: Bool = true, initializer: Initializer = .glorotUniform, rng: inout RandomGenerator
+    ) {
         self.inputChannels = inputChannels; self.outputChannels = outputChannels
         self.kernelSize = kernelSize; self.stride = stride
         let k2 = kernelSize * kernelSize
@@ -27,9 +29,10 @@ public final class ConvTranspose2D: UnaryLayer {
 
     /// The geometry of the equivalent forward convolution that maps the output back to the input.
     func outputGeometry(_ s: [Int]) -> ConvGeometry {
-        ConvGeometry(channels: outputChannels, height: (s[2] - 1) * stride + kernelSize,
-                     width: (s[3] - 1) * stride + kernelSize, kernelH: kernelSize, kernelW: kernelSize,
-                     strideH: stride, strideW: stride, padding: .valid)
+        ConvGeometry(
+            channels: outputChannels, height: (s[2] - 1) * stride + kernelSize,
+            width: (s[3] - 1) * stride + kernelSize, kernelH: kernelSize, kernelW: kernelSize,
+            strideH: stride, strideW: stride, padding: .valid)
     }
 
     public func outputShape(_ s: [Int]) throws -> [Int] {
@@ -68,8 +71,10 @@ public final class ConvTranspose2D: UnaryLayer {
     /// y[o, h*K + a, w*K + b] = col[(o*K + a)*K + b, h*W + w] + bias[o]: col2im and the bias in one pass, for
     /// kernel = stride. (Zeroing the output, folding the columns onto it and adding the bias were three passes
     /// over the largest tensor of the decoder.)
-    private func scatterTiles(_ col: UnsafePointer<Float>, height h: Int, width w: Int, bias: UnsafePointer<Float>?,
-                              _ y: UnsafeMutablePointer<Float>) {
+    private func scatterTiles(
+        _ col: UnsafePointer<Float>, height h: Int, width w: Int, bias: UnsafePointer<Float>?,
+        _ y: UnsafeMutablePointer<Float>
+    ) {
         let k = kernelSize
         let (oh, ow) = (h * k, w * k)
         Parallel.forEach(outputChannels, cost: oh * ow, with: (col, h, w, bias, y, k, oh, ow)) { s, o in

@@ -11,8 +11,10 @@ public final class Dense: UnaryLayer {
     public let bias: Parameter
     private var input: Tensor?
 
-    public init(inputFeatures: Int, outputFeatures: Int, activation: ModelHead.Activation? = nil,
-                initializer: Initializer = .glorotUniform, rng: inout RandomGenerator) {
+    public init(
+        inputFeatures: Int, outputFeatures: Int, activation: ModelHead.Activation? = nil,
+        initializer: Initializer = .glorotUniform, rng: inout RandomGenerator
+    ) {
         self.inputFeatures = inputFeatures; self.outputFeatures = outputFeatures; self.activation = activation
         weight = Parameter("weight", Tensor(zeros: [outputFeatures, inputFeatures]))
         initializer.fill(weight.value, fanIn: inputFeatures, fanOut: outputFeatures, rng: &rng)
@@ -62,7 +64,9 @@ public final class Dense: UnaryLayer {
             // Over feature ranges: dW[k] += Σ_s dy[s, k] · x[s] and dx[s] = Σ_k dy[s, k] · W[k], samples and
             // outputs in a fixed order, so the result does not depend on the split.
             // Eight features at a time, each output element read and written once.
-            let state = (x: x.data, w: weight.value.data, dw: weight.grad.data, dy: dy.data, dx: dx.data, n: n, i: i, o: o)
+            let state = (
+                x: x.data, w: weight.value.data, dw: weight.grad.data, dy: dy.data, dx: dx.data, n: n, i: i, o: o
+            )
             Parallel.forEachChunk(i, cost: 3 * n * o, with: state) { state, r in
                 let (x, w, dwAll, dy, dx, n, i, o) = state
                 var j = r.lowerBound

@@ -15,8 +15,10 @@ public final class DepthwiseConv2D: UnaryLayer {
     public let bias: Parameter?
     private var input: Tensor?
 
-    public init(channels: Int, kernelSize: Int, stride: Int = 1, padding: Padding = .same, useBias: Bool = true,
-                initializer: Initializer = .glorotUniform, rng: inout RandomGenerator) {
+    public init(
+        channels: Int, kernelSize: Int, stride: Int = 1, padding: Padding = .same, useBias: Bool = true,
+        initializer: Initializer = .glorotUniform, rng: inout RandomGenerator
+    ) {
         precondition(channels >= 1 && kernelSize >= 1 && stride >= 1, "DepthwiseConv2D needs positive sizes")
         if case .sides(let t, let b, let l, let r) = padding {
             precondition(min(t, b, l, r) >= 0, "DepthwiseConv2D padding must not be negative")
@@ -32,8 +34,9 @@ public final class DepthwiseConv2D: UnaryLayer {
 
     /// One plane's geometry (channels 1: the kernels take a plane at a time).
     func geometry(_ shape: [Int]) -> ConvGeometry {
-        ConvGeometry(channels: 1, height: shape[2], width: shape[3], kernelH: kernelSize, kernelW: kernelSize,
-                     strideH: stride, strideW: stride, padding: padding)
+        ConvGeometry(
+            channels: 1, height: shape[2], width: shape[3], kernelH: kernelSize, kernelW: kernelSize,
+            strideH: stride, strideW: stride, padding: padding)
     }
 
     public func outputShape(_ s: [Int]) throws -> [Int] {
@@ -43,12 +46,15 @@ public final class DepthwiseConv2D: UnaryLayer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = geometry(x.shape)
         let y = TensorRecycler.tensor(x.shape[0], channels, g.outH, g.outW)  // every element written
-        let state = (x: UnsafePointer(x.data), y: y.data, w: UnsafePointer(weight.value.data),
-                     b: bias.map { UnsafePointer($0.value.data) }, g: g, c: channels)
+        let state = (
+            x: UnsafePointer(x.data), y: y.data, w: UnsafePointer(weight.value.data),
+            b: bias.map { UnsafePointer($0.value.data) }, g: g, c: channels
+        )
         Parallel.forEach(x.shape[0] * channels, cost: g.outH * g.outW * kernelSize * kernelSize, with: state) { s, p in
             let (k2, c) = (s.g.kernelW * s.g.kernelW, p % s.c)
-            depthwiseForward(s.x + p * s.g.height * s.g.width, s.g, s.w + c * k2, bias: s.b?[c] ?? 0,
-                             s.y + p * s.g.outH * s.g.outW)
+            depthwiseForward(
+                s.x + p * s.g.height * s.g.width, s.g, s.w + c * k2, bias: s.b?[c] ?? 0,
+                s.y + p * s.g.outH * s.g.outW)
         }
         input = training ? x : nil
         return y
@@ -68,13 +74,17 @@ public final class DepthwiseConv2D: UnaryLayer {
         let (n, k2) = (x.shape[0], kernelSize * kernelSize)
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // every plane overwritten
-        let state = (x: UnsafePointer(x.data), dy: UnsafePointer(dy.data), dx: dx?.data, dw: weight.grad.data,
-                     w: UnsafePointer(weight.value.data), g: g, adjoint: depthwiseAdjointGeometry(g), n: n,
-                     c: channels, k2: k2)
+        let state = (
+            x: UnsafePointer(x.data), dy: UnsafePointer(dy.data), dx: dx?.data, dw: weight.grad.data,
+            w: UnsafePointer(weight.value.data), g: g, adjoint: depthwiseAdjointGeometry(g), n: n,
+            c: channels, k2: k2
+        )
         let cost = n * g.outH * g.outW * k2 * (inputGradient ? 2 : 1)  // per channel
         // Scratch per chunk: the Double sums of one kernel's gradient, then its turned kernel as floats.
-        Workspace.shared.forEachChunk(channels, cost: cost, scratch: Double.self, capacity: 2 * k2,
-                                      with: state) { s, scratch, range in
+        Workspace.shared.forEachChunk(
+            channels, cost: cost, scratch: Double.self, capacity: 2 * k2,
+            with: state
+        ) { s, scratch, range in
             let (inPlane, outPlane) = (s.g.height * s.g.width, s.g.outH * s.g.outW)
             let turned = UnsafeMutableRawPointer(scratch + s.k2).bindMemory(to: Float.self, capacity: s.k2)
             for c in range {

@@ -47,7 +47,8 @@ public final class DropPath: UnaryLayer, StochasticLayer, TrainingDependentLayer
         let y = TensorRecycler.tensor(t.shape)
         let per = t.count / max(t.shape[0], 1)
         scales.withUnsafeBufferPointer { s in
-            Parallel.forEach(t.shape[0], cost: per, with: (UnsafePointer(t.data), y.data, s.baseAddress!, per)) { st, i in
+            Parallel.forEach(t.shape[0], cost: per, with: (UnsafePointer(t.data), y.data, s.baseAddress!, per)) {
+                st, i in
                 let (t, y, s, per) = st
                 scaleFloats(t + i * per, by: s[i], y + i * per, per)
             }

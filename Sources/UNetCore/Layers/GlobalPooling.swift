@@ -16,7 +16,9 @@ public final class GlobalAveragePooling2D: UnaryLayer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         inputShape = x.shape
         let planes = x.shape[0] * x.shape[1], plane = x.shape[2] * x.shape[3]
-        let y = keepDims ? TensorRecycler.tensor(x.shape[0], x.shape[1], 1, 1) : TensorRecycler.tensor(x.shape[0], x.shape[1])
+        let y =
+            keepDims
+            ? TensorRecycler.tensor(x.shape[0], x.shape[1], 1, 1) : TensorRecycler.tensor(x.shape[0], x.shape[1])
         for p in 0..<planes {
             var s: Float = 0
             for j in 0..<plane { s += x.data[p * plane + j] }
@@ -57,7 +59,9 @@ public final class GlobalMaxPooling2D: UnaryLayer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         inputShape = x.shape
         let planes = x.shape[0] * x.shape[1], plane = x.shape[2] * x.shape[3]
-        let y = keepDims ? TensorRecycler.tensor(x.shape[0], x.shape[1], 1, 1) : TensorRecycler.tensor(x.shape[0], x.shape[1])
+        let y =
+            keepDims
+            ? TensorRecycler.tensor(x.shape[0], x.shape[1], 1, 1) : TensorRecycler.tensor(x.shape[0], x.shape[1])
         if winners.count != planes { winners = [Int32](repeating: 0, count: planes) }
         winners.withUnsafeMutableBufferPointer { wins in
             for p in 0..<planes {

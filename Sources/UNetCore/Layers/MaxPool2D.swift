@@ -76,7 +76,9 @@ public final class MaxPool2D: UnaryLayer {
         let k = poolSize, st = stride
         winners.withUnsafeBufferPointer { am in
             let wins = am.baseAddress!
-            Parallel.forEach(inputShape[0] * inputShape[1], cost: h * w, with: (dx, dy, wins, h, w, oh, ow, k, st, tiles)) {
+            Parallel.forEach(
+                inputShape[0] * inputShape[1], cost: h * w, with: (dx, dy, wins, h, w, oh, ow, k, st, tiles)
+            ) {
                 s, plane in
                 let (dx, dy, wins, h, w, oh, ow, k, st, tiles) = s
                 let dxp = dx.data + plane * h * w
@@ -103,8 +105,10 @@ public final class MaxPool2D: UnaryLayer {
 /// One plane of 2x2 stride-2 max pooling: the first of equal maxima wins, as in the general loop. Eight windows
 /// at a time: sixteen floats of each input row split into even and odd columns, compared lane by lane.
 @inline(__always)
-private func maxPool2x2(_ x: UnsafePointer<Float>, w: Int, oh: Int, ow: Int, _ y: UnsafeMutablePointer<Float>,
-                        _ winners: UnsafeMutablePointer<UInt8>?) {
+private func maxPool2x2(
+    _ x: UnsafePointer<Float>, w: Int, oh: Int, ow: Int, _ y: UnsafeMutablePointer<Float>,
+    _ winners: UnsafeMutablePointer<UInt8>?
+) {
     for oy in 0..<oh {
         let (r0, r1) = (x + 2 * oy * w, x + (2 * oy + 1) * w)
         let yr = y + oy * ow
@@ -139,8 +143,10 @@ private func maxPool2x2(_ x: UnsafePointer<Float>, w: Int, oh: Int, ow: Int, _ y
 
 /// dx for one plane of 2x2 stride-2 pooling whose windows tile the input: dy at each window's winner, 0 elsewhere.
 @inline(__always)
-private func maxPool2x2Backward(_ dy: UnsafePointer<Float>, _ winners: UnsafePointer<UInt8>, oh: Int, ow: Int,
-                                _ dx: UnsafeMutablePointer<Float>) {
+private func maxPool2x2Backward(
+    _ dy: UnsafePointer<Float>, _ winners: UnsafePointer<UInt8>, oh: Int, ow: Int,
+    _ dx: UnsafeMutablePointer<Float>
+) {
     let w = 2 * ow
     for oy in 0..<oh {
         let (r0, r1) = (dx + 2 * oy * w, dx + (2 * oy + 1) * w)

@@ -34,8 +34,10 @@ public final class SiLU: UnaryLayer {
 
 /// `siluForward` through `CKernels`' copy for `level` where there is one.
 @inline(__always)
-func siluForwardDispatched(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>,
-                           level: SIMDLevel = .active) {
+func siluForwardDispatched(
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+    level: SIMDLevel = .active
+) {
     let (i, n) = (range.lowerBound, range.count)
     switch level {
     case .avx512: unet_silu_forward_avx512(x + i, y + i, n)
@@ -46,8 +48,10 @@ func siluForwardDispatched(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<
 
 /// `siluBackward` through `CKernels`' copy for `level` where there is one.
 @inline(__always)
-func siluBackwardDispatched(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                            _ range: Range<Int>, level: SIMDLevel = .active) {
+func siluBackwardDispatched(
+    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+    _ range: Range<Int>, level: SIMDLevel = .active
+) {
     let (i, n) = (range.lowerBound, range.count)
     switch level {
     case .avx512: unet_silu_backward_avx512(x + i, dy + i, dx + i, n)
@@ -72,8 +76,10 @@ func siluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ 
 }
 
 /// dx = dy·σ(x)·(1 + x·(1 - σ(x))) over `range`, whole vectors then the tail as `siluForward`.
-func siluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                  _ range: Range<Int>) {
+func siluBackward(
+    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+    _ range: Range<Int>
+) {
     var i = range.lowerBound
     let one = Float8(repeating: 1)
     while i + 8 <= range.upperBound {

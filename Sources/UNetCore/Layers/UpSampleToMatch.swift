@@ -17,7 +17,9 @@ public final class UpSampleToMatch: MultiInputLayer {
     public init() {}
 
     public func outputShape(_ shapes: [[Int]]) throws -> [Int] {
-        guard shapes.count == 2 else { throw ShapeError("UpSampleToMatch takes [x, reference], got \(shapes.count) inputs") }
+        guard shapes.count == 2 else {
+            throw ShapeError("UpSampleToMatch takes [x, reference], got \(shapes.count) inputs")
+        }
         let (x, r) = (shapes[0], shapes[1])
         try expectRank(x, 4, kind)
         try expectRank(r, 4, kind)
@@ -61,8 +63,10 @@ public final class UpSampleToMatch: MultiInputLayer {
         } else {
             let (h, w, oh, ow) = (inputShape[2], inputShape[3], dy.shape[2], dy.shape[3])
             let dx = TensorRecycler.zeros(inputShape)
-            Parallel.forEach(inputShape[0] * inputShape[1], cost: oh * ow,
-                             with: (UnsafePointer(dy.data), dx.data, h, w, oh, ow)) { s, plane in
+            Parallel.forEach(
+                inputShape[0] * inputShape[1], cost: oh * ow,
+                with: (UnsafePointer(dy.data), dx.data, h, w, oh, ow)
+            ) { s, plane in
                 let (dy, dx, h, w, oh, ow) = s
                 let (dxp, dyp) = (dx + plane * h * w, dy + plane * oh * ow)
                 for oy in 0..<oh {

@@ -60,8 +60,10 @@ public func binaryCrossEntropy(logits z: Tensor, targets t: Tensor, classWeights
 
 /// Binary cross-entropy from probabilities p (after a sigmoid), clamped to [ε, 1−ε] as Keras does (ε = 1e-7).
 /// The gradient is with respect to p. For training prefer `binaryCrossEntropy(logits:)`.
-public func binaryCrossEntropy(probabilities p: Tensor, targets t: Tensor, classWeights: [Float]? = nil,
-                               epsilon: Float = 1e-7) -> LossResult {
+public func binaryCrossEntropy(
+    probabilities p: Tensor, targets t: Tensor, classWeights: [Float]? = nil,
+    epsilon: Float = 1e-7
+) -> LossResult {
     precondition(p.shape == t.shape, "BCE: probabilities \(p.shape) vs targets \(t.shape)")
     let g = TensorRecycler.tensor(p.shape)  // every element written below
     let n = Float(p.count)
@@ -113,8 +115,10 @@ public func softmaxCrossEntropy(logits z: Tensor, labels: Tensor, classWeights: 
 /// Soft Dice loss on mask logits (N, C, H, W) against targets of the same shape (one-hot for C > 1).
 /// Probabilities are σ(z) for C = 1 and softmax(z) otherwise. Per image and class,
 /// dice = (2Σpt + s) / (Σp + Σt + s) with smoothing s = 1; the loss is 1 − the (class-weighted) mean dice.
-public func diceLoss(logits z: Tensor, targets t: Tensor, classWeights: [Float]? = nil,
-                     smooth: Double = 1) -> LossResult {
+public func diceLoss(
+    logits z: Tensor, targets t: Tensor, classWeights: [Float]? = nil,
+    smooth: Double = 1
+) -> LossResult {
     precondition(z.shape == t.shape, "Dice: logits \(z.shape) vs targets \(t.shape)")
     let (n, c) = (z.shape[0], z.shape[1])
     let plane = z.count / (n * c)
@@ -152,7 +156,9 @@ public func diceLoss(logits z: Tensor, targets t: Tensor, classWeights: [Float]?
                 let base = i * c * plane + q
                 var dot: Float = 0
                 for k in 0..<c { dot += dp.data[base + k * plane] * p.data[base + k * plane] }
-                for k in 0..<c { g.data[base + k * plane] = p.data[base + k * plane] * (dp.data[base + k * plane] - dot) }
+                for k in 0..<c {
+                    g.data[base + k * plane] = p.data[base + k * plane] * (dp.data[base + k * plane] - dot)
+                }
             }
         }
     }

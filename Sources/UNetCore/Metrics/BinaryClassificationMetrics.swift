@@ -40,8 +40,10 @@ public struct BinaryClassificationMetrics: Sendable {
     ///   - threshold: predict positive when `score >= threshold`.
     ///   - classNames: names of classes 0 and 1 for the report.
     /// - Throws: `MetricsError` for empty or mismatched inputs, labels other than 0/1, NaN or infinite scores.
-    public init<S: BinaryFloatingPoint>(scores: [S], labels: [Int], threshold: Double = 0.5,
-                                        classNames: [String]? = nil) throws {
+    public init<S: BinaryFloatingPoint>(
+        scores: [S], labels: [Int], threshold: Double = 0.5,
+        classNames: [String]? = nil
+    ) throws {
         let scores = scores.map(Double.init)
         let counts = try ThresholdCounts(scores: scores, labels: labels)
         if let names = classNames, names.count != 2 {

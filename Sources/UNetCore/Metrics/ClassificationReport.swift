@@ -32,7 +32,8 @@ public struct ClassificationReport: Equatable, Sendable {
         precondition(classNames == nil || classNames!.count == k, "\(classNames!.count) names for \(k) classes")
         let names = classNames ?? (0..<k).map { String($0) }
         let rows = (0..<k).map {
-            Row(name: names[$0], precision: matrix.precision($0), recall: matrix.recall($0), f1: matrix.f1($0),
+            Row(
+                name: names[$0], precision: matrix.precision($0), recall: matrix.recall($0), f1: matrix.f1($0),
                 support: matrix.support($0))
         }
         let total = matrix.total
@@ -42,9 +43,11 @@ public struct ClassificationReport: Equatable, Sendable {
         }
         classes = rows
         accuracy = matrix.accuracy
-        macroAverage = Row(name: "macro avg", precision: mean(\.precision), recall: mean(\.recall), f1: mean(\.f1),
-                           support: total)
-        weightedAverage = Row(name: "weighted avg", precision: weighted(\.precision), recall: weighted(\.recall),
-                              f1: weighted(\.f1), support: total)
+        macroAverage = Row(
+            name: "macro avg", precision: mean(\.precision), recall: mean(\.recall), f1: mean(\.f1),
+            support: total)
+        weightedAverage = Row(
+            name: "weighted avg", precision: weighted(\.precision), recall: weighted(\.recall),
+            f1: weighted(\.f1), support: total)
     }
 }

@@ -26,12 +26,15 @@ public struct MulticlassClassificationMetrics: Sendable {
     ///   - classCount: K >= 2.
     ///   - classNames: K names for the report.
     /// - Throws: `MetricsError` for empty or mismatched inputs, out-of-range labels, non-finite probabilities.
-    public init<S: BinaryFloatingPoint>(probabilities: [S], labels: [Int], classCount: Int,
-                                        classNames: [String]? = nil) throws {
+    public init<S: BinaryFloatingPoint>(
+        probabilities: [S], labels: [Int], classCount: Int,
+        classNames: [String]? = nil
+    ) throws {
         guard classCount >= 2 else { throw MetricsError.invalidArgument("class count \(classCount) < 2") }
         guard probabilities.count == labels.count * classCount else {
-            throw MetricsError.lengthMismatch("\(probabilities.count) probabilities for \(labels.count) samples x "
-                                              + "\(classCount) classes")
+            throw MetricsError.lengthMismatch(
+                "\(probabilities.count) probabilities for \(labels.count) samples x "
+                    + "\(classCount) classes")
         }
         guard !labels.isEmpty else { throw MetricsError.empty }
         if let names = classNames, names.count != classCount {
@@ -66,7 +69,8 @@ public struct MulticlassClassificationMetrics: Sendable {
         guard probabilities.rank == 2 else {
             throw MetricsError.invalidArgument("probabilities of shape \(probabilities.shape), expected (N, K)")
         }
-        try self.init(probabilities: probabilities.array, labels: labels, classCount: probabilities.shape[1],
-                      classNames: classNames)
+        try self.init(
+            probabilities: probabilities.array, labels: labels, classCount: probabilities.shape[1],
+            classNames: classNames)
     }
 }

@@ -22,9 +22,11 @@ public struct MulticlassSegmentationAccumulator: Sendable {
     public mutating func add(probabilities: Tensor, labels: Tensor) throws {
         let c = classCount
         guard probabilities.rank == 4, probabilities.shape[1] == c, labels.rank >= 2,
-              labels.shape[0] == probabilities.shape[0], labels.count * c == probabilities.count else {
-            throw MetricsError.lengthMismatch("probabilities \(probabilities.shape) vs labels \(labels.shape) "
-                                              + "for \(c) classes")
+            labels.shape[0] == probabilities.shape[0], labels.count * c == probabilities.count
+        else {
+            throw MetricsError.lengthMismatch(
+                "probabilities \(probabilities.shape) vs labels \(labels.shape) "
+                    + "for \(c) classes")
         }
         let n = probabilities.shape[0]
         guard n > 0 else { return }
@@ -42,8 +44,9 @@ public struct MulticlassSegmentationAccumulator: Sendable {
                 // A label must be a whole number in 0..<C; check before converting, Int(nan) would trap.
                 let value = t[q]
                 guard value >= 0, value < Float(c), value == value.rounded(.down) else {
-                    throw MetricsError.invalidLabel(index: i * plane + q,
-                                                    label: value.isFinite && abs(value) < 1e9 ? Int(value) : -1)
+                    throw MetricsError.invalidLabel(
+                        index: i * plane + q,
+                        label: value.isFinite && abs(value) < 1e9 ? Int(value) : -1)
                 }
                 let truth = Int(value)
                 if predicted == truth {
@@ -54,7 +57,8 @@ public struct MulticlassSegmentationAccumulator: Sendable {
                 }
             }
             for k in 0..<c {
-                counts[k].trueNegatives = plane - counts[k].truePositives - counts[k].falsePositives
+                counts[k].trueNegatives =
+                    plane - counts[k].truePositives - counts[k].falsePositives
                     - counts[k].falseNegatives
             }
             batch.append(counts)
@@ -98,8 +102,9 @@ public struct MulticlassSegmentationSummary: Sendable {
         meanForegroundDice = classDice.dropFirst().reduce(0, +) / Double(c - 1)
         meanIoU = classIoU.reduce(0, +) / Double(c)
         // Correct pixels are the diagonal: the sum of every class's true positives.
-        meanPixelAccuracy = perImage.reduce(0) { acc, counts in
-            acc + zeroSafeRatio(counts.reduce(0) { $0 + $1.truePositives }, counts[0].total)
-        } / n
+        meanPixelAccuracy =
+            perImage.reduce(0) { acc, counts in
+                acc + zeroSafeRatio(counts.reduce(0) { $0 + $1.truePositives }, counts[0].total)
+            } / n
     }
 }

@@ -21,8 +21,9 @@ public struct PixelCounts: Equatable, Sendable {
     ///   - mask: the ground truth of the same pixels, 0 or 1.
     ///   - threshold: foreground when `probability >= threshold`.
     public init(probabilities: UnsafeBufferPointer<Float>, mask: UnsafeBufferPointer<Float>, threshold: Float = 0.5) {
-        precondition(probabilities.count == mask.count,
-                     "\(probabilities.count) probabilities, \(mask.count) mask pixels")
+        precondition(
+            probabilities.count == mask.count,
+            "\(probabilities.count) probabilities, \(mask.count) mask pixels")
         // Counting in four integers keeps the loop branch-light: tp + fp is the predicted area, tp + fn the true.
         var predictedArea = 0
         var trueArea = 0

@@ -21,7 +21,8 @@ public struct SegmentationAccumulator: Sendable {
     /// - Throws: `MetricsError.lengthMismatch` when the batch sizes or image sizes differ.
     public mutating func add(probabilities: Tensor, masks: Tensor) throws {
         guard probabilities.rank >= 2, masks.rank >= 2, probabilities.shape[0] == masks.shape[0],
-              probabilities.count == masks.count else {
+            probabilities.count == masks.count
+        else {
             throw MetricsError.lengthMismatch("probabilities \(probabilities.shape) vs masks \(masks.shape)")
         }
         let n = probabilities.shape[0]
@@ -29,9 +30,11 @@ public struct SegmentationAccumulator: Sendable {
         let plane = probabilities.count / n
         // Each image is one contiguous block of `plane` floats in both tensors.
         for i in 0..<n {
-            perImage.append(PixelCounts(probabilities: UnsafeBufferPointer(start: probabilities.image(i), count: plane),
-                                        mask: UnsafeBufferPointer(start: masks.image(i), count: plane),
-                                        threshold: threshold))
+            perImage.append(
+                PixelCounts(
+                    probabilities: UnsafeBufferPointer(start: probabilities.image(i), count: plane),
+                    mask: UnsafeBufferPointer(start: masks.image(i), count: plane),
+                    threshold: threshold))
         }
     }
 

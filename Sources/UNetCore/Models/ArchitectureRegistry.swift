@@ -9,8 +9,9 @@ public enum ArchitectureRegistry {
     /// The spec of `name`, or a `ConfigError` on `architecture` listing the known names.
     public static func lookup(_ name: ModelConfig.Architecture) throws -> ArchitectureSpec {
         guard let spec = spec(name) else {
-            throw ConfigError(field: "architecture",
-                              reason: "must be one of \(ParameterSpec.quoted(names)), got \"\(name)\"")
+            throw ConfigError(
+                field: "architecture",
+                reason: "must be one of \(ParameterSpec.quoted(names)), got \"\(name)\"")
         }
         return spec
     }

@@ -21,12 +21,14 @@ public struct ArchitectureSpec: Sendable {
     /// configuration but `architecture`, `input_shape` and `seed`) into the current declaration's.
     public let upgradeStored: @Sendable ([String: ParameterValue]) -> [String: ParameterValue]
 
-    public init(name: ModelConfig.Architecture, summary: String, parameters: [ParameterSpec],
-                validate: @escaping @Sendable (ModelConfig) throws -> Void = { _ in },
-                derivedDefaults: @escaping @Sendable ([Int]) -> [String: ParameterValue] = { _ in [:] },
-                upgradeStored: @escaping @Sendable ([String: ParameterValue]) -> [String: ParameterValue] = { $0 },
-                estimate: @escaping @Sendable (ModelConfig) -> ModelSizeEstimate,
-                build: @escaping @Sendable (ModelConfig) -> Model) {
+    public init(
+        name: ModelConfig.Architecture, summary: String, parameters: [ParameterSpec],
+        validate: @escaping @Sendable (ModelConfig) throws -> Void = { _ in },
+        derivedDefaults: @escaping @Sendable ([Int]) -> [String: ParameterValue] = { _ in [:] },
+        upgradeStored: @escaping @Sendable ([String: ParameterValue]) -> [String: ParameterValue] = { $0 },
+        estimate: @escaping @Sendable (ModelConfig) -> ModelSizeEstimate,
+        build: @escaping @Sendable (ModelConfig) -> Model
+    ) {
         self.name = name; self.summary = summary; self.parameters = parameters
         self.validate = validate; self.derivedDefaults = derivedDefaults; self.upgradeStored = upgradeStored
         self.estimate = estimate; self.build = build

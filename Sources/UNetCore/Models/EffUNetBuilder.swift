@@ -24,24 +24,32 @@ public enum EffUNetBuilder {
         summary: "an EfficientNet encoder under a UNet++ or U-Net decoder, smp's UnetPlusPlus/Unet with the same "
             + "state_dict names; 1 or 3 input channels, any input size (padded to a multiple of 32)",
         parameters: [
-            ParameterSpec("encoder", .choice(EfficientNetPlan.Variant.allCases.map(\.rawValue)),
-                          default: .string(EfficientNetPlan.Variant.b1.rawValue),
-                          "the EfficientNet variant (compound scaling as the paper's code)"),
-            ParameterSpec("decoder", .choice(Decoder.allCases.map(\.rawValue)), default: .string("unetplusplus"),
-                          "UNet++ (nested skips) or U-Net"),
-            ParameterSpec("decoder_channels", .integers(1...1024, count: 5), default: .integers([256, 128, 64, 32, 16]),
-                          "output channels of the five decoder stages, coarsest first"),
-            ParameterSpec("classes", .integer(1...1000), default: .integer(1),
-                          "mask channels: 1 is a sigmoid mask, K > 1 a softmax over K classes"),
-            ParameterSpec("in_channels", .integer(1...3), default: .null,
-                          "input channels, 1 or 3 (smp's in_channels); input_shape's C when absent, and must equal it"),
-            ParameterSpec("drop_path_rate", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
-                          "stochastic depth of the encoder's residual blocks: rate · block index / blocks"),
-            ParameterSpec("classification_head", .object(headFields), default: .null,
-                          "an image-level head (null: none): {classes, from, pooling, dropout}"),
-            ParameterSpec("deep_supervision", .boolean, default: .boolean(false),
-                          "UNet++ only: 1x1 mask heads on x_0_1 ... x_0_3 (outputs mask.1 ... mask.3, upsampled to the "
-                            + "input's size), trained with the main mask's loss and averaged with it at inference"),
+            ParameterSpec(
+                "encoder", .choice(EfficientNetPlan.Variant.allCases.map(\.rawValue)),
+                default: .string(EfficientNetPlan.Variant.b1.rawValue),
+                "the EfficientNet variant (compound scaling as the paper's code)"),
+            ParameterSpec(
+                "decoder", .choice(Decoder.allCases.map(\.rawValue)), default: .string("unetplusplus"),
+                "UNet++ (nested skips) or U-Net"),
+            ParameterSpec(
+                "decoder_channels", .integers(1...1024, count: 5), default: .integers([256, 128, 64, 32, 16]),
+                "output channels of the five decoder stages, coarsest first"),
+            ParameterSpec(
+                "classes", .integer(1...1000), default: .integer(1),
+                "mask channels: 1 is a sigmoid mask, K > 1 a softmax over K classes"),
+            ParameterSpec(
+                "in_channels", .integer(1...3), default: .null,
+                "input channels, 1 or 3 (smp's in_channels); input_shape's C when absent, and must equal it"),
+            ParameterSpec(
+                "drop_path_rate", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
+                "stochastic depth of the encoder's residual blocks: rate · block index / blocks"),
+            ParameterSpec(
+                "classification_head", .object(headFields), default: .null,
+                "an image-level head (null: none): {classes, from, pooling, dropout}"),
+            ParameterSpec(
+                "deep_supervision", .boolean, default: .boolean(false),
+                "UNet++ only: 1x1 mask heads on x_0_1 ... x_0_3 (outputs mask.1 ... mask.3, upsampled to the "
+                    + "input's size), trained with the main mask's loss and averaged with it at inference"),
         ],
         validate: { config in
             let channels = config.integer("in_channels")
@@ -49,12 +57,16 @@ public enum EffUNetBuilder {
                 throw ConfigError(field: "in_channels", reason: "must be 1 or 3, got \(channels)")
             }
             guard channels == config.inputShape[0] else {
-                throw ConfigError(field: "in_channels", reason: "is \(channels) but input_shape's C is "
-                                  + "\(config.inputShape[0]) (give one of them, or both equal)")
+                throw ConfigError(
+                    field: "in_channels",
+                    reason: "is \(channels) but input_shape's C is "
+                        + "\(config.inputShape[0]) (give one of them, or both equal)")
             }
             if config.boolean("deep_supervision"), config.string("decoder") != Decoder.unetplusplus.rawValue {
-                throw ConfigError(field: "deep_supervision", reason: "needs decoder \"unetplusplus\" (the U-Net "
-                                  + "decoder has no inner nodes)")
+                throw ConfigError(
+                    field: "deep_supervision",
+                    reason: "needs decoder \"unetplusplus\" (the U-Net "
+                        + "decoder has no inner nodes)")
             }
         },
         derivedDefaults: { shape in ["in_channels": .integer(shape.first ?? 3)] },
@@ -64,14 +76,18 @@ public enum EffUNetBuilder {
 
     /// The fields of `classification_head`.
     static let headFields = [
-        ParameterSpec("classes", .integer(1...1000), default: .null,
-                      "units of the head (required): 1 is a sigmoid, K > 1 a softmax"),
-        ParameterSpec("from", .choice(HeadSource.allCases.map(\.rawValue)), default: .string("encoder"),
-                      "what it pools: the deepest encoder feature (smp's aux head) or the mask logits (the seed's head)"),
-        ParameterSpec("pooling", .choice(Pooling.allCases.map(\.rawValue)), default: .string("avg"),
-                      "global pooling"),
-        ParameterSpec("dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
-                      "dropout before the Linear layer"),
+        ParameterSpec(
+            "classes", .integer(1...1000), default: .null,
+            "units of the head (required): 1 is a sigmoid, K > 1 a softmax"),
+        ParameterSpec(
+            "from", .choice(HeadSource.allCases.map(\.rawValue)), default: .string("encoder"),
+            "what it pools: the deepest encoder feature (smp's aux head) or the mask logits (the seed's head)"),
+        ParameterSpec(
+            "pooling", .choice(Pooling.allCases.map(\.rawValue)), default: .string("avg"),
+            "global pooling"),
+        ParameterSpec(
+            "dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
+            "dropout before the Linear layer"),
     ]
 
     /// Checkpoints written before `classification_head` was an object stored it flat: `classification_head` K
@@ -79,7 +95,9 @@ public enum EffUNetBuilder {
     static func upgradeFlattenedHead(_ stored: [String: ParameterValue]) -> [String: ParameterValue] {
         guard case .integer(let k)? = stored["classification_head"] else { return stored }
         var s = stored
-        let flat = ["from": "classification_from", "pooling": "classification_pooling", "dropout": "classification_dropout"]
+        let flat = [
+            "from": "classification_from", "pooling": "classification_pooling", "dropout": "classification_dropout",
+        ]
         var head: [String: ParameterValue] = ["classes": .integer(k)]
         for (field, key) in flat {
             if let v = s.removeValue(forKey: key) { head[field] = v }
@@ -139,10 +157,14 @@ public enum EffUNetBuilder {
                     for depth in 0...layer {
                         let name = "x_\(depth)_\(layer)", level = n - 1 - layer
                         if depth == 0 {
-                            blocks.append((name, inputs[layer], skips[layer] * (layer + 1), decoderChannels[layer], level))
+                            blocks.append(
+                                (name, inputs[layer], skips[layer] * (layer + 1), decoderChannels[layer], level))
                         } else {
-                            blocks.append((name, skips[layer - 1], skips[layer] * (layer + 1 - depth), skips[layer],
-                                           level))
+                            blocks.append(
+                                (
+                                    name, skips[layer - 1], skips[layer] * (layer + 1 - depth), skips[layer],
+                                    level
+                                ))
                         }
                     }
                 }
@@ -166,16 +188,20 @@ public enum EffUNetBuilder {
         }
 
         // Encoder: the stem, then the MBConv blocks; `features` are the skips, finest first.
-        var x = net.add("encoder._conv_stem", Conv2D(inputChannels: s.inChannels, outputChannels: plan.stemChannels,
-                                                     kernelSize: 3, stride: 2, padding: plan.stemPadding, useBias: false,
-                                                     initializer: .heNormal, rng: &rng), Network.input)
+        var x = net.add(
+            "encoder._conv_stem",
+            Conv2D(
+                inputChannels: s.inChannels, outputChannels: plan.stemChannels,
+                kernelSize: 3, stride: 2, padding: plan.stemPadding, useBias: false,
+                initializer: .heNormal, rng: &rng), Network.input)
         x = batchNorm("encoder._bn0", plan.stemChannels, x)
         x = net.add("encoder._swish", SiLU(), x)
         var features = [x]
         for (i, block) in plan.blocks.enumerated() {
             let rate = s.dropPathRate * Double(i) / Double(plan.blocks.count)
-            x = addMBConv(block, named: "encoder._blocks.\(i)", to: net, x, dropPath: rate,
-                          seed: config.seed ^ (0xD9 + UInt64(i)), rng: &rng)
+            x = addMBConv(
+                block, named: "encoder._blocks.\(i)", to: net, x, dropPath: rate,
+                seed: config.seed ^ (0xD9 + UInt64(i)), rng: &rng)
             if plan.outIndexes.contains(i) { features.append(x) }
         }
         let deepest = x
@@ -187,15 +213,19 @@ public enum EffUNetBuilder {
         let channels = Dictionary(uniqueKeysWithValues: s.decoderBlocks.map { ($0.name, $0) })
         func decoderBlock(_ id: String, _ input: Int, _ skips: [Int], reference: Int?) -> Int {
             let name = "decoder.blocks.\(id)", c = channels[id]!
-            var y = reference.map { net.add("\(name).up", UpSampleToMatch(), input, $0) }
+            var y =
+                reference.map { net.add("\(name).up", UpSampleToMatch(), input, $0) }
                 ?? net.add("\(name).up", UpSampling2D(factor: 2, mode: .nearest), input)
             if !skips.isEmpty {
                 y = net.add("\(name).concat", Concatenate(), inputs: [y] + skips)
             }
             for (k, cin) in [c.input + c.skip, c.output].enumerated() {
-                y = net.add("\(name).conv\(k + 1).0", Conv2D(inputChannels: cin, outputChannels: c.output, kernelSize: 3,
-                                                            padding: .explicit(1), useBias: false, initializer: .heNormal,
-                                                            rng: &rng), y)
+                y = net.add(
+                    "\(name).conv\(k + 1).0",
+                    Conv2D(
+                        inputChannels: cin, outputChannels: c.output, kernelSize: 3,
+                        padding: .explicit(1), useBias: false, initializer: .heNormal,
+                        rng: &rng), y)
                 y = batchNorm("\(name).conv\(k + 1).1", c.output, y, encoder: false)
                 y = net.add("\(name).conv\(k + 1).2", ReLU(), y)
             }
@@ -216,29 +246,37 @@ public enum EffUNetBuilder {
             for layer in 0..<(n - 1) {
                 for depth in 0..<(n - 1 - layer) {
                     if layer == 0 {
-                        dense["x_\(depth)_\(depth)"] = decoderBlock("x_\(depth)_\(depth)", coarsestFirst[depth],
-                                                                    [coarsestFirst[depth + 1]], reference: nil)
+                        dense["x_\(depth)_\(depth)"] = decoderBlock(
+                            "x_\(depth)_\(depth)", coarsestFirst[depth],
+                            [coarsestFirst[depth + 1]], reference: nil)
                     } else {
                         let l = depth + layer
                         let skips = (depth + 1...l).map { dense["x_\($0)_\(l)"]! } + [coarsestFirst[l + 1]]
-                        dense["x_\(depth)_\(l)"] = decoderBlock("x_\(depth)_\(l)", dense["x_\(depth)_\(l - 1)"]!, skips,
-                                                                reference: nil)
+                        dense["x_\(depth)_\(l)"] = decoderBlock(
+                            "x_\(depth)_\(l)", dense["x_\(depth)_\(l - 1)"]!, skips,
+                            reference: nil)
                     }
                 }
             }
             decoded = decoderBlock("x_0_\(n - 1)", dense["x_0_\(n - 2)"]!, [], reference: nil)
         }
-        let mask = net.add("segmentation_head.0", Conv2D(inputChannels: s.decoderChannels[n - 1], outputChannels: s.classes,
-                                                         kernelSize: 3, padding: .explicit(1), initializer: .glorotUniform,
-                                                         rng: &rng), decoded)
+        let mask = net.add(
+            "segmentation_head.0",
+            Conv2D(
+                inputChannels: s.decoderChannels[n - 1], outputChannels: s.classes,
+                kernelSize: 3, padding: .explicit(1), initializer: .glorotUniform,
+                rng: &rng), decoded)
         net.outputs = [mask]
         var heads = [ModelHead.mask(channels: s.classes, output: 0)]
         // Deep supervision: a 1x1 convolution to the mask's classes on each supervised node, upsampled
         // (bilinear) from its level to the input's size.
         for (i, node) in s.supervisedNodes.enumerated() {
-            var y = net.add("deep_supervision.\(i + 1).0", Conv2D(inputChannels: node.channels, outputChannels: s.classes,
-                                                                kernelSize: 1, padding: .valid, initializer: .glorotUniform,
-                                                                rng: &rng), dense[node.name]!)
+            var y = net.add(
+                "deep_supervision.\(i + 1).0",
+                Conv2D(
+                    inputChannels: node.channels, outputChannels: s.classes,
+                    kernelSize: 1, padding: .valid, initializer: .glorotUniform,
+                    rng: &rng), dense[node.name]!)
             y = net.add("deep_supervision.\(i + 1).up", UpSampling2D(factor: 1 << node.level, mode: .bilinear), y)
             heads.append(.mask("mask.\(i + 1)", channels: s.classes, output: net.outputs.count))
             net.outputs.append(y)
@@ -246,19 +284,29 @@ public enum EffUNetBuilder {
         let k = s.classificationHead
         if k > 0 {
             let (source, width) = s.headSource == .encoder ? (deepest, plan.blocks.last!.output) : (mask, s.classes)
-            var y = net.add("classification_head.0", s.pooling == .avg ? GlobalAveragePooling2D() as Layer
-                                                                        : GlobalMaxPooling2D() as Layer, source)
+            var y = net.add(
+                "classification_head.0",
+                s.pooling == .avg
+                    ? GlobalAveragePooling2D() as Layer
+                    : GlobalMaxPooling2D() as Layer, source)
             if s.classificationDropout > 0 {
-                y = net.add("classification_head.2", Dropout(rate: Float(s.classificationDropout), seed: config.seed ^ 0xC1), y)
+                y = net.add(
+                    "classification_head.2", Dropout(rate: Float(s.classificationDropout), seed: config.seed ^ 0xC1), y)
             }
-            y = net.add("classification_head.3", Dense(inputFeatures: width, outputFeatures: k,
-                                                       activation: k == 1 ? .sigmoid : .softmax, rng: &rng), y)
-            heads.append(ModelHead(name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
-                                   output: net.outputs.count))
+            y = net.add(
+                "classification_head.3",
+                Dense(
+                    inputFeatures: width, outputFeatures: k,
+                    activation: k == 1 ? .sigmoid : .softmax, rng: &rng), y)
+            heads.append(
+                ModelHead(
+                    name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
+                    output: net.outputs.count))
             net.outputs.append(y)
         }
-        return Model(config: config, network: net, heads: heads, padMultiple: 32, fixedSize: false,
-                     averagesMasksAtInference: s.deepSupervision)
+        return Model(
+            config: config, network: net, heads: heads, padMultiple: 32, fixedSize: false,
+            averagesMasksAtInference: s.deepSupervision)
     }
     /// EfficientNet's BatchNorm: TensorFlow's momentum 0.99 is PyTorch's 0.01, eps 1e-3.
     static func efficientNetBatchNorm(_ channels: Int) -> BatchNorm {
@@ -266,24 +314,30 @@ public enum EffUNetBuilder {
     }
 
     static func pointwiseConv(_ cin: Int, _ cout: Int, bias: Bool, rng: inout RandomGenerator) -> Conv2D {
-        Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: 1, padding: .valid, useBias: bias,
-               initializer: .heNormal, rng: &rng)
+        Conv2D(
+            inputChannels: cin, outputChannels: cout, kernelSize: 1, padding: .valid, useBias: bias,
+            initializer: .heNormal, rng: &rng)
     }
 
     /// Appends one MBConv block reading node `input` and returns its output node: [expand 1x1 + BN + swish] ->
     /// depthwise + BN + swish -> squeeze-excitation (pool, 1x1 + swish, 1x1 + sigmoid, gate) -> project 1x1 + BN
     /// -> [drop-path (when `dropPath` > 0) and the residual sum]. Node names are smp's under `name`.
-    public static func addMBConv(_ block: EfficientNetPlan.Block, named name: String, to net: Network, _ input: Int,
-                                 dropPath: Double, seed: UInt64, rng: inout RandomGenerator) -> Int {
+    public static func addMBConv(
+        _ block: EfficientNetPlan.Block, named name: String, to net: Network, _ input: Int,
+        dropPath: Double, seed: UInt64, rng: inout RandomGenerator
+    ) -> Int {
         var x = input
         if block.expands {
             x = net.add("\(name)._expand_conv", pointwiseConv(block.input, block.expanded, bias: false, rng: &rng), x)
             x = net.add("\(name)._bn0", efficientNetBatchNorm(block.expanded), x)
             x = net.add("\(name)._swish0", SiLU(), x)
         }
-        x = net.add("\(name)._depthwise_conv", DepthwiseConv2D(channels: block.expanded, kernelSize: block.kernel,
-                                                               stride: block.stride, padding: block.padding,
-                                                               useBias: false, initializer: .heNormal, rng: &rng), x)
+        x = net.add(
+            "\(name)._depthwise_conv",
+            DepthwiseConv2D(
+                channels: block.expanded, kernelSize: block.kernel,
+                stride: block.stride, padding: block.padding,
+                useBias: false, initializer: .heNormal, rng: &rng), x)
         x = net.add("\(name)._bn1", efficientNetBatchNorm(block.expanded), x)
         x = net.add("\(name)._swish1", SiLU(), x)
         var gate = net.add("\(name)._se_pool", GlobalAveragePooling2D(keepDims: true), x)

@@ -47,8 +47,10 @@ public struct EfficientNetPlan: Sendable, Equatable {
     }
 
     /// The base network (B0): (repeats, kernel, stride, expansion, input, output) per stage.
-    static let stages = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-                         (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+    static let stages = [
+        (1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+        (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320),
+    ]
 
     public let variant: Variant
     public let stemChannels: Int
@@ -86,8 +88,10 @@ public struct EfficientNetPlan: Sendable, Equatable {
                 let blockIn = r == 0 ? cin : cout
                 let s = r == 0 ? stride : 1
                 // The squeeze width is a quarter of the block's input, before expansion.
-                blocks.append(Block(input: blockIn, expanded: blockIn * expansion, squeezed: max(1, blockIn / 4),
-                                    output: cout, kernel: kernel, stride: s, padding: staticSame(kernel, s)))
+                blocks.append(
+                    Block(
+                        input: blockIn, expanded: blockIn * expansion, squeezed: max(1, blockIn / 4),
+                        output: cout, kernel: kernel, stride: s, padding: staticSame(kernel, s)))
             }
         }
         self.blocks = blocks

@@ -37,10 +37,13 @@ public final class Model {
     public let averagesMasksAtInference: Bool
 
     /// `heads` name every network output once; the main mask is `mask`, the main class head `class`.
-    public init(config: ModelConfig, network: Network, heads: [ModelHead], padMultiple: Int, fixedSize: Bool,
-                averagesMasksAtInference: Bool = false) {
-        precondition(Set(heads.map(\.output)) == Set(network.outputs.indices)
-                     && Set(heads.map(\.name)).count == heads.count, "every network output needs one uniquely named head")
+    public init(
+        config: ModelConfig, network: Network, heads: [ModelHead], padMultiple: Int, fixedSize: Bool,
+        averagesMasksAtInference: Bool = false
+    ) {
+        precondition(
+            Set(heads.map(\.output)) == Set(network.outputs.indices)
+                && Set(heads.map(\.name)).count == heads.count, "every network output needs one uniquely named head")
         self.config = config; self.network = network; self.heads = heads
         maskHead = heads.first { $0.kind == .mask && $0.isMain }
         classHead = heads.first { $0.kind == .classes && $0.isMain }
@@ -77,7 +80,8 @@ public final class Model {
         guard shape[1] == c[0] else { throw ShapeError("model expects \(c[0]) channels, got \(shape[1])") }
         if fixedSize {
             guard shape[2] == c[1], shape[3] == c[2] else {
-                throw ShapeError("\(config.architecture.rawValue) expects \(c[1])x\(c[2]) images, got \(shape[2])x\(shape[3])")
+                throw ShapeError(
+                    "\(config.architecture.rawValue) expects \(c[1])x\(c[2]) images, got \(shape[2])x\(shape[3])")
             }
         }
         guard shape[2] >= 1, shape[3] >= 1, shape[2] <= 8192, shape[3] <= 8192 else {

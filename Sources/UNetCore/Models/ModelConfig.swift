@@ -21,8 +21,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var parameters: [String: ParameterValue]
 
     /// A configuration with `parameters` over the architecture's defaults. Values are checked by `validate()`.
-    public init(architecture: Architecture, inputShape: [Int], seed: UInt64 = 0,
-                parameters: [String: ParameterValue] = [:]) {
+    public init(
+        architecture: Architecture, inputShape: [Int], seed: UInt64 = 0,
+        parameters: [String: ParameterValue] = [:]
+    ) {
         self.architecture = architecture
         self.inputShape = inputShape
         self.seed = seed
@@ -106,8 +108,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         for p in spec.parameters {
             if let v = stored[p.name] { parameters[p.name] = try p.validate(v) }
         }
-        self.init(architecture: name, inputShape: try c.decode([Int].self, forKey: Key("input_shape")),
-                  seed: try c.decode(UInt64.self, forKey: Key("seed")), parameters: parameters)
+        self.init(
+            architecture: name, inputShape: try c.decode([Int].self, forKey: Key("input_shape")),
+            seed: try c.decode(UInt64.self, forKey: Key("seed")), parameters: parameters)
     }
 
     public func encode(to encoder: Encoder) throws {

@@ -27,8 +27,9 @@ public struct ModelHead: Sendable, Equatable {
 
     /// A mask head over K channels: one sigmoid channel, or a softmax over K > 1 classes.
     public static func mask(_ name: String = "mask", channels: Int, output: Int) -> ModelHead {
-        ModelHead(name: name, kind: .mask, channels: channels, activation: channels == 1 ? .sigmoid : .softmax,
-                  output: output)
+        ModelHead(
+            name: name, kind: .mask, channels: channels, activation: channels == 1 ? .sigmoid : .softmax,
+            output: output)
     }
 
     /// The main head of `kind` (`mask` or `class`), as the name of a deep-supervision head starts with it.

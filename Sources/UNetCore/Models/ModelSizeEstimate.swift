@@ -52,8 +52,10 @@ public struct ModelSizeEstimate: Equatable, Sendable {
     private mutating func addClassifier(_ c: ModelConfig, classes: Int) {
         let (channels, hw) = (c.inputShape[0], c.inputShape[1] * c.inputShape[2])
         // (input channels, output channels, pixels at this level) of each two-convolution block.
-        let blocks = [(channels, 64, hw), (64, 128, hw / 4), (128, 256, hw / 16), (256 + 128, 128, hw / 4),
-                      (128 + 64, 64, hw)]
+        let blocks = [
+            (channels, 64, hw), (64, 128, hw / 4), (128, 256, hw / 16), (256 + 128, 128, hw / 4),
+            (128 + 64, 64, hw),
+        ]
         for (cin, cout, pixels) in blocks {
             conv(cin, cout, kernel: 3)
             conv(cout, cout, kernel: 3)
@@ -137,8 +139,10 @@ public struct ModelSizeEstimate: Equatable, Sendable {
         guard bytes > limit else { return }
         let field = config.architecture == .unet && 16 * parameters > 8 * activations ? "filters" : "input_shape"
         func gb(_ n: Int) -> String { String(Double(n / 10_000_000) / 100) + " GB" }
-        throw ConfigError(field: field, reason: "the model needs about \(gb(bytes)) (\(parameters) parameters, "
-            + "\(activations) activation values per image), more than the engine's limit of \(limit) bytes "
-            + "(--max-model-bytes)")
+        throw ConfigError(
+            field: field,
+            reason: "the model needs about \(gb(bytes)) (\(parameters) parameters, "
+                + "\(activations) activation values per image), more than the engine's limit of \(limit) bytes "
+                + "(--max-model-bytes)")
     }
 }

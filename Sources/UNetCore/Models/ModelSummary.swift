@@ -24,7 +24,9 @@ public struct ModelSummary: Equatable, Sendable {
         let shape = model.paddedShape(model.config.inputShape)
         let shapes = (try? model.network.shapes(for: [1] + shape)) ?? []
         rows = model.network.nodes.enumerated().map { i, node in
-            Row(name: node.name, type: node.layer.kind, outputShape: i < shapes.count ? Array(shapes[i].dropFirst()) : [],
+            Row(
+                name: node.name, type: node.layer.kind,
+                outputShape: i < shapes.count ? Array(shapes[i].dropFirst()) : [],
                 params: node.layer.parameterCount + node.layer.statisticsCount)
         }
         architecture = model.config.architecture.rawValue
@@ -41,7 +43,9 @@ public struct ModelSummary: Equatable, Sendable {
             for (i, ch) in s.reversed().enumerated() { if i > 0 && i % 3 == 0 { out.append(",") }; out.append(ch) }
             return String(out.reversed())
         }
-        func padded(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
+        func padded(_ s: String, _ w: Int) -> String {
+            s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count)
+        }
         let line = String(repeating: "─", count: 86)
         var text = "Model: \(architecture), input \(inputShape)\n\(line)\n"
         text += padded("Layer (type)", 44) + padded("Output Shape", 28) + "Param #\n" + line + "\n"

@@ -90,7 +90,8 @@ public final class Network {
         for node in nodes { for j in node.inputs where j >= 0 { readers[j] += 1 } }
         for node in nodes {
             guard let relu = node.layer as? ReLU, node.inputs.count == 1, let j = node.inputs.first, j >= 0,
-                  let conv = nodes[j].layer as? Conv2D, readers[j] == 1, !outputs.contains(j) else { continue }
+                let conv = nodes[j].layer as? Conv2D, readers[j] == 1, !outputs.contains(j)
+            else { continue }
             conv.rectifiesOutput = true
             relu.inputIsRectified = true
         }

@@ -73,13 +73,17 @@ public struct ParameterSpec: Sendable, Equatable {
         case (.object, .null): return value
         case let (.object(fields), .object(given)):
             if let extra = given.keys.sorted().first(where: { key in !fields.contains { $0.name == key } }) {
-                throw ConfigError(field: "\(name).\(extra)", reason: "is not a field of \(name) (its fields: "
-                                  + fields.map(\.name).joined(separator: ", ") + ")")
+                throw ConfigError(
+                    field: "\(name).\(extra)",
+                    reason: "is not a field of \(name) (its fields: "
+                        + fields.map(\.name).joined(separator: ", ") + ")")
             }
             var filled: [String: ParameterValue] = [:]
             for f in fields {
                 guard let v = given[f.name] else {
-                    guard f.defaultValue != .null else { throw ConfigError(field: "\(name).\(f.name)", reason: "is required") }
+                    guard f.defaultValue != .null else {
+                        throw ConfigError(field: "\(name).\(f.name)", reason: "is required")
+                    }
                     filled[f.name] = f.defaultValue
                     continue
                 }
@@ -89,7 +93,9 @@ public struct ParameterSpec: Sendable, Equatable {
             }
             return .object(filled)
         default:
-            throw bad("must be \(Self.article(typeName)) \(typeName)\(fields.isEmpty ? "" : " or null"), got \(value.typeName)")
+            throw bad(
+                "must be \(Self.article(typeName)) \(typeName)\(fields.isEmpty ? "" : " or null"), got \(value.typeName)"
+            )
         }
     }
 
@@ -137,13 +143,21 @@ public enum ParameterValue: Sendable, Hashable, Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let o = try? c.decode([String: ParameterValue].self) { self = .object(o) }
-        else if let b = try? c.decode(Bool.self) { self = .boolean(b) }
-        else if let i = try? c.decode(Int.self) { self = .integer(i) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let l = try? c.decode([Int].self) { self = .integers(l) }
-        else { self = .string(try c.decode(String.self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let o = try? c.decode([String: ParameterValue].self) {
+            self = .object(o)
+        } else if let b = try? c.decode(Bool.self) {
+            self = .boolean(b)
+        } else if let i = try? c.decode(Int.self) {
+            self = .integer(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let l = try? c.decode([Int].self) {
+            self = .integers(l)
+        } else {
+            self = .string(try c.decode(String.self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

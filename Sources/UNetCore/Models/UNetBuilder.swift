@@ -16,19 +16,26 @@ public enum UNetBuilder {
         summary: "Ronneberger's segmentation U-Net, any input size (padded to a multiple of 2^depth), with an optional "
             + "image-level head on the bottleneck",
         parameters: [
-            ParameterSpec("classes", .integer(1...1000), default: .integer(1),
-                          "mask channels: 1 is a sigmoid mask, K > 1 a softmax over K classes"),
-            ParameterSpec("depth", .integer(1...6), default: .integer(4), "encoder levels (each halves the resolution)"),
-            ParameterSpec("filters", .integer(1...256), default: .integer(64),
-                          "filters of the first level, doubling per level"),
-            ParameterSpec("batch_norm", .boolean, default: .boolean(false),
-                          "BatchNorm after every 3x3 convolution (which then has no bias)"),
-            ParameterSpec("upsampling", .choice(Upsampling.allCases.map(\.rawValue)), default: .string("transpose"),
-                          "decoder upsampling: 2x2 up-convolution, or bilinear or nearest resizing"),
-            ParameterSpec("classification_head", .integer(0...1000), default: .integer(0),
-                          "classes of an image-level head on the pooled bottleneck (0: none, 1: sigmoid, K > 1: softmax)"),
-            ParameterSpec("dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0),
-                          "dropout on the bottleneck, as in Ronneberger et al. (0: none)"),
+            ParameterSpec(
+                "classes", .integer(1...1000), default: .integer(1),
+                "mask channels: 1 is a sigmoid mask, K > 1 a softmax over K classes"),
+            ParameterSpec(
+                "depth", .integer(1...6), default: .integer(4), "encoder levels (each halves the resolution)"),
+            ParameterSpec(
+                "filters", .integer(1...256), default: .integer(64),
+                "filters of the first level, doubling per level"),
+            ParameterSpec(
+                "batch_norm", .boolean, default: .boolean(false),
+                "BatchNorm after every 3x3 convolution (which then has no bias)"),
+            ParameterSpec(
+                "upsampling", .choice(Upsampling.allCases.map(\.rawValue)), default: .string("transpose"),
+                "decoder upsampling: 2x2 up-convolution, or bilinear or nearest resizing"),
+            ParameterSpec(
+                "classification_head", .integer(0...1000), default: .integer(0),
+                "classes of an image-level head on the pooled bottleneck (0: none, 1: sigmoid, K > 1: softmax)"),
+            ParameterSpec(
+                "dropout", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0),
+                "dropout on the bottleneck, as in Ronneberger et al. (0: none)"),
         ],
         estimate: ModelSizeEstimate.unet,
         build: build)
@@ -49,8 +56,11 @@ public enum UNetBuilder {
         func doubleConv(_ name: String, _ input: Int, _ inC: Int, _ outC: Int) -> Int {
             var x = input
             for (i, cin) in [inC, outC].enumerated() {
-                x = net.add("\(name).conv\(i + 1)", Conv2D(inputChannels: cin, outputChannels: outC, kernelSize: 3,
-                                                          useBias: !bn, initializer: .heNormal, rng: &rng), x)
+                x = net.add(
+                    "\(name).conv\(i + 1)",
+                    Conv2D(
+                        inputChannels: cin, outputChannels: outC, kernelSize: 3,
+                        useBias: !bn, initializer: .heNormal, rng: &rng), x)
                 if bn { x = net.add("\(name).bn\(i + 1)", BatchNorm(channels: outC), x) }
                 x = net.add("\(name).relu\(i + 1)", ReLU(), x)
             }
@@ -80,29 +90,41 @@ public enum UNetBuilder {
             let upChannels: Int
             switch upsampling {
             case .transpose:
-                x = net.add("\(name).up", ConvTranspose2D(inputChannels: channels, outputChannels: out,
-                                                          initializer: .heNormal, rng: &rng), x)
+                x = net.add(
+                    "\(name).up",
+                    ConvTranspose2D(
+                        inputChannels: channels, outputChannels: out,
+                        initializer: .heNormal, rng: &rng), x)
                 upChannels = out
             case .bilinear, .nearest:
-                x = net.add("\(name).up", UpSampling2D(factor: 2, mode: upsampling == .bilinear ? .bilinear : .nearest), x)
+                x = net.add(
+                    "\(name).up", UpSampling2D(factor: 2, mode: upsampling == .bilinear ? .bilinear : .nearest), x)
                 upChannels = channels
             }
             x = net.add("\(name).concat", Concatenate(), x, skips[level])
             x = doubleConv(name, x, upChannels + out, out)
             channels = out
         }
-        let head = net.add("head", Conv2D(inputChannels: channels, outputChannels: classes, kernelSize: 1,
-                                          initializer: .glorotUniform, rng: &rng), x)
+        let head = net.add(
+            "head",
+            Conv2D(
+                inputChannels: channels, outputChannels: classes, kernelSize: 1,
+                initializer: .glorotUniform, rng: &rng), x)
         net.outputs = [head]
         var heads = [ModelHead.mask(channels: classes, output: 0)]
         let k = config.integer("classification_head")
         if k > 0 {
             let pooled = net.add("classifier.pool", GlobalAveragePooling2D(), bottleneck)
-            let dense = net.add("classifier", Dense(inputFeatures: f << depth, outputFeatures: k,
-                                                    activation: k == 1 ? .sigmoid : .softmax, rng: &rng), pooled)
+            let dense = net.add(
+                "classifier",
+                Dense(
+                    inputFeatures: f << depth, outputFeatures: k,
+                    activation: k == 1 ? .sigmoid : .softmax, rng: &rng), pooled)
             net.outputs.append(dense)
-            heads.append(ModelHead(name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
-                                   output: 1))
+            heads.append(
+                ModelHead(
+                    name: "class", kind: .classes, channels: k, activation: k == 1 ? .sigmoid : .softmax,
+                    output: 1))
         }
         return Model(config: config, network: net, heads: heads, padMultiple: 1 << depth, fixedSize: false)
     }
@@ -115,9 +137,11 @@ extension ModelConfig.Architecture {
 extension ModelConfig {
     /// A `unet` (or `unet-classifier`: `classes` and `seed` only) configuration from typed Swift arguments, for
     /// tests, the benchmark and Swift programs; the arguments an architecture does not declare are left out.
-    public init(architecture: Architecture, inputShape: [Int], classes: Int? = nil, seed: UInt64 = 0,
-                depth: Int = 4, filters: Int = 64, batchNorm: Bool = false, upsampling: UNetBuilder.Upsampling = .transpose,
-                classificationHead: Int = 0, dropout: Double = 0) {
+    public init(
+        architecture: Architecture, inputShape: [Int], classes: Int? = nil, seed: UInt64 = 0,
+        depth: Int = 4, filters: Int = 64, batchNorm: Bool = false, upsampling: UNetBuilder.Upsampling = .transpose,
+        classificationHead: Int = 0, dropout: Double = 0
+    ) {
         var given: [String: ParameterValue] = [
             "depth": .integer(depth), "filters": .integer(filters), "batch_norm": .boolean(batchNorm),
             "upsampling": .string(upsampling.rawValue), "classification_head": .integer(classificationHead),
@@ -125,8 +149,9 @@ extension ModelConfig {
         ]
         if let classes { given["classes"] = .integer(classes) }
         let declared = Set(ArchitectureRegistry.spec(architecture)?.parameters.map(\.name) ?? [])
-        self.init(architecture: architecture, inputShape: inputShape, seed: seed,
-                  parameters: given.filter { declared.contains($0.key) })
+        self.init(
+            architecture: architecture, inputShape: inputShape, seed: seed,
+            parameters: given.filter { declared.contains($0.key) })
     }
 
     /// `ModelConfig.Upsampling` as before the registry.

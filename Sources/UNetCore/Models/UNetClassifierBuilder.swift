@@ -10,7 +10,7 @@ public enum UNetClassifierBuilder {
         summary: "the reference Keras U-Net image classifier: a fixed input size (height and width divisible by 4), "
             + "Flatten and Dense(classes, sigmoid)",
         parameters: [
-            ParameterSpec("classes", .integer(1...1000), default: .integer(2), "units of the final sigmoid Dense layer"),
+            ParameterSpec("classes", .integer(1...1000), default: .integer(2), "units of the final sigmoid Dense layer")
         ],
         validate: { config in
             guard config.inputShape[1] % 4 == 0, config.inputShape[2] % 4 == 0 else {
@@ -27,9 +27,11 @@ public enum UNetClassifierBuilder {
         let (c, h, w) = (config.inputShape[0], config.inputShape[1], config.inputShape[2])
 
         func block(_ name: String, _ input: Int, _ inC: Int, _ outC: Int) -> Int {
-            let c1 = net.add("\(name).conv1", Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: 3, rng: &rng), input)
+            let c1 = net.add(
+                "\(name).conv1", Conv2D(inputChannels: inC, outputChannels: outC, kernelSize: 3, rng: &rng), input)
             let r1 = net.add("\(name).relu1", ReLU(), c1)
-            let c2 = net.add("\(name).conv2", Conv2D(inputChannels: outC, outputChannels: outC, kernelSize: 3, rng: &rng), r1)
+            let c2 = net.add(
+                "\(name).conv2", Conv2D(inputChannels: outC, outputChannels: outC, kernelSize: 3, rng: &rng), r1)
             return net.add("\(name).relu2", ReLU(), c2)
         }
 
@@ -45,12 +47,16 @@ public enum UNetClassifierBuilder {
         let m2 = net.add("concat2", Concatenate(), u2, b1)
         let b5 = block("block5", m2, 128 + 64, 64)
         let f = net.add("flatten", Flatten(), b5)
-        let d = net.add("dense", Dense(inputFeatures: 64 * h * w, outputFeatures: classes, activation: .sigmoid,
-                                        rng: &rng), f)
+        let d = net.add(
+            "dense",
+            Dense(
+                inputFeatures: 64 * h * w, outputFeatures: classes, activation: .sigmoid,
+                rng: &rng), f)
         net.outputs = [d]
-        return Model(config: config, network: net,
-                     heads: [ModelHead(name: "class", kind: .classes, channels: classes, activation: .sigmoid, output: 0)],
-                     padMultiple: 1, fixedSize: true)
+        return Model(
+            config: config, network: net,
+            heads: [ModelHead(name: "class", kind: .classes, channels: classes, activation: .sigmoid, output: 0)],
+            padMultiple: 1, fixedSize: true)
     }
 }
 

@@ -22,8 +22,10 @@ struct UpdateMeasure {
 /// Updates (`commit`) or measures the update of `count` weights w with gradients g and moments m, v (nil before
 /// the first step: read as zeros, only when measuring). The measure's sums are combined in chunk order, so they
 /// are deterministic for a given thread count.
-func adamUpdate(_ k: AdamCoefficients, count: Int, w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
-                m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?, commit: Bool) -> UpdateMeasure {
+func adamUpdate(
+    _ k: AdamCoefficients, count: Int, w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
+    m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?, commit: Bool
+) -> UpdateMeasure {
     precondition(!commit || (m != nil && v != nil), "Adam writes moments that exist")
     let partials = ChunkPartials.shared.buffer(chunks: Parallel.threads)
     let chunks = Parallel.chunkCount(count, cost: 16)
@@ -40,13 +42,17 @@ func adamUpdate(_ k: AdamCoefficients, count: Int, w: UnsafeMutablePointer<Float
     return total
 }
 
-private func adamUpdate(_ k: AdamCoefficients, range: Range<Int>, w: UnsafeMutablePointer<Float>,
-                        g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?,
-                        commit: Bool) -> UpdateMeasure {
+private func adamUpdate(
+    _ k: AdamCoefficients, range: Range<Int>, w: UnsafeMutablePointer<Float>,
+    g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?,
+    commit: Bool
+) -> UpdateMeasure {
     let decay = Float8(repeating: 1 - k.learningRate * k.weightDecay), wd = Float8(repeating: k.weightDecay)
     let (b1c, b2, b2c) = (Float8(repeating: 1 - k.beta1), Float8(repeating: k.beta2), Float8(repeating: 1 - k.beta2))
-    let (stepSize, bc2Sqrt, eps) = (Float8(repeating: k.stepSize), Float8(repeating: k.bc2Sqrt),
-                                    Float8(repeating: k.epsilon))
+    let (stepSize, bc2Sqrt, eps) = (
+        Float8(repeating: k.stepSize), Float8(repeating: k.bc2Sqrt),
+        Float8(repeating: k.epsilon)
+    )
     let useL2 = !k.decoupled && k.weightDecay != 0
     var measure = UpdateMeasure()
     var (change, norm) = (SIMD8<Double>(), SIMD8<Double>())

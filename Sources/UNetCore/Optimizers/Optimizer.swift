@@ -20,8 +20,10 @@ public final class Optimizer {
     public private(set) var first: [Tensor] = []
     public private(set) var second: [Tensor] = []
 
-    public init(kind: Kind, learningRate: Float, weightDecay: Float? = nil, momentum: Float = 0, nesterov: Bool = false,
-                beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+    public init(
+        kind: Kind, learningRate: Float, weightDecay: Float? = nil, momentum: Float = 0, nesterov: Bool = false,
+        beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
+    ) {
         self.kind = kind; self.learningRate = learningRate
         // PyTorch's defaults: no decay for SGD and Adam, 0.01 for AdamW.
         self.weightDecay = weightDecay ?? (kind == .adamw ? 0.01 : 0)
@@ -45,14 +47,17 @@ public final class Optimizer {
     /// weights relative to their norm, ‖θ_new − θ_old‖ / ‖θ_old‖. The trainer checks this before it commits, so
     /// a step it refuses leaves weights and moments untouched without keeping a copy of them.
     public func proposedStep(_ parameters: [Parameter]) -> (finite: Bool, relativeChange: Double) {
-        precondition(first.isEmpty || first.count == parameters.count, "optimizer state is for \(first.count) parameters")
+        precondition(
+            first.isEmpty || first.count == parameters.count, "optimizer state is for \(first.count) parameters")
         let r = update(parameters, commit: false)
         return (r.finite, (r.squaredChange / max(r.squaredNorm, 1e-30)).squareRoot())
     }
 
     /// The update of step `stepCount + 1`, element by element: with `commit` the new weights and moments are
     /// written; without, only measured. One loop for both, so what is checked is exactly what is written.
-    private func update(_ parameters: [Parameter], commit: Bool) -> (finite: Bool, squaredChange: Double, squaredNorm: Double) {
+    private func update(_ parameters: [Parameter], commit: Bool) -> (
+        finite: Bool, squaredChange: Double, squaredNorm: Double
+    ) {
         let (lr, wd) = (learningRate, weightDecay)
         var finite = true, change = 0.0, norm = 0.0
         // Moments not yet made (before the first step) read as zeros.
@@ -85,11 +90,13 @@ public final class Optimizer {
             let t = Float(stepCount + 1)
             let bc1 = 1 - powf(beta1, t)
             let bc2 = 1 - powf(beta2, t)
-            let k = AdamCoefficients(learningRate: lr, weightDecay: wd, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                     stepSize: lr / bc1, bc2Sqrt: bc2.squareRoot(), decoupled: kind == .adamw)
+            let k = AdamCoefficients(
+                learningRate: lr, weightDecay: wd, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                stepSize: lr / bc1, bc2Sqrt: bc2.squareRoot(), decoupled: kind == .adamw)
             for (i, p) in parameters.enumerated() {
-                let r = adamUpdate(k, count: p.value.count, w: p.value.data, g: p.grad.data, m: state(first, i),
-                                   v: state(second, i), commit: commit)
+                let r = adamUpdate(
+                    k, count: p.value.count, w: p.value.data, g: p.grad.data, m: state(first, i),
+                    v: state(second, i), commit: commit)
                 finite = finite && r.finite
                 change += r.squaredChange
                 norm += r.squaredNorm
@@ -108,7 +115,9 @@ public final class Optimizer {
         guard !first.isEmpty else { return [] }
         var out: [(String, Tensor)] = []
         for (i, n) in names.enumerated() {
-            if kind == .sgd { out.append(("\(n).momentum_buffer", first[i])) } else {
+            if kind == .sgd {
+                out.append(("\(n).momentum_buffer", first[i]))
+            } else {
                 out.append(("\(n).exp_avg", first[i]))
                 out.append(("\(n).exp_avg_sq", second[i]))
             }

@@ -19,7 +19,8 @@ public struct ConnectedComponents: Sendable {
     public init(_ mask: [Bool], height: Int, width: Int, connectivity: Connectivity) {
         precondition(mask.count == height * width, "mask size")
         var labels = [Int32](repeating: 0, count: mask.count), sizes: [Int] = []
-        let steps: [(Int, Int)] = connectivity == .four
+        let steps: [(Int, Int)] =
+            connectivity == .four
             ? [(-1, 0), (1, 0), (0, -1), (0, 1)]
             : [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
         var stack: [Int] = []

@@ -57,4 +57,3 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
 
     public static func == (a: RandomGenerator, b: RandomGenerator) -> Bool { a.stateWords == b.stateWords }
 }
-

@@ -47,7 +47,9 @@ enum TensorRecycler {
             }
         } else {
             let p = TensorStorage.allocate(count)
-            if let i = retired.firstIndex(where: { !$0.ownsStorage && $0.data == p && $0.count == count && matches($0.shape) }) {
+            if let i = retired.firstIndex(where: {
+                !$0.ownsStorage && $0.data == p && $0.count == count && matches($0.shape)
+            }) {
                 t = retired.remove(at: i)
                 t.ownsStorage = true
             } else {
@@ -110,8 +112,9 @@ enum TensorRecycler {
 
     /// A tensor of shape [d0, d1, d2, d3], contents unspecified.
     static func tensor(_ d0: Int, _ d1: Int, _ d2: Int, _ d3: Int) -> Tensor {
-        take(count: d0 * d1 * d2 * d3, { $0.count == 4 && $0[0] == d0 && $0[1] == d1 && $0[2] == d2 && $0[3] == d3 },
-             { [d0, d1, d2, d3] })
+        take(
+            count: d0 * d1 * d2 * d3, { $0.count == 4 && $0[0] == d0 && $0[1] == d1 && $0[2] == d2 && $0[3] == d3 },
+            { [d0, d1, d2, d3] })
     }
 
     /// A zero-filled tensor of `shape`.

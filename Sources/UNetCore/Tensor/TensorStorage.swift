@@ -140,7 +140,11 @@ final class Region {
         }
         guard best >= 0 else { return nil }
         let offset = free[best].offset
-        if free[best].length == bytes { free.remove(at: best) } else { free[best] = (offset + bytes, free[best].length - bytes) }
+        if free[best].length == bytes {
+            free.remove(at: best)
+        } else {
+            free[best] = (offset + bytes, free[best].length - bytes)
+        }
         if offset + bytes > highWater { highWater = offset + bytes; growths += 1 }
         usedBytes += bytes
         return base + offset

@@ -40,7 +40,8 @@ public final class CSVLogger: EpochLogger {
     /// its quotes doubled.
     private func row(_ fields: [String]) -> String {
         fields.map { field in
-            let special = field.contains(separator) || field.contains("\"") || field.contains("\n") || field.contains("\r")
+            let special =
+                field.contains(separator) || field.contains("\"") || field.contains("\n") || field.contains("\r")
             return special ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
         }.joined(separator: separator) + "\r\n"
     }

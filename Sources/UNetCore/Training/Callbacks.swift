@@ -38,8 +38,10 @@ public struct ReduceLROnPlateau: Codable, Sendable, Equatable {
     public private(set) var wait = 0
     public private(set) var cooldownCounter = 0
 
-    public init(monitor: String = "val_loss", factor: Double = 0.1, patience: Int = 10, minDelta: Double = 1e-4,
-                cooldown: Int = 0, minLR: Double = 0, mode: MonitorMode = .auto) {
+    public init(
+        monitor: String = "val_loss", factor: Double = 0.1, patience: Int = 10, minDelta: Double = 1e-4,
+        cooldown: Int = 0, minLR: Double = 0, mode: MonitorMode = .auto
+    ) {
         self.monitor = monitor; self.factor = factor; self.patience = patience; self.minDelta = minDelta
         self.cooldown = cooldown; self.minLR = minLR; self.mode = mode
     }
@@ -76,8 +78,10 @@ public struct EarlyStopping: Codable, Sendable, Equatable {
     public private(set) var bestEpoch = 0
     public private(set) var wait = 0
 
-    public init(monitor: String = "val_loss", patience: Int = 0, minDelta: Double = 0, mode: MonitorMode = .auto,
-                restoreBestWeights: Bool = false) {
+    public init(
+        monitor: String = "val_loss", patience: Int = 0, minDelta: Double = 0, mode: MonitorMode = .auto,
+        restoreBestWeights: Bool = false
+    ) {
         self.monitor = monitor; self.patience = patience; self.minDelta = abs(minDelta); self.mode = mode
         self.restoreBestWeights = restoreBestWeights
     }

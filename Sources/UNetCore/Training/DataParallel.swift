@@ -102,8 +102,9 @@ final class GradientAverager: BackwardObserver {
 
     /// Plans the buckets for `network` (when it or the bucket size changed) and readies a step with `weight`.
     func begin(_ network: Network, weight: Float, group: DataParallelGroup) {
-        let key = PlanKey(network: ObjectIdentifier(network), parameters: network.parameters.count,
-                          bucketFloats: DataParallel.bucketFloats)
+        let key = PlanKey(
+            network: ObjectIdentifier(network), parameters: network.parameters.count,
+            bucketFloats: DataParallel.bucketFloats)
         if plannedFor != key { plan(network) }
         plannedFor = key
         self.weight = weight
@@ -201,8 +202,9 @@ extension Trainer {
         gradientAverager.begin(model.network, weight: Float(weight), group: group)
         let overlap = DataParallel.overlapsAllreduce
         if overlap { model.network.backwardObserver = gradientAverager }
-        model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
-                                 deepSupervision: deepSupervisionGradients)
+        model.backwardParameters(
+            maskGradient: objective.maskGradient, classGradient: objective.classGradient,
+            deepSupervision: deepSupervisionGradients)
         model.network.backwardObserver = nil
         if !overlap { gradientAverager.finishAllNodes() }
         // The rank's own gradients are still in place (the sums run in the staging buffer).
@@ -213,9 +215,10 @@ extension Trainer {
         group.allreduceSum(agreement)
         guard agreement[0] == 0 else {
             restoreSnapshot()
-            throw TrainingError.diverged(healthy
-                ? "a loss or gradient is not finite on \(Int(agreement[0])) of \(group.size) ranks"
-                : "the loss or a gradient is not finite on rank \(group.rank)")
+            throw TrainingError.diverged(
+                healthy
+                    ? "a loss or gradient is not finite on \(Int(agreement[0])) of \(group.size) ranks"
+                    : "the loss or a gradient is not finite on rank \(group.rank)")
         }
         gradientAverager.writeBack()
         return Float(agreement[1])

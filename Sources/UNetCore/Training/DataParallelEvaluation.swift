@@ -8,8 +8,10 @@ extension DataParallel {
     /// round the ranks agree (one small allreduce) on whether any was cancelled or failed, so that all stop after
     /// the same round: a `cancel` (seen by rank 0 alone) takes effect within one batch, and a batch that fails on
     /// one rank fails the evaluation on every rank instead of leaving the others waiting.
-    static func scoreAcrossRanks(batchCount: Int, group: DataParallelGroup, isCancelled: () -> Bool,
-                                 score: (Int) throws -> EvaluationBatch) throws -> [EvaluationBatch] {
+    static func scoreAcrossRanks(
+        batchCount: Int, group: DataParallelGroup, isCancelled: () -> Bool,
+        score: (Int) throws -> EvaluationBatch
+    ) throws -> [EvaluationBatch] {
         var mine = ByteWriter()
         let rounds = (batchCount + group.size - 1) / group.size
         for round in 0..<rounds {

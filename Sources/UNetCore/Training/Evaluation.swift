@@ -30,7 +30,9 @@ public struct Evaluation {
             m["accuracy"] = mc.accuracy
             if let auc = mc.macroAUC { m["auc"] = auc }
         }
-        if let s = segmentation { m["dice"] = s.meanDice; m["iou"] = s.meanIoU; m["pixel_accuracy"] = s.meanPixelAccuracy }
+        if let s = segmentation {
+            m["dice"] = s.meanDice; m["iou"] = s.meanIoU; m["pixel_accuracy"] = s.meanPixelAccuracy
+        }
         return m
     }
 }
@@ -48,9 +50,11 @@ extension Trainer {
     ///   - postprocessing: applied to each thresholded one-channel mask before it is scored, as `segment` does.
     ///   - isCancelled: polled between batches; a cancelled evaluation throws `TrainingError.cancelled` (under a
     ///     group, on every rank after the same batch: the ranks agree after each round of batches).
-    public func evaluate(_ source: BatchSource, batchSize: Int, threshold: Double = 0.5,
-                         postprocessing: MaskPostprocessing = MaskPostprocessing(),
-                         isCancelled: () -> Bool = { false }) throws -> Evaluation {
+    public func evaluate(
+        _ source: BatchSource, batchSize: Int, threshold: Double = 0.5,
+        postprocessing: MaskPostprocessing = MaskPostprocessing(),
+        isCancelled: () -> Bool = { false }
+    ) throws -> Evaluation {
         let batchCount = (source.sampleCount + batchSize - 1) / batchSize
         func score(_ b: Int) throws -> EvaluationBatch {
             let indices = Array((b * batchSize)..<min((b + 1) * batchSize, source.sampleCount))
@@ -63,8 +67,9 @@ extension Trainer {
             for buffer in model.network.buffers {
                 group.broadcast(UnsafeMutableBufferPointer(start: buffer.data, count: buffer.count), root: 0)
             }
-            batches = try DataParallel.scoreAcrossRanks(batchCount: batchCount, group: group, isCancelled: isCancelled,
-                                                        score: score)
+            batches = try DataParallel.scoreAcrossRanks(
+                batchCount: batchCount, group: group, isCancelled: isCancelled,
+                score: score)
         } else {
             for b in 0..<batchCount {
                 if isCancelled() { throw TrainingError.cancelled }
@@ -75,8 +80,10 @@ extension Trainer {
     }
 
     /// One batch's contribution to an evaluation.
-    private func scoreBatch(_ source: BatchSource, indices: [Int], threshold: Double,
-                            postprocessing: MaskPostprocessing) throws -> EvaluationBatch {
+    private func scoreBatch(
+        _ source: BatchSource, indices: [Int], threshold: Double,
+        postprocessing: MaskPostprocessing
+    ) throws -> EvaluationBatch {
         let batch = try source.batch(indices: indices, epoch: 0, augment: false)
         let out = try model.forward(batch.images, training: false, heads: heads(for: batch))
         let objective = try computeObjective(out, batch)
@@ -87,8 +94,10 @@ extension Trainer {
             scored.classColumns = columns
             let values = p.array
             for (i, label) in l.enumerated() {
-                scored.rows.append(Evaluation.ClassRow(id: batch.ids[i], label: label,
-                                                       probabilities: Array(values[(i * columns)..<((i + 1) * columns)])))
+                scored.rows.append(
+                    Evaluation.ClassRow(
+                        id: batch.ids[i], label: label,
+                        probabilities: Array(values[(i * columns)..<((i + 1) * columns)])))
             }
         }
         if let logits = out.mask, let masks = batch.masks, logits.shape[1] == 1 {
@@ -102,8 +111,9 @@ extension Trainer {
                     // Foreground as PixelCounts decides it (>= threshold), then cleaned up.
                     let predicted = UnsafeBufferPointer(start: probabilities.image(i), count: h * w)
                         .map { $0 >= Float(threshold) }
-                    try segmentation.add(prediction: postprocessing.apply(predicted, height: h, width: w),
-                                         mask: UnsafeBufferPointer(start: masks.image(i), count: h * w))
+                    try segmentation.add(
+                        prediction: postprocessing.apply(predicted, height: h, width: w),
+                        mask: UnsafeBufferPointer(start: masks.image(i), count: h * w))
                 }
             }
             scored.pixelCounts = segmentation.perImage
@@ -136,11 +146,13 @@ extension Trainer {
             if classColumns <= 2 {
                 // The positive-class score: the single sigmoid, or column 1 of two.
                 let positive = classColumns == 1 ? scores : stride(from: 1, to: scores.count, by: 2).map { scores[$0] }
-                result.binary = try BinaryClassificationMetrics(scores: positive, labels: labels, threshold: threshold,
-                                                                classNames: names?.count == 2 ? names : nil)
+                result.binary = try BinaryClassificationMetrics(
+                    scores: positive, labels: labels, threshold: threshold,
+                    classNames: names?.count == 2 ? names : nil)
             } else {
-                result.multiclass = try MulticlassClassificationMetrics(probabilities: scores, labels: labels,
-                                                                        classCount: classColumns, classNames: names)
+                result.multiclass = try MulticlassClassificationMetrics(
+                    probabilities: scores, labels: labels,
+                    classCount: classColumns, classNames: names)
             }
         }
         if !perImage.isEmpty { result.segmentation = SegmentationSummary(perImage: perImage) }

@@ -18,10 +18,14 @@ public enum FitMetrics {
         var scored = ["loss"]
         let classOutputs = LossChoice.classOutputs(model)
         if model.classOutput != nil && v.labels {
-            scored += classOutputs <= 2 ? ["accuracy", "precision", "recall", "specificity", "f1", "pr_auc", "auc"]
+            scored +=
+                classOutputs <= 2
+                ? ["accuracy", "precision", "recall", "specificity", "f1", "pr_auc", "auc"]
                 : ["accuracy", "auc"]
         }
-        if model.maskOutput != nil && v.masks && LossChoice.maskChannels(model) == 1 { scored += ["dice", "iou", "pixel_accuracy"] }
+        if model.maskOutput != nil && v.masks && LossChoice.maskChannels(model) == 1 {
+            scored += ["dice", "iou", "pixel_accuracy"]
+        }
         return names + scored.map { "val_" + $0 }
     }
 }

@@ -22,13 +22,17 @@ extension TrainingConfig {
     public func checkHeadLosses(for model: Model) throws {
         for (name, entry) in (headLosses ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard let head = model.head(name) else {
-                throw ConfigError(field: "loss.\(name)", reason: "is not a head of this model (its heads: "
-                                  + model.heads.map(\.name).joined(separator: ", ") + ")")
+                throw ConfigError(
+                    field: "loss.\(name)",
+                    reason: "is not a head of this model (its heads: "
+                        + model.heads.map(\.name).joined(separator: ", ") + ")")
             }
             if let loss = entry.loss, !LossChoice.losses(for: head).contains(loss) {
                 let valid = ParameterSpec.quoted(["auto"] + LossChoice.losses(for: head).map(\.rawValue))
-                throw ConfigError(field: "loss.\(name)", reason: "\"\(loss.rawValue)\" does not fit the \(head.channels)-"
-                                  + "channel \(head.kind.rawValue) head; use one of \(valid)")
+                throw ConfigError(
+                    field: "loss.\(name)",
+                    reason: "\"\(loss.rawValue)\" does not fit the \(head.channels)-"
+                        + "channel \(head.kind.rawValue) head; use one of \(valid)")
             }
         }
     }

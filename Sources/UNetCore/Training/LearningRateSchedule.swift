@@ -64,7 +64,8 @@ public struct LearningRateSchedule: Codable, Equatable, Sendable {
             let initial = base / divFactor, minimum = initial / finalDivFactor
             let peakStep = pctStart * Double(totalSteps) - 1, lastStep = Double(totalSteps - 1)
             let t = min(t, lastStep)
-            let (from, to, p) = t <= peakStep
+            let (from, to, p) =
+                t <= peakStep
                 ? (initial, base, t / peakStep) : (base, minimum, (t - peakStep) / (lastStep - peakStep))
             return linear ? from + (to - from) * p : to + (from - to) / 2 * (1 + cos(Double.pi * p))
         case let .polynomial(decaySteps, power, end):
@@ -85,8 +86,9 @@ extension Trainer {
     func applyLearningRateSchedule() {
         guard let schedule = config.lrSchedule else { return }
         let base = Double(config.learningRate)
-        optimizer.learningRate = Float(schedule.learningRate(base: base, at: schedule.unit == .step ? step : epoch)
-                                       * learningRateScale)
+        optimizer.learningRate = Float(
+            schedule.learningRate(base: base, at: schedule.unit == .step ? step : epoch)
+                * learningRateScale)
     }
 
     /// ReduceLROnPlateau's new rate: taken as it is now, and kept as a factor on the schedule for the steps after.

@@ -12,7 +12,9 @@
 /// the mask when masks come too).
 public enum LossChoice {
     /// The losses a 1-channel or K-class mask can train with.
-    public static func maskLosses(channels: Int) -> [LossKind] { channels == 1 ? [.bce, .dice, .bceDice] : [.ce, .dice] }
+    public static func maskLosses(channels: Int) -> [LossKind] {
+        channels == 1 ? [.bce, .dice, .bceDice] : [.ce, .dice]
+    }
 
     /// The losses an image-level head with `outputs` units can train with.
     public static func classLosses(outputs: Int) -> [LossKind] { outputs > 1 ? [.bce, .ce] : [.bce] }

@@ -62,7 +62,8 @@ final class EventFile {
         let lengthBytes = withUnsafeBytes(of: &length) { Array($0) }
         var crc = CRC32C.masked(lengthBytes).littleEndian
         var dataCRC = CRC32C.masked(data).littleEndian
-        return lengthBytes + withUnsafeBytes(of: &crc) { Array($0) } + data + withUnsafeBytes(of: &dataCRC) { Array($0) }
+        return lengthBytes + withUnsafeBytes(of: &crc) { Array($0) } + data
+            + withUnsafeBytes(of: &dataCRC) { Array($0) }
     }
 }
 
@@ -76,7 +77,8 @@ enum TensorBoardEvent {
 
     static func scalars(_ values: [(tag: String, value: Float)], step: Int64, wallTime: Double) -> [UInt8] {
         let summary = values.flatMap { tag, value -> [UInt8] in
-            let v = lengthDelimited(field: 1, Array(tag.utf8)) + key(field: 2, wireType: 5) + littleEndian(value.bitPattern)
+            let v =
+                lengthDelimited(field: 1, Array(tag.utf8)) + key(field: 2, wireType: 5) + littleEndian(value.bitPattern)
             return lengthDelimited(field: 1, v)
         }
         return header(wallTime: wallTime, step: step) + lengthDelimited(field: 5, summary)

@@ -24,8 +24,9 @@ extension Trainer {
     public static let stateKey = "unet_engine.training"
 
     public var state: TrainingState {
-        TrainingState(config: config, classWeights: classWeights, epoch: epoch, batchInEpoch: batchInEpoch,
-                      dropoutStates: model.network.nodes.compactMap { ($0.layer as? StochasticLayer)?.rng.stateWords })
+        TrainingState(
+            config: config, classWeights: classWeights, epoch: epoch, batchInEpoch: batchInEpoch,
+            dropoutStates: model.network.nodes.compactMap { ($0.layer as? StochasticLayer)?.rng.stateWords })
     }
 
     /// Saves weights, optimizer state and the training state atomically; returns the bytes written.

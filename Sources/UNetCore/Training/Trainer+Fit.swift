@@ -46,9 +46,11 @@ extension Trainer {
     /// callbacks. Batches are loaded one ahead on a background queue so decoding overlaps computing.
     /// Cancellation is polled between batches: the weights are those of the last finished step and the result
     /// says where training stopped (`cancelled` true).
-    public func fit(train: BatchSource, validation: BatchSource?, options: FitOptions,
-                    saveCheckpoint: (String) throws -> Void = { _ in },
-                    progress: (FitEvent) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws -> FitResult {
+    public func fit(
+        train: BatchSource, validation: BatchSource?, options: FitOptions,
+        saveCheckpoint: (String) throws -> Void = { _ in },
+        progress: (FitEvent) -> Void = { _ in }, isCancelled: () -> Bool = { false }
+    ) throws -> FitResult {
         var result = FitResult()
         var options = options
         var bestWeights: [Tensor]?
@@ -56,8 +58,12 @@ extension Trainer {
         // Data-parallel: `batchSize` per rank, each global batch split across the ranks (`DataParallel.shard`).
         let group = DataParallel.group
         let globalBatchSize = batchSize * (group?.size ?? 1)
-        let stepsPerEpoch = group.map { DataParallel.stepsPerEpoch(count: train.sampleCount, batchSize: batchSize,
-                                                                    size: $0.size) }
+        let stepsPerEpoch =
+            group.map {
+                DataParallel.stepsPerEpoch(
+                    count: train.sampleCount, batchSize: batchSize,
+                    size: $0.size)
+            }
             ?? (train.sampleCount + batchSize - 1) / batchSize
         // Only the host's rank sees `cancel`: the ranks stop together, after the same step (or, in validation,
         // after the same round of batches: `evaluate` agrees on it).
@@ -71,7 +77,8 @@ extension Trainer {
             // steps are done and it is validated and recorded (a fit cancelled during validation resumes so).
             if batchInEpoch > stepsPerEpoch || batchInEpoch < 0 { epoch += 1; batchInEpoch = 0 }
             let order = epochOrder(count: train.sampleCount, epoch: epoch, seed: config.seed, shuffle: options.shuffle)
-            let globalIndices = { (b: Int) in order[(b * globalBatchSize)..<min((b + 1) * globalBatchSize, order.count)] }
+            let globalIndices = { (b: Int) in order[(b * globalBatchSize)..<min((b + 1) * globalBatchSize, order.count)]
+            }
             let indicesOf = { (b: Int) -> [Int] in
                 guard let group else { return Array(globalIndices(b)) }
                 return Array(DataParallel.shard(globalIndices(b), rank: group.rank, size: group.size))
@@ -81,7 +88,9 @@ extension Trainer {
             var metricSums: [String: Double] = [:]
             let (currentEpoch, augment) = (epoch, config.augment)
             if batchInEpoch < stepsPerEpoch {
-                prefetcher.load { try train.batch(indices: indicesOf(self.batchInEpoch), epoch: currentEpoch, augment: augment) }
+                prefetcher.load {
+                    try train.batch(indices: indicesOf(self.batchInEpoch), epoch: currentEpoch, augment: augment)
+                }
             }
             while batchInEpoch < stepsPerEpoch {
                 let batch = try prefetcher.take()
@@ -97,8 +106,11 @@ extension Trainer {
                 for (k, v) in r.metrics { metricSums[k, default: 0] += v * Double(globalCount) }
                 let elapsed = Date().timeIntervalSince(started)
                 let rate = Double(seen) / max(elapsed, 1e-9)
-                progress(.step(epoch: epoch, step: batchInEpoch, stepsPerEpoch: stepsPerEpoch, loss: r.loss,
-                               imagesPerSecond: rate, etaSeconds: Double(train.sampleCount - min(seen, train.sampleCount)) / rate))
+                progress(
+                    .step(
+                        epoch: epoch, step: batchInEpoch, stepsPerEpoch: stepsPerEpoch, loss: r.loss,
+                        imagesPerSecond: rate,
+                        etaSeconds: Double(train.sampleCount - min(seen, train.sampleCount)) / rate))
                 if stopNow() {
                     prefetcher.drain()
                     result.cancelled = true
@@ -113,16 +125,18 @@ extension Trainer {
                 // history is kept (it used to be lost with the thrown error, and a time-budgeted run reported none).
                 let v: Evaluation
                 do {
-                    v = try evaluate(validation, batchSize: batchSize, threshold: options.threshold,
-                                 isCancelled: isCancelled)
+                    v = try evaluate(
+                        validation, batchSize: batchSize, threshold: options.threshold,
+                        isCancelled: isCancelled)
                 } catch TrainingError.cancelled {
                     result.cancelled = true
                     break epochs
                 }
                 for (k, value) in v.scalars { metrics["val_" + k] = value }
             }
-            let record = EpochRecord(epoch: epoch, metrics: metrics, learningRate: optimizer.learningRate,
-                                     seconds: Date().timeIntervalSince(started))
+            let record = EpochRecord(
+                epoch: epoch, metrics: metrics, learningRate: optimizer.learningRate,
+                seconds: Date().timeIntervalSince(started))
             result.history.append(record)
             epoch += 1
             batchInEpoch = 0

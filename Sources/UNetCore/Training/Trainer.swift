@@ -81,7 +81,9 @@ public final class Trainer {
         if let group { synchronizeBatchNorm(config.syncBatchNorm == true ? (group, share) : nil) }
         let out = try model.forward(batch.images, training: true, heads: heads(for: batch))
         var objective: Objective
-        do { objective = try computeObjective(out, batch) } catch { model.network.releaseCaches(); restoreSnapshot(); throw error }
+        do { objective = try computeObjective(out, batch) } catch {
+            model.network.releaseCaches(); restoreSnapshot(); throw error
+        }
         if let group {
             objective.loss = try averageAcrossRanks(objective, share: share, group: group)
         } else {
@@ -90,8 +92,9 @@ public final class Trainer {
                 restoreSnapshot()
                 throw TrainingError.diverged("the loss is \(objective.loss)")
             }
-            model.backwardParameters(maskGradient: objective.maskGradient, classGradient: objective.classGradient,
-                                     deepSupervision: deepSupervisionGradients)
+            model.backwardParameters(
+                maskGradient: objective.maskGradient, classGradient: objective.classGradient,
+                deepSupervision: deepSupervisionGradients)
         }
         deepSupervisionGradients.removeAll(keepingCapacity: true)
         guard params.allSatisfy({ $0.grad.isFinite }) else {
@@ -102,18 +105,22 @@ public final class Trainer {
         let proposal = optimizer.proposedStep(params)
         guard proposal.finite else {
             restoreSnapshot()
-            throw TrainingError.diverged("the update would make a weight non-finite (learning rate \(optimizer.learningRate))")
+            throw TrainingError.diverged(
+                "the update would make a weight non-finite (learning rate \(optimizer.learningRate))")
         }
         // A finite but absurd update (a learning rate of 1e12, say) would leave a model that only produces NaN from
         // the next step on. Refuse an update larger than `maximumRelativeUpdate` times the weights' norm.
         guard proposal.relativeChange <= Trainer.maximumRelativeUpdate else {
             restoreSnapshot()
-            throw TrainingError.diverged(String(format: "the update would change the weights by %.3g times their norm "
-                + "(learning rate %g too high)", proposal.relativeChange, optimizer.learningRate))
+            throw TrainingError.diverged(
+                String(
+                    format: "the update would change the weights by %.3g times their norm "
+                        + "(learning rate %g too high)", proposal.relativeChange, optimizer.learningRate))
         }
         optimizer.step(params)
-        return StepResult(step: optimizer.stepCount, loss: objective.loss, learningRate: optimizer.learningRate,
-                          metrics: stepMetrics)
+        return StepResult(
+            step: optimizer.stepCount, loss: objective.loss, learningRate: optimizer.learningRate,
+            metrics: stepMetrics)
     }
 
     /// What a step changes before its checks pass: only the BatchNorm statistics (the training forward updates
@@ -167,14 +174,18 @@ public final class Trainer {
             guard masks.count == logits.shape[0] * logits.shape[2] * logits.shape[3] else {
                 throw TrainingError.unusableTargets("masks \(masks.shape) do not fit mask logits \(logits.shape)")
             }
-            objective.maskGradient = try addTerm(segmentationLoss(logits, masks, config.headLoss(for: head).loss),
-                                                 weight: config.headLoss(for: head).weight, to: &objective.loss)
+            objective.maskGradient = try addTerm(
+                segmentationLoss(logits, masks, config.headLoss(for: head).loss),
+                weight: config.headLoss(for: head).weight, to: &objective.loss)
             stepMetrics["dice"] = batchDice(logits, masks)
             used = true
             for (head, logits) in zip(model.deepSupervisionHeads, out.deepSupervision) {
                 let setting = config.headLoss(for: head)
-                deepSupervisionGradients.append(setting.weight == 0 ? nil : try addTerm(
-                    segmentationLoss(logits, masks, setting.loss), weight: setting.weight, to: &objective.loss))
+                deepSupervisionGradients.append(
+                    setting.weight == 0
+                        ? nil
+                        : try addTerm(
+                            segmentationLoss(logits, masks, setting.loss), weight: setting.weight, to: &objective.loss))
             }
         }
         if let logits = out.classLogits, let labels = batch.labels, let head = model.classHead {
@@ -185,15 +196,17 @@ public final class Trainer {
             guard labels.allSatisfy({ $0 >= 0 && $0 < max(classes, 2) }) else {
                 throw TrainingError.unusableTargets("labels must be class indices in 0..<\(max(classes, 2))")
             }
-            objective.classGradient = try addTerm(classificationLoss(logits, labels, config.headLoss(for: head).loss),
-                                                  weight: config.headLoss(for: head).weight, to: &objective.loss)
+            objective.classGradient = try addTerm(
+                classificationLoss(logits, labels, config.headLoss(for: head).loss),
+                weight: config.headLoss(for: head).weight, to: &objective.loss)
             stepMetrics["accuracy"] = batchAccuracy(logits, labels)
             used = true
         }
         guard used else {
             throw TrainingError.unusableTargets(
                 "the batch has no targets for this model's outputs (\(out.mask != nil ? "mask" : "")"
-                + "\(out.mask != nil && out.classLogits != nil ? " and " : "")\(out.classLogits != nil ? "class" : ""))")
+                    + "\(out.mask != nil && out.classLogits != nil ? " and " : "")\(out.classLogits != nil ? "class" : ""))"
+            )
         }
         return objective
     }
@@ -215,7 +228,7 @@ public final class Trainer {
         if largest >= Float(max(classes, 2)) {
             throw TrainingError.unusableTargets(
                 "the masks hold class index \(Int(largest)) but the model's mask has \(classes) channel\(classes == 1 ? "" : "s")"
-                + " (create it with classes \(Int(largest) + 1) for class-index masks)")
+                    + " (create it with classes \(Int(largest) + 1) for class-index masks)")
         }
         if classes == 1 {
             let t = masks.shape == logits.shape ? masks : TensorRecycler.view(of: masks, shape: logits.shape)
@@ -223,13 +236,16 @@ public final class Trainer {
             case .bce: return binaryCrossEntropy(logits: logits, targets: t, classWeights: classWeights)
             case .dice: return diceLoss(logits: logits, targets: t)
             case .bceDice: return bceDiceLoss(logits: logits, targets: t, classWeights: classWeights)
-            case .ce: throw TrainingError.unusableTargets("loss \"ce\" needs a K-class mask; this model's mask has 1 channel")
+            case .ce:
+                throw TrainingError.unusableTargets("loss \"ce\" needs a K-class mask; this model's mask has 1 channel")
             }
         }
-        let labels = masks.rank == 3 ? masks : TensorRecycler.view(of: masks, logits.shape[0], logits.shape[2], logits.shape[3])
+        let labels =
+            masks.rank == 3 ? masks : TensorRecycler.view(of: masks, logits.shape[0], logits.shape[2], logits.shape[3])
         switch LossChoice.maskLoss(loss, channels: classes) {
         case .ce: return softmaxCrossEntropy(logits: logits, labels: labels, classWeights: classWeights)
-        case .dice: return diceLoss(logits: logits, targets: oneHot(labels, classes: classes), classWeights: classWeights)
+        case .dice:
+            return diceLoss(logits: logits, targets: oneHot(labels, classes: classes), classWeights: classWeights)
         case .bce, .bceDice:
             throw TrainingError.unusableTargets("bce losses need a 1-channel mask; use \"ce\" or \"dice\"")
         }
@@ -248,13 +264,16 @@ public final class Trainer {
         }
         // BCE: a single sigmoid output learns the label itself; C outputs learn the one-hot label (the reference).
         let targets = TensorRecycler.zeros(logits.shape)
-        for i in 0..<n { if classes == 1 { targets[i] = Float(labels[i]) } else { targets[i * classes + labels[i]] = 1 } }
+        for i in 0..<n {
+            if classes == 1 { targets[i] = Float(labels[i]) } else { targets[i * classes + labels[i]] = 1 }
+        }
         return binaryCrossEntropy(logits: logits, targets: targets, classWeights: classWeights)
     }
 
     func oneHot(_ labels: Tensor, classes: Int) -> Tensor {
         let (n, plane) = (labels.shape[0], labels.count / labels.shape[0])
-        let t = labels.rank == 3
+        let t =
+            labels.rank == 3
             ? TensorRecycler.tensor(n, classes, labels.shape[1], labels.shape[2])
             : TensorRecycler.tensor([n, classes] + Array(labels.shape.dropFirst()))
         t.zero()
@@ -283,7 +302,8 @@ public final class Trainer {
             for i in 0..<n {
                 for p in 0..<plane {
                     var best = 0
-                    for k in 1..<classes where logits[(i * classes + k) * plane + p] > logits[(i * classes + best) * plane + p] { best = k }
+                    for k in 1..<classes
+                    where logits[(i * classes + k) * plane + p] > logits[(i * classes + best) * plane + p] { best = k }
                     let t = Int(masks[i * plane + p])
                     if best > 0 { total += 1 }
                     if t > 0 { total += 1 }

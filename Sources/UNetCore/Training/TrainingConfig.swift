@@ -35,8 +35,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     public func makeOptimizer() -> Optimizer {
-        Optimizer(kind: optimizer, learningRate: learningRate, weightDecay: weightDecay,
-                  momentum: optimizer == .sgd ? momentum : 0, nesterov: nesterov)
+        Optimizer(
+            kind: optimizer, learningRate: learningRate, weightDecay: weightDecay,
+            momentum: optimizer == .sgd ? momentum : 0, nesterov: nesterov)
     }
 }
 

@@ -37,8 +37,10 @@ public final class Dataset: BatchSource, @unchecked Sendable {
     private var cachedBytes = 0
     private let lock = NSLock()
 
-    public init(name: String, task: DatasetTask, samples: [Sample], classNames: [String], preprocessing: Preprocessing,
-                augmentation: Augmentation = Augmentation(), seed: UInt64 = 0, cacheLimitBytes: Int = 0) {
+    public init(
+        name: String, task: DatasetTask, samples: [Sample], classNames: [String], preprocessing: Preprocessing,
+        augmentation: Augmentation = Augmentation(), seed: UInt64 = 0, cacheLimitBytes: Int = 0
+    ) {
         self.name = name; self.task = task; self.samples = samples; self.classNames = classNames
         self.preprocessing = preprocessing; self.augmentation = augmentation; self.seed = seed
         self.cacheLimitBytes = cacheLimitBytes
@@ -48,8 +50,9 @@ public final class Dataset: BatchSource, @unchecked Sendable {
 
     /// A batch has masks (labels) when every sample has one.
     public var targets: BatchTargets? {
-        BatchTargets(masks: !samples.isEmpty && samples.allSatisfy { $0.mask != nil },
-                     labels: !samples.isEmpty && samples.allSatisfy { $0.label != nil })
+        BatchTargets(
+            masks: !samples.isEmpty && samples.allSatisfy { $0.mask != nil },
+            labels: !samples.isEmpty && samples.allSatisfy { $0.label != nil })
     }
 
     public var classCounts: [Int] {
@@ -66,9 +69,10 @@ public final class Dataset: BatchSource, @unchecked Sendable {
 
     /// A dataset with a subset of the samples (a validation split), sharing settings; `augmentation` off for it.
     public func subset(_ indices: [Int], name: String, augmentation: Augmentation? = nil) -> Dataset {
-        Dataset(name: name, task: task, samples: indices.map { samples[$0] }, classNames: classNames,
-                preprocessing: preprocessing, augmentation: augmentation ?? self.augmentation, seed: seed,
-                cacheLimitBytes: cacheLimitBytes)
+        Dataset(
+            name: name, task: task, samples: indices.map { samples[$0] }, classNames: classNames,
+            preprocessing: preprocessing, augmentation: augmentation ?? self.augmentation, seed: seed,
+            cacheLimitBytes: cacheLimitBytes)
     }
 
     /// Decodes and fits sample `i` (image at the input size, mask 0/1), from the cache when it is there.
@@ -132,7 +136,8 @@ public final class Dataset: BatchSource, @unchecked Sendable {
         var masks: Tensor?
         if items.allSatisfy({ $0.1 != nil }) && !items.isEmpty { masks = preprocessing.maskBatch(items.map { $0.1! }) }
         let labels = indices.compactMap { samples[$0].label }
-        return Batch(images: images, masks: masks, labels: labels.count == indices.count ? labels : nil,
-                     ids: indices.map { samples[$0].image.name })
+        return Batch(
+            images: images, masks: masks, labels: labels.count == indices.count ? labels : nil,
+            ids: indices.map { samples[$0].image.name })
     }
 }

@@ -58,14 +58,19 @@ public enum DatasetSources {
     }
 
     /// Keras' flow_from_directory: one subfolder per class, classes in sorted order.
-    public static func classFolders(_ root: String) throws -> (samples: [Sample], classes: [String], skipped: [SkippedFile]) {
+    public static func classFolders(_ root: String) throws -> (
+        samples: [Sample], classes: [String], skipped: [SkippedFile]
+    ) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
             throw OpenError(field: "root", description: "\(root) is not a folder")
         }
         let classes = try FileManager.default.contentsOfDirectory(atPath: root).filter { name in
             var d: ObjCBool = false
-            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent(name), isDirectory: &d) && d.boolValue
+            return !name.hasPrefix(".")
+                && FileManager.default.fileExists(
+                    atPath: (root as NSString).appendingPathComponent(name), isDirectory: &d)
+                && d.boolValue
         }.sorted()
         guard !classes.isEmpty else { throw OpenError(field: "root", description: "\(root) has no class folders") }
         var samples: [Sample] = [], skipped: [SkippedFile] = []
@@ -110,7 +115,8 @@ public enum DatasetSources {
 
     /// A CSV (header `path,label,mask`, any subset with `path`) or JSON-lines file ({"path", "label", "mask"}).
     /// Relative paths are relative to the manifest's folder. Labels may be class names or indices.
-    public static func manifest(_ file: String) throws -> (samples: [Sample], classes: [String], skipped: [SkippedFile]) {
+    public static func manifest(_ file: String) throws -> (samples: [Sample], classes: [String], skipped: [SkippedFile])
+    {
         let text: String
         do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
             throw OpenError(field: "manifest", description: "cannot read \(file): \(error.localizedDescription)")
@@ -124,7 +130,8 @@ public enum DatasetSources {
         if file.lowercased().hasSuffix(".jsonl") || lines.first?.1.hasPrefix("{") == true {
             for (n, line) in lines {
                 guard let o = (try? JSONCodec.decode(line, maximumDepth: JSONCodec.fileMaximumDepth))?.objectValue,
-                      let path = o["path"]?.stringValue else {
+                    let path = o["path"]?.stringValue
+                else {
                     throw OpenError(field: "manifest", description: "\(file) line \(n) is not {\"path\": ...}")
                 }
                 let label = o["label"]?.stringValue ?? o["label"]?.intValue.map { "\($0)" }
@@ -132,16 +139,25 @@ public enum DatasetSources {
             }
         } else {
             guard let header = lines.first?.1.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }),
-                  let pi = header.firstIndex(of: "path") else {
+                let pi = header.firstIndex(of: "path")
+            else {
                 throw OpenError(field: "manifest", description: "\(file) needs a CSV header with a path column")
             }
             let li = header.firstIndex(of: "label"), mi = header.firstIndex(of: "mask")
             for (n, line) in lines.dropFirst() {
-                let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard f.count == header.count else {
-                    throw OpenError(field: "manifest", description: "\(file) line \(n) has \(f.count) fields, the header \(header.count)")
+                let f = line.split(separator: ",", omittingEmptySubsequences: false).map {
+                    $0.trimmingCharacters(in: .whitespaces)
                 }
-                rows.append((n, f[pi], li.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }, mi.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }))
+                guard f.count == header.count else {
+                    throw OpenError(
+                        field: "manifest",
+                        description: "\(file) line \(n) has \(f.count) fields, the header \(header.count)")
+                }
+                rows.append(
+                    (
+                        n, f[pi], li.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 },
+                        mi.map { f[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+                    ))
             }
         }
         let labels = Set(rows.compactMap(\.label))
@@ -150,15 +166,21 @@ public enum DatasetSources {
         let numeric = labels.allSatisfy { Int($0) != nil }
         let indices = labels.compactMap { Int($0) }
         if numeric, let bad = indices.first(where: { !(0..<maximumClasses).contains($0) }) {
-            throw OpenError(field: "manifest", description: "\(file) has label \(bad): class indices must be in 0...\(maximumClasses - 1)")
+            throw OpenError(
+                field: "manifest",
+                description: "\(file) has label \(bad): class indices must be in 0...\(maximumClasses - 1)")
         }
         let classes = !numeric ? labels.sorted() : indices.max().map { (0...$0).map(String.init) } ?? []
         var samples: [Sample] = [], skipped: [SkippedFile] = []
         for r in rows {
             let path = resolve(r.path)
-            if let why = probeReason(path) { skipped.append(SkippedFile(path: path, error: "image: \(why)", row: r.row)); continue }
+            if let why = probeReason(path) {
+                skipped.append(SkippedFile(path: path, error: "image: \(why)", row: r.row)); continue
+            }
             let mask = r.mask.map(resolve)
-            if let m = mask, let why = probeReason(m) { skipped.append(SkippedFile(path: m, error: "mask: \(why)", row: r.row)); continue }
+            if let m = mask, let why = probeReason(m) {
+                skipped.append(SkippedFile(path: m, error: "mask: \(why)", row: r.row)); continue
+            }
             let label = r.label.flatMap { numeric ? Int($0) : classes.firstIndex(of: $0) }
             samples.append(Sample(image: .file(path), mask: mask.map { .file($0) }, label: label))
         }
@@ -169,7 +191,9 @@ public enum DatasetSources {
     public static func phantoms(count: Int, height: Int, width: Int, seed: UInt64) -> [Sample] {
         let generator = PhantomGenerator(seed: seed, height: height, width: width)
         return (0..<count).map { i in
-            Sample(image: .phantom(generator, index: i), mask: .phantomMask(generator, index: i), label: generator.label(i))
+            Sample(
+                image: .phantom(generator, index: i), mask: .phantomMask(generator, index: i), label: generator.label(i)
+            )
         }
     }
 

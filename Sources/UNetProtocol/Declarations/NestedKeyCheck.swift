@@ -27,7 +27,8 @@ enum NestedKeyCheck {
         case .object(let o):
             guard let properties = s["properties"]?.objectValue else { return nil }
             if s["additionalProperties"] == .bool(false),
-               let key = o.keys.sorted().first(where: { properties[$0] == nil }) {
+                let key = o.keys.sorted().first(where: { properties[$0] == nil })
+            {
                 return .invalidParams(
                     field: "\(path).\(key)",
                     reason: "is not a known parameter (known: \(properties.keys.sorted().joined(separator: ", ")))")

@@ -9,9 +9,10 @@ public enum OpenRPCDocument {
     public static func make(methods: [MethodSpec] = MethodTable.methods(includeDebug: true)) -> JSONValue {
         var info = ProtocolSchemas.info.json.objectValue ?? [:]
         info["version"] = .string(EngineInfo.protocolVersion)
-        let errors = JSONObject(ProtocolErrorKind.allCases.map {
-            ($0.rawValue, ["code": JSONValue($0.code), "message": .string($0.summary)])
-        })
+        let errors = JSONObject(
+            ProtocolErrorKind.allCases.map {
+                ($0.rawValue, ["code": JSONValue($0.code), "message": .string($0.summary)])
+            })
         return [
             "openrpc": .string(openrpcVersion),
             "info": .object(info),
@@ -26,8 +27,10 @@ public enum OpenRPCDocument {
 
     /// One method's entry: name, summary, params (content descriptors), result, errors, and how it runs.
     public static func entry(_ spec: MethodSpec) -> JSONValue {
-        var o: JSONObject = ["name": .string(spec.name), "summary": .string(spec.summary),
-                             "params": .array(spec.declaredParams.map(\.descriptor)), "result": spec.result.json]
+        var o: JSONObject = [
+            "name": .string(spec.name), "summary": .string(spec.summary),
+            "params": .array(spec.declaredParams.map(\.descriptor)), "result": spec.result.json,
+        ]
         if !spec.errors.isEmpty { o["errors"] = .array(spec.errors.map(\.reference)) }
         o["x-kind"] = .string(spec.kind == .immediate ? "immediate" : "numeric")
         o["x-cancellable"] = .bool(spec.cancellable)

@@ -121,8 +121,9 @@ extension ParamsReader {
 extension Param where Value == Int {
     /// An integer, in `range` when given.
     public static func integer(_ name: String, in range: ClosedRange<Int>? = nil, _ doc: String = "") -> Param {
-        Param(name, schema: ParameterSpec.Kind.integer(range ?? Int.min...Int.max).jsonSchema, doc: doc,
-              encode: { JSONValue($0) }, read: { p, key in try p.int(key, in: range) })
+        Param(
+            name, schema: ParameterSpec.Kind.integer(range ?? Int.min...Int.max).jsonSchema, doc: doc,
+            encode: { JSONValue($0) }, read: { p, key in try p.int(key, in: range) })
     }
 
     public static func integer(
@@ -136,9 +137,13 @@ extension Param where Value == Double {
     /// A number, in `range` (closed) when given.
     public static func number(_ name: String, in range: ClosedRange<Double>? = nil, _ doc: String = "") -> Param {
         let r = range ?? -Double.infinity...Double.infinity
-        return Param(name, schema: ParameterSpec.Kind.number(minimum: r.lowerBound, maximum: r.upperBound,
-                                                             maximumExclusive: false).jsonSchema,
-                     doc: doc, encode: { JSONValue($0) }, read: { p, key in try p.double(key, in: range) })
+        return Param(
+            name,
+            schema: ParameterSpec.Kind.number(
+                minimum: r.lowerBound, maximum: r.upperBound,
+                maximumExclusive: false
+            ).jsonSchema,
+            doc: doc, encode: { JSONValue($0) }, read: { p, key in try p.double(key, in: range) })
     }
 
     public static func number(
@@ -150,8 +155,9 @@ extension Param where Value == Double {
 
 extension Param where Value == Bool {
     public static func boolean(_ name: String, _ doc: String = "") -> Param {
-        Param(name, schema: ParameterSpec.Kind.boolean.jsonSchema, doc: doc, encode: { .bool($0) },
-              read: { p, key in try p.bool(key) })
+        Param(
+            name, schema: ParameterSpec.Kind.boolean.jsonSchema, doc: doc, encode: { .bool($0) },
+            read: { p, key in try p.bool(key) })
     }
 
     public static func boolean(_ name: String, default value: Bool, _ doc: String = "") -> DefaultedParam<Bool> {
@@ -162,8 +168,9 @@ extension Param where Value == Bool {
 extension Param where Value == String {
     /// A string, one of `choices` when given.
     public static func string(_ name: String, oneOf choices: [String]? = nil, _ doc: String = "") -> Param {
-        Param(name, schema: choices.map { ParameterSpec.Kind.choice($0).jsonSchema } ?? ["type": "string"],
-              doc: doc, encode: { .string($0) }, read: { p, key in try p.string(key, oneOf: choices) })
+        Param(
+            name, schema: choices.map { ParameterSpec.Kind.choice($0).jsonSchema } ?? ["type": "string"],
+            doc: doc, encode: { .string($0) }, read: { p, key in try p.string(key, oneOf: choices) })
     }
 
     public static func string(
@@ -174,9 +181,10 @@ extension Param where Value == String {
 
     /// A file or folder path: non-empty, no NUL (`ParamsReader.path`).
     public static func path(_ name: String, _ doc: String = "") -> Param {
-        Param(name, schema: ["type": "string", "minLength": 1, "pattern": "^[^\\u0000]*$"],
-              doc: doc.isEmpty ? "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)" : doc,
-              encode: { .string($0) }, read: { p, key in try p.path(key) })
+        Param(
+            name, schema: ["type": "string", "minLength": 1, "pattern": "^[^\\u0000]*$"],
+            doc: doc.isEmpty ? "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)" : doc,
+            encode: { .string($0) }, read: { p, key in try p.path(key) })
     }
 }
 
@@ -185,19 +193,25 @@ extension Param where Value == [Int] {
     public static func integers(
         _ name: String, count: ClosedRange<Int>? = nil, each range: ClosedRange<Int>? = nil, _ doc: String = ""
     ) -> Param {
-        var schema: JSONObject = ["type": "array",
-                                  "items": .object(ParameterSpec.Kind.integer(range ?? Int.min...Int.max).jsonSchema)]
-        if let count { schema["minItems"] = JSONValue(count.lowerBound); schema["maxItems"] = JSONValue(count.upperBound) }
-        return Param(name, schema: schema, doc: doc, encode: { JSONValue($0) },
-                     read: { p, key in try p.intArray(key, count: count, each: range) })
+        var schema: JSONObject = [
+            "type": "array",
+            "items": .object(ParameterSpec.Kind.integer(range ?? Int.min...Int.max).jsonSchema),
+        ]
+        if let count {
+            schema["minItems"] = JSONValue(count.lowerBound); schema["maxItems"] = JSONValue(count.upperBound)
+        }
+        return Param(
+            name, schema: schema, doc: doc, encode: { JSONValue($0) },
+            read: { p, key in try p.intArray(key, count: count, each: range) })
     }
 }
 
 extension Param where Value: RawRepresentable & CaseIterable, Value.RawValue == String {
     /// A string naming a case of `type`.
     public static func choice(_ name: String, _ type: Value.Type, _ doc: String = "") -> Param {
-        Param(name, schema: ParameterSpec.Kind.choice(Value.allCases.map(\.rawValue)).jsonSchema, doc: doc,
-              encode: { .string($0.rawValue) }, read: { p, key in try p.enumeration(key, type) })
+        Param(
+            name, schema: ParameterSpec.Kind.choice(Value.allCases.map(\.rawValue)).jsonSchema, doc: doc,
+            encode: { .string($0.rawValue) }, read: { p, key in try p.enumeration(key, type) })
     }
 
     public static func choice(_ name: String, _ type: Value.Type, default value: Value, _ doc: String = "")

@@ -44,7 +44,8 @@ public enum ProtocolErrorKind: String, CaseIterable, Sendable {
         switch self {
         case .parseError: return "parse error: the line is not JSON (answered with id null)"
         case .invalidRequest:
-            return "invalid request: not a JSON-RPC 2.0 request object, line too long, nesting too deep, or id already in use"
+            return
+                "invalid request: not a JSON-RPC 2.0 request object, line too long, nesting too deep, or id already in use"
         case .methodNotFound: return "unknown method"
         case .invalidParams: return "invalid params; data = {field, reason}"
         case .internalError: return "internal error"

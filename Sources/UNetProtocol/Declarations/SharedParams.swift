@@ -6,8 +6,10 @@ import UNetData
 enum SharedParams {
     static let images = Param.json(
         "images",
-        schema: ["type": "array", "items": .object(Param<JSONValue>.ref("Image")), "minItems": 1,
-                 "maxItems": JSONValue(ImageInput.maximumImages)]
+        schema: [
+            "type": "array", "items": .object(Param<JSONValue>.ref("Image")), "minItems": 1,
+            "maxItems": JSONValue(ImageInput.maximumImages),
+        ]
     ).required
     static let resize = Param.boolean(
         "resize",
@@ -30,8 +32,10 @@ enum SharedParams {
     /// Read by `TestTimeAugmentation.read`, which needs the model to check the views.
     static let tta = Param.json(
         "tta",
-        schema: ["type": "array", "maxItems": 16,
-                 "items": ["type": "string", "pattern": "^(hflip|vflip|scale:.+)$"]],
+        schema: [
+            "type": "array", "maxItems": 16,
+            "items": ["type": "string", "pattern": "^(hflip|vflip|scale:.+)$"],
+        ],
         "test-time augmentation: the plain forward plus one view per item (\"hflip\", \"vflip\", \"scale:F1,F2,...\" "
             + "with factors in 0.25...4, unet only), probabilities brought back to the image's geometry and averaged "
             + "(default none)")
@@ -41,9 +45,11 @@ enum SharedParams {
         read: HarmonizeParams.read)
 
     static func postprocess(_ doc: String) -> DefaultedParam<MaskPostprocessing> {
-        Param.declared("postprocess", schema: Param<MaskPostprocessing>.ref("Postprocess"), doc,
-                       read: PostprocessParams.read)
-            .defaulting(to: MaskPostprocessing())
+        Param.declared(
+            "postprocess", schema: Param<MaskPostprocessing>.ref("Postprocess"), doc,
+            read: PostprocessParams.read
+        )
+        .defaulting(to: MaskPostprocessing())
     }
 
     /// `resize` ... `include_patient_id`: how every inference method's images are read and batched

@@ -90,7 +90,7 @@ enum AugmentParams {
     static func range(_ a: ParamsReader, _ key: String, within: ClosedRange<Double>) throws -> [Float] {
         let why = "must be [lo, hi] with \(within.lowerBound) <= lo <= hi <= \(within.upperBound)"
         guard let items = try a.array(key), items.count == 2, let lo = items[0].doubleValue,
-              let hi = items[1].doubleValue, within.contains(lo), within.contains(hi), lo <= hi
+            let hi = items[1].doubleValue, within.contains(lo), within.contains(hi), lo <= hi
         else { throw a.invalid(key, why) }
         return [Float(lo), Float(hi)]
     }

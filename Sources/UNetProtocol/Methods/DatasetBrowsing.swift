@@ -35,11 +35,13 @@ extension DatasetMethods {
         let n = min(count, d.sampleCount), perSample = prep.channels * prep.height * prep.width
         guard n * perSample <= sampleValueBudget else {
             let fits = sampleValueBudget / perSample, shape = "\(prep.channels)x\(prep.height)x\(prep.width)"
-            throw p.invalid("count", fits == 0
-                ? "one sample of \(d.name) (\(shape)) is more than dataset.sample's budget of \(sampleValueBudget) values"
-                    + "; open the dataset with a smaller input_shape to look at it"
-                : "\(n) samples of \(shape) are more than dataset.sample's budget of \(sampleValueBudget) values; "
-                    + "ask for at most \(fits)")
+            throw p.invalid(
+                "count",
+                fits == 0
+                    ? "one sample of \(d.name) (\(shape)) is more than dataset.sample's budget of \(sampleValueBudget) values"
+                        + "; open the dataset with a smaller input_shape to look at it"
+                    : "\(n) samples of \(shape) are more than dataset.sample's budget of \(sampleValueBudget) values; "
+                        + "ask for at most \(fits)")
         }
         let order = epochOrder(count: d.sampleCount, epoch: epoch, seed: seed, shuffle: shuffle)
         let indices = (0..<n).map { order[(start % d.sampleCount + $0) % d.sampleCount] }
@@ -59,16 +61,26 @@ extension DatasetMethods {
                 raw.storeBytes(of: batch.images[j].bitPattern.littleEndian, toByteOffset: 4 * j, as: UInt32.self)
             }
         }
-        var item: JSONObject = ["id": .string(d.samples[i].image.name),
-                                "image": ["array": ["dtype": "float32", "shape": JSONValue(Array(batch.images.shape.dropFirst())),
-                                                    "data": .string(bytes.base64EncodedString())]]]
+        var item: JSONObject = [
+            "id": .string(d.samples[i].image.name),
+            "image": [
+                "array": [
+                    "dtype": "float32", "shape": JSONValue(Array(batch.images.shape.dropFirst())),
+                    "data": .string(bytes.base64EncodedString()),
+                ]
+            ],
+        ]
         if let masks = batch.masks {
             // A binary mask is shown as 0/255; class indices as they are.
             let values = (0..<masks.count).map { masks[$0] }
             let binary = values.allSatisfy { $0 <= 1 }
             let m = values.map { UInt8(min(max(binary ? $0 * 255 : $0, 0), 255)) }
-            item["mask"] = ["array": ["dtype": "uint8", "shape": JSONValue([masks.shape[2], masks.shape[3]]),
-                                      "data": .string(Data(m).base64EncodedString())]]
+            item["mask"] = [
+                "array": [
+                    "dtype": "uint8", "shape": JSONValue([masks.shape[2], masks.shape[3]]),
+                    "data": .string(Data(m).base64EncodedString()),
+                ]
+            ]
         }
         if let l = d.samples[i].label {
             item["label"] = JSONValue(l)
@@ -85,18 +97,23 @@ extension DatasetMethods {
         let offset = try p[FilesParams.offset]
         let limit = try p[FilesParams.limit]
         try p.finish()
-        let page = offset < d.sampleCount ? offset..<min(offset + min(limit, d.sampleCount - offset), d.sampleCount) : 0..<0
+        let page =
+            offset < d.sampleCount ? offset..<min(offset + min(limit, d.sampleCount - offset), d.sampleCount) : 0..<0
         func path(_ s: ImageSource?) -> JSONValue {
             if case .file(let path)? = s { return .string(path) }
             return .null
         }
         let files: [JSONValue] = page.map { i in
             let s = d.samples[i]
-            return ["index": JSONValue(i), "id": .string(s.image.name), "path": path(s.image), "mask": path(s.mask),
-                    "label": s.label.map { JSONValue($0) } ?? .null,
-                    "class": s.label.flatMap { $0 < d.classNames.count ? .string(d.classNames[$0]) : nil } ?? .null]
+            return [
+                "index": JSONValue(i), "id": .string(s.image.name), "path": path(s.image), "mask": path(s.mask),
+                "label": s.label.map { JSONValue($0) } ?? .null,
+                "class": s.label.flatMap { $0 < d.classNames.count ? .string(d.classNames[$0]) : nil } ?? .null,
+            ]
         }
-        return ["name": .string(d.name), "total": JSONValue(d.sampleCount), "offset": JSONValue(offset),
-                "files": .array(files), "next_offset": page.upperBound < d.sampleCount ? JSONValue(page.upperBound) : .null]
+        return [
+            "name": .string(d.name), "total": JSONValue(d.sampleCount), "offset": JSONValue(offset),
+            "files": .array(files), "next_offset": page.upperBound < d.sampleCount ? JSONValue(page.upperBound) : .null,
+        ]
     }
 }

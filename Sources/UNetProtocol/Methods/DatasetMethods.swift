@@ -49,7 +49,8 @@ public enum DatasetMethods: MethodGroup {
             "phantoms", fragment: ParamSchemas.phantoms,
             "synthetic chest phantoms with lung masks and consolidation labels")
         static let inputShape = Param.integers(
-            "input_shape", count: 3...3, each: 1...8192, "[C, H, W], C 1 or 3; default the model's, else the phantoms' size")
+            "input_shape", count: 3...3, each: 1...8192,
+            "[C, H, W], C 1 or 3; default the model's, else the phantoms' size")
         static let validationSplit = Param.number(
             "validation_split", in: 0...0.9, default: 0, "fraction held out as NAME.val (never augmented)")
         static let groupPattern = Param.string(
@@ -58,9 +59,10 @@ public enum DatasetMethods: MethodGroup {
         static let augment = Param.declared(
             "augment", schema: ParamSchemas.augment.json.objectValue ?? [:],
             "random transforms of training batches (engine names or Keras ImageDataGenerator names)",
-            read: { p in try p.object("augment").map(AugmentParams.read) })
-            // Its reader refuses Keras' non-augmentation settings (rescale, ...) saying where they belong.
-            .nestedKeysCheckedByReader()
+            read: { p in try p.object("augment").map(AugmentParams.read) }
+        )
+        // Its reader refuses Keras' non-augmentation settings (rescale, ...) saying where they belong.
+        .nestedKeysCheckedByReader()
         static let letterbox = Param.boolean("letterbox", default: false, "keep the aspect ratio, pad with black")
         /// Read as `Normalization`'s JSON form.
         static let normalization = Param.json(
@@ -94,8 +96,10 @@ public enum DatasetMethods: MethodGroup {
         static let count = Param.integer("count", in: 1...64, default: 4, "samples to return")
         static let augment = Param.boolean(
             "augment", default: false, "apply the dataset's augmentation, as a training batch of epoch would")
-        static let epoch = Param.integer("epoch", in: 0...1_000_000, default: 0, "the epoch whose order and draws are used")
-        static let start = Param.integer("start", in: 0...Int.max, default: 0, "position in that order of the first sample")
+        static let epoch = Param.integer(
+            "epoch", in: 0...1_000_000, default: 0, "the epoch whose order and draws are used")
+        static let start = Param.integer(
+            "start", in: 0...Int.max, default: 0, "position in that order of the first sample")
         static let shuffle = Param.boolean("shuffle", default: false, "the shuffled order train.fit uses in epoch")
         static let seed = Param.integer("seed", in: 0...Int.max, "the order's seed (default: train.configure's seed)")
     }
@@ -107,41 +111,62 @@ public enum DatasetMethods: MethodGroup {
 
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("dataset.open", .numeric,
-                       summary: "Registers a dataset (class folders, image/mask folders, a manifest or phantoms) "
-                           + "under a name; a validation split as NAME.val.",
-                       params: OpenParams.all, result: datasetOpenResult, errors: [.invalidParams, .fileNotFound]) { ctx in
+            MethodSpec(
+                "dataset.open", .numeric,
+                summary: "Registers a dataset (class folders, image/mask folders, a manifest or phantoms) "
+                    + "under a name; a validation split as NAME.val.",
+                params: OpenParams.all, result: datasetOpenResult, errors: [.invalidParams, .fileNotFound]
+            ) { ctx in
                 try open(ctx)
             },
-            MethodSpec("dataset.list", .numeric, summary: "The open datasets: name, task, size, classes, cache use.",
-                       result: datasetListResult) { ctx in
+            MethodSpec(
+                "dataset.list", .numeric, summary: "The open datasets: name, task, size, classes, cache use.",
+                result: datasetListResult
+            ) { ctx in
                 let store = store(ctx.session)
-                return ["datasets": .array(store.order.compactMap { store.datasets[$0] }.map { d in
-                    ["name": .string(d.name), "task": .string(d.task.rawValue), "size": JSONValue(d.sampleCount),
-                     "classes": JSONValue(d.classNames), "cache_bytes": JSONValue(d.cacheBytes)]
-                })]
+                return [
+                    "datasets": .array(
+                        store.order.compactMap { store.datasets[$0] }.map { d in
+                            [
+                                "name": .string(d.name), "task": .string(d.task.rawValue),
+                                "size": JSONValue(d.sampleCount),
+                                "classes": JSONValue(d.classNames), "cache_bytes": JSONValue(d.cacheBytes),
+                            ]
+                        })
+                ]
             },
-            MethodSpec("dataset.close", .numeric, summary: "Forgets an open dataset.", params: [openName],
-                       result: datasetCloseResult, errors: [.invalidParams]) { ctx in
+            MethodSpec(
+                "dataset.close", .numeric, summary: "Forgets an open dataset.", params: [openName],
+                result: datasetCloseResult, errors: [.invalidParams]
+            ) { ctx in
                 let name = try ctx.params[openName]
                 let store = store(ctx.session)
-                guard store.datasets[name] != nil else { throw ctx.params.invalid("name", "no dataset named \(name) is open") }
+                guard store.datasets[name] != nil else {
+                    throw ctx.params.invalid("name", "no dataset named \(name) is open")
+                }
                 store.remove(name)
                 return [:]
             },
-            MethodSpec("dataset.sample", .numeric,
-                       summary: "A few samples exactly as the model sees them; cancellable between samples, capped "
-                           + "at 2^25 float32 values.",
-                       cancellable: true,
-                       params: [openName, SampleParams.count, SampleParams.augment, SampleParams.epoch, SampleParams.start, SampleParams.shuffle,
-                                SampleParams.seed],
-                       result: datasetSampleResult, errors: [.invalidParams, .cancelled, .imageDecodeFailed]) { ctx in
+            MethodSpec(
+                "dataset.sample", .numeric,
+                summary: "A few samples exactly as the model sees them; cancellable between samples, capped "
+                    + "at 2^25 float32 values.",
+                cancellable: true,
+                params: [
+                    openName, SampleParams.count, SampleParams.augment, SampleParams.epoch, SampleParams.start,
+                    SampleParams.shuffle,
+                    SampleParams.seed,
+                ],
+                result: datasetSampleResult, errors: [.invalidParams, .cancelled, .imageDecodeFailed]
+            ) { ctx in
                 try sample(ctx)
             },
-            MethodSpec("dataset.files", .numeric,
-                       summary: "Lists a dataset's files (ids, paths, labels) a page at a time, without images.",
-                       params: [openName, FilesParams.offset, FilesParams.limit], result: datasetFilesResult,
-                       errors: [.invalidParams]) { ctx in try files(ctx) },
+            MethodSpec(
+                "dataset.files", .numeric,
+                summary: "Lists a dataset's files (ids, paths, labels) a page at a time, without images.",
+                params: [openName, FilesParams.offset, FilesParams.limit], result: datasetFilesResult,
+                errors: [.invalidParams]
+            ) { ctx in try files(ctx) },
         ]
     }
 
@@ -151,11 +176,13 @@ public enum DatasetMethods: MethodGroup {
         let p = ctx.params
         let name = try p[OpenParams.name]
         guard !name.isEmpty, name.count <= 200 else { throw p.invalid("name", "must be 1...200 characters") }
-        let sources = [OpenParams.root, OpenParams.images, OpenParams.manifest].map(\.name).filter { p.has($0) }
+        let sources =
+            [OpenParams.root, OpenParams.images, OpenParams.manifest].map(\.name).filter { p.has($0) }
             + (p.has(OpenParams.phantoms.name) ? [OpenParams.phantoms.name] : [])
         guard sources.count == 1 else {
-            throw p.invalid(sources.isEmpty ? "root" : sources[1],
-                            "give exactly one source: root, images (+ masks), manifest or phantoms")
+            throw p.invalid(
+                sources.isEmpty ? "root" : sources[1],
+                "give exactly one source: root, images (+ masks), manifest or phantoms")
         }
         let seed = UInt64(try p[OpenParams.seed])
         let augmentation = try p[OpenParams.augment] ?? Augmentation()
@@ -169,8 +196,9 @@ public enum DatasetMethods: MethodGroup {
             task = task ?? .classification
         } else if let images = try p[OpenParams.images] {
             guard let masks = try p[OpenParams.masks] else { throw p.invalid("masks", "is required with images") }
-            (samples, skipped) = try DatasetSources.imageMaskFolders(images: images, masks: masks,
-                                                                   maskSuffix: try p[OpenParams.maskSuffix])
+            (samples, skipped) = try DatasetSources.imageMaskFolders(
+                images: images, masks: masks,
+                maskSuffix: try p[OpenParams.maskSuffix])
             task = task ?? .segmentation
         } else if let manifest = try p[OpenParams.manifest] {
             guard FileManager.default.fileExists(atPath: manifest) else { throw RPCError.fileNotFound(manifest) }
@@ -188,9 +216,12 @@ public enum DatasetMethods: MethodGroup {
         }
         if p.has("masks") && !p.has("images") { throw p.invalid("masks", "goes with images") }
         guard !samples.isEmpty else {
-            throw RPCError(code: RPCError.invalidParamsCode, message: "dataset \(name) has no usable images",
-                           data: ["field": .string(sources[0]), "reason": "no usable images",
-                                  "skipped": skippedJSON(skipped)])
+            throw RPCError(
+                code: RPCError.invalidParamsCode, message: "dataset \(name) has no usable images",
+                data: [
+                    "field": .string(sources[0]), "reason": "no usable images",
+                    "skipped": skippedJSON(skipped),
+                ])
         }
         guard let task else { throw p.invalid("task", "is required") }
         if task == .segmentation, samples.contains(where: { $0.mask == nil }) {
@@ -198,14 +229,17 @@ public enum DatasetMethods: MethodGroup {
         }
 
         // How images become inputs: input_shape, else the model's, else the phantoms' size.
-        let shape = try p[OpenParams.inputShape]
+        let shape =
+            try p[OpenParams.inputShape]
             ?? ctx.session.model?.config.inputShape ?? phantomSize.map { [1] + $0 }
         if p.has("input_shape"), let shape { try ChannelsLastShape.refuse(shape, p, key: "input_shape") }
         guard let shape, shape[0] == 1 || shape[0] == 3 else {
-            throw p.invalid("input_shape", shape == nil ? "is required (no model to take it from)" : "channels must be 1 or 3")
+            throw p.invalid(
+                "input_shape", shape == nil ? "is required (no model to take it from)" : "channels must be 1 or 3")
         }
-        var prep = Preprocessing(channels: shape[0], height: shape[1], width: shape[2],
-                                 letterbox: try p[OpenParams.letterbox])
+        var prep = Preprocessing(
+            channels: shape[0], height: shape[1], width: shape[2],
+            letterbox: try p[OpenParams.letterbox])
         if let n = try p[OpenParams.normalization] {
             do {
                 prep.normalization = try JSONValueCoding.decode(Normalization.self, from: n)
@@ -222,8 +256,9 @@ public enum DatasetMethods: MethodGroup {
         let groupPattern = try p[OpenParams.groupPattern]
         try p.finish()
 
-        let all = Dataset(name: name, task: task, samples: samples, classNames: classes, preprocessing: prep,
-                          augmentation: augmentation, seed: seed, cacheLimitBytes: cacheMB << 20)
+        let all = Dataset(
+            name: name, task: task, samples: samples, classNames: classes, preprocessing: prep,
+            augmentation: augmentation, seed: seed, cacheLimitBytes: cacheMB << 20)
         var train = all
         var validation: Dataset?
         if split > 0 {
@@ -240,12 +275,15 @@ public enum DatasetMethods: MethodGroup {
         if !classes.isEmpty { ctx.session.classNames = classes }
         TrainMethods.training(ctx.session).positions[name] = nil
 
-        var answer: JSONObject = ["name": .string(name), "task": .string(task.rawValue), "size": JSONValue(train.sampleCount),
-                                  "classes": JSONValue(classes), "counts": countsJSON(train),
-                                  "input_shape": JSONValue(shape), "skipped": skippedJSON(skipped)]
-        answer["validation"] = validation.map { v in
-            ["name": .string(v.name), "size": JSONValue(v.sampleCount), "counts": countsJSON(v)]
-        } ?? .null
+        var answer: JSONObject = [
+            "name": .string(name), "task": .string(task.rawValue), "size": JSONValue(train.sampleCount),
+            "classes": JSONValue(classes), "counts": countsJSON(train),
+            "input_shape": JSONValue(shape), "skipped": skippedJSON(skipped),
+        ]
+        answer["validation"] =
+            validation.map { v in
+                ["name": .string(v.name), "size": JSONValue(v.sampleCount), "counts": countsJSON(v)]
+            } ?? .null
         return .object(answer)
     }
 
@@ -254,8 +292,11 @@ public enum DatasetMethods: MethodGroup {
     }
 
     static func skippedJSON(_ s: [SkippedFile]) -> JSONValue {
-        .array(s.map { f in
-            f.row.map { ["row": JSONValue($0), "error": .string(f.error)] } ?? ["path": .string(f.path), "error": .string(f.error)]
-        })
+        .array(
+            s.map { f in
+                f.row.map { ["row": JSONValue($0), "error": .string(f.error)] } ?? [
+                    "path": .string(f.path), "error": .string(f.error),
+                ]
+            })
     }
 }

@@ -10,9 +10,11 @@ public enum DebugMethods: MethodGroup {
 
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("debug.sleep", .numeric,
-                       summary: "Only with --debug-methods: hold the worker, checking for cancel every 10 ms.",
-                       cancellable: true, params: [seconds], result: debugSleepResult) { ctx in
+            MethodSpec(
+                "debug.sleep", .numeric,
+                summary: "Only with --debug-methods: hold the worker, checking for cancel every 10 ms.",
+                cancellable: true, params: [seconds], result: debugSleepResult
+            ) { ctx in
                 let seconds = try ctx.params[Self.seconds]
                 let start = Date()
                 // One progress notification at the start, then about every half second.
@@ -27,9 +29,11 @@ public enum DebugMethods: MethodGroup {
                 }
                 return ["slept_s": JSONValue(seconds)]
             },
-            MethodSpec("debug.ranks", .numeric,
-                       summary: "Only with --debug-methods: every MPI rank's process id and weights digest.",
-                       result: debugRanksResult) { ctx in
+            MethodSpec(
+                "debug.ranks", .numeric,
+                summary: "Only with --debug-methods: every MPI rank's process id and weights digest.",
+                result: debugRanksResult
+            ) { ctx in
                 let digest = weightsDigest(try? ctx.session.requireModel())
                 let (rank, size) = (DataParallel.group?.rank ?? 0, DataParallel.group?.size ?? 1)
                 // Each rank fills its own slots and the sum gathers them all (a gather by allreduce).

@@ -4,7 +4,8 @@ import UNetCore
 public enum EvaluateMethods: MethodGroup {
     static let dataset = Param.string("dataset", "an open dataset's name (dataset.open)").required
     static let threshold = Param.number(
-        "threshold", in: 0...1, default: 0.5, "a probability at or above it counts as positive (masks and one-unit heads)")
+        "threshold", in: 0...1, default: 0.5,
+        "a probability at or above it counts as positive (masks and one-unit heads)")
     static let batchSize = Param.integer(
         "batch_size", in: 1...4096, "images per forward (default: train.configure's batch_size)")
     static let perImage = Param.boolean(
@@ -15,9 +16,13 @@ public enum EvaluateMethods: MethodGroup {
             + "does")
 
     public static var methods: [MethodSpec] {
-        [MethodSpec("evaluate", .numeric, summary: "Scores the model on a dataset.", cancellable: true,
-                    params: [dataset, threshold, batchSize, perImage, postprocess], result: evaluateResult,
-                    errors: [.noModel, .invalidParams, .cancelled, .imageDecodeFailed]) { ctx in try evaluate(ctx) }]
+        [
+            MethodSpec(
+                "evaluate", .numeric, summary: "Scores the model on a dataset.", cancellable: true,
+                params: [dataset, threshold, batchSize, perImage, postprocess], result: evaluateResult,
+                errors: [.noModel, .invalidParams, .cancelled, .imageDecodeFailed]
+            ) { ctx in try evaluate(ctx) }
+        ]
     }
 
     static func evaluate(_ ctx: RequestContext) throws -> JSONValue {
@@ -33,20 +38,27 @@ public enum EvaluateMethods: MethodGroup {
         let trainer = try training.trainer(for: ctx.session)
         try PostprocessParams.requireOneChannel(post, p, channels: trainer.model.maskHead?.channels ?? 1)
         TrainMethods.applyClassWeights(trainer, training, source)
-        let e = try trainer.evaluate(source, batchSize: batchSize, threshold: threshold, postprocessing: post,
-                                     isCancelled: { ctx.isCancelled })
-        var o: JSONObject = ["dataset": .string(name), "count": JSONValue(e.count), "loss": JSONValue(e.loss),
-                             "threshold": JSONValue(threshold)]
+        let e = try trainer.evaluate(
+            source, batchSize: batchSize, threshold: threshold, postprocessing: post,
+            isCancelled: { ctx.isCancelled })
+        var o: JSONObject = [
+            "dataset": .string(name), "count": JSONValue(e.count), "loss": JSONValue(e.loss),
+            "threshold": JSONValue(threshold),
+        ]
         if let b = e.binary {
             o["accuracy"] = JSONValue(b.accuracy); o["precision"] = JSONValue(b.precision)
             o["recall"] = JSONValue(b.recall); o["specificity"] = JSONValue(b.specificity); o["f1"] = JSONValue(b.f1)
             o["auc"] = b.rocAUC.map { JSONValue($0) } ?? .null
             o["pr_auc"] = JSONValue(b.averagePrecision)
             o["confusion_matrix"] = matrixJSON(b.confusionMatrix)
-            o["roc"] = ["fpr": nullable(b.roc.falsePositiveRates), "tpr": nullable(b.roc.truePositiveRates),
-                        "thresholds": nullable(b.roc.thresholds)]
-            o["youden"] = ["threshold": b.youdenThreshold.flatMap { $0.isFinite ? JSONValue($0) : nil } ?? .null,
-                           "j": b.youdenJ.map { JSONValue($0) } ?? .null]
+            o["roc"] = [
+                "fpr": nullable(b.roc.falsePositiveRates), "tpr": nullable(b.roc.truePositiveRates),
+                "thresholds": nullable(b.roc.thresholds),
+            ]
+            o["youden"] = [
+                "threshold": b.youdenThreshold.flatMap { $0.isFinite ? JSONValue($0) : nil } ?? .null,
+                "j": b.youdenJ.map { JSONValue($0) } ?? .null,
+            ]
             o["report"] = reportJSON(b.report)
         }
         if let m = e.multiclass {
@@ -97,8 +109,10 @@ public enum EvaluateMethods: MethodGroup {
 
     static func reportJSON(_ r: ClassificationReport) -> JSONValue {
         func row(_ x: ClassificationReport.Row) -> JSONValue {
-            ["precision": JSONValue(x.precision), "recall": JSONValue(x.recall), "f1": JSONValue(x.f1),
-             "support": JSONValue(x.support)]
+            [
+                "precision": JSONValue(x.precision), "recall": JSONValue(x.recall), "f1": JSONValue(x.f1),
+                "support": JSONValue(x.support),
+            ]
         }
         var o: JSONObject = [:]
         for c in r.classes { o[c.name] = row(c) }

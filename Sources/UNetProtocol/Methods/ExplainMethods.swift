@@ -70,7 +70,7 @@ public enum ExplainMethods: MethodGroup {
                 errors: [.noModel, .shapeMismatch, .unsupportedByModel, .fileNotFound, .imageDecodeFailed, .ioError]
             ) { ctx in
                 try explain(ctx)
-            },
+            }
         ]
     }
 
@@ -132,8 +132,9 @@ public enum ExplainMethods: MethodGroup {
                 if let tags = input.dicom { entry["dicom"] = tags.json }
                 let mask = threshold.map { t in map.map { $0 >= t } }
                 if let mask {
-                    let binary = MaskEncoding.LabelMask(height: height, width: width,
-                                                        pixels: mask.map { $0 ? UInt8(255) : 0 })
+                    let binary = MaskEncoding.LabelMask(
+                        height: height, width: width,
+                        pixels: mask.map { $0 ? UInt8(255) : 0 })
                     entry["mask_fraction"] = JSONValue(binary.foregroundFraction)
                     entry["mask"] = encoding == .png ? try binary.pngBase64() : binary.uint8Array
                 }
@@ -152,8 +153,9 @@ public enum ExplainMethods: MethodGroup {
                 }
                 if overlay {
                     let heat = normalize == .minmax ? map : ExplanationPicture.minMax(map)
-                    let png = try ExplanationPicture.overlay(input: input.tensor, map: heat, mask: mask,
-                                                             height: height, width: width)
+                    let png = try ExplanationPicture.overlay(
+                        input: input.tensor, map: heat, mask: mask,
+                        height: height, width: width)
                     if let path = try overlayFiles?.write(png, stem: input.stem, index: item.index) {
                         entry["overlay_path"] = .string(path)
                     } else {
@@ -171,10 +173,13 @@ public enum ExplainMethods: MethodGroup {
     static func readTarget(_ p: ParamsReader, classes: Int, names: [String]?) throws -> Int? {
         guard let v = try p[target] else { return nil }
         let known = (names?.count == classes ? names : nil) ?? []
-        let valid = "a class index in 0...\(classes - 1)"
+        let valid =
+            "a class index in 0...\(classes - 1)"
             + (known.isEmpty ? "" : " or one of the class names \(known.map { "\"\($0)\"" }.joined(separator: ", "))")
         if let name = v.stringValue {
-            guard let index = known.firstIndex(of: name) else { throw p.invalid("target", "must be \(valid), got \"\(name)\"") }
+            guard let index = known.firstIndex(of: name) else {
+                throw p.invalid("target", "must be \(valid), got \"\(name)\"")
+            }
             return index
         }
         guard let i = v.intValue, let index = Int(exactly: i), (0..<classes).contains(index) else {
@@ -185,7 +190,9 @@ public enum ExplainMethods: MethodGroup {
 
     /// SmoothGrad's `samples`, `noise` and `seed`, integrated gradients' `steps`: each refused for the methods
     /// that do not sample, so that a misspelt method does not silently ignore them.
-    static func readSampling(_ p: ParamsReader, method: ExplanationMethod, into options: inout ExplanationOptions) throws {
+    static func readSampling(_ p: ParamsReader, method: ExplanationMethod, into options: inout ExplanationOptions)
+        throws
+    {
         for key in [samples.name, noise.name, seed.name] where method != .smoothgrad && p.value(key) != nil {
             throw p.invalid(key, "applies to smoothgrad only, not to \(method.rawValue)")
         }

@@ -13,7 +13,7 @@ enum HarmonizeParams {
         h.borderTolerance = Float(try a.double("border_tolerance", default: 8, in: 0...255))
         if a.has("percentiles") {
             guard let v = try a.array("percentiles", count: 2...2), let low = v[0].doubleValue,
-                  let high = v[1].doubleValue, low >= 0, low < high, high <= 100
+                let high = v[1].doubleValue, low >= 0, low < high, high <= 100
             else { throw a.invalid("percentiles", "must be [low, high] with 0 <= low < high <= 100") }
             h.percentiles = [low, high]
         }
@@ -21,8 +21,9 @@ enum HarmonizeParams {
         if let c = try a.object("clahe") {
             if h.equalize { throw a.invalid("clahe", "give equalize or clahe, not both") }
             let grid = try c.intArray("tile_grid", count: 2...2, each: 1...64) ?? [8, 8]
-            h.clahe = CLAHE(clipLimit: try c.double("clip_limit", default: 2, in: 0...1000),
-                            tileRows: grid[0], tileColumns: grid[1])
+            h.clahe = CLAHE(
+                clipLimit: try c.double("clip_limit", default: 2, in: 0...1000),
+                tileRows: grid[0], tileColumns: grid[1])
             try c.finish()
         }
         try a.finish()

@@ -21,14 +21,23 @@ public enum InferenceMethods: MethodGroup {
             + "image of the request gets _1, _2, ... after the stem")
     static let tile = Param.declared(
         "tile",
-        schema: ["type": "object",
-                 "properties": ["size": ["type": "array", "items": ["type": "integer", "minimum": 1,
-                                                                      "maximum": JSONValue(ImageInput.maximumSide)],
-                                         "minItems": 2, "maxItems": 2],
-                                "overlap": ["type": "number", "minimum": 0, "maximum": 0.95, "default": 0.25],
-                                "mode": ["enum": ["constant", "gaussian"]],
-                                "batch": ["type": "integer", "minimum": 1, "maximum": 64]],
-                 "required": ["size"], "additionalProperties": false],
+        schema: [
+            "type": "object",
+            "properties": [
+                "size": [
+                    "type": "array",
+                    "items": [
+                        "type": "integer", "minimum": 1,
+                        "maximum": JSONValue(ImageInput.maximumSide),
+                    ],
+                    "minItems": 2, "maxItems": 2,
+                ],
+                "overlap": ["type": "number", "minimum": 0, "maximum": 0.95, "default": 0.25],
+                "mode": ["enum": ["constant", "gaussian"]],
+                "batch": ["type": "integer", "minimum": 1, "maximum": 64],
+            ],
+            "required": ["size"], "additionalProperties": false,
+        ],
         "sliding-window inference at full resolution (MONAI's sliding_window_inference): windows of size [h, w] "
             + "stepping by int(size * (1 - overlap)), the last moved back to the edge, blended with a constant or "
             + "Gaussian (sigma 0.125 * size) importance map, batch windows per forward; images are not resized "
@@ -88,9 +97,10 @@ public enum InferenceMethods: MethodGroup {
                 if let c = output.classLogits, let a = model.classActivation { p.classes = Model.activate(c, a) }
                 return p
             }
-            let probabilities = try tile.map { tiles in
-                try tiles.run(x, checkCancelled: ctx.checkCancelled) { windows in try tta.run(windows, plain) }
-            } ?? tta.run(x, plain)
+            let probabilities =
+                try tile.map { tiles in
+                    try tiles.run(x, checkCancelled: ctx.checkCancelled) { windows in try tta.run(windows, plain) }
+                } ?? tta.run(x, plain)
             for (row, item) in items.enumerated() { try body(item.index, item.input, probabilities, row) }
         }
     }
@@ -148,8 +158,9 @@ public enum InferenceMethods: MethodGroup {
                 throw RPCError.shapeMismatch(reason, field: "images[\(i)]")
             }
             if let first = pending.first?.input.tensor,
-               first.shape != shape || pending.count == batchSize
-                || (pending.count + 1) * shape[1] * shape[2] > batchPixels {
+                first.shape != shape || pending.count == batchSize
+                    || (pending.count + 1) * shape[1] * shape[2] > batchPixels
+            {
                 try runPending()
             }
             pending.append((i, input))
@@ -218,15 +229,18 @@ public enum InferenceMethods: MethodGroup {
         let post = try p[Self.postprocess]
         try PostprocessParams.requireOneChannel(post, p, channels: model.maskHead?.channels ?? 1)
         if !post.isIdentity, encoding == .probabilities || encoding == .probabilitiesJSON, files == nil {
-            throw p.invalid("postprocess", "cleans label masks; the \(encoding.rawValue) encoding returns the raw probabilities")
+            throw p.invalid(
+                "postprocess", "cleans label masks; the \(encoding.rawValue) encoding returns the raw probabilities")
         }
         var masks: [JSONValue] = []
         try forEachImage(ctx, model: model, heads: .mask, tile: tile) { i, input, output, r in
             guard let maskProbs = output.mask else { return }
-            let probs = input.region.map { region in
-                MaskEncoding.uncropped(MaskEncoding.resize(row(maskProbs, r), height: region.height, width: region.width),
-                                       height: input.originalHeight, width: input.originalWidth, at: region)
-            } ?? MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
+            let probs =
+                input.region.map { region in
+                    MaskEncoding.uncropped(
+                        MaskEncoding.resize(row(maskProbs, r), height: region.height, width: region.width),
+                        height: input.originalHeight, width: input.originalWidth, at: region)
+                } ?? MaskEncoding.resize(row(maskProbs, r), height: input.originalHeight, width: input.originalWidth)
             let mask = MaskEncoding.labels(probs, threshold: threshold).postprocessed(post)
             var entry: JSONObject = [
                 "shape": JSONValue([mask.height, mask.width]),

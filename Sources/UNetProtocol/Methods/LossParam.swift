@@ -17,8 +17,10 @@ enum LossParam {
             return
         }
         guard raw.objectValue != nil, let heads = try p.object("loss") else {
-            throw p.invalid("loss", "must be one of \(ParameterSpec.quoted(names)) or an object of losses by head name, "
-                            + "got \(raw.typeName)")
+            throw p.invalid(
+                "loss",
+                "must be one of \(ParameterSpec.quoted(names)) or an object of losses by head name, "
+                    + "got \(raw.typeName)")
         }
         var losses: [String: HeadLoss] = [:]
         for name in heads.object.keys {
@@ -34,7 +36,8 @@ enum LossParam {
             guard weight.isFinite, weight >= 0 else {
                 throw entry.invalid("weight", "must be a finite number >= 0, got \(weight)")
             }
-            losses[name] = HeadLoss(try kind(try entry.string("name", default: "auto", oneOf: names)), weight: Float(weight))
+            losses[name] = HeadLoss(
+                try kind(try entry.string("name", default: "auto", oneOf: names)), weight: Float(weight))
             try entry.finish()
         }
         var updated = config
@@ -51,9 +54,14 @@ enum LossParam {
     /// `loss` as `train.configure` answers it: the string form, or the per-head object in the long form.
     static func json(_ c: TrainingConfig) -> JSONValue {
         guard let perHead = c.headLosses else { return c.loss.map { .string($0.rawValue) } ?? "auto" }
-        return .object(JSONObject(perHead.sorted { $0.key < $1.key }.map { name, entry in
-            (name, ["name": .string(entry.loss?.rawValue ?? "auto"), "weight": TrainMethods.decimal(entry.weight)])
-        }))
+        return .object(
+            JSONObject(
+                perHead.sorted { $0.key < $1.key }.map { name, entry in
+                    (
+                        name,
+                        ["name": .string(entry.loss?.rawValue ?? "auto"), "weight": TrainMethods.decimal(entry.weight)]
+                    )
+                }))
     }
 
     static func kind(_ name: String) -> LossKind? { LossKind(rawValue: name) }

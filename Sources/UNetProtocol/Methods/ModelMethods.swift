@@ -23,44 +23,56 @@ public enum ModelMethods: MethodGroup {
 
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("model.create", .numeric,
-                       summary: "Build a new model; replaces the current one on success. The architecture's own "
-                           + "parameters are declared by the architecture registry (see model.architectures); giving "
-                           + "one the chosen architecture does not declare is -32602 listing the ones it does.",
-                       params: (createParamsSchema.arrayValue ?? []).map(DescribedParam.init(descriptor:)),
-                       result: modelCreateResult, errors: [.invalidParams]) { ctx in
+            MethodSpec(
+                "model.create", .numeric,
+                summary: "Build a new model; replaces the current one on success. The architecture's own "
+                    + "parameters are declared by the architecture registry (see model.architectures); giving "
+                    + "one the chosen architecture does not declare is -32602 listing the ones it does.",
+                params: (createParamsSchema.arrayValue ?? []).map(DescribedParam.init(descriptor:)),
+                result: modelCreateResult, errors: [.invalidParams]
+            ) { ctx in
                 let model = try Model.build(try config(ctx.params))
                 // Class names from an open dataset stay: opening the data before creating the model is the usual order.
                 ctx.session.replaceModel(model, optimizer: nil, classNames: ctx.session.classNames)
                 return summary(model)
             },
-            MethodSpec("model.architectures", .immediate,
-                       summary: "Every architecture model.create builds: name, description, and each parameter with "
-                           + "its type, default, range or choices and description. Answered at once.",
-                       result: modelArchitecturesResult) { _ in architectures },
-            MethodSpec("model.summary", .numeric, summary: "Layers, shapes and parameter counts.",
-                       result: modelSummaryResult, errors: [.noModel]) { ctx in
+            MethodSpec(
+                "model.architectures", .immediate,
+                summary: "Every architecture model.create builds: name, description, and each parameter with "
+                    + "its type, default, range or choices and description. Answered at once.",
+                result: modelArchitecturesResult
+            ) { _ in architectures },
+            MethodSpec(
+                "model.summary", .numeric, summary: "Layers, shapes and parameter counts.",
+                result: modelSummaryResult, errors: [.noModel]
+            ) { ctx in
                 summary(try ctx.session.requireModel())
             },
-            MethodSpec("model.save", .numeric, summary: "Write a safetensors checkpoint.", params: [path],
-                       result: modelSaveResult, errors: [.noModel, .ioError]) { ctx in
+            MethodSpec(
+                "model.save", .numeric, summary: "Write a safetensors checkpoint.", params: [path],
+                result: modelSaveResult, errors: [.noModel, .ioError]
+            ) { ctx in
                 let path = try ctx.params[Self.path]
                 let model = try ctx.session.requireModel()
                 // Under MPI the ranks' weights are identical: only rank 0 (whose answer the host reads) writes.
                 guard DataParallel.isLeader else { return ["path": .string(path), "bytes": 0] }
-                let bytes = try Checkpoint.save(model: model, optimizer: ctx.session.optimizer, to: path,
-                                                extraMetadata: checkpointMetadata(ctx.session))
+                let bytes = try Checkpoint.save(
+                    model: model, optimizer: ctx.session.optimizer, to: path,
+                    extraMetadata: checkpointMetadata(ctx.session))
                 return ["path": .string(path), "bytes": JSONValue(bytes)]
             },
-            MethodSpec("model.load", .numeric, summary: "Load a checkpoint; the current model is kept if it fails.",
-                       params: [path], result: modelLoadResult, errors: [.fileNotFound, .checkpointInvalid]) { ctx in
+            MethodSpec(
+                "model.load", .numeric, summary: "Load a checkpoint; the current model is kept if it fails.",
+                params: [path], result: modelLoadResult, errors: [.fileNotFound, .checkpointInvalid]
+            ) { ctx in
                 let path = try ctx.params[Self.path]
                 if KerasWeights.handles(path) {
                     // Keras weights go into a new model of the current one's architecture and input shape.
                     let config = try ctx.session.requireModel().config
                     guard config.architecture == .unetClassifier else {
-                        throw RPCError.unsupportedByModel("Keras weights load into a unet-classifier (the seed's "
-                                                          + "classifier); create one with the Keras model's input shape first")
+                        throw RPCError.unsupportedByModel(
+                            "Keras weights load into a unet-classifier (the seed's "
+                                + "classifier); create one with the Keras model's input shape first")
                     }
                     let model = try KerasWeights.load(path: path, config: config)
                     ctx.session.replaceModel(model, optimizer: nil, classNames: ctx.session.classNames)
@@ -129,10 +141,15 @@ public enum ModelMethods: MethodGroup {
 
     /// `model.architectures`' result: every architecture's name, description and parameters, from the registry.
     static var architectures: JSONValue {
-        ["architectures": .array(ArchitectureRegistry.all.map { spec in
-            ["name": .string(spec.name.rawValue), "description": .string(spec.summary),
-             "parameters": .array(spec.parameters.map(\.json))]
-        })]
+        [
+            "architectures": .array(
+                ArchitectureRegistry.all.map { spec in
+                    [
+                        "name": .string(spec.name.rawValue), "description": .string(spec.summary),
+                        "parameters": .array(spec.parameters.map(\.json)),
+                    ]
+                })
+        ]
     }
 
     /// The `params` of `model.create`'s entry in `Protocol/openrpc.json`, generated from the registry (a test
@@ -141,26 +158,35 @@ public enum ModelMethods: MethodGroup {
     /// description names the architectures and their defaults.
     public static var createParamsSchema: JSONValue {
         var params: [JSONValue] = [
-            ["name": "architecture", "required": true,
-             "schema": ["type": "string", "enum": JSONValue(ArchitectureRegistry.names)]],
-            ["name": "input_shape", "required": true,
-             "schema": ["type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 3, "maxItems": 3,
-                        "description": .string("[C, H, W], channels first; a channels-last shape such as [256, 256, 1] "
-                            + "(last 1 or 3, first above 4) is -32602 with \"did you mean [1, 256, 256]?\"")]],
+            [
+                "name": "architecture", "required": true,
+                "schema": ["type": "string", "enum": JSONValue(ArchitectureRegistry.names)],
+            ],
+            [
+                "name": "input_shape", "required": true,
+                "schema": [
+                    "type": "array", "items": ["type": "integer", "minimum": 1], "minItems": 3, "maxItems": 3,
+                    "description": .string(
+                        "[C, H, W], channels first; a channels-last shape such as [256, 256, 1] "
+                            + "(last 1 or 3, first above 4) is -32602 with \"did you mean [1, 256, 256]?\""),
+                ],
+            ],
             ["name": "seed", "required": false, "schema": ["type": "integer", "minimum": 0, "default": 0]],
         ]
         for name in architectureParams {
             let declaring = ArchitectureRegistry.all.compactMap { spec in spec.parameter(name).map { (spec, $0) } }
             var distinct: [JSONObject] = []
             for (_, p) in declaring where !distinct.contains(p.typeSchema) { distinct.append(p.typeSchema) }
-            var schema: JSONObject = distinct.count == 1 ? distinct[0] : ["anyOf": .array(distinct.map(JSONValue.object))]
+            var schema: JSONObject =
+                distinct.count == 1 ? distinct[0] : ["anyOf": .array(distinct.map(JSONValue.object))]
             let defaults = Set(declaring.map(\.1.defaultValue))
             if defaults.count == 1 { schema["default"] = declaring[0].1.defaultValue.json }
             let uses = declaring.map { "\($0.0.name) (default \(JSONCodec.encodeString($0.1.defaultValue.json)))" }
             if distinct.count == 1 {
                 schema["description"] = .string("\(declaring[0].1.doc); for " + uses.joined(separator: ", "))
             } else {
-                schema["description"] = .string(zip(declaring, uses).map { "\($1): \($0.1.doc)" }.joined(separator: "; "))
+                schema["description"] = .string(
+                    zip(declaring, uses).map { "\($1): \($0.1.doc)" }.joined(separator: "; "))
             }
             params.append(["name": .string(name), "required": false, "schema": .object(schema)])
         }
@@ -173,22 +199,32 @@ public enum ModelMethods: MethodGroup {
         let s = ModelSummary(model)
         let c = model.config
         let layers: [JSONValue] = s.rows.map {
-            ["name": .string($0.name), "type": .string($0.type), "output_shape": JSONValue($0.outputShape),
-             "params": JSONValue($0.params)]
+            [
+                "name": .string($0.name), "type": .string($0.type), "output_shape": JSONValue($0.outputShape),
+                "params": JSONValue($0.params),
+            ]
         }
-        var config: JSONObject = ["architecture": .string(c.architecture.rawValue),
-                                  "input_shape": JSONValue(c.inputShape), "seed": .int(Int64(truncatingIfNeeded: c.seed))]
-        for p in ArchitectureRegistry.spec(c.architecture)?.parameters ?? [] { config[p.name] = c.parameters[p.name]?.json }
-        return ["architecture": .string(s.architecture), "input_shape": JSONValue(s.inputShape),
-                "layers": .array(layers), "total_params": JSONValue(s.totalParams),
-                "trainable_params": JSONValue(s.trainableParams), "config": .object(config),
-                "outputs": .array(model.heads.map(outputJSON))]
+        var config: JSONObject = [
+            "architecture": .string(c.architecture.rawValue),
+            "input_shape": JSONValue(c.inputShape), "seed": .int(Int64(truncatingIfNeeded: c.seed)),
+        ]
+        for p in ArchitectureRegistry.spec(c.architecture)?.parameters ?? [] {
+            config[p.name] = c.parameters[p.name]?.json
+        }
+        return [
+            "architecture": .string(s.architecture), "input_shape": JSONValue(s.inputShape),
+            "layers": .array(layers), "total_params": JSONValue(s.totalParams),
+            "trainable_params": JSONValue(s.trainableParams), "config": .object(config),
+            "outputs": .array(model.heads.map(outputJSON)),
+        ]
     }
 
     /// One named output of `model.summary`: name, kind, channels (mask channels or class units), activation.
     static func outputJSON(_ h: ModelHead) -> JSONValue {
-        ["name": .string(h.name), "kind": .string(h.kind.rawValue), "channels": JSONValue(h.channels),
-         "activation": .string(h.activation.rawValue)]
+        [
+            "name": .string(h.name), "kind": .string(h.kind.rawValue), "channels": JSONValue(h.channels),
+            "activation": .string(h.activation.rawValue),
+        ]
     }
 }
 

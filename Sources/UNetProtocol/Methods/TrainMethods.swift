@@ -111,7 +111,8 @@ final class TrainingSession {
 /// A log that stopped being writable during a fit (disk full, folder removed): -32008 with the path.
 extension LogFileError: RPCErrorConvertible {
     public var rpcError: RPCError {
-        RPCError(code: RPCError.ioErrorCode, message: description, data: ["path": .string(path), "reason": .string(reason)])
+        RPCError(
+            code: RPCError.ioErrorCode, message: description, data: ["path": .string(path), "reason": .string(reason)])
     }
 }
 
@@ -145,7 +146,8 @@ public enum TrainMethods: MethodGroup {
             "per-class weights of the class loss: \"balanced\" (from the dataset's counts), a list, or null for none")
         static let batchSize = Param.integer("batch_size", in: 1...4096, "images per step (default 8)")
         static let seed = Param.integer("seed", in: 0...Int.max, "shuffling and augmentation draws (default 0)")
-        static let augment = Param.boolean("augment", "apply the dataset's augmentation to training batches (default true)")
+        static let augment = Param.boolean(
+            "augment", "apply the dataset's augmentation to training batches (default true)")
         static let lrSchedule = Param.json(
             "lr_schedule", fragment: ParamSchemas.lrSchedule, "a learning-rate schedule, or null for a constant rate")
         static let syncBatchNorm = Param.boolean(
@@ -188,32 +190,44 @@ public enum TrainMethods: MethodGroup {
 
     public static var methods: [MethodSpec] {
         [
-            MethodSpec("train.configure", .numeric,
-                       summary: "Set how the model trains; answers the whole configuration in force.",
-                       params: Configure.all, result: trainConfigureResult, errors: [.invalidParams]) { ctx in
+            MethodSpec(
+                "train.configure", .numeric,
+                summary: "Set how the model trains; answers the whole configuration in force.",
+                params: Configure.all, result: trainConfigureResult, errors: [.invalidParams]
+            ) { ctx in
                 try configure(ctx)
             },
-            MethodSpec("train.step", .numeric,
-                       summary: "One optimisation step on a dataset's next batch or on inline images.",
-                       params: [Step.dataset, Step.images, Step.labels, Step.masks, Step.resize],
-                       result: trainStepResult,
-                       errors: [.noModel, .invalidParams, .shapeMismatch, .trainingDiverged, .imageDecodeFailed,
-                                .fileNotFound]) { ctx in
+            MethodSpec(
+                "train.step", .numeric,
+                summary: "One optimisation step on a dataset's next batch or on inline images.",
+                params: [Step.dataset, Step.images, Step.labels, Step.masks, Step.resize],
+                result: trainStepResult,
+                errors: [
+                    .noModel, .invalidParams, .shapeMismatch, .trainingDiverged, .imageDecodeFailed,
+                    .fileNotFound,
+                ]
+            ) { ctx in
                 try step(ctx)
             },
-            MethodSpec("train.fit", .numeric,
-                       summary: "Epochs over a dataset with validation and callbacks; streams progress.",
-                       cancellable: true,
-                       params: [Fit.dataset, Fit.validation, Fit.epochs, Fit.batchSize, Fit.shuffle, Fit.threshold,
-                                Fit.callbacks],
-                       result: trainFitResult,
-                       errors: [.noModel, .invalidParams, .shapeMismatch, .trainingDiverged, .cancelled, .ioError]) {
+            MethodSpec(
+                "train.fit", .numeric,
+                summary: "Epochs over a dataset with validation and callbacks; streams progress.",
+                cancellable: true,
+                params: [
+                    Fit.dataset, Fit.validation, Fit.epochs, Fit.batchSize, Fit.shuffle, Fit.threshold,
+                    Fit.callbacks,
+                ],
+                result: trainFitResult,
+                errors: [.noModel, .invalidParams, .shapeMismatch, .trainingDiverged, .cancelled, .ioError]
+            ) {
                 ctx in try fit(ctx)
             },
         ]
     }
 
-    static func training(_ session: Session) -> TrainingSession { session.attachment(TrainingSession.self) { TrainingSession() } }
+    static func training(_ session: Session) -> TrainingSession {
+        session.attachment(TrainingSession.self) { TrainingSession() }
+    }
 
     // MARK: train.configure
 
@@ -304,7 +318,9 @@ public enum TrainMethods: MethodGroup {
             var (epoch, b) = training.position(of: name, batchSize: bs, sampleCount: source.sampleCount)
             // Under MPI each rank takes its shard of the global batch of bs images per rank (DataParallel.shard).
             let group = DataParallel.group, ranks = DataParallel.group?.size ?? 1
-            let steps = group == nil ? (source.sampleCount + bs - 1) / bs
+            let steps =
+                group == nil
+                ? (source.sampleCount + bs - 1) / bs
                 : DataParallel.stepsPerEpoch(count: source.sampleCount, batchSize: bs, size: ranks)
             if b >= steps { (epoch, b) = (epoch + 1, 0) }  // the epoch is done
             let order = epochOrder(count: source.sampleCount, epoch: epoch, seed: training.config.seed, shuffle: true)
@@ -322,9 +338,11 @@ public enum TrainMethods: MethodGroup {
     }
 
     static func stepJSON(_ r: StepResult, extra: JSONObject) -> JSONValue {
-        var o: JSONObject = ["step": JSONValue(r.step), "loss": JSONValue(Double(r.loss)),
-                             "learning_rate": decimal(r.learningRate),
-                             "metrics": .object(JSONObject(r.metrics.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) }))]
+        var o: JSONObject = [
+            "step": JSONValue(r.step), "loss": JSONValue(Double(r.loss)),
+            "learning_rate": decimal(r.learningRate),
+            "metrics": .object(JSONObject(r.metrics.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) })),
+        ]
         for (k, v) in extra { o[k] = v }
         return .object(o)
     }
@@ -336,7 +354,9 @@ public enum TrainMethods: MethodGroup {
         let name = try p[Fit.dataset]
         let source = try DatasetLookup.source(ctx.session, name: name, field: "dataset")
         var validation: BatchSource?
-        if let v = try p[Fit.validation] { validation = try DatasetLookup.source(ctx.session, name: v, field: "validation") }
+        if let v = try p[Fit.validation] {
+            validation = try DatasetLookup.source(ctx.session, name: v, field: "validation")
+        }
         var options = FitOptions(epochs: try p[Fit.epochs])
         options.shuffle = try p[Fit.shuffle]
         options.threshold = try p[Fit.threshold]
@@ -349,9 +369,11 @@ public enum TrainMethods: MethodGroup {
         trainer.reconfigure(training.config)
         applyClassWeights(trainer, training, source)
         let batchSize = max(1, training.config.batchSize)
-        (trainer.epoch, trainer.batchInEpoch) = training.position(of: name, batchSize: batchSize,
-                                                                  sampleCount: source.sampleCount)
-        try checkWarmup(trainer, stepsPerEpoch: (source.sampleCount + batchSize - 1) / batchSize, epochs: options.epochs)
+        (trainer.epoch, trainer.batchInEpoch) = training.position(
+            of: name, batchSize: batchSize,
+            sampleCount: source.sampleCount)
+        try checkWarmup(
+            trainer, stepsPerEpoch: (source.sampleCount + batchSize - 1) / batchSize, epochs: options.epochs)
         // The log files are created only once everything about this fit is known to be good.
         // Under MPI only rank 0 writes logs and checkpoints; the ranks agree on whether its logs opened, so that
         // none of them starts training alone.
@@ -364,36 +386,43 @@ public enum TrainMethods: MethodGroup {
         }
         if let loggerError { throw loggerError }
         var lastStepReport = Date.distantPast
-        let result = try trainer.fit(train: source, validation: validation, options: options, saveCheckpoint: { path in
-            guard DataParallel.isLeader else { return }
-            training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
-            // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
-            let folder = PathNames.parent(of: path)
-            if !folder.isEmpty {
-                do {
-                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-                } catch {
-                    throw CheckpointError.io(path, "cannot create the folder \(folder): \(error.localizedDescription)")
+        let result = try trainer.fit(
+            train: source, validation: validation, options: options,
+            saveCheckpoint: { path in
+                guard DataParallel.isLeader else { return }
+                training.setPosition(of: name, epoch: trainer.epoch, batch: trainer.batchInEpoch, batchSize: batchSize)
+                // Periodic saves go into a folder that may not exist yet, as Keras' ModelCheckpoint allows.
+                let folder = PathNames.parent(of: path)
+                if !folder.isEmpty {
+                    do {
+                        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                    } catch {
+                        throw CheckpointError.io(
+                            path, "cannot create the folder \(folder): \(error.localizedDescription)")
+                    }
                 }
-            }
-            try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: path,
-                                extraMetadata: ModelMethods.checkpointMetadata(ctx.session))
-        }, progress: { event in
-            switch event {
-            case .step(let epoch, let step, let steps, let loss, let rate, let eta):
-                // At most 10 step notifications a second: a fast tiny model must not flood the host.
-                guard step == steps || Date().timeIntervalSince(lastStepReport) >= 0.1 else { return }
-                lastStepReport = Date()
-                ctx.progress(["kind": "step", "epoch": JSONValue(epoch), "step": JSONValue(step),
-                              "steps_per_epoch": JSONValue(steps), "loss": JSONValue(Double(loss)),
-                              "learning_rate": decimal(trainer.optimizer.learningRate),
-                              "images_per_second": JSONValue(rate), "eta_s": JSONValue(eta)])
-            case .epoch(let record):
-                var fields: JSONObject = ["kind": "epoch"]
-                for (k, v) in epochJSON(record) { fields[k] = v }
-                ctx.progress(fields)
-            }
-        }, isCancelled: { ctx.isCancelled })
+                try Checkpoint.save(
+                    model: trainer.model, optimizer: trainer.optimizer, to: path,
+                    extraMetadata: ModelMethods.checkpointMetadata(ctx.session))
+            },
+            progress: { event in
+                switch event {
+                case .step(let epoch, let step, let steps, let loss, let rate, let eta):
+                    // At most 10 step notifications a second: a fast tiny model must not flood the host.
+                    guard step == steps || Date().timeIntervalSince(lastStepReport) >= 0.1 else { return }
+                    lastStepReport = Date()
+                    ctx.progress([
+                        "kind": "step", "epoch": JSONValue(epoch), "step": JSONValue(step),
+                        "steps_per_epoch": JSONValue(steps), "loss": JSONValue(Double(loss)),
+                        "learning_rate": decimal(trainer.optimizer.learningRate),
+                        "images_per_second": JSONValue(rate), "eta_s": JSONValue(eta),
+                    ])
+                case .epoch(let record):
+                    var fields: JSONObject = ["kind": "epoch"]
+                    for (k, v) in epochJSON(record) { fields[k] = v }
+                    ctx.progress(fields)
+                }
+            }, isCancelled: { ctx.isCancelled })
         training.setPosition(of: name, epoch: result.epoch, batch: result.batchInEpoch, batchSize: batchSize)
         var answer: JSONObject = [
             "history": .array(result.history.map { .object(epochJSON($0)) }),
@@ -410,8 +439,9 @@ public enum TrainMethods: MethodGroup {
         }
         if result.cancelled {
             // A cancelled fit still answers -32800, with where it stopped and the history so far.
-            throw RPCError(code: RPCError.cancelledCode, message: "request cancelled: training stopped after step \(trainer.step)",
-                           data: .object(answer))
+            throw RPCError(
+                code: RPCError.cancelledCode, message: "request cancelled: training stopped after step \(trainer.step)",
+                data: .object(answer))
         }
         return .object(answer)
     }
@@ -419,18 +449,23 @@ public enum TrainMethods: MethodGroup {
     /// A warm-up that this fit would not finish is refused before any step: it is a schedule for another run.
     static func checkWarmup(_ trainer: Trainer, stepsPerEpoch: Int, epochs: Int) throws {
         guard let schedule = trainer.config.lrSchedule, schedule.warmupLength > 0 else { return }
-        let (end, unit) = schedule.unit == .step
+        let (end, unit) =
+            schedule.unit == .step
             ? (trainer.step + epochs * stepsPerEpoch - trainer.batchInEpoch, "steps")
             : (trainer.epoch + epochs, "epochs")
         guard schedule.warmupLength <= end else {
-            throw RPCError.invalidParams(field: "lr_schedule.warmup_steps", reason: "the warm-up of \(schedule.warmupLength) "
-                + "\(unit) is longer than the training: this fit ends at \(unit.dropLast()) \(end)")
+            throw RPCError.invalidParams(
+                field: "lr_schedule.warmup_steps",
+                reason: "the warm-up of \(schedule.warmupLength) "
+                    + "\(unit) is longer than the training: this fit ends at \(unit.dropLast()) \(end)")
         }
     }
 
     static func epochJSON(_ r: EpochRecord) -> JSONObject {
-        var o: JSONObject = ["epoch": JSONValue(r.epoch), "learning_rate": decimal(r.learningRate),
-                             "seconds": JSONValue(r.seconds)]
+        var o: JSONObject = [
+            "epoch": JSONValue(r.epoch), "learning_rate": decimal(r.learningRate),
+            "seconds": JSONValue(r.seconds),
+        ]
         for (k, v) in r.metrics.sorted(by: { $0.key < $1.key }) { o[k] = JSONValue(v) }
         return o
     }
@@ -439,7 +474,8 @@ public enum TrainMethods: MethodGroup {
     static let callbackNames: [String: String] = [
         "reduce_lr_on_plateau": "reduce_lr_on_plateau", "early_stopping": "early_stopping", "checkpoint": "checkpoint",
         "ReduceLROnPlateau": "reduce_lr_on_plateau", "EarlyStopping": "early_stopping", "ModelCheckpoint": "checkpoint",
-        "csv_logger": "csv_logger", "tensorboard": "tensorboard", "CSVLogger": "csv_logger", "TensorBoard": "tensorboard",
+        "csv_logger": "csv_logger", "tensorboard": "tensorboard", "CSVLogger": "csv_logger",
+        "TensorBoard": "tensorboard",
     ]
     /// A log callback's file, opened once the whole fit request has been checked.
     typealias LoggerOpener = () throws -> EpochLogger
@@ -463,7 +499,9 @@ public enum TrainMethods: MethodGroup {
             }
         } else if v.objectValue != nil, let cb = try p.object("callbacks") {
             for kind in ["reduce_lr_on_plateau", "early_stopping", "checkpoint", "csv_logger", "tensorboard"] {
-                if let r = try cb.object(kind) { try readCallback(kind, r, metrics: metrics, into: &options, loggers: &loggers) }
+                if let r = try cb.object(kind) {
+                    try readCallback(kind, r, metrics: metrics, into: &options, loggers: &loggers)
+                }
             }
             try cb.finish()
         } else {
@@ -473,9 +511,10 @@ public enum TrainMethods: MethodGroup {
     }
 
     /// One callback of `kind` from `r`, into `options`.
-    static func readCallback(_ kind: String, _ r: ParamsReader, metrics: [String]?, into options: inout FitOptions,
-                             loggers: inout [LoggerOpener]) throws
-    {
+    static func readCallback(
+        _ kind: String, _ r: ParamsReader, metrics: [String]?, into options: inout FitOptions,
+        loggers: inout [LoggerOpener]
+    ) throws {
         func mode() throws -> MonitorMode {
             MonitorMode(rawValue: try r.string("mode", default: "auto", oneOf: ["auto", "min", "max"]))!
         }
@@ -484,9 +523,12 @@ public enum TrainMethods: MethodGroup {
         func monitor(used: Bool = true) throws -> String {
             let name = try r.string("monitor", default: "val_loss")
             if used || r.has("monitor"), let metrics, !metrics.contains(name) {
-                let hint = name.hasPrefix("val_") && !metrics.contains("val_loss") ? " (val_ metrics need validation)" : ""
-                throw r.invalid("monitor", "\"\(name)\" is not a metric this fit reports\(hint); choose one of "
-                                + metrics.map { "\"\($0)\"" }.joined(separator: ", "))
+                let hint =
+                    name.hasPrefix("val_") && !metrics.contains("val_loss") ? " (val_ metrics need validation)" : ""
+                throw r.invalid(
+                    "monitor",
+                    "\"\(name)\" is not a metric this fit reports\(hint); choose one of "
+                        + metrics.map { "\"\($0)\"" }.joined(separator: ", "))
             }
             return name
         }
@@ -494,8 +536,10 @@ public enum TrainMethods: MethodGroup {
         case "reduce_lr_on_plateau":
             options.reduceLROnPlateau = ReduceLROnPlateau(
                 monitor: try monitor(), factor: try r.double("factor", default: 0.1, in: 0...0.999_999),
-                patience: try r.int("patience", default: 10, in: 0...100_000), minDelta: try r.double("min_delta", default: 1e-4, in: 0...1e9),
-                cooldown: try r.int("cooldown", default: 0, in: 0...100_000), minLR: try r.double("min_lr", default: 0, in: 0...10),
+                patience: try r.int("patience", default: 10, in: 0...100_000),
+                minDelta: try r.double("min_delta", default: 1e-4, in: 0...1e9),
+                cooldown: try r.int("cooldown", default: 0, in: 0...100_000),
+                minLR: try r.double("min_lr", default: 0, in: 0...10),
                 mode: try mode())
         case "early_stopping":
             options.earlyStopping = EarlyStopping(
@@ -510,7 +554,9 @@ public enum TrainMethods: MethodGroup {
             }
             let append = try r.bool("append", default: false)
             loggers.append {
-                do { return try CSVLogger(path: path, separator: separator, append: append) } catch let e as LogFileError {
+                do { return try CSVLogger(path: path, separator: separator, append: append) } catch let e
+                    as LogFileError
+                {
                     throw r.invalid("path", e.description)
                 }
             }
@@ -525,7 +571,8 @@ public enum TrainMethods: MethodGroup {
             // Saving every epoch uses no monitor: only a named one or save_best_only's is checked.
             let best = try r.bool("save_best_only", default: false)
             options.checkpoint = ModelCheckpointPolicy(
-                path: try r.requiredPath("path"), monitor: try monitor(used: best), saveBestOnly: best, mode: try mode())
+                path: try r.requiredPath("path"), monitor: try monitor(used: best), saveBestOnly: best, mode: try mode()
+            )
         }
         try r.finish(known: r.has("name") ? ["name"] : [])
     }

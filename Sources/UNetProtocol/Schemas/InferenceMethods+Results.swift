@@ -2,45 +2,47 @@
 /// `openrpc.json` publishes and the protocol tests validate every response against. Kept next to the methods as
 /// JSON text because result objects are too irregular for the typed parameter kinds.
 extension InferenceMethods {
-    static let predictResult = SchemaFragment(#"""
-{
-  "name": "predictions",
-  "schema": {
-    "type": "object",
-    "properties": {
-      "predictions": {
-        "type": "array",
-        "items": {
-          "$ref": "#/components/schemas/Prediction"
+    static let predictResult = SchemaFragment(
+        #"""
+        {
+          "name": "predictions",
+          "schema": {
+            "type": "object",
+            "properties": {
+              "predictions": {
+                "type": "array",
+                "items": {
+                  "$ref": "#/components/schemas/Prediction"
+                }
+              }
+            },
+            "required": [
+              "predictions"
+            ],
+            "additionalProperties": false
+          }
         }
-      }
-    },
-    "required": [
-      "predictions"
-    ],
-    "additionalProperties": false
-  }
-}
-"""#)
+        """#)
 
-    static let segmentResult = SchemaFragment(#"""
-{
-  "name": "masks",
-  "schema": {
-    "type": "object",
-    "properties": {
-      "masks": {
-        "type": "array",
-        "items": {
-          "$ref": "#/components/schemas/Mask"
+    static let segmentResult = SchemaFragment(
+        #"""
+        {
+          "name": "masks",
+          "schema": {
+            "type": "object",
+            "properties": {
+              "masks": {
+                "type": "array",
+                "items": {
+                  "$ref": "#/components/schemas/Mask"
+                }
+              }
+            },
+            "required": [
+              "masks"
+            ],
+            "additionalProperties": false
+          }
         }
-      }
-    },
-    "required": [
-      "masks"
-    ],
-    "additionalProperties": false
-  }
-}
-"""#)
+        """#)
 }
