@@ -173,11 +173,3 @@ public struct OptimizerSettings: Codable, Equatable {
             nesterov: nesterov, beta1: beta1, beta2: beta2, epsilon: epsilon)
     }
 }
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }
-}

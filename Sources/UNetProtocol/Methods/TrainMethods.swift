@@ -66,8 +66,7 @@ final class TrainingSession {
         startPositionsIfModelChanged(session)
         var meta: [String: String] = [:]
         if let t = trainer, generation == session.modelGeneration {
-            // Foundation's coder, not jansson: the dropout RNG words are UInt64 beyond Int64 (see Trainer+Checkpoint).
-            meta[Trainer.stateKey] = String(decoding: try JSONEncoder().encode(t.state), as: UTF8.self)
+            meta[Trainer.stateKey] = try t.state.text
         }
         meta[TrainingSession.positionsKey] = JSONCodec.encodeForFile(
             .object(JSONObject(positions.sorted { $0.key < $1.key }.map { ($0.key, JSONValue($0.value)) })))

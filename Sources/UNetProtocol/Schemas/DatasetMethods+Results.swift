@@ -125,26 +125,7 @@ extension DatasetMethods {
                       "type": "object",
                       "properties": {
                         "array": {
-                          "type": "object",
-                          "required": [
-                            "dtype",
-                            "shape",
-                            "data"
-                          ],
-                          "properties": {
-                            "dtype": {
-                              "type": "string"
-                            },
-                            "shape": {
-                              "type": "array",
-                              "items": {
-                                "type": "integer"
-                              }
-                            },
-                            "data": {
-                              "type": "string"
-                            }
-                          }
+                          "$ref": "#/components/schemas/RawArray"
                         }
                       }
                     },
@@ -152,26 +133,7 @@ extension DatasetMethods {
                       "type": "object",
                       "properties": {
                         "array": {
-                          "type": "object",
-                          "required": [
-                            "dtype",
-                            "shape",
-                            "data"
-                          ],
-                          "properties": {
-                            "dtype": {
-                              "type": "string"
-                            },
-                            "shape": {
-                              "type": "array",
-                              "items": {
-                                "type": "integer"
-                              }
-                            },
-                            "data": {
-                              "type": "string"
-                            }
-                          }
+                          "$ref": "#/components/schemas/RawArray"
                         }
                       }
                     },

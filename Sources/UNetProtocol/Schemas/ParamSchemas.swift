@@ -267,310 +267,192 @@ enum ParamSchemas {
         }
         """#)
 
-    /// `train.fit`'s `callbacks`.
-    static let callbacks = SchemaFragment(
+    /// `train.fit`'s callbacks, by name: each one's settings and the names a list entry may give it (Keras' class
+    /// names too). `callbacks` builds both forms the parameter takes from this one table.
+    static let callbackSettings = SchemaFragment(
         #"""
         {
-          "anyOf": [
-            {
+          "reduce_lr_on_plateau": {
+            "aliases": [
+              "reduce_lr_on_plateau",
+              "ReduceLROnPlateau"
+            ],
+            "schema": {
               "type": "object",
               "additionalProperties": false,
               "properties": {
-                "reduce_lr_on_plateau": {
-                  "type": "object",
-                  "additionalProperties": false,
-                  "properties": {
-                    "monitor": {
-                      "type": "string"
-                    },
-                    "factor": {
-                      "type": "number"
-                    },
-                    "patience": {
-                      "type": "integer"
-                    },
-                    "min_delta": {
-                      "type": "number"
-                    },
-                    "cooldown": {
-                      "type": "integer"
-                    },
-                    "min_lr": {
-                      "type": "number"
-                    },
-                    "mode": {
-                      "enum": [
-                        "auto",
-                        "min",
-                        "max"
-                      ]
-                    }
-                  }
+                "monitor": {
+                  "type": "string"
                 },
-                "early_stopping": {
-                  "type": "object",
-                  "additionalProperties": false,
-                  "properties": {
-                    "monitor": {
-                      "type": "string"
-                    },
-                    "patience": {
-                      "type": "integer"
-                    },
-                    "min_delta": {
-                      "type": "number"
-                    },
-                    "mode": {
-                      "enum": [
-                        "auto",
-                        "min",
-                        "max"
-                      ]
-                    },
-                    "restore_best_weights": {
-                      "type": "boolean"
-                    }
-                  }
+                "factor": {
+                  "type": "number"
                 },
-                "checkpoint": {
-                  "type": "object",
-                  "additionalProperties": false,
-                  "required": [
-                    "path"
-                  ],
-                  "properties": {
-                    "path": {
-                      "type": "string",
-                      "minLength": 1,
-                      "pattern": "^[^\\u0000]*$",
-                      "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
-                    },
-                    "monitor": {
-                      "type": "string"
-                    },
-                    "save_best_only": {
-                      "type": "boolean"
-                    },
-                    "mode": {
-                      "enum": [
-                        "auto",
-                        "min",
-                        "max"
-                      ]
-                    }
-                  }
+                "patience": {
+                  "type": "integer"
                 },
-                "csv_logger": {
-                  "type": "object",
-                  "additionalProperties": false,
-                  "required": [
-                    "path"
-                  ],
-                  "properties": {
-                    "path": {
-                      "type": "string",
-                      "minLength": 1,
-                      "pattern": "^[^\\u0000]*$",
-                      "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
-                    },
-                    "separator": {
-                      "type": "string",
-                      "minLength": 1,
-                      "maxLength": 1
-                    },
-                    "append": {
-                      "type": "boolean"
-                    }
-                  }
+                "min_delta": {
+                  "type": "number"
                 },
-                "tensorboard": {
-                  "type": "object",
-                  "additionalProperties": false,
-                  "required": [
-                    "log_dir"
-                  ],
-                  "properties": {
-                    "log_dir": {
-                      "type": "string",
-                      "minLength": 1,
-                      "pattern": "^[^\\u0000]*$",
-                      "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
-                    }
-                  }
+                "cooldown": {
+                  "type": "integer"
+                },
+                "min_lr": {
+                  "type": "number"
+                },
+                "mode": {
+                  "enum": [
+                    "auto",
+                    "min",
+                    "max"
+                  ]
                 }
               }
-            },
-            {
-              "type": "array",
-              "items": {
-                "anyOf": [
-                  {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {
-                      "monitor": {
-                        "type": "string"
-                      },
-                      "factor": {
-                        "type": "number"
-                      },
-                      "patience": {
-                        "type": "integer"
-                      },
-                      "min_delta": {
-                        "type": "number"
-                      },
-                      "cooldown": {
-                        "type": "integer"
-                      },
-                      "min_lr": {
-                        "type": "number"
-                      },
-                      "mode": {
-                        "enum": [
-                          "auto",
-                          "min",
-                          "max"
-                        ]
-                      },
-                      "name": {
-                        "enum": [
-                          "reduce_lr_on_plateau",
-                          "ReduceLROnPlateau"
-                        ]
-                      }
-                    },
-                    "required": [
-                      "name"
-                    ]
-                  },
-                  {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {
-                      "monitor": {
-                        "type": "string"
-                      },
-                      "patience": {
-                        "type": "integer"
-                      },
-                      "min_delta": {
-                        "type": "number"
-                      },
-                      "mode": {
-                        "enum": [
-                          "auto",
-                          "min",
-                          "max"
-                        ]
-                      },
-                      "restore_best_weights": {
-                        "type": "boolean"
-                      },
-                      "name": {
-                        "enum": [
-                          "early_stopping",
-                          "EarlyStopping"
-                        ]
-                      }
-                    },
-                    "required": [
-                      "name"
-                    ]
-                  },
-                  {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": [
-                      "name",
-                      "path"
-                    ],
-                    "properties": {
-                      "path": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": "^[^\\u0000]*$",
-                        "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
-                      },
-                      "monitor": {
-                        "type": "string"
-                      },
-                      "save_best_only": {
-                        "type": "boolean"
-                      },
-                      "mode": {
-                        "enum": [
-                          "auto",
-                          "min",
-                          "max"
-                        ]
-                      },
-                      "name": {
-                        "enum": [
-                          "checkpoint",
-                          "ModelCheckpoint"
-                        ]
-                      }
-                    }
-                  },
-                  {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": [
-                      "name",
-                      "path"
-                    ],
-                    "properties": {
-                      "path": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": "^[^\\u0000]*$",
-                        "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
-                      },
-                      "separator": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": 1
-                      },
-                      "append": {
-                        "type": "boolean"
-                      },
-                      "name": {
-                        "enum": [
-                          "csv_logger",
-                          "CSVLogger"
-                        ]
-                      }
-                    }
-                  },
-                  {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": [
-                      "name",
-                      "log_dir"
-                    ],
-                    "properties": {
-                      "log_dir": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": "^[^\\u0000]*$",
-                        "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
-                      },
-                      "name": {
-                        "enum": [
-                          "tensorboard",
-                          "TensorBoard"
-                        ]
-                      }
-                    }
-                  }
-                ]
+            }
+          },
+          "early_stopping": {
+            "aliases": [
+              "early_stopping",
+              "EarlyStopping"
+            ],
+            "schema": {
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "monitor": {
+                  "type": "string"
+                },
+                "patience": {
+                  "type": "integer"
+                },
+                "min_delta": {
+                  "type": "number"
+                },
+                "mode": {
+                  "enum": [
+                    "auto",
+                    "min",
+                    "max"
+                  ]
+                },
+                "restore_best_weights": {
+                  "type": "boolean"
+                }
               }
             }
-          ]
+          },
+          "checkpoint": {
+            "aliases": [
+              "checkpoint",
+              "ModelCheckpoint"
+            ],
+            "schema": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "path"
+              ],
+              "properties": {
+                "path": {
+                  "type": "string",
+                  "minLength": 1,
+                  "pattern": "^[^\\u0000]*$",
+                  "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
+                },
+                "monitor": {
+                  "type": "string"
+                },
+                "save_best_only": {
+                  "type": "boolean"
+                },
+                "mode": {
+                  "enum": [
+                    "auto",
+                    "min",
+                    "max"
+                  ]
+                }
+              }
+            }
+          },
+          "csv_logger": {
+            "aliases": [
+              "csv_logger",
+              "CSVLogger"
+            ],
+            "schema": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "path"
+              ],
+              "properties": {
+                "path": {
+                  "type": "string",
+                  "minLength": 1,
+                  "pattern": "^[^\\u0000]*$",
+                  "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
+                },
+                "separator": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 1
+                },
+                "append": {
+                  "type": "boolean"
+                }
+              }
+            }
+          },
+          "tensorboard": {
+            "aliases": [
+              "tensorboard",
+              "TensorBoard"
+            ],
+            "schema": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "log_dir"
+              ],
+              "properties": {
+                "log_dir": {
+                  "type": "string",
+                  "minLength": 1,
+                  "pattern": "^[^\\u0000]*$",
+                  "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
+                }
+              }
+            }
+          }
         }
-        """#)
+        """#
+    )
+
+    /// `train.fit`'s `callbacks`: an object of settings by callback name, or a list of settings that each name
+    /// their callback (`{"name": "EarlyStopping", "patience": 3}`).
+    static let callbacks: SchemaFragment = {
+        guard let table = callbackSettings.json.objectValue else { preconditionFailure("callbackSettings is an object") }
+        var byName = JSONObject()
+        var listed: [JSONValue] = []
+        for (name, entry) in table {
+            guard let schema = entry["schema"]?.objectValue, let aliases = entry["aliases"],
+                var properties = schema["properties"]?.objectValue
+            else { preconditionFailure("callbackSettings.\(name) needs schema.properties and aliases") }
+            byName[name] = .object(schema)
+            var item = schema
+            properties["name"] = ["enum": aliases]
+            item["properties"] = .object(properties)
+            item["required"] = .array(["name"] + (schema["required"]?.arrayValue ?? []))
+            listed.append(.object(item))
+        }
+        let both: JSONValue = [
+            "anyOf": [
+                ["type": "object", "additionalProperties": false, "properties": .object(byName)],
+                ["type": "array", "items": ["anyOf": .array(listed)]],
+            ]
+        ]
+        return SchemaFragment(JSONCodec.encodeString(both))
+    }()
 
     /// `train.step`'s `masks`.
     static let masks = SchemaFragment(

@@ -281,6 +281,81 @@ enum ProtocolSchemas {
             ],
             "additionalProperties": false
           },
+          "MaskArray": {
+            "description": "A uint8 raw array of a mask or map, [H, W], base64 data.",
+            "type": "object",
+            "properties": {
+              "dtype": {
+                "const": "uint8"
+              },
+              "shape": {
+                "type": "array",
+                "items": {
+                  "type": "integer"
+                },
+                "minItems": 2,
+                "maxItems": 2
+              },
+              "data": {
+                "type": "string"
+              }
+            },
+            "required": [
+              "dtype",
+              "shape",
+              "data"
+            ],
+            "additionalProperties": false
+          },
+          "ProbabilityMap": {
+            "description": "encoding probabilities: a float32 raw array, shape [H, W] for one channel, [K, H, W] for K; encoding probabilities_json: nested JSON numbers, [H][W] or [K][H][W]",
+            "oneOf": [
+              {
+                "type": "object",
+                "properties": {
+                  "dtype": {
+                    "const": "float32"
+                  },
+                  "shape": {
+                    "type": "array",
+                    "items": {
+                      "type": "integer"
+                    },
+                    "minItems": 2,
+                    "maxItems": 3
+                  },
+                  "data": {
+                    "type": "string"
+                  }
+                },
+                "required": [
+                  "dtype",
+                  "shape",
+                  "data"
+                ],
+                "additionalProperties": false
+              },
+              {
+                "type": "array",
+                "items": {
+                  "type": "array",
+                  "items": {
+                    "anyOf": [
+                      {
+                        "type": "number"
+                      },
+                      {
+                        "type": "array",
+                        "items": {
+                          "type": "number"
+                        }
+                      }
+                    ]
+                  }
+                }
+              }
+            ]
+          },
           "Mask": {
             "type": "object",
             "properties": {
@@ -301,78 +376,10 @@ enum ProtocolSchemas {
                 "type": "string"
               },
               "array": {
-                "type": "object",
-                "properties": {
-                  "dtype": {
-                    "const": "uint8"
-                  },
-                  "shape": {
-                    "type": "array",
-                    "items": {
-                      "type": "integer"
-                    },
-                    "minItems": 2,
-                    "maxItems": 2
-                  },
-                  "data": {
-                    "type": "string"
-                  }
-                },
-                "required": [
-                  "dtype",
-                  "shape",
-                  "data"
-                ],
-                "additionalProperties": false
+                "$ref": "#/components/schemas/MaskArray"
               },
               "probabilities": {
-                "description": "encoding probabilities: a float32 raw array, shape [H, W] for one channel, [K, H, W] for K; encoding probabilities_json: nested JSON numbers, [H][W] or [K][H][W]",
-                "oneOf": [
-                  {
-                    "type": "object",
-                    "properties": {
-                      "dtype": {
-                        "const": "float32"
-                      },
-                      "shape": {
-                        "type": "array",
-                        "items": {
-                          "type": "integer"
-                        },
-                        "minItems": 2,
-                        "maxItems": 3
-                      },
-                      "data": {
-                        "type": "string"
-                      }
-                    },
-                    "required": [
-                      "dtype",
-                      "shape",
-                      "data"
-                    ],
-                    "additionalProperties": false
-                  },
-                  {
-                    "type": "array",
-                    "items": {
-                      "type": "array",
-                      "items": {
-                        "anyOf": [
-                          {
-                            "type": "number"
-                          },
-                          {
-                            "type": "array",
-                            "items": {
-                              "type": "number"
-                            }
-                          }
-                        ]
-                      }
-                    }
-                  }
-                ]
+                "$ref": "#/components/schemas/ProbabilityMap"
               },
               "path": {
                 "type": "string"
@@ -1054,78 +1061,10 @@ enum ProtocolSchemas {
                 "type": "string"
               },
               "array": {
-                "type": "object",
-                "properties": {
-                  "dtype": {
-                    "const": "uint8"
-                  },
-                  "shape": {
-                    "type": "array",
-                    "items": {
-                      "type": "integer"
-                    },
-                    "minItems": 2,
-                    "maxItems": 2
-                  },
-                  "data": {
-                    "type": "string"
-                  }
-                },
-                "required": [
-                  "dtype",
-                  "shape",
-                  "data"
-                ],
-                "additionalProperties": false
+                "$ref": "#/components/schemas/MaskArray"
               },
               "probabilities": {
-                "description": "encoding probabilities: a float32 raw array, shape [H, W] for one channel, [K, H, W] for K; encoding probabilities_json: nested JSON numbers, [H][W] or [K][H][W]",
-                "oneOf": [
-                  {
-                    "type": "object",
-                    "properties": {
-                      "dtype": {
-                        "const": "float32"
-                      },
-                      "shape": {
-                        "type": "array",
-                        "items": {
-                          "type": "integer"
-                        },
-                        "minItems": 2,
-                        "maxItems": 3
-                      },
-                      "data": {
-                        "type": "string"
-                      }
-                    },
-                    "required": [
-                      "dtype",
-                      "shape",
-                      "data"
-                    ],
-                    "additionalProperties": false
-                  },
-                  {
-                    "type": "array",
-                    "items": {
-                      "type": "array",
-                      "items": {
-                        "anyOf": [
-                          {
-                            "type": "number"
-                          },
-                          {
-                            "type": "array",
-                            "items": {
-                              "type": "number"
-                            }
-                          }
-                        ]
-                      }
-                    }
-                  }
-                ]
+                "$ref": "#/components/schemas/ProbabilityMap"
               },
               "path": {
                 "type": "string"
