@@ -74,5 +74,5 @@ let package = Package(
     ],
     dependencies: dependencies,
     targets: systemLibraries + targets + tests,
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -3,7 +3,7 @@ import UNetCore
 /// What a method declares about one parameter: its name, whether it is required and its JSON Schema (type, range
 /// or choices, default, one-line description). The dispatcher refuses names no declaration has; the OpenRPC
 /// document (`OpenRPCDocument`) lists each as a content descriptor.
-public protocol ParamDeclaration {
+public protocol ParamDeclaration: Sendable {
     var name: String { get }
     var isRequired: Bool { get }
     var schema: JSONObject { get }
@@ -28,19 +28,19 @@ extension ParamDeclaration {
 /// default: 0.5, "...")`), listed in the method's `MethodSpec`, and read by the handler with
 /// `try p[Evaluate.threshold]`, so the declaration the document shows and the read the handler does are one
 /// object. `Param` itself is optional (`p[x]` is `Value?`); `DefaultedParam` and `RequiredParam` read a `Value`.
-public struct Param<Value>: ParamDeclaration {
+public struct Param<Value: Sendable>: ParamDeclaration {
     public let name: String
     public let doc: String
     /// The type and range alone, without default and description.
     public let typeSchema: JSONObject
     /// The value as the document shows a default; nil for values a document cannot show (parsed nested objects).
-    let encode: (Value) -> JSONValue?
-    let read: (ParamsReader, String) throws -> Value?
+    let encode: @Sendable (Value) -> JSONValue?
+    let read: @Sendable (ParamsReader, String) throws -> Value?
     public private(set) var checksNestedKeys = true
 
     public init(
-        _ name: String, schema: JSONObject, doc: String, encode: @escaping (Value) -> JSONValue?,
-        read: @escaping (ParamsReader, String) throws -> Value?
+        _ name: String, schema: JSONObject, doc: String, encode: @escaping @Sendable (Value) -> JSONValue?,
+        read: @escaping @Sendable (ParamsReader, String) throws -> Value?
     ) {
         self.name = name; self.doc = doc; self.typeSchema = schema; self.encode = encode; self.read = read
     }
@@ -69,7 +69,7 @@ public struct Param<Value>: ParamDeclaration {
 }
 
 /// A parameter whose absence means a declared default value.
-public struct DefaultedParam<Value>: ParamDeclaration {
+public struct DefaultedParam<Value: Sendable>: ParamDeclaration {
     public let base: Param<Value>
     public let value: Value
     public var name: String { base.name }
@@ -79,7 +79,7 @@ public struct DefaultedParam<Value>: ParamDeclaration {
 }
 
 /// A parameter the request must give.
-public struct RequiredParam<Value>: ParamDeclaration {
+public struct RequiredParam<Value: Sendable>: ParamDeclaration {
     public let base: Param<Value>
     public var name: String { base.name }
     public var isRequired: Bool { true }
@@ -226,7 +226,7 @@ extension Param {
     /// irregular for the kinds above) and whose value a reader of its own parses (`HarmonizeParams.read`, ...).
     /// `read` gets the request's top-level reader and reports nested errors with the dotted path.
     public static func declared(
-        _ name: String, schema: JSONObject, _ doc: String = "", read: @escaping (ParamsReader) throws -> Value?
+        _ name: String, schema: JSONObject, _ doc: String = "", read: @escaping @Sendable (ParamsReader) throws -> Value?
     ) -> Param {
         Param(name, schema: schema, doc: doc, encode: { _ in nil }, read: { p, _ in try read(p) })
     }
