@@ -7,13 +7,16 @@ import XCTest
 /// The training state in a checkpoint's metadata goes through jansson like every other entry; its dropout state
 /// words (UInt64, often beyond Int64) must come back bit for bit, from new files and from files written before.
 final class TrainingStateCodingTests: XCTestCase {
-    let words: [[UInt64]] = [[UInt64.max, 0x8000_0000_0000_0001, 1, 0], [0xDEAD_BEEF_0123_4567, 42, UInt64(Int64.max) + 7, 3]]
+    let words: [[UInt64]] = [
+        [UInt64.max, 0x8000_0000_0000_0001, 1, 0], [0xDEAD_BEEF_0123_4567, 42, UInt64(Int64.max) + 7, 3],
+    ]
 
     func state() -> TrainingState {
         var config = TrainingConfig()
         config.learningRate = 0.003
-        return TrainingState(config: config, classWeights: [0.25, 1.5], epoch: 3, batchInEpoch: 17,
-                             dropoutStates: words)
+        return TrainingState(
+            config: config, classWeights: [0.25, 1.5], epoch: 3, batchInEpoch: 17,
+            dropoutStates: words)
     }
 
     func testWordsBeyondInt64RoundTripThroughJansson() throws {
@@ -39,8 +42,11 @@ final class TrainingStateCodingTests: XCTestCase {
         let s = state()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let legacy = String(decoding: try encoder.encode(Legacy(config: s.config, class_weights: [0.25, 1.5], epoch: 3,
-                                                                batch_in_epoch: 17, dropout_states: words)), as: UTF8.self)
+        let legacy = String(
+            decoding: try encoder.encode(
+                Legacy(
+                    config: s.config, class_weights: [0.25, 1.5], epoch: 3,
+                    batch_in_epoch: 17, dropout_states: words)), as: UTF8.self)
         XCTAssertTrue(legacy.contains("18446744073709551615"), legacy)
         let back = try TrainingState.decode(text: legacy)
         XCTAssertEqual(back.dropoutStates, words)

@@ -21,8 +21,10 @@ public struct TrainingState: Codable, Equatable {
         case dropoutStates = "dropout_states"
     }
 
-    public init(config: TrainingConfig, classWeights: [Float]?, epoch: Int, batchInEpoch: Int,
-                dropoutStates: [[UInt64]]) {
+    public init(
+        config: TrainingConfig, classWeights: [Float]?, epoch: Int, batchInEpoch: Int,
+        dropoutStates: [[UInt64]]
+    ) {
         self.config = config
         self.classWeights = classWeights
         self.epoch = epoch
@@ -109,10 +111,17 @@ enum LegacyStateWords {
     static func read(_ text: String) throws -> [[UInt64]] {
         let bytes = Array(text.utf8)
         let key = Array("\"dropout_states\"".utf8)
-        guard let at = (0...max(0, bytes.count - key.count)).first(where: { bytes[$0..<min(bytes.count, $0 + key.count)].elementsEqual(key) })
+        guard
+            let at = (0...max(0, bytes.count - key.count)).first(where: {
+                bytes[$0..<min(bytes.count, $0 + key.count)].elementsEqual(key)
+            })
         else { throw Failure(description: "no dropout_states in the training state") }
         var i = at + key.count
-        func skipSpace() { while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 } }
+        func skipSpace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 {
+                i += 1
+            }
+        }
         func expect(_ c: UInt8) throws {
             skipSpace()
             guard i < bytes.count, bytes[i] == c else { throw Failure(description: "malformed dropout_states") }

@@ -226,7 +226,8 @@ extension Param {
     /// irregular for the kinds above) and whose value a reader of its own parses (`HarmonizeParams.read`, ...).
     /// `read` gets the request's top-level reader and reports nested errors with the dotted path.
     public static func declared(
-        _ name: String, schema: JSONObject, _ doc: String = "", read: @escaping @Sendable (ParamsReader) throws -> Value?
+        _ name: String, schema: JSONObject, _ doc: String = "",
+        read: @escaping @Sendable (ParamsReader) throws -> Value?
     ) -> Param {
         Param(name, schema: schema, doc: doc, encode: { _ in nil }, read: { p, _ in try read(p) })
     }

@@ -431,7 +431,9 @@ enum ParamSchemas {
     /// `train.fit`'s `callbacks`: an object of settings by callback name, or a list of settings that each name
     /// their callback (`{"name": "EarlyStopping", "patience": 3}`).
     static let callbacks: SchemaFragment = {
-        guard let table = callbackSettings.json.objectValue else { preconditionFailure("callbackSettings is an object") }
+        guard let table = callbackSettings.json.objectValue else {
+            preconditionFailure("callbackSettings is an object")
+        }
         var byName = JSONObject()
         var listed: [JSONValue] = []
         for (name, entry) in table {
