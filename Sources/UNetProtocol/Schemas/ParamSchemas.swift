@@ -353,10 +353,7 @@ enum ParamSchemas {
               ],
               "properties": {
                 "path": {
-                  "type": "string",
-                  "minLength": 1,
-                  "pattern": "^[^\\u0000]*$",
-                  "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
+                  "$ref": "#/components/schemas/FilePath"
                 },
                 "monitor": {
                   "type": "string"
@@ -387,10 +384,7 @@ enum ParamSchemas {
               ],
               "properties": {
                 "path": {
-                  "type": "string",
-                  "minLength": 1,
-                  "pattern": "^[^\\u0000]*$",
-                  "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
+                  "$ref": "#/components/schemas/FilePath"
                 },
                 "separator": {
                   "type": "string",

@@ -10,6 +10,12 @@ enum ProtocolSchemas {
               "string"
             ]
           },
+          "FilePath": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "^[^\\u0000]*$",
+            "description": "a file path: non-empty, no NUL (see PROTOCOL.md, Paths)"
+          },
           "Image": {
             "description": "One image: exactly one of path (JPEG, PNG or DICOM, by signature), jpeg, png, dicom (base64 of the file) or a raw array.",
             "oneOf": [
@@ -1075,29 +1081,7 @@ enum ProtocolSchemas {
                     "type": "string"
                   },
                   {
-                    "type": "object",
-                    "properties": {
-                      "dtype": {
-                        "const": "uint8"
-                      },
-                      "shape": {
-                        "type": "array",
-                        "items": {
-                          "type": "integer"
-                        },
-                        "minItems": 2,
-                        "maxItems": 2
-                      },
-                      "data": {
-                        "type": "string"
-                      }
-                    },
-                    "required": [
-                      "dtype",
-                      "shape",
-                      "data"
-                    ],
-                    "additionalProperties": false
+                    "$ref": "#/components/schemas/MaskArray"
                   }
                 ]
               },
