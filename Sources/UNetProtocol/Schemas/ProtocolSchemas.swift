@@ -362,6 +362,31 @@ enum ProtocolSchemas {
               }
             ]
           },
+          "PictureForm": {
+            "description": "Exactly one form of a returned picture: png, array, probabilities or path (the requested encoding).",
+            "oneOf": [
+              {
+                "required": [
+                  "png"
+                ]
+              },
+              {
+                "required": [
+                  "array"
+                ]
+              },
+              {
+                "required": [
+                  "probabilities"
+                ]
+              },
+              {
+                "required": [
+                  "path"
+                ]
+              }
+            ]
+          },
           "Mask": {
             "type": "object",
             "properties": {
@@ -399,26 +424,9 @@ enum ProtocolSchemas {
               "foreground_fraction"
             ],
             "additionalProperties": false,
-            "oneOf": [
+            "allOf": [
               {
-                "required": [
-                  "png"
-                ]
-              },
-              {
-                "required": [
-                  "array"
-                ]
-              },
-              {
-                "required": [
-                  "probabilities"
-                ]
-              },
-              {
-                "required": [
-                  "path"
-                ]
+                "$ref": "#/components/schemas/PictureForm"
               }
             ]
           },
@@ -1108,26 +1116,9 @@ enum ProtocolSchemas {
               "shape"
             ],
             "additionalProperties": false,
-            "oneOf": [
+            "allOf": [
               {
-                "required": [
-                  "png"
-                ]
-              },
-              {
-                "required": [
-                  "array"
-                ]
-              },
-              {
-                "required": [
-                  "probabilities"
-                ]
-              },
-              {
-                "required": [
-                  "path"
-                ]
+                "$ref": "#/components/schemas/PictureForm"
               }
             ]
           }
