@@ -8,12 +8,11 @@ Shifted copies of the validation images are written once (numpy + Pillow, from t
   markers                inverted markers: white boxes with dark "R" and "AP PORTABLE" text in two corners
   blur                   Gaussian blur, sigma 1.5% of the side (7.7 px at 512, 3.4 at 224)
   noise                  Gaussian noise, std 12 (0...255), seeded
-Recipes:
-  old  the README's: its augmentation, no harmonization, threshold 0.5 (argmax)
-  new  harmonize {crop_borders, CLAHE clip 2, 8x8}, the issue's shift augmentation (gamma [0.5, 2], contrast,
-       noise, blur, letterbox bands, elastic, wider zoom/shift); lungs: postprocess {keep_largest 2,
-       fill_holes}; pneumonia: weight decay 1e-4, threshold by Youden's J and temperature by NLL on half the
-       patients (A) of the shifted validation copies; every classifier figure is on the other half (B).
+Recipes (defined in recipe.py, shared with train_pneumonia.py and train_lungseg.py):
+  old  recipe.py's "classic": the README's first augmentation, no harmonization, threshold 0.5 (argmax)
+  new  recipe.py's "shift": harmonize, shift augmentation, postprocess for lungs, weight decay for pneumonia;
+       here the pneumonia threshold is chosen by Youden's J and the temperature by NLL on half the patients (A)
+       of the shifted validation copies; every classifier figure is on the other half (B).
 
     python3 Examples/xray/shift_eval.py --task lung --recipe old [--size 128 --epochs 6 --filters 8]
     python3 Examples/xray/shift_eval.py --task lung --recipe new
@@ -32,17 +31,12 @@ import zlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+import recipe as recipes
 from common import DATA, Clock, engine, require, write_report
 
+RECIPE = {"old": "classic", "new": "shift"}
 SHIFTS = ["gamma0.5", "gamma2.0", "contrast0.6", "letterbox4:3", "markers", "blur", "noise"]
 
-OLD_LUNG_AUGMENT = {"rotation": 10, "zoom": 0.1, "shift": 0.05, "brightness": 0.1, "contrast": 0.1}
-OLD_PNEUMONIA_AUGMENT = {"rotation": 10, "shear": 0.2, "zoom": 0.2, "horizontal_flip": True}
-SHIFT_AUGMENT = {"gamma": [0.5, 2.0], "contrast": 0.4, "brightness": 0.1, "noise": 0.04, "blur": 2.0,
-                 "letterbox_pad": 0.25, "elastic": {"alpha": 20, "sigma": 8}, "rotation": 10,
-                 "zoom_range": [0.8, 1.25], "width_shift_range": 0.08, "height_shift_range": 0.08}
-HARMONIZE = {"crop_borders": True, "clahe": {"clip_limit": 2.0, "tile_grid": [8, 8]}}
-POSTPROCESS = {"keep_largest": 2, "fill_holes": True}
 
 
 def shifted(pixels, shift, rng):
@@ -82,6 +76,7 @@ def write_copies(files, out, task):
         folder = os.path.join(out, shift)
         if os.path.exists(os.path.join(folder, ".done")):
             continue
+        os.makedirs(folder, exist_ok=True)  # also when there are no files
         for f in files:
             grey = np.asarray(Image.open(f["path"]).convert("L"))
             image, pad = shifted(grey, shift, rng)
@@ -173,8 +168,10 @@ def patient_half(text, pattern):
 def run_lung(e, args, out):
     root = require(os.path.join(DATA, "lungseg"))
     new = args.recipe == "new"
-    extra = {"harmonize": HARMONIZE} if new else {}
-    augment = SHIFT_AUGMENT if new else OLD_LUNG_AUGMENT
+    recipe = RECIPE[args.recipe]
+    extra = recipes.inference_params("lung", recipe)
+    augment = recipes.augment("lung", recipe)
+    post = recipes.postprocess("lung", "shift")  # both recipes are scored with and without it
     ds = e.dataset_open("lungs", task="segmentation", images=os.path.join(root, "images"),
                         masks=os.path.join(root, "masks"), input_shape=[1, args.size, args.size],
                         validation_split=0.2, seed=1, augment=augment, **extra)
@@ -195,7 +192,7 @@ def run_lung(e, args, out):
     table = {}
     for name, dataset in rows.items():
         plain = e.evaluate(dataset)
-        cleaned = e.evaluate(dataset, postprocess=POSTPROCESS)
+        cleaned = e.evaluate(dataset, postprocess=post)
         table[name] = {"dice": plain["dice"], "iou": plain["iou"], "dice_postprocessed": cleaned["dice"],
                        "iou_postprocessed": cleaned["iou"]}
         print(f"{name:14s} Dice {plain['dice']:.4f}  post-processed {cleaned['dice']:.4f}")
@@ -203,15 +200,16 @@ def run_lung(e, args, out):
     worst = min(table[s][key] for s in SHIFTS)
     return {"train_size": ds["size"], "validation_size": ds["validation"]["size"],
             "parameters": summary["total_params"], "epochs_run": len(history),
-            "augment": augment, "harmonize": extra.get("harmonize"), "postprocess": POSTPROCESS if new else None,
+            "augment": augment, "harmonize": extra.get("harmonize"), "postprocess": recipes.postprocess("lung", recipe),
             "headline": key, "table": table, "worst_drop": table["clean"][key] - worst}
 
 
 def run_pneumonia(e, args, out):
     root = require(os.path.join(DATA, "pneumonia", "train"))
     new = args.recipe == "new"
-    extra = {"harmonize": HARMONIZE} if new else {}
-    augment = dict(SHIFT_AUGMENT, horizontal_flip=True) if new else OLD_PNEUMONIA_AUGMENT
+    recipe = RECIPE[args.recipe]
+    extra = recipes.inference_params("pneumonia", recipe)
+    augment = recipes.augment("pneumonia", recipe)
     pattern = r"(person\d+|IM-\d+)"
     ds = e.dataset_open("xray", task="classification", root=root, input_shape=[1, args.size, args.size],
                         validation_split=0.15, group_pattern=pattern, seed=1, augment=augment, **extra)
@@ -234,8 +232,7 @@ def run_pneumonia(e, args, out):
     summary = e.model_create("unet", [1, args.size, args.size], depth=args.depth, filters=args.filters,
                              batch_norm=True, classification_head=2, seed=1)
     config = dict(optimizer="adam", learning_rate=1e-3, loss="ce", class_weights="balanced", batch_size=16, seed=1)
-    if new:
-        config.update(weight_decay=1e-4)
+    config.update(recipes.train_params("pneumonia", recipe))
     e.train_configure(**config)
     history = e.fit(train_name, validation="xray.val", epochs=args.epochs, callbacks={
         "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.3, "patience": 1, "min_lr": 1e-5},
