@@ -52,12 +52,12 @@ with engine(args.threads) as e:
         "validation": {k: result[k] for k in ("dice", "iou", "pixel_accuracy", "pooled_dice", "loss")},
         "recipe": args.recipe, "history": list(history),
     }
+    print(f"validation Dice {result['dice']:.4f}  IoU {result['iou']:.4f}  pixel accuracy "
+          f"{result['pixel_accuracy']:.4f}  ({report['total_seconds']} s in all)")
     post = recipes.postprocess("lung", args.recipe)
     if post:
         cleaned = e.evaluate("lungs.val", postprocess=post)
         report["postprocess"] = post
         report["validation_postprocessed"] = {k: cleaned[k] for k in ("dice", "iou", "pixel_accuracy")}
         print(f"post-processed {post}: Dice {cleaned['dice']:.4f}  IoU {cleaned['iou']:.4f}")
-    print(f"validation Dice {result['dice']:.4f}  IoU {result['iou']:.4f}  pixel accuracy "
-          f"{result['pixel_accuracy']:.4f}  ({report['total_seconds']} s in all)")
     write_report(os.path.join(args.out, "report.json"), report)

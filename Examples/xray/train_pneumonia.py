@@ -57,6 +57,9 @@ with engine(args.threads) as e:
         "total_seconds": clock.seconds(), "recipe": args.recipe, "validation": {k: r.get(k) for k in keys},
         "history": list(history),
     }
+    print(f"validation AUC {r['auc']:.4f}  accuracy {r['accuracy']:.4f}  precision {r['precision']:.4f}  "
+          f"recall {r['recall']:.4f}  F1 {r['f1']:.4f}  confusion {r['confusion_matrix']}  "
+          f"({report['total_seconds']} s in all)")
     threshold = (r.get("youden") or {}).get("threshold")
     if args.recipe == "shift" and threshold is not None:
         # The operating point for deployment: Youden's J on this validation split (figures at it are optimistic,
@@ -67,7 +70,4 @@ with engine(args.threads) as e:
                                                                    "confusion_matrix")}
         print(f"Youden threshold {threshold:.3f}: sensitivity {at['recall']:.4f}  specificity "
               f"{at['specificity']:.4f}  confusion {at['confusion_matrix']}")
-    print(f"validation AUC {r['auc']:.4f}  accuracy {r['accuracy']:.4f}  precision {r['precision']:.4f}  "
-          f"recall {r['recall']:.4f}  F1 {r['f1']:.4f}  confusion {r['confusion_matrix']}  "
-          f"({report['total_seconds']} s in all)")
     write_report(os.path.join(args.out, "report.json"), report)
