@@ -179,8 +179,8 @@ def run_lung(e, args, out):
     copies = os.path.join(args.out, "lung-copies")
     write_copies(files, copies, "lung")
     summary = e.model_create("unet", [1, args.size, args.size], depth=args.depth, filters=args.filters,
-                             batch_norm=True, seed=1)
-    e.train_configure(optimizer="adam", learning_rate=1e-3, loss="bce+dice", batch_size=8, seed=1)
+                             batch_norm=True, seed=args.seed)
+    e.train_configure(optimizer="adam", learning_rate=1e-3, loss="bce+dice", batch_size=8, seed=args.seed)
     history = e.fit("lungs", validation="lungs.val", epochs=args.epochs, callbacks={
         "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.5, "patience": 2, "min_lr": 1e-5},
         "early_stopping": {"monitor": "val_dice", "patience": 3, "restore_best_weights": True}})
@@ -224,14 +224,15 @@ def run_pneumonia(e, args, out):
                 m.write(f"{f['path']},{f['class']}\n")
         # Another name: opening "xray" again without a split would close "xray.val".
         e.dataset_open("xray-train", task="classification", manifest=manifest, input_shape=[1, args.size, args.size],
-                       seed=1, augment=augment, **extra)
+                       seed=args.seed, augment=augment, **extra)
     train_name = "xray-train" if args.train_fraction < 1 else "xray"
     files = e.dataset_files("xray.val")
     copies = os.path.join(args.out, "pneumonia-copies")
     write_copies(files, copies, "pneumonia")
     summary = e.model_create("unet", [1, args.size, args.size], depth=args.depth, filters=args.filters,
-                             batch_norm=True, classification_head=2, seed=1)
-    config = dict(optimizer="adam", learning_rate=1e-3, loss="ce", class_weights="balanced", batch_size=16, seed=1)
+                             batch_norm=True, classification_head=2, seed=args.seed)
+    config = dict(optimizer="adam", learning_rate=1e-3, loss="ce", class_weights="balanced", batch_size=16,
+                  seed=args.seed)
     config.update(recipes.train_params("pneumonia", recipe))
     e.train_configure(**config)
     history = e.fit(train_name, validation="xray.val", epochs=args.epochs, callbacks={
@@ -314,6 +315,9 @@ ap.add_argument("--filters", type=int, default=8)
 ap.add_argument("--depth", type=int, default=4)
 ap.add_argument("--train-fraction", type=float, default=1.0)
 ap.add_argument("--threads", type=int, default=None)
+# The model's, the training order's and augmentation's seed (the validation split stays seeded by 1, so every run
+# is scored on the same images): to tell a recipe's effect from run-to-run noise.
+ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--out", default="runs/shift")
 ap.add_argument("--table", action="store_true")
 args = ap.parse_args()
@@ -328,5 +332,5 @@ else:
     with engine(args.threads) as e:
         report = (run_lung if args.task == "lung" else run_pneumonia)(e, args, args.out)
     report.update(task=args.task, recipe=args.recipe, size=args.size, epochs=args.epochs, filters=args.filters,
-                  depth=args.depth, train_fraction=args.train_fraction, seconds=clock.seconds())
+                  depth=args.depth, train_fraction=args.train_fraction, seed=args.seed, seconds=clock.seconds())
     write_report(os.path.join(args.out, f"{args.task}-{args.recipe}.json"), report)
