@@ -8,12 +8,11 @@ Shifted copies of the validation images are written once (numpy + Pillow, from t
   markers                inverted markers: white boxes with dark "R" and "AP PORTABLE" text in two corners
   blur                   Gaussian blur, sigma 1.5% of the side (7.7 px at 512, 3.4 at 224)
   noise                  Gaussian noise, std 12 (0...255), seeded
-Recipes:
-  old  the README's: its augmentation, no harmonization, threshold 0.5 (argmax)
-  new  harmonize {crop_borders, CLAHE clip 2, 8x8}, the issue's shift augmentation (gamma [0.5, 2], contrast,
-       noise, blur, letterbox bands, elastic, wider zoom/shift); lungs: postprocess {keep_largest 2,
-       fill_holes}; pneumonia: weight decay 1e-4, threshold by Youden's J and temperature by NLL on half the
-       patients (A) of the shifted validation copies; every classifier figure is on the other half (B).
+Recipes (defined in recipe.py, shared with train_pneumonia.py and train_lungseg.py):
+  old  recipe.py's "classic": the README's first augmentation, no harmonization, threshold 0.5 (argmax)
+  new  recipe.py's "shift": harmonize, shift augmentation, postprocess for lungs, weight decay for pneumonia;
+       here the pneumonia threshold is chosen by Youden's J and the temperature by NLL on half the patients (A)
+       of the shifted validation copies; every classifier figure is on the other half (B).
 
     python3 Examples/xray/shift_eval.py --task lung --recipe old [--size 128 --epochs 6 --filters 8]
     python3 Examples/xray/shift_eval.py --task lung --recipe new
@@ -32,17 +31,12 @@ import zlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+import recipe as recipes
 from common import DATA, Clock, engine, require, write_report
 
+RECIPE = {"old": "classic", "new": "shift"}
 SHIFTS = ["gamma0.5", "gamma2.0", "contrast0.6", "letterbox4:3", "markers", "blur", "noise"]
 
-OLD_LUNG_AUGMENT = {"rotation": 10, "zoom": 0.1, "shift": 0.05, "brightness": 0.1, "contrast": 0.1}
-OLD_PNEUMONIA_AUGMENT = {"rotation": 10, "shear": 0.2, "zoom": 0.2, "horizontal_flip": True}
-SHIFT_AUGMENT = {"gamma": [0.5, 2.0], "contrast": 0.4, "brightness": 0.1, "noise": 0.04, "blur": 2.0,
-                 "letterbox_pad": 0.25, "elastic": {"alpha": 20, "sigma": 8}, "rotation": 10,
-                 "zoom_range": [0.8, 1.25], "width_shift_range": 0.08, "height_shift_range": 0.08}
-HARMONIZE = {"crop_borders": True, "clahe": {"clip_limit": 2.0, "tile_grid": [8, 8]}}
-POSTPROCESS = {"keep_largest": 2, "fill_holes": True}
 
 
 def shifted(pixels, shift, rng):
@@ -82,6 +76,7 @@ def write_copies(files, out, task):
         folder = os.path.join(out, shift)
         if os.path.exists(os.path.join(folder, ".done")):
             continue
+        os.makedirs(folder, exist_ok=True)  # also when there are no files
         for f in files:
             grey = np.asarray(Image.open(f["path"]).convert("L"))
             image, pad = shifted(grey, shift, rng)
@@ -173,8 +168,10 @@ def patient_half(text, pattern):
 def run_lung(e, args, out):
     root = require(os.path.join(DATA, "lungseg"))
     new = args.recipe == "new"
-    extra = {"harmonize": HARMONIZE} if new else {}
-    augment = SHIFT_AUGMENT if new else OLD_LUNG_AUGMENT
+    recipe = RECIPE[args.recipe]
+    extra = recipes.inference_params("lung", recipe)
+    augment = recipes.augment("lung", recipe)
+    post = recipes.postprocess("lung", "shift")  # both recipes are scored with and without it
     ds = e.dataset_open("lungs", task="segmentation", images=os.path.join(root, "images"),
                         masks=os.path.join(root, "masks"), input_shape=[1, args.size, args.size],
                         validation_split=0.2, seed=1, augment=augment, **extra)
@@ -182,8 +179,8 @@ def run_lung(e, args, out):
     copies = os.path.join(args.out, "lung-copies")
     write_copies(files, copies, "lung")
     summary = e.model_create("unet", [1, args.size, args.size], depth=args.depth, filters=args.filters,
-                             batch_norm=True, seed=1)
-    e.train_configure(optimizer="adam", learning_rate=1e-3, loss="bce+dice", batch_size=8, seed=1)
+                             batch_norm=True, seed=args.seed)
+    e.train_configure(optimizer="adam", learning_rate=1e-3, loss="bce+dice", batch_size=8, seed=args.seed)
     history = e.fit("lungs", validation="lungs.val", epochs=args.epochs, callbacks={
         "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.5, "patience": 2, "min_lr": 1e-5},
         "early_stopping": {"monitor": "val_dice", "patience": 3, "restore_best_weights": True}})
@@ -195,7 +192,7 @@ def run_lung(e, args, out):
     table = {}
     for name, dataset in rows.items():
         plain = e.evaluate(dataset)
-        cleaned = e.evaluate(dataset, postprocess=POSTPROCESS)
+        cleaned = e.evaluate(dataset, postprocess=post)
         table[name] = {"dice": plain["dice"], "iou": plain["iou"], "dice_postprocessed": cleaned["dice"],
                        "iou_postprocessed": cleaned["iou"]}
         print(f"{name:14s} Dice {plain['dice']:.4f}  post-processed {cleaned['dice']:.4f}")
@@ -203,15 +200,16 @@ def run_lung(e, args, out):
     worst = min(table[s][key] for s in SHIFTS)
     return {"train_size": ds["size"], "validation_size": ds["validation"]["size"],
             "parameters": summary["total_params"], "epochs_run": len(history),
-            "augment": augment, "harmonize": extra.get("harmonize"), "postprocess": POSTPROCESS if new else None,
+            "augment": augment, "harmonize": extra.get("harmonize"), "postprocess": recipes.postprocess("lung", recipe),
             "headline": key, "table": table, "worst_drop": table["clean"][key] - worst}
 
 
 def run_pneumonia(e, args, out):
     root = require(os.path.join(DATA, "pneumonia", "train"))
     new = args.recipe == "new"
-    extra = {"harmonize": HARMONIZE} if new else {}
-    augment = dict(SHIFT_AUGMENT, horizontal_flip=True) if new else OLD_PNEUMONIA_AUGMENT
+    recipe = RECIPE[args.recipe]
+    extra = recipes.inference_params("pneumonia", recipe)
+    augment = recipes.augment("pneumonia", recipe)
     pattern = r"(person\d+|IM-\d+)"
     ds = e.dataset_open("xray", task="classification", root=root, input_shape=[1, args.size, args.size],
                         validation_split=0.15, group_pattern=pattern, seed=1, augment=augment, **extra)
@@ -226,16 +224,16 @@ def run_pneumonia(e, args, out):
                 m.write(f"{f['path']},{f['class']}\n")
         # Another name: opening "xray" again without a split would close "xray.val".
         e.dataset_open("xray-train", task="classification", manifest=manifest, input_shape=[1, args.size, args.size],
-                       seed=1, augment=augment, **extra)
+                       seed=args.seed, augment=augment, **extra)
     train_name = "xray-train" if args.train_fraction < 1 else "xray"
     files = e.dataset_files("xray.val")
     copies = os.path.join(args.out, "pneumonia-copies")
     write_copies(files, copies, "pneumonia")
     summary = e.model_create("unet", [1, args.size, args.size], depth=args.depth, filters=args.filters,
-                             batch_norm=True, classification_head=2, seed=1)
-    config = dict(optimizer="adam", learning_rate=1e-3, loss="ce", class_weights="balanced", batch_size=16, seed=1)
-    if new:
-        config.update(weight_decay=1e-4)
+                             batch_norm=True, classification_head=2, seed=args.seed)
+    config = dict(optimizer="adam", learning_rate=1e-3, loss="ce", class_weights="balanced", batch_size=16,
+                  seed=args.seed)
+    config.update(recipes.train_params("pneumonia", recipe))
     e.train_configure(**config)
     history = e.fit(train_name, validation="xray.val", epochs=args.epochs, callbacks={
         "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.3, "patience": 1, "min_lr": 1e-5},
@@ -317,6 +315,9 @@ ap.add_argument("--filters", type=int, default=8)
 ap.add_argument("--depth", type=int, default=4)
 ap.add_argument("--train-fraction", type=float, default=1.0)
 ap.add_argument("--threads", type=int, default=None)
+# The model's, the training order's and augmentation's seed (the validation split stays seeded by 1, so every run
+# is scored on the same images): to tell a recipe's effect from run-to-run noise.
+ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--out", default="runs/shift")
 ap.add_argument("--table", action="store_true")
 args = ap.parse_args()
@@ -331,5 +332,5 @@ else:
     with engine(args.threads) as e:
         report = (run_lung if args.task == "lung" else run_pneumonia)(e, args, args.out)
     report.update(task=args.task, recipe=args.recipe, size=args.size, epochs=args.epochs, filters=args.filters,
-                  depth=args.depth, train_fraction=args.train_fraction, seconds=clock.seconds())
+                  depth=args.depth, train_fraction=args.train_fraction, seed=args.seed, seconds=clock.seconds())
     write_report(os.path.join(args.out, f"{args.task}-{args.recipe}.json"), report)
