@@ -122,8 +122,8 @@ class AsyncEngine:
         return await self._run(self.engine.model_create, architecture, input_shape, classes, seed, depth, filters,
                                batch_norm, upsampling, classification_head, dropout, encoder=encoder, decoder=decoder,
                                decoder_channels=decoder_channels, drop_path_rate=drop_path_rate,
-                               in_channels=in_channels, deep_supervision=deep_supervision,
-                               bn_momentum=bn_momentum, timeout=timeout)
+                               in_channels=in_channels, deep_supervision=deep_supervision, bn_momentum=bn_momentum,
+                               timeout=timeout)
 
     async def model_architectures(self, *, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
         """Awaitable :meth:`Engine.model_architectures`."""
