@@ -33,6 +33,10 @@ ap.add_argument("--batch", type=int, default=8)
 ap.add_argument("--lr", type=float, default=1e-4)
 ap.add_argument("--per-class", type=int, default=0, help="train on this many images per class (0: all)")
 ap.add_argument("--threshold", type=float, default=0.97, help="PNEUMONIA probability painted green")
+ap.add_argument("--bn-momentum", type=float, default=0.1,
+                help="the encoder's BatchNorm momentum: 0.1 by default (smp's 0.01 left the running statistics "
+                     "near their initial values after a short run and the model called every image PNEUMONIA, "
+                     "issue 15)")
 ap.add_argument("--threads", type=int, default=None)
 ap.add_argument("--out", default="runs/effunet")
 args = ap.parse_args()
@@ -57,7 +61,8 @@ with engine(args.threads) as e:
                         augment={"rotation": 20, "shear": 0.2, "zoom": 0.2, "horizontal_flip": True})
     print(f"train {ds['size']} {ds['counts']}, validation {ds['validation']['size']} {ds['validation']['counts']}")
     summary = e.model_create("eff-unet", shape, encoder=args.encoder, decoder=args.decoder, classes=2,
-                             classification_head={"classes": 2, "from": "mask", "dropout": 0.0}, seed=1)
+                             classification_head={"classes": 2, "from": "mask", "dropout": 0.0},
+                             bn_momentum=args.bn_momentum, seed=1)
     print(f"eff-unet {args.encoder} {args.decoder}, mask head of 2: {summary['total_params']:,} parameters")
     e.train_configure(optimizer="adam", learning_rate=args.lr, loss="ce", batch_size=args.batch, seed=1)
     history = fit_keras_style(e, "xray", args.epochs, args.out, lr_plateau=("val_loss", 0.2, 2, 1e-6),
@@ -89,7 +94,7 @@ with engine(args.threads) as e:
     report = {
         "task": "pneumonia classification, the seed's Eff-UNet recipe", "data": root, "input": shape,
         "model": {"architecture": "eff-unet", "encoder": args.encoder, "decoder": args.decoder,
-                  "parameters": summary["total_params"]},
+                  "parameters": summary["total_params"], "bn_momentum": args.bn_momentum},
         "train_counts": ds["counts"], "validation_counts": ds["validation"]["counts"],
         "epochs_run": len(history), "seconds_per_epoch": [round(h["seconds"], 1) for h in history],
         "total_seconds": clock.seconds(), "validation": {k: r.get(k) for k in keys}, "pictures": pictures,

@@ -103,6 +103,9 @@ final class ArchitectureRegistryTests: XCTestCase {
             created["config"]?["classification_head"],
             ["classes": 2, "from": "mask", "pooling": "avg", "dropout": 0.2])
         XCTAssertEqual(created["config"]?["in_channels"], 1)
+        XCTAssertEqual(created["config"]?["bn_momentum"], 0.01)
+        XCTAssertEqual(
+            h.result("model.create", overriding(base, ["bn_momentum": 0.1]))?["config"]?["bn_momentum"], 0.1)
         XCTAssertEqual(created["outputs"]?.arrayValue?.map { $0["name"] }, ["mask", "class"])
         XCTAssertEqual(
             h.result("model.create", overriding(base, ["classification_head": .null]))?["config"]?[
@@ -122,6 +125,9 @@ final class ArchitectureRegistryTests: XCTestCase {
             ),
             (["in_channels": 3], "in_channels", "is 3 but input_shape's C is 1 (give one of them, or both equal)"),
             (["in_channels": 2, "input_shape": [2, 64, 64]], "in_channels", "must be 1 or 3, got 2"),
+            (["bn_momentum": 0], "bn_momentum", "must be in (0, 1], got 0 (running statistics would never move)"),
+            (["bn_momentum": 1.5], "bn_momentum", "must be in [0.0, 1.0], got 1.5"),
+            (["bn_momentum": "fast"], "bn_momentum", "must be a number, got string"),
             (
                 ["deep_supervision": true, "decoder": "unet"], "deep_supervision",
                 #"needs decoder "unetplusplus" (the U-Net decoder has no inner nodes)"#
@@ -143,6 +149,9 @@ final class ArchitectureRegistryTests: XCTestCase {
             ["classes", "from", "pooling", "dropout"])
         XCTAssertEqual(head["fields"]?[0]?["required"], true)
         XCTAssertEqual(head["fields"]?[1]?["choices"], ["encoder", "mask"])
+        // in_channels shows the value it takes without input_shape's help (smp's 3), not null.
+        XCTAssertEqual(eff.first { $0["name"] == "in_channels" }?["default"], 3)
+        XCTAssertEqual(eff.first { $0["name"] == "bn_momentum" }?["default"], 0.01)
         h.finish()
     }
 

@@ -116,12 +116,14 @@ class AsyncEngine:
                            dropout: Optional[float] = None, *, encoder: Optional[str] = None,
                            decoder: Optional[str] = None, decoder_channels: Optional[Sequence[int]] = None,
                            drop_path_rate: Optional[float] = None, in_channels: Optional[int] = None,
-                           deep_supervision: Optional[bool] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
+                           deep_supervision: Optional[bool] = None, bn_momentum: Optional[float] = None,
+                           timeout: Any = DEFAULT) -> Dict[str, Any]:
         """Awaitable :meth:`Engine.model_create`."""
         return await self._run(self.engine.model_create, architecture, input_shape, classes, seed, depth, filters,
                                batch_norm, upsampling, classification_head, dropout, encoder=encoder, decoder=decoder,
                                decoder_channels=decoder_channels, drop_path_rate=drop_path_rate,
-                               in_channels=in_channels, deep_supervision=deep_supervision, timeout=timeout)
+                               in_channels=in_channels, deep_supervision=deep_supervision, bn_momentum=bn_momentum,
+                               timeout=timeout)
 
     async def model_architectures(self, *, timeout: Any = DEFAULT) -> List[Dict[str, Any]]:
         """Awaitable :meth:`Engine.model_architectures`."""

@@ -241,7 +241,7 @@ class Engine:
                      encoder: Optional[str] = None, decoder: Optional[str] = None,
                      decoder_channels: Optional[Sequence[int]] = None, drop_path_rate: Optional[float] = None,
                      in_channels: Optional[int] = None, deep_supervision: Optional[bool] = None,
-                     timeout: Any = DEFAULT) -> Dict[str, Any]:
+                     bn_momentum: Optional[float] = None, timeout: Any = DEFAULT) -> Dict[str, Any]:
         """``model.create``: a new model replaces the current one (only once it is built). Parameters left at
         None are not sent: the architecture's defaults apply (``model_architectures()`` lists them), and one
         that the architecture does not take raises :class:`InvalidParams` naming the ones it does.
@@ -260,7 +260,9 @@ class Engine:
                 ``classes`` is required; "mask" is the seed's head on the pooled mask logits).
             encoder ("efficientnet-b0" ... "b3"), decoder ("unetplusplus", "unet"), decoder_channels,
                 drop_path_rate, in_channels (1 or 3; input_shape's C by default), deep_supervision (UNet++'s
-                extra heads, averaged at inference): the eff-unet's settings (segmentation_models_pytorch's names).
+                extra heads, averaged at inference), bn_momentum (the encoder's BatchNorm momentum, PyTorch
+                convention; smp's 0.01 by default, 0.1 makes the running statistics follow a short run): the
+                eff-unet's settings (segmentation_models_pytorch's names).
 
         Returns ``model.summary``'s result.
         """
@@ -268,7 +270,8 @@ class Engine:
                         depth=depth, filters=filters, batch_norm=batch_norm, upsampling=upsampling,
                         classification_head=classification_head, dropout=dropout, encoder=encoder, decoder=decoder,
                         decoder_channels=None if decoder_channels is None else list(decoder_channels),
-                        drop_path_rate=drop_path_rate, in_channels=in_channels, deep_supervision=deep_supervision))
+                        drop_path_rate=drop_path_rate, in_channels=in_channels, deep_supervision=deep_supervision,
+                        bn_momentum=bn_momentum))
         result: Dict[str, Any] = self.call("model.create", p, timeout=timeout)
         return result
 

@@ -37,8 +37,9 @@ public enum EffUNetBuilder {
             ParameterSpec(
                 "classes", .integer(1...1000), default: .integer(1),
                 "mask channels: 1 is a sigmoid mask, K > 1 a softmax over K classes"),
+            // The default shown is smp's (3); model.create always has input_shape, whose C it takes when absent.
             ParameterSpec(
-                "in_channels", .integer(1...3), default: .null,
+                "in_channels", .integer(1...3), default: .integer(3),
                 "input channels, 1 or 3 (smp's in_channels); input_shape's C when absent, and must equal it"),
             ParameterSpec(
                 "drop_path_rate", .number(minimum: 0, maximum: 1, maximumExclusive: true), default: .number(0.2),
@@ -50,8 +51,19 @@ public enum EffUNetBuilder {
                 "deep_supervision", .boolean, default: .boolean(false),
                 "UNet++ only: 1x1 mask heads on x_0_1 ... x_0_3 (outputs mask.1 ... mask.3, upsampled to the "
                     + "input's size), trained with the main mask's loss and averaged with it at inference"),
+            // smp's 0.01 (TensorFlow's 0.99) moves the running statistics 1% a step: after a short run they keep
+            // much of their initial mean 0 / variance 1, and the evaluation-mode model differs from the one
+            // trained (issue 15). A larger value makes them follow training; 0.01 keeps smp's behaviour.
+            ParameterSpec(
+                "bn_momentum", .number(minimum: 0, maximum: 1, maximumExclusive: false), default: .number(0.01),
+                "momentum of the encoder's BatchNorm running statistics (PyTorch convention: the new batch's "
+                    + "weight); 0.01 is smp's / EfficientNet's, the decoder's BatchNorm keep PyTorch's 0.1"),
         ],
         validate: { config in
+            guard config.number("bn_momentum") > 0 else {
+                throw ConfigError(
+                    field: "bn_momentum", reason: "must be in (0, 1], got 0 (running statistics would never move)")
+            }
             let channels = config.integer("in_channels")
             guard [1, 3].contains(channels) else {
                 throw ConfigError(field: "in_channels", reason: "must be 1 or 3, got \(channels)")
@@ -115,6 +127,8 @@ public enum EffUNetBuilder {
         /// The image-level head's units (0: none).
         public let classificationHead: Int
         public let dropPathRate, classificationDropout: Double
+        /// The encoder's BatchNorm momentum.
+        public let bnMomentum: Float
         public let headSource: HeadSource
         public let pooling: Pooling
         public let deepSupervision: Bool
@@ -125,6 +139,7 @@ public enum EffUNetBuilder {
             decoderChannels = c.integers("decoder_channels")
             classes = c.integer("classes"); inChannels = c.integer("in_channels")
             dropPathRate = c.number("drop_path_rate")
+            bnMomentum = Float(c.number("bn_momentum"))
             let head = c.object("classification_head")
             classificationHead = head?["classes"]?.integer ?? 0
             classificationDropout = head?["dropout"]?.number ?? 0
@@ -181,7 +196,9 @@ public enum EffUNetBuilder {
         let plan = s.plan
 
         func batchNorm(_ name: String, _ channels: Int, _ x: Int, encoder: Bool = true) -> Int {
-            net.add(name, encoder ? efficientNetBatchNorm(channels) : BatchNorm(channels: channels), x)
+            net.add(
+                name, encoder ? efficientNetBatchNorm(channels, momentum: s.bnMomentum) : BatchNorm(channels: channels),
+                x)
         }
         func pointwise(_ name: String, _ cin: Int, _ cout: Int, bias: Bool, _ x: Int) -> Int {
             net.add(name, pointwiseConv(cin, cout, bias: bias, rng: &rng), x)
@@ -200,7 +217,7 @@ public enum EffUNetBuilder {
         for (i, block) in plan.blocks.enumerated() {
             let rate = s.dropPathRate * Double(i) / Double(plan.blocks.count)
             x = addMBConv(
-                block, named: "encoder._blocks.\(i)", to: net, x, dropPath: rate,
+                block, named: "encoder._blocks.\(i)", to: net, x, dropPath: rate, bnMomentum: s.bnMomentum,
                 seed: config.seed ^ (0xD9 + UInt64(i)), rng: &rng)
             if plan.outIndexes.contains(i) { features.append(x) }
         }
@@ -308,9 +325,9 @@ public enum EffUNetBuilder {
             config: config, network: net, heads: heads, padMultiple: 32, fixedSize: false,
             averagesMasksAtInference: s.deepSupervision)
     }
-    /// EfficientNet's BatchNorm: TensorFlow's momentum 0.99 is PyTorch's 0.01, eps 1e-3.
-    static func efficientNetBatchNorm(_ channels: Int) -> BatchNorm {
-        BatchNorm(channels: channels, momentum: 0.01, epsilon: 1e-3)
+    /// EfficientNet's BatchNorm: TensorFlow's momentum 0.99 is PyTorch's 0.01 (the default), eps 1e-3.
+    static func efficientNetBatchNorm(_ channels: Int, momentum: Float = 0.01) -> BatchNorm {
+        BatchNorm(channels: channels, momentum: momentum, epsilon: 1e-3)
     }
 
     static func pointwiseConv(_ cin: Int, _ cout: Int, bias: Bool, rng: inout RandomGenerator) -> Conv2D {
@@ -324,12 +341,12 @@ public enum EffUNetBuilder {
     /// -> [drop-path (when `dropPath` > 0) and the residual sum]. Node names are smp's under `name`.
     public static func addMBConv(
         _ block: EfficientNetPlan.Block, named name: String, to net: Network, _ input: Int,
-        dropPath: Double, seed: UInt64, rng: inout RandomGenerator
+        dropPath: Double, bnMomentum: Float = 0.01, seed: UInt64, rng: inout RandomGenerator
     ) -> Int {
         var x = input
         if block.expands {
             x = net.add("\(name)._expand_conv", pointwiseConv(block.input, block.expanded, bias: false, rng: &rng), x)
-            x = net.add("\(name)._bn0", efficientNetBatchNorm(block.expanded), x)
+            x = net.add("\(name)._bn0", efficientNetBatchNorm(block.expanded, momentum: bnMomentum), x)
             x = net.add("\(name)._swish0", SiLU(), x)
         }
         x = net.add(
@@ -338,7 +355,7 @@ public enum EffUNetBuilder {
                 channels: block.expanded, kernelSize: block.kernel,
                 stride: block.stride, padding: block.padding,
                 useBias: false, initializer: .heNormal, rng: &rng), x)
-        x = net.add("\(name)._bn1", efficientNetBatchNorm(block.expanded), x)
+        x = net.add("\(name)._bn1", efficientNetBatchNorm(block.expanded, momentum: bnMomentum), x)
         x = net.add("\(name)._swish1", SiLU(), x)
         var gate = net.add("\(name)._se_pool", GlobalAveragePooling2D(keepDims: true), x)
         gate = net.add("\(name)._se_reduce", pointwiseConv(block.expanded, block.squeezed, bias: true, rng: &rng), gate)
@@ -347,7 +364,7 @@ public enum EffUNetBuilder {
         gate = net.add("\(name)._se_sigmoid", Sigmoid(), gate)
         x = net.add("\(name)._se_gate", ChannelGate(), x, gate)
         x = net.add("\(name)._project_conv", pointwiseConv(block.expanded, block.output, bias: false, rng: &rng), x)
-        x = net.add("\(name)._bn2", efficientNetBatchNorm(block.output), x)
+        x = net.add("\(name)._bn2", efficientNetBatchNorm(block.output, momentum: bnMomentum), x)
         guard block.residual else { return x }
         if dropPath > 0 { x = net.add("\(name)._drop_path", DropPath(rate: Float(dropPath), seed: seed), x) }
         return net.add("\(name)._add", Add(), x, input)
