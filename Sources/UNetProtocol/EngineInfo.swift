@@ -19,4 +19,15 @@ public enum EngineInfo {
             "cpu": ["vendor": .string(r.cpu.vendor.rawValue), "features": JSONValue(r.cpu.names)],
         ]
     }
+
+    /// The vector kernels of the memory-bound layers (`SIMDLevel`): the level that runs, the CPU's best, every
+    /// level this CPU runs, and `UNET_SIMD` when it lowered the level.
+    public static var simd: JSONValue {
+        let r = SIMDLevel.report
+        return [
+            "level": .string(r.level.description), "best": .string(r.best.description),
+            "available": JSONValue(r.available.map(\.description)),
+            "forced_by": r.forcedBy.map(JSONValue.string) ?? .null,
+        ]
+    }
 }

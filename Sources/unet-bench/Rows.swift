@@ -1,3 +1,4 @@
+import UNetCore
 import UNetProtocol
 
 /// One line of the per-op table in `--json`: a kernel's throughput beside the sgemm ceiling or memory bandwidth.
@@ -101,11 +102,14 @@ struct MachineRow {
     let sgemmGFLOPs: Double
     let blas: String
     let blasCore: String
+    var simd = SIMDLevel.report
 
     var json: JSONValue {
         [
             "cpu": .string(cpu), "arch": .string(arch), "cores": JSONValue(cores), "threads": JSONValue(threads),
             "sgemm_gflops": JSONValue(sgemmGFLOPs), "blas": .string(blas), "blas_core": .string(blasCore),
+            "simd": .string(simd.level.description), "simd_best": .string(simd.best.description),
+            "simd_forced_by": simd.forcedBy.map(JSONValue.string) ?? .null,
         ]
     }
 }

@@ -15,6 +15,7 @@ struct SgemmScenario: Scenario {
     static func printCeiling(_ settings: BenchSettings) -> Double {
         print("unet-bench: \(settings.threads) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("BLAS: " + BLASCoreCheck.report.summary)
+        print("SIMD: " + SIMDLevel.report.summary)
         let n = settings.quick ? 1024 : 2048
         let ceiling = gemmGFLOPs(m: n, n: n, k: n)
         print("sgemm \(n)x\(n)x\(n): \(fmt(ceiling)) GFLOP/s (the ceiling the ratios below use)")

@@ -28,6 +28,20 @@ final class SIMDKernelTests: XCTestCase {
         XCTAssertTrue(SIMDLevel.supported.contains(SIMDLevel.active))
     }
 
+    /// `forced_by` in `engine.hello`: only a value that actually lowered the level names the variable.
+    func testForcedByNamesTheVariableOnlyWhenItLowersTheLevel() {
+        XCTAssertEqual(SIMDLevel.forcedBy(best: .avx2, requested: "portable"), "UNET_SIMD")
+        XCTAssertEqual(SIMDLevel.forcedBy(best: .avx512, requested: "AVX2"), "UNET_SIMD")
+        XCTAssertNil(SIMDLevel.forcedBy(best: .avx2, requested: nil))
+        XCTAssertNil(SIMDLevel.forcedBy(best: .avx2, requested: "avx2"), "asking for the best forces nothing")
+        XCTAssertNil(SIMDLevel.forcedBy(best: .avx2, requested: "avx512"), "a level above the CPU's is ignored")
+        XCTAssertNil(SIMDLevel.forcedBy(best: .portable, requested: "portable"))
+        let report = SIMDLevel.report
+        XCTAssertEqual(report.level, SIMDLevel.active)
+        XCTAssertEqual(report.available, SIMDLevel.supported)
+        XCTAssertEqual(report.forcedBy != nil, report.level < report.best)
+    }
+
     /// Geometries: 3x3 and 5x5, stride 1 and 2 (and rows at stride 2 with columns at 1), paddings none to wider
     /// than the kernel, widths 1 to 41 and 112.
     static func geometries() -> [ConvGeometry] {

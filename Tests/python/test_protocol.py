@@ -9,6 +9,7 @@ key "..." may have more keys; numbers match to a relative 1e-6.
 """
 import base64
 import json
+import os
 import signal
 import subprocess
 import time
@@ -128,6 +129,40 @@ def test_transcript(name, engine_bin, schema):
     assert set(by_id) == set(expected_ids), f"answered ids {sorted(map(str, by_id))} != {sorted(map(str, expected_ids))}"
     for id, e in expected_ids.items():
         match(e, by_id[id], f"id {id}")
+
+
+def _hello_with(engine_bin, env: dict) -> dict:
+    """engine.hello from an engine run with this environment (UNET_SIMD from the caller's removed first)."""
+    environment = {k: v for k, v in os.environ.items() if k != "UNET_SIMD"} | env
+    line = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "engine.hello"}) + "\n"
+    out = subprocess.run([str(engine_bin), "--threads", "1"], input=line.encode(), capture_output=True,
+                         env=environment, timeout=60, check=True).stdout
+    return json.loads(out.splitlines()[0])
+
+
+def _cpu_best_simd() -> str:
+    """The level /proc/cpuinfo's flags allow, independently of the engine's cpuid code."""
+    try:
+        flags = next(l for l in open("/proc/cpuinfo").read().splitlines() if l.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "portable"
+    avx2 = {"avx2", "fma"} <= set(flags)
+    return "avx512" if avx2 and {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags) else (
+        "avx2" if avx2 else "portable")
+
+
+def test_hello_reports_the_simd_level_and_unet_simd_lowers_it(engine_bin, schema):
+    best = _cpu_best_simd()
+    hello = _hello_with(engine_bin, {})
+    schema.check(hello, "engine.hello")
+    simd = hello["result"]["simd"]
+    assert simd == {"level": best, "best": best, "available": simd["available"], "forced_by": None}
+    assert simd["available"][0] == "portable" and simd["available"][-1] == best
+    if best == "portable":
+        pytest.skip("this CPU runs only the portable kernels: nothing to lower")
+    lowered = _hello_with(engine_bin, {"UNET_SIMD": "portable"})
+    schema.check(lowered, "engine.hello")
+    assert lowered["result"]["simd"] == dict(simd, level="portable", forced_by="UNET_SIMD")
 
 
 def test_every_method_in_hello_has_a_schema(engine_factory, schema):

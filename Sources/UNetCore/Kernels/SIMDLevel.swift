@@ -35,6 +35,34 @@ public enum SIMDLevel: Int, CaseIterable, Comparable, Sendable, CustomStringConv
     public static let active = chosen(
         best: best(for: .host),
         requested: ProcessInfo.processInfo.environment[overrideVariable])
+
+    /// What set `active` when it is not the CPU's best: `UNET_SIMD`, or nil where the CPU's best runs (an unset,
+    /// unknown or higher-than-the-CPU value changes nothing, so it forces nothing).
+    public static func forcedBy(best: SIMDLevel, requested: String?) -> String? {
+        chosen(best: best, requested: requested) < best ? overrideVariable : nil
+    }
+
+    /// The levels, the one that runs and why, as `engine.hello` and `unet-bench` report them, so a host can see
+    /// whether the vector kernels it expects are the ones running.
+    public struct Report: Sendable, Equatable {
+        public let level: SIMDLevel
+        public let best: SIMDLevel
+        public let available: [SIMDLevel]
+        public let forcedBy: String?
+
+        /// e.g. "avx2 (best avx2; available portable, avx2)" or "... forced by UNET_SIMD".
+        public var summary: String {
+            "\(level) (best \(best); available \(available.map(\.description).joined(separator: ", "))"
+                + (forcedBy.map { "; forced by \($0)" } ?? "") + ")"
+        }
+    }
+
+    /// This process's report.
+    public static let report: Report = {
+        let top = best(for: .host), requested = ProcessInfo.processInfo.environment[overrideVariable]
+        return Report(
+            level: active, best: top, available: supported, forcedBy: forcedBy(best: top, requested: requested))
+    }()
 }
 
 /// `ConvGeometry` as `CKernels` takes it (one plane, square kernel).

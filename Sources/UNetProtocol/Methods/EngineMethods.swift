@@ -15,6 +15,7 @@ public enum EngineMethods: MethodGroup {
                     "methods": JSONValue(ctx.dispatcher.methodNames),
                     "architectures": JSONValue(EngineInfo.architectures),
                     "threads": JSONValue(Parallel.threads), "blas": EngineInfo.blas,
+                    "simd": EngineInfo.simd,
                     "limits": ctx.dispatcher.limits.json,
                 ]
             },

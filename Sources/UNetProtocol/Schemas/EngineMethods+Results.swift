@@ -39,6 +39,9 @@ extension EngineMethods {
               },
               "blas": {
                 "$ref": "#/components/schemas/BLAS"
+              },
+              "simd": {
+                "$ref": "#/components/schemas/SIMD"
               }
             },
             "required": [
@@ -49,7 +52,8 @@ extension EngineMethods {
               "architectures",
               "threads",
               "limits",
-              "blas"
+              "blas",
+              "simd"
             ],
             "additionalProperties": false
           }

@@ -557,6 +557,53 @@ enum ProtocolSchemas {
             ],
             "additionalProperties": false
           },
+          "SIMD": {
+            "type": "object",
+            "description": "The vector kernels of the memory-bound layers (depthwise convolution, SiLU, channel gating): portable Swift, or the CKernels copies for AVX2 + FMA or AVX-512, chosen from cpuid at start-up. UNET_SIMD (portable, avx2, avx512) can lower the level, never raise it above the CPU's.",
+            "properties": {
+              "level": {
+                "enum": [
+                  "portable",
+                  "avx2",
+                  "avx512"
+                ],
+                "description": "the kernels that run"
+              },
+              "best": {
+                "enum": [
+                  "portable",
+                  "avx2",
+                  "avx512"
+                ],
+                "description": "the highest level this CPU runs"
+              },
+              "available": {
+                "type": "array",
+                "items": {
+                  "enum": [
+                    "portable",
+                    "avx2",
+                    "avx512"
+                  ]
+                },
+                "description": "every level this CPU runs, lowest first"
+              },
+              "forced_by": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "\"UNET_SIMD\" when that variable lowered level below best; null when the best runs"
+              }
+            },
+            "required": [
+              "level",
+              "best",
+              "available",
+              "forced_by"
+            ],
+            "additionalProperties": false
+          },
           "Error": {
             "type": "object",
             "properties": {
