@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import UNetJSON
 import XCTest
 
 @testable import UNetCore
@@ -69,6 +70,24 @@ final class EffUNetBatchNormMomentumTests: XCTestCase {
             // The step moved them at all (a momentum that did not arrive would leave them, or move them by 0.01).
             XCTAssertNotEqual(bn.runningMean.data[0], oldMean[0])
         }
+    }
+
+    /// The checkpoint stores it; a configuration written before it existed loads with smp's 0.01.
+    func testCheckpointsKeepTheMomentumAndOldOnesGetSmps() throws {
+        let path = NSTemporaryDirectory() + "bn-momentum-\(ProcessInfo.processInfo.processIdentifier).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Checkpoint.save(model: try Model.build(Self.config(momentum: 0.3)), optimizer: nil, to: path)
+        let loaded = try Checkpoint.load(path: path, current: nil).model
+        XCTAssertEqual(loaded.config.parameters["bn_momentum"], .number(0.3))
+        for (name, bn) in Self.batchNorms(loaded) where name.hasPrefix("encoder.") {
+            XCTAssertEqual(bn.momentum, 0.3, name)
+        }
+        var old = Self.config(momentum: 0.3)
+        old.parameters.removeValue(forKey: "bn_momentum")
+        let text = try JSONValueCoding.text(old)
+        XCTAssertFalse(text.contains("bn_momentum"))
+        let decoded = try JSONValueCoding.decode(ModelConfig.self, fromText: text)
+        XCTAssertEqual(decoded.parameters["bn_momentum"], .number(0.01))
     }
 
     func testBadMomentumNamesTheField() {
