@@ -62,8 +62,9 @@ extension ParameterSpec {
         var o: JSONObject = ["name": .string(name), "type": .string(typeName), "default": defaultValue.json]
         switch kind {
         case .integer(let r): o["minimum"] = JSONValue(r.lowerBound); o["maximum"] = JSONValue(r.upperBound)
-        case let .number(lo, hi, open):
-            o["minimum"] = JSONValue(lo); o[open ? "exclusive_maximum" : "maximum"] = JSONValue(hi)
+        case let .number(lo, hi, openLo, openHi):
+            o[openLo ? "exclusive_minimum" : "minimum"] = JSONValue(lo)
+            o[openHi ? "exclusive_maximum" : "maximum"] = JSONValue(hi)
         case .boolean: break
         case .choice(let choices): o["choices"] = JSONValue(choices)
         case let .integers(r, count):
@@ -102,10 +103,10 @@ extension ParameterSpec.Kind {
     public var jsonSchema: JSONObject {
         switch self {
         case .integer(let r): return Self.bounded(["type": "integer"], r)
-        case let .number(lo, hi, open):
+        case let .number(lo, hi, openLo, openHi):
             var o: JSONObject = ["type": "number"]
-            if lo.isFinite { o["minimum"] = JSONValue(lo) }
-            if hi.isFinite { o[open ? "exclusiveMaximum" : "maximum"] = JSONValue(hi) }
+            if lo.isFinite { o[openLo ? "exclusiveMinimum" : "minimum"] = JSONValue(lo) }
+            if hi.isFinite { o[openHi ? "exclusiveMaximum" : "maximum"] = JSONValue(hi) }
             return o
         case .boolean: return ["type": "boolean"]
         case .choice(let choices): return ["type": "string", "enum": JSONValue(choices)]

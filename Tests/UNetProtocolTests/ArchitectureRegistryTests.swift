@@ -125,8 +125,8 @@ final class ArchitectureRegistryTests: XCTestCase {
             ),
             (["in_channels": 3], "in_channels", "is 3 but input_shape's C is 1 (give one of them, or both equal)"),
             (["in_channels": 2, "input_shape": [2, 64, 64]], "in_channels", "must be 1 or 3, got 2"),
-            (["bn_momentum": 0], "bn_momentum", "must be in (0, 1], got 0 (running statistics would never move)"),
-            (["bn_momentum": 1.5], "bn_momentum", "must be in [0.0, 1.0], got 1.5"),
+            (["bn_momentum": 0], "bn_momentum", "must be in (0.0, 1.0], got 0.0"),
+            (["bn_momentum": 1.5], "bn_momentum", "must be in (0.0, 1.0], got 1.5"),
             (["bn_momentum": "fast"], "bn_momentum", "must be a number, got string"),
             (
                 ["deep_supervision": true, "decoder": "unet"], "deep_supervision",

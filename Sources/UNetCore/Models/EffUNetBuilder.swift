@@ -55,15 +55,12 @@ public enum EffUNetBuilder {
             // much of their initial mean 0 / variance 1, and the evaluation-mode model differs from the one
             // trained (issue 15). A larger value makes them follow training; 0.01 keeps smp's behaviour.
             ParameterSpec(
-                "bn_momentum", .number(minimum: 0, maximum: 1, maximumExclusive: false), default: .number(0.01),
+                "bn_momentum", .number(minimum: 0, maximum: 1, minimumExclusive: true, maximumExclusive: false),
+                default: .number(0.01),
                 "momentum of the encoder's BatchNorm running statistics (PyTorch convention: the new batch's "
                     + "weight); 0.01 is smp's / EfficientNet's, the decoder's BatchNorm keep PyTorch's 0.1"),
         ],
         validate: { config in
-            guard config.number("bn_momentum") > 0 else {
-                throw ConfigError(
-                    field: "bn_momentum", reason: "must be in (0, 1], got 0 (running statistics would never move)")
-            }
             let channels = config.integer("in_channels")
             guard [1, 3].contains(channels) else {
                 throw ConfigError(field: "in_channels", reason: "must be 1 or 3, got \(channels)")

@@ -11,8 +11,8 @@ public struct ParameterSpec: Sendable, Equatable {
     /// The type of a parameter and the values it accepts.
     public enum Kind: Sendable, Equatable {
         case integer(ClosedRange<Int>)
-        /// A number in [minimum, maximum], or [minimum, maximum) when `maximumExclusive`.
-        case number(minimum: Double, maximum: Double, maximumExclusive: Bool)
+        /// A number between minimum and maximum, each bound included unless its `...Exclusive` says otherwise.
+        case number(minimum: Double, maximum: Double, minimumExclusive: Bool = false, maximumExclusive: Bool)
         case boolean
         case choice([String])
         /// A list of exactly `count` integers, each in the range (eff-unet's `decoder_channels`).
@@ -54,10 +54,10 @@ public struct ParameterSpec: Sendable, Equatable {
         case let (.integer(range), .integer(i)):
             guard range.contains(i) else { throw bad("must be in \(range.lowerBound)...\(range.upperBound), got \(i)") }
             return value
-        case let (.number(lo, hi, open), .number(_)), let (.number(lo, hi, open), .integer(_)):
+        case let (.number(lo, hi, openLo, openHi), .number(_)), let (.number(lo, hi, openLo, openHi), .integer(_)):
             let x = value.number!
-            guard x.isFinite, x >= lo, open ? x < hi : x <= hi else {
-                throw bad("must be in [\(lo), \(hi)\(open ? ")" : "]"), got \(x)")
+            guard x.isFinite, openLo ? x > lo : x >= lo, openHi ? x < hi : x <= hi else {
+                throw bad("must be in \(openLo ? "(" : "[")\(lo), \(hi)\(openHi ? ")" : "]"), got \(x)")
             }
             return .number(x)
         case (.boolean, .boolean): return value
