@@ -47,6 +47,89 @@ INLINE void FN(fill_row)(const float *row, int W, int pl, int len, float *pe, fl
     }
 }
 
+/* The lane masks of one row's copy, the same for every row of a plane: block i of the copy (VL floats at stride
+   1, 2*VL at stride 2, loaded as two vectors) loads the lanes mask[2i], mask[2i + 1] of the row from its start b.
+   Blocks lo..<hi lie wholly in the row and load plainly. */
+typedef struct {
+    M mask[2 * RING_FLOATS / VL];
+    int lo, hi;
+} FN(row_masks);
+
+INLINE void FN(row_masks_make)(FN(row_masks) *rm, int W, int pl, int len, const int S) {
+    rm->lo = rm->hi = -1;
+    for (int i = 0; i * VL < len; i++) {
+        const int b = S * i * VL - pl;
+        rm->mask[2 * i] = mrange(-b, W - b);
+        rm->mask[2 * i + 1] = mrange(-b - VL, W - b - VL);
+        if (b >= 0 && b + S * VL <= W) {
+            if (rm->lo < 0) rm->lo = i;
+            rm->hi = i + 1;
+        }
+    }
+    if (rm->lo < 0) rm->lo = rm->hi = 0;
+}
+
+/* fill_row with the masks made once a plane: the masked blocks (at most a few at either end) then the plain
+   ones, no test and no mask arithmetic per block (with them, a 28-wide row's copy cost 6 cycles a vector). */
+INLINE void FN(fill_row_masked)(const float *row, const FN(row_masks) *rm, int pl, int len, float *pe, float *po,
+                                const int S) {
+    const int blocks = len / VL;
+    for (int i = 0; i < blocks; i++) {
+        if (i == rm->lo && rm->hi > rm->lo) i = rm->hi; /* the plain ones below */
+        if (i >= blocks) break;
+        const float *src = row + S * i * VL - pl;
+        if (S == 1) {
+            vstore(pe + i * VL, vmload(src, rm->mask[2 * i]));
+        } else {
+            const V a = vmload(src, rm->mask[2 * i]), c = vmload(src + VL, rm->mask[2 * i + 1]);
+            vstore(pe + i * VL, veven(a, c));
+            vstore(po + i * VL, vodd(a, c));
+        }
+    }
+    for (int i = rm->lo; i < rm->hi; i++) {
+        const float *src = row + S * i * VL - pl;
+        if (S == 1) {
+            vstore(pe + i * VL, vload(src));
+        } else {
+            const V a = vload(src), c = vload(src + VL);
+            vstore(pe + i * VL, veven(a, c));
+            vstore(po + i * VL, vodd(a, c));
+        }
+    }
+}
+
+/* A band of consecutive input rows iy0..<iy0+n as row copies (fill_row), row r at band + r*stride (stride 1: one
+   copy of len floats; stride 2: the even then the odd columns, 2*len), rows outside the plane all zeros. The
+   forward and the weight gradient copy a band, then run its output rows over it with nothing but pointer
+   arithmetic: the ring below, which checked and filled its K slots for every output row, spent more on that
+   bookkeeping than on the taps for planes a block or two wide (28x28: 52 cycles a row for 18 multiply-adds). */
+INLINE void FN(fill_band)(const float *x, unet_dw_geometry g, const FN(row_masks) *rm, int iy0, int n, int len,
+                          int stride, float *band, const int S) {
+    for (int r = 0; r < n; r++) {
+        const int iy = iy0 + r;
+        float *pe = band + (long)r * stride;
+        if (iy < 0 || iy >= g.height) {
+            for (int u = 0; u < stride; u += VL) vstore(pe + u, vzero());
+            continue;
+        }
+        FN(fill_row_masked)(x + (long)iy * g.width, rm, g.padLeft, len, pe, pe + len, S);
+    }
+}
+
+/* Floats of the band buffer (on the caller's stack, 50 KB: no allocation, nothing shared between threads): at
+   least six rows of the widest copy the kernels take (2 * RING_FLOATS at stride 2), so a band holds K = 5 rows. */
+#define BAND_FLOATS (12 * RING_FLOATS)
+/* Floats a band aims at, so that it stays in L1 between its copy and its output rows. */
+#define BAND_TARGET 4096
+
+/* Output rows per band: as many as fit BAND_TARGET floats, at least one, at most what the buffer holds. */
+INLINE int FN(band_outputs)(int stride, const int K, const int S) {
+    int rows = BAND_TARGET / stride;
+    if (rows > BAND_FLOATS / stride) rows = BAND_FLOATS / stride;
+    if (rows < K) rows = K;
+    return (rows - K) / S + 1;
+}
+
 /* The ring: K slots of row copies, slot iy % K holding row iy (an output row's K input rows are consecutive, so
    they never share a slot), and a row of zeros. Sets pe[ki], po[ki] for every kernel row: the row's copy, or
    the zeros where it lies outside the plane. So the taps' loop has no branch (with one, the compiler spilled
@@ -60,23 +143,6 @@ typedef struct {
 INLINE void FN(ring_start)(FN(row_ring) *ring, int len, const int K) {
     for (int s = 0; s < K; s++) ring->row[s] = -1;
     for (int u = 0; u < len; u += VL) vstore(ring->zero + u, vzero());
-}
-
-INLINE void FN(ring_rows)(FN(row_ring) *ring, const float *x, unet_dw_geometry g, int iy0, int len,
-                          const float **pe, const float **po, const int K, const int S) {
-    for (int ki = 0; ki < K; ki++) {
-        const int iy = iy0 + ki, slot = iy % K;
-        if (iy < 0 || iy >= g.height) {
-            pe[ki] = po[ki] = ring->zero;
-            continue;
-        }
-        if (ring->row[slot] != iy) {
-            FN(fill_row)(x + (long)iy * g.width, g.width, g.padLeft, len, ring->copy[slot][0], ring->copy[slot][1], S);
-            ring->row[slot] = iy;
-        }
-        pe[ki] = ring->copy[slot][0];
-        po[ki] = ring->copy[slot][1];
-    }
 }
 
 /* Floats each row copy needs: every block of VL outputs reads up to K - 1 (stride 2: (K - 1)/2) past its end. */
@@ -100,27 +166,36 @@ INLINE int FN(ring_length)(unet_dw_geometry g) { return (g.outW + VL - 1) / VL *
    K*K weights stay in registers (AVX-512's 32; AVX2 reloads some). Each kernel row's taps summed in order in
    their own vector (one chain of K*K multiply-adds waited on itself: 100 cycles a block at 5x5), then
    bias + row 0 + row 1 + ... in that order. */
-INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y,
-                           FN(row_ring) *ring, const int K, const int S) {
-    const int OW = g.outW, len = FN(ring_length)(g);
-    FN(ring_start)(ring, len, K);
+INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *band,
+                           const int K, const int S) {
+    const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
+    const int perBand = FN(band_outputs)(stride, K, S);
+    FN(row_masks) rm;
+    FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
     V wv[25];
     for (int t = 0; t < K * K; t++) wv[t] = vset1(w[t]);
     const V bv = vset1(bias);
-    for (int oy = 0; oy < g.outH; oy++) {
-        const float *pe[5], *po[5];
-        FN(ring_rows)(ring, x, g, oy * g.strideH - g.padTop, len, pe, po, K, S);
-        float *yr = y + (long)oy * OW;
-        for (int ox = 0; ox < OW; ox += VL) {
-            V r[5];
+    for (int oy0 = 0; oy0 < g.outH; oy0 += perBand) {
+        const int n = oy0 + perBand <= g.outH ? perBand : g.outH - oy0;
+        FN(fill_band)(x, g, &rm, oy0 * g.strideH - g.padTop, (n - 1) * g.strideH + K, len, stride, band, S);
+        for (int oy = oy0; oy < oy0 + n; oy++) {
+            const float *pe[5], *po[5];
             for (int ki = 0; ki < K; ki++) {
-                r[ki] = vmul(wv[ki * K], TAP(ki, 0));
-                for (int kj = 1; kj < K; kj++) r[ki] = vfma(wv[ki * K + kj], TAP(ki, kj), r[ki]);
+                pe[ki] = band + (long)((oy - oy0) * g.strideH + ki) * stride;
+                po[ki] = pe[ki] + len;
             }
-            V acc = bv;
-            for (int ki = 0; ki < K; ki++) acc = vadd(acc, r[ki]);
-            if (ox + VL <= OW) vstore(yr + ox, acc);
-            else vmstore(yr + ox, mrange(0, OW - ox), acc);
+            float *yr = y + (long)oy * OW;
+            for (int ox = 0; ox < OW; ox += VL) {
+                V r[5];
+                for (int ki = 0; ki < K; ki++) {
+                    r[ki] = vmul(wv[ki * K], TAP(ki, 0));
+                    for (int kj = 1; kj < K; kj++) r[ki] = vfma(wv[ki * K + kj], TAP(ki, kj), r[ki]);
+                }
+                V acc = bv;
+                for (int ki = 0; ki < K; ki++) acc = vadd(acc, r[ki]);
+                if (ox + VL <= OW) vstore(yr + ox, acc);
+                else vmstore(yr + ox, mrange(0, OW - ox), acc);
+            }
         }
     }
 }
@@ -130,23 +205,34 @@ INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, f
    precision in order, then added to acc in double. Lanes past the output row load dy as zero and add nothing;
    kernel rows outside the plane read the zero row. (A 5x5's 25 sums spill some on AVX-512; two or three passes of
    fewer rows each measured slower.) */
-INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc,
-                                   FN(row_ring) *ring, const int K, const int S) {
-    const int OW = g.outW, len = FN(ring_length)(g);
-    FN(ring_start)(ring, len, K);
+INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *band,
+                                   const int K, const int S) {
+    const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
+    const int perBand = FN(band_outputs)(stride, K, S);
+    FN(row_masks) rm;
+    FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
     V a[25];
     for (int t = 0; t < K * K; t++) a[t] = vzero();
-    for (int oy = 0; oy < g.outH; oy++) {
-        const int iy0 = oy * g.strideH - g.padTop;
-        if (iy0 + K <= 0 || iy0 >= g.height) continue; /* every kernel row outside */
-        const float *pe[5], *po[5];
-        FN(ring_rows)(ring, x, g, iy0, len, pe, po, K, S);
-        const float *d = dy + (long)oy * OW;
-        for (int ox = 0; ox < OW; ox += VL) {
-            const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
-            for (int ki = 0; ki < K; ki++)
-                for (int kj = 0; kj < K; kj++)
-                    a[ki * K + kj] = vfma(dv, K == 5 ? TAP_LOADED(ki, kj) : TAP(ki, kj), a[ki * K + kj]);
+    for (int oy0 = 0; oy0 < g.outH; oy0 += perBand) {
+        const int n = oy0 + perBand <= g.outH ? perBand : g.outH - oy0;
+        const int iyFirst = oy0 * g.strideH - g.padTop, rows = (n - 1) * g.strideH + K;
+        if (iyFirst + rows <= 0 || iyFirst >= g.height) continue; /* every kernel row of the band outside */
+        FN(fill_band)(x, g, &rm, iyFirst, rows, len, stride, band, S);
+        for (int oy = oy0; oy < oy0 + n; oy++) {
+            const int iy0 = oy * g.strideH - g.padTop;
+            if (iy0 + K <= 0 || iy0 >= g.height) continue; /* every kernel row outside */
+            const float *pe[5], *po[5];
+            for (int ki = 0; ki < K; ki++) {
+                pe[ki] = band + (long)((oy - oy0) * g.strideH + ki) * stride;
+                po[ki] = pe[ki] + len;
+            }
+            const float *d = dy + (long)oy * OW;
+            for (int ox = 0; ox < OW; ox += VL) {
+                const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
+                for (int ki = 0; ki < K; ki++)
+                    for (int kj = 0; kj < K; kj++)
+                        a[ki * K + kj] = vfma(dv, K == 5 ? TAP_LOADED(ki, kj) : TAP(ki, kj), a[ki * K + kj]);
+            }
         }
     }
     for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
@@ -177,16 +263,23 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
     rows.padLeft = A;
     rows.height = g.outH;
     FN(ring_start)(ring, len, K);
+    FN(row_masks) rm;
+    FN(row_masks_make)(&rm, OW, A, len, 1);
     const int evenIsQ0 = (pl & 1) == 0; /* even kj feed the even columns */
     for (int iy = 0; iy < g.height; iy++) {
         const float *rp[5], *wr[5];
         int nv = 0;
         for (int ki = 0; ki < K; ki++) {
             const int t = iy + g.padTop - ki;
-            if (t < 0 || t % g.strideH != 0 || t / g.strideH >= g.outH) continue;
-            const int oy = t / g.strideH, slot = oy % K;
+            /* t / SH by a shift at the strides EfficientNets use: an integer division per kernel row and dx row
+               cost more than the row's multiply-adds at 112x112 */
+            if (t < 0) continue;
+            const int sh = g.strideH;
+            const int oy = sh == 1 ? t : sh == 2 ? t >> 1 : t / sh;
+            if (oy * sh != t || oy >= g.outH) continue;
+            const int slot = oy % K;
             if (ring->row[slot] != oy) {
-                FN(fill_row)(dy + (long)oy * OW, OW, A, len, ring->copy[slot][0], ring->copy[slot][1], 1);
+                FN(fill_row_masked)(dy + (long)oy * OW, &rm, A, len, ring->copy[slot][0], ring->copy[slot][1], 1);
                 ring->row[slot] = oy;
             }
             rp[nv] = ring->copy[slot][0] + A;
@@ -194,16 +287,26 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
         }
         float *dr = dx + (long)iy * W;
         for (int m0 = 0; m0 < half; m0 += VL) {
-            V ev[2] = {vzero(), vzero()}, od[2] = {vzero(), vzero()};
-            for (int j = 0; j < nv; j++) {
+            /* rows j = 0, 2, ... into e0/o0 and 1, 3, ... into e1/o1, written out for the two: indexed by a
+               run-time j the four sums lived on the stack, a store and a load in every multiply-add's chain */
+            V e0 = vzero(), o0 = vzero(), e1 = vzero(), o1 = vzero();
+            int j = 0;
+            for (; j < nv; j += 2) {
                 const float *p = rp[j] + m0;
                 for (int kj = 0; kj < K; kj++) {
                     const V v = vload(p + off[kj]);
-                    if (kj & 1) od[j & 1] = vfma(vset1(wr[j][kj]), v, od[j & 1]);
-                    else ev[j & 1] = vfma(vset1(wr[j][kj]), v, ev[j & 1]);
+                    if (kj & 1) o0 = vfma(vset1(wr[j][kj]), v, o0);
+                    else e0 = vfma(vset1(wr[j][kj]), v, e0);
+                }
+                if (j + 1 >= nv) break;
+                const float *q = rp[j + 1] + m0;
+                for (int kj = 0; kj < K; kj++) {
+                    const V v = vload(q + off[kj]);
+                    if (kj & 1) o1 = vfma(vset1(wr[j + 1][kj]), v, o1);
+                    else e1 = vfma(vset1(wr[j + 1][kj]), v, e1);
                 }
             }
-            const V se = vadd(ev[0], ev[1]), so = vadd(od[0], od[1]);
+            const V se = vadd(e0, e1), so = vadd(o0, o1);
             const V e = evenIsQ0 ? se : so, o = evenIsQ0 ? so : se;
             const int c = 2 * m0;
             if (c + 2 * VL <= W) {
@@ -219,23 +322,23 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
 
 /* The ring lives on the caller's stack (43 KB): no allocation, nothing shared between threads. */
 bool FN(unet_dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y) {
-    FN(row_ring) ring;
+    float band[BAND_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
-    if (g.kernel == 3 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, &ring, 3, 1);
-    else if (g.kernel == 3 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, &ring, 3, 2);
-    else if (g.kernel == 5 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, &ring, 5, 1);
-    else if (g.kernel == 5 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, &ring, 5, 2);
+    if (g.kernel == 3 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, band, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, band, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, band, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, band, 5, 2);
     else return false;
     return true;
 }
 
 bool FN(unet_dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc) {
-    FN(row_ring) ring;
+    float band[BAND_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
-    if (g.kernel == 3 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 3, 1);
-    else if (g.kernel == 3 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 3, 2);
-    else if (g.kernel == 5 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 5, 1);
-    else if (g.kernel == 5 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 5, 2);
+    if (g.kernel == 3 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, band, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, band, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, band, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, band, 5, 2);
     else return false;
     return true;
 }
