@@ -98,37 +98,52 @@ INLINE void FN(fill_row_masked)(const float *row, const FN(row_masks) *rm, int p
     }
 }
 
-/* A band of consecutive input rows iy0..<iy0+n as row copies (fill_row), row r at band + r*stride (stride 1: one
-   copy of len floats; stride 2: the even then the odd columns, 2*len), rows outside the plane all zeros. The
-   forward and the weight gradient copy a band, then run its output rows over it with nothing but pointer
-   arithmetic: the ring below, which checked and filled its K slots for every output row, spent more on that
-   bookkeeping than on the taps for planes a block or two wide (28x28: 52 cycles a row for 18 multiply-adds). */
-INLINE void FN(fill_band)(const float *x, unet_dw_geometry g, const FN(row_masks) *rm, int iy0, int n, int len,
-                          int stride, float *band, const int S) {
-    for (int r = 0; r < n; r++) {
-        const int iy = iy0 + r;
-        float *pe = band + (long)r * stride;
-        if (iy < 0 || iy >= g.height) {
-            for (int u = 0; u < stride; u += VL) vstore(pe + u, vzero());
-            continue;
-        }
-        FN(fill_row_masked)(x + (long)iy * g.width, rm, g.padLeft, len, pe, pe + len, S);
+/* The row copies an output row's taps read, kept for the output rows in order: K slots of `stride` floats (slot
+   (iy + PT) % K holds input row iy; stride 1: one copy of len floats, stride 2: the even then the odd columns, 2 *
+   len) and a row of zeros after them. Each output row copies only the rows it is the first to need (S of them, K
+   for the first), so the plane streams in as it is consumed (a version that copied bands of 30 rows and then ran
+   their output rows was faster in cache and half as fast from memory: each band's copy waited on DRAM), and sets
+   pe[ki], po[ki] to each kernel row's copy, or the zeros outside the plane: the taps' loop has no branch and no
+   mask (with a branch per kernel row clang spilled the weight gradient's sums to the stack on every block). */
+/* Rows are asked for this far ahead of their copy, a prefetch a cache line (past the plane's last row they are the
+   next plane's, which the layer runs next, or addresses a prefetch may touch without faulting). The hardware's
+   prefetchers alone left the copies waiting on memory: single thread, from DRAM, 28x28 planes took 1.4-2.3x as
+   long without, 5x5 stride 2 at 112 1.6x; only the 3x3 stride-1 forward at 112, near the bandwidth already, ran
+   about 10% slower with them. */
+#define PREFETCH_ROWS 8
+
+INLINE void FN(prefetch_row)(const float *row, int width) {
+    const char *p = (const char *)row;
+    for (long b = 0; b < 4L * width; b += 64) __builtin_prefetch(p + b);
+}
+
+INLINE void FN(roll_start)(float *buf, int stride, int *next, const int K) {
+    for (int u = 0; u < stride; u += VL) vstore(buf + (long)K * stride + u, vzero());
+    *next = -(1 << 30);
+}
+
+INLINE void FN(roll_rows)(const float *x, unet_dw_geometry g, const FN(row_masks) *rm, float *buf, int len,
+                          int stride, int *next, int iy0, const float **pe, const float **po, const int K,
+                          const int S) {
+    if (*next < iy0) *next = iy0;
+    for (; *next < iy0 + K; (*next)++) {
+        const int iy = *next;
+        if (iy < 0 || iy >= g.height) continue;
+        FN(prefetch_row)(x + (long)(iy + PREFETCH_ROWS) * g.width, g.width);
+        float *c = buf + (long)((iy + g.padTop) % K) * stride;
+        FN(fill_row_masked)(x + (long)iy * g.width, rm, g.padLeft, len, c, c + len, S);
+    }
+    for (int ki = 0; ki < K; ki++) {
+        const int iy = iy0 + ki;
+        const float *c = iy < 0 || iy >= g.height ? buf + (long)K * stride : buf + (long)((iy + g.padTop) % K) * stride;
+        pe[ki] = c;
+        po[ki] = c + len;
     }
 }
 
-/* Floats of the band buffer (on the caller's stack, 50 KB: no allocation, nothing shared between threads): at
-   least six rows of the widest copy the kernels take (2 * RING_FLOATS at stride 2), so a band holds K = 5 rows. */
-#define BAND_FLOATS (12 * RING_FLOATS)
-/* Floats a band aims at, so that it stays in L1 between its copy and its output rows. */
-#define BAND_TARGET 4096
-
-/* Output rows per band: as many as fit BAND_TARGET floats, at least one, at most what the buffer holds. */
-INLINE int FN(band_outputs)(int stride, const int K, const int S) {
-    int rows = BAND_TARGET / stride;
-    if (rows > BAND_FLOATS / stride) rows = BAND_FLOATS / stride;
-    if (rows < K) rows = K;
-    return (rows - K) / S + 1;
-}
+/* Floats of the row slots (on the caller's stack, 50 KB: no allocation, nothing shared between threads): K = 5
+   slots and the zeros, each up to 2 * RING_FLOATS (stride 2). */
+#define ROLL_FLOATS (12 * RING_FLOATS)
 
 /* The ring: K slots of row copies, slot iy % K holding row iy (an output row's K input rows are consecutive, so
    they never share a slot), and a row of zeros. Sets pe[ki], po[ki] for every kernel row: the row's copy, or
@@ -166,36 +181,30 @@ INLINE int FN(ring_length)(unet_dw_geometry g) { return (g.outW + VL - 1) / VL *
    K*K weights stay in registers (AVX-512's 32; AVX2 reloads some). Each kernel row's taps summed in order in
    their own vector (one chain of K*K multiply-adds waited on itself: 100 cycles a block at 5x5), then
    bias + row 0 + row 1 + ... in that order. */
-INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *band,
+INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *buf,
                            const int K, const int S) {
     const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
-    const int perBand = FN(band_outputs)(stride, K, S);
     FN(row_masks) rm;
     FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
+    int next;
+    FN(roll_start)(buf, stride, &next, K);
     V wv[25];
     for (int t = 0; t < K * K; t++) wv[t] = vset1(w[t]);
     const V bv = vset1(bias);
-    for (int oy0 = 0; oy0 < g.outH; oy0 += perBand) {
-        const int n = oy0 + perBand <= g.outH ? perBand : g.outH - oy0;
-        FN(fill_band)(x, g, &rm, oy0 * g.strideH - g.padTop, (n - 1) * g.strideH + K, len, stride, band, S);
-        for (int oy = oy0; oy < oy0 + n; oy++) {
-            const float *pe[5], *po[5];
+    for (int oy = 0; oy < g.outH; oy++) {
+        const float *pe[5], *po[5];
+        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, oy * g.strideH - g.padTop, pe, po, K, S);
+        float *yr = y + (long)oy * OW;
+        for (int ox = 0; ox < OW; ox += VL) {
+            V r[5];
             for (int ki = 0; ki < K; ki++) {
-                pe[ki] = band + (long)((oy - oy0) * g.strideH + ki) * stride;
-                po[ki] = pe[ki] + len;
+                r[ki] = vmul(wv[ki * K], TAP(ki, 0));
+                for (int kj = 1; kj < K; kj++) r[ki] = vfma(wv[ki * K + kj], TAP(ki, kj), r[ki]);
             }
-            float *yr = y + (long)oy * OW;
-            for (int ox = 0; ox < OW; ox += VL) {
-                V r[5];
-                for (int ki = 0; ki < K; ki++) {
-                    r[ki] = vmul(wv[ki * K], TAP(ki, 0));
-                    for (int kj = 1; kj < K; kj++) r[ki] = vfma(wv[ki * K + kj], TAP(ki, kj), r[ki]);
-                }
-                V acc = bv;
-                for (int ki = 0; ki < K; ki++) acc = vadd(acc, r[ki]);
-                if (ox + VL <= OW) vstore(yr + ox, acc);
-                else vmstore(yr + ox, mrange(0, OW - ox), acc);
-            }
+            V acc = bv;
+            for (int ki = 0; ki < K; ki++) acc = vadd(acc, r[ki]);
+            if (ox + VL <= OW) vstore(yr + ox, acc);
+            else vmstore(yr + ox, mrange(0, OW - ox), acc);
         }
     }
 }
@@ -205,34 +214,26 @@ INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, f
    precision in order, then added to acc in double. Lanes past the output row load dy as zero and add nothing;
    kernel rows outside the plane read the zero row. (A 5x5's 25 sums spill some on AVX-512; two or three passes of
    fewer rows each measured slower.) */
-INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *band,
+INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf,
                                    const int K, const int S) {
     const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
-    const int perBand = FN(band_outputs)(stride, K, S);
     FN(row_masks) rm;
     FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
+    int next;
+    FN(roll_start)(buf, stride, &next, K);
     V a[25];
     for (int t = 0; t < K * K; t++) a[t] = vzero();
-    for (int oy0 = 0; oy0 < g.outH; oy0 += perBand) {
-        const int n = oy0 + perBand <= g.outH ? perBand : g.outH - oy0;
-        const int iyFirst = oy0 * g.strideH - g.padTop, rows = (n - 1) * g.strideH + K;
-        if (iyFirst + rows <= 0 || iyFirst >= g.height) continue; /* every kernel row of the band outside */
-        FN(fill_band)(x, g, &rm, iyFirst, rows, len, stride, band, S);
-        for (int oy = oy0; oy < oy0 + n; oy++) {
-            const int iy0 = oy * g.strideH - g.padTop;
-            if (iy0 + K <= 0 || iy0 >= g.height) continue; /* every kernel row outside */
-            const float *pe[5], *po[5];
-            for (int ki = 0; ki < K; ki++) {
-                pe[ki] = band + (long)((oy - oy0) * g.strideH + ki) * stride;
-                po[ki] = pe[ki] + len;
-            }
-            const float *d = dy + (long)oy * OW;
-            for (int ox = 0; ox < OW; ox += VL) {
-                const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
-                for (int ki = 0; ki < K; ki++)
-                    for (int kj = 0; kj < K; kj++)
-                        a[ki * K + kj] = vfma(dv, K == 5 ? TAP_LOADED(ki, kj) : TAP(ki, kj), a[ki * K + kj]);
-            }
+    for (int oy = 0; oy < g.outH; oy++) {
+        const int iy0 = oy * g.strideH - g.padTop;
+        if (iy0 + K <= 0 || iy0 >= g.height) continue; /* every kernel row outside */
+        const float *pe[5], *po[5];
+        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, iy0, pe, po, K, S);
+        const float *d = dy + (long)oy * OW;
+        for (int ox = 0; ox < OW; ox += VL) {
+            const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
+            for (int ki = 0; ki < K; ki++)
+                for (int kj = 0; kj < K; kj++)
+                    a[ki * K + kj] = vfma(dv, K == 5 ? TAP_LOADED(ki, kj) : TAP(ki, kj), a[ki * K + kj]);
         }
     }
     for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
@@ -279,6 +280,7 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
             if (oy * sh != t || oy >= g.outH) continue;
             const int slot = oy % K;
             if (ring->row[slot] != oy) {
+                FN(prefetch_row)(dy + (long)(oy + PREFETCH_ROWS) * OW, OW);
                 FN(fill_row_masked)(dy + (long)oy * OW, &rm, A, len, ring->copy[slot][0], ring->copy[slot][1], 1);
                 ring->row[slot] = oy;
             }
@@ -322,7 +324,7 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
 
 /* The ring lives on the caller's stack (43 KB): no allocation, nothing shared between threads. */
 bool FN(unet_dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y) {
-    float band[BAND_FLOATS] __attribute__((aligned(64)));
+    float band[ROLL_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
     if (g.kernel == 3 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, band, 3, 1);
     else if (g.kernel == 3 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, band, 3, 2);
@@ -333,7 +335,7 @@ bool FN(unet_dw_forward)(const float *x, unet_dw_geometry g, const float *w, flo
 }
 
 bool FN(unet_dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc) {
-    float band[BAND_FLOATS] __attribute__((aligned(64)));
+    float band[ROLL_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
     if (g.kernel == 3 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, band, 3, 1);
     else if (g.kernel == 3 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, band, 3, 2);
