@@ -108,8 +108,8 @@ INLINE void FN(fill_row_masked)(const float *row, const FN(row_masks) *rm, int p
 /* Rows are asked for this far ahead of their copy, a prefetch a cache line (past the plane's last row they are the
    next plane's, which the layer runs next, or addresses a prefetch may touch without faulting). The hardware's
    prefetchers alone left the copies waiting on memory: single thread, from DRAM, 28x28 planes took 1.4-2.3x as
-   long without, 5x5 stride 2 at 112 1.6x; only the 3x3 stride-1 forward at 112, near the bandwidth already, ran
-   about 10% slower with them. */
+   long without, 5x5 stride 2 at 112 1.6x. The 3x3 stride-1 rows of 64 floats and more go without: near the
+   bandwidth already, the forward and the weight gradient at 112 ran 5-15% slower with them. */
 #define PREFETCH_ROWS 8
 
 INLINE void FN(prefetch_row)(const float *row, int width) {
@@ -129,7 +129,7 @@ INLINE void FN(roll_rows)(const float *x, unet_dw_geometry g, const FN(row_masks
     for (; *next < iy0 + K; (*next)++) {
         const int iy = *next;
         if (iy < 0 || iy >= g.height) continue;
-        FN(prefetch_row)(x + (long)(iy + PREFETCH_ROWS) * g.width, g.width);
+        if (!(K == 3 && S == 1) || g.width < 64) FN(prefetch_row)(x + (long)(iy + PREFETCH_ROWS) * g.width, g.width);
         float *c = buf + (long)((iy + g.padTop) % K) * stride;
         FN(fill_row_masked)(x + (long)iy * g.width, rm, g.padLeft, len, c, c + len, S);
     }

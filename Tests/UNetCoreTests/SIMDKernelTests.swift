@@ -76,7 +76,8 @@ final class SIMDKernelTests: XCTestCase {
         for k in [3, 5] {
             for (sh, sw) in [(1, 1), (2, 2), (2, 1), (1, 2)] {
                 let paddings: [Padding] = [
-                    .same, .valid, .sides(top: 1, bottom: 2, left: 1, right: 2), .sides(top: k + 1, bottom: 0, left: k, right: 2),
+                    .same, .valid, .sides(top: 1, bottom: 2, left: 1, right: 2),
+                    .sides(top: k + 1, bottom: 0, left: k, right: 2),
                 ]
                 for padding in paddings {
                     for (h, w) in sizes {
@@ -127,7 +128,9 @@ final class SIMDKernelTests: XCTestCase {
                     "\(level) \(g.kernelW)x\(g.kernelW) stride \(g.strideH),\(g.strideW) \(g.height)x\(g.width) "
                     + "pad \(g.padTop),\(g.padLeft)"
                 XCTAssertTrue(y[outPlane].isNaN && dx[inPlane].isNaN, "\(what): wrote past the plane")
-                var (y2, dx2) = ([Float](repeating: .nan, count: outPlane + 1), [Float](repeating: .nan, count: inPlane + 1))
+                var (y2, dx2) = (
+                    [Float](repeating: .nan, count: outPlane + 1), [Float](repeating: .nan, count: inPlane + 1)
+                )
                 var acc2 = [Double](repeating: 0.5, count: k2)
                 depthwiseForward(x, g, w, bias: bias, &y2, level: level)
                 depthwiseWeightGradient(x, dy, g, &acc2, level: level)
