@@ -105,7 +105,6 @@ final class SIMDKernelTests: XCTestCase {
     func checkDepthwiseKernels(_ geometries: [ConvGeometry], seed: UInt64) {
         var rng = RandomGenerator(seed: seed)
         for level in SIMDLevel.supported {
-            var worst: (y: Float, dx: Float, dw: Float) = (0, 0, 0)
             for g in geometries {
                 let (k2, inPlane, outPlane) = (g.kernelW * g.kernelW, g.height * g.width, g.outH * g.outW)
                 let x = (0..<inPlane).map { _ in rng.uniform(-1, 1) },
@@ -139,10 +138,14 @@ final class SIMDKernelTests: XCTestCase {
                 XCTAssertEqual(Array(y[0..<outPlane]), Array(y2[0..<outPlane]), "\(what): forward repeats")
                 XCTAssertEqual(Array(dx[0..<inPlane]), Array(dx2[0..<inPlane]), "\(what): input gradient repeats")
                 XCTAssertEqual(acc, acc2, "\(what): weight gradient repeats")
+                var worst: (y: Float, dx: Float, dw: Float) = (0, 0, 0)
                 for i in 0..<outPlane { worst.y = max(worst.y, abs(y[i] - yRef[i])) }
                 for i in 0..<inPlane { worst.dx = max(worst.dx, abs(dx[i] - dxRef[i])) }
                 for t in 0..<k2 { worst.dw = max(worst.dw, abs(Float(acc[t]) - dwRef[t]) / max(1, abs(dwRef[t]))) }
-                if !(worst.y <= 1e-5 && worst.dx <= 1e-5 && worst.dw <= 1e-5) {
+                // dw sums the whole plane in single-precision lanes: its rounding grows with the plane (a 70x112
+                // plane's sums of 7,840 products are off by 1.7e-5 relative, the same bits as the kernels before)
+                let dwTolerance = 1e-5 * max(1, Float(outPlane) / 1000)
+                if !(worst.y <= 1e-5 && worst.dx <= 1e-5 && worst.dw <= dwTolerance) {
                     return XCTFail("\(what): |y - oracle| \(worst.y), |dx - oracle| \(worst.dx), dw \(worst.dw)")
                 }
             }
