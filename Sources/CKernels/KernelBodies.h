@@ -124,12 +124,12 @@ INLINE void FN(roll_start)(float *buf, int stride, int *next, const int K) {
 
 INLINE void FN(roll_rows)(const float *x, unet_dw_geometry g, const FN(row_masks) *rm, float *buf, int len,
                           int stride, int *next, int iy0, const float **pe, const float **po, const int K,
-                          const int S) {
+                          const int S, const int P) {
     if (*next < iy0) *next = iy0;
     for (; *next < iy0 + K; (*next)++) {
         const int iy = *next;
         if (iy < 0 || iy >= g.height) continue;
-        if (!(K == 3 && S == 1) || g.width < 64) FN(prefetch_row)(x + (long)(iy + PREFETCH_ROWS) * g.width, g.width);
+        if (P) FN(prefetch_row)(x + (long)(iy + PREFETCH_ROWS) * g.width, g.width);
         float *c = buf + (long)((iy + g.padTop) % K) * stride;
         FN(fill_row_masked)(x + (long)iy * g.width, rm, g.padLeft, len, c, c + len, S);
     }
@@ -182,7 +182,7 @@ INLINE int FN(ring_length)(unet_dw_geometry g) { return (g.outW + VL - 1) / VL *
    their own vector (one chain of K*K multiply-adds waited on itself: 100 cycles a block at 5x5), then
    bias + row 0 + row 1 + ... in that order. */
 INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *buf,
-                           const int K, const int S) {
+                           const int K, const int S, const int P) {
     const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
     FN(row_masks) rm;
     FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
@@ -193,7 +193,7 @@ INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, f
     const V bv = vset1(bias);
     for (int oy = 0; oy < g.outH; oy++) {
         const float *pe[5], *po[5];
-        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, oy * g.strideH - g.padTop, pe, po, K, S);
+        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, oy * g.strideH - g.padTop, pe, po, K, S, P);
         float *yr = y + (long)oy * OW;
         for (int ox = 0; ox < OW; ox += VL) {
             V r[5];
@@ -215,7 +215,7 @@ INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, f
    kernel rows outside the plane read the zero row. (A 5x5's 25 sums spill some on AVX-512; two or three passes of
    fewer rows each measured slower.) */
 INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf,
-                                   const int K, const int S) {
+                                   const int K, const int S, const int P) {
     const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
     FN(row_masks) rm;
     FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
@@ -227,7 +227,7 @@ INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geom
         const int iy0 = oy * g.strideH - g.padTop;
         if (iy0 + K <= 0 || iy0 >= g.height) continue; /* every kernel row outside */
         const float *pe[5], *po[5];
-        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, iy0, pe, po, K, S);
+        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, iy0, pe, po, K, S, P);
         const float *d = dy + (long)oy * OW;
         for (int ox = 0; ox < OW; ox += VL) {
             const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
@@ -323,27 +323,65 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
 }
 
 /* The ring lives on the caller's stack (43 KB): no allocation, nothing shared between threads. */
+/* Whether a plane's rows are prefetched (PREFETCH_ROWS): not 3x3 stride-1 rows of 64 floats and more. A separate
+   copy of the kernel for each (P a constant): with the test inside one copy, the 3x3 stride-1 forward at 112 ran
+   15% slower than without the prefetch code at all (unet-bench, one thread, four alternations). */
+#define PREFETCHES(g, K, S) (!((K) == 3 && (S) == 1) || (g).width < 64)
+#define DISPATCH(call, g, K, S) \
+    do { \
+        if (PREFETCHES(g, K, S)) call##_P(K, S); \
+        else call(K, S, 0); \
+    } while (0)
+
+/* The prefetching copies out of line, so that the others' code is what it was without them (inline, the 3x3
+   stride-1 forward at 112 ran 15-20% slower though it prefetches nothing: unet-bench, one thread). */
+#define OUT_OF_LINE(K, S) \
+    static __attribute__((noinline)) void FN(dw_forward_p##K##S)(const float *x, unet_dw_geometry g, const float *w, \
+                                                                  float bias, float *y, float *buf) { \
+        FN(dw_forward)(x, g, w, bias, y, buf, K, S, 1); \
+    } \
+    static __attribute__((noinline)) void FN(dw_weight_gradient_p##K##S)(const float *x, const float *dy, \
+                                                                          unet_dw_geometry g, double *acc, float *buf) { \
+        FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, 1); \
+    }
+OUT_OF_LINE(3, 1)
+OUT_OF_LINE(3, 2)
+OUT_OF_LINE(5, 1)
+OUT_OF_LINE(5, 2)
+#undef OUT_OF_LINE
+
 bool FN(unet_dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y) {
-    float band[ROLL_FLOATS] __attribute__((aligned(64)));
+    float buf[ROLL_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
-    if (g.kernel == 3 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, band, 3, 1);
-    else if (g.kernel == 3 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, band, 3, 2);
-    else if (g.kernel == 5 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, band, 5, 1);
-    else if (g.kernel == 5 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, band, 5, 2);
+#define FORWARD(K, S, P) FN(dw_forward)(x, g, w, bias, y, buf, K, S, P)
+#define FORWARD_P(K, S) FN(dw_forward_p##K##S)(x, g, w, bias, y, buf)
+    if (g.kernel == 3 && g.strideW == 1) DISPATCH(FORWARD, g, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) DISPATCH(FORWARD, g, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) DISPATCH(FORWARD, g, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) DISPATCH(FORWARD, g, 5, 2);
     else return false;
+#undef FORWARD
+#undef FORWARD_P
     return true;
 }
 
 bool FN(unet_dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc) {
-    float band[ROLL_FLOATS] __attribute__((aligned(64)));
+    float buf[ROLL_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
-    if (g.kernel == 3 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, band, 3, 1);
-    else if (g.kernel == 3 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, band, 3, 2);
-    else if (g.kernel == 5 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, band, 5, 1);
-    else if (g.kernel == 5 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, band, 5, 2);
+#define WEIGHT_GRADIENT(K, S, P) FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, P)
+#define WEIGHT_GRADIENT_P(K, S) FN(dw_weight_gradient_p##K##S)(x, dy, g, acc, buf)
+    if (g.kernel == 3 && g.strideW == 1) DISPATCH(WEIGHT_GRADIENT, g, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) DISPATCH(WEIGHT_GRADIENT, g, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) DISPATCH(WEIGHT_GRADIENT, g, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) DISPATCH(WEIGHT_GRADIENT, g, 5, 2);
     else return false;
+#undef WEIGHT_GRADIENT
+#undef WEIGHT_GRADIENT_P
     return true;
 }
+
+#undef DISPATCH
+#undef PREFETCHES
 
 bool FN(unet_dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const float *w, float *dx) {
     FN(row_ring) ring;
