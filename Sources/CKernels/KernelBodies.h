@@ -16,36 +16,14 @@
 
 /* ---- depthwise convolution, one plane ---- */
 
-/* Floats of one padded row copy in the ring below: planes up to 1024 outputs wide take these kernels. */
+/* Floats of one padded row copy: planes up to 1024 outputs wide take these kernels. */
 #define RING_FLOATS 1056
 
-/* The row copy the kernels' taps read, made once per input row into a ring of K slots (a row serves up to K
+/* The row copy the kernels' taps read, made once per input row into one of K slots (a row serves up to K
    output rows): stride 1, P[u] = x[u - PL] for u in 0..<len, zero outside the row; stride 2, the same row split
    into its even and odd columns, pe[m] = P[2m] and po[m] = P[2m + 1]. Then tap kj of the output columns ox..<ox+VL
    is one plain load, P + ox + kj, or (stride 2) pe/po + ox + kj/2 by the parity of kj: no masks and no shuffles
    in the taps' loop, where they cost more than the multiply-adds. */
-INLINE void FN(fill_row)(const float *row, int W, int pl, int len, float *pe, float *po, const int S) {
-    if (S == 1) {
-        for (int u = 0; u < len; u += VL) {
-            const int b = u - pl;
-            vstore(pe + u, b >= 0 && b + VL <= W ? vload(row + b) : vmload(row + b, mrange(-b, W - b)));
-        }
-    } else {
-        for (int m = 0; m < len; m += VL) {
-            const int b = 2 * m - pl;
-            V a, c;
-            if (b >= 0 && b + 2 * VL <= W) {
-                a = vload(row + b);
-                c = vload(row + b + VL);
-            } else {
-                a = vmload(row + b, mrange(-b, W - b));
-                c = vmload(row + b + VL, mrange(-b - VL, W - b - VL));
-            }
-            vstore(pe + m, veven(a, c));
-            vstore(po + m, vodd(a, c));
-        }
-    }
-}
 
 /* The lane masks of one row's copy, the same for every row of a plane: block i of the copy (VL floats at stride
    1, 2*VL at stride 2, loaded as two vectors) loads the lanes mask[2i], mask[2i + 1] of the row from its start b.
@@ -69,8 +47,9 @@ INLINE void FN(row_masks_make)(FN(row_masks) *rm, int W, int pl, int len, const 
     if (rm->lo < 0) rm->lo = rm->hi = 0;
 }
 
-/* fill_row with the masks made once a plane: the masked blocks (at most a few at either end) then the plain
-   ones, no test and no mask arithmetic per block (with them, a 28-wide row's copy cost 6 cycles a vector). */
+/* A row's copy (as above) from the masks made once a plane: the masked blocks (at most a few at either end),
+   then the plain ones, no test and no mask arithmetic per block (copying with a test and the mask computed per
+   block, a 28-wide row cost 6 cycles a vector). */
 INLINE void FN(fill_row_masked)(const float *row, const FN(row_masks) *rm, int pl, int len, float *pe, float *po,
                                 const int S) {
     const int blocks = len / VL;
@@ -145,10 +124,8 @@ INLINE void FN(roll_rows)(const float *x, unet_dw_geometry g, const FN(row_masks
    slots and the zeros, each up to 2 * RING_FLOATS (stride 2). */
 #define ROLL_FLOATS (12 * RING_FLOATS)
 
-/* The ring: K slots of row copies, slot iy % K holding row iy (an output row's K input rows are consecutive, so
-   they never share a slot), and a row of zeros. Sets pe[ki], po[ki] for every kernel row: the row's copy, or
-   the zeros where it lies outside the plane. So the taps' loop has no branch (with one, the compiler spilled
-   the sums to the stack on every block) and a row outside adds w*0, as the zero padding would. */
+/* The stride-2 input gradient's ring of dy rows: K slots of row copies, slot oy % K holding row oy, each filled
+   when a dx row first needs it (the forward and the weight gradient use roll_rows above). */
 typedef struct {
     float copy[5][2][RING_FLOATS] __attribute__((aligned(64)));
     float zero[RING_FLOATS] __attribute__((aligned(64)));
