@@ -7,47 +7,73 @@
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
-static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
-typedef bool (*fwd_t)(const float*,unet_dw_geometry,const float*,float,float*);
-typedef bool (*wg_t)(const float*,const float*,unet_dw_geometry,double*);
-typedef bool (*ig_t)(const float*,unet_dw_geometry,const float*,float*);
-int main(int argc,char**argv){
-  int isa = argc>1 ? atoi(argv[1]) : 512;  // 512 or 2
-  int planes = argc>2 ? atoi(argv[2]) : 0;
-  fwd_t F = isa==512? unet_dw_forward_avx512: unet_dw_forward_avx2;
-  wg_t WG = isa==512? unet_dw_weight_gradient_avx512: unet_dw_weight_gradient_avx2;
-  ig_t IG = isa==512? unet_dw_input_gradient_s2_avx512: unet_dw_input_gradient_s2_avx2;
-  int shapes[][2]={{112,96},{28,240}};
-  for(int si=0;si<2;si++){
-    int hw=shapes[si][0], c=shapes[si][1];
-    int P = planes? planes : 8*c;
-    size_t n=(size_t)P*hw*hw;
-    float *x=aligned_alloc(64,n*4),*y=aligned_alloc(64,n*4),*dy=aligned_alloc(64,n*4),*dx=aligned_alloc(64,n*4);
-    for(size_t i=0;i<n;i++){x[i]=(float)(i%97)/97.f;dy[i]=(float)(i%89)/89.f;}
-    float w[25];for(int i=0;i<25;i++)w[i]=0.1f*i;
-    for(int k=3;k<=5;k+=2)for(int s=1;s<=2;s++){
-      int oh=(hw+s-1)/s, tot=(oh-1)*s+k-hw; if(tot<0)tot=0;  /* TensorFlow's "same" */
-      unet_dw_geometry g={hw,hw,oh,oh,k,s,s,tot/2,tot/2};
-      unet_dw_geometry ga={oh,oh,hw,hw,k,1,1,k-1-tot/2,k-1-tot/2};
-      double best[3]={1e9,1e9,1e9};
-      for(int r=0;r<(argc>3?atoi(argv[3]):7);r++){
-        double t=now();
-        for(int q=0;q<P;q++) F(x+(size_t)q*hw*hw,g,w,0.f,y+(size_t)q*oh*oh);
-        double t1=now(); if(t1-t<best[0])best[0]=t1-t;
-        double acc[25]={0};
-        t=now();
-        for(int q=0;q<P;q++) WG(x+(size_t)q*hw*hw,dy+(size_t)q*oh*oh,g,acc);
-        t1=now(); if(t1-t<best[1])best[1]=t1-t;
-        t=now();
-        for(int q=0;q<P;q++){ if(s==1) F(dy+(size_t)q*oh*oh,ga,w,0.f,dx+(size_t)q*hw*hw); else IG(dy+(size_t)q*oh*oh,g,w,dx+(size_t)q*hw*hw);}
-        t1=now(); if(t1-t<best[2])best[2]=t1-t;
-      }
-      double inb=(double)P*hw*hw*4, outb=(double)P*oh*oh*4;
-      printf("avx%-3d %dx%d s%d %d@%-3d  fwd %6.0f ns/plane %5.1f GB/s | wgrad %6.0f ns %5.1f GB/s | igrad %6.0f ns %5.1f GB/s\n",
-        isa,k,k,s,P,hw, best[0]/P*1e9,(inb+outb)/best[0]/1e9, best[1]/P*1e9,(inb+outb)/best[1]/1e9, best[2]/P*1e9,(inb+outb)/best[2]/1e9);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+typedef bool (*forward_fn)(const float *, unet_dw_geometry, const float *, float, float *);
+typedef bool (*weight_gradient_fn)(const float *, const float *, unet_dw_geometry, double *);
+typedef bool (*input_gradient_fn)(const float *, unet_dw_geometry, const float *, float *);
+
+int main(int argc, char **argv) {
+    const int isa = argc > 1 ? atoi(argv[1]) : 512, planes = argc > 2 ? atoi(argv[2]) : 0;
+    const int repeats = argc > 3 ? atoi(argv[3]) : 7;
+    const forward_fn F = isa == 512 ? unet_dw_forward_avx512 : unet_dw_forward_avx2;
+    const weight_gradient_fn WG = isa == 512 ? unet_dw_weight_gradient_avx512 : unet_dw_weight_gradient_avx2;
+    const input_gradient_fn IG = isa == 512 ? unet_dw_input_gradient_s2_avx512 : unet_dw_input_gradient_s2_avx2;
+    const int shapes[2][2] = {{112, 96}, {28, 240}};
+    for (int si = 0; si < 2; si++) {
+        const int hw = shapes[si][0], c = shapes[si][1], P = planes ? planes : 8 * c;
+        const size_t n = (size_t)P * hw * hw;
+        float *x = aligned_alloc(64, n * 4), *y = aligned_alloc(64, n * 4);
+        float *dy = aligned_alloc(64, n * 4), *dx = aligned_alloc(64, n * 4);
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)(i % 97) / 97.f;
+            dy[i] = (float)(i % 89) / 89.f;
+        }
+        float w[25];
+        for (int i = 0; i < 25; i++) w[i] = 0.1f * i;
+        for (int k = 3; k <= 5; k += 2) {
+            for (int s = 1; s <= 2; s++) {
+                int oh = (hw + s - 1) / s, total = (oh - 1) * s + k - hw; /* TensorFlow's "same" */
+                if (total < 0) total = 0;
+                const unet_dw_geometry g = {hw, hw, oh, oh, k, s, s, total / 2, total / 2};
+                const unet_dw_geometry adjoint = {oh, oh, hw, hw, k, 1, 1, k - 1 - total / 2, k - 1 - total / 2};
+                double best[3] = {1e9, 1e9, 1e9};
+                for (int r = 0; r < repeats; r++) {
+                    double t = now();
+                    for (int q = 0; q < P; q++) F(x + (size_t)q * hw * hw, g, w, 0.f, y + (size_t)q * oh * oh);
+                    double t1 = now();
+                    if (t1 - t < best[0]) best[0] = t1 - t;
+                    double acc[25] = {0};
+                    t = now();
+                    for (int q = 0; q < P; q++) WG(x + (size_t)q * hw * hw, dy + (size_t)q * oh * oh, g, acc);
+                    t1 = now();
+                    if (t1 - t < best[1]) best[1] = t1 - t;
+                    t = now();
+                    for (int q = 0; q < P; q++) {
+                        const float *d = dy + (size_t)q * oh * oh;
+                        if (s == 1) F(d, adjoint, w, 0.f, dx + (size_t)q * hw * hw);
+                        else IG(d, g, w, dx + (size_t)q * hw * hw);
+                    }
+                    t1 = now();
+                    if (t1 - t < best[2]) best[2] = t1 - t;
+                }
+                const double bytes = (double)P * hw * hw * 4 + (double)P * oh * oh * 4;
+                printf("avx%-3d %dx%d s%d %d@%-3d  fwd %6.0f ns/plane %5.1f GB/s | wgrad %6.0f ns %5.1f GB/s | "
+                       "igrad %6.0f ns %5.1f GB/s\n",
+                       isa, k, k, s, P, hw, best[0] / P * 1e9, bytes / best[0] / 1e9, best[1] / P * 1e9,
+                       bytes / best[1] / 1e9, best[2] / P * 1e9, bytes / best[2] / 1e9);
+            }
+        }
+        free(x);
+        free(y);
+        free(dy);
+        free(dx);
     }
-    free(x);free(y);free(dy);free(dx);
-  }
+    return 0;
 }

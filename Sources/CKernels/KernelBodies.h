@@ -317,8 +317,8 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
                                                                   float bias, float *y, float *buf) { \
         FN(dw_forward)(x, g, w, bias, y, buf, K, S, 1); \
     } \
-    static __attribute__((noinline)) void FN(dw_weight_gradient_p##K##S)(const float *x, const float *dy, \
-                                                                          unet_dw_geometry g, double *acc, float *buf) { \
+    static __attribute__((noinline)) void FN(dw_weight_gradient_p##K##S)( \
+        const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf) { \
         FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, 1); \
     }
 OUT_OF_LINE(3, 1)
