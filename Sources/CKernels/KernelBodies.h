@@ -16,41 +16,116 @@
 
 /* ---- depthwise convolution, one plane ---- */
 
-/* Floats of one padded row copy in the ring below: planes up to 1024 outputs wide take these kernels. */
+/* Floats of one padded row copy: planes up to 1024 outputs wide take these kernels. */
 #define RING_FLOATS 1056
 
-/* The row copy the kernels' taps read, made once per input row into a ring of K slots (a row serves up to K
+/* The row copy the kernels' taps read, made once per input row into one of K slots (a row serves up to K
    output rows): stride 1, P[u] = x[u - PL] for u in 0..<len, zero outside the row; stride 2, the same row split
    into its even and odd columns, pe[m] = P[2m] and po[m] = P[2m + 1]. Then tap kj of the output columns ox..<ox+VL
    is one plain load, P + ox + kj, or (stride 2) pe/po + ox + kj/2 by the parity of kj: no masks and no shuffles
    in the taps' loop, where they cost more than the multiply-adds. */
-INLINE void FN(fill_row)(const float *row, int W, int pl, int len, float *pe, float *po, const int S) {
-    if (S == 1) {
-        for (int u = 0; u < len; u += VL) {
-            const int b = u - pl;
-            vstore(pe + u, b >= 0 && b + VL <= W ? vload(row + b) : vmload(row + b, mrange(-b, W - b)));
+
+/* The lane masks of one row's copy, the same for every row of a plane: block i of the copy (VL floats at stride
+   1, 2*VL at stride 2, loaded as two vectors) loads the lanes mask[2i], mask[2i + 1] of the row from its start b.
+   Blocks lo..<hi lie wholly in the row and load plainly. */
+typedef struct {
+    M mask[2 * RING_FLOATS / VL];
+    int lo, hi;
+} FN(row_masks);
+
+INLINE void FN(row_masks_make)(FN(row_masks) *rm, int W, int pl, int len, const int S) {
+    rm->lo = rm->hi = -1;
+    for (int i = 0; i * VL < len; i++) {
+        const int b = S * i * VL - pl;
+        rm->mask[2 * i] = mrange(-b, W - b);
+        rm->mask[2 * i + 1] = mrange(-b - VL, W - b - VL);
+        if (b >= 0 && b + S * VL <= W) {
+            if (rm->lo < 0) rm->lo = i;
+            rm->hi = i + 1;
         }
-    } else {
-        for (int m = 0; m < len; m += VL) {
-            const int b = 2 * m - pl;
-            V a, c;
-            if (b >= 0 && b + 2 * VL <= W) {
-                a = vload(row + b);
-                c = vload(row + b + VL);
-            } else {
-                a = vmload(row + b, mrange(-b, W - b));
-                c = vmload(row + b + VL, mrange(-b - VL, W - b - VL));
-            }
-            vstore(pe + m, veven(a, c));
-            vstore(po + m, vodd(a, c));
+    }
+    if (rm->lo < 0) rm->lo = rm->hi = 0;
+}
+
+/* A row's copy (as above) from the masks made once a plane: the masked blocks (at most a few at either end),
+   then the plain ones, no test and no mask arithmetic per block (copying with a test and the mask computed per
+   block, a 28-wide row cost 6 cycles a vector). */
+INLINE void FN(fill_row_masked)(const float *row, const FN(row_masks) *rm, int pl, int len, float *pe, float *po,
+                                const int S) {
+    const int blocks = len / VL;
+    for (int i = 0; i < blocks; i++) {
+        if (i == rm->lo && rm->hi > rm->lo) i = rm->hi; /* the plain ones below */
+        if (i >= blocks) break;
+        const float *src = row + S * i * VL - pl;
+        if (S == 1) {
+            vstore(pe + i * VL, vmload(src, rm->mask[2 * i]));
+        } else {
+            const V a = vmload(src, rm->mask[2 * i]), c = vmload(src + VL, rm->mask[2 * i + 1]);
+            vstore(pe + i * VL, veven(a, c));
+            vstore(po + i * VL, vodd(a, c));
+        }
+    }
+    for (int i = rm->lo; i < rm->hi; i++) {
+        const float *src = row + S * i * VL - pl;
+        if (S == 1) {
+            vstore(pe + i * VL, vload(src));
+        } else {
+            const V a = vload(src), c = vload(src + VL);
+            vstore(pe + i * VL, veven(a, c));
+            vstore(po + i * VL, vodd(a, c));
         }
     }
 }
 
-/* The ring: K slots of row copies, slot iy % K holding row iy (an output row's K input rows are consecutive, so
-   they never share a slot), and a row of zeros. Sets pe[ki], po[ki] for every kernel row: the row's copy, or
-   the zeros where it lies outside the plane. So the taps' loop has no branch (with one, the compiler spilled
-   the sums to the stack on every block) and a row outside adds w*0, as the zero padding would. */
+/* The row copies an output row's taps read, kept for the output rows in order: K slots of `stride` floats (slot
+   (iy + PT) % K holds input row iy; stride 1: one copy of len floats, stride 2: the even then the odd columns, 2 *
+   len) and a row of zeros after them. Each output row copies only the rows it is the first to need (S of them, K
+   for the first), so the plane streams in as it is consumed (a version that copied bands of 30 rows and then ran
+   their output rows was faster in cache and half as fast from memory: each band's copy waited on DRAM), and sets
+   pe[ki], po[ki] to each kernel row's copy, or the zeros outside the plane: the taps' loop has no branch and no
+   mask (with a branch per kernel row clang spilled the weight gradient's sums to the stack on every block). */
+/* Rows are asked for this far ahead of their copy, a prefetch a cache line (past the plane's last row they are the
+   next plane's, which the layer runs next, or addresses a prefetch may touch without faulting). The hardware's
+   prefetchers alone left the copies waiting on memory: single thread, from DRAM, 28x28 planes took 1.4-2.3x as
+   long without, 5x5 stride 2 at 112 1.6x. The 3x3 stride-1 rows of 64 floats and more go without: near the
+   bandwidth already, the forward and the weight gradient at 112 ran 5-15% slower with them. */
+#define PREFETCH_ROWS 8
+
+INLINE void FN(prefetch_row)(const float *row, int width) {
+    const char *p = (const char *)row;
+    for (long b = 0; b < 4L * width; b += 64) __builtin_prefetch(p + b);
+}
+
+INLINE void FN(roll_start)(float *buf, int stride, int *next, const int K) {
+    for (int u = 0; u < stride; u += VL) vstore(buf + (long)K * stride + u, vzero());
+    *next = -(1 << 30);
+}
+
+INLINE void FN(roll_rows)(const float *x, unet_dw_geometry g, const FN(row_masks) *rm, float *buf, int len,
+                          int stride, int *next, int iy0, const float **pe, const float **po, const int K,
+                          const int S, const int P) {
+    if (*next < iy0) *next = iy0;
+    for (; *next < iy0 + K; (*next)++) {
+        const int iy = *next;
+        if (iy < 0 || iy >= g.height) continue;
+        if (P) FN(prefetch_row)(x + (long)(iy + PREFETCH_ROWS) * g.width, g.width);
+        float *c = buf + (long)((iy + g.padTop) % K) * stride;
+        FN(fill_row_masked)(x + (long)iy * g.width, rm, g.padLeft, len, c, c + len, S);
+    }
+    for (int ki = 0; ki < K; ki++) {
+        const int iy = iy0 + ki;
+        const float *c = iy < 0 || iy >= g.height ? buf + (long)K * stride : buf + (long)((iy + g.padTop) % K) * stride;
+        pe[ki] = c;
+        po[ki] = c + len;
+    }
+}
+
+/* Floats of the row slots (on the caller's stack, 50 KB: no allocation, nothing shared between threads): K = 5
+   slots and the zeros, each up to 2 * RING_FLOATS (stride 2). */
+#define ROLL_FLOATS (12 * RING_FLOATS)
+
+/* The stride-2 input gradient's ring of dy rows: K slots of row copies, slot oy % K holding row oy, each filled
+   when a dx row first needs it (the forward and the weight gradient use roll_rows above). */
 typedef struct {
     float copy[5][2][RING_FLOATS] __attribute__((aligned(64)));
     float zero[RING_FLOATS] __attribute__((aligned(64)));
@@ -60,23 +135,6 @@ typedef struct {
 INLINE void FN(ring_start)(FN(row_ring) *ring, int len, const int K) {
     for (int s = 0; s < K; s++) ring->row[s] = -1;
     for (int u = 0; u < len; u += VL) vstore(ring->zero + u, vzero());
-}
-
-INLINE void FN(ring_rows)(FN(row_ring) *ring, const float *x, unet_dw_geometry g, int iy0, int len,
-                          const float **pe, const float **po, const int K, const int S) {
-    for (int ki = 0; ki < K; ki++) {
-        const int iy = iy0 + ki, slot = iy % K;
-        if (iy < 0 || iy >= g.height) {
-            pe[ki] = po[ki] = ring->zero;
-            continue;
-        }
-        if (ring->row[slot] != iy) {
-            FN(fill_row)(x + (long)iy * g.width, g.width, g.padLeft, len, ring->copy[slot][0], ring->copy[slot][1], S);
-            ring->row[slot] = iy;
-        }
-        pe[ki] = ring->copy[slot][0];
-        po[ki] = ring->copy[slot][1];
-    }
 }
 
 /* Floats each row copy needs: every block of VL outputs reads up to K - 1 (stride 2: (K - 1)/2) past its end. */
@@ -100,16 +158,19 @@ INLINE int FN(ring_length)(unet_dw_geometry g) { return (g.outW + VL - 1) / VL *
    K*K weights stay in registers (AVX-512's 32; AVX2 reloads some). Each kernel row's taps summed in order in
    their own vector (one chain of K*K multiply-adds waited on itself: 100 cycles a block at 5x5), then
    bias + row 0 + row 1 + ... in that order. */
-INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y,
-                           FN(row_ring) *ring, const int K, const int S) {
-    const int OW = g.outW, len = FN(ring_length)(g);
-    FN(ring_start)(ring, len, K);
+INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *buf,
+                           const int K, const int S, const int P) {
+    const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
+    FN(row_masks) rm;
+    FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
+    int next;
+    FN(roll_start)(buf, stride, &next, K);
     V wv[25];
     for (int t = 0; t < K * K; t++) wv[t] = vset1(w[t]);
     const V bv = vset1(bias);
     for (int oy = 0; oy < g.outH; oy++) {
         const float *pe[5], *po[5];
-        FN(ring_rows)(ring, x, g, oy * g.strideH - g.padTop, len, pe, po, K, S);
+        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, oy * g.strideH - g.padTop, pe, po, K, S, P);
         float *yr = y + (long)oy * OW;
         for (int ox = 0; ox < OW; ox += VL) {
             V r[5];
@@ -130,17 +191,20 @@ INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, f
    precision in order, then added to acc in double. Lanes past the output row load dy as zero and add nothing;
    kernel rows outside the plane read the zero row. (A 5x5's 25 sums spill some on AVX-512; two or three passes of
    fewer rows each measured slower.) */
-INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc,
-                                   FN(row_ring) *ring, const int K, const int S) {
-    const int OW = g.outW, len = FN(ring_length)(g);
-    FN(ring_start)(ring, len, K);
+INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf,
+                                   const int K, const int S, const int P) {
+    const int OW = g.outW, len = FN(ring_length)(g), stride = S == 1 ? len : 2 * len;
+    FN(row_masks) rm;
+    FN(row_masks_make)(&rm, g.width, g.padLeft, len, S);
+    int next;
+    FN(roll_start)(buf, stride, &next, K);
     V a[25];
     for (int t = 0; t < K * K; t++) a[t] = vzero();
     for (int oy = 0; oy < g.outH; oy++) {
         const int iy0 = oy * g.strideH - g.padTop;
         if (iy0 + K <= 0 || iy0 >= g.height) continue; /* every kernel row outside */
         const float *pe[5], *po[5];
-        FN(ring_rows)(ring, x, g, iy0, len, pe, po, K, S);
+        FN(roll_rows)(x, g, &rm, buf, len, stride, &next, iy0, pe, po, K, S, P);
         const float *d = dy + (long)oy * OW;
         for (int ox = 0; ox < OW; ox += VL) {
             const V dv = ox + VL <= OW ? vload(d + ox) : vmload(d + ox, mrange(0, OW - ox));
@@ -177,16 +241,24 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
     rows.padLeft = A;
     rows.height = g.outH;
     FN(ring_start)(ring, len, K);
+    FN(row_masks) rm;
+    FN(row_masks_make)(&rm, OW, A, len, 1);
     const int evenIsQ0 = (pl & 1) == 0; /* even kj feed the even columns */
     for (int iy = 0; iy < g.height; iy++) {
         const float *rp[5], *wr[5];
         int nv = 0;
         for (int ki = 0; ki < K; ki++) {
             const int t = iy + g.padTop - ki;
-            if (t < 0 || t % g.strideH != 0 || t / g.strideH >= g.outH) continue;
-            const int oy = t / g.strideH, slot = oy % K;
+            /* t / SH by a shift at the strides EfficientNets use: an integer division per kernel row and dx row
+               cost more than the row's multiply-adds at 112x112 */
+            if (t < 0) continue;
+            const int sh = g.strideH;
+            const int oy = sh == 1 ? t : sh == 2 ? t >> 1 : t / sh;
+            if (oy * sh != t || oy >= g.outH) continue;
+            const int slot = oy % K;
             if (ring->row[slot] != oy) {
-                FN(fill_row)(dy + (long)oy * OW, OW, A, len, ring->copy[slot][0], ring->copy[slot][1], 1);
+                FN(prefetch_row)(dy + (long)(oy + PREFETCH_ROWS) * OW, OW);
+                FN(fill_row_masked)(dy + (long)oy * OW, &rm, A, len, ring->copy[slot][0], ring->copy[slot][1], 1);
                 ring->row[slot] = oy;
             }
             rp[nv] = ring->copy[slot][0] + A;
@@ -194,16 +266,26 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
         }
         float *dr = dx + (long)iy * W;
         for (int m0 = 0; m0 < half; m0 += VL) {
-            V ev[2] = {vzero(), vzero()}, od[2] = {vzero(), vzero()};
-            for (int j = 0; j < nv; j++) {
+            /* rows j = 0, 2, ... into e0/o0 and 1, 3, ... into e1/o1, written out for the two: indexed by a
+               run-time j the four sums lived on the stack, a store and a load in every multiply-add's chain */
+            V e0 = vzero(), o0 = vzero(), e1 = vzero(), o1 = vzero();
+            int j = 0;
+            for (; j < nv; j += 2) {
                 const float *p = rp[j] + m0;
                 for (int kj = 0; kj < K; kj++) {
                     const V v = vload(p + off[kj]);
-                    if (kj & 1) od[j & 1] = vfma(vset1(wr[j][kj]), v, od[j & 1]);
-                    else ev[j & 1] = vfma(vset1(wr[j][kj]), v, ev[j & 1]);
+                    if (kj & 1) o0 = vfma(vset1(wr[j][kj]), v, o0);
+                    else e0 = vfma(vset1(wr[j][kj]), v, e0);
+                }
+                if (j + 1 >= nv) break;
+                const float *q = rp[j + 1] + m0;
+                for (int kj = 0; kj < K; kj++) {
+                    const V v = vload(q + off[kj]);
+                    if (kj & 1) o1 = vfma(vset1(wr[j + 1][kj]), v, o1);
+                    else e1 = vfma(vset1(wr[j + 1][kj]), v, e1);
                 }
             }
-            const V se = vadd(ev[0], ev[1]), so = vadd(od[0], od[1]);
+            const V se = vadd(e0, e1), so = vadd(o0, o1);
             const V e = evenIsQ0 ? se : so, o = evenIsQ0 ? so : se;
             const int c = 2 * m0;
             if (c + 2 * VL <= W) {
@@ -218,27 +300,65 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
 }
 
 /* The ring lives on the caller's stack (43 KB): no allocation, nothing shared between threads. */
+/* Whether a plane's rows are prefetched (PREFETCH_ROWS): not 3x3 stride-1 rows of 64 floats and more. A separate
+   copy of the kernel for each (P a constant): with the test inside one copy, the 3x3 stride-1 forward at 112 ran
+   15% slower than without the prefetch code at all (unet-bench, one thread, four alternations). */
+#define PREFETCHES(g, K, S) (!((K) == 3 && (S) == 1) || (g).width < 64)
+#define DISPATCH(call, g, K, S) \
+    do { \
+        if (PREFETCHES(g, K, S)) call##_P(K, S); \
+        else call(K, S, 0); \
+    } while (0)
+
+/* The prefetching copies out of line, so that the others' code is what it was without them (inline, the 3x3
+   stride-1 forward at 112 ran 15-20% slower though it prefetches nothing: unet-bench, one thread). */
+#define OUT_OF_LINE(K, S) \
+    static __attribute__((noinline)) void FN(dw_forward_p##K##S)(const float *x, unet_dw_geometry g, const float *w, \
+                                                                  float bias, float *y, float *buf) { \
+        FN(dw_forward)(x, g, w, bias, y, buf, K, S, 1); \
+    } \
+    static __attribute__((noinline)) void FN(dw_weight_gradient_p##K##S)( \
+        const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf) { \
+        FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, 1); \
+    }
+OUT_OF_LINE(3, 1)
+OUT_OF_LINE(3, 2)
+OUT_OF_LINE(5, 1)
+OUT_OF_LINE(5, 2)
+#undef OUT_OF_LINE
+
 bool FN(unet_dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y) {
-    FN(row_ring) ring;
+    float buf[ROLL_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
-    if (g.kernel == 3 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, &ring, 3, 1);
-    else if (g.kernel == 3 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, &ring, 3, 2);
-    else if (g.kernel == 5 && g.strideW == 1) FN(dw_forward)(x, g, w, bias, y, &ring, 5, 1);
-    else if (g.kernel == 5 && g.strideW == 2) FN(dw_forward)(x, g, w, bias, y, &ring, 5, 2);
+#define FORWARD(K, S, P) FN(dw_forward)(x, g, w, bias, y, buf, K, S, P)
+#define FORWARD_P(K, S) FN(dw_forward_p##K##S)(x, g, w, bias, y, buf)
+    if (g.kernel == 3 && g.strideW == 1) DISPATCH(FORWARD, g, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) DISPATCH(FORWARD, g, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) DISPATCH(FORWARD, g, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) DISPATCH(FORWARD, g, 5, 2);
     else return false;
+#undef FORWARD
+#undef FORWARD_P
     return true;
 }
 
 bool FN(unet_dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc) {
-    FN(row_ring) ring;
+    float buf[ROLL_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
-    if (g.kernel == 3 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 3, 1);
-    else if (g.kernel == 3 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 3, 2);
-    else if (g.kernel == 5 && g.strideW == 1) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 5, 1);
-    else if (g.kernel == 5 && g.strideW == 2) FN(dw_weight_gradient)(x, dy, g, acc, &ring, 5, 2);
+#define WEIGHT_GRADIENT(K, S, P) FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, P)
+#define WEIGHT_GRADIENT_P(K, S) FN(dw_weight_gradient_p##K##S)(x, dy, g, acc, buf)
+    if (g.kernel == 3 && g.strideW == 1) DISPATCH(WEIGHT_GRADIENT, g, 3, 1);
+    else if (g.kernel == 3 && g.strideW == 2) DISPATCH(WEIGHT_GRADIENT, g, 3, 2);
+    else if (g.kernel == 5 && g.strideW == 1) DISPATCH(WEIGHT_GRADIENT, g, 5, 1);
+    else if (g.kernel == 5 && g.strideW == 2) DISPATCH(WEIGHT_GRADIENT, g, 5, 2);
     else return false;
+#undef WEIGHT_GRADIENT
+#undef WEIGHT_GRADIENT_P
     return true;
 }
+
+#undef DISPATCH
+#undef PREFETCHES
 
 bool FN(unet_dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const float *w, float *dx) {
     FN(row_ring) ring;

@@ -67,11 +67,45 @@ final class SIMDKernelTests: XCTestCase {
         return out
     }
 
+    /// Geometries whose planes span several of the kernels' row bands (a band holds about 4096 floats of row
+    /// copies: 32 rows of a 112-wide plane, 85 of a 28-wide one) or are a few pixels: 1x1, 1x2, 2x1 and 3x3 planes,
+    /// tall narrow and short wide ones, up to the widest row the vector kernels take; odd widths at stride 2.
+    static func bandGeometries() -> [ConvGeometry] {
+        var out: [ConvGeometry] = []
+        let sizes = [(1, 1), (1, 2), (2, 1), (3, 3), (70, 112), (131, 17), (97, 29), (40, 300), (9, 1000), (200, 57)]
+        for k in [3, 5] {
+            for (sh, sw) in [(1, 1), (2, 2), (2, 1), (1, 2)] {
+                let paddings: [Padding] = [
+                    .same, .valid, .sides(top: 1, bottom: 2, left: 1, right: 2),
+                    .sides(top: k + 1, bottom: 0, left: k, right: 2),
+                ]
+                for padding in paddings {
+                    for (h, w) in sizes {
+                        let g = ConvGeometry(
+                            channels: 1, height: h, width: w, kernelH: k, kernelW: k, strideH: sh, strideW: sw,
+                            padding: padding)
+                        if g.outH >= 1 && g.outW >= 1 { out.append(g) }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     func testDepthwiseKernelsMatchTheOracleAtEveryLevel() {
-        var rng = RandomGenerator(seed: 21)
+        checkDepthwiseKernels(Self.geometries(), seed: 21)
+    }
+
+    func testDepthwiseKernelsMatchTheOracleAcrossRowBandsAndOnTinyPlanes() {
+        checkDepthwiseKernels(Self.bandGeometries(), seed: 25)
+    }
+
+    /// Every level's forward, weight gradient and input gradient against the Double oracles on `geometries`, and
+    /// each level twice on the same plane giving the same bits.
+    func checkDepthwiseKernels(_ geometries: [ConvGeometry], seed: UInt64) {
+        var rng = RandomGenerator(seed: seed)
         for level in SIMDLevel.supported {
-            var worst: (y: Float, dx: Float, dw: Float) = (0, 0, 0)
-            for g in Self.geometries() {
+            for g in geometries {
                 let (k2, inPlane, outPlane) = (g.kernelW * g.kernelW, g.height * g.width, g.outH * g.outW)
                 let x = (0..<inPlane).map { _ in rng.uniform(-1, 1) },
                     dy = (0..<outPlane).map { _ in rng.uniform(-1, 1) }
@@ -93,10 +127,25 @@ final class SIMDKernelTests: XCTestCase {
                     "\(level) \(g.kernelW)x\(g.kernelW) stride \(g.strideH),\(g.strideW) \(g.height)x\(g.width) "
                     + "pad \(g.padTop),\(g.padLeft)"
                 XCTAssertTrue(y[outPlane].isNaN && dx[inPlane].isNaN, "\(what): wrote past the plane")
+                var (y2, dx2) = (
+                    [Float](repeating: .nan, count: outPlane + 1), [Float](repeating: .nan, count: inPlane + 1)
+                )
+                var acc2 = [Double](repeating: 0.5, count: k2)
+                depthwiseForward(x, g, w, bias: bias, &y2, level: level)
+                depthwiseWeightGradient(x, dy, g, &acc2, level: level)
+                depthwiseInputGradient(
+                    dy, g, w, turned: turned, adjoint: depthwiseAdjointGeometry(g), &dx2, level: level)
+                XCTAssertEqual(Array(y[0..<outPlane]), Array(y2[0..<outPlane]), "\(what): forward repeats")
+                XCTAssertEqual(Array(dx[0..<inPlane]), Array(dx2[0..<inPlane]), "\(what): input gradient repeats")
+                XCTAssertEqual(acc, acc2, "\(what): weight gradient repeats")
+                var worst: (y: Float, dx: Float, dw: Float) = (0, 0, 0)
                 for i in 0..<outPlane { worst.y = max(worst.y, abs(y[i] - yRef[i])) }
                 for i in 0..<inPlane { worst.dx = max(worst.dx, abs(dx[i] - dxRef[i])) }
                 for t in 0..<k2 { worst.dw = max(worst.dw, abs(Float(acc[t]) - dwRef[t]) / max(1, abs(dwRef[t]))) }
-                if !(worst.y <= 1e-5 && worst.dx <= 1e-5 && worst.dw <= 1e-5) {
+                // dw sums the whole plane in single-precision lanes: its rounding grows with the plane (a 70x112
+                // plane's sums of 7,840 products are off by 1.7e-5 relative, the same bits as the kernels before)
+                let dwTolerance = 1e-5 * max(1, Float(outPlane) / 1000)
+                if !(worst.y <= 1e-5 && worst.dx <= 1e-5 && worst.dw <= dwTolerance) {
                     return XCTFail("\(what): |y - oracle| \(worst.y), |dx - oracle| \(worst.dx), dw \(worst.dw)")
                 }
             }
