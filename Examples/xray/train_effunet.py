@@ -11,7 +11,9 @@ The full recipe (hours on a 2-core machine):
     python3 Examples/xray/train_effunet.py --encoder efficientnet-b1 --size 224 --epochs 30 --out runs/effunet
 
 A reduced run: `--encoder efficientnet-b0 --size 128 --per-class 400 --epochs 2` (the subset is a folder of
-symlinks in a temporary directory; the data is never copied).
+symlinks in a temporary directory; the data is never copied). `--evaluate runs/effunet/best.safetensors` skips the
+training: it loads that checkpoint (ModelCheckpoint's best, say, of a run that was stopped) and writes the same
+report and pictures on the same validation split.
 """
 import argparse
 import os
@@ -39,6 +41,8 @@ ap.add_argument("--bn-momentum", type=float, default=0.1,
                      "issue 15)")
 ap.add_argument("--threads", type=int, default=None)
 ap.add_argument("--out", default="runs/effunet")
+ap.add_argument("--evaluate", metavar="CHECKPOINT", default=None,
+                help="no training: evaluate this checkpoint on the validation split and draw the pictures")
 args = ap.parse_args()
 
 root = require(os.path.join(DATA, "pneumonia", "train"))
@@ -60,13 +64,18 @@ with engine(args.threads) as e:
                         group_pattern=r"(person\d+|IM-\d+)", seed=1,
                         augment={"rotation": 20, "shear": 0.2, "zoom": 0.2, "horizontal_flip": True})
     print(f"train {ds['size']} {ds['counts']}, validation {ds['validation']['size']} {ds['validation']['counts']}")
-    summary = e.model_create("eff-unet", shape, encoder=args.encoder, decoder=args.decoder, classes=2,
-                             classification_head={"classes": 2, "from": "mask", "dropout": 0.0},
-                             bn_momentum=args.bn_momentum, seed=1)
-    print(f"eff-unet {args.encoder} {args.decoder}, mask head of 2: {summary['total_params']:,} parameters")
-    e.train_configure(optimizer="adam", learning_rate=args.lr, loss="ce", batch_size=args.batch, seed=1)
-    history = fit_keras_style(e, "xray", args.epochs, args.out, lr_plateau=("val_loss", 0.2, 2, 1e-6),
-                              early_stopping=("val_loss", 5), best="val_loss")
+    if args.evaluate:
+        summary = e.model_load(args.evaluate)
+        print(f"loaded {args.evaluate}: {summary['total_params']:,} parameters; no training")
+        history = []
+    else:
+        summary = e.model_create("eff-unet", shape, encoder=args.encoder, decoder=args.decoder, classes=2,
+                                 classification_head={"classes": 2, "from": "mask", "dropout": 0.0},
+                                 bn_momentum=args.bn_momentum, seed=1)
+        print(f"eff-unet {args.encoder} {args.decoder}, mask head of 2: {summary['total_params']:,} parameters")
+        e.train_configure(optimizer="adam", learning_rate=args.lr, loss="ce", batch_size=args.batch, seed=1)
+        history = fit_keras_style(e, "xray", args.epochs, args.out, lr_plateau=("val_loss", 0.2, 2, 1e-6),
+                                  early_stopping=("val_loss", 5), best="val_loss")
     r = e.evaluate("xray.val")
     keys = ("accuracy", "precision", "recall", "specificity", "f1", "auc", "confusion_matrix", "report", "loss")
 
@@ -98,7 +107,7 @@ with engine(args.threads) as e:
         "train_counts": ds["counts"], "validation_counts": ds["validation"]["counts"],
         "epochs_run": len(history), "seconds_per_epoch": [round(h["seconds"], 1) for h in history],
         "total_seconds": clock.seconds(), "validation": {k: r.get(k) for k in keys}, "pictures": pictures,
-        "contact_sheet": sheet_path, "subset_per_class": args.per_class or None,
+        "contact_sheet": sheet_path, "subset_per_class": args.per_class or None, "evaluated_checkpoint": args.evaluate,
         "history": list(history),
     }
     print(f"validation AUC {r['auc']:.4f}  accuracy {r['accuracy']:.4f}  confusion {r['confusion_matrix']}  "

@@ -140,6 +140,28 @@ final class BLASCoreTests: XCTestCase {
         }
     }
 
+    /// The user's own OPENBLAS_CORETYPE is kept, with one line of advice when this CPU runs a better core.
+    func testAdviceWhenTheUsersCoreIsBelowTheBest() {
+        func advice(coreType: String?, usersCoreType: Bool = true, current: String, best: String? = "Cooperlake")
+            -> String?
+        {
+            let s = Situation(
+                request: nil, coreType: coreType, coreTypeIsUsers: usersCoreType, restartedFrom: nil, current: current,
+                best: best, switchable: true)
+            return BLASCoreCheck.belowBestAdvice(s, BLASCoreCheck.decide(s))
+        }
+        XCTAssertEqual(
+            advice(coreType: "Haswell", current: "Haswell"),
+            "OPENBLAS_CORETYPE=Haswell from the environment runs Haswell, below this CPU's best core Cooperlake; "
+                + "keeping it (UNET_BLAS_CORE=auto or --blas-core auto runs Cooperlake)")
+        XCTAssertNotNil(advice(coreType: "prescott", current: "Prescott"), "OpenBLAS's spelling is not required")
+        XCTAssertNil(advice(coreType: "Cooperlake", current: "Cooperlake"), "already the best")
+        XCTAssertNil(advice(coreType: "Zen", current: "Zen", best: "Haswell"), "the same level")
+        XCTAssertNil(advice(coreType: nil, current: "Prescott"), "no variable: the engine corrects it instead")
+        XCTAssertNil(advice(coreType: "Prescott", usersCoreType: false, current: "Prescott"), "the test hook restarts")
+        XCTAssertNil(advice(coreType: "Prescott", current: "Prescott", best: nil), "a CPU without AVX2")
+    }
+
     func testTheLoadedLibraryReportsItself() {
         XCTAssertEqual(BLASCore.library.name, "OpenBLAS")
         XCTAssertFalse(BLASCore.library.version.isEmpty)

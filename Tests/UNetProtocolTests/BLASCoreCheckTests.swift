@@ -60,6 +60,12 @@ final class BLASCoreCheckTests: XCTestCase {
         XCTAssertEqual(blas["corrected"], false)
         XCTAssertEqual(blas["restarted_from"], .null)
         XCTAssertFalse(stderr.contains("restarting"), stderr)
+        // ... but the engine says, once, that this CPU runs better kernels (where it has AVX2 and FMA).
+        let best = try bestCore()
+        let advice = stderr.split(separator: "\n").filter { $0.contains("below this CPU's best core") }
+        XCTAssertEqual(advice.count, 1, stderr)
+        XCTAssertTrue(advice.first?.contains("OPENBLAS_CORETYPE=Prescott from the environment runs Prescott") ?? false)
+        XCTAssertTrue(advice.first?.hasSuffix("runs \(best))") ?? false, stderr)
     }
 
     func testOverridesForceACoreAndTheFlagWins() throws {

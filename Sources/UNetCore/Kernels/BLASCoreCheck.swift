@@ -161,7 +161,19 @@ public enum BLASCoreCheck {
         if case .core(let name)? = request, name != report.core {
             log("OpenBLAS runs \(report.core), not \(name) as asked (this CPU or OpenBLAS build lacks it)", program)
         }
+        if let advice = belowBestAdvice(s, decision) { log(advice, program) }
         return rest
+    }
+
+    /// One line for stderr when the user's own `OPENBLAS_CORETYPE` is kept although this CPU runs a better core:
+    /// the choice wins, but silently running at a fraction of the machine's speed is what issue 21 is about
+    /// (a sandbox that exported `OPENBLAS_CORETYPE=Haswell` halved sgemm on a Zen 5, 206 against 401 GFLOP/s).
+    static func belowBestAdvice(_ s: Situation, _ d: Decision) -> String? {
+        guard d.choice == .environment, d.restartWith == nil, s.coreTypeIsUsers, let asked = s.coreType,
+            let best = s.best, let have = BLASCore.level(s.current), let want = BLASCore.level(best), have < want
+        else { return nil }
+        return "\(coreTypeVariable)=\(asked) from the environment runs \(s.current), below this CPU's best core "
+            + "\(best); keeping it (\(overrideVariable)=auto or \(flag) auto runs \(best))"
     }
 
     /// `auto` or a core name in OpenBLAS's spelling; exits 2 on anything else.
