@@ -55,6 +55,13 @@ public final class Conv2D: UnaryLayer {
             height: shape[2], width: shape[3], batch: shape[0])
     }
 
+    /// Whether this layer takes the direct small-channel kernels (`conv2dDirectSmall`): a 3x3 stride-1 convolution
+    /// padded by one on every side whose channel counts are both small (`ConvolutionAlgorithms.useDirect`).
+    public var usesDirectConvolution: Bool {
+        guard kernelH == 3, kernelW == 3, stride == 1, padding == .same || padding == .explicit(1) else { return false }
+        return ConvolutionAlgorithms.useDirect(channels: inputChannels, outChannels: outputChannels)
+    }
+
     public func outputShape(_ s: [Int]) throws -> [Int] {
         try ConvGeometry.outputShape(s, of: kind, channels: inputChannels, outChannels: outputChannels, geometry)
     }
@@ -65,6 +72,12 @@ public final class Conv2D: UnaryLayer {
         let y = TensorRecycler.tensor(n, o, g.outH, g.outW)  // every element written by the GEMM
         input = training ? x : nil
         columns = nil
+        if usesDirectConvolution {
+            conv2dDirectSmall(
+                x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput, y.data)
+            return y
+        }
         if usesWinograd(x.shape) {
             // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
             let kept = training ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
@@ -173,6 +186,13 @@ public final class Conv2D: UnaryLayer {
             return inputGradient ? inputGradientByColumns(dy, x, g) : nil
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
+        if usesDirectConvolution {
+            let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
+            conv2dDirectSmallBackward(
+                x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
+            return dx
+        }
         if usesWinograd(x.shape) {
             let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
             conv2dWinogradBackward(
