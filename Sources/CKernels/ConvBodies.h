@@ -24,7 +24,7 @@
 #define CONV_PV_MAX 6 /* 4 x 6 sums + 6 loaded vectors of AVX-512's 32 registers */
 #define CONV_OBW 8    /* weight gradient: 8 x 3 sums + 3 loaded vectors + dy */
 #else
-#define CONV_PV_MAX 3 /* 4 x 3 sums + 3 loaded vectors + a broadcast weight of AVX2's 16 */
+#define CONV_PV_MAX 2 /* 4 x 2 sums + 2 loaded vectors + a weight of AVX2's 16 (4 x 3 spilled: half the speed) */
 #define CONV_OBW 4    /* 4 x 3 sums + 3 loaded vectors + dy */
 #endif
 
@@ -118,8 +118,8 @@ static void FN(conv_forward)(const float *x, int C, int H, int W, const float *w
     case n: FN(conv_strip)(rows[0], rows[1], rows[2], C, wp, ob, O, bias, relu, y, plane, W, oy, ox, n); break;
                     STRIP(1)
                     STRIP(2)
+#if CONV_PV_MAX > 2
                     STRIP(3)
-#if CONV_PV_MAX > 3
                     STRIP(4)
                     STRIP(5)
                     STRIP(6)
@@ -164,10 +164,11 @@ INLINE void FN(conv_wg_item)(const float *const *xr, const float *const *dr, int
         for (int kx = 0; kx < 3; kx++) acc[(((long)(first + o) * C + c) * 3 + ky) * 3 + kx] += (double)vhsum(a[o][kx]);
 }
 
-/* Rows of one block: its padded x rows (C * (R + 2)) and dy rows (O * R) within about 256 KiB of a core's L2. */
+/* Rows of one block: its padded x rows (C * (R + 2)) and dy rows (O * R) within about 1 MiB (a Zen 5 core's L2): each
+   block ends in 3 * O * C lane sums, which at 16 KiB blocks cost a fifth of the gradient at 48 -> 24 channels. */
 INLINE int FN(conv_wg_block_rows)(int C, int O, int W) {
     const int Wp = FN(conv_padded_row)(W);
-    int r = (64 << 10) / ((C + O) * Wp);
+    int r = (256 << 10) / ((C + O) * Wp);
     return r < 1 ? 1 : r > 32 ? 32 : r;
 }
 
