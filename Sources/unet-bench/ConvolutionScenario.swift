@@ -27,7 +27,11 @@ struct ConvolutionScenario: Scenario {
         let variants =
             [("im2col         ", false, false, true), ("winograd", false, true, true)]
             + (blocked ? [("winograd chunks", false, true, false)] : [])
-            + (ConvolutionAlgorithms.useDirect(channels: c, outChannels: o) ? [("direct", true, false, true)] : [])
+            + (max(c, o) <= ConvolutionAlgorithms.directChannelsLimit ? [("direct", true, false, true)] : [])
+        // The direct kernels up to their limit, above the layers' own threshold too, to time where it should lie.
+        let threshold = ConvolutionAlgorithms.directChannels
+        defer { ConvolutionAlgorithms.directChannels = threshold }
+        ConvolutionAlgorithms.directChannels = ConvolutionAlgorithms.directChannelsLimit
         for (name, direct, winograd, blocks) in variants {
             ConvolutionAlgorithms.directEnabled = direct
             ConvolutionAlgorithms.winogradEnabled = winograd

@@ -6,12 +6,12 @@ import XCTest
 /// The direct small-channel 3x3 convolution (`conv2dDirectSmall`, CKernels' ConvBodies.h) at every SIMD level this
 /// CPU runs from AVX2 up: the forward against `conv2dNaive` (Double), the weight gradient against a Double sum
 /// written here, the input gradient and the whole layer against the im2col layer; odd sizes (one pixel, widths
-/// that end inside a vector, rows of one), one to 32 channels, output counts that are not multiples of the
+/// that end inside a vector, rows of one), one to 48 channels, output counts that are not multiples of the
 /// kernel's block of four, bias and the fused ReLU; the same bits on every run, and on one and two threads for the
 /// forward and input gradient.
 ///
 /// Error bound: each output z = Σ aᵢbᵢ (plus bias) summed in Float differs from the exact value by at most
-/// 1e-6 · (1 + Σ |aᵢ||bᵢ|) here (n terms of relative rounding 6e-8 each, n <= 9·32 = 288 for the forward;
+/// 1e-6 · (1 + Σ |aᵢ||bᵢ|) here (n terms of relative rounding 6e-8 each, n <= 9·48 = 432 for the forward;
 /// the weight gradient's block sums are added in Double, its bound scaled the same way over its terms).
 final class SmallConvolutionTests: XCTestCase {
     static let relativeBound = 1e-6
@@ -29,7 +29,7 @@ final class SmallConvolutionTests: XCTestCase {
     /// (partial blocks of four, and of the weight gradient's eight).
     static let shapes = [
         (1, 1, 1, 1, 1), (2, 3, 5, 1, 7), (1, 12, 12, 9, 17), (2, 1, 12, 16, 15), (1, 32, 32, 6, 33),
-        (1, 24, 13, 5, 100), (3, 7, 32, 4, 16), (1, 16, 8, 35, 3),
+        (1, 24, 13, 5, 100), (3, 7, 32, 4, 16), (1, 16, 8, 35, 3), (1, 48, 24, 4, 18),
     ]
 
     func testDirectForwardMatchesTheNaiveConvolution() throws {
@@ -192,8 +192,9 @@ final class SmallConvolutionTests: XCTestCase {
         var rng = RandomGenerator(seed: 0)
         XCTAssertTrue(Conv2D(inputChannels: 12, outputChannels: 12, kernelSize: 3, rng: &rng).usesDirectConvolution)
         XCTAssertTrue(Conv2D(inputChannels: 1, outputChannels: 32, kernelSize: 3, rng: &rng).usesDirectConvolution)
-        XCTAssertFalse(Conv2D(inputChannels: 12, outputChannels: 33, kernelSize: 3, rng: &rng).usesDirectConvolution)
-        XCTAssertFalse(Conv2D(inputChannels: 48, outputChannels: 24, kernelSize: 3, rng: &rng).usesDirectConvolution)
+        XCTAssertTrue(Conv2D(inputChannels: 48, outputChannels: 24, kernelSize: 3, rng: &rng).usesDirectConvolution)
+        XCTAssertFalse(Conv2D(inputChannels: 12, outputChannels: 49, kernelSize: 3, rng: &rng).usesDirectConvolution)
+        XCTAssertFalse(Conv2D(inputChannels: 64, outputChannels: 64, kernelSize: 3, rng: &rng).usesDirectConvolution)
         XCTAssertFalse(
             Conv2D(inputChannels: 12, outputChannels: 12, kernelSize: 3, padding: .valid, rng: &rng)
                 .usesDirectConvolution)

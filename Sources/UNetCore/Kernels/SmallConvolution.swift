@@ -6,9 +6,9 @@ import Foundation
 //
 // The direct 3x3 "same" convolution for layers of few channels (`ConvolutionAlgorithms.directChannels`), through
 // `CKernels`' AVX2 / AVX-512 bodies (ConvBodies.h): vectors along each row's pixels, four output channels' sums per
-// loaded input vector, every multiply-add a useful one. At 12 to 32 channels Winograd's transforms (36·C floats per
+// loaded input vector, every multiply-add a useful one. Up to 48 channels Winograd's transforms (36·C floats per
 // 16·C input pixels, written and read again) and its 36 narrow products cost more than the 4x fewer multiply-adds
-// save; im2col copies every input nine times. The input gradient of a "same" 3x3 stride-1 convolution is such a
+// save; im2col copies every input nine times. At 64 channels Winograd is ahead again (Examples/benchmarks/RESULTS.md). The input gradient of a "same" 3x3 stride-1 convolution is such a
 // convolution of dy with the kernels turned by 180° and C and O swapped, so it runs through the same forward; the
 // weight gradient has its own kernel, per-thread row ranges summed in double and combined in thread order.
 // The oracle is `conv2dNaive` (in Double); the im2col layer is the backward's.
@@ -19,13 +19,17 @@ extension ConvolutionAlgorithms {
     nonisolated(unsafe) public static var directEnabled: Bool =
         ProcessInfo.processInfo.environment["UNET_DIRECT_CONV"].map { $0 != "0" } ?? true
 
-    /// Layers with both channel counts up to this take the direct kernels (the C kernels take up to 64).
-    public static let directChannels = 32
+    /// Layers with both channel counts up to this take the direct kernels; the C kernels take up to
+    /// `directChannelsLimit` (`unet-bench --conv` times them there). `UNET_DIRECT_CHANNELS` sets it, to time
+    /// whole models with another threshold.
+    nonisolated(unsafe) public static var directChannels =
+        ProcessInfo.processInfo.environment["UNET_DIRECT_CHANNELS"].flatMap { Int($0) } ?? 48
+    public static let directChannelsLimit = 64
 
     /// Whether a 3x3 stride-1 padding-1 convolution of `channels` -> `outChannels` takes the direct kernels.
     public static func useDirect(channels: Int, outChannels: Int, level: SIMDLevel = .active) -> Bool {
         directEnabled && level >= .avx2 && channels >= 1 && outChannels >= 1
-            && max(channels, outChannels) <= directChannels
+            && max(channels, outChannels) <= min(directChannels, directChannelsLimit)
     }
 }
 
