@@ -233,4 +233,34 @@ final class SmallConvolutionTests: XCTestCase {
         XCTAssertEqual(runs[1]![0].0, runs[2]![0].0, "y on one and two threads")
         XCTAssertEqual(runs[1]![0].1, runs[2]![0].1, "dx on one and two threads")
     }
+
+    /// A whole U-Net (BatchNorm, fused ReLUs, every 3x3 layer on the direct path) against the same model on im2col:
+    /// the mask and every parameter gradient of one training pass.
+    func testAUNetTrainingPassMatchesIm2col() throws {
+        try XCTSkipIf(levels.isEmpty, "no AVX2 on this CPU: the direct kernels never run")
+        let model = try Model.build(
+            ModelConfig(
+                architecture: .unet, inputShape: [1, 32, 32], seed: 1, depth: 2, filters: 4, batchNorm: true))
+        let convs = model.network.nodes.compactMap { $0.layer as? Conv2D }.filter { $0.kernelH == 3 }
+        XCTAssertTrue(convs.allSatisfy(\.usesDirectConvolution))
+        let x = randomTensor([4, 1, 32, 32], seed: 2)
+        let g = randomTensor([4, 1, 32, 32], seed: 3)
+        func run(_ direct: Bool) throws -> ([Float], [[Float]]) {
+            ConvolutionAlgorithms.directEnabled = direct
+            ConvolutionAlgorithms.winogradEnabled = false
+            model.network.zeroGradients()
+            let out = try model.forward(x, training: true)
+            model.backwardParameters(maskGradient: g, classGradient: nil)
+            return (out.mask!.array, model.network.parameters.map(\.grad.array))
+        }
+        let (y0, g0) = try run(false)
+        let (y1, g1) = try run(true)
+        assertClose(Tensor(shape: [y1.count], values: y1), Tensor(shape: [y0.count], values: y0), atol: 1e-4, rtol: 1e-4, "mask")
+        for (k, (a, b)) in zip(g1, g0).enumerated() {
+            let scale = b.map(abs).max() ?? 0
+            assertClose(
+                Tensor(shape: [a.count], values: a), Tensor(shape: [b.count], values: b), atol: 1e-4 * (1 + scale),
+                rtol: 1e-3, "parameter \(k)")
+        }
+    }
 }
