@@ -58,7 +58,9 @@ final class SmallConvolutionTests: XCTestCase {
             y.data, level: level)
         let expected = Tensor(zeros: [n, o, h, w]), scale = Tensor(zeros: [n, o, h, w])
         let g = ConvGeometry(channels: c, height: h, width: w, kernelH: 3, kernelW: 3, padding: .same)
-        let (ax, aw) = (Tensor(shape: x.shape, values: x.array.map(abs)), Tensor(shape: weight.shape, values: weight.array.map(abs)))
+        let (ax, aw) = (
+            Tensor(shape: x.shape, values: x.array.map(abs)), Tensor(shape: weight.shape, values: weight.array.map(abs))
+        )
         for i in 0..<n {
             conv2dNaive(x.image(i), g, weight: weight.data, bias: bias.data, outChannels: o, expected.image(i))
             conv2dNaive(ax.image(i), g, weight: aw.data, bias: nil, outChannels: o, scale.image(i))
@@ -255,7 +257,9 @@ final class SmallConvolutionTests: XCTestCase {
         }
         let (y0, g0) = try run(false)
         let (y1, g1) = try run(true)
-        assertClose(Tensor(shape: [y1.count], values: y1), Tensor(shape: [y0.count], values: y0), atol: 1e-4, rtol: 1e-4, "mask")
+        assertClose(
+            Tensor(shape: [y1.count], values: y1), Tensor(shape: [y0.count], values: y0), atol: 1e-4, rtol: 1e-4, "mask"
+        )
         for (k, (a, b)) in zip(g1, g0).enumerated() {
             let scale = b.map(abs).max() ?? 0
             assertClose(

@@ -69,7 +69,8 @@ func directConvolve(
 ) {
     let blocks = (h + directRowsPerItem - 1) / directRowsPerItem
     let scratch =
-        level == .avx512 ? unet_conv3x3_forward_scratch_avx512(Int32(c), Int32(w))
+        level == .avx512
+        ? unet_conv3x3_forward_scratch_avx512(Int32(c), Int32(w))
         : unet_conv3x3_forward_scratch_avx2(Int32(c), Int32(w))
     Workspace.shared.forEachChunk(
         n * blocks, cost: directRowsPerItem * w * c * o * 9, scratch: Float.self, capacity: scratch,
@@ -123,7 +124,8 @@ public func conv2dDirectSmallBackward(
     let partials = UnsafeMutableRawPointer(Workspace.shared.buffer(.directPartials, count: 2 * taps * threads))
         .bindMemory(to: Double.self, capacity: taps * threads)
     let scratch =
-        level == .avx512 ? unet_conv3x3_weight_gradient_scratch_avx512(Int32(c), Int32(o), Int32(w))
+        level == .avx512
+        ? unet_conv3x3_weight_gradient_scratch_avx512(Int32(c), Int32(o), Int32(w))
         : unet_conv3x3_weight_gradient_scratch_avx2(Int32(c), Int32(o), Int32(w))
     Workspace.shared.forEachChunk(
         threads, cost: Int(Int32.max), scratch: Float.self, capacity: scratch,
