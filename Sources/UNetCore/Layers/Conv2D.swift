@@ -1,7 +1,9 @@
 // Letters: N batch, C input channels, O output channels, KH/KW kernel, H/W input, OH/OW output,
 // K = C*KH*KW (rows of the column matrix), P = OH*OW (output pixels).
 
-/// 2-D convolution with bias, computed as im2col then one GEMM per image (a 1x1 kernel skips im2col).
+/// 2-D convolution with bias, computed as im2col then one GEMM per image (a 1x1 kernel skips im2col); a 3x3
+/// stride-1 padding-1 layer takes the direct small-channel kernels at up to 48 channels where the CPU has AVX2
+/// (`conv2dDirectSmall`), else Winograd F(4x4, 3x3) where it profits (`usesWinograd`).
 /// Weight (O, C, KH, KW) as PyTorch; input (N, C, H, W); output (N, O, OH, OW).
 public final class Conv2D: UnaryLayer {
     public let kind = "Conv2D"
