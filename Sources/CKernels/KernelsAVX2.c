@@ -65,6 +65,7 @@ static inline V vziphi(V a, V b) {
 }
 
 #include "KernelBodies.h"
+#include "ConvBodies.h"
 
 #pragma clang attribute pop
 

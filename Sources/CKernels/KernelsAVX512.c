@@ -68,6 +68,7 @@ static inline __attribute__((always_inline)) V vshift(V a, V b, const int k) {
 }
 
 #include "KernelBodies.h"
+#include "ConvBodies.h"
 
 #pragma clang attribute pop
 

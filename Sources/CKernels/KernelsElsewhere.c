@@ -16,7 +16,17 @@
     void unet_silu_forward_##isa(const float *x, float *y, long n) {}                                          \
     void unet_silu_backward_##isa(const float *x, const float *dy, float *dx, long n) {}                       \
     void unet_scale_##isa(const float *x, float v, float *y, long n) {}                                        \
-    float unet_scale_and_dot_##isa(const float *dy, float v, float *dx, const float *x, long n) { return 0; }
+    float unet_scale_and_dot_##isa(const float *dy, float v, float *dx, const float *x, long n) { return 0; }  \
+    bool unet_conv3x3_forward_##isa(const float *x, int C, int H, int W, const float *wp, int O,              \
+                                    const float *bias, bool relu, float *y, int row0, int row1, float *s) {   \
+        return false;                                                                                          \
+    }                                                                                                          \
+    size_t unet_conv3x3_forward_scratch_##isa(int C, int W) { return 0; }                                      \
+    bool unet_conv3x3_weight_gradient_##isa(const float *x, const float *dy, int C, int H, int W, int O,      \
+                                            int row0, int row1, double *acc, float *s) {                       \
+        return false;                                                                                          \
+    }                                                                                                          \
+    size_t unet_conv3x3_weight_gradient_scratch_##isa(int C, int O, int W) { return 0; }
 STUBS(avx2)
 STUBS(avx512)
 #endif

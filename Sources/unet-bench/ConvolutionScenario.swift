@@ -7,7 +7,7 @@ struct ConvolutionScenario: Scenario {
     @Option(
         name: .customLong("conv"),
         help: ArgumentHelp(
-            "Time one 3x3 convolution (batch, channels in and out, height, width) by im2col and by Winograd, then exit.",
+            "Time one 3x3 convolution (batch, channels in and out, height, width) by im2col, by Winograd and by the direct small-channel kernels, then exit.",
             valueName: "N,C,O,H,W"))
     var size: ConvolutionSize?
 
@@ -25,9 +25,15 @@ struct ConvolutionScenario: Scenario {
         // At few channels also Winograd's chunked driver against its tile blocks (`winogradConvolveInBlocks`).
         let blocked = max(c, o) <= ConvolutionAlgorithms.winogradBlockedChannels
         let variants =
-            [("im2col         ", false, true), ("winograd", true, true)]
-            + (blocked ? [("winograd chunks", true, false)] : [])
-        for (name, winograd, blocks) in variants {
+            [("im2col         ", false, false, true), ("winograd", false, true, true)]
+            + (blocked ? [("winograd chunks", false, true, false)] : [])
+            + (max(c, o) <= ConvolutionAlgorithms.directChannelsLimit ? [("direct", true, false, true)] : [])
+        // The direct kernels up to their limit, above the layers' own threshold too, to time where it should lie.
+        let threshold = ConvolutionAlgorithms.directChannels
+        defer { ConvolutionAlgorithms.directChannels = threshold }
+        ConvolutionAlgorithms.directChannels = ConvolutionAlgorithms.directChannelsLimit
+        for (name, direct, winograd, blocks) in variants {
+            ConvolutionAlgorithms.directEnabled = direct
             ConvolutionAlgorithms.winogradEnabled = winograd
             ConvolutionAlgorithms.winogradBlocksEnabled = blocks
             let tf = timeBest(5) { _ = conv.forward(x, training: false) }

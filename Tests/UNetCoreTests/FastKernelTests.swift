@@ -14,7 +14,15 @@ import XCTest
 final class FastKernelTests: XCTestCase {
     static let winogradRelativeBound: Float = 1e-5
 
+    /// Layers of up to 48 channels take the direct kernels where the CPU has AVX2 (`SmallConvolutionTests`); these
+    /// tests are Winograd's, so its layers here take Winograd.
+    override func setUp() {
+        super.setUp()
+        ConvolutionAlgorithms.directEnabled = false
+    }
+
     override func tearDown() {
+        ConvolutionAlgorithms.directEnabled = true
         ConvolutionAlgorithms.winogradEnabled = true
         WinogradPlan.chunkBudget = nil
         ConvolutionAlgorithms.winogradBlocksEnabled = true

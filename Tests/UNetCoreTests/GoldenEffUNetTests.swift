@@ -99,8 +99,11 @@ final class GoldenEffUNetTests: XCTestCase {
                     }
                     var norm = 0.0
                     for i in 0..<p.grad.count { norm += Double(p.grad[i]) * Double(p.grad[i]) }
+                    // 1e-8 absolute: a gradient that is zero in exact arithmetic is float32 rounding noise
+                    // (encoder._blocks.0._bn2.bias feeds a 1x1 convolution and BatchNorm, which remove any shift:
+                    // smp's norm 5.3e-9, the engine's 4e-9 to 7e-9 as the decoder's 3x3 kernels' rounding changed).
                     XCTAssertEqual(
-                        norm.squareRoot(), norms[name] ?? -1, accuracy: 1e-9 + 1e-3 * (norms[name] ?? 0),
+                        norm.squareRoot(), norms[name] ?? -1, accuracy: 1e-8 + 1e-3 * (norms[name] ?? 0),
                         "gradient norm of \(name), step 1")
                 }
             } else {

@@ -7,6 +7,18 @@ import XCTest
 /// weights makes them stale (`Parameter.version`): an optimizer step, a checkpoint load, restoring the best weights.
 /// A training forward transforms the kernels afresh each time, so its output is the reference for a fresh transform.
 final class WinogradKernelCacheTests: XCTestCase {
+    /// These layers are small enough for the direct kernels (`SmallConvolutionTests`), which keep no transformed
+    /// kernels: off here, so they take Winograd.
+    override func setUp() {
+        super.setUp()
+        ConvolutionAlgorithms.directEnabled = false
+    }
+
+    override func tearDown() {
+        ConvolutionAlgorithms.directEnabled = true
+        super.tearDown()
+    }
+
     func winogradLayer(seed: UInt64) -> Conv2D {
         var rng = RandomGenerator(seed: seed)
         return Conv2D(inputChannels: 16, outputChannels: 12, kernelSize: 3, rng: &rng)

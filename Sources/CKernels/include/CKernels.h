@@ -2,6 +2,7 @@
 #define UNET_CKERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The memory-bound kernels of an EfficientNet (depthwise convolution, SiLU, channel gating) compiled twice for
    x86-64 vector units the baseline build cannot use: once for AVX2 + FMA (8 floats a vector), once for AVX-512
@@ -43,5 +44,29 @@ void unet_scale_avx2(const float *x, float v, float *y, long count);
 void unet_scale_avx512(const float *x, float v, float *y, long count);
 float unet_scale_and_dot_avx2(const float *dy, float v, float *dx, const float *x, long count);
 float unet_scale_and_dot_avx512(const float *dy, float v, float *dx, const float *x, long count);
+
+/* A 3x3 "same" (padding 1) stride-1 convolution of one image for few channels (C and O from 1 to 64), computed
+   directly (ConvBodies.h): x (C, H, W), y (O, H, W), output rows row0 ..< row1 written.
+   wp: the kernels (O, C, 3, 3) packed as [O/4 rounded up][C][3][3][4] (zeros past O; UNetCore's
+   `packSmallConvolutionWeights`); bias (O) or null; relu: y = max(y, 0). scratch: at least
+   unet_conv3x3_forward_scratch(C, W) floats, 64-byte aligned, used by this call alone. Returns false, touching
+   nothing, outside those sizes. */
+bool unet_conv3x3_forward_avx2(const float *x, int C, int H, int W, const float *wp, int O, const float *bias,
+                               bool relu, float *y, int row0, int row1, float *scratch);
+bool unet_conv3x3_forward_avx512(const float *x, int C, int H, int W, const float *wp, int O, const float *bias,
+                                 bool relu, float *y, int row0, int row1, float *scratch);
+size_t unet_conv3x3_forward_scratch_avx2(int C, int W);
+size_t unet_conv3x3_forward_scratch_avx512(int C, int W);
+
+/* acc (O, C, 3, 3) += sum over the output rows row0 ..< row1 of one image of dy[o, oy, ox] * x[c, oy + ky - 1,
+   ox + kx - 1] (zero outside the plane), in blocks of rows: each block's sums formed in single-precision lanes,
+   their lanes added in a fixed order, then added in double. x (C, H, W), dy (O, H, W). scratch: at least
+   unet_conv3x3_weight_gradient_scratch(C, O, W) floats. Same support as the forward. */
+bool unet_conv3x3_weight_gradient_avx2(const float *x, const float *dy, int C, int H, int W, int O, int row0,
+                                       int row1, double *acc, float *scratch);
+bool unet_conv3x3_weight_gradient_avx512(const float *x, const float *dy, int C, int H, int W, int O, int row0,
+                                         int row1, double *acc, float *scratch);
+size_t unet_conv3x3_weight_gradient_scratch_avx2(int C, int O, int W);
+size_t unet_conv3x3_weight_gradient_scratch_avx512(int C, int O, int W);
 
 #endif

@@ -9,10 +9,11 @@ public final class Workspace {
     /// `columns`/`columnGradient`: im2col matrices. `winogradInput`/`winogradProduct`: one chunk of transformed
     /// tiles and of their products; `winogradWeights`/`winogradWeightGradient`: transformed kernels (36, O, C).
     /// `scratch`: a few KiB per thread for kernels' temporaries (`forEachChunk(_:cost:scratch:capacity:_:)`).
-    /// `augmentedWeights`: a small convolution's weights with its bias as one more column.
+    /// `augmentedWeights`: a small convolution's weights with its bias as one more column. `directWeights`: the
+    /// direct small-channel convolution's packed kernels; `directPartials`: its weight gradient's per-thread sums.
     public enum Slot: Int, CaseIterable {
         case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient,
-            scratch, augmentedWeights
+            scratch, augmentedWeights, directWeights, directPartials
     }
 
     private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] =

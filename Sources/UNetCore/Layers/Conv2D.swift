@@ -1,7 +1,9 @@
 // Letters: N batch, C input channels, O output channels, KH/KW kernel, H/W input, OH/OW output,
 // K = C*KH*KW (rows of the column matrix), P = OH*OW (output pixels).
 
-/// 2-D convolution with bias, computed as im2col then one GEMM per image (a 1x1 kernel skips im2col).
+/// 2-D convolution with bias, computed as im2col then one GEMM per image (a 1x1 kernel skips im2col); a 3x3
+/// stride-1 padding-1 layer takes the direct small-channel kernels at up to 48 channels where the CPU has AVX2
+/// (`conv2dDirectSmall`), else Winograd F(4x4, 3x3) where it profits (`usesWinograd`).
 /// Weight (O, C, KH, KW) as PyTorch; input (N, C, H, W); output (N, O, OH, OW).
 public final class Conv2D: UnaryLayer {
     public let kind = "Conv2D"
@@ -55,6 +57,13 @@ public final class Conv2D: UnaryLayer {
             height: shape[2], width: shape[3], batch: shape[0])
     }
 
+    /// Whether this layer takes the direct small-channel kernels (`conv2dDirectSmall`): a 3x3 stride-1 convolution
+    /// padded by one on every side whose channel counts are both small (`ConvolutionAlgorithms.useDirect`).
+    public var usesDirectConvolution: Bool {
+        guard kernelH == 3, kernelW == 3, stride == 1, padding == .same || padding == .explicit(1) else { return false }
+        return ConvolutionAlgorithms.useDirect(channels: inputChannels, outChannels: outputChannels)
+    }
+
     public func outputShape(_ s: [Int]) throws -> [Int] {
         try ConvGeometry.outputShape(s, of: kind, channels: inputChannels, outChannels: outputChannels, geometry)
     }
@@ -65,6 +74,12 @@ public final class Conv2D: UnaryLayer {
         let y = TensorRecycler.tensor(n, o, g.outH, g.outW)  // every element written by the GEMM
         input = training ? x : nil
         columns = nil
+        if usesDirectConvolution {
+            conv2dDirectSmall(
+                x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput, y.data)
+            return y
+        }
         if usesWinograd(x.shape) {
             // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
             let kept = training ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
@@ -173,6 +188,13 @@ public final class Conv2D: UnaryLayer {
             return inputGradient ? inputGradientByColumns(dy, x, g) : nil
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
+        if usesDirectConvolution {
+            let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
+            conv2dDirectSmallBackward(
+                x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
+            return dx
+        }
         if usesWinograd(x.shape) {
             let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
             conv2dWinogradBackward(
