@@ -17,6 +17,8 @@ final class WinogradKernelCache {
     private var key: (version: Int, o: Int, c: Int)?
     /// How many times the kernels were transformed: for the tests that check the cache is used and invalidated.
     private(set) var transformCount = 0
+    /// Bytes of transformed kernels held (for the memory breakdown of `unet-bench`).
+    var byteCount: Int { capacity * 4 }
     #if DEBUG
     private var source: [Float] = []
     #endif

@@ -51,6 +51,9 @@ public final class Workspace {
                 chunks: chunks))
     }
 
+    /// Bytes held by one slot.
+    public func bytes(_ slot: Slot) -> Int { (buffers[slot.rawValue]?.capacity ?? 0) * 4 }
+
     /// Bytes held, for `engine.status`.
     public var bytes: Int { buffers.reduce(0) { $0 + ($1?.capacity ?? 0) * 4 } }
 
