@@ -581,7 +581,8 @@ public func conv2dWinogradBackward(
     inputGradient dx: UnsafeMutablePointer<Float>?
 ) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
-    let du = Workspace.shared.buffer(.winogradWeightGradient, count: 36 * o * c)
+    // dU (36, O, C), folded into dw below before the same slot takes the flipped kernels.
+    let du = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
     let a = Workspace.shared.buffer(.winogradInput, count: plan.bufferCount)
     let b = Workspace.shared.buffer(.winogradProduct, count: plan.bufferCount)
     var start = 0

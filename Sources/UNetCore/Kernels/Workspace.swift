@@ -6,13 +6,14 @@
 public final class Workspace {
     nonisolated(unsafe) public static let shared = Workspace()
 
-    /// `columns`/`columnGradient`: im2col matrices. `winogradInput`/`winogradProduct`: one chunk of transformed
-    /// tiles and of their products; `winogradWeights`/`winogradWeightGradient`: transformed kernels (36, O, C).
+    /// `columns`: im2col matrices and their gradients (a backward needs the one, then the other).
+    /// `winogradInput`/`winogradProduct`: one chunk of transformed tiles and of their products; `winogradWeights`:
+    /// transformed kernels (36, O, C), or their gradient (the backward is done with it before it transforms the
+    /// flipped kernels), so the largest layer's 36·O·C floats are held once, not twice.
     /// `scratch`: a few KiB per thread for kernels' temporaries (`forEachChunk(_:cost:scratch:capacity:_:)`).
     /// `augmentedWeights`: a small convolution's weights with its bias as one more column.
     public enum Slot: Int, CaseIterable {
-        case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient,
-            scratch, augmentedWeights
+        case columns = 0, winogradInput, winogradProduct, winogradWeights, scratch, augmentedWeights
     }
 
     private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] =

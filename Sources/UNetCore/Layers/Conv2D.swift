@@ -146,7 +146,8 @@ public final class Conv2D: UnaryLayer {
     private func inputGradientByColumns(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         let dx = TensorRecycler.zeros(x.shape)
-        let dcol = isPointwise ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
+        // The columns slot: the weight gradient's columns are done with by now.
+        let dcol = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
         for i in 0..<n {
             if let dcol {
                 gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
@@ -209,10 +210,17 @@ func addChannelBias(_ y: Tensor, _ b: Tensor) {
 func accumulateChannelSums(_ dy: Tensor, into g: Tensor) {
     let (n, c) = (dy.shape[0], dy.shape[1])
     let plane = dy.count / (n * c)
-    Parallel.forEach(c, cost: n * plane, with: (dy.data, g.data, n, c, plane)) { state, ch in
-        let (dy, g, n, c, plane) = state
+    accumulateChannelSums(UnsafePointer(dy.data), n: n, c: c, plane: plane, imageStride: c * plane, into: g)
+}
+
+/// `accumulateChannelSums` over images `imageStride` floats apart (the channels of a concatenation's gradient).
+func accumulateChannelSums(
+    _ dy: UnsafePointer<Float>, n: Int, c: Int, plane: Int, imageStride: Int, into g: Tensor
+) {
+    Parallel.forEach(c, cost: n * plane, with: (dy, g.data, n, plane, imageStride)) { state, ch in
+        let (dy, g, n, plane, imageStride) = state
         var s: Float = 0
-        for i in 0..<n { s += sumFloats(dy + (i * c + ch) * plane, plane) }
+        for i in 0..<n { s += sumFloats(dy + i * imageStride + ch * plane, plane) }
         g[ch] += s
     }
 }
