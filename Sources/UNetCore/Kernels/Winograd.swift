@@ -602,6 +602,14 @@ public func conv2dWinogradBackward(
     }
     winogradAccumulateKernelGradient(du, o: o, c: c, dw)
     guard let dx else { return }
+    conv2dWinogradInputGradient(dy, n: n, c: c, h: h, w: w, weight: weight, outChannels: o, dx)
+}
+
+/// The input gradient of `conv2dWinograd`: dx (N, C, H, W) = dL/dx (overwritten) for dy (N, O, H, W).
+public func conv2dWinogradInputGradient(
+    _ dy: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>, outChannels o: Int,
+    _ dx: UnsafeMutablePointer<Float>
+) {
     // dx = conv3x3_same(dy, w flipped and transposed): O input channels, C output channels.
     let back = WinogradPlan(n: n, c: o, o: c, h: h, w: w)
     let u = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)

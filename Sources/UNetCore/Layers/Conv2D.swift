@@ -67,7 +67,11 @@ public final class Conv2D: UnaryLayer {
         columns = nil
         if usesWinograd(x.shape) {
             // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
-            let kept = training ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
+            let tiles = n * ((g.height + 3) / 4) * ((g.width + 3) / 4)
+            let kept =
+                training || !WinogradKernelCache.keeps(tiles: tiles)
+                ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
+            if !training && kept == nil { winogradKernels.release() }
             conv2dWinograd(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
                 transformed: kept, bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput,
@@ -143,9 +147,9 @@ public final class Conv2D: UnaryLayer {
 
     /// dx on the GEMM paths: dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i] by col2im (a pointwise
     /// convolution's product is dx[i] itself).
-    private func inputGradientByColumns(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
-        let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        let dx = TensorRecycler.zeros(x.shape)
+    private func inputGradientByColumns(_ dy: Tensor, _ shape: [Int], _ g: ConvGeometry) -> Tensor {
+        let (n, o, k, p) = (shape[0], outputChannels, g.colRows, g.colCols)
+        let dx = TensorRecycler.zeros(shape)
         // The columns slot: the weight gradient's columns are done with by now.
         let dcol = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
         for i in 0..<n {
@@ -165,21 +169,39 @@ public final class Conv2D: UnaryLayer {
     /// backward (the Wᵀ·dy GEMM and col2im).
     public func backwardParametersOnly(_ dy: Tensor) { _ = backward(dy, inputGradient: false) }
 
-    func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
-        guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
-        let g = geometry(x.shape)
+    /// The network's backward: the kept input (and columns) are let go once the parameter gradients have used
+    /// them, before dx is made, so dx can take their memory. The decoder's first convolutions read concatenations
+    /// that nothing else keeps, and their dx was the largest tensor made in the classifier's backward.
+    public func backwardReleasingCache(_ dy: Tensor) -> Tensor { backward(dy, inputGradient: true, releasing: true)! }
+
+    func backward(_ dy: Tensor, inputGradient: Bool, releasing: Bool = false) -> Tensor? {
+        guard let shape = input?.shape else { preconditionFailure("Conv2D.backward without a training forward") }
+        let g = geometry(shape)
+        accumulateParameterGradients(dy, g)
+        guard inputGradient else { return nil }
+        if releasing { releaseCache() }
+        guard usesWinograd(shape) else { return inputGradientByColumns(dy, shape, g) }
+        let dx = TensorRecycler.tensor(shape)  // overwritten
+        conv2dWinogradInputGradient(
+            dy.data, n: shape[0], c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+            outChannels: outputChannels, dx.data)
+        return dx
+    }
+
+    /// dW (and db) += this backward's share, from the kept columns or the kept input.
+    private func accumulateParameterGradients(_ dy: Tensor, _ g: ConvGeometry) {
+        let x = input!
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         if let columns {
             accumulateFromKeptColumns(dy, g, columns: columns)
-            return inputGradient ? inputGradientByColumns(dy, x, g) : nil
+            return
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesWinograd(x.shape) {
-            let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
             conv2dWinogradBackward(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
-            return dx
+                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: nil)
+            return
         }
         let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
         for i in 0..<n {
@@ -188,7 +210,6 @@ public final class Conv2D: UnaryLayer {
             // dW (O, K) += dy[i] (O, P) · colᵀ (P, K)
             gemm(transB: true, m: o, n: k, k: p, dy.image(i), cols, beta: 1, weight.grad.data)
         }
-        return inputGradient ? inputGradientByColumns(dy, x, g) : nil
     }
 
     public func releaseCache() { input = nil; columns = nil }

@@ -5,9 +5,17 @@ public final class Parameter {
     /// The local name inside its layer (`weight`, `bias`), as PyTorch's state_dict spells it.
     public let name: String
     public let value: Tensor
-    /// Made (zeroed) on first use: a model that only infers never touches its gradients' pages, which were a
-    /// quarter of Ronneberger's inference RSS (Examples/benchmarks/RESULTS.md, issue 21's memory section).
-    public private(set) lazy var grad = Tensor(zeros: value.shape)
+    /// Made (zeroed) on first use: a model that only infers never touches its gradients' pages, which were an
+    /// eighth of Ronneberger's inference RSS (Examples/benchmarks/RESULTS.md, issue 21's memory section).
+    public var grad: Tensor {
+        if let g = gradient { return g }
+        let g = Tensor(zeros: value.shape)
+        gradient = g
+        return g
+    }
+    private var gradient: Tensor?
+    /// Whether `grad` has been made.
+    public var hasGradient: Bool { gradient != nil }
     /// Bumped by every writer of `value` (`noteValueChanged`): the optimizer's step, checkpoint and Keras loads,
     /// restoring the best weights. What a layer derives from its weights and keeps between calls (Winograd's
     /// transformed kernels, `WinogradKernelCache`) is valid while the version it was made at is current.
@@ -77,6 +85,9 @@ public protocol UnaryLayer: Layer {
     func outputShape(_ inputShape: [Int]) throws -> [Int]
     func forward(_ x: Tensor, training: Bool) -> Tensor
     func backward(_ gradOutput: Tensor) -> Tensor
+    /// `backward` then `releaseCache`, for the network's backward, which needs the cache no more: a layer may let
+    /// its cache go before it makes dL/dx, so that dL/dx can take the cache's memory (`Conv2D`).
+    func backwardReleasingCache(_ gradOutput: Tensor) -> Tensor
 }
 
 extension UnaryLayer {
@@ -86,6 +97,11 @@ extension UnaryLayer {
     }
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor { forward(inputs[0], training: training) }
     public func backward(_ gradOutput: Tensor) -> [Tensor] { [backward(gradOutput)] }
+    public func backwardReleasingCache(_ gradOutput: Tensor) -> Tensor {
+        let dx = backward(gradOutput)
+        releaseCache()
+        return dx
+    }
 }
 
 /// A one-input layer that can write its output straight into the leading channels of a concatenation's buffer and

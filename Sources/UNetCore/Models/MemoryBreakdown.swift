@@ -1,7 +1,7 @@
 /// Where a process's memory goes, by owner: what `unet-bench --model-run` prints beside the peak RSS, so that a
 /// change to the peak can be traced to the part that moved.
 public struct MemoryBreakdown {
-    /// Parameter values and their gradients (both always allocated).
+    /// Parameter values, and their gradients where made (`Parameter.hasGradient`).
     public var parameterBytes = 0
     /// Winograd-transformed kernels kept by convolutions for inference (`WinogradKernelCache`).
     public var winogradKernelBytes = 0
@@ -14,7 +14,7 @@ public struct MemoryBreakdown {
 
     /// The breakdown now, for a network.
     public init(_ network: Network) {
-        for p in network.parameters { parameterBytes += 2 * p.value.count * 4 }
+        for p in network.parameters { parameterBytes += (p.hasGradient ? 2 : 1) * p.value.count * 4 }
         for node in network.nodes {
             if let conv = node.layer as? Conv2D { winogradKernelBytes += conv.winogradKernels.byteCount }
         }

@@ -320,7 +320,7 @@ public final class Network {
                 let gin = timed(i, backward: true) {
                     inPlace
                         ? (unary as! ConcatenationProducer).backward(UnsafePointer(g.data), imageStride: g.count / g.shape[0])
-                        : unary.backward(g)
+                        : unary.backwardReleasingCache(g)
                 }
                 unary.releaseCache()
                 let j = node.inputs[0]
