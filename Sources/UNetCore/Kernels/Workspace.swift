@@ -66,3 +66,22 @@ public final class Workspace {
         }
     }
 }
+
+/// Room for one call's scratch: large buffers come from `TensorStorage`'s region and go back to it when the call
+/// ends, so what the deep layers need (Ronneberger's transformed kernels, 75 MB; the bottleneck's im2col columns)
+/// is not kept resident beside the top layers' activations, where a step's memory peaks, and serves activations
+/// at other times. Small ones (which the region would leave to malloc) use the workspace slot. A warm step asks
+/// for the same sizes in the same order, so the region places them where it did before: no new page, no malloc.
+struct TemporaryBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    let fromRegion: Bool
+
+    init(_ slot: Workspace.Slot, count: Int) {
+        self.count = count
+        fromRegion = count >= TensorStorage.minimumRegionFloats
+        pointer = fromRegion ? TensorStorage.allocate(count) : Workspace.shared.buffer(slot, count: count)
+    }
+
+    func release() { if fromRegion { TensorStorage.release(pointer, count: count) } }
+}

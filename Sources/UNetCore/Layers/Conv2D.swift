@@ -83,7 +83,9 @@ public final class Conv2D: UnaryLayer {
             rectifyIfFused(y)
             return y
         }
-        let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
+        let buffer = isPointwise ? nil : TemporaryBuffer(.columns, count: k * p)
+        defer { buffer?.release() }
+        let col = buffer?.pointer
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))
             if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }
@@ -151,7 +153,9 @@ public final class Conv2D: UnaryLayer {
         let (n, o, k, p) = (shape[0], outputChannels, g.colRows, g.colCols)
         let dx = TensorRecycler.zeros(shape)
         // The columns slot: the weight gradient's columns are done with by now.
-        let dcol = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
+        let buffer = isPointwise ? nil : TemporaryBuffer(.columns, count: k * p)
+        defer { buffer?.release() }
+        let dcol = buffer?.pointer
         for i in 0..<n {
             if let dcol {
                 gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
@@ -203,7 +207,9 @@ public final class Conv2D: UnaryLayer {
                 outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: nil)
             return
         }
-        let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
+        let buffer = isPointwise ? nil : TemporaryBuffer(.columns, count: k * p)
+        defer { buffer?.release() }
+        let col = buffer?.pointer
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))
             if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }

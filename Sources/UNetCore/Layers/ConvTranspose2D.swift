@@ -54,7 +54,9 @@ public final class ConvTranspose2D: ConcatenationProducer {
         guard tilesWithoutOverlap else {
             y.zero()
             let (c, rows, hw) = (inputChannels, g.colRows, x.shape[2] * x.shape[3])
-            let col = Workspace.shared.buffer(.columns, count: rows * hw)
+            let buffer = TemporaryBuffer(.columns, count: rows * hw)
+            defer { buffer.release() }
+            let col = buffer.pointer
             for i in 0..<x.shape[0] {
                 gemm(transA: true, m: rows, n: hw, k: c, weight.value.data, x.image(i), col)
                 col2im(col, g, y.image(i))
@@ -74,7 +76,9 @@ public final class ConvTranspose2D: ConcatenationProducer {
         precondition(tilesWithoutOverlap, "ConvTranspose2D writes into a concatenation only for kernel = stride")
         let g = outputGeometry(x.shape)
         let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
-        let col = Workspace.shared.buffer(.columns, count: rows * hw)
+        let buffer = TemporaryBuffer(.columns, count: rows * hw)
+        defer { buffer.release() }
+        let col = buffer.pointer
         for i in 0..<n {
             // col (O*K*K, H*W) = Wᵀ (O*K*K, C) · x[i] (C, H*W)
             gemm(transA: true, m: rows, n: hw, k: c, weight.value.data, x.image(i), col)
@@ -120,7 +124,9 @@ public final class ConvTranspose2D: ConcatenationProducer {
         let g = outputGeometry(x.shape)
         let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
         let dx = TensorRecycler.tensor(x.shape)  // the GEMM overwrites it
-        let dcol = Workspace.shared.buffer(.columns, count: rows * hw)
+        let buffer = TemporaryBuffer(.columns, count: rows * hw)
+        defer { buffer.release() }
+        let dcol = buffer.pointer
         for i in 0..<n {
             im2col(dy + i * imageStride, g, dcol)
             // dx[i] (C, H*W) = W (C, O*K*K) · dcol (O*K*K, H*W)

@@ -117,6 +117,13 @@ protocol ConcatenationProducer: UnaryLayer {
     func backward(_ dy: UnsafePointer<Float>, imageStride: Int) -> Tensor
 }
 
+/// A one-input layer whose backward can write dL/dx over dL/dy (`ReLU`): the network calls it when it owns dL/dy
+/// (no other slot shares it), so the backward holds one gradient of the layer's size instead of two.
+protocol GradientOverwritingLayer: UnaryLayer {
+    /// `backward`, writing dL/dx into `dy` and returning it.
+    func backward(overwriting dy: Tensor) -> Tensor
+}
+
 /// A layer that draws random numbers in training (`Dropout`, `DropPath`) from its own seeded generator, whose state
 /// checkpoints keep so that a resumed run draws what the uninterrupted one would have.
 public protocol StochasticLayer: AnyObject {

@@ -21,10 +21,13 @@ public final class Network {
         /// The layer again when it takes one input: called directly, without an array for its inputs or its
         /// gradients (two heap allocations per node per step).
         let unary: UnaryLayer?
+        /// The layer again when its backward can overwrite its output gradient (`GradientOverwritingLayer`).
+        let overwriting: GradientOverwritingLayer?
 
         init(name: String, layer: Layer, inputs: [Int]) {
             self.name = name; self.layer = layer; self.inputs = inputs
             unary = inputs.count == 1 ? layer as? UnaryLayer : nil
+            overwriting = inputs.count == 1 ? layer as? GradientOverwritingLayer : nil
         }
     }
 
@@ -318,9 +321,13 @@ public final class Network {
                 // A producer written in place reads its gradient from its concatenation's (held in its slot).
                 let inPlace = writesInto[i] >= 0 && ranInPlace[writesInto[i]]
                 let gin = timed(i, backward: true) {
-                    inPlace
-                        ? (unary as! ConcatenationProducer).backward(UnsafePointer(g.data), imageStride: g.count / g.shape[0])
-                        : unary.backwardReleasingCache(g)
+                    if inPlace {
+                        return (unary as! ConcatenationProducer).backward(
+                            UnsafePointer(g.data), imageStride: g.count / g.shape[0])
+                    }
+                    // dL/dx over dL/dy where the graph owns dL/dy: it is then this node's to hand on, unshared.
+                    if gIsOwned, let overwriting = node.overwriting { return overwriting.backward(overwriting: g) }
+                    return unary.backwardReleasingCache(g)
                 }
                 unary.releaseCache()
                 let j = node.inputs[0]
