@@ -573,7 +573,6 @@ public func conv2dWinograd(
     winogradConvolve(x, plan, kernels: fresh.pointer, bias: bias, rectify: rectify, y)
 }
 
-
 /// The backward of `conv2dWinograd`: dw (O, C, 3, 3) += dL/dw, and dx (N, C, H, W) = dL/dx (overwritten) if given.
 /// x (N, C, H, W), dy (N, O, H, W).
 public func conv2dWinogradBackward(
