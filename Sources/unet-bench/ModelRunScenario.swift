@@ -32,9 +32,11 @@ func measureModelCase(_ named: ModelCase, mode: BenchMode, _ settings: BenchSett
     try prepared.step()
     let allocations = (unet_allocations_count(), unet_allocations_large_count(), unet_allocations_bytes())
     let flops = try forwardFLOPs(prepared.model, c.config.inputShape) * Double(c.batch) * (mode == .train ? 3 : 1)
-    return ModelRunRow(
+    var row = ModelRunRow(
         name: c.name, model: c.config.architecture.rawValue, mode: mode.rawValue, inputShape: c.config.inputShape,
         batch: c.batch, imagesPerSecond: Double(c.batch) / seconds, peakRSSBytes: peakRSSBytes(),
         gflops: flops / seconds / 1e9, secondsPerBatch: seconds, allocationsPerStep: allocations.0,
         largeAllocationsPerStep: allocations.1, allocatedBytesPerStep: allocations.2)
+    row.memory = MemoryBreakdown(prepared.model.network).parts
+    return row
 }

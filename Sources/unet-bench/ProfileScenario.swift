@@ -83,5 +83,15 @@ struct ProfileScenario: Scenario {
                 pad(network.nodes[i].name + " (" + network.nodes[i].layer.kind + ")", 40)
                     + pad(fmt(p.forwardSeconds[i], 3), 12) + pad(fmt(p.backwardSeconds[i], 3), 12) + rates)
         }
+        print("\nnodes at the memory peak (MiB of large tensors alive at once during the node)")
+        print(pad("node", 40) + pad("forward MiB", 14) + "backward MiB")
+        let byPeak = network.nodes.indices.sorted {
+            max(p.forwardPeakBytes[$0], p.backwardPeakBytes[$0]) > max(p.forwardPeakBytes[$1], p.backwardPeakBytes[$1])
+        }
+        for i in byPeak.prefix(8) {
+            print(
+                pad(network.nodes[i].name + " (" + network.nodes[i].layer.kind + ")", 40)
+                    + pad(String(p.forwardPeakBytes[i] >> 20), 14) + String(p.backwardPeakBytes[i] >> 20))
+        }
     }
 }

@@ -49,9 +49,11 @@ struct ModelRunRow {
     let allocationsPerStep: Int
     let largeAllocationsPerStep: Int
     let allocatedBytesPerStep: Int
+    /// Where the memory went (`MemoryBreakdown.parts`), printed as `memory`; empty when not measured.
+    var memory: [(name: String, bytes: Int)] = []
 
     var json: JSONValue {
-        [
+        var row: JSONObject = [
             "name": .string(name), "model": .string(model), "mode": .string(mode), "input_shape": JSONValue(inputShape),
             "batch": JSONValue(batch), "images_per_second": JSONValue(imagesPerSecond),
             "peak_rss_bytes": JSONValue(peakRSSBytes), "gflops": JSONValue(gflops),
@@ -59,6 +61,8 @@ struct ModelRunRow {
             "large_allocations_per_step": JSONValue(largeAllocationsPerStep),
             "allocated_bytes_per_step": JSONValue(allocatedBytesPerStep),
         ]
+        if !memory.isEmpty { row["memory"] = .object(JSONObject(memory.map { ($0.name, JSONValue($0.bytes)) })) }
+        return .object(row)
     }
 
     /// The row a child printed; nil if `json` is not one.

@@ -563,13 +563,14 @@ public func conv2dWinograd(
     rectify: Bool = false, _ y: UnsafeMutablePointer<Float>
 ) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
-    var u = transformed
-    if u == nil {
-        let fresh = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
-        winogradTransformKernels(weight, o: o, c: c, flipped: false, fresh)
-        u = UnsafePointer(fresh)
+    if let transformed {
+        winogradConvolve(x, plan, kernels: transformed, bias: bias, rectify: rectify, y)
+        return
     }
-    winogradConvolve(x, plan, kernels: u!, bias: bias, rectify: rectify, y)
+    let fresh = TemporaryBuffer(.winogradWeights, count: 36 * o * c)
+    defer { fresh.release() }
+    winogradTransformKernels(weight, o: o, c: c, flipped: false, fresh.pointer)
+    winogradConvolve(x, plan, kernels: fresh.pointer, bias: bias, rectify: rectify, y)
 }
 
 /// The backward of `conv2dWinograd`: dw (O, C, 3, 3) += dL/dw, and dx (N, C, H, W) = dL/dx (overwritten) if given.
@@ -581,7 +582,9 @@ public func conv2dWinogradBackward(
     inputGradient dx: UnsafeMutablePointer<Float>?
 ) {
     let plan = WinogradPlan(n: n, c: c, o: o, h: h, w: w)
-    let du = Workspace.shared.buffer(.winogradWeightGradient, count: 36 * o * c)
+    // dU (36, O, C), folded into dw below before the same slot takes the flipped kernels.
+    let kernelGradient = TemporaryBuffer(.winogradWeights, count: 36 * o * c)
+    let du = kernelGradient.pointer
     let a = Workspace.shared.buffer(.winogradInput, count: plan.bufferCount)
     let b = Workspace.shared.buffer(.winogradProduct, count: plan.bufferCount)
     var start = 0
@@ -600,10 +603,21 @@ public func conv2dWinogradBackward(
         start += count
     }
     winogradAccumulateKernelGradient(du, o: o, c: c, dw)
+    kernelGradient.release()
     guard let dx else { return }
+    conv2dWinogradInputGradient(dy, n: n, c: c, h: h, w: w, weight: weight, outChannels: o, dx)
+}
+
+/// The input gradient of `conv2dWinograd`: dx (N, C, H, W) = dL/dx (overwritten) for dy (N, O, H, W).
+public func conv2dWinogradInputGradient(
+    _ dy: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>, outChannels o: Int,
+    _ dx: UnsafeMutablePointer<Float>
+) {
     // dx = conv3x3_same(dy, w flipped and transposed): O input channels, C output channels.
     let back = WinogradPlan(n: n, c: o, o: c, h: h, w: w)
-    let u = Workspace.shared.buffer(.winogradWeights, count: 36 * o * c)
+    let kernels = TemporaryBuffer(.winogradWeights, count: 36 * o * c)
+    defer { kernels.release() }
+    let u = kernels.pointer
     winogradTransformKernels(weight, o: o, c: c, flipped: true, u)
     winogradConvolve(dy, back, kernels: u, bias: nil, dx)
 }

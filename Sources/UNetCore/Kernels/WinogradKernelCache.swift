@@ -17,11 +17,27 @@ final class WinogradKernelCache {
     private var key: (version: Int, o: Int, c: Int)?
     /// How many times the kernels were transformed: for the tests that check the cache is used and invalidated.
     private(set) var transformCount = 0
+    /// Bytes of transformed kernels held (for the memory breakdown of `unet-bench`).
+    var byteCount: Int { capacity * 4 }
     #if DEBUG
     private var source: [Float] = []
     #endif
 
     deinit { kernels.map { UnsafeMutableRawPointer($0).deallocate() } }
+
+    /// Whether an inference call of `tiles` tiles keeps its transformed kernels. The transform costs the products
+    /// about 1/T of their work, but a kept copy is four times the weights, for good: Ronneberger's at batch 4
+    /// (256 tiles and more in every Winograd layer) were a quarter of its inference RSS. So kernels are kept for
+    /// calls of few tiles (batch 1, the deep layers), where the transform is a sizeable part of the call, and
+    /// transformed into the shared workspace otherwise (as in training). The same kernels either way.
+    static func keeps(tiles: Int) -> Bool { tiles <= maximumKeptTiles }
+    static let maximumKeptTiles = 128
+
+    /// Frees the kernels (a call of many tiles); the next kept call transforms again.
+    func release() {
+        kernels.map { UnsafeMutableRawPointer($0).deallocate() }
+        (kernels, capacity, key) = (nil, 0, nil)
+    }
 
     /// U (36, O, C) for `weight` (O, C, 3, 3), transformed now only if the weights or the shape changed since the
     /// last call. The pointer is valid until the next call.

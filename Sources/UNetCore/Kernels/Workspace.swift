@@ -6,14 +6,16 @@
 public final class Workspace {
     nonisolated(unsafe) public static let shared = Workspace()
 
-    /// `columns`/`columnGradient`: im2col matrices. `winogradInput`/`winogradProduct`: one chunk of transformed
-    /// tiles and of their products; `winogradWeights`/`winogradWeightGradient`: transformed kernels (36, O, C).
+    /// `columns`: im2col matrices and their gradients (a backward needs the one, then the other).
+    /// `winogradInput`/`winogradProduct`: one chunk of transformed tiles and of their products; `winogradWeights`:
+    /// transformed kernels (36, O, C), or their gradient (the backward is done with it before it transforms the
+    /// flipped kernels), so the largest layer's 36·O·C floats are held once, not twice.
     /// `scratch`: a few KiB per thread for kernels' temporaries (`forEachChunk(_:cost:scratch:capacity:_:)`).
     /// `augmentedWeights`: a small convolution's weights with its bias as one more column. `directWeights`: the
     /// direct small-channel convolution's packed kernels; `directPartials`: its weight gradient's per-thread sums.
     public enum Slot: Int, CaseIterable {
-        case columns = 0, columnGradient, winogradInput, winogradProduct, winogradWeights, winogradWeightGradient,
-            scratch, augmentedWeights, directWeights, directPartials
+        case columns = 0, winogradInput, winogradProduct, winogradWeights, scratch, augmentedWeights, directWeights,
+            directPartials
     }
 
     private var buffers: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)?] =
@@ -52,6 +54,9 @@ public final class Workspace {
                 chunks: chunks))
     }
 
+    /// Bytes held by one slot.
+    public func bytes(_ slot: Slot) -> Int { (buffers[slot.rawValue]?.capacity ?? 0) * 4 }
+
     /// Bytes held, for `engine.status`.
     public var bytes: Int { buffers.reduce(0) { $0 + ($1?.capacity ?? 0) * 4 } }
 
@@ -62,4 +67,23 @@ public final class Workspace {
             buffers[i] = nil
         }
     }
+}
+
+/// Room for one call's scratch: large buffers come from `TensorStorage`'s region and go back to it when the call
+/// ends, so what the deep layers need (Ronneberger's transformed kernels, 75 MB; the bottleneck's im2col columns)
+/// is not kept resident beside the top layers' activations, where a step's memory peaks, and serves activations
+/// at other times. Small ones (which the region would leave to malloc) use the workspace slot. A warm step asks
+/// for the same sizes in the same order, so the region places them where it did before: no new page, no malloc.
+struct TemporaryBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    let fromRegion: Bool
+
+    init(_ slot: Workspace.Slot, count: Int) {
+        self.count = count
+        fromRegion = count >= TensorStorage.minimumRegionFloats
+        pointer = fromRegion ? TensorStorage.allocate(count) : Workspace.shared.buffer(slot, count: count)
+    }
+
+    func release() { if fromRegion { TensorStorage.release(pointer, count: count) } }
 }

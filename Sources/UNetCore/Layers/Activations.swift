@@ -1,7 +1,7 @@
 import Foundation
 
 /// max(x, 0). The backward passes dy where the output was positive.
-public final class ReLU: UnaryLayer {
+public final class ReLU: GradientOverwritingLayer {
     public let kind = "ReLU"
     /// Set with `Conv2D.rectifiesOutput` by `Network.fuseActivations()`: the input is already max(·, 0), so the
     /// forward passes it through (no pass, no new tensor) and only the backward's mask remains.
@@ -27,6 +27,12 @@ public final class ReLU: UnaryLayer {
         let dx = TensorRecycler.tensor(dy.shape)
         Parallel.forEachChunk(dy.count, with: (y.data, dy.data, dx.data)) { s, r in reluBackward(s.0, s.1, s.2, r) }
         return dx
+    }
+
+    func backward(overwriting dy: Tensor) -> Tensor {
+        guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
+        Parallel.forEachChunk(dy.count, with: (y.data, dy.data)) { s, r in reluBackward(s.0, s.1, s.1, r) }
+        return dy
     }
 
     public func releaseCache() { output = nil }

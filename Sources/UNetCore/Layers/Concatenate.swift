@@ -27,26 +27,48 @@ public final class Concatenate: MultiInputLayer {
             first.count == 4
             ? TensorRecycler.tensor(first[0], channels, first[2], first[3])
             : TensorRecycler.tensor(try! outputShape(inputShapes))
+        copy(inputs, into: y, from: 0)
+        return y
+    }
+
+    /// `forward` for a concatenation whose first input, of `shape`, its producer already wrote into `y`'s leading
+    /// channels (`Network`'s in-place concatenation): copies the `others` after it.
+    func forward(firstWritten shape: [Int], others: [Tensor], into y: Tensor) {
+        if inputShapes.count != others.count + 1 || inputShapes[0] != shape
+            || zip(inputShapes.dropFirst(), others).contains(where: { $0 != $1.shape })
+        {
+            inputShapes = [shape] + others.map(\.shape)
+        }
+        copy(others, into: y, from: shape.reduce(1, *) / shape[0])
+    }
+
+    /// Image i of each input, in order, into image i of `y` from float `offset` of it on.
+    private func copy(_ inputs: [Tensor], into y: Tensor, from offset: Int) {
         let n = y.shape[0]
         let outPerImage = y.count / n
-        var offset = 0
+        var offset = offset
         for x in inputs {
             let per = x.count / n
             for i in 0..<n { (y.data + i * outPerImage + offset).update(from: x.data + i * per, count: per) }
             offset += per
         }
-        return y
     }
 
     public func backward(_ dy: Tensor, into gradients: inout [Tensor]) {
+        backward(dy, into: &gradients, skippingFirst: false)
+    }
+
+    /// `backward`, without the first input's gradient when `skippingFirst` (its producer reads it from `dy`).
+    func backward(_ dy: Tensor, into gradients: inout [Tensor], skippingFirst: Bool) {
         let n = dy.shape[0]
         let outPerImage = dy.count / n
         var offset = 0
-        for shape in inputShapes {
+        for (k, shape) in inputShapes.enumerated() {
+            let per = shape.reduce(1, *) / n
+            defer { offset += per }
+            if k == 0 && skippingFirst { continue }
             let dx = TensorRecycler.tensor(shape)
-            let per = dx.count / n
             for i in 0..<n { (dx.data + i * per).update(from: dy.data + i * outPerImage + offset, count: per) }
-            offset += per
             gradients.append(dx)
         }
     }

@@ -82,7 +82,11 @@ public final class Conv2D: UnaryLayer {
         }
         if usesWinograd(x.shape) {
             // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
-            let kept = training ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
+            let tiles = n * ((g.height + 3) / 4) * ((g.width + 3) / 4)
+            let kept =
+                training || !WinogradKernelCache.keeps(tiles: tiles)
+                ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
+            if !training && kept == nil { winogradKernels.release() }
             conv2dWinograd(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
                 transformed: kept, bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput,
@@ -94,7 +98,9 @@ public final class Conv2D: UnaryLayer {
             rectifyIfFused(y)
             return y
         }
-        let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
+        let buffer = isPointwise ? nil : TemporaryBuffer(.columns, count: k * p)
+        defer { buffer?.release() }
+        let col = buffer?.pointer
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))
             if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }
@@ -158,10 +164,13 @@ public final class Conv2D: UnaryLayer {
 
     /// dx on the GEMM paths: dcol (K, P) = Wᵀ (K, O) · dy[i] (O, P), folded back onto dx[i] by col2im (a pointwise
     /// convolution's product is dx[i] itself).
-    private func inputGradientByColumns(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
-        let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
-        let dx = TensorRecycler.zeros(x.shape)
-        let dcol = isPointwise ? nil : Workspace.shared.buffer(.columnGradient, count: k * p)
+    private func inputGradientByColumns(_ dy: Tensor, _ shape: [Int], _ g: ConvGeometry) -> Tensor {
+        let (n, o, k, p) = (shape[0], outputChannels, g.colRows, g.colCols)
+        let dx = TensorRecycler.zeros(shape)
+        // The columns slot: the weight gradient's columns are done with by now.
+        let buffer = isPointwise ? nil : TemporaryBuffer(.columns, count: k * p)
+        defer { buffer?.release() }
+        let dcol = buffer?.pointer
         for i in 0..<n {
             if let dcol {
                 gemm(transA: true, m: k, n: p, k: o, weight.value.data, dy.image(i), dcol)
@@ -179,13 +188,32 @@ public final class Conv2D: UnaryLayer {
     /// backward (the Wᵀ·dy GEMM and col2im).
     public func backwardParametersOnly(_ dy: Tensor) { _ = backward(dy, inputGradient: false) }
 
-    func backward(_ dy: Tensor, inputGradient: Bool) -> Tensor? {
-        guard let x = input else { preconditionFailure("Conv2D.backward without a training forward") }
-        let g = geometry(x.shape)
+    /// The network's backward: the kept input (and columns) are let go once the parameter gradients have used
+    /// them, before dx is made, so dx can take their memory. The decoder's first convolutions read concatenations
+    /// that nothing else keeps, and their dx was the largest tensor made in the classifier's backward.
+    public func backwardReleasingCache(_ dy: Tensor) -> Tensor { backward(dy, inputGradient: true, releasing: true)! }
+
+    func backward(_ dy: Tensor, inputGradient: Bool, releasing: Bool = false) -> Tensor? {
+        guard let shape = input?.shape else { preconditionFailure("Conv2D.backward without a training forward") }
+        let g = geometry(shape)
+        accumulateParameterGradients(dy, g)
+        guard inputGradient else { return nil }
+        if releasing { releaseCache() }
+        guard usesWinograd(shape) else { return inputGradientByColumns(dy, shape, g) }
+        let dx = TensorRecycler.tensor(shape)  // overwritten
+        conv2dWinogradInputGradient(
+            dy.data, n: shape[0], c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+            outChannels: outputChannels, dx.data)
+        return dx
+    }
+
+    /// dW (and db) += this backward's share, from the kept columns or the kept input.
+    private func accumulateParameterGradients(_ dy: Tensor, _ g: ConvGeometry) {
+        let x = input!
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         if let columns {
             accumulateFromKeptColumns(dy, g, columns: columns)
-            return inputGradient ? inputGradientByColumns(dy, x, g) : nil
+            return
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesDirectConvolution {
@@ -196,20 +224,20 @@ public final class Conv2D: UnaryLayer {
             return dx
         }
         if usesWinograd(x.shape) {
-            let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
             conv2dWinogradBackward(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
-            return dx
+                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: nil)
+            return
         }
-        let col = isPointwise ? nil : Workspace.shared.buffer(.columns, count: k * p)
+        let buffer = isPointwise ? nil : TemporaryBuffer(.columns, count: k * p)
+        defer { buffer?.release() }
+        let col = buffer?.pointer
         for i in 0..<n {
             var cols = UnsafePointer(x.image(i))
             if let col { im2col(x.image(i), g, col); cols = UnsafePointer(col) }
             // dW (O, K) += dy[i] (O, P) · colᵀ (P, K)
             gemm(transB: true, m: o, n: k, k: p, dy.image(i), cols, beta: 1, weight.grad.data)
         }
-        return inputGradient ? inputGradientByColumns(dy, x, g) : nil
     }
 
     public func releaseCache() { input = nil; columns = nil }
@@ -231,10 +259,17 @@ func addChannelBias(_ y: Tensor, _ b: Tensor) {
 func accumulateChannelSums(_ dy: Tensor, into g: Tensor) {
     let (n, c) = (dy.shape[0], dy.shape[1])
     let plane = dy.count / (n * c)
-    Parallel.forEach(c, cost: n * plane, with: (dy.data, g.data, n, c, plane)) { state, ch in
-        let (dy, g, n, c, plane) = state
+    accumulateChannelSums(UnsafePointer(dy.data), n: n, c: c, plane: plane, imageStride: c * plane, into: g)
+}
+
+/// `accumulateChannelSums` over images `imageStride` floats apart (the channels of a concatenation's gradient).
+func accumulateChannelSums(
+    _ dy: UnsafePointer<Float>, n: Int, c: Int, plane: Int, imageStride: Int, into g: Tensor
+) {
+    Parallel.forEach(c, cost: n * plane, with: (dy, g.data, n, plane, imageStride)) { state, ch in
+        let (dy, g, n, plane, imageStride) = state
         var s: Float = 0
-        for i in 0..<n { s += sumFloats(dy + (i * c + ch) * plane, plane) }
+        for i in 0..<n { s += sumFloats(dy + i * imageStride + ch * plane, plane) }
         g[ch] += s
     }
 }

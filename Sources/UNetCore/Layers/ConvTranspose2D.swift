@@ -5,7 +5,7 @@
 ///
 /// Forward is the adjoint of a convolution: col (O*K*K, H*W) = Wᵀ · x, then col2im onto the larger output.
 /// Backward: dcol = im2col(dy); dx = W · dcol; dW += x · dcolᵀ.
-public final class ConvTranspose2D: UnaryLayer {
+public final class ConvTranspose2D: ConcatenationProducer {
     public let kind = "ConvTranspose2D"
     public let inputChannels, outputChannels, kernelSize, stride: Int
     public let weight: Parameter
@@ -49,23 +49,42 @@ public final class ConvTranspose2D: UnaryLayer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = outputGeometry(x.shape)
-        let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
         // Without overlap every output element is written once (with its bias), so it needs no zeroing first.
-        let y = TensorRecycler.tensor(n, outputChannels, g.height, g.width)
-        if !tilesWithoutOverlap { y.zero() }
-        let col = Workspace.shared.buffer(.columns, count: rows * hw)
+        let y = TensorRecycler.tensor(x.shape[0], outputChannels, g.height, g.width)
+        guard tilesWithoutOverlap else {
+            y.zero()
+            let (c, rows, hw) = (inputChannels, g.colRows, x.shape[2] * x.shape[3])
+            let buffer = TemporaryBuffer(.columns, count: rows * hw)
+            defer { buffer.release() }
+            let col = buffer.pointer
+            for i in 0..<x.shape[0] {
+                gemm(transA: true, m: rows, n: hw, k: c, weight.value.data, x.image(i), col)
+                col2im(col, g, y.image(i))
+            }
+            if let bias { addChannelBias(y, bias.value) }
+            input = training ? x : nil
+            return y
+        }
+        forward(x, training: training, into: y.data, imageStride: y.count / y.shape[0])
+        return y
+    }
+
+    /// The strided paths are the kernel = stride ones (the U-Net's), whose output takes no zeroing and no bias pass.
+    var writesIntoConcatenation: Bool { tilesWithoutOverlap }
+
+    func forward(_ x: Tensor, training: Bool, into y: UnsafeMutablePointer<Float>, imageStride: Int) {
+        precondition(tilesWithoutOverlap, "ConvTranspose2D writes into a concatenation only for kernel = stride")
+        let g = outputGeometry(x.shape)
+        let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
+        let buffer = TemporaryBuffer(.columns, count: rows * hw)
+        defer { buffer.release() }
+        let col = buffer.pointer
         for i in 0..<n {
             // col (O*K*K, H*W) = Wᵀ (O*K*K, C) · x[i] (C, H*W)
             gemm(transA: true, m: rows, n: hw, k: c, weight.value.data, x.image(i), col)
-            if tilesWithoutOverlap {
-                scatterTiles(col, height: x.shape[2], width: x.shape[3], bias: bias?.value.data, y.image(i))
-            } else {
-                col2im(col, g, y.image(i))
-            }
+            scatterTiles(col, height: x.shape[2], width: x.shape[3], bias: bias?.value.data, y + i * imageStride)
         }
-        if let bias, !tilesWithoutOverlap { addChannelBias(y, bias.value) }
         input = training ? x : nil
-        return y
     }
 
     /// y[o, h*K + a, w*K + b] = col[(o*K + a)*K + b, h*W + w] + bias[o]: col2im and the bias in one pass, for
@@ -97,19 +116,28 @@ public final class ConvTranspose2D: UnaryLayer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
+        backward(UnsafePointer(dy.data), imageStride: dy.count / dy.shape[0])
+    }
+
+    func backward(_ dy: UnsafePointer<Float>, imageStride: Int) -> Tensor {
         guard let x = input else { preconditionFailure("ConvTranspose2D.backward without a training forward") }
         let g = outputGeometry(x.shape)
         let (n, c, rows, hw) = (x.shape[0], inputChannels, g.colRows, x.shape[2] * x.shape[3])
         let dx = TensorRecycler.tensor(x.shape)  // the GEMM overwrites it
-        let dcol = Workspace.shared.buffer(.columnGradient, count: rows * hw)
+        let buffer = TemporaryBuffer(.columns, count: rows * hw)
+        defer { buffer.release() }
+        let dcol = buffer.pointer
         for i in 0..<n {
-            im2col(dy.image(i), g, dcol)
+            im2col(dy + i * imageStride, g, dcol)
             // dx[i] (C, H*W) = W (C, O*K*K) · dcol (O*K*K, H*W)
             gemm(m: c, n: hw, k: rows, weight.value.data, dcol, dx.image(i))
             // dW (C, O*K*K) += x[i] (C, H*W) · dcolᵀ (H*W, O*K*K)
             gemm(transB: true, m: c, n: rows, k: hw, x.image(i), dcol, beta: 1, weight.grad.data)
         }
-        if let bias { accumulateChannelSums(dy, into: bias.grad) }
+        if let bias {
+            accumulateChannelSums(
+                dy, n: n, c: outputChannels, plane: g.height * g.width, imageStride: imageStride, into: bias.grad)
+        }
         return dx
     }
 

@@ -5,7 +5,17 @@ public final class Parameter {
     /// The local name inside its layer (`weight`, `bias`), as PyTorch's state_dict spells it.
     public let name: String
     public let value: Tensor
-    public let grad: Tensor
+    /// Made (zeroed) on first use: a model that only infers never touches its gradients' pages, which were an
+    /// eighth of Ronneberger's inference RSS (Examples/benchmarks/RESULTS.md, issue 21's memory section).
+    public var grad: Tensor {
+        if let g = gradient { return g }
+        let g = Tensor(zeros: value.shape)
+        gradient = g
+        return g
+    }
+    private var gradient: Tensor?
+    /// Whether `grad` has been made.
+    public var hasGradient: Bool { gradient != nil }
     /// Bumped by every writer of `value` (`noteValueChanged`): the optimizer's step, checkpoint and Keras loads,
     /// restoring the best weights. What a layer derives from its weights and keeps between calls (Winograd's
     /// transformed kernels, `WinogradKernelCache`) is valid while the version it was made at is current.
@@ -14,7 +24,6 @@ public final class Parameter {
     public init(_ name: String, _ value: Tensor) {
         self.name = name
         self.value = value
-        self.grad = Tensor(zeros: value.shape)
     }
 
     /// Records that `value` was written: whatever was derived from the old values is stale from now on.
@@ -76,6 +85,9 @@ public protocol UnaryLayer: Layer {
     func outputShape(_ inputShape: [Int]) throws -> [Int]
     func forward(_ x: Tensor, training: Bool) -> Tensor
     func backward(_ gradOutput: Tensor) -> Tensor
+    /// `backward` then `releaseCache`, for the network's backward, which needs the cache no more: a layer may let
+    /// its cache go before it makes dL/dx, so that dL/dx can take the cache's memory (`Conv2D`).
+    func backwardReleasingCache(_ gradOutput: Tensor) -> Tensor
 }
 
 extension UnaryLayer {
@@ -85,6 +97,31 @@ extension UnaryLayer {
     }
     public func forward(_ inputs: [Tensor], training: Bool) -> Tensor { forward(inputs[0], training: training) }
     public func backward(_ gradOutput: Tensor) -> [Tensor] { [backward(gradOutput)] }
+    public func backwardReleasingCache(_ gradOutput: Tensor) -> Tensor {
+        let dx = backward(gradOutput)
+        releaseCache()
+        return dx
+    }
+}
+
+/// A one-input layer that can write its output straight into the leading channels of a concatenation's buffer and
+/// read its output gradient back from there (`Network`'s in-place concatenation), so that its own output and
+/// output gradient are never made: the decoder's upsampled tensor, the largest of the U-Nets, exists once.
+/// Image i of the output (or of dL/dy) is at `base + i * imageStride`, laid out as the layer's own output image.
+protocol ConcatenationProducer: UnaryLayer {
+    /// Whether this layer, as configured, has the strided paths.
+    var writesIntoConcatenation: Bool { get }
+    /// `forward`, writing image i of the output at `y + i * imageStride` and nothing else of the buffer.
+    func forward(_ x: Tensor, training: Bool, into y: UnsafeMutablePointer<Float>, imageStride: Int)
+    /// `backward`, reading image i of dL/dy at `dy + i * imageStride`.
+    func backward(_ dy: UnsafePointer<Float>, imageStride: Int) -> Tensor
+}
+
+/// A one-input layer whose backward can write dL/dx over dL/dy (`ReLU`): the network calls it when it owns dL/dy
+/// (no other slot shares it), so the backward holds one gradient of the layer's size instead of two.
+protocol GradientOverwritingLayer: UnaryLayer {
+    /// `backward`, writing dL/dx into `dy` and returning it.
+    func backward(overwriting dy: Tensor) -> Tensor
 }
 
 /// A layer that draws random numbers in training (`Dropout`, `DropPath`) from its own seeded generator, whose state

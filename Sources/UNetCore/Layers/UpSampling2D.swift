@@ -2,7 +2,7 @@
 
 /// Upsampling by an integer factor, nearest-neighbour (Keras' default) or bilinear with half-pixel centres
 /// (Keras' `interpolation="bilinear"`, PyTorch's `align_corners=False`).
-public final class UpSampling2D: UnaryLayer {
+public final class UpSampling2D: ConcatenationProducer {
     public enum Mode: String, Sendable { case nearest, bilinear }
 
     public let kind = "UpSampling2D"
@@ -31,15 +31,24 @@ public final class UpSampling2D: UnaryLayer {
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        inputShape = x.shape
-        let (h, w) = (x.shape[2], x.shape[3])
-        let (oh, ow) = (h * factor, w * factor)
+        let (oh, ow) = (x.shape[2] * factor, x.shape[3] * factor)
         let y = TensorRecycler.tensor(x.shape[0], x.shape[1], oh, ow)
-        Parallel.forEach(x.shape[0] * x.shape[1], cost: oh * ow, with: (self, x, y, h, w, oh, ow)) { state, plane in
-            let (layer, x, y, h, w, oh, ow) = state
+        forward(x, training: training, into: y.data, imageStride: x.shape[1] * oh * ow)
+        return y
+    }
+
+    var writesIntoConcatenation: Bool { true }
+
+    func forward(_ x: Tensor, training: Bool, into y: UnsafeMutablePointer<Float>, imageStride: Int) {
+        inputShape = x.shape
+        let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = (h * factor, w * factor)
+        Parallel.forEach(x.shape[0] * c, cost: oh * ow, with: (self, x, y, c, h, w, oh, ow, imageStride)) {
+            state, plane in
+            let (layer, x, y, c, h, w, oh, ow, imageStride) = state
             let (mode, factor) = (layer.mode, layer.factor)
             let xp = x.data + plane * h * w
-            let yp = y.data + plane * oh * ow
+            let yp = y + (plane / c) * imageStride + (plane % c) * oh * ow
             if mode == .nearest {
                 // Each input row is widened once, then copied to the factor - 1 rows below (no divisions).
                 for iy in 0..<h {
@@ -62,19 +71,22 @@ public final class UpSampling2D: UnaryLayer {
                 }
             }
         }
-        return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        let (h, w) = (inputShape[2], inputShape[3])
+        backward(UnsafePointer(dy.data), imageStride: dy.count / dy.shape[0])
+    }
+
+    func backward(_ dy: UnsafePointer<Float>, imageStride: Int) -> Tensor {
+        let (c, h, w) = (inputShape[1], inputShape[2], inputShape[3])
         let (oh, ow) = (h * factor, w * factor)
         let dx = mode == .nearest ? TensorRecycler.tensor(inputShape) : TensorRecycler.zeros(inputShape)
-        Parallel.forEach(inputShape[0] * inputShape[1], cost: oh * ow, with: (self, dy, dx, h, w, oh, ow)) {
+        Parallel.forEach(inputShape[0] * c, cost: oh * ow, with: (self, dy, dx, c, h, w, oh, ow, imageStride)) {
             state, plane in
-            let (layer, dy, dx, h, w, oh, ow) = state
+            let (layer, dy, dx, c, h, w, oh, ow, imageStride) = state
             let (mode, factor) = (layer.mode, layer.factor)
             let dxp = dx.data + plane * h * w
-            let dyp = dy.data + plane * oh * ow
+            let dyp = dy + (plane / c) * imageStride + (plane % c) * oh * ow
             if mode == .nearest {
                 // Each input pixel sums its factor x factor block, rows then columns in order; for the usual
                 // factor 2, eight pixels at a time from the even and odd columns of two dy rows.

@@ -21,10 +21,13 @@ public final class Network {
         /// The layer again when it takes one input: called directly, without an array for its inputs or its
         /// gradients (two heap allocations per node per step).
         let unary: UnaryLayer?
+        /// The layer again when its backward can overwrite its output gradient (`GradientOverwritingLayer`).
+        let overwriting: GradientOverwritingLayer?
 
         init(name: String, layer: Layer, inputs: [Int]) {
             self.name = name; self.layer = layer; self.inputs = inputs
             unary = inputs.count == 1 ? layer as? UnaryLayer : nil
+            overwriting = inputs.count == 1 ? layer as? GradientOverwritingLayer : nil
         }
     }
 
@@ -43,7 +46,7 @@ public final class Network {
     /// into `tappedGradient` (nil when no gradient reached it): the activation A and dL/dA that Grad-CAM reads.
     /// Nil keeps nothing, and costs nothing.
     public var tap: Int? {
-        didSet { (tappedOutput, tappedGradient) = (nil, nil) }
+        didSet { (tappedOutput, tappedGradient, plan) = (nil, nil, nil) }  // a tapped node is not written in place
     }
     public private(set) var tappedOutput: Tensor?
     public private(set) var tappedGradient: Tensor?
@@ -161,14 +164,31 @@ public final class Network {
     private var gradientByNode: [Tensor?] = []
     /// Whether the graph may write into `gradientByNode[i]` (see the type's comment); meaningful while it is set.
     private var gradientIsOwned: [Bool] = []
-    private var plan: (wanted: [Int], outputs: [Int], needed: [Bool], lastUse: [Int])?
+    private var plan: (wanted: [Int], outputs: [Int], inputShape: [Int], needed: [Bool], lastUse: [Int])?
+    /// In-place concatenation, planned with the rest: for a producer node (`ConcatenationProducer`) whose one reader
+    /// is a `Concatenate` taking it first, the concatenation's node; else -1. The producer writes its output into
+    /// the leading channels of the concatenation's buffer, made when the producer runs (`concatenationBuffer`),
+    /// and its backward reads its gradient from there, so neither is ever a tensor of its own. Same values, same
+    /// order of every sum: only where the floats live changes.
+    private var writesInto: [Int] = []
+    /// The output shape of every node, for the buffers made ahead of their concatenation.
+    private var planShapes: [[Int]] = []
+    private var concatenationBuffer: [Tensor?] = []
+    /// Set by a training forward for each concatenation that ran in place, for its backward.
+    private var ranInPlace: [Bool] = []
+    /// Off to run every concatenation by copying (tests compare the two).
+    nonisolated(unsafe) static var concatenatesInPlace = true
+    /// How many concatenations the current plan runs in place (for tests).
+    var inPlaceConcatenationCount: Int { writesInto.filter { $0 >= 0 }.count }
     /// The inputs of a node of several inputs and the gradients its backward returns: emptied after use but
     /// kept, so their storage is reused (each was an array per node per step).
     private var nodeInputs: [Tensor] = []
     private var nodeGradients: [Tensor] = []
 
-    private func makePlan(_ wanted: [Int]) -> (needed: [Bool], lastUse: [Int]) {
-        if let p = plan, p.wanted == wanted, p.outputs == outputs, p.needed.count == nodes.count {
+    private func makePlan(_ wanted: [Int], _ inputShape: [Int]) -> (needed: [Bool], lastUse: [Int]) {
+        if let p = plan, p.wanted == wanted, p.outputs == outputs, p.inputShape == inputShape,
+            p.needed.count == nodes.count
+        {
             return (p.needed, p.lastUse)
         }
         var needed = [Bool](repeating: false, count: nodes.count)
@@ -178,10 +198,29 @@ public final class Network {
         }
         var lastUse = [Int](repeating: -1, count: nodes.count)
         for (i, node) in nodes.enumerated() where needed[i] { for j in node.inputs where j >= 0 { lastUse[j] = i } }
-        plan = (wanted, outputs, needed, lastUse)
+        plan = (wanted, outputs, inputShape, needed, lastUse)
         outputByNode = [Tensor?](repeating: nil, count: nodes.count)
         gradientByNode = [Tensor?](repeating: nil, count: nodes.count)
+        planInPlaceConcatenations(inputShape, needed: needed)
         return (needed, lastUse)
+    }
+
+    private func planInPlaceConcatenations(_ inputShape: [Int], needed: [Bool]) {
+        writesInto = [Int](repeating: -1, count: nodes.count)
+        concatenationBuffer = [Tensor?](repeating: nil, count: nodes.count)
+        ranInPlace = [Bool](repeating: false, count: nodes.count)
+        guard Network.concatenatesInPlace, let shapes = try? shapes(for: inputShape) else { return }
+        planShapes = shapes
+        var readers = [Int](repeating: 0, count: nodes.count)
+        for (i, node) in nodes.enumerated() where needed[i] { for j in node.inputs where j >= 0 { readers[j] += 1 } }
+        for (k, node) in nodes.enumerated() where needed[k] && node.layer is Concatenate && node.inputs.count > 1 {
+            let p = node.inputs[0]
+            guard p >= 0, readers[p] == 1, !outputs.contains(p), p != tap, shapes[p].count == 4,
+                nodes[p].inputs.count == 1, nodes[p].inputs[0] >= 0,  // the first layer's backward takes another path
+                let producer = nodes[p].layer as? ConcatenationProducer, producer.writesIntoConcatenation
+            else { continue }
+            writesInto[p] = k
+        }
     }
 
     /// Runs only the nodes that the outputs at `wanted` (indices into `outputs`) depend on; the others come back
@@ -196,7 +235,7 @@ public final class Network {
     /// keeps from step to step: `Model` does, so a step makes no array.
     public func forward(_ x: Tensor, training: Bool, wanted: [Int], into result: inout [Tensor?]) {
         ComputeThread.check("Network.forward")
-        let (needed, lastUse) = makePlan(wanted)
+        let (needed, lastUse) = makePlan(wanted, x.shape)
         result.removeAll(keepingCapacity: true)
         // Layers cache what their backward needs themselves, so the graph drops every output after its last use,
         // in training too: a convolution's pre-activation output is freed once its ReLU has run.
@@ -205,11 +244,29 @@ public final class Network {
             if let unary = node.unary {
                 let j = node.inputs[0]
                 let input = j == Network.input ? x : outputByNode[j]!
-                outputByNode[i] = timed(i, backward: false) { unary.forward(input, training: training) }
+                if writesInto[i] >= 0, let producer = unary as? ConcatenationProducer {
+                    let y = TensorRecycler.tensor(planShapes[writesInto[i]])
+                    timed(i, backward: false) {
+                        producer.forward(input, training: training, into: y.data, imageStride: y.count / y.shape[0])
+                    }
+                    concatenationBuffer[writesInto[i]] = y
+                } else {
+                    outputByNode[i] = timed(i, backward: false) { unary.forward(input, training: training) }
+                }
+            } else if let y = concatenationBuffer[i], let concatenation = node.layer as? Concatenate {
+                for j in node.inputs.dropFirst() { nodeInputs.append(j == Network.input ? x : outputByNode[j]!) }
+                timed(i, backward: false) {
+                    concatenation.forward(firstWritten: planShapes[node.inputs[0]], others: nodeInputs, into: y)
+                }
+                nodeInputs.removeAll(keepingCapacity: true)
+                outputByNode[i] = y
+                concatenationBuffer[i] = nil
+                ranInPlace[i] = training
             } else {
                 for j in node.inputs { nodeInputs.append(j == Network.input ? x : outputByNode[j]!) }
                 outputByNode[i] = timed(i, backward: false) { node.layer.forward(nodeInputs, training: training) }
                 nodeInputs.removeAll(keepingCapacity: true)
+                ranInPlace[i] = false
             }
             if i == tap { tappedOutput = outputByNode[i]!.copy() }
             for j in node.inputs where j >= 0 && lastUse[j] == i && !outputs.contains(j) { outputByNode[j] = nil }
@@ -261,10 +318,20 @@ public final class Network {
                 continue
             }
             if let unary = node.unary {
-                let gin = timed(i, backward: true) { unary.backward(g) }
+                // A producer written in place reads its gradient from its concatenation's (held in its slot).
+                let inPlace = writesInto[i] >= 0 && ranInPlace[writesInto[i]]
+                let gin = timed(i, backward: true) {
+                    if inPlace {
+                        return (unary as! ConcatenationProducer).backward(
+                            UnsafePointer(g.data), imageStride: g.count / g.shape[0])
+                    }
+                    // dL/dx over dL/dy where the graph owns dL/dy: it is then this node's to hand on, unshared.
+                    if gIsOwned, let overwriting = node.overwriting { return overwriting.backward(overwriting: g) }
+                    return unary.backwardReleasingCache(g)
+                }
                 unary.releaseCache()
                 let j = node.inputs[0]
-                let shared = !gIsOwned && gin.data == g.data
+                let shared = !inPlace && !gIsOwned && gin.data == g.data
                 if j == Network.input {
                     accumulate(&inputGrad, &inputGradIsOwned, gin, shared: shared)
                 } else {
@@ -272,14 +339,25 @@ public final class Network {
                 }
                 continue
             }
-            timed(i, backward: true) { node.layer.backward(g, into: &nodeGradients) }
+            let inPlace = ranInPlace[i]
+            if inPlace, let concatenation = node.layer as? Concatenate {
+                timed(i, backward: true) { concatenation.backward(g, into: &nodeGradients, skippingFirst: true) }
+                // The first input's producer takes this very gradient and reads its own channels of it.
+                gradientByNode[node.inputs[0]] = g
+                gradientIsOwned[node.inputs[0]] = false
+            } else {
+                timed(i, backward: true) { node.layer.backward(g, into: &nodeGradients) }
+            }
             // Its activations are needed no more: freeing them now, not after the whole backward, lets the
             // gradients of the earlier layers reuse their memory (the classifier's peak fell by a fifth).
             node.layer.releaseCache()
-            for k in node.inputs.indices {
-                let (j, gin) = (node.inputs[k], nodeGradients[k])
+            let skipped = inPlace ? 1 : 0
+            for k in node.inputs.indices.dropFirst(skipped) {
+                let (j, gin) = (node.inputs[k], nodeGradients[k - skipped])
                 var shared = !gIsOwned && gin.data == g.data
-                for m in nodeGradients.indices where m != k && nodeGradients[m].data == gin.data { shared = true }
+                for m in nodeGradients.indices where m != k - skipped && nodeGradients[m].data == gin.data {
+                    shared = true
+                }
                 if j == Network.input {
                     accumulate(&inputGrad, &inputGradIsOwned, gin, shared: shared)
                 } else {
@@ -323,6 +401,7 @@ public final class Network {
     /// Drops cached activations (after a backward, or when a forward's step is abandoned).
     public func releaseCaches() {
         hasForward = false
+        for i in ranInPlace.indices { ranInPlace[i] = false }
         for node in nodes { node.layer.releaseCache() }
     }
 

@@ -10,25 +10,35 @@ public final class NetworkProfile {
     public private(set) var forwardAllocations: [Int]
     public private(set) var backwardAllocations: [Int]
     public var allocationCount: (() -> Int)?
+    /// The most bytes of large tensors alive at once during each node (`TensorStorage.peakLiveByteCount`): where a
+    /// step's memory peaks.
+    public private(set) var forwardPeakBytes: [Int]
+    public private(set) var backwardPeakBytes: [Int]
 
     public init(nodeCount: Int) {
         forwardSeconds = Array(repeating: 0, count: nodeCount)
         backwardSeconds = Array(repeating: 0, count: nodeCount)
         forwardAllocations = Array(repeating: 0, count: nodeCount)
         backwardAllocations = Array(repeating: 0, count: nodeCount)
+        forwardPeakBytes = Array(repeating: 0, count: nodeCount)
+        backwardPeakBytes = Array(repeating: 0, count: nodeCount)
     }
 
     @inline(__always)
     func time<T>(_ node: Int, backward: Bool, _ body: () -> T) -> T {
         let allocationsBefore = allocationCount?() ?? 0
+        TensorStorage.resetPeak()
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let allocations = (allocationCount?() ?? 0) - allocationsBefore
+        let peak = TensorStorage.peakLiveByteCount
         if backward {
+            backwardPeakBytes[node] = max(backwardPeakBytes[node], peak)
             backwardSeconds[node] += seconds
             backwardAllocations[node] += allocations
         } else {
+            forwardPeakBytes[node] = max(forwardPeakBytes[node], peak)
             forwardSeconds[node] += seconds
             forwardAllocations[node] += allocations
         }

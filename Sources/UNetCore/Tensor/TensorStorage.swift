@@ -89,6 +89,13 @@ public enum TensorStorage {
         return region.map { $0.highWater - $0.usedBytes } ?? 0
     }
 
+    /// Bytes of the region ever touched (its high-water mark): what the large tensors cost in resident memory,
+    /// their live peak plus the gaps that placement left between them.
+    public static var touchedByteCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return region?.highWater ?? 0
+    }
+
     /// Hands the free pages back to the kernel (after a large model is replaced by a small one, say).
     public static func trim() {
         TensorRecycler.drain()
