@@ -158,6 +158,16 @@ public func conv2dDirectSmallBackward(
         dw[i] += Float(s)
     }
     guard let dx else { return }
+    conv2dDirectSmallInputGradient(dy, n: n, c: c, h: h, w: w, weight: weight, outChannels: o, dx, level: level)
+}
+
+/// dx (N, C, H, W) = dL/dx of `conv2dDirectSmall` (overwritten), from dy (N, O, H, W) and the weights alone: the
+/// network backward lets the layer's kept input go before it makes dx.
+public func conv2dDirectSmallInputGradient(
+    _ dy: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: UnsafePointer<Float>, outChannels o: Int,
+    _ dx: UnsafeMutablePointer<Float>, level: SIMDLevel = .active
+) {
+    precondition(level >= .avx2)
     // dx = conv3x3_same(dy, w turned by 180° with C and O swapped): O input channels, C output channels.
     let wp = Workspace.shared.buffer(.directWeights, count: packedSmallConvolutionCount(o: c, c: o))
     packSmallConvolutionWeights(weight, o: o, c: c, flipped: true, wp)

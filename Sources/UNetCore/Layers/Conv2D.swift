@@ -199,6 +199,13 @@ public final class Conv2D: UnaryLayer {
         accumulateParameterGradients(dy, g)
         guard inputGradient else { return nil }
         if releasing { releaseCache() }
+        if usesDirectConvolution {
+            let dx = TensorRecycler.tensor(shape)  // overwritten
+            conv2dDirectSmallInputGradient(
+                dy.data, n: shape[0], c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
+                outChannels: outputChannels, dx.data)
+            return dx
+        }
         guard usesWinograd(shape) else { return inputGradientByColumns(dy, shape, g) }
         let dx = TensorRecycler.tensor(shape)  // overwritten
         conv2dWinogradInputGradient(
@@ -217,11 +224,10 @@ public final class Conv2D: UnaryLayer {
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
         if usesDirectConvolution {
-            let dx = inputGradient ? TensorRecycler.tensor(x.shape) : nil  // overwritten
             conv2dDirectSmallBackward(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: dx?.data)
-            return dx
+                outChannels: o, dy.data, weightGradient: weight.grad.data, inputGradient: nil)
+            return
         }
         if usesWinograd(x.shape) {
             conv2dWinogradBackward(
