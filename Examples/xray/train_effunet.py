@@ -3,7 +3,8 @@ with the UNet++ decoder and a 2-channel mask map whose global average pool feeds
 head), Adam 1e-4, the 2-class cross-entropy, ReduceLROnPlateau on val_loss, ModelCheckpoint (best), EarlyStopping,
 rotation / flip / zoom / shear augmentation, a validation split grouped by patient. Writes report.json (ROC AUC,
 accuracy, confusion matrix, wall time) and the seed's picture for 16 validation images (8 per class): the image
-with every pixel whose PNEUMONIA probability in the mask map is >= 0.97 painted (0, 255, 0), each as a PNG in
+with every pixel whose PNEUMONIA probability in the mask map (`explain` with `class_map`: the head's Dense on each
+pixel's mask logits, then the softmax) is >= 0.97 painted (0, 255, 0), each as a PNG in
 --out and all 16 as a 512x512 contact_sheet.png there.
 
 The full recipe (hours on a 2-core machine):
@@ -84,8 +85,10 @@ with engine(args.threads) as e:
     pictures = []
     for cls in ("NORMAL", "PNEUMONIA"):
         for f in [f for f in files if f.get("class") == cls][:8]:
-            out = e.segment([f["path"]], encoding="probabilities").masks[0].array
-            pneumonia = np.asarray(out)[1]  # softmax over the 2 mask channels: index 1 is PNEUMONIA
+            # The class-probability map: the head's Dense on every pixel of the 2-channel mask logit map, then the
+            # softmax (pooling and the Dense commute, so its mean is the model's logits); the mask's own channel 1
+            # is not PNEUMONIA, since the Dense may mix or swap the channels (it did in the README's run).
+            pneumonia = e.explain_maps([f["path"]], method="class_map", target=1)[0]
             picture = np.asarray(Image.open(f["path"]).convert("RGB").resize(pneumonia.shape[::-1]))
             picture = picture.copy()
             picture[pneumonia >= args.threshold] = (0, 255, 0)

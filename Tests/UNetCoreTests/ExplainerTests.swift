@@ -159,6 +159,59 @@ final class ExplainerTests: XCTestCase {
         XCTAssertEqual(e.maps.data[10], softmax, accuracy: 1e-5)
     }
 
+    /// The Eff-UNet's "mask" head (global average pool -> Dropout -> Dense + softmax): `class_map` applies the
+    /// Dense to every pixel of the pooled map, so the map's spatial mean is the head's logits (pooling and the
+    /// Dense commute) and each pixel's probability is the softmax of W·m + b, not of the pooled map's own channels
+    /// (which the Dense may swap: a trained eff-unet had its mask channel 1 highest on NORMAL images).
+    func testClassMapAppliesTheHeadsDenseToEveryPixel() throws {
+        var rng = RandomGenerator(seed: 7)
+        let net = Network()
+        var x = net.add("conv", Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, rng: &rng), Network.input)
+        x = net.add("relu", ReLU(), x)
+        let mapNode = net.add("logits", Conv2D(inputChannels: 4, outputChannels: 2, kernelSize: 1, rng: &rng), x)
+        var y = net.add("pool", GlobalAveragePooling2D(), mapNode)
+        y = net.add("drop", Dropout(rate: 0.5, seed: 1), y)
+        let dense = Dense(inputFeatures: 2, outputFeatures: 3, activation: .softmax, rng: &rng)
+        y = net.add("dense", dense, y)
+        net.outputs = [mapNode, y]
+        let model = Model(
+            config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
+            heads: [
+                .mask(channels: 2, output: 0),
+                ModelHead(name: "class", kind: .classes, channels: 3, activation: .softmax, output: 1),
+            ],
+            padMultiple: 1, fixedSize: false)
+        let input = randomTensor([2, 1, 8, 8], seed: 12)
+        let explainer = Explainer(model: model)
+        let source = try explainer.logitMapSource()
+        XCTAssertEqual(source.node, mapNode)
+        XCTAssertTrue(source.dense === dense)
+        XCTAssertEqual(source.classes, 3)
+        let (map, head) = try explainer.logitMap(input, source)
+        XCTAssertEqual(map.shape, [2, 3, 8, 8])
+        for n in 0..<2 {
+            for k in 0..<3 {
+                let plane = UnsafeBufferPointer(start: map.data + (n * 3 + k) * 64, count: 64)
+                XCTAssertEqual(plane.reduce(0, +) / 64, head!.data[n * 3 + k], accuracy: 1e-5)
+            }
+        }
+        // One pixel by hand: the pooled map's channels at pixel 10 of image 1, through W and b, then softmax.
+        network: do {
+            net.tap = mapNode
+            defer { net.tap = nil }
+            _ = try model.forward(input, training: false, heads: .classes)
+            let m = net.tappedOutput!
+            let (w, b) = (dense.weight.value.data, dense.bias.value.data)
+            let channels = (0..<2).map { m.data[(1 * 2 + $0) * 64 + 10] }
+            let z = (0..<3).map { k in b[k] + w[k * 2] * channels[0] + w[k * 2 + 1] * channels[1] }
+            let e = try explainer.explain(input, targets: [0, 1], options: ExplanationOptions(method: .classMap))
+            XCTAssertEqual(e.layer, "logits")
+            let softmax = exp(z[1]) / z.map { exp($0) }.reduce(0, +)
+            XCTAssertEqual(e.maps.data[64 + 10], softmax, accuracy: 1e-5)
+            break network
+        }
+    }
+
     /// Integrated gradients: the attributions add up to S(x) - S(baseline), within 2% at 64 steps and 1% at 256 on
     /// this random-noise input (a rough path through many ReLU kinks; the PyTorch fixtures hold 1% at 64 steps on
     /// phantom images), and the scores are the evaluation forward's.

@@ -63,25 +63,51 @@ public final class Explainer {
 
     /// Where `class_map` reads its per-pixel logits: the (N, K, h, w) node a class head pools globally (through
     /// any Flatten), or else a mask head of one channel per class (K > 1, as many as the class head's if any).
+    /// When the head is global average pool -> [Dropout] -> Dense (the Eff-UNet's "mask" head, the seed's), the
+    /// per-pixel logits are the Dense applied to each pixel of the pooled map: averaging and the Dense commute, so
+    /// the map's spatial mean is the head's logits exactly, and a class's map is the evidence the decision sums.
+    /// (The pooled map's own channels carry no class: the Dense may mix or swap them.)
     struct LogitMapSource {
         /// The node whose output is the logit map, or nil for the mask head's (cropped) output.
         let node: Int?
         let classes: Int
         let activation: ModelHead.Activation
+        /// The head's Dense between the pooled map and the logits, applied per pixel.
+        var dense: Dense? = nil
     }
 
     func logitMapSource() throws -> LogitMapSource {
         if let head = model.classHead {
             var node = network.outputs[head.output]
-            while network.nodes[node].layer.kind == "Flatten", let j = network.nodes[node].inputs.first, j >= 0 {
-                node = j
+            func skip(_ kinds: Set<String>) {
+                while kinds.contains(network.nodes[node].layer.kind), let j = network.nodes[node].inputs.first, j >= 0 {
+                    node = j
+                }
             }
+            skip(["Flatten"])
+            var dense: Dense?
+            if let d = network.nodes[node].layer as? Dense, d.outputFeatures == head.channels,
+                let j = network.nodes[node].inputs.first, j >= 0
+            {
+                let denseNode = node
+                defer { if dense == nil { node = denseNode } }
+                node = j
+                skip(["Flatten", "Dropout"])
+                // Only a pooled mask head's output is a logit map; a pooled feature map (the classifier's
+                // bottleneck) through a Dense would be a class activation map, which class_map does not claim.
+                if network.nodes[node].layer is GlobalAveragePooling2D, let j = network.nodes[node].inputs.first,
+                    model.heads.contains(where: { $0.kind == .mask && network.outputs[$0.output] == j })
+                {
+                    dense = d
+                }
+            }
+            let width = dense?.inputFeatures ?? head.channels
             if network.nodes[node].layer is GlobalAveragePooling2D, let j = network.nodes[node].inputs.first, j >= 0,
-                j < shapes.count, shapes[j].count == 4, shapes[j][1] == head.channels
+                j < shapes.count, shapes[j].count == 4, shapes[j][1] == width
             {
                 return LogitMapSource(
                     node: j, classes: head.channels == 1 ? 2 : head.channels,
-                    activation: head.activation)
+                    activation: head.activation, dense: dense)
             }
         }
         if let mask = model.maskHead, mask.channels > 1,
@@ -309,7 +335,27 @@ public final class Explainer {
         network.tap = node
         defer { network.tap = nil }
         let output = try model.forward(x, training: false, heads: .classes)
-        return (network.tappedOutput!, output.classLogits!)
+        let pooled = network.tappedOutput!
+        guard let dense = source.dense else { return (pooled, output.classLogits!) }
+        return (Self.applyPerPixel(dense, pooled), output.classLogits!)
+    }
+
+    /// z (N, K, h, w) with z[n, k, p] = b[k] + Σ_c W[k, c] · m[n, c, p]: a Dense layer on every pixel's channels.
+    static func applyPerPixel(_ dense: Dense, _ m: Tensor) -> Tensor {
+        let (n, c, plane, k) = (m.shape[0], m.shape[1], m.shape[2] * m.shape[3], dense.outputFeatures)
+        let z = Tensor(zeros: [n, k, m.shape[2], m.shape[3]])
+        let (w, b) = (dense.weight.value.data, dense.bias.value.data)
+        for i in 0..<n {
+            for o in 0..<k {
+                let out = z.data + (i * k + o) * plane
+                out.update(repeating: b[o], count: plane)
+                for ch in 0..<c {
+                    let (weight, input) = (w[o * c + ch], m.data + (i * c + ch) * plane)
+                    for p in 0..<plane { out[p] += weight * input[p] }
+                }
+            }
+        }
+        return z
     }
 
     /// The target's probability at one pixel of a logit map: its softmax over the channels, or for one sigmoid
