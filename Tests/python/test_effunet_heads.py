@@ -1,8 +1,8 @@
 """Issue 15's eff-unet heads through the binary and the client (no torch needed):
 
 - the seed's head, ``classification_head={"classes": 2, "from": "mask"}``: a `class` output that trains through
-  `train.step`, and `explain`'s class_map, which reads the mask logit map the head pools (its per-pixel softmax is
-  the map `segment` returns as probabilities);
+  `train.step`, and `explain`'s class_map, which applies the head's Dense to every pixel of the mask logit map the
+  head pools (so its mean log-odds are the prediction's);
 - ``deep_supervision``: outputs `mask.1` ... `mask.3`, each in a step's loss unless its weight is 0, and
   `segment` answering from the averaged mask;
 - the flattened parameters of before (`classification_from`, ...) are refused with the field named.
@@ -51,13 +51,17 @@ def test_the_seeds_mask_head_trains_and_class_map_reads_its_mask(engine):
     losses = [engine.train_step(images=images, labels=labels)["loss"] for _ in range(10)]
     assert np.isfinite(losses).all()
     assert losses[-1] < losses[0], losses
+    # class_map is the head's Dense on every pixel's mask logits, then the softmax: pooling and the Dense commute,
+    # so the mean over the pixels of the map's log-odds is the log-odds of the model's own prediction.
     entries = engine.explain(images, "class_map", target=1)["explanations"]
-    probabilities = [np.asarray(m["mask"], dtype=np.float32)
-                     for m in engine.segment(images, encoding="probabilities")["masks"]]
-    for entry, p in zip(entries, probabilities):
-        m = np.asarray(entry["map"])
+    predictions = engine.predict(images)["predictions"]
+    masks = [np.asarray(m["mask"], dtype=np.float64) for m in engine.segment(images, encoding="probabilities")["masks"]]
+    for entry, prediction, mask in zip(entries, predictions, masks):
+        m = np.asarray(entry["map"], dtype=np.float64)
         assert m.shape == (64, 64) and entry["target"] == 1
-        np.testing.assert_allclose(m, p[1], atol=1e-5, err_msg="class_map is the mask's PNEUMONIA-channel softmax")
+        p = np.asarray(prediction["probabilities"], dtype=np.float64)
+        np.testing.assert_allclose(np.log(m / (1 - m)).mean(), np.log(p[1] / p[0]), rtol=1e-3, atol=1e-4)
+        assert not np.allclose(m, mask[1], atol=1e-3), "the Dense is applied: not the mask's own channel-1 softmax"
 
 
 def test_deep_supervision_heads_are_outputs_and_in_the_loss(engine):
