@@ -127,30 +127,15 @@ final class ExplainerTests: XCTestCase {
     /// `class_map` reads is what the head outputs, and the map is that map's per-pixel softmax.
     func testClassMapReadsTheLogitMapTheHeadPools() throws {
         var rng = RandomGenerator(seed: 6)
-        let net = Network()
-        var x = net.add("conv", Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, rng: &rng), Network.input)
-        x = net.add("relu", ReLU(), x)
-        let logits = net.add("logits", Conv2D(inputChannels: 4, outputChannels: 3, kernelSize: 1, rng: &rng), x)
-        let pooled = net.add("pool", GlobalAveragePooling2D(), logits)
-        net.outputs = [logits, pooled]
-        let model = Model(
-            config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
-            heads: [
-                .mask(channels: 3, output: 0),
-                ModelHead(name: "class", kind: .classes, channels: 3, activation: .softmax, output: 1),
-            ],
-            padMultiple: 1, fixedSize: false)
+        let (net, logits) = logitMapNetwork(channels: 3, rng: &rng)
+        net.outputs = [logits, net.add("pool", GlobalAveragePooling2D(), logits)]
+        let model = logitMapModel(net, maskChannels: 3, classes: 3)
         let input = randomTensor([2, 1, 8, 8], seed: 10)
         let explainer = Explainer(model: model)
         let source = try explainer.logitMapSource()
         XCTAssertEqual(source.node, logits)
         let (map, head) = try explainer.logitMap(input, source)
-        for n in 0..<2 {
-            for k in 0..<3 {
-                let plane = UnsafeBufferPointer(start: map.data + (n * 3 + k) * 64, count: 64)
-                XCTAssertEqual(plane.reduce(0, +) / 64, head!.data[n * 3 + k], accuracy: 1e-5)
-            }
-        }
+        assertSpatialMeans(of: map, equal: head!)
         let e = try explainer.explain(input, targets: [2, nil], options: ExplanationOptions(method: .classMap))
         XCTAssertEqual(e.layer, "logits")
         XCTAssertEqual(e.targets[0], 2)
@@ -159,28 +144,51 @@ final class ExplainerTests: XCTestCase {
         XCTAssertEqual(e.maps.data[10], softmax, accuracy: 1e-5)
     }
 
+    /// conv 3x3 (1 -> 4), ReLU, then a 1x1 convolution to `channels` per-pixel logits (the node returned).
+    private func logitMapNetwork(channels: Int, rng: inout RandomGenerator) -> (Network, Int) {
+        let net = Network()
+        var x = net.add("conv", Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, rng: &rng), Network.input)
+        x = net.add("relu", ReLU(), x)
+        return (net, net.add("logits", Conv2D(inputChannels: 4, outputChannels: channels, kernelSize: 1, rng: &rng), x))
+    }
+
+    /// An 8x8 model of `net` whose outputs are [mask, class logits].
+    private func logitMapModel(_ net: Network, maskChannels: Int, classes: Int) -> Model {
+        Model(
+            config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
+            heads: [
+                .mask(channels: maskChannels, output: 0),
+                ModelHead(name: "class", kind: .classes, channels: classes, activation: .softmax, output: 1),
+            ],
+            padMultiple: 1, fixedSize: false)
+    }
+
+    /// Each (image, class) plane of `map` averages to that image's class logit in `head`.
+    private func assertSpatialMeans(
+        of map: Tensor, equal head: Tensor, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let (n, k, plane) = (map.shape[0], map.shape[1], map.shape[2] * map.shape[3])
+        for i in 0..<n {
+            for c in 0..<k {
+                let values = UnsafeBufferPointer(start: map.data + (i * k + c) * plane, count: plane)
+                XCTAssertEqual(
+                    values.reduce(0, +) / Float(plane), head.data[i * k + c], accuracy: 1e-5, file: file, line: line)
+            }
+        }
+    }
+
     /// The Eff-UNet's "mask" head (global average pool -> Dropout -> Dense + softmax): `class_map` applies the
     /// Dense to every pixel of the pooled map, so the map's spatial mean is the head's logits (pooling and the
     /// Dense commute) and each pixel's probability is the softmax of W·m + b, not of the pooled map's own channels
     /// (which the Dense may swap: a trained eff-unet had its mask channel 1 highest on NORMAL images).
     func testClassMapAppliesTheHeadsDenseToEveryPixel() throws {
         var rng = RandomGenerator(seed: 7)
-        let net = Network()
-        var x = net.add("conv", Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 3, rng: &rng), Network.input)
-        x = net.add("relu", ReLU(), x)
-        let mapNode = net.add("logits", Conv2D(inputChannels: 4, outputChannels: 2, kernelSize: 1, rng: &rng), x)
+        let (net, mapNode) = logitMapNetwork(channels: 2, rng: &rng)
         var y = net.add("pool", GlobalAveragePooling2D(), mapNode)
         y = net.add("drop", Dropout(rate: 0.5, seed: 1), y)
         let dense = Dense(inputFeatures: 2, outputFeatures: 3, activation: .softmax, rng: &rng)
-        y = net.add("dense", dense, y)
-        net.outputs = [mapNode, y]
-        let model = Model(
-            config: ModelConfig(architecture: .unet, inputShape: [1, 8, 8]), network: net,
-            heads: [
-                .mask(channels: 2, output: 0),
-                ModelHead(name: "class", kind: .classes, channels: 3, activation: .softmax, output: 1),
-            ],
-            padMultiple: 1, fixedSize: false)
+        net.outputs = [mapNode, net.add("dense", dense, y)]
+        let model = logitMapModel(net, maskChannels: 2, classes: 3)
         let input = randomTensor([2, 1, 8, 8], seed: 12)
         let explainer = Explainer(model: model)
         let source = try explainer.logitMapSource()
@@ -189,12 +197,7 @@ final class ExplainerTests: XCTestCase {
         XCTAssertEqual(source.classes, 3)
         let (map, head) = try explainer.logitMap(input, source)
         XCTAssertEqual(map.shape, [2, 3, 8, 8])
-        for n in 0..<2 {
-            for k in 0..<3 {
-                let plane = UnsafeBufferPointer(start: map.data + (n * 3 + k) * 64, count: 64)
-                XCTAssertEqual(plane.reduce(0, +) / 64, head!.data[n * 3 + k], accuracy: 1e-5)
-            }
-        }
+        assertSpatialMeans(of: map, equal: head!)
         // One pixel by hand: the pooled map's channels at pixel 10 of image 1, through W and b, then softmax.
         network: do {
             net.tap = mapNode
