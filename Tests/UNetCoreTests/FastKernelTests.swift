@@ -120,11 +120,7 @@ final class FastKernelTests: XCTestCase {
         func run(_ winograd: Bool) -> (Tensor, Tensor, Tensor, Tensor) {
             ConvolutionAlgorithms.winogradEnabled = winograd
             XCTAssertEqual(conv.usesWinograd(x.shape), winograd, file: file, line: line)
-            conv.weight.grad.assign(start)
-            conv.bias!.grad.zero()
-            let y = conv.forward(x, training: true)
-            let dx = conv.backward(dy)
-            return (y, dx, conv.weight.grad.copy(), conv.bias!.grad.copy())
+            return trainingPass(conv, x, dy, startingWeightGradient: start)
         }
         let (y0, dx0, dw0, db0) = run(false)
         let (y1, dx1, dw1, db1) = run(true)
@@ -198,4 +194,16 @@ final class FastKernelTests: XCTestCase {
         }
         XCTAssertEqual(runs[0], runs[1])
     }
+}
+
+/// One training forward and backward of `conv` from weight gradient `start` and a zero bias gradient: y, dx, dW, db
+/// (the two convolution paths' comparisons, Winograd and direct, run it once per path).
+func trainingPass(_ conv: Conv2D, _ x: Tensor, _ dy: Tensor, startingWeightGradient start: Tensor)
+    -> (Tensor, Tensor, Tensor, Tensor)
+{
+    conv.weight.grad.assign(start)
+    conv.bias!.grad.zero()
+    let y = conv.forward(x, training: true)
+    let dx = conv.backward(dy)
+    return (y, dx, conv.weight.grad.copy(), conv.bias!.grad.copy())
 }

@@ -168,11 +168,7 @@ final class SmallConvolutionTests: XCTestCase {
                 ConvolutionAlgorithms.directEnabled = direct
                 ConvolutionAlgorithms.winogradEnabled = false
                 XCTAssertEqual(conv.usesDirectConvolution, direct)
-                conv.weight.grad.assign(start)
-                conv.bias!.grad.zero()
-                let y = conv.forward(x, training: true)
-                let dx = conv.backward(dy)
-                return (y, dx, conv.weight.grad.copy(), conv.bias!.grad.copy())
+                return trainingPass(conv, x, dy, startingWeightGradient: start)
             }
             let (y0, dx0, dw0, db0) = run(false)
             let (y1, dx1, dw1, db1) = run(true)
