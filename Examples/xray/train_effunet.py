@@ -105,8 +105,9 @@ with engine(args.threads) as e:
     sheet.save(sheet_path, optimize=True)
     report = {
         "task": "pneumonia classification, the seed's Eff-UNet recipe", "data": root, "input": shape,
-        "model": {"architecture": "eff-unet", "encoder": args.encoder, "decoder": args.decoder,
-                  "parameters": summary["total_params"], "bn_momentum": args.bn_momentum},
+        # From the model itself, so that an --evaluate run reports the checkpoint's, not the flags' defaults.
+        "model": {"architecture": summary["architecture"], "parameters": summary["total_params"],
+                  **{k: summary["config"].get(k) for k in ("encoder", "decoder", "bn_momentum")}},
         "train_counts": ds["counts"], "validation_counts": ds["validation"]["counts"],
         "epochs_run": len(history), "seconds_per_epoch": [round(h["seconds"], 1) for h in history],
         "total_seconds": clock.seconds(), "validation": {k: r.get(k) for k in keys}, "pictures": pictures,

@@ -79,28 +79,11 @@ public final class Explainer {
     func logitMapSource() throws -> LogitMapSource {
         if let head = model.classHead {
             var node = network.outputs[head.output]
-            func skip(_ kinds: Set<String>) {
-                while kinds.contains(network.nodes[node].layer.kind), let j = network.nodes[node].inputs.first, j >= 0 {
-                    node = j
-                }
-            }
-            skip(["Flatten"])
-            var dense: Dense?
-            if let d = network.nodes[node].layer as? Dense, d.outputFeatures == head.channels,
-                let j = network.nodes[node].inputs.first, j >= 0
-            {
-                let denseNode = node
-                defer { if dense == nil { node = denseNode } }
+            while network.nodes[node].layer.kind == "Flatten", let j = network.nodes[node].inputs.first, j >= 0 {
                 node = j
-                skip(["Flatten", "Dropout"])
-                // Only a pooled mask head's output is a logit map; a pooled feature map (the classifier's
-                // bottleneck) through a Dense would be a class activation map, which class_map does not claim.
-                if network.nodes[node].layer is GlobalAveragePooling2D, let j = network.nodes[node].inputs.first,
-                    model.heads.contains(where: { $0.kind == .mask && network.outputs[$0.output] == j })
-                {
-                    dense = d
-                }
             }
+            var dense: Dense?
+            if let (d, pool) = denseOverPooledMask(at: node, classes: head.channels) { (dense, node) = (d, pool) }
             let width = dense?.inputFeatures ?? head.channels
             if network.nodes[node].layer is GlobalAveragePooling2D, let j = network.nodes[node].inputs.first, j >= 0,
                 j < shapes.count, shapes[j].count == 4, shapes[j][1] == width
@@ -326,6 +309,24 @@ public final class Explainer {
         return Explanation(maps: maps, targets: resolved, scores: scores, layer: name)
     }
 
+    /// The Dense at `node` and the global average pool it reads (through Dropout and Flatten) when that pool's
+    /// input is a mask head's output. Only a pooled mask is a logit map: a pooled feature map (the classifier's
+    /// bottleneck) through a Dense would be a class activation map, which class_map does not claim.
+    private func denseOverPooledMask(at node: Int, classes: Int) -> (Dense, Int)? {
+        guard let dense = network.nodes[node].layer as? Dense, dense.outputFeatures == classes,
+            var pool = network.nodes[node].inputs.first, pool >= 0
+        else { return nil }
+        while ["Flatten", "Dropout"].contains(network.nodes[pool].layer.kind), let j = network.nodes[pool].inputs.first,
+            j >= 0
+        {
+            pool = j
+        }
+        guard network.nodes[pool].layer is GlobalAveragePooling2D, let map = network.nodes[pool].inputs.first,
+            model.heads.contains(where: { $0.kind == .mask && network.outputs[$0.output] == map })
+        else { return nil }
+        return (dense, pool)
+    }
+
     /// The logit map `source` names for the batch (an evaluation forward), and the class head's logits if the
     /// map is what the head pools.
     func logitMap(_ x: Tensor, _ source: LogitMapSource) throws -> (map: Tensor, classLogits: Tensor?) {
@@ -340,21 +341,13 @@ public final class Explainer {
         return (Self.applyPerPixel(dense, pooled), output.classLogits!)
     }
 
-    /// z (N, K, h, w) with z[n, k, p] = b[k] + Σ_c W[k, c] · m[n, c, p]: a Dense layer on every pixel's channels.
+    /// z (N, K, h, w) with z[n, k, p] = b[k] + Σ_c W[k, c] · m[n, c, p]: a Dense layer on every pixel's channels,
+    /// as a pointwise convolution computes it (z[n] (K, P) = W (K, C) · m[n] (C, P), then the bias per channel).
     static func applyPerPixel(_ dense: Dense, _ m: Tensor) -> Tensor {
         let (n, c, plane, k) = (m.shape[0], m.shape[1], m.shape[2] * m.shape[3], dense.outputFeatures)
         let z = Tensor(zeros: [n, k, m.shape[2], m.shape[3]])
-        let (w, b) = (dense.weight.value.data, dense.bias.value.data)
-        for i in 0..<n {
-            for o in 0..<k {
-                let out = z.data + (i * k + o) * plane
-                out.update(repeating: b[o], count: plane)
-                for ch in 0..<c {
-                    let (weight, input) = (w[o * c + ch], m.data + (i * c + ch) * plane)
-                    for p in 0..<plane { out[p] += weight * input[p] }
-                }
-            }
-        }
+        for i in 0..<n { gemm(m: k, n: plane, k: c, dense.weight.value.data, m.image(i), z.image(i)) }
+        addChannelBias(z, dense.bias.value)
         return z
     }
 

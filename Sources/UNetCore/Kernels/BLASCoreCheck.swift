@@ -169,7 +169,7 @@ public enum BLASCoreCheck {
     /// the choice wins, but silently running at a fraction of the machine's speed is what issue 21 is about
     /// (a sandbox that exported `OPENBLAS_CORETYPE=Haswell` halved sgemm on a Zen 5, 206 against 401 GFLOP/s).
     static func belowBestAdvice(_ s: Situation, _ d: Decision) -> String? {
-        guard d.choice == .environment, d.restartWith == nil, s.coreTypeIsUsers, let asked = s.coreType,
+        guard d.choice == .environment, s.coreTypeIsUsers, let asked = s.coreType,
             let best = s.best, let have = BLASCore.level(s.current), let want = BLASCore.level(best), have < want
         else { return nil }
         return "\(coreTypeVariable)=\(asked) from the environment runs \(s.current), below this CPU's best core "

@@ -154,7 +154,7 @@ public func conv2dDirectSmallBackward(
     }
     for i in 0..<taps {
         var s = partials[i]
-        for t in 1..<max(threads, 1) { s += partials[t * taps + i] }
+        for t in 1..<threads { s += partials[t * taps + i] }
         dw[i] += Float(s)
     }
     guard let dx else { return }

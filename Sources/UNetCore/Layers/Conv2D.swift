@@ -82,7 +82,7 @@ public final class Conv2D: UnaryLayer {
         }
         if usesWinograd(x.shape) {
             // The ReLU, if fused, costs nothing here: it rides on the output transform's last store.
-            let tiles = n * ((g.height + 3) / 4) * ((g.width + 3) / 4)
+            let tiles = WinogradPlan(n: n, c: inputChannels, o: o, h: g.height, w: g.width).tiles
             let kept =
                 training || !WinogradKernelCache.keeps(tiles: tiles)
                 ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
