@@ -7,7 +7,7 @@ import XCTest
 /// concatenation's buffer, and reading its gradient from the concatenation's): the same bits as copying, in
 /// training steps (losses, weights after Adam) and inference, for every producer the U-Nets use; and less memory.
 final class InPlaceConcatenationTests: XCTestCase {
-    override func tearDown() { Network.concatenatesInPlace = true }
+    override func tearDown() { Network.concatenatesInPlace = true; Network.keepsSignBits = true }
 
     /// The architectures with a producer before each concatenation: transposed convolutions (with BatchNorm and
     /// a class head on the bottleneck), nearest and bilinear upsampling, and the reference classifier.
@@ -61,6 +61,22 @@ final class InPlaceConcatenationTests: XCTestCase {
             XCTAssertEqual(inPlace.weights.map(\.bitPattern), copied.weights.map(\.bitPattern), "\(name): weights")
             XCTAssertEqual(inPlace.outputs.map(\.bitPattern), copied.outputs.map(\.bitPattern), "\(name): outputs")
             XCTAssertTrue(copied.losses.allSatisfy(\.isFinite), name)
+        }
+    }
+
+    /// The encoder skips' ReLUs keeping sign bits instead of their outputs (`ReLU.keepsSignBits`): the same bits
+    /// as keeping the outputs, over three Adam steps (odd sizes, so the last word of bits is partial).
+    func testSignBitsGiveTheSameBitsAsKeptOutputs() throws {
+        let odd = ModelConfig(architecture: .unet, inputShape: [1, 20, 28], seed: 14, depth: 2, filters: 3)
+        for config in configs + [odd] {
+            let name = "\(config.architecture.rawValue) \(config.inputShape)"
+            Network.keepsSignBits = false
+            let kept = try run(config, inPlace: true)
+            Network.keepsSignBits = true
+            let bits = try run(config, inPlace: true)
+            XCTAssertEqual(bits.losses.map(\.bitPattern), kept.losses.map(\.bitPattern), "\(name): losses")
+            XCTAssertEqual(bits.weights.map(\.bitPattern), kept.weights.map(\.bitPattern), "\(name): weights")
+            XCTAssertEqual(bits.outputs.map(\.bitPattern), kept.outputs.map(\.bitPattern), "\(name): outputs")
         }
     }
 

@@ -47,6 +47,52 @@ func reluBackward(
     while i < range.upperBound { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
 }
 
+/// Bit e % 32 of `bits[e / 32]` = y[e] > 0, for the words in `words` (the last may be partial: `count` floats).
+func reluSignBits(
+    _ y: UnsafePointer<Float>, count: Int, _ bits: UnsafeMutablePointer<UInt32>, words: Range<Int>
+) {
+    let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    let (low, high) = (SIMD16<UInt32>(repeating: 1) &<< lanes, SIMD16<UInt32>(repeating: 1 << 16) &<< lanes)
+    let zero = SIMD16<Float>()
+    let none = SIMD16<UInt32>()
+    for w in words {
+        let e = w * 32
+        guard e + 32 <= count else {
+            var word: UInt32 = 0
+            for k in 0..<(count - e) where y[e + k] > 0 { word |= 1 << UInt32(k) }
+            bits[w] = word
+            continue
+        }
+        let a = none.replacing(with: low, where: load16(y + e) .> zero)
+        let b = none.replacing(with: high, where: load16(y + e + 16) .> zero)
+        bits[w] = (a | b).wrappedSum()  // distinct bits: the sum is their or
+    }
+}
+
+/// dx = dy where the kept sign bit is set (`reluSignBits`), else 0, for the words in `words`.
+func reluBackward(
+    signBits bits: UnsafePointer<UInt32>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+    count: Int, words: Range<Int>
+) {
+    let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    let (low, high) = (SIMD16<UInt32>(repeating: 1) &<< lanes, SIMD16<UInt32>(repeating: 1 << 16) &<< lanes)
+    let zero = SIMD16<Float>()
+    let none = SIMD16<UInt32>()
+    for w in words {
+        let e = w * 32
+        let word = bits[w]
+        guard e + 32 <= count else {
+            for k in 0..<(count - e) { dx[e + k] = word & (1 << UInt32(k)) != 0 ? dy[e + k] : 0 }
+            continue
+        }
+        let v = SIMD16<UInt32>(repeating: word)
+        let a = zero.replacing(with: load16(dy + e), where: (v & low) .!= none)
+        let b = zero.replacing(with: load16(dy + e + 16), where: (v & high) .!= none)
+        UnsafeMutableRawPointer(dx + e).storeBytes(of: a, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(dx + e + 16).storeBytes(of: b, as: SIMD16<Float>.self)
+    }
+}
+
 /// The sum of `count` floats in single precision, in 32 lanes (four vectors, so consecutive additions do not wait
 /// on each other) combined in a fixed order, then the tail: deterministic, and more accurate than one running sum.
 /// A scalar loop here waited four cycles per float on the previous addition: the bias gradient of the first

@@ -6,36 +6,64 @@ public final class ReLU: GradientOverwritingLayer {
     /// Set with `Conv2D.rectifiesOutput` by `Network.fuseActivations()`: the input is already max(·, 0), so the
     /// forward passes it through (no pass, no new tensor) and only the backward's mask remains.
     public internal(set) var inputIsRectified = false
+    /// Set by `Network`'s plan where no reader of the output keeps it (the U-Nets' skips, read by a pooling and a
+    /// concatenation's copy): a training forward then keeps one bit per element (y > 0) instead of the output,
+    /// so the output can go once its readers have run. The same mask, so the same gradients, bit for bit.
+    var keepsSignBits = false
     private var output: Tensor?
+    /// y > 0 of a training forward with `keepsSignBits`, element e at bit e % 32 of word e / 32; reused from step
+    /// to step, like MaxPool2D's winners.
+    private var signBits: [UInt32] = []
+    private var signBitsShape: [Int]?
     public init() {}
 
     public func outputShape(_ s: [Int]) throws -> [Int] { s }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let y: Tensor
         if inputIsRectified {
-            output = training ? x : nil
-            return x
+            y = x
+        } else {
+            y = TensorRecycler.tensor(x.shape)
+            Parallel.forEachChunk(x.count, with: (x.data, y.data)) { s, r in reluForward(s.0, s.1, r) }
         }
-        let y = TensorRecycler.tensor(x.shape)
-        Parallel.forEachChunk(x.count, with: (x.data, y.data)) { s, r in reluForward(s.0, s.1, r) }
-        output = training ? y : nil
+        output = training && !keepsSignBits ? y : nil
+        signBitsShape = nil
+        if training && keepsSignBits { keepSignBits(of: y) }
         return y
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    private func keepSignBits(of y: Tensor) {
+        let words = (y.count + 31) / 32
+        if signBits.count != words { signBits = [UInt32](repeating: 0, count: words) }
+        signBits.withUnsafeMutableBufferPointer { bits in
+            Parallel.forEachChunk(words, cost: 32, with: (UnsafePointer(y.data), y.count, bits.baseAddress!)) {
+                s, r in reluSignBits(s.0, count: s.1, s.2, words: r)
+            }
+        }
+        signBitsShape = y.shape
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor { backward(dy, into: TensorRecycler.tensor(dy.shape)) }
+
+    func backward(overwriting dy: Tensor) -> Tensor { backward(dy, into: dy) }
+
+    private func backward(_ dy: Tensor, into dx: Tensor) -> Tensor {
+        if signBitsShape != nil {
+            let words = signBits.count
+            signBits.withUnsafeBufferPointer { bits in
+                Parallel.forEachChunk(
+                    words, cost: 32, with: (bits.baseAddress!, UnsafePointer(dy.data), dx.data, dy.count)
+                ) { s, r in reluBackward(signBits: s.0, s.1, s.2, count: s.3, words: r) }
+            }
+            return dx
+        }
         guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
-        let dx = TensorRecycler.tensor(dy.shape)
         Parallel.forEachChunk(dy.count, with: (y.data, dy.data, dx.data)) { s, r in reluBackward(s.0, s.1, s.2, r) }
         return dx
     }
 
-    func backward(overwriting dy: Tensor) -> Tensor {
-        guard let y = output else { preconditionFailure("ReLU.backward without a training forward") }
-        Parallel.forEachChunk(dy.count, with: (y.data, dy.data)) { s, r in reluBackward(s.0, s.1, s.1, r) }
-        return dy
-    }
-
-    public func releaseCache() { output = nil }
+    public func releaseCache() { output = nil; signBitsShape = nil }
 }
 
 /// 1 / (1 + e^-x), elementwise. dx = dy * y * (1 - y).

@@ -209,10 +209,11 @@ public final class Network {
         writesInto = [Int](repeating: -1, count: nodes.count)
         concatenationBuffer = [Tensor?](repeating: nil, count: nodes.count)
         ranInPlace = [Bool](repeating: false, count: nodes.count)
-        guard Network.concatenatesInPlace, let shapes = try? shapes(for: inputShape) else { return }
-        planShapes = shapes
         var readers = [Int](repeating: 0, count: nodes.count)
         for (i, node) in nodes.enumerated() where needed[i] { for j in node.inputs where j >= 0 { readers[j] += 1 } }
+        planSignBits(needed: needed)
+        guard Network.concatenatesInPlace, let shapes = try? shapes(for: inputShape) else { return }
+        planShapes = shapes
         for (k, node) in nodes.enumerated() where needed[k] && node.layer is Concatenate && node.inputs.count > 1 {
             let p = node.inputs[0]
             guard p >= 0, readers[p] == 1, !outputs.contains(p), p != tap, shapes[p].count == 4,
@@ -220,6 +221,25 @@ public final class Network {
                 let producer = nodes[p].layer as? ConcatenationProducer, producer.writesIntoConcatenation
             else { continue }
             writesInto[p] = k
+        }
+    }
+
+    /// Off to have every ReLU keep its output for its mask (tests compare the two).
+    nonisolated(unsafe) static var keepsSignBits = true
+
+    /// A ReLU whose output no reader keeps (a pooling keeps its winners, a concatenation copies) keeps sign bits
+    /// instead (`ReLU.keepsSignBits`): the U-Nets' encoder skips, otherwise alive from the forward until the
+    /// encoder's backward beside their copies in the concatenations (Ronneberger 256 at batch 4: 120 MiB).
+    private func planSignBits(needed: [Bool]) {
+        var othersKeep = [Bool](repeating: false, count: nodes.count)
+        for (i, node) in nodes.enumerated() where needed[i] {
+            let keepsNothing = node.layer is MaxPool2D || node.layer is Concatenate
+            for j in node.inputs where j >= 0 && !keepsNothing { othersKeep[j] = true }
+        }
+        for (i, node) in nodes.enumerated() {
+            guard let relu = node.layer as? ReLU else { continue }
+            relu.keepsSignBits =
+                Network.keepsSignBits && needed[i] && !othersKeep[i] && !outputs.contains(i) && i != tap
         }
     }
 
