@@ -43,6 +43,27 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The sign-bit ReLU backward (what a skip's ReLU keeps instead of its output) against the definition, on
+    /// lengths around a 32-float word, so the vector words and the partial last word both run; zeros must map to 0.
+    func testSignBitReLUBackwardMatchesTheKeptOutputBackward() {
+        for count in [1, 15, 16, 31, 32, 33, 64, 95, 1155] {
+            let y = gridTensor([count], seed: UInt64(count))
+            for i in 0..<count { y[i] = max(y[i], 0) }  // a ReLU's output: zeros and positives
+            let dy = randomTensor([count], seed: UInt64(count + 100))
+            let words = (count + 31) / 32
+            var bits = [UInt32](repeating: .max, count: words)  // every bit set: a skipped word would show
+            bits.withUnsafeMutableBufferPointer { reluSignBits(y.data, count: count, $0.baseAddress!, words: 0..<words) }
+            let fromBits = Tensor(zeros: [count])
+            bits.withUnsafeBufferPointer {
+                reluBackward(signBits: $0.baseAddress!, dy.data, fromBits.data, count: count, words: 0..<words)
+            }
+            for i in 0..<count {
+                XCTAssertEqual(fromBits[i], y[i] > 0 ? dy[i] : 0, "count \(count), element \(i)")
+                XCTAssertEqual(bits[i / 32] >> UInt32(i % 32) & 1, y[i] > 0 ? 1 : 0, "count \(count), bit \(i)")
+            }
+        }
+    }
+
     func testMaxPool2x2FastPathMatchesTheGeneralLoop() {
         // Widths with full vectors and tails, and an odd height and width whose last row and column are dropped.
         for (k, shape) in [[2, 3, 19, 37], [1, 2, 16, 16], [1, 1, 4, 34]].enumerated() {

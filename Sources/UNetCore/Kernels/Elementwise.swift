@@ -47,12 +47,17 @@ func reluBackward(
     while i < range.upperBound { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
 }
 
+/// The bit of each lane of a 32-float word's two halves: lane k of the low half is bit k, of the high half bit 16 + k.
+private enum SignBitLanes {
+    static let low = SIMD16<UInt32>(repeating: 1) &<< SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    static let high = low &<< SIMD16<UInt32>(repeating: 16)
+}
+
 /// Bit e % 32 of `bits[e / 32]` = y[e] > 0, for the words in `words` (the last may be partial: `count` floats).
 func reluSignBits(
     _ y: UnsafePointer<Float>, count: Int, _ bits: UnsafeMutablePointer<UInt32>, words: Range<Int>
 ) {
-    let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    let (low, high) = (SIMD16<UInt32>(repeating: 1) &<< lanes, SIMD16<UInt32>(repeating: 1 << 16) &<< lanes)
+    let (low, high) = (SignBitLanes.low, SignBitLanes.high)
     let zero = SIMD16<Float>()
     let none = SIMD16<UInt32>()
     for w in words {
@@ -74,8 +79,7 @@ func reluBackward(
     signBits bits: UnsafePointer<UInt32>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
     count: Int, words: Range<Int>
 ) {
-    let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    let (low, high) = (SIMD16<UInt32>(repeating: 1) &<< lanes, SIMD16<UInt32>(repeating: 1 << 16) &<< lanes)
+    let (low, high) = (SignBitLanes.low, SignBitLanes.high)
     let zero = SIMD16<Float>()
     let none = SIMD16<UInt32>()
     for w in words {
