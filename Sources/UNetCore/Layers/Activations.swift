@@ -14,7 +14,8 @@ public final class ReLU: GradientOverwritingLayer {
     /// y > 0 of a training forward with `keepsSignBits`, element e at bit e % 32 of word e / 32; reused from step
     /// to step, like MaxPool2D's winners.
     private var signBits: [UInt32] = []
-    private var signBitsShape: [Int]?
+    /// Whether `signBits` hold the last training forward's mask (the backward's choice of mask).
+    private var hasSignBits = false
     public init() {}
 
     public func outputShape(_ s: [Int]) throws -> [Int] { s }
@@ -28,7 +29,7 @@ public final class ReLU: GradientOverwritingLayer {
             Parallel.forEachChunk(x.count, with: (x.data, y.data)) { s, r in reluForward(s.0, s.1, r) }
         }
         output = training && !keepsSignBits ? y : nil
-        signBitsShape = nil
+        hasSignBits = false
         if training && keepsSignBits { keepSignBits(of: y) }
         return y
     }
@@ -41,7 +42,7 @@ public final class ReLU: GradientOverwritingLayer {
                 s, r in reluSignBits(s.0, count: s.1, s.2, words: r)
             }
         }
-        signBitsShape = y.shape
+        hasSignBits = true
     }
 
     public func backward(_ dy: Tensor) -> Tensor { backward(dy, into: TensorRecycler.tensor(dy.shape)) }
@@ -49,7 +50,7 @@ public final class ReLU: GradientOverwritingLayer {
     func backward(overwriting dy: Tensor) -> Tensor { backward(dy, into: dy) }
 
     private func backward(_ dy: Tensor, into dx: Tensor) -> Tensor {
-        if signBitsShape != nil {
+        if hasSignBits {
             let words = signBits.count
             signBits.withUnsafeBufferPointer { bits in
                 Parallel.forEachChunk(
@@ -63,7 +64,7 @@ public final class ReLU: GradientOverwritingLayer {
         return dx
     }
 
-    public func releaseCache() { output = nil; signBitsShape = nil }
+    public func releaseCache() { output = nil; hasSignBits = false }
 }
 
 /// 1 / (1 + e^-x), elementwise. dx = dy * y * (1 - y).
