@@ -52,7 +52,9 @@ final class ElementwiseKernelTests: XCTestCase {
             let dy = randomTensor([count], seed: UInt64(count + 100))
             let words = (count + 31) / 32
             var bits = [UInt32](repeating: .max, count: words)  // every bit set: a skipped word would show
-            bits.withUnsafeMutableBufferPointer { reluSignBits(y.data, count: count, $0.baseAddress!, words: 0..<words) }
+            bits.withUnsafeMutableBufferPointer {
+                reluSignBits(y.data, count: count, $0.baseAddress!, words: 0..<words)
+            }
             let fromBits = Tensor(zeros: [count])
             bits.withUnsafeBufferPointer {
                 reluBackward(signBits: $0.baseAddress!, dy.data, fromBits.data, count: count, words: 0..<words)

@@ -49,7 +49,8 @@ func reluBackward(
 
 /// The bit of each lane of a 32-float word's two halves: lane k of the low half is bit k, of the high half bit 16 + k.
 private enum SignBitLanes {
-    static let low = SIMD16<UInt32>(repeating: 1) &<< SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    static let low =
+        SIMD16<UInt32>(repeating: 1) &<< SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
     static let high = low &<< SIMD16<UInt32>(repeating: 16)
 }
 
