@@ -10,8 +10,9 @@
 
    Weight gradient, dw[o, c, ky, kx] = sum over the pixels of dy[o, oy, ox] * x[c, oy + ky - 1, ox + kx - 1]: the
    same padded rows of x (and padded rows of dy, zero past W), vectors along the pixels, OBW output channels x 3
-   taps (kx) summed in registers per (c, ky) over a block of rows, then each sum's lanes added in a fixed order
-   and the total added to a double accumulator.
+   taps (kx) summed in registers per (c, ky) over a block of rows (AVX2), or 3 output channels x all 9 taps per c
+   (AVX-512, `conv_wg_item3`), then each sum's lanes added in a fixed order and the total added to a double
+   accumulator.
 
    Every output is summed in one fixed order that does not depend on how rows are split among threads (forward)
    or depends only on the rows given to each call (weight gradient), so the results repeat bit for bit. */
@@ -164,6 +165,40 @@ INLINE void FN(conv_wg_item)(const float *const *xr, const float *const *dr, int
         for (int kx = 0; kx < 3; kx++) acc[(((long)(first + o) * C + c) * 3 + ky) * 3 + kx] += (double)vhsum(a[o][kx]);
 }
 
+#if VL == 16
+/* AVX-512's weight-gradient item: input channel c, all three kernel rows and the N (up to 3) output channels
+   first ..< first + N, 3 x 3 x N sums in registers (27 + 3 dy vectors + 1 x vector of the 32). Per vector of
+   pixels it loads N dy vectors for 9N multiply-adds, where `conv_wg_item` loads 8 for 24: the dy rows of a block
+   do not fit in L1, so each of those loads came from L2, and at two multiply-adds a cycle that was more than L2
+   delivers (the kernel ran at 60 GFLOP/s on one core of a Xeon family 6 model 167, the forward at 90). Each tap
+   is summed over the same rows and vectors in the same order as in `conv_wg_item`, so the bits are the same. */
+INLINE void FN(conv_wg_item3)(const float *const *xr, const float *const *dr, int rows, int vectors, int c,
+                              int first, int C, double *acc, const int N) {
+    V a[3][3][3];
+    for (int o = 0; o < N; o++)
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) a[o][ky][kx] = vzero();
+    for (int r = 0; r < rows; r++) {
+        const float *p[3] = {xr[r], xr[r + 1], xr[r + 2]};
+        const float *d[3];
+        for (int o = 0; o < N; o++) d[o] = dr[(first + o) * rows + r];
+        for (int v = 0; v < vectors; v++) {
+            V dv[3];
+            for (int o = 0; o < N; o++) dv[o] = vload(d[o] + v * VL);
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    const V xv = vload(p[ky] + v * VL + kx);
+                    for (int o = 0; o < N; o++) a[o][ky][kx] = vfma(dv[o], xv, a[o][ky][kx]);
+                }
+        }
+    }
+    for (int o = 0; o < N; o++)
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++)
+                acc[(((long)(first + o) * C + c) * 3 + ky) * 3 + kx] += (double)vhsum(a[o][ky][kx]);
+}
+#endif
+
 /* Rows of one block: its padded x rows (C * (R + 2)) and dy rows (O * R) within about 1 MiB (a Zen 5 core's L2): each
    block ends in 3 * O * C lane sums, which at 16 KiB blocks cost a fifth of the gradient at 48 -> 24 channels. */
 INLINE int FN(conv_wg_block_rows)(int C, int O, int W) {
@@ -206,6 +241,18 @@ bool FN(unet_conv3x3_weight_gradient)(const float *x, const float *dy, int C, in
                     vstore(P + u, u + VL <= W ? vload(row + u) : vmload(row + u, mrange(0, W - u)));
                 dr[o * rows + i] = P;
             }
+#if VL == 16
+        for (int c = 0; c < C; c++) {
+            for (int i = 0; i < rows + 2; i++) xr[i] = xs + ((size_t)c * (R + 2) + i) * Wp;
+            for (int first = 0; first < O; first += 3) {
+                switch (O - first < 3 ? O - first : 3) {
+                case 1: FN(conv_wg_item3)(xr, dr, rows, vectors, c, first, C, acc, 1); break;
+                case 2: FN(conv_wg_item3)(xr, dr, rows, vectors, c, first, C, acc, 2); break;
+                case 3: FN(conv_wg_item3)(xr, dr, rows, vectors, c, first, C, acc, 3); break;
+                }
+            }
+        }
+#else
         for (int c = 0; c < C; c++)
             for (int ky = 0; ky < 3; ky++) {
                 for (int i = 0; i < rows; i++) xr[i] = xs + ((size_t)c * (R + 2) + i + ky) * Wp;
@@ -227,6 +274,7 @@ bool FN(unet_conv3x3_weight_gradient)(const float *x, const float *dy, int C, in
                     }
                 }
             }
+#endif
     }
     return true;
 }

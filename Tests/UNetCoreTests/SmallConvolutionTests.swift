@@ -26,7 +26,7 @@ final class SmallConvolutionTests: XCTestCase {
 
     /// Odd shapes (N, C, O, H, W): a single pixel, a row of one, widths 7, 15, 17, 33 and 100 (partial vectors of
     /// 8 and 16 lanes, strips of several vectors), one input channel (the first layer), 32 channels, O = 5 and 13
-    /// (partial blocks of four, and of the weight gradient's eight).
+    /// (partial blocks of four, of the AVX2 weight gradient's eight and of the AVX-512 one's three).
     static let shapes = [
         (1, 1, 1, 1, 1), (2, 3, 5, 1, 7), (1, 12, 12, 9, 17), (2, 1, 12, 16, 15), (1, 32, 32, 6, 33),
         (1, 24, 13, 5, 100), (3, 7, 32, 4, 16), (1, 16, 8, 35, 3), (1, 48, 24, 4, 18),
