@@ -80,6 +80,25 @@ final class InPlaceConcatenationTests: XCTestCase {
         }
     }
 
+    /// Which ReLUs keep sign bits: those read by upsamplings (which keep a shape) too, in the nearest and bilinear
+    /// U-Nets and the classifier; not those read by a transposed convolution, which keeps its input.
+    func testReLUsBeforeUpsamplingsKeepSignBitsAndBeforeTransposedConvolutionsDoNot() throws {
+        for config in configs {
+            let model = try Model.build(config)
+            let trainer = Trainer(model: model, config: TrainingConfig())
+            _ = try trainer.trainStep(batch(model, config, count: 2))
+            let nodes = model.network.nodes
+            var checked = 0
+            for node in nodes where node.layer is UpSampling2D || node.layer is ConvTranspose2D {
+                let relu = try XCTUnwrap(nodes[node.inputs[0]].layer as? ReLU, "\(node.name) reads a ReLU")
+                XCTAssertEqual(
+                    relu.keepsSignBits, node.layer is UpSampling2D, "\(nodes[node.inputs[0]].name) before \(node.name)")
+                checked += 1
+            }
+            XCTAssertGreaterThan(checked, 0, config.architecture.rawValue)
+        }
+    }
+
     /// The input gradient too (what Grad-CAM and the gradient checks read), through a hand-built graph whose
     /// concatenation takes a transposed convolution first and the network input's convolution second.
     func testInputGradientIsTheSame() {

@@ -2,6 +2,8 @@
 /// Inputs (N, C_i, H, W) with equal N, H, W; output (N, ΣC_i, H, W).
 public final class Concatenate: MultiInputLayer {
     public let kind = "Concatenate"
+    /// Keeps its inputs' shapes; the output is a copy.
+    public var keepsInputs: Bool { false }
     private var inputShapes: [[Int]] = []
 
     public init() {}

@@ -4,6 +4,8 @@
 /// `adaptive_avg_pool2d(x, 1)`, the squeeze of squeeze-and-excitation, whose 1x1 convolutions follow).
 public final class GlobalAveragePooling2D: UnaryLayer {
     public let kind = "GlobalAveragePooling2D"
+    /// Keeps the input's shape.
+    public var keepsInputs: Bool { false }
     public let keepDims: Bool
     private var inputShape: [Int] = []
     public init(keepDims: Bool = false) { self.keepDims = keepDims }
@@ -45,6 +47,8 @@ public final class GlobalAveragePooling2D: UnaryLayer {
 /// PyTorch does; the winners are kept in a buffer reused from step to step.
 public final class GlobalMaxPooling2D: UnaryLayer {
     public let kind = "GlobalMaxPooling2D"
+    /// Keeps the input's shape and the winners.
+    public var keepsInputs: Bool { false }
     public let keepDims: Bool
     private var inputShape: [Int] = []
     private var winners: [Int32] = []

@@ -56,12 +56,18 @@ public protocol Layer: AnyObject {
     func backwardParametersOnly(_ gradOutput: Tensor)
     /// Drops what the forward cached for the backward, so activations do not outlive a step.
     func releaseCache()
+    /// Whether what the forward keeps for the backward holds on to an input's values (a convolution keeps its
+    /// input, `Flatten`'s output is a view of it). False for the layers that keep shapes or indices alone and
+    /// return new storage: a ReLU read only by such layers keeps sign bits instead of its output
+    /// (`Network.planSignBits`). True unless a layer says otherwise, the safe answer.
+    var keepsInputs: Bool { get }
 }
 
 extension Layer {
     public var parameters: [Parameter] { [] }
     public var buffers: [(name: String, value: Tensor)] { [] }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    public var keepsInputs: Bool { true }
     public func backwardParametersOnly(_ gradOutput: Tensor) { _ = backward(gradOutput) }
     public func backward(_ gradOutput: Tensor, into gradients: inout [Tensor]) {
         gradients.append(contentsOf: backward(gradOutput))

@@ -4,6 +4,8 @@
 /// The forward remembers the winning input of each window; the backward routes dy there.
 public final class MaxPool2D: UnaryLayer {
     public let kind = "MaxPool2D"
+    /// Keeps its winners.
+    public var keepsInputs: Bool { false }
     public let poolSize, stride: Int
     private var inputShape: [Int] = []
     /// The winner of each output's window as its offset inside the window (row * poolSize + column), kept by a

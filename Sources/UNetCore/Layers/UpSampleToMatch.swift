@@ -11,6 +11,8 @@
 /// factor-2 `UpSampling2D` path runs then). The reference only lends its shape: its gradient is zero.
 public final class UpSampleToMatch: MultiInputLayer {
     public let kind = "UpSampleToMatch"
+    /// Keeps the two shapes.
+    public var keepsInputs: Bool { false }
     private let doubling = UpSampling2D(factor: 2, mode: .nearest)
     private var inputShape: [Int] = []
     private var referenceShape: [Int] = []

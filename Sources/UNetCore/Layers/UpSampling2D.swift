@@ -6,6 +6,8 @@ public final class UpSampling2D: ConcatenationProducer {
     public enum Mode: String, Sendable { case nearest, bilinear }
 
     public let kind = "UpSampling2D"
+    /// Keeps the input's shape.
+    public var keepsInputs: Bool { false }
     public let factor: Int
     public let mode: Mode
     private var inputShape: [Int] = []

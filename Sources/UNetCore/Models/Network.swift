@@ -227,14 +227,14 @@ public final class Network {
     /// Off to have every ReLU keep its output for its mask (tests compare the two).
     nonisolated(unsafe) static var keepsSignBits = true
 
-    /// A ReLU whose output no reader keeps (a pooling keeps its winners, a concatenation copies) keeps sign bits
-    /// instead (`ReLU.keepsSignBits`): the U-Nets' encoder skips, otherwise alive from the forward until the
-    /// encoder's backward beside their copies in the concatenations (Ronneberger 256 at batch 4: 120 MiB).
+    /// A ReLU whose output no reader keeps (`Layer.keepsInputs`: a pooling keeps its winners, a concatenation
+    /// copies, an upsampling keeps a shape) keeps sign bits instead (`ReLU.keepsSignBits`): the U-Nets' encoder
+    /// skips, otherwise alive from the forward until the encoder's backward beside their copies in the
+    /// concatenations (Ronneberger 256 at batch 4: 120 MiB), and the decoder blocks' outputs that are upsampled.
     private func planSignBits(needed: [Bool]) {
         var othersKeep = [Bool](repeating: false, count: nodes.count)
         for (i, node) in nodes.enumerated() where needed[i] {
-            let keepsNothing = node.layer is MaxPool2D || node.layer is Concatenate
-            for j in node.inputs where j >= 0 && !keepsNothing { othersKeep[j] = true }
+            for j in node.inputs where j >= 0 && node.layer.keepsInputs { othersKeep[j] = true }
         }
         for (i, node) in nodes.enumerated() {
             guard let relu = node.layer as? ReLU else { continue }
