@@ -53,6 +53,13 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         return s
     }
 
+    /// Channel `ch`'s inference map y = x·s + t, s = γ/√(σ² + ε) and t = β - μ·s (from the running statistics),
+    /// for a convolution that folds this layer in (`Conv2D.forwardFoldingBatchNorm`).
+    func inferenceScaleAndShift(_ ch: Int) -> (scale: Float, shift: Float) {
+        let s = weight.value.data[ch] / (runningVar.data[ch] + epsilon).squareRoot()
+        return (s, bias.value.data[ch] - runningMean.data[ch] * s)
+    }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let (n, c) = (x.shape[0], channels)
         let p = x.count / (n * c)

@@ -69,15 +69,54 @@ public final class Conv2D: UnaryLayer {
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        input = training ? x : nil
+        columns = nil
+        return convolve(
+            x, training: training, weight: weight, bias: bias?.value, rectify: rectifiesOutput,
+            kernels: winogradKernels)
+    }
+
+    /// The kernels and bias with an inference BatchNorm folded in (`forwardFoldingBatchNorm`), and their
+    /// Winograd transforms: remade only when a fold gives other values (a step, a load), so a model that only
+    /// infers transforms once.
+    private var folded: (weight: Parameter, bias: Tensor)?
+    private let foldedWinogradKernels = WinogradKernelCache()
+
+    /// An inference forward followed by `bn`'s inference affine map, and by max(·, 0) with `rectify`, in one
+    /// convolution: w'[o] = w[o]·s[o], b'[o] = b[o]·s[o] + t[o], where BatchNorm's y = x·s + t per channel
+    /// (s = γ/√(σ² + ε), t = β - μ·s). Saves two passes over the output (`Network`'s inference plan). The values
+    /// differ from the two layers' by rounding only.
+    func forwardFoldingBatchNorm(_ bn: BatchNorm, rectify: Bool, _ x: Tensor) -> Tensor {
+        input = nil
+        columns = nil
+        let (o, perOutput) = (outputChannels, weight.value.count / outputChannels)
+        if folded == nil || folded!.weight.value.count != weight.value.count {
+            folded = (Parameter("weight", Tensor(zeros: weight.value.shape)), Tensor(zeros: [o]))
+        }
+        let (w, b) = (folded!.weight, folded!.bias)
+        var changed = false
+        for oc in 0..<o {
+            let (s, shift) = bn.inferenceScaleAndShift(oc)
+            for e in oc * perOutput..<(oc + 1) * perOutput {
+                let v = weight.value.data[e] * s
+                if v.bitPattern != w.value.data[e].bitPattern { w.value.data[e] = v; changed = true }
+            }
+            b.data[oc] = (bias?.value.data[oc] ?? 0) * s + shift
+        }
+        if changed { w.noteValueChanged() }
+        return convolve(x, training: false, weight: w, bias: b, rectify: rectify, kernels: foldedWinogradKernels)
+    }
+
+    private func convolve(
+        _ x: Tensor, training: Bool, weight: Parameter, bias: Tensor?, rectify: Bool, kernels: WinogradKernelCache
+    ) -> Tensor {
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         let y = TensorRecycler.tensor(n, o, g.outH, g.outW)  // every element written by the GEMM
-        input = training ? x : nil
-        columns = nil
         if usesDirectConvolution {
             conv2dDirectSmall(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput, y.data)
+                bias: bias?.data, outChannels: o, rectify: rectify, y.data)
             return y
         }
         if usesWinograd(x.shape) {
@@ -85,17 +124,17 @@ public final class Conv2D: UnaryLayer {
             let tiles = WinogradPlan(n: n, c: inputChannels, o: o, h: g.height, w: g.width).tiles
             let kept =
                 training || !WinogradKernelCache.keeps(tiles: tiles)
-                ? nil : winogradKernels.kernels(of: weight, o: o, c: inputChannels)
-            if !training && kept == nil { winogradKernels.release() }
+                ? nil : kernels.kernels(of: weight, o: o, c: inputChannels)
+            if !training && kept == nil { kernels.release() }
             conv2dWinograd(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
-                transformed: kept, bias: bias?.value.data, outChannels: o, rectify: rectifiesOutput,
+                transformed: kept, bias: bias?.data, outChannels: o, rectify: rectify,
                 y.data)
             return y
         }
         if let bias, !isPointwise, k <= Conv2D.biasInGEMMMaximumRows {
-            forwardWithBiasRow(x, g, bias: bias.value, y, keepColumns: training)
-            rectifyIfFused(y)
+            forwardWithBiasRow(x, g, weight: weight.value, bias: bias, y, keepColumns: training)
+            if rectify { rectifyInPlace(y) }
             return y
         }
         let buffer = isPointwise ? nil : TemporaryBuffer(.columns, count: k * p)
@@ -107,14 +146,13 @@ public final class Conv2D: UnaryLayer {
             // y[i] (O, P) = W (O, K) · col (K, P)
             gemm(m: o, n: p, k: k, weight.value.data, cols, y.image(i))
         }
-        if let bias { addChannelBias(y, bias.value) }
-        rectifyIfFused(y)
+        if let bias { addChannelBias(y, bias) }
+        if rectify { rectifyInPlace(y) }
         return y
     }
 
     /// max(y, 0) in place, when a ReLU is fused (on the GEMM paths; Winograd does it in its output transform).
-    private func rectifyIfFused(_ y: Tensor) {
-        guard rectifiesOutput else { return }
+    private func rectifyInPlace(_ y: Tensor) {
         Parallel.forEachChunk(y.count, with: y.data) { y, r in reluForward(y, y, r) }
     }
 
@@ -129,13 +167,15 @@ public final class Conv2D: UnaryLayer {
     /// With `keepColumns` (training) each image's columns stay in `columns` for the backward: at K = 9 or 27 they
     /// are 9 or 27 times the input, small beside the layer's 64-channel output, and rebuilding them cost the
     /// backward as much as its product.
-    private func forwardWithBiasRow(_ x: Tensor, _ g: ConvGeometry, bias: Tensor, _ y: Tensor, keepColumns: Bool) {
+    private func forwardWithBiasRow(
+        _ x: Tensor, _ g: ConvGeometry, weight: Tensor, bias: Tensor, _ y: Tensor, keepColumns: Bool
+    ) {
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         let kept = keepColumns ? TensorRecycler.tensor(n, k + 1, p) : nil
         let shared = kept == nil ? Workspace.shared.buffer(.columns, count: (k + 1) * p) : nil
         let w = Workspace.shared.buffer(.augmentedWeights, count: o * (k + 1))
         for oi in 0..<o {
-            (w + oi * (k + 1)).update(from: weight.value.data + oi * k, count: k)
+            (w + oi * (k + 1)).update(from: weight.data + oi * k, count: k)
             w[oi * (k + 1) + k] = bias.data[oi]
         }
         if let shared { (shared + k * p).update(repeating: 1, count: p) }  // im2col below rewrites only rows 0..<k

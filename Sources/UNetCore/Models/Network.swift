@@ -202,7 +202,46 @@ public final class Network {
         outputByNode = [Tensor?](repeating: nil, count: nodes.count)
         gradientByNode = [Tensor?](repeating: nil, count: nodes.count)
         planInPlaceConcatenations(inputShape, needed: needed)
+        planInferenceFolds(needed: needed)
         return (needed, lastUse)
+    }
+
+    /// Off to run every BatchNorm of an inference forward as its own pass (tests compare the two).
+    nonisolated(unsafe) static var foldsBatchNorm = true
+    /// For a convolution node of the inference plan: the BatchNorm that reads it alone, folded into its kernels,
+    /// and whether the ReLU that alone reads that BatchNorm rides along (`Conv2D.forwardFoldingBatchNorm`).
+    private var inferenceFold: [(conv: Conv2D, bn: BatchNorm, rectify: Bool)?] = []
+    /// The BatchNorm and ReLU nodes a fold took in: an inference forward passes their input through.
+    private var foldedAway: [Bool] = []
+    /// How many convolutions the current plan folds a BatchNorm into, and a ReLU too (for tests).
+    var inferenceFoldCount: Int { inferenceFold.filter { $0 != nil }.count }
+    var inferenceRectifyingFoldCount: Int { inferenceFold.filter { $0?.rectify == true }.count }
+
+    /// Conv → BatchNorm (→ ReLU) chains whose middle outputs nobody else reads, returns or taps: an inference
+    /// forward runs each as one convolution, two passes over the activation fewer (a seventh of the pneumonia
+    /// U-Net's inference). Training forwards run every layer.
+    private func planInferenceFolds(needed: [Bool]) {
+        inferenceFold = Array(repeating: nil, count: nodes.count)
+        foldedAway = [Bool](repeating: false, count: nodes.count)
+        guard Network.foldsBatchNorm else { return }
+        var readers = [[Int]](repeating: [], count: nodes.count)
+        for (i, node) in nodes.enumerated() where needed[i] {
+            for j in node.inputs where j >= 0 { readers[j].append(i) }
+        }
+        func alone(_ j: Int) -> Int? {
+            guard readers[j].count == 1, !outputs.contains(j), j != tap, writesInto[j] < 0 else { return nil }
+            return readers[j][0]
+        }
+        for (j, node) in nodes.enumerated() where needed[j] {
+            guard let conv = node.layer as? Conv2D, !conv.rectifiesOutput, let i = alone(j),
+                let bn = nodes[i].layer as? BatchNorm, writesInto[i] < 0
+            else { continue }
+            let k = alone(i)
+            let rectify = k.map { nodes[$0].layer is ReLU && writesInto[$0] < 0 } ?? false
+            inferenceFold[j] = (conv, bn, rectify)
+            foldedAway[i] = true
+            if rectify, let k { foldedAway[k] = true }
+        }
     }
 
     private func planInPlaceConcatenations(_ inputShape: [Int], needed: [Bool]) {
@@ -264,7 +303,13 @@ public final class Network {
             if let unary = node.unary {
                 let j = node.inputs[0]
                 let input = j == Network.input ? x : outputByNode[j]!
-                if writesInto[i] >= 0, let producer = unary as? ConcatenationProducer {
+                if !training, let fold = inferenceFold[i] {
+                    outputByNode[i] = timed(i, backward: false) {
+                        fold.conv.forwardFoldingBatchNorm(fold.bn, rectify: fold.rectify, input)
+                    }
+                } else if !training && foldedAway[i] {
+                    outputByNode[i] = input
+                } else if writesInto[i] >= 0, let producer = unary as? ConcatenationProducer {
                     let y = TensorRecycler.tensor(planShapes[writesInto[i]])
                     timed(i, backward: false) {
                         producer.forward(input, training: training, into: y.data, imageStride: y.count / y.shape[0])
