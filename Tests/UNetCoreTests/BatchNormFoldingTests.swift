@@ -10,6 +10,7 @@ import XCTest
 final class BatchNormFoldingTests: XCTestCase {
     override func tearDown() {
         Network.foldsBatchNorm = true
+        Network.fusesBatchNormReLU = true
         ConvolutionAlgorithms.directEnabled = true
         ConvolutionAlgorithms.winogradEnabled = true
     }
@@ -121,5 +122,40 @@ final class BatchNormFoldingTests: XCTestCase {
             XCTAssertTrue(unfoldedTap.contains { $0 < 0 }, "a BatchNorm's output, not rectified")
         }
     }
+    /// BatchNorm → ReLU fused (`BatchNorm.rectifiesOutput`) gives the same bits as the two layers: three Adam
+    /// steps of a BatchNorm U-Net (losses, weights, running statistics), then an inference forward; a ReLU after a
+    /// BatchNorm read twice (d.bn, by the ReLU and the Add) is not fused.
+    func testBatchNormReLUFusionGivesTheSameBits() throws {
+        let config = ModelConfig(
+            architecture: .unet, inputShape: [1, 20, 28], seed: 15, depth: 2, filters: 4, batchNorm: true)
+        func run(fused: Bool) throws -> [[UInt32]] {
+            Network.fusesBatchNormReLU = fused
+            let model = try Model.build(config)
+            let images = randomTensor([3, 1, 20, 28], seed: 16, low: 0, high: 1)
+            let m = randomTensor([3, 1, 20, 28], seed: 17, low: 0, high: 1)
+            for i in 0..<m.count { m[i] = m[i] > 0.5 ? 1 : 0 }
+            var trainingConfig = TrainingConfig()
+            trainingConfig.batchSize = 3
+            let trainer = Trainer(model: model, config: trainingConfig)
+            var losses: [Float] = []
+            for _ in 0..<3 { losses.append(try trainer.trainStep(Batch(images: images, masks: m)).loss) }
+            let bns = model.network.nodes.compactMap { $0.layer as? BatchNorm }
+            XCTAssertEqual(bns.filter(\.rectifiesOutput).count, fused ? bns.count : 0, "every BatchNorm has its ReLU")
+            let out = try model.forward(images, training: false).mask!.array
+            return [
+                losses.map(\.bitPattern), model.network.parameters.flatMap { $0.value.array }.map(\.bitPattern),
+                model.network.buffers.flatMap { $0.array }.map(\.bitPattern), out.map(\.bitPattern),
+            ]
+        }
+        let (fused, apart) = (try run(fused: true), try run(fused: false))
+        for (k, what) in ["losses", "weights", "running statistics", "inference"].enumerated() {
+            XCTAssertEqual(fused[k], apart[k], what)
+        }
+        Network.fusesBatchNormReLU = true
+        let (net, bns, _) = makeNetwork()
+        _ = net.forward(randomTensor([1, 3, 16, 16], seed: 18), training: true)
+        XCTAssertEqual(bns.map(\.rectifiesOutput), [true, false, true, false], "a and c; b has no ReLU, d two readers")
+    }
+
     private var unfoldedTap: [Float] = []
 }

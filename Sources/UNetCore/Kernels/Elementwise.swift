@@ -196,7 +196,29 @@ func squaredDeviationsInDouble(_ x: UnsafePointer<Float>, _ count: Int, mean: Do
 /// x̂ = (x - mean) · r and y = x̂ · γ + β over `count` floats; x̂ is stored only when `xhat` is given.
 func normalizeAffine(
     _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, gamma: Float,
-    beta: Float, xhat: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>
+    beta: Float, xhat: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, rectify: Bool = false
+) {
+    if rectify {
+        normalizeAffine(x, count, mean: mean, inverseStd: r, gamma: gamma, beta: beta, xhat: xhat, y) { v in
+            v.replacing(with: Float8(), where: v .< Float8())  // as `reluForward`, so the same bits
+        } scalar: {
+            max($0, 0)
+        }
+    } else {
+        normalizeAffine(x, count, mean: mean, inverseStd: r, gamma: gamma, beta: beta, xhat: xhat, y) {
+            $0
+        } scalar: {
+            $0
+        }
+    }
+}
+
+/// `normalizeAffine` with `finish` applied to each output (a fused ReLU, or nothing).
+@inline(__always)
+private func normalizeAffine(
+    _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, gamma: Float,
+    beta: Float, xhat: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+    finish: (Float8) -> Float8, scalar: (Float) -> Float
 ) {
     let (mv, rv, gv, bv) = (
         Float8(repeating: mean), Float8(repeating: r), Float8(repeating: gamma), Float8(repeating: beta)
@@ -206,13 +228,13 @@ func normalizeAffine(
         while i + 8 <= count {
             let h = (load8(x + i) - mv) * rv
             store8(h, xhat + i)
-            store8(h * gv + bv, y + i)
+            store8(finish(h * gv + bv), y + i)
             i += 8
         }
-        while i < count { let h = (x[i] - mean) * r; xhat[i] = h; y[i] = h * gamma + beta; i += 1 }
+        while i < count { let h = (x[i] - mean) * r; xhat[i] = h; y[i] = scalar(h * gamma + beta); i += 1 }
     } else {
-        while i + 8 <= count { store8((load8(x + i) - mv) * rv * gv + bv, y + i); i += 8 }
-        while i < count { y[i] = (x[i] - mean) * r * gamma + beta; i += 1 }
+        while i + 8 <= count { store8(finish((load8(x + i) - mv) * rv * gv + bv), y + i); i += 8 }
+        while i < count { y[i] = scalar((x[i] - mean) * r * gamma + beta); i += 1 }
     }
 }
 

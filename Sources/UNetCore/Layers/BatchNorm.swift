@@ -20,6 +20,10 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     /// backward is that affine map's gradient (`TrainingDependentLayer`).
     public var evaluatesInTraining = false
 
+    /// Whether the output is max(·, 0): the ReLU that alone reads it fused in (`Network.planBatchNormFusions`),
+    /// passing it through. The backward is unchanged: it reads x̂ and dL/dy, which the ReLU's backward masks.
+    public internal(set) var rectifiesOutput = false
+
     // Cached by a training forward for the backward: x̂ and 1/σ per channel.
     private var normalized: Tensor?
     private var inverseStd: [Float]
@@ -97,7 +101,7 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
                     let off = (i * c + ch) * p
                     normalizeAffine(
                         x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b,
-                        xhat: xhat.map { $0.data + off }, y.data + off)
+                        xhat: xhat.map { $0.data + off }, y.data + off, rectify: layer.rectifiesOutput)
                 }
             }
         }
@@ -175,7 +179,7 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
                 let off = (i * c + ch) * p
                 normalizeAffine(
                     x.data + off, p, mean: Float(mean), inverseStd: r, gamma: weight.value.data[ch],
-                    beta: bias.value.data[ch], xhat: xhat.data + off, y.data + off)
+                    beta: bias.value.data[ch], xhat: xhat.data + off, y.data + off, rectify: rectifiesOutput)
             }
         }
         batchesTracked.data[0] += 1

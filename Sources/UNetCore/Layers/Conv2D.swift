@@ -81,6 +81,10 @@ public final class Conv2D: UnaryLayer {
     /// infers transforms once.
     private var folded: (weight: Parameter, bias: Tensor)?
     private let foldedWinogradKernels = WinogradKernelCache()
+    /// Bytes the fold keeps: the folded kernels and bias, and their Winograd transforms (the memory breakdown).
+    var foldedKernelBytes: Int {
+        (folded.map { ($0.weight.value.count + $0.bias.count) * 4 } ?? 0) + foldedWinogradKernels.byteCount
+    }
 
     /// An inference forward followed by `bn`'s inference affine map, and by max(·, 0) with `rectify`, in one
     /// convolution: w'[o] = w[o]·s[o], b'[o] = b[o]·s[o] + t[o], where BatchNorm's y = x·s + t per channel

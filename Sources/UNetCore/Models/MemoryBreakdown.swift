@@ -5,6 +5,8 @@ public struct MemoryBreakdown {
     public var parameterBytes = 0
     /// Winograd-transformed kernels kept by convolutions for inference (`WinogradKernelCache`).
     public var winogradKernelBytes = 0
+    /// Kernels with an inference BatchNorm folded in, and their Winograd transforms (`Conv2D.foldedKernelBytes`).
+    public var foldedKernelBytes = 0
     /// The shared workspace, per slot.
     public var workspaceBytes: [(slot: Workspace.Slot, bytes: Int)] = []
     /// Large tensors (activations, gradients, kept columns) alive at once at their peak since the last
@@ -16,7 +18,9 @@ public struct MemoryBreakdown {
     public init(_ network: Network) {
         for p in network.parameters { parameterBytes += (p.hasGradient ? 2 : 1) * p.value.count * 4 }
         for node in network.nodes {
-            if let conv = node.layer as? Conv2D { winogradKernelBytes += conv.winogradKernels.byteCount }
+            guard let conv = node.layer as? Conv2D else { continue }
+            winogradKernelBytes += conv.winogradKernels.byteCount
+            foldedKernelBytes += conv.foldedKernelBytes
         }
         workspaceBytes = Workspace.Slot.allCases.map { ($0, Workspace.shared.bytes($0)) }
         tensorPeakBytes = TensorStorage.peakLiveByteCount
@@ -27,6 +31,7 @@ public struct MemoryBreakdown {
     public var parts: [(name: String, bytes: Int)] {
         [
             ("parameters_and_gradients", parameterBytes), ("winograd_kernels", winogradKernelBytes),
+            ("folded_kernels", foldedKernelBytes),
             ("tensor_peak", tensorPeakBytes), ("tensor_touched", tensorTouchedBytes),
         ] + workspaceBytes.map { ("workspace.\($0.slot)", $0.bytes) }
     }

@@ -202,28 +202,32 @@ public final class Network {
         outputByNode = [Tensor?](repeating: nil, count: nodes.count)
         gradientByNode = [Tensor?](repeating: nil, count: nodes.count)
         planInPlaceConcatenations(inputShape, needed: needed)
-        planInferenceFolds(needed: needed)
+        planBatchNormFusions(needed: needed)
         return (needed, lastUse)
     }
 
     /// Off to run every BatchNorm of an inference forward as its own pass (tests compare the two).
     nonisolated(unsafe) static var foldsBatchNorm = true
+    /// Off to run every ReLU after a BatchNorm as its own pass (tests compare the two).
+    nonisolated(unsafe) static var fusesBatchNormReLU = true
     /// For a convolution node of the inference plan: the BatchNorm that reads it alone, folded into its kernels,
-    /// and whether the ReLU that alone reads that BatchNorm rides along (`Conv2D.forwardFoldingBatchNorm`).
+    /// and whether that BatchNorm rectifies (its ReLU fused, `planBatchNormFusions`).
     private var inferenceFold: [(conv: Conv2D, bn: BatchNorm, rectify: Bool)?] = []
-    /// The BatchNorm and ReLU nodes a fold took in: an inference forward passes their input through.
+    /// The BatchNorm nodes a fold took in: an inference forward passes their input through.
     private var foldedAway: [Bool] = []
     /// How many convolutions the current plan folds a BatchNorm into, and a ReLU too (for tests).
     var inferenceFoldCount: Int { inferenceFold.filter { $0 != nil }.count }
     var inferenceRectifyingFoldCount: Int { inferenceFold.filter { $0?.rectify == true }.count }
 
-    /// Conv → BatchNorm (→ ReLU) chains whose middle outputs nobody else reads, returns or taps: an inference
-    /// forward runs each as one convolution, two passes over the activation fewer (a seventh of the pneumonia
-    /// U-Net's inference). Training forwards run every layer.
-    private func planInferenceFolds(needed: [Bool]) {
+    /// BatchNorm → ReLU where the ReLU alone reads the BatchNorm's output, which is not returned or tapped: the
+    /// BatchNorm writes max(·, 0) as it stores (`BatchNorm.rectifiesOutput`) and the ReLU passes it through and
+    /// keeps its mask from it, in training and inference: the same bits, one pass over the activation fewer.
+    /// Then, for inference, Conv → BatchNorm chains whose convolution output only that BatchNorm reads: each runs
+    /// as one convolution with the BatchNorm folded in, and its ReLU if fused (a seventh of the pneumonia U-Net's
+    /// inference went to the two passes). Planned with the taps and outputs, so a tapped node keeps its values.
+    private func planBatchNormFusions(needed: [Bool]) {
         inferenceFold = Array(repeating: nil, count: nodes.count)
         foldedAway = [Bool](repeating: false, count: nodes.count)
-        guard Network.foldsBatchNorm else { return }
         var readers = [[Int]](repeating: [], count: nodes.count)
         for (i, node) in nodes.enumerated() where needed[i] {
             for j in node.inputs where j >= 0 { readers[j].append(i) }
@@ -232,15 +236,27 @@ public final class Network {
             guard readers[j].count == 1, !outputs.contains(j), j != tap, writesInto[j] < 0 else { return nil }
             return readers[j][0]
         }
+        for node in nodes {
+            guard let relu = node.layer as? ReLU, let j = node.inputs.first, j >= 0, nodes[j].layer is BatchNorm
+            else { continue }
+            relu.inputIsRectified = false
+        }
+        for (i, node) in nodes.enumerated() {
+            guard let bn = node.layer as? BatchNorm else { continue }
+            bn.rectifiesOutput = false
+            guard Network.fusesBatchNormReLU, needed[i], let k = alone(i), let relu = nodes[k].layer as? ReLU,
+                writesInto[k] < 0
+            else { continue }
+            bn.rectifiesOutput = true
+            relu.inputIsRectified = true
+        }
+        guard Network.foldsBatchNorm else { return }
         for (j, node) in nodes.enumerated() where needed[j] {
             guard let conv = node.layer as? Conv2D, !conv.rectifiesOutput, let i = alone(j),
                 let bn = nodes[i].layer as? BatchNorm, writesInto[i] < 0
             else { continue }
-            let k = alone(i)
-            let rectify = k.map { nodes[$0].layer is ReLU && writesInto[$0] < 0 } ?? false
-            inferenceFold[j] = (conv, bn, rectify)
+            inferenceFold[j] = (conv, bn, bn.rectifiesOutput)
             foldedAway[i] = true
-            if rectify, let k { foldedAway[k] = true }
         }
     }
 
