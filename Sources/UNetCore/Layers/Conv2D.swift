@@ -86,15 +86,15 @@ public final class Conv2D: UnaryLayer {
         (folded.map { ($0.weight.value.count + $0.bias.count) * 4 } ?? 0) + foldedWinogradKernels.byteCount
     }
 
-    /// An inference forward followed by `bn`'s inference affine map, and by max(·, 0) with `rectify`, in one
+    /// An inference forward followed by `bn`'s inference affine map, and by max(·, 0) where `bn` rectifies, in one
     /// convolution: w'[o] = w[o]·s[o], b'[o] = b[o]·s[o] + t[o], where BatchNorm's y = x·s + t per channel
     /// (s = γ/√(σ² + ε), t = β - μ·s). Saves two passes over the output (`Network`'s inference plan). The values
     /// differ from the two layers' by rounding only.
-    func forwardFoldingBatchNorm(_ bn: BatchNorm, rectify: Bool, _ x: Tensor) -> Tensor {
+    func forwardFoldingBatchNorm(_ bn: BatchNorm, _ x: Tensor) -> Tensor {
         input = nil
         columns = nil
         let (o, perOutput) = (outputChannels, weight.value.count / outputChannels)
-        if folded == nil || folded!.weight.value.count != weight.value.count {
+        if folded == nil {  // the weights' shape is fixed: loads write into the tensor
             folded = (Parameter("weight", Tensor(zeros: weight.value.shape)), Tensor(zeros: [o]))
         }
         let (w, b) = (folded!.weight, folded!.bias)
@@ -108,7 +108,8 @@ public final class Conv2D: UnaryLayer {
             b.data[oc] = (bias?.value.data[oc] ?? 0) * s + shift
         }
         if changed { w.noteValueChanged() }
-        return convolve(x, training: false, weight: w, bias: b, rectify: rectify, kernels: foldedWinogradKernels)
+        return convolve(
+            x, training: false, weight: w, bias: b, rectify: bn.rectifiesOutput, kernels: foldedWinogradKernels)
     }
 
     private func convolve(

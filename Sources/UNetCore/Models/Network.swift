@@ -196,13 +196,17 @@ public final class Network {
         for i in stride(from: nodes.count - 1, through: 0, by: -1) where needed[i] {
             for j in nodes[i].inputs where j >= 0 { needed[j] = true }
         }
-        var lastUse = [Int](repeating: -1, count: nodes.count)
-        for (i, node) in nodes.enumerated() where needed[i] { for j in node.inputs where j >= 0 { lastUse[j] = i } }
+        // The nodes that read each node's output, among those that run, in order: its last is its last use.
+        var readers = [[Int]](repeating: [], count: nodes.count)
+        for (i, node) in nodes.enumerated() where needed[i] {
+            for j in node.inputs where j >= 0 { readers[j].append(i) }
+        }
+        let lastUse = readers.map { $0.last ?? -1 }
         plan = (wanted, outputs, inputShape, needed, lastUse)
         outputByNode = [Tensor?](repeating: nil, count: nodes.count)
         gradientByNode = [Tensor?](repeating: nil, count: nodes.count)
-        planInPlaceConcatenations(inputShape, needed: needed)
-        planBatchNormFusions(needed: needed)
+        planInPlaceConcatenations(inputShape, needed: needed, readers: readers)
+        planBatchNormFusions(needed: needed, readers: readers)
         return (needed, lastUse)
     }
 
@@ -210,14 +214,13 @@ public final class Network {
     nonisolated(unsafe) static var foldsBatchNorm = true
     /// Off to run every ReLU after a BatchNorm as its own pass (tests compare the two).
     nonisolated(unsafe) static var fusesBatchNormReLU = true
-    /// For a convolution node of the inference plan: the BatchNorm that reads it alone, folded into its kernels,
-    /// and whether that BatchNorm rectifies (its ReLU fused, `planBatchNormFusions`).
-    private var inferenceFold: [(conv: Conv2D, bn: BatchNorm, rectify: Bool)?] = []
-    /// The BatchNorm nodes a fold took in: an inference forward passes their input through.
-    private var foldedAway: [Bool] = []
+    /// For a convolution node of the inference plan: the BatchNorm that reads it alone, folded into its kernels
+    /// (with its ReLU where that is fused, `BatchNorm.rectifiesOutput`). That BatchNorm's node, the convolution's
+    /// one reader, passes its input through in an inference forward.
+    private var inferenceFold: [(conv: Conv2D, bn: BatchNorm)?] = []
     /// How many convolutions the current plan folds a BatchNorm into, and a ReLU too (for tests).
     var inferenceFoldCount: Int { inferenceFold.filter { $0 != nil }.count }
-    var inferenceRectifyingFoldCount: Int { inferenceFold.filter { $0?.rectify == true }.count }
+    var inferenceRectifyingFoldCount: Int { inferenceFold.filter { $0?.bn.rectifiesOutput == true }.count }
 
     /// BatchNorm → ReLU where the ReLU alone reads the BatchNorm's output, which is not returned or tapped: the
     /// BatchNorm writes max(·, 0) as it stores (`BatchNorm.rectifiesOutput`) and the ReLU passes it through and
@@ -225,13 +228,8 @@ public final class Network {
     /// Then, for inference, Conv → BatchNorm chains whose convolution output only that BatchNorm reads: each runs
     /// as one convolution with the BatchNorm folded in, and its ReLU if fused (a seventh of the pneumonia U-Net's
     /// inference went to the two passes). Planned with the taps and outputs, so a tapped node keeps its values.
-    private func planBatchNormFusions(needed: [Bool]) {
+    private func planBatchNormFusions(needed: [Bool], readers: [[Int]]) {
         inferenceFold = Array(repeating: nil, count: nodes.count)
-        foldedAway = [Bool](repeating: false, count: nodes.count)
-        var readers = [[Int]](repeating: [], count: nodes.count)
-        for (i, node) in nodes.enumerated() where needed[i] {
-            for j in node.inputs where j >= 0 { readers[j].append(i) }
-        }
         func alone(_ j: Int) -> Int? {
             guard readers[j].count == 1, !outputs.contains(j), j != tap, writesInto[j] < 0 else { return nil }
             return readers[j][0]
@@ -255,23 +253,20 @@ public final class Network {
             guard let conv = node.layer as? Conv2D, !conv.rectifiesOutput, let i = alone(j),
                 let bn = nodes[i].layer as? BatchNorm, writesInto[i] < 0
             else { continue }
-            inferenceFold[j] = (conv, bn, bn.rectifiesOutput)
-            foldedAway[i] = true
+            inferenceFold[j] = (conv, bn)
         }
     }
 
-    private func planInPlaceConcatenations(_ inputShape: [Int], needed: [Bool]) {
+    private func planInPlaceConcatenations(_ inputShape: [Int], needed: [Bool], readers: [[Int]]) {
         writesInto = [Int](repeating: -1, count: nodes.count)
         concatenationBuffer = [Tensor?](repeating: nil, count: nodes.count)
         ranInPlace = [Bool](repeating: false, count: nodes.count)
-        var readers = [Int](repeating: 0, count: nodes.count)
-        for (i, node) in nodes.enumerated() where needed[i] { for j in node.inputs where j >= 0 { readers[j] += 1 } }
-        planSignBits(needed: needed)
+        planSignBits(needed: needed, readers: readers)
         guard Network.concatenatesInPlace, let shapes = try? shapes(for: inputShape) else { return }
         planShapes = shapes
         for (k, node) in nodes.enumerated() where needed[k] && node.layer is Concatenate && node.inputs.count > 1 {
             let p = node.inputs[0]
-            guard p >= 0, readers[p] == 1, !outputs.contains(p), p != tap, shapes[p].count == 4,
+            guard p >= 0, readers[p].count == 1, !outputs.contains(p), p != tap, shapes[p].count == 4,
                 nodes[p].inputs.count == 1, nodes[p].inputs[0] >= 0,  // the first layer's backward takes another path
                 let producer = nodes[p].layer as? ConcatenationProducer, producer.writesIntoConcatenation
             else { continue }
@@ -286,15 +281,12 @@ public final class Network {
     /// copies, an upsampling keeps a shape) keeps sign bits instead (`ReLU.keepsSignBits`): the U-Nets' encoder
     /// skips, otherwise alive from the forward until the encoder's backward beside their copies in the
     /// concatenations (Ronneberger 256 at batch 4: 120 MiB), and the decoder blocks' outputs that are upsampled.
-    private func planSignBits(needed: [Bool]) {
-        var othersKeep = [Bool](repeating: false, count: nodes.count)
-        for (i, node) in nodes.enumerated() where needed[i] {
-            for j in node.inputs where j >= 0 && node.layer.keepsInputs { othersKeep[j] = true }
-        }
+    private func planSignBits(needed: [Bool], readers: [[Int]]) {
         for (i, node) in nodes.enumerated() {
             guard let relu = node.layer as? ReLU else { continue }
+            let othersKeep = readers[i].contains { nodes[$0].layer.keepsInputs }
             relu.keepsSignBits =
-                Network.keepsSignBits && needed[i] && !othersKeep[i] && !outputs.contains(i) && i != tap
+                Network.keepsSignBits && needed[i] && !othersKeep && !outputs.contains(i) && i != tap
         }
     }
 
@@ -320,11 +312,9 @@ public final class Network {
                 let j = node.inputs[0]
                 let input = j == Network.input ? x : outputByNode[j]!
                 if !training, let fold = inferenceFold[i] {
-                    outputByNode[i] = timed(i, backward: false) {
-                        fold.conv.forwardFoldingBatchNorm(fold.bn, rectify: fold.rectify, input)
-                    }
-                } else if !training && foldedAway[i] {
-                    outputByNode[i] = input
+                    outputByNode[i] = timed(i, backward: false) { fold.conv.forwardFoldingBatchNorm(fold.bn, input) }
+                } else if !training, j >= 0, inferenceFold[j] != nil {
+                    outputByNode[i] = input  // the BatchNorm its convolution folded in
                 } else if writesInto[i] >= 0, let producer = unary as? ConcatenationProducer {
                     let y = TensorRecycler.tensor(planShapes[writesInto[i]])
                     timed(i, backward: false) {
