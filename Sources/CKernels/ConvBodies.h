@@ -111,8 +111,14 @@ static void FN(conv_forward)(const float *x, int C, int H, int W, const float *w
             }
             for (int c = 0; c < C; c++) rows[ky][c] = base + c * Wp;
         }
-        for (int v0 = 0; v0 < vectors; v0 += CONV_PV_MAX) {
-            const int pv = vectors - v0 < CONV_PV_MAX ? vectors - v0 : CONV_PV_MAX, ox = v0 * VL;
+        /* The row's vectors in strips of near-equal width (a 128-pixel row's 8 vectors as 4 + 4, not 6 + 2): a
+           narrow strip has few independent sums for the multiply-adds' latency and reloads each weight for few
+           of them. Each output's sum runs over the same taps in the same order whatever the strip, so the bits do
+           not depend on the split. */
+        const int strips = (vectors + CONV_PV_MAX - 1) / CONV_PV_MAX;
+        for (int s = 0, v0 = 0; s < strips; s++) {
+            const int pv = vectors / strips + (s < vectors % strips ? 1 : 0), ox = v0 * VL;
+            v0 += pv;
             for (int ob = 0; ob < blocks; ob++) {
                 switch (pv) {
 #define STRIP(n)                                                                                                   \
