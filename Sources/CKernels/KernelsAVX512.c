@@ -69,6 +69,7 @@ static inline __attribute__((always_inline)) V vshift(V a, V b, const int k) {
 
 #include "KernelBodies.h"
 #include "ConvBodies.h"
+#include "WinogradRows.h"
 
 #pragma clang attribute pop
 

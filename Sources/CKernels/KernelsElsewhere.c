@@ -29,4 +29,9 @@
     size_t unet_conv3x3_weight_gradient_scratch_##isa(int C, int O, int W) { return 0; }
 STUBS(avx2)
 STUBS(avx512)
+bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, const float *u, int O, const float *bias,
+                                       bool relu, float *y, int tileRow0, int tileRow1, float *scratch) {
+    return false;
+}
+size_t unet_winograd_rows_scratch_avx512(int C, int O, int W) { return 0; }
 #endif

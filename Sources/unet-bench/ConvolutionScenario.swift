@@ -24,15 +24,20 @@ struct ConvolutionScenario: Scenario {
         let flops = 2 * Double(n * c * 9 * o * h * w)
         // At few channels also Winograd's chunked driver against its tile blocks (`winogradConvolveInBlocks`).
         let blocked = max(c, o) <= ConvolutionAlgorithms.winogradBlockedChannels
+        // And the row-fused driver (`winogradConvolveRows`) where it applies, the others with it off.
+        let rows = ConvolutionAlgorithms.useWinogradRows(channels: c, outChannels: o)
         let variants =
-            [("im2col         ", false, false, true), ("winograd", false, true, true)]
-            + (blocked ? [("winograd chunks", false, true, false)] : [])
-            + (max(c, o) <= ConvolutionAlgorithms.directChannelsLimit ? [("direct", true, false, true)] : [])
+            [("im2col         ", false, false, true, false), ("winograd", false, true, true, false)]
+            + (blocked ? [("winograd chunks", false, true, false, false)] : [])
+            + (rows ? [("winograd rows", false, true, false, true)] : [])
+            + (max(c, o) <= ConvolutionAlgorithms.directChannelsLimit ? [("direct", true, false, true, false)] : [])
+        defer { ConvolutionAlgorithms.winogradRowsEnabled = true }
         // The direct kernels up to their limit, above the layers' own threshold too, to time where it should lie.
         let threshold = ConvolutionAlgorithms.directChannels
         defer { ConvolutionAlgorithms.directChannels = threshold }
         ConvolutionAlgorithms.directChannels = ConvolutionAlgorithms.directChannelsLimit
-        for (name, direct, winograd, blocks) in variants {
+        for (name, direct, winograd, blocks, fused) in variants {
+            ConvolutionAlgorithms.winogradRowsEnabled = fused
             ConvolutionAlgorithms.directEnabled = direct
             ConvolutionAlgorithms.winogradEnabled = winograd
             ConvolutionAlgorithms.winogradBlocksEnabled = blocks

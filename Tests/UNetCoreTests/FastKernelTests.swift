@@ -15,15 +15,18 @@ final class FastKernelTests: XCTestCase {
     static let winogradRelativeBound: Float = 1e-5
 
     /// Layers of up to 48 channels take the direct kernels where the CPU has AVX2 (`SmallConvolutionTests`); these
-    /// tests are Winograd's, so its layers here take Winograd.
+    /// tests are Winograd's, so its layers here take Winograd: its chunked and blocked drivers, with the
+    /// row-fused one of AVX-512 CPUs off (`WinogradRowsTests` has its own).
     override func setUp() {
         super.setUp()
         ConvolutionAlgorithms.directEnabled = false
+        ConvolutionAlgorithms.winogradRowsEnabled = false
     }
 
     override func tearDown() {
         ConvolutionAlgorithms.directEnabled = true
         ConvolutionAlgorithms.winogradEnabled = true
+        ConvolutionAlgorithms.winogradRowsEnabled = true
         WinogradPlan.chunkBudget = nil
         ConvolutionAlgorithms.winogradBlocksEnabled = true
         WinogradPlan.blockBudget = WinogradPlan.defaultBlockBudget

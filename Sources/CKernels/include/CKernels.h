@@ -69,4 +69,14 @@ bool unet_conv3x3_weight_gradient_avx512(const float *x, const float *dy, int C,
 size_t unet_conv3x3_weight_gradient_scratch_avx2(int C, int O, int W);
 size_t unet_conv3x3_weight_gradient_scratch_avx512(int C, int O, int W);
 
+/* A 3x3 "same" stride-1 convolution of one image by Winograd F(4x4, 3x3), all three stages fused per row of 4x4
+   output tiles (WinogradRows.h; AVX-512 only): x (C, H, W), y (O, H, W), the output rows of tile rows
+   tileRow0 ..< tileRow1 (4 rows each, the last cut at H) written. u: the transformed kernels (36, O, C)
+   (UNetCore's `winogradTransformKernels`); bias (O) or null; relu: y = max(y, 0). scratch: at least
+   unet_winograd_rows_scratch(C, O, W) floats, 64-byte aligned, used by this call alone. False on empty sizes. */
+bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, const float *u, int O,
+                                       const float *bias, bool relu, float *y, int tileRow0, int tileRow1,
+                                       float *scratch);
+size_t unet_winograd_rows_scratch_avx512(int C, int O, int W);
+
 #endif

@@ -467,6 +467,10 @@ func winogradConvolve(
     _ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>
 ) {
+    if ConvolutionAlgorithms.useWinogradRows(channels: plan.c, outChannels: plan.o) {
+        winogradConvolveRows(x, plan, kernels: u, bias: bias, rectify: rectify, y)
+        return
+    }
     let blocked = max(plan.c, plan.o) <= ConvolutionAlgorithms.winogradBlockedChannels
     if ConvolutionAlgorithms.winogradBlocksEnabled && blocked {
         winogradConvolveInBlocks(x, plan, kernels: u, bias: bias, rectify: rectify, y)

@@ -1,0 +1,170 @@
+/* Winograd F(4x4, 3x3) for a 3x3 "same" stride-1 convolution, fused row by row, for AVX-512 (included by
+   KernelsAVX512.c after ConvBodies.h, inside its target region; it needs VL == 16 and two-source permutes).
+   Letters: C input channels, O output channels, H x W one image's plane, S segments of 16 tiles (64 pixels) across
+   a row, Wp a padded row's floats, ξ = 6i + j one of the 6x6 points of a tile.
+
+   One call takes whole rows of 4x4 output tiles of one image through all three stages while the data is in L1/L2:
+   for each segment of 16 tiles, (1) V_ξ (C, 16) = Bᵀ d B of the 16 tiles' 6x6 input patches, one tile per lane,
+   (2) M_ξ (O, 16) = U_ξ (O, C) · V_ξ, each output channel's 16 sums in a register and U broadcast from memory, and
+   (3) y = Aᵀ M A (+ bias, max(·, 0)) written back as four rows of 64 pixels. The lanes run across tiles, so a
+   tile's patch column j is every fourth pixel of a row: four vectors of a padded row are de-interleaved by
+   two-source permutes into the columns 0-3 and shifted by one lane for 4 and 5; the output is re-interleaved the
+   same way. The blocked Swift driver (`winogradConvolveInBlocks`) instead transforms eight tiles at a time through
+   scattered loads and stores and calls sgemm for each of the 36 small products, whose call overhead and packing
+   dominated at 16 channels.
+
+   U is `winogradTransformKernels`' (36, O, C) layout, so the kernel cache and the flipped kernels of the input
+   gradient serve both drivers. Every output is one thread's sum over c in order, then the fixed transform: the
+   bits do not depend on how rows are split among calls. */
+
+#define WR_SEG 64 /* pixels (16 tiles of 4) per segment */
+
+/* Floats of one padded row: P[1 + u] = row[u], zeros elsewhere, with room for the last segment's 6th column. */
+static inline int wr_padded_row(int W) { return (W + WR_SEG - 1) / WR_SEG * WR_SEG + 2 * VL; }
+
+size_t unet_winograd_rows_scratch_avx512(int C, int O, int W) {
+    return (size_t)6 * C * wr_padded_row(W) + (size_t)36 * C * VL + (size_t)36 * O * VL + 36 * VL;
+}
+
+/* Bᵀ d along six vectors: the same arithmetic as Winograd.swift's `inputTransform`. */
+#define WR_BT(d0, d1, d2, d3, d4, d5, r, rs)                                                                     \
+    do {                                                                                                         \
+        (r)[0] = vadd(vsub(vmul(vset1(4), d0), vmul(vset1(5), d2)), d4);                                         \
+        (r)[rs] = vadd(vadd(vmul(vset1(-4), vadd(d1, d2)), d3), d4);                                             \
+        (r)[2 * (rs)] = vadd(vsub(vmul(vset1(4), vsub(d1, d2)), d3), d4);                                        \
+        (r)[3 * (rs)] = vadd(vsub(vmul(vset1(2), vsub(d3, d1)), d2), d4);                                        \
+        (r)[4 * (rs)] = vadd(vsub(vmul(vset1(2), vsub(d1, d3)), d2), d4);                                        \
+        (r)[5 * (rs)] = vadd(vsub(vmul(vset1(4), d1), vmul(vset1(5), d3)), d5);                                  \
+    } while (0)
+
+/* Aᵀ m along six vectors: Winograd.swift's `outputTransform`. */
+#define WR_AT(m0, m1, m2, m3, m4, m5, r0, r1, r2, r3)                                                            \
+    do {                                                                                                         \
+        const V s12 = vadd(m1, m2), d12 = vsub(m1, m2), s34 = vadd(m3, m4), d34 = vsub(m3, m4);                  \
+        r0 = vadd(vadd(m0, s12), s34);                                                                           \
+        r1 = vadd(d12, vmul(vset1(2), d34));                                                                     \
+        r2 = vadd(s12, vmul(vset1(4), s34));                                                                     \
+        r3 = vadd(vadd(d12, vmul(vset1(8), d34)), m5);                                                           \
+    } while (0)
+
+/* The six patch columns of 16 tiles from padded row p (the segment's first float): col[j][t] = p[4t + j]. */
+static inline __attribute__((always_inline)) void wr_columns(const float *p, V col[6]) {
+    const V a0 = vload(p), a1 = vload(p + 16), a2 = vload(p + 32), a3 = vload(p + 48);
+    const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i i23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const V e01 = _mm512_permutex2var_ps(a0, i01, a1), e23 = _mm512_permutex2var_ps(a0, i23, a1);
+    const V f01 = _mm512_permutex2var_ps(a2, i01, a3), f23 = _mm512_permutex2var_ps(a2, i23, a3);
+    col[0] = _mm512_permutex2var_ps(e01, lo, f01);
+    col[1] = _mm512_permutex2var_ps(e01, hi, f01);
+    col[2] = _mm512_permutex2var_ps(e23, lo, f23);
+    col[3] = _mm512_permutex2var_ps(e23, hi, f23);
+    /* col[4][t] = col[0][t + 1], and p[64] for the last lane; col[5] likewise from col[1] and p[65]. */
+    col[4] = _mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(vload(p + 64)), _mm512_castps_si512(col[0]), 1));
+    col[5] = _mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(vload(p + 65)), _mm512_castps_si512(col[1]), 1));
+}
+
+/* Pixels 16k ..< 16k + 16 of a 64-pixel output row from its four tile columns q[j][t] (pixel 4t + j). */
+static inline __attribute__((always_inline)) void wr_interleave(const V q[4], V out[4]) {
+    const V ab0 = vziplo(q[0], q[1]), ab1 = vziphi(q[0], q[1]); /* a0 b0 a1 b1 ... */
+    const V cd0 = vziplo(q[2], q[3]), cd1 = vziphi(q[2], q[3]);
+    const __m512i lo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    out[0] = _mm512_permutex2var_ps(ab0, lo, cd0);
+    out[1] = _mm512_permutex2var_ps(ab0, hi, cd0);
+    out[2] = _mm512_permutex2var_ps(ab1, lo, cd1);
+    out[3] = _mm512_permutex2var_ps(ab1, hi, cd1);
+}
+
+/* M_ξ for output channels o0 ..< o0 + N: m[(ξ O + o) 16 + lane] = Σ_c U[ξ, o, c] V[ξ, c, lane]. */
+static inline __attribute__((always_inline)) void wr_products(const float *u, const float *v, int C, int O, int o0,
+                                                              float *m, const int N) {
+    for (int xi = 0; xi < 36; xi++) {
+        V acc[16];
+        for (int k = 0; k < N; k++) acc[k] = vzero();
+        const float *ux = u + ((long)xi * O + o0) * C, *vx = v + (long)xi * C * VL;
+        for (int c = 0; c < C; c++) {
+            const V vc = vload(vx + c * VL);
+            for (int k = 0; k < N; k++) acc[k] = vfma(vset1(ux[k * C + c]), vc, acc[k]);
+        }
+        for (int k = 0; k < N; k++) vstore(m + ((long)xi * O + o0 + k) * VL, acc[k]);
+    }
+}
+
+bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, const float *u, int O,
+                                       const float *bias, bool relu, float *y, int tileRow0, int tileRow1,
+                                       float *scratch) {
+    if (C < 1 || O < 1 || W < 1 || H < 1) return false;
+    const int Wp = wr_padded_row(W), segments = (W + WR_SEG - 1) / WR_SEG;
+    const long plane = (long)H * W;
+    float *rows = scratch;                       /* [6][C][Wp] */
+    float *v = rows + (size_t)6 * C * Wp;        /* [36][C][16] */
+    float *m = v + (size_t)36 * C * VL;          /* [36][O][16] */
+    V *t = (V *)(m + (size_t)36 * O * VL);       /* [6][6]: one channel's row-transformed patch */
+    for (int tr = tileRow0; tr < tileRow1; tr++) {
+        const int oy0 = 4 * tr;
+        for (int i = 0; i < 6; i++) {
+            const int iy = oy0 + i - 1;
+            for (int c = 0; c < C; c++)
+                FN(conv_fill_row)(iy < 0 || iy >= H ? 0 : x + c * plane + (long)iy * W, W, Wp,
+                                  rows + ((size_t)i * C + c) * Wp);
+        }
+        for (int s = 0; s < segments; s++) {
+            const int base = s * WR_SEG;
+            /* (1) V (36, C, 16) */
+            for (int c = 0; c < C; c++) {
+                for (int i = 0; i < 6; i++) {
+                    V col[6];
+                    wr_columns(rows + ((size_t)i * C + c) * Wp + base, col);
+                    WR_BT(col[0], col[1], col[2], col[3], col[4], col[5], t + i * 6, 1); /* t[i][·] = (d B)[i][·] */
+                }
+                for (int j = 0; j < 6; j++) {
+                    V r[6];
+                    WR_BT(t[j], t[6 + j], t[12 + j], t[18 + j], t[24 + j], t[30 + j], r, 1);
+                    for (int i = 0; i < 6; i++) vstore(v + ((long)(i * 6 + j) * C + c) * VL, r[i]);
+                }
+            }
+            /* (2) M (36, O, 16), sixteen output channels at a time */
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                switch (O - o0 < 16 ? O - o0 : 16) {
+#define WR_CASE(n)                                                                                               \
+    case n: wr_products(u, v, C, O, o0, m, n); break;
+                    WR_CASE(1) WR_CASE(2) WR_CASE(3) WR_CASE(4) WR_CASE(5) WR_CASE(6) WR_CASE(7) WR_CASE(8)
+                    WR_CASE(9) WR_CASE(10) WR_CASE(11) WR_CASE(12) WR_CASE(13) WR_CASE(14) WR_CASE(15) WR_CASE(16)
+#undef WR_CASE
+                }
+            }
+            /* (3) y = Aᵀ M A + bias, four rows of the segment's 64 pixels per output channel */
+            for (int o = 0; o < O; o++) {
+                V q[4][6]; /* q[i'][j] = (Aᵀ M)[i'][j] */
+                for (int j = 0; j < 6; j++) {
+                    const float *mj = m + ((long)j * O + o) * VL;
+                    const long step = (long)6 * O * VL;
+                    WR_AT(vload(mj), vload(mj + step), vload(mj + 2 * step), vload(mj + 3 * step),
+                          vload(mj + 4 * step), vload(mj + 5 * step), q[0][j], q[1][j], q[2][j], q[3][j]);
+                }
+                const V b = vset1(bias ? bias[o] : 0.0f);
+                for (int i = 0; i < 4; i++) {
+                    const int oy = oy0 + i;
+                    if (oy >= H) break;
+                    V cols[4], out[4];
+                    WR_AT(q[i][0], q[i][1], q[i][2], q[i][3], q[i][4], q[i][5], cols[0], cols[1], cols[2], cols[3]);
+                    wr_interleave(cols, out);
+                    float *yr = y + o * plane + (long)oy * W + base;
+                    for (int k = 0; k < 4; k++) {
+                        V r = vadd(out[k], b);
+                        if (relu) r = vsel(vlt(r, vzero()), r, vzero());
+                        const int px = base + k * VL;
+                        if (px >= W) break;
+                        if (px + VL <= W) vstore(yr + k * VL, r);
+                        else vmstore(yr + k * VL, mrange(0, W - px), r);
+                    }
+                }
+            }
+        }
+    }
+    return true;
+}

@@ -1,0 +1,55 @@
+import CKernels
+import Foundation
+
+// Letters: N batch, C input channels, O output channels, H/W image, tile rows ceil(H/4).
+//
+// The row-fused Winograd F(4x4, 3x3) driver for AVX-512 (CKernels' WinogradRows.h): each call takes whole rows of
+// 4x4 output tiles of one image through the input transform, the 36 products and the output transform while they
+// are in the core's cache, with the tiles across vector lanes. It replaces the chunked and the blocked drivers
+// where it is measured faster (`winogradRowsChannels`): at 16 to 64 channels those spent most of the layer writing
+// and reading transformed tiles and in 36 small sgemm calls per block.
+
+extension ConvolutionAlgorithms {
+    /// The row-fused driver on AVX-512 CPUs. `UNET_WINOGRAD_ROWS=0` in the environment turns it off (the chunked
+    /// and blocked drivers as before), to time one against the other (`unet-bench --conv`).
+    nonisolated(unsafe) public static var winogradRowsEnabled: Bool =
+        ProcessInfo.processInfo.environment["UNET_WINOGRAD_ROWS"].map { $0 != "0" } ?? true
+
+    /// Layers whose larger channel count is at most this take the row-fused driver. Its scratch per thread is
+    /// 6·C padded rows, V (36, C, 16) and M (36, O, 16), and each 16-tile segment reads all of U (36, O, C): past
+    /// 64 channels the products want the chunked driver's full-width sgemm.
+    public static let winogradRowsChannels = 64
+
+    /// Whether a Winograd convolution of `c` -> `o` channels takes the row-fused driver on `level`.
+    public static func useWinogradRows(channels c: Int, outChannels o: Int, level: SIMDLevel = .active) -> Bool {
+        winogradRowsEnabled && level == .avx512 && max(c, o) <= winogradRowsChannels
+    }
+}
+
+/// Tile rows of one image a work item takes: enough items for two threads on one image's rows.
+private let winogradRowsPerItem = 2
+
+/// y (N, O, H, W) = conv3x3_same(x, kernels u (36, O, C)) + bias (max(·, 0) with `rectify`), by the row-fused
+/// kernel. Images and runs of tile rows go to the threads; every output is one call's sum in a fixed order.
+func winogradConvolveRows(
+    _ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, rectify: Bool, _ y: UnsafeMutablePointer<Float>
+) {
+    let (c, o, h, w) = (plan.c, plan.o, plan.h, plan.w)
+    let items = (plan.tilesH + winogradRowsPerItem - 1) / winogradRowsPerItem
+    Workspace.shared.forEachChunk(
+        plan.n * items, cost: winogradRowsPerItem * 4 * w * c * o * 4, scratch: Float.self,
+        capacity: unet_winograd_rows_scratch_avx512(Int32(c), Int32(o), Int32(w)),
+        with: (x, u, bias, rectify, y, c, o, h, w, items, plan.tilesH)
+    ) { s, scratch, range in
+        let (x, u, bias, rectify, y, c, o, h, w, items, tilesH) = s
+        for item in range {
+            let (img, r) = (item / items, item % items)
+            let (t0, t1) = (r * winogradRowsPerItem, min(tilesH, (r + 1) * winogradRowsPerItem))
+            let done = unet_winograd_rows_forward_avx512(
+                x + img * c * h * w, Int32(c), Int32(h), Int32(w), u, Int32(o), bias, rectify,
+                y + img * o * h * w, Int32(t0), Int32(t1), scratch)
+            precondition(done, "row-fused Winograd called outside its sizes")
+        }
+    }
+}

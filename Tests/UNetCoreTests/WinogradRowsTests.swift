@@ -1,0 +1,134 @@
+import TestSupport
+import XCTest
+
+@testable import UNetCore
+
+/// The row-fused Winograd driver (`winogradConvolveRows`, CKernels' WinogradRows.h), on AVX-512 CPUs: the forward
+/// against `conv2dNaive` (Double) within Winograd's bound (FastKernelTests), over widths that end inside a 16-tile
+/// segment, inside a vector of output pixels and after several segments, heights that cut the last tile row,
+/// output counts past one block of sixteen, bias and the fused ReLU; the same bits on one and two threads; and the
+/// input gradient through it against the im2col layer's.
+final class WinogradRowsTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(
+            ConvolutionAlgorithms.useWinogradRows(channels: 8, outChannels: 8),
+            "no AVX-512 on this CPU (or UNET_WINOGRAD_ROWS=0): the row-fused driver never runs")
+    }
+
+    override func tearDown() {
+        ConvolutionAlgorithms.winogradEnabled = true
+        ConvolutionAlgorithms.winogradRowsEnabled = true
+        ConvolutionAlgorithms.directEnabled = true
+        super.tearDown()
+    }
+
+    /// (N, C, O, H, W): one pixel; widths 3, 16 (one vector of pixels), 17, 63, 64 (one whole segment), 65, 100
+    /// and 130 (three segments, the last of two pixels); heights 1, 5, 13 (partial tile rows); O = 17 and 40
+    /// (blocks of sixteen and a remainder); one input channel and 64.
+    static let shapes = [
+        (1, 1, 1, 1, 1), (2, 3, 5, 5, 3), (1, 8, 16, 4, 16), (1, 12, 17, 13, 17), (1, 5, 7, 8, 63),
+        (2, 16, 16, 9, 64), (1, 4, 9, 6, 65), (1, 20, 40, 7, 100), (1, 64, 8, 5, 130), (1, 9, 64, 12, 20),
+    ]
+
+    func check(
+        n: Int, c: Int, o: Int, h: Int, w: Int, rectify: Bool, seed: UInt64, file: StaticString = #filePath,
+        line: UInt = #line
+    ) -> Tensor {
+        let x = randomTensor([n, c, h, w], seed: seed)
+        let weight = randomTensor([o, c, 3, 3], seed: seed + 1, low: -0.5, high: 0.5)
+        let bias = randomTensor([o], seed: seed + 2)
+        let y = Tensor(shape: [n, o, h, w], repeating: .nan)
+        conv2dWinograd(
+            x.data, n: n, c: c, h: h, w: w, weight: weight.data, bias: bias.data, outChannels: o, rectify: rectify,
+            y.data)
+        let expected = Tensor(zeros: [n, o, h, w]), scale = Tensor(zeros: [n, o, h, w])
+        let g = ConvGeometry(channels: c, height: h, width: w, kernelH: 3, kernelW: 3, padding: .same)
+        let (ax, aw) = (
+            Tensor(shape: x.shape, values: x.array.map(abs)), Tensor(shape: weight.shape, values: weight.array.map(abs))
+        )
+        for i in 0..<n {
+            conv2dNaive(x.image(i), g, weight: weight.data, bias: bias.data, outChannels: o, expected.image(i))
+            conv2dNaive(ax.image(i), g, weight: aw.data, bias: nil, outChannels: o, scale.image(i))
+        }
+        for i in 0..<y.count {
+            let want = rectify ? max(expected[i], 0) : expected[i]
+            let bound = FastKernelTests.winogradRelativeBound * (1 + abs(bias[(i / (h * w)) % o]) + scale[i])
+            guard abs(y[i] - want) <= bound else {
+                XCTFail(
+                    "(\(n),\(c),\(o),\(h),\(w)) rectify \(rectify) element \(i): \(y[i]) vs \(want)", file: file,
+                    line: line)
+                return y
+            }
+        }
+        return y
+    }
+
+    func testTheRowFusedForwardMatchesTheNaiveConvolution() {
+        for (k, s) in Self.shapes.enumerated() {
+            for rectify in [false, true] {
+                _ = check(n: s.0, c: s.1, o: s.2, h: s.3, w: s.4, rectify: rectify, seed: UInt64(20 * k + 3))
+            }
+        }
+    }
+
+    func testTheSameBitsOnOneAndTwoThreads() {
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        var outputs: [[Float]] = []
+        for threads in [1, 2, 2] {
+            Parallel.setThreads(threads)
+            outputs.append(check(n: 3, c: 16, o: 24, h: 21, w: 70, rectify: false, seed: 77).array)
+        }
+        XCTAssertTrue(zip(outputs[0], outputs[1]).allSatisfy { $0.bitPattern == $1.bitPattern })
+        XCTAssertTrue(zip(outputs[1], outputs[2]).allSatisfy { $0.bitPattern == $1.bitPattern })
+    }
+
+    /// A layer that takes Winograd (the direct kernels off): its input gradient, the flipped kernels through the
+    /// same driver, against the im2col layer's.
+    func testTheInputGradientThroughTheRowsMatchesIm2col() {
+        var rng = RandomGenerator(seed: 9)
+        let conv = Conv2D(inputChannels: 12, outputChannels: 20, kernelSize: 3, rng: &rng)
+        let x = randomTensor([2, 12, 11, 37], seed: 5), dy = randomTensor([2, 20, 11, 37], seed: 6)
+        ConvolutionAlgorithms.directEnabled = false
+        func run(_ winograd: Bool) -> (Tensor, Tensor) {
+            ConvolutionAlgorithms.winogradEnabled = winograd
+            XCTAssertEqual(conv.usesWinograd(x.shape), winograd)
+            let y = conv.forward(x, training: true)
+            return (y, conv.backward(dy))
+        }
+        let (y0, dx0) = run(false)
+        let (y1, dx1) = run(true)
+        for (a, b) in [(y0, y1), (dx0, dx1)] {
+            let top = a.array.map(abs).max()!
+            for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * (1 + top)) }
+        }
+    }
+
+    /// A 16 -> 24 channel layer, in the direct kernels' range, takes the rows for its forward and input gradient
+    /// and the direct kernels for its weight gradient: all three against the im2col layer's, and the same layer
+    /// with the rows off (the direct kernels alone) chooses as before.
+    func testADirectKernelsLayerTakesTheRowsAndMatchesIm2col() {
+        var rng = RandomGenerator(seed: 11)
+        let conv = Conv2D(inputChannels: 16, outputChannels: 24, kernelSize: 3, rng: &rng)
+        let x = randomTensor([2, 16, 18, 30], seed: 7), dy = randomTensor([2, 24, 18, 30], seed: 8)
+        XCTAssertTrue(conv.usesDirectConvolution)
+        XCTAssertTrue(conv.usesWinogradRows(x.shape))
+        ConvolutionAlgorithms.winogradRowsEnabled = false
+        XCTAssertFalse(conv.usesWinogradRows(x.shape))
+        ConvolutionAlgorithms.winogradRowsEnabled = true
+        func run(_ fast: Bool) -> (Tensor, Tensor, [Float]) {
+            ConvolutionAlgorithms.winogradEnabled = fast
+            ConvolutionAlgorithms.directEnabled = fast
+            conv.weight.grad.zero()
+            let y = conv.forward(x, training: true)
+            let dx = conv.backward(dy)
+            return (y, dx, conv.weight.grad.array)
+        }
+        let (y0, dx0, dw0) = run(false)
+        let (y1, dx1, dw1) = run(true)
+        for (a, b) in [(y0.array, y1.array), (dx0.array, dx1.array), (dw0, dw1)] {
+            let top = a.map(abs).max()!
+            for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * (1 + top)) }
+        }
+    }
+}
