@@ -25,7 +25,7 @@ struct ConvolutionScenario: Scenario {
         // At few channels also Winograd's chunked driver against its tile blocks (`winogradConvolveInBlocks`).
         let blocked = max(c, o) <= ConvolutionAlgorithms.winogradBlockedChannels
         // And the row-fused driver (`winogradConvolveRows`) where it applies, the others with it off.
-        let rows = ConvolutionAlgorithms.useWinogradRows(channels: c, outChannels: o)
+        let rows = ConvolutionAlgorithms.useWinogradRows(channels: c, outChannels: o, width: w)
         let variants =
             [("im2col         ", false, false, true, false), ("winograd", false, true, true, false)]
             + (blocked ? [("winograd chunks", false, true, false, false)] : [])

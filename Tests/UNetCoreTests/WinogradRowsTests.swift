@@ -11,7 +11,7 @@ import XCTest
 final class WinogradRowsTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(
-            ConvolutionAlgorithms.useWinogradRows(channels: 8, outChannels: 8),
+            ConvolutionAlgorithms.useWinogradRows(channels: 8, outChannels: 8, width: 64),
             "no AVX-512 on this CPU (or UNET_WINOGRAD_ROWS=0): the row-fused driver never runs")
     }
 
@@ -38,8 +38,11 @@ final class WinogradRowsTests: XCTestCase {
         let weight = randomTensor([o, c, 3, 3], seed: seed + 1, low: -0.5, high: 0.5)
         let bias = randomTensor([o], seed: seed + 2)
         let y = Tensor(shape: [n, o, h, w], repeating: .nan)
-        conv2dWinograd(
-            x.data, n: n, c: c, h: h, w: w, weight: weight.data, bias: bias.data, outChannels: o, rectify: rectify,
+        // The driver itself, at every width (the layers take it only where its lanes are three quarters full).
+        let u = Tensor(zeros: [36 * o * c])
+        winogradTransformKernels(weight.data, o: o, c: c, flipped: false, u.data)
+        winogradConvolveRows(
+            x.data, WinogradPlan(n: n, c: c, o: o, h: h, w: w), kernels: u.data, bias: bias.data, rectify: rectify,
             y.data)
         let expected = Tensor(zeros: [n, o, h, w]), scale = Tensor(zeros: [n, o, h, w])
         let g = ConvGeometry(channels: c, height: h, width: w, kernelH: 3, kernelW: 3, padding: .same)
@@ -88,8 +91,9 @@ final class WinogradRowsTests: XCTestCase {
     func testTheInputGradientThroughTheRowsMatchesIm2col() {
         var rng = RandomGenerator(seed: 9)
         let conv = Conv2D(inputChannels: 12, outputChannels: 20, kernelSize: 3, rng: &rng)
-        let x = randomTensor([2, 12, 11, 37], seed: 5), dy = randomTensor([2, 20, 11, 37], seed: 6)
+        let x = randomTensor([2, 12, 11, 60], seed: 5), dy = randomTensor([2, 20, 11, 60], seed: 6)
         ConvolutionAlgorithms.directEnabled = false
+        XCTAssertTrue(conv.usesWinogradRows(x.shape))
         func run(_ winograd: Bool) -> (Tensor, Tensor) {
             ConvolutionAlgorithms.winogradEnabled = winograd
             XCTAssertEqual(conv.usesWinograd(x.shape), winograd)
@@ -104,15 +108,30 @@ final class WinogradRowsTests: XCTestCase {
         }
     }
 
+    /// Which layers take the rows: up to `winogradRowsChannels` channels, on rows whose tiles fill three quarters
+    /// of the lanes.
+    func testTheRowsAreChosenByChannelsAndWidth() {
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 16, outChannels: 16, width: 128))
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 256, outChannels: 128, width: 56))
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 8, outChannels: 8, width: 100))  // 25 of 32
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 512, outChannels: 512, width: 64))
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 28))
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 72))  // 18 of 32
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 16, outChannels: 16, width: 64, level: .avx2))
+        ConvolutionAlgorithms.winogradRowsEnabled = false
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 16, outChannels: 16, width: 128))
+    }
+
     /// A 16 -> 24 channel layer, in the direct kernels' range, takes the rows for its forward and input gradient
     /// and the direct kernels for its weight gradient: all three against the im2col layer's, and the same layer
     /// with the rows off (the direct kernels alone) chooses as before.
     func testADirectKernelsLayerTakesTheRowsAndMatchesIm2col() {
         var rng = RandomGenerator(seed: 11)
         let conv = Conv2D(inputChannels: 16, outputChannels: 24, kernelSize: 3, rng: &rng)
-        let x = randomTensor([2, 16, 18, 30], seed: 7), dy = randomTensor([2, 24, 18, 30], seed: 8)
+        let x = randomTensor([2, 16, 18, 48], seed: 7), dy = randomTensor([2, 24, 18, 48], seed: 8)
         XCTAssertTrue(conv.usesDirectConvolution)
         XCTAssertTrue(conv.usesWinogradRows(x.shape))
+        XCTAssertFalse(conv.usesWinogradRows([2, 16, 18, 32]), "8 tiles of 16 lanes: the direct kernels")
         ConvolutionAlgorithms.winogradRowsEnabled = false
         XCTAssertFalse(conv.usesWinogradRows(x.shape))
         ConvolutionAlgorithms.winogradRowsEnabled = true

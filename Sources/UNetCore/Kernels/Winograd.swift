@@ -467,7 +467,7 @@ func winogradConvolve(
     _ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>
 ) {
-    if ConvolutionAlgorithms.useWinogradRows(channels: plan.c, outChannels: plan.o) {
+    if ConvolutionAlgorithms.useWinogradRows(channels: plan.c, outChannels: plan.o, width: plan.w) {
         winogradConvolveRows(x, plan, kernels: u, bias: bias, rectify: rectify, y)
         return
     }

@@ -6,8 +6,8 @@ import Foundation
 // The row-fused Winograd F(4x4, 3x3) driver for AVX-512 (CKernels' WinogradRows.h): each call takes whole rows of
 // 4x4 output tiles of one image through the input transform, the 36 products and the output transform while they
 // are in the core's cache, with the tiles across vector lanes. It replaces the chunked and the blocked drivers
-// where it is measured faster (`winogradRowsChannels`): at 16 to 64 channels those spent most of the layer writing
-// and reading transformed tiles and in 36 small sgemm calls per block.
+// where it is measured faster (`useWinogradRows`): those write and read every transformed tile through memory
+// (chunks) or call sgemm 36 times per small block (blocks), and at 16 to 64 channels that took most of the layer.
 
 extension ConvolutionAlgorithms {
     /// The row-fused driver on AVX-512 CPUs. `UNET_WINOGRAD_ROWS=0` in the environment turns it off (the chunked
@@ -15,14 +15,23 @@ extension ConvolutionAlgorithms {
     nonisolated(unsafe) public static var winogradRowsEnabled: Bool =
         ProcessInfo.processInfo.environment["UNET_WINOGRAD_ROWS"].map { $0 != "0" } ?? true
 
-    /// Layers whose larger channel count is at most this take the row-fused driver. Its scratch per thread is
-    /// 6·C padded rows, V (36, C, 16) and M (36, O, 16), and each 16-tile segment reads all of U (36, O, C): past
-    /// 64 channels the products want the chunked driver's full-width sgemm.
-    public static let winogradRowsChannels = 64
+    /// Layers whose larger channel count is at most this take the row-fused driver. Each 16-tile segment reads
+    /// all of U (36, O, C): at 512 channels (38 MB) that streams from memory and the chunked driver's full-width
+    /// sgemm was ahead (515 against 580 GFLOP/s at 64^2); at 256 (9 MB) the rows were (578 against 386).
+    /// `UNET_WINOGRAD_ROWS_CHANNELS` sets it, to time whole models with another limit.
+    nonisolated(unsafe) public static var winogradRowsChannels =
+        ProcessInfo.processInfo.environment["UNET_WINOGRAD_ROWS_CHANNELS"].flatMap { Int($0) } ?? 256
 
-    /// Whether a Winograd convolution of `c` -> `o` channels takes the row-fused driver on `level`.
-    public static func useWinogradRows(channels c: Int, outChannels o: Int, level: SIMDLevel = .active) -> Bool {
-        winogradRowsEnabled && level == .avx512 && max(c, o) <= winogradRowsChannels
+    /// Whether a Winograd convolution of `c` -> `o` channels on rows `width` pixels wide takes the row-fused
+    /// driver on `level`: its vectors hold 16 tiles of a row, so rows of 4·16·k pixels use every lane and a row of
+    /// 28 pixels (7 tiles) fewer than half; below three quarters (widths 28, 32: 170 against the direct kernels'
+    /// 193 GFLOP/s at 16 channels) the other drivers are left to it.
+    public static func useWinogradRows(
+        channels c: Int, outChannels o: Int, width: Int, level: SIMDLevel = .active
+    ) -> Bool {
+        guard winogradRowsEnabled, level == .avx512, max(c, o) <= winogradRowsChannels else { return false }
+        let tiles = (width + 3) / 4, segments = (tiles + 15) / 16
+        return 4 * tiles >= 3 * 16 * segments
     }
 }
 

@@ -67,11 +67,12 @@ public final class Conv2D: UnaryLayer {
 
     /// Whether this input's forward and input gradient take Winograd's row-fused driver (AVX-512) even where the
     /// direct kernels apply: it does 4x fewer multiply-adds at the cost of transforms that stay in cache, and ran
-    /// 1.5-2x the direct kernels' speed at 16 to 32 channels (`unet-bench --conv`). The weight gradient stays with
-    /// the direct kernels there, ahead of Winograd's chunked one.
+    /// 1.5-2x the direct kernels' speed at 16 to 40 channels on rows of 56 to 224 pixels (`unet-bench --conv`). The
+    /// weight gradient stays with the direct kernels there, ahead of Winograd's chunked one.
     public func usesWinogradRows(_ shape: [Int]) -> Bool {
         usesWinograd(shape)
-            && ConvolutionAlgorithms.useWinogradRows(channels: inputChannels, outChannels: outputChannels)
+            && ConvolutionAlgorithms.useWinogradRows(
+                channels: inputChannels, outChannels: outputChannels, width: shape[3])
     }
 
     public func outputShape(_ s: [Int]) throws -> [Int] {
