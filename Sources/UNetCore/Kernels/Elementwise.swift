@@ -238,33 +238,39 @@ private func normalizeAffine(
     }
 }
 
-/// (Σ dy, Σ dy·x̂) over `count` floats: eight lanes in single precision, combined in a fixed order.
-func sumAndDot(_ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ count: Int) -> (Float, Float) {
+/// (Σ dy, Σ dy·x̂) over `count` floats, x̂ = (x - mean)·r recomputed as `normalizeAffine` computes it (so the
+/// same bits as a stored x̂): eight lanes in single precision, combined in a fixed order.
+func sumAndNormalizedDot(
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float
+) -> (Float, Float) {
+    let (mv, rv) = (Float8(repeating: mean), Float8(repeating: r))
     var (s, d) = (Float8(), Float8())
     var i = 0
     while i + 8 <= count {
         let g = load8(dy + i)
         s += g
-        d += g * load8(xhat + i)
+        d += g * ((load8(x + i) - mv) * rv)
         i += 8
     }
     var (ss, dd) = (s.sum(), d.sum())
-    while i < count { ss += dy[i]; dd += dy[i] * xhat[i]; i += 1 }
+    while i < count { ss += dy[i]; dd += dy[i] * ((x[i] - mean) * r); i += 1 }
     return (ss, dd)
 }
 
-/// dx = k · (dy - a - x̂ · b) over `count` floats (BatchNorm's input gradient with a = mean(dy), b = mean(dy·x̂)).
+/// dx = k · (dy - a - x̂ · b) over `count` floats, x̂ = (x - mean)·r as in `sumAndNormalizedDot` (BatchNorm's input
+/// gradient with a = mean(dy), b = mean(dy·x̂)).
 func batchNormInputGradient(
-    _ dy: UnsafePointer<Float>, _ xhat: UnsafePointer<Float>, _ count: Int, k: Float,
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, k: Float,
     a: Float, b: Float, _ dx: UnsafeMutablePointer<Float>
 ) {
+    let (mv, rv) = (Float8(repeating: mean), Float8(repeating: r))
     let (kv, av, bv) = (Float8(repeating: k), Float8(repeating: a), Float8(repeating: b))
     var i = 0
     while i + 8 <= count {
-        store8(kv * (load8(dy + i) - av - load8(xhat + i) * bv), dx + i)
+        store8(kv * (load8(dy + i) - av - ((load8(x + i) - mv) * rv) * bv), dx + i)
         i += 8
     }
-    while i < count { dx[i] = k * (dy[i] - a - xhat[i] * b); i += 1 }
+    while i < count { dx[i] = k * (dy[i] - a - ((x[i] - mean) * r) * b); i += 1 }
 }
 
 /// out = a + b over `range`; `out` may be `a` (the in-place sum of the backward's gradients).

@@ -24,8 +24,12 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     /// passing it through. The backward is unchanged: it reads x̂ and dL/dy, which the ReLU's backward masks.
     public internal(set) var rectifiesOutput = false
 
-    // Cached by a training forward for the backward: x̂ and 1/σ per channel.
-    private var normalized: Tensor?
+    // Cached by a training forward for the backward: its input x and, per channel, the mean and 1/σ it normalised
+    // with. The backward recomputes x̂ = (x - μ)·(1/σ) as the forward did, the same bits, instead of reading a
+    // stored x̂: the forward then writes one tensor, not two, and keeps the input it was given (which its producer
+    // made anyway) instead of a new one of the same size.
+    private var input: Tensor?
+    private var means: [Float]
     private var inverseStd: [Float]
 
     /// Synchronised BatchNorm (data-parallel training with `sync_batch_norm`): a training forward takes the mean
@@ -43,6 +47,7 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         runningMean = Tensor(zeros: [channels])
         runningVar = Tensor(shape: [channels], repeating: 1)
         inverseStd = [Float](repeating: 0, count: channels)
+        means = [Float](repeating: 0, count: channels)
     }
 
     public var parameters: [Parameter] { [weight, bias] }
@@ -69,53 +74,56 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         let p = x.count / (n * c)
         let m = n * p
         let y = TensorRecycler.tensor(x.shape)
-        let xhat = training ? TensorRecycler.tensor(x.shape) : nil
         let batchStatistics = training && !evaluatesInTraining
-        if batchStatistics, let sync = synchronization { return synchronizedForward(x, y, xhat!, group: sync.group) }
-        // 1/σ per channel is kept for the backward only by a training forward (into a buffer made once).
+        if batchStatistics, let sync = synchronization { return synchronizedForward(x, y, group: sync.group) }
+        // μ and 1/σ per channel are kept for the backward only by a training forward (into buffers made once).
         inverseStd.withUnsafeMutableBufferPointer { inv in
-            let invBase = inv.baseAddress!
-            Parallel.forEach(c, cost: 3 * m, with: (self, x, y, xhat, invBase, n, c, p, m, training, batchStatistics)) {
-                s, ch in
-                let (layer, x, y, xhat, invBase, n, c, p, m, training, batchStatistics) = s
-                let (runningMean, runningVar, momentum) = (layer.runningMean, layer.runningVar, layer.momentum)
-                var mean: Float, variance: Float
-                if batchStatistics {
-                    var s = 0.0, s2 = 0.0
-                    for i in 0..<n { s += sumInDouble(x.data + (i * c + ch) * p, p) }
-                    let mu = s / Double(m)
-                    for i in 0..<n { s2 += squaredDeviationsInDouble(x.data + (i * c + ch) * p, p, mean: mu) }
-                    mean = Float(mu)
-                    variance = Float(s2 / Double(m))
-                    let unbiased = m > 1 ? Float(s2 / Double(m - 1)) : variance
-                    runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean
-                    runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * unbiased
-                } else {
-                    mean = runningMean.data[ch]
-                    variance = runningVar.data[ch]
-                }
-                let r = 1 / (variance + layer.epsilon).squareRoot()
-                if training { invBase[ch] = r }
-                let (g, b) = (layer.weight.value.data[ch], layer.bias.value.data[ch])
-                for i in 0..<n {
-                    let off = (i * c + ch) * p
-                    normalizeAffine(
-                        x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b,
-                        xhat: xhat.map { $0.data + off }, y.data + off, rectify: layer.rectifiesOutput)
+            means.withUnsafeMutableBufferPointer { mu in
+                let (invBase, meanBase) = (inv.baseAddress!, mu.baseAddress!)
+                Parallel.forEach(
+                    c, cost: 3 * m, with: (self, x, y, invBase, meanBase, n, c, p, m, training, batchStatistics)
+                ) {
+                    s, ch in
+                    let (layer, x, y, invBase, meanBase, n, c, p, m, training, batchStatistics) = s
+                    let (runningMean, runningVar, momentum) = (layer.runningMean, layer.runningVar, layer.momentum)
+                    var mean: Float, variance: Float
+                    if batchStatistics {
+                        var s = 0.0, s2 = 0.0
+                        for i in 0..<n { s += sumInDouble(x.data + (i * c + ch) * p, p) }
+                        let mu = s / Double(m)
+                        for i in 0..<n { s2 += squaredDeviationsInDouble(x.data + (i * c + ch) * p, p, mean: mu) }
+                        mean = Float(mu)
+                        variance = Float(s2 / Double(m))
+                        let unbiased = m > 1 ? Float(s2 / Double(m - 1)) : variance
+                        runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean
+                        runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * unbiased
+                    } else {
+                        mean = runningMean.data[ch]
+                        variance = runningVar.data[ch]
+                    }
+                    let r = 1 / (variance + layer.epsilon).squareRoot()
+                    if training { (invBase[ch], meanBase[ch]) = (r, mean) }
+                    let (g, b) = (layer.weight.value.data[ch], layer.bias.value.data[ch])
+                    for i in 0..<n {
+                        let off = (i * c + ch) * p
+                        normalizeAffine(
+                            x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b, xhat: nil, y.data + off,
+                            rectify: layer.rectifiesOutput)
+                    }
                 }
             }
         }
         if training {
             if batchStatistics { batchesTracked.data[0] += 1 }
-            normalized = xhat
+            input = x
         }
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let xhat = normalized else { preconditionFailure("BatchNorm.backward without a training forward") }
+        guard let x = input else { preconditionFailure("BatchNorm.backward without a training forward") }
         if !evaluatesInTraining, let sync = synchronization {
-            return synchronizedBackward(dy, xhat, sync.group, weight: sync.weight)
+            return synchronizedBackward(dy, x, sync.group, weight: sync.weight)
         }
         let (n, c) = (dy.shape[0], channels)
         let p = dy.count / (n * c)
@@ -124,34 +132,35 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         // The running statistics are constants of the evaluation function: no terms through the batch mean and
         // variance, dx = γ/σ · dy.
         let throughStatistics: Float = evaluatesInTraining ? 0 : 1
-        Parallel.forEach(c, cost: 3 * n * p, with: (self, dy, xhat, dx, n, c, p, m, throughStatistics)) { s, ch in
-            let (layer, dy, xhat, dx, n, c, p, m, throughStatistics) = s
+        Parallel.forEach(c, cost: 3 * n * p, with: (self, dy, x, dx, n, c, p, m, throughStatistics)) { s, ch in
+            let (layer, dy, x, dx, n, c, p, m, throughStatistics) = s
+            let (mean, r) = (layer.means[ch], layer.inverseStd[ch])
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                let (s, d) = sumAndDot(dy.data + off, xhat.data + off, p)
+                let (s, d) = sumAndNormalizedDot(dy.data + off, x.data + off, p, mean: mean, inverseStd: r)
                 sumDy += s
                 sumDyXhat += d
             }
             layer.weight.grad.data[ch] += sumDyXhat
             layer.bias.grad.data[ch] += sumDy
             // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
-            let k = layer.weight.value.data[ch] * layer.inverseStd[ch]
+            let k = layer.weight.value.data[ch] * r
             for i in 0..<n {
                 let off = (i * c + ch) * p
                 batchNormInputGradient(
-                    dy.data + off, xhat.data + off, p, k: k, a: throughStatistics * sumDy / m,
+                    dy.data + off, x.data + off, p, mean: mean, inverseStd: r, k: k, a: throughStatistics * sumDy / m,
                     b: throughStatistics * sumDyXhat / m, dx.data + off)
             }
         }
         return dx
     }
 
-    public func releaseCache() { normalized = nil }
+    public func releaseCache() { input = nil }
 
     // MARK: Synchronised statistics (plain loops: data-parallel ranks run one thread each, typically)
 
-    private func synchronizedForward(_ x: Tensor, _ y: Tensor, _ xhat: Tensor, group: DataParallelGroup) -> Tensor {
+    private func synchronizedForward(_ x: Tensor, _ y: Tensor, group: DataParallelGroup) -> Tensor {
         let (n, c) = (x.shape[0], channels)
         let p = x.count / (n * c)
         if globalStatistics.count != 2 * c + 1 { globalStatistics = [Double](repeating: 0, count: 2 * c + 1) }
@@ -174,16 +183,16 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * Float(mean)
             runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * Float(unbiased)
             let r = 1 / (Float(variance) + epsilon).squareRoot()
-            inverseStd[ch] = r
+            (inverseStd[ch], means[ch]) = (r, Float(mean))
             for i in 0..<n {
                 let off = (i * c + ch) * p
                 normalizeAffine(
                     x.data + off, p, mean: Float(mean), inverseStd: r, gamma: weight.value.data[ch],
-                    beta: bias.value.data[ch], xhat: xhat.data + off, y.data + off, rectify: rectifiesOutput)
+                    beta: bias.value.data[ch], xhat: nil, y.data + off, rectify: rectifiesOutput)
             }
         }
         batchesTracked.data[0] += 1
-        normalized = xhat
+        input = x
         return y
     }
 
@@ -191,7 +200,7 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     /// the global batch's loss is the weighted sum of the ranks', so the global reductions sum weight·dy and dx is
     /// divided back by `weight` (the averaging multiplies every gradient of this rank by it afterwards).
     private func synchronizedBackward(
-        _ dy: Tensor, _ xhat: Tensor, _ group: DataParallelGroup,
+        _ dy: Tensor, _ x: Tensor, _ group: DataParallelGroup,
         weight share: Double
     ) -> Tensor {
         let (n, c) = (dy.shape[0], channels)
@@ -201,7 +210,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         for ch in 0..<c {
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {
-                let (s, d) = sumAndDot(dy.data + (i * c + ch) * p, xhat.data + (i * c + ch) * p, p)
+                let off = (i * c + ch) * p
+                let (s, d) = sumAndNormalizedDot(
+                    dy.data + off, x.data + off, p, mean: means[ch], inverseStd: inverseStd[ch])
                 sumDy += s
                 sumDyXhat += d
             }
@@ -217,7 +228,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             let (a, b) = (Float(sums[ch] / (m * share)), Float(sums[c + ch] / (m * share)))
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                batchNormInputGradient(dy.data + off, xhat.data + off, p, k: k, a: a, b: b, dx.data + off)
+                batchNormInputGradient(
+                    dy.data + off, x.data + off, p, mean: means[ch], inverseStd: inverseStd[ch], k: k, a: a, b: b,
+                    dx.data + off)
             }
         }
         return dx
