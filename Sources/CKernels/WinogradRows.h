@@ -9,7 +9,9 @@
    (3) y = Aᵀ M A (+ bias, max(·, 0)) written back as four rows of 64 pixels. The lanes run across tiles, so a
    tile's patch column j is every fourth pixel of a row: four vectors of a padded row are de-interleaved by
    two-source permutes into the columns 0-3 and shifted by one lane for 4 and 5; the output is re-interleaved the
-   same way. The blocked Swift driver (`winogradConvolveInBlocks`) instead transforms eight tiles at a time through
+   same way. Rows of at most 8 tiles (32 pixels) put two tile rows in one vector instead, lanes 0-7 and 8-15, and
+   rows of at most 4 tiles four (a 16x16 image's whole width in each quarter).
+   The blocked Swift driver (`winogradConvolveInBlocks`) instead transforms eight tiles at a time through
    scattered loads and stores and calls sgemm for each of the 36 small products, whose call overhead and packing
    dominated at 16 channels.
 
@@ -23,7 +25,7 @@
 static inline int wr_padded_row(int W) { return (W + WR_SEG - 1) / WR_SEG * WR_SEG + 2 * VL; }
 
 size_t unet_winograd_rows_scratch_avx512(int C, int O, int W) {
-    return (size_t)6 * C * wr_padded_row(W) + (size_t)36 * C * VL + (size_t)36 * O * VL + 36 * VL;
+    return (size_t)18 * C * wr_padded_row(W) + (size_t)36 * C * VL + (size_t)36 * O * VL + 36 * VL;
 }
 
 /* Bᵀ d along six vectors: the same arithmetic as Winograd.swift's `inputTransform`. */
@@ -47,24 +49,38 @@ size_t unet_winograd_rows_scratch_avx512(int C, int O, int W) {
         r3 = vadd(vadd(d12, vmul(vset1(8), d34)), m5);                                                           \
     } while (0)
 
-/* The six patch columns of 16 tiles from padded row p (the segment's first float): col[j][t] = p[4t + j]. */
-static inline __attribute__((always_inline)) void wr_columns(const float *p, V col[6]) {
-    const V a0 = vload(p), a1 = vload(p + 16), a2 = vload(p + 32), a3 = vload(p + 48);
+/* The six patch columns of 16 tiles, col[j][lane] = the patch's column j of the lane's tile, from padded rows
+   p[0 ..< G]: one row of 16 tiles (G = 1, p[0] the segment's first float), or G tile rows of 16 / G tiles each
+   (G = 2 or 4: rows of at most 8 or 4 tiles, p[g] the same patch row of tile row g, lanes 16g/G ..< 16(g+1)/G).
+   Each tile's patch column j is every fourth float from 4t + j: four vectors of 64 floats (G = 1), 32 from each of
+   two rows or 16 from each of four, de-interleaved by two-source permutes into columns 0-3; columns 4 and 5 are 0
+   and 1 shifted by one lane, the last lane of each row of tiles taking that row's next floats. */
+static inline __attribute__((always_inline)) void wr_columns(const float *const *p, V col[6], const int G) {
+    const int slot = 64 / G; /* floats of one tile row's share */
+    V a[4];
+    for (int k = 0; k < 4; k++) a[k] = vload(p[k * G / 4] + (k % (4 / G)) * 16);
     const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
     const __m512i i23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
     const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
     const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    const V e01 = _mm512_permutex2var_ps(a0, i01, a1), e23 = _mm512_permutex2var_ps(a0, i23, a1);
-    const V f01 = _mm512_permutex2var_ps(a2, i01, a3), f23 = _mm512_permutex2var_ps(a2, i23, a3);
+    const V e01 = _mm512_permutex2var_ps(a[0], i01, a[1]), e23 = _mm512_permutex2var_ps(a[0], i23, a[1]);
+    const V f01 = _mm512_permutex2var_ps(a[2], i01, a[3]), f23 = _mm512_permutex2var_ps(a[2], i23, a[3]);
     col[0] = _mm512_permutex2var_ps(e01, lo, f01);
     col[1] = _mm512_permutex2var_ps(e01, hi, f01);
     col[2] = _mm512_permutex2var_ps(e23, lo, f23);
     col[3] = _mm512_permutex2var_ps(e23, hi, f23);
-    /* col[4][t] = col[0][t + 1], and p[64] for the last lane; col[5] likewise from col[1] and p[65]. */
+    /* col[4][t] = col[0][t + 1], col[5][t] = col[1][t + 1]; the last lane takes the last row's floats slot and
+       slot + 1, and the last lane of each earlier row of tiles its own row's. */
+    const float *last = p[G - 1] + slot;
     col[4] = _mm512_castsi512_ps(
-        _mm512_alignr_epi32(_mm512_castps_si512(vload(p + 64)), _mm512_castps_si512(col[0]), 1));
+        _mm512_alignr_epi32(_mm512_castps_si512(vload(last)), _mm512_castps_si512(col[0]), 1));
     col[5] = _mm512_castsi512_ps(
-        _mm512_alignr_epi32(_mm512_castps_si512(vload(p + 65)), _mm512_castps_si512(col[1]), 1));
+        _mm512_alignr_epi32(_mm512_castps_si512(vload(last + 1)), _mm512_castps_si512(col[1]), 1));
+    for (int g = 0; g + 1 < G; g++) {
+        const __mmask16 lane = (__mmask16)(1u << (16 / G * (g + 1) - 1));
+        col[4] = _mm512_mask_mov_ps(col[4], lane, vset1(p[g][slot]));
+        col[5] = _mm512_mask_mov_ps(col[5], lane, vset1(p[g][slot + 1]));
+    }
 }
 
 /* Pixels 16k ..< 16k + 16 of a 64-pixel output row from its four tile columns q[j][t] (pixel 4t + j). */
@@ -94,19 +110,24 @@ static inline __attribute__((always_inline)) void wr_products(const float *u, co
     }
 }
 
-bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, const float *u, int O,
-                                       const float *bias, bool relu, float *y, int tileRow0, int tileRow1,
-                                       float *scratch) {
-    if (C < 1 || O < 1 || W < 1 || H < 1) return false;
-    const int Wp = wr_padded_row(W), segments = (W + WR_SEG - 1) / WR_SEG;
+/* Tile rows per segment for rows of W pixels: 16 tiles of one row, or two rows of up to 8, or four of up to 4. */
+static inline int wr_group(int W) {
+    const int tiles = (W + 3) / 4;
+    return tiles <= 4 ? 4 : tiles <= 8 ? 2 : 1;
+}
+
+static void wr_forward(const float *x, int C, int H, int W, const float *u, int O, const float *bias, bool relu,
+                       float *y, int tileRow0, int tileRow1, float *scratch, const int G) {
+    const int Wp = wr_padded_row(W), segments = G == 1 ? (W + WR_SEG - 1) / WR_SEG : 1;
+    const int inputRows = 6 + 4 * (G - 1);
     const long plane = (long)H * W;
-    float *rows = scratch;                       /* [6][C][Wp] */
-    float *v = rows + (size_t)6 * C * Wp;        /* [36][C][16] */
+    float *rows = scratch;                       /* [inputRows][C][Wp] */
+    float *v = rows + (size_t)18 * C * Wp;       /* [36][C][16] */
     float *m = v + (size_t)36 * C * VL;          /* [36][O][16] */
     V *t = (V *)(m + (size_t)36 * O * VL);       /* [6][6]: one channel's row-transformed patch */
-    for (int tr = tileRow0; tr < tileRow1; tr++) {
+    for (int tr = tileRow0; tr < tileRow1; tr += G) {
         const int oy0 = 4 * tr;
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < inputRows; i++) {
             const int iy = oy0 + i - 1;
             for (int c = 0; c < C; c++)
                 FN(conv_fill_row)(iy < 0 || iy >= H ? 0 : x + c * plane + (long)iy * W, W, Wp,
@@ -117,8 +138,10 @@ bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, cons
             /* (1) V (36, C, 16) */
             for (int c = 0; c < C; c++) {
                 for (int i = 0; i < 6; i++) {
+                    const float *p[4];
+                    for (int g = 0; g < G; g++) p[g] = rows + ((size_t)(i + 4 * g) * C + c) * Wp + base;
                     V col[6];
-                    wr_columns(rows + ((size_t)i * C + c) * Wp + base, col);
+                    wr_columns(p, col, G);
                     WR_BT(col[0], col[1], col[2], col[3], col[4], col[5], t + i * 6, 1); /* t[i][·] = (d B)[i][·] */
                 }
                 for (int j = 0; j < 6; j++) {
@@ -137,7 +160,8 @@ bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, cons
 #undef WR_CASE
                 }
             }
-            /* (3) y = Aᵀ M A + bias, four rows of the segment's 64 pixels per output channel */
+            /* (3) y = Aᵀ M A + bias: four output rows of the segment per output channel, 64 pixels of one tile
+               row or 64 / G of each of G */
             for (int o = 0; o < O; o++) {
                 V q[4][6]; /* q[i'][j] = (Aᵀ M)[i'][j] */
                 for (int j = 0; j < 6; j++) {
@@ -148,23 +172,33 @@ bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, cons
                 }
                 const V b = vset1(bias ? bias[o] : 0.0f);
                 for (int i = 0; i < 4; i++) {
-                    const int oy = oy0 + i;
-                    if (oy >= H) break;
+                    if (oy0 + i >= H) break;
                     V cols[4], out[4];
                     WR_AT(q[i][0], q[i][1], q[i][2], q[i][3], q[i][4], q[i][5], cols[0], cols[1], cols[2], cols[3]);
                     wr_interleave(cols, out);
-                    float *yr = y + o * plane + (long)oy * W + base;
                     for (int k = 0; k < 4; k++) {
+                        const int g = k * G / 4, oy = oy0 + 4 * g + i, px = base + (k % (4 / G)) * VL;
+                        if (px >= W || oy >= H || tr + g >= tileRow1) continue;
                         V r = vadd(out[k], b);
                         if (relu) r = vsel(vlt(r, vzero()), r, vzero());
-                        const int px = base + k * VL;
-                        if (px >= W) break;
-                        if (px + VL <= W) vstore(yr + k * VL, r);
-                        else vmstore(yr + k * VL, mrange(0, W - px), r);
+                        float *yr = y + o * plane + (long)oy * W + px;
+                        if (px + VL <= W) vstore(yr, r);
+                        else vmstore(yr, mrange(0, W - px), r);
                     }
                 }
             }
         }
+    }
+}
+
+bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, const float *u, int O,
+                                       const float *bias, bool relu, float *y, int tileRow0, int tileRow1,
+                                       float *scratch) {
+    if (C < 1 || O < 1 || W < 1 || H < 1) return false;
+    switch (wr_group(W)) {
+    case 1: wr_forward(x, C, H, W, u, O, bias, relu, y, tileRow0, tileRow1, scratch, 1); break;
+    case 2: wr_forward(x, C, H, W, u, O, bias, relu, y, tileRow0, tileRow1, scratch, 2); break;
+    default: wr_forward(x, C, H, W, u, O, bias, relu, y, tileRow0, tileRow1, scratch, 4); break;
     }
     return true;
 }

@@ -22,12 +22,16 @@ final class WinogradRowsTests: XCTestCase {
         super.tearDown()
     }
 
-    /// (N, C, O, H, W): one pixel; widths 3, 16 (one vector of pixels), 17, 63, 64 (one whole segment), 65, 100
-    /// and 130 (three segments, the last of two pixels); heights 1, 5, 13 (partial tile rows); O = 17 and 40
-    /// (blocks of sixteen and a remainder); one input channel and 64.
+    /// (N, C, O, H, W): one pixel; widths up to 16 (four tile rows per vector: 1, 3, 9, 12, 14, 16, with tile rows
+    /// that end inside a group of four) and up to 32 (two per vector: 17, 20, 28, 31, 32, with an odd count of tile
+    /// rows, whose last pair is half empty), 63, 64 (one whole segment), 65, 100 and 130 (three
+    /// segments, the last of two pixels); heights 1, 5, 9, 13 (partial tile rows); O = 17 and 40 (blocks of sixteen
+    /// and a remainder); one input channel and 64.
     static let shapes = [
         (1, 1, 1, 1, 1), (2, 3, 5, 5, 3), (1, 8, 16, 4, 16), (1, 12, 17, 13, 17), (1, 5, 7, 8, 63),
         (2, 16, 16, 9, 64), (1, 4, 9, 6, 65), (1, 20, 40, 7, 100), (1, 64, 8, 5, 130), (1, 9, 64, 12, 20),
+        (2, 6, 10, 9, 28), (1, 16, 24, 13, 31), (1, 32, 18, 8, 32), (2, 10, 12, 21, 12), (1, 24, 20, 30, 14),
+        (1, 7, 9, 17, 9),
     ]
 
     func check(
@@ -77,13 +81,15 @@ final class WinogradRowsTests: XCTestCase {
     func testTheSameBitsOnOneAndTwoThreads() {
         let before = Parallel.threads
         defer { Parallel.setThreads(before) }
-        var outputs: [[Float]] = []
-        for threads in [1, 2, 2] {
-            Parallel.setThreads(threads)
-            outputs.append(check(n: 3, c: 16, o: 24, h: 21, w: 70, rectify: false, seed: 77).array)
+        for width in [70, 30, 14] {  // one, two and four tile rows per vector
+            var outputs: [[Float]] = []
+            for threads in [1, 2, 2] {
+                Parallel.setThreads(threads)
+                outputs.append(check(n: 3, c: 16, o: 24, h: 21, w: width, rectify: false, seed: 77).array)
+            }
+            XCTAssertTrue(zip(outputs[0], outputs[1]).allSatisfy { $0.bitPattern == $1.bitPattern }, "width \(width)")
+            XCTAssertTrue(zip(outputs[1], outputs[2]).allSatisfy { $0.bitPattern == $1.bitPattern }, "width \(width)")
         }
-        XCTAssertTrue(zip(outputs[0], outputs[1]).allSatisfy { $0.bitPattern == $1.bitPattern })
-        XCTAssertTrue(zip(outputs[1], outputs[2]).allSatisfy { $0.bitPattern == $1.bitPattern })
     }
 
     /// A layer that takes Winograd (the direct kernels off): its input gradient, the flipped kernels through the
@@ -115,7 +121,13 @@ final class WinogradRowsTests: XCTestCase {
         XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 256, outChannels: 128, width: 56))
         XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 8, outChannels: 8, width: 100))  // 25 of 32
         XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 512, outChannels: 512, width: 64))
-        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 28))
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 28))  // 14 of 16
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 64, outChannels: 32, width: 32))
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 16))  // 16 of 16
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 12))  // 12 of 16
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 8))  // 8 of 16
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 20))  // 10 of 16
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 36))  // 9 of 16
         XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 72))  // 18 of 32
         XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 16, outChannels: 16, width: 64, level: .avx2))
         ConvolutionAlgorithms.winogradRowsEnabled = false
@@ -131,7 +143,7 @@ final class WinogradRowsTests: XCTestCase {
         let x = randomTensor([2, 16, 18, 48], seed: 7), dy = randomTensor([2, 24, 18, 48], seed: 8)
         XCTAssertTrue(conv.usesDirectConvolution)
         XCTAssertTrue(conv.usesWinogradRows(x.shape))
-        XCTAssertFalse(conv.usesWinogradRows([2, 16, 18, 32]), "8 tiles of 16 lanes: the direct kernels")
+        XCTAssertFalse(conv.usesWinogradRows([2, 16, 18, 40]), "10 tiles of 16 lanes: the direct kernels")
         ConvolutionAlgorithms.winogradRowsEnabled = false
         XCTAssertFalse(conv.usesWinogradRows(x.shape))
         ConvolutionAlgorithms.winogradRowsEnabled = true

@@ -23,20 +23,25 @@ extension ConvolutionAlgorithms {
         ProcessInfo.processInfo.environment["UNET_WINOGRAD_ROWS_CHANNELS"].flatMap { Int($0) } ?? 256
 
     /// Whether a Winograd convolution of `c` -> `o` channels on rows `width` pixels wide takes the row-fused
-    /// driver on `level`: its vectors hold 16 tiles of a row, so rows of 4·16·k pixels use every lane and a row of
-    /// 28 pixels (7 tiles) fewer than half; below three quarters (widths 28, 32: 170 against the direct kernels'
-    /// 193 GFLOP/s at 16 channels) the other drivers are left to it.
+    /// driver on `level`: its vectors hold 16 tiles of a row, or of two rows up to 8 tiles wide, or of four up to 4,
+    /// so rows of 4·16·k pixels, of 32 and of 16 use every lane and a row of 72 pixels (18 tiles in 32 lanes) little more than half.
+    /// Below three quarters the other drivers are left to it (before the paired rows: 170 against the direct
+    /// kernels' 193 GFLOP/s at 16 channels and 32 pixels, with half the lanes used).
     public static func useWinogradRows(
         channels c: Int, outChannels o: Int, width: Int, level: SIMDLevel = .active
     ) -> Bool {
         guard winogradRowsEnabled, level == .avx512, max(c, o) <= winogradRowsChannels else { return false }
-        let tiles = (width + 3) / 4, segments = (tiles + 15) / 16
+        let tiles = (width + 3) / 4
+        if tiles <= 4 { return tiles >= 3 }  // four rows of tiles in 16 lanes
+        if tiles <= 8 { return tiles >= 6 }  // two
+        let segments = (tiles + 15) / 16
         return 4 * tiles >= 3 * 16 * segments
     }
 }
 
-/// Tile rows of one image a work item takes: enough items for two threads on one image's rows.
-private let winogradRowsPerItem = 2
+/// Tile rows of one image a work item takes: enough items for two threads on one image's rows, and a multiple of
+/// the four tile rows the kernel puts into one vector on rows of up to 16 pixels.
+private let winogradRowsPerItem = 4
 
 /// y (N, O, H, W) = conv3x3_same(x, kernels u (36, O, C)) + bias (max(·, 0) with `rectify`), by the row-fused
 /// kernel. Images and runs of tile rows go to the threads; every output is one call's sum in a fixed order.
