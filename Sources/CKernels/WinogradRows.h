@@ -28,25 +28,28 @@ size_t unet_winograd_rows_scratch_avx512(int C, int O, int W) {
     return (size_t)18 * C * wr_padded_row(W) + (size_t)36 * C * VL + (size_t)36 * O * VL + 36 * VL;
 }
 
-/* Bᵀ d along six vectors: the same arithmetic as Winograd.swift's `inputTransform`. */
+/* Bᵀ d along six vectors: Winograd.swift's `inputTransform`, with its products by 4, 5 and 2 folded into
+   multiply-adds (14 operations, not 24: the transforms are most of the work at 16 channels). */
 #define WR_BT(d0, d1, d2, d3, d4, d5, r, rs)                                                                     \
     do {                                                                                                         \
-        (r)[0] = vadd(vsub(vmul(vset1(4), d0), vmul(vset1(5), d2)), d4);                                         \
-        (r)[rs] = vadd(vadd(vmul(vset1(-4), vadd(d1, d2)), d3), d4);                                             \
-        (r)[2 * (rs)] = vadd(vsub(vmul(vset1(4), vsub(d1, d2)), d3), d4);                                        \
-        (r)[3 * (rs)] = vadd(vsub(vmul(vset1(2), vsub(d3, d1)), d2), d4);                                        \
-        (r)[4 * (rs)] = vadd(vsub(vmul(vset1(2), vsub(d1, d3)), d2), d4);                                        \
-        (r)[5 * (rs)] = vadd(vsub(vmul(vset1(4), d1), vmul(vset1(5), d3)), d5);                                  \
+        const V s12 = vadd(d1, d2), s34 = vadd(d3, d4), t12 = vsub(d1, d2), t43 = vsub(d4, d3);                  \
+        const V t31 = vsub(d3, d1), t42 = vsub(d4, d2);                                                          \
+        (r)[0] = vfma(vset1(4), d0, vfnma(vset1(5), d2, d4));                                                    \
+        (r)[rs] = vfma(vset1(-4), s12, s34);                                                                     \
+        (r)[2 * (rs)] = vfma(vset1(4), t12, t43);                                                                \
+        (r)[3 * (rs)] = vfma(vset1(2), t31, t42);                                                                \
+        (r)[4 * (rs)] = vfnma(vset1(2), t31, t42);                                                               \
+        (r)[5 * (rs)] = vfma(vset1(4), d1, vfnma(vset1(5), d3, d5));                                             \
     } while (0)
 
-/* Aᵀ m along six vectors: Winograd.swift's `outputTransform`. */
+/* Aᵀ m along six vectors: Winograd.swift's `outputTransform`, its products by 2, 4 and 8 as multiply-adds. */
 #define WR_AT(m0, m1, m2, m3, m4, m5, r0, r1, r2, r3)                                                            \
     do {                                                                                                         \
         const V s12 = vadd(m1, m2), d12 = vsub(m1, m2), s34 = vadd(m3, m4), d34 = vsub(m3, m4);                  \
         r0 = vadd(vadd(m0, s12), s34);                                                                           \
-        r1 = vadd(d12, vmul(vset1(2), d34));                                                                     \
-        r2 = vadd(s12, vmul(vset1(4), s34));                                                                     \
-        r3 = vadd(vadd(d12, vmul(vset1(8), d34)), m5);                                                           \
+        r1 = vfma(vset1(2), d34, d12);                                                                           \
+        r2 = vfma(vset1(4), s34, s12);                                                                           \
+        r3 = vadd(vfma(vset1(8), d34, d12), m5);                                                                 \
     } while (0)
 
 /* The six patch columns of 16 tiles, col[j][lane] = the patch's column j of the lane's tile, from padded rows
