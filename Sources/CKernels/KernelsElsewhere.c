@@ -34,4 +34,9 @@ bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, cons
     return false;
 }
 size_t unet_winograd_rows_scratch_avx512(int C, int O, int W) { return 0; }
+bool unet_winograd_rows_weight_gradient_avx512(const float *x, const float *dy, int C, int H, int W, int O,
+                                               int tileRow0, int tileRow1, float *du, float *scratch) {
+    return false;
+}
+size_t unet_winograd_rows_weight_gradient_scratch_avx512(int C, int O, int W) { return 0; }
 #endif

@@ -205,3 +205,176 @@ bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, cons
     }
     return true;
 }
+
+/* ---- The weight gradient: dU_ξ (O, C) += Σ over the tiles of D_ξ (O, tile) V_ξ (C, tile) ----
+   D = A dy Aᵀ of each 4x4 block of dy (the adjoint of the output transform), V the input transform as in the
+   forward. Per segment V (36, C, 16 tiles) is transposed into VT (36, 16 tiles, C) in 16x16 blocks, so the
+   products run with the lanes along input channels: 4 output channels x 4 vectors of 16 input channels of dU in
+   registers, D broadcast per tile, 16 multiply-adds per 4 loads of VT. The sums go into dU in memory once per
+   segment (16 tiles), in a fixed order. Lanes of tiles outside the call's rows or the image have D = 0. */
+
+#define WR_ADJ(y0, y1, y2, y3, r, rs)                                                                            \
+    do {                                                                                                         \
+        const V s02 = vadd(y0, y2), s13 = vadd(y1, y3);                                                          \
+        const V f02 = vfma(vset1(4), y2, y0), f13 = vfma(vset1(4), y3, y1);                                      \
+        (r)[0] = y0;                                                                                             \
+        (r)[rs] = vadd(s02, s13);                                                                                \
+        (r)[2 * (rs)] = vsub(s02, s13);                                                                          \
+        (r)[3 * (rs)] = vfma(vset1(2), f13, f02);                                                                \
+        (r)[4 * (rs)] = vfnma(vset1(2), f13, f02);                                                               \
+        (r)[5 * (rs)] = y3;                                                                                      \
+    } while (0)
+
+/* The permutes of one stage (block size b = 1, 2, 4, 8) of a 16x16 transpose, for rows i (bit b clear) and i + b. */
+static inline __m512i wr_transpose_index(int b, int second) {
+    int e[16];
+    for (int lane = 0; lane < 16; lane++) {
+        const int k = lane / b, pos = lane % b;
+        e[lane] = ((k / 2) * 2 + second) * b + pos + (k % 2 ? 16 : 0);
+    }
+    return _mm512_loadu_si512(e);
+}
+
+/* r[i][j] -> r[j][i] for 16 vectors of 16 floats, by four stages of two-source permutes. */
+static inline __attribute__((always_inline)) void wr_transpose16(V r[16], const __m512i ix[8]) {
+    for (int s = 0; s < 4; s++) {
+        const int b = 1 << s;
+        for (int i = 0; i < 16; i++) {
+            if (i & b) continue;
+            const V a = r[i], c = r[i + b];
+            r[i] = _mm512_permutex2var_ps(a, ix[2 * s], c);
+            r[i + b] = _mm512_permutex2var_ps(a, ix[2 * s + 1], c);
+        }
+    }
+}
+
+/* dU (ξ, o0 ..< o0 + N, c0 ..< c0 + 16 M) += Σ_t D[ξ][o][t] VT[ξ][t][c]; row stride of dU and VT: C16. */
+static inline __attribute__((always_inline)) void wr_wg_block(const float *d, const float *vt, float *du, int C16,
+                                                               const int N, const int M) {
+    V acc[4][4];
+    for (int k = 0; k < N; k++)
+        for (int j = 0; j < M; j++) acc[k][j] = vload(du + (long)k * C16 + j * VL);
+    for (int t = 0; t < 16; t++) {
+        V v[4];
+        for (int j = 0; j < M; j++) v[j] = vload(vt + (long)t * C16 + j * VL);
+        for (int k = 0; k < N; k++) {
+            const V dk = vset1(d[k * VL + t]);
+            for (int j = 0; j < M; j++) acc[k][j] = vfma(dk, v[j], acc[k][j]);
+        }
+    }
+    for (int k = 0; k < N; k++)
+        for (int j = 0; j < M; j++) vstore(du + (long)k * C16 + j * VL, acc[k][j]);
+}
+
+size_t unet_winograd_rows_weight_gradient_scratch_avx512(int C, int O, int W) {
+    const size_t C16 = (size_t)(C + 15) / 16 * 16;
+    return (size_t)18 * C * wr_padded_row(W) + 36 * C16 * VL * 2 + (size_t)36 * O * VL + 36 * VL;
+}
+
+static void wr_weight_gradient(const float *x, const float *dy, int C, int H, int W, int O, int tileRow0,
+                               int tileRow1, float *du, float *scratch, const int G) {
+    const int Wp = wr_padded_row(W), segments = G == 1 ? (W + WR_SEG - 1) / WR_SEG : 1;
+    const int inputRows = 6 + 4 * (G - 1), C16 = (C + 15) / 16 * 16;
+    const long plane = (long)H * W;
+    float *rows = scratch;                     /* [inputRows][C][Wp] */
+    float *v = rows + (size_t)18 * C * Wp;     /* [36][C16][16], channels C ..< C16 zero */
+    float *vt = v + (size_t)36 * C16 * VL;     /* [36][16][C16] */
+    float *d = vt + (size_t)36 * C16 * VL;     /* [36][O][16] */
+    V *t = (V *)(d + (size_t)36 * O * VL);     /* [6][6] */
+    __m512i ix[8];
+    for (int s = 0; s < 4; s++) ix[2 * s] = wr_transpose_index(1 << s, 0), ix[2 * s + 1] = wr_transpose_index(1 << s, 1);
+    for (int xi = 0; xi < 36; xi++)
+        for (int c = C; c < C16; c++) vstore(v + ((long)xi * C16 + c) * VL, vzero());
+    for (int tr = tileRow0; tr < tileRow1; tr += G) {
+        const int oy0 = 4 * tr;
+        for (int i = 0; i < inputRows; i++) {
+            const int iy = oy0 + i - 1;
+            for (int c = 0; c < C; c++)
+                FN(conv_fill_row)(iy < 0 || iy >= H ? 0 : x + c * plane + (long)iy * W, W, Wp,
+                                  rows + ((size_t)i * C + c) * Wp);
+        }
+        for (int s = 0; s < segments; s++) {
+            const int base = s * WR_SEG;
+            /* V (36, C16, 16), then VT (36, 16, C16) */
+            for (int c = 0; c < C; c++) {
+                for (int i = 0; i < 6; i++) {
+                    const float *p[4];
+                    for (int g = 0; g < G; g++) p[g] = rows + ((size_t)(i + 4 * g) * C + c) * Wp + base;
+                    V col[6];
+                    wr_columns(p, col, G);
+                    WR_BT(col[0], col[1], col[2], col[3], col[4], col[5], t + i * 6, 1);
+                }
+                for (int j = 0; j < 6; j++) {
+                    V r[6];
+                    WR_BT(t[j], t[6 + j], t[12 + j], t[18 + j], t[24 + j], t[30 + j], r, 1);
+                    for (int i = 0; i < 6; i++) vstore(v + ((long)(i * 6 + j) * C16 + c) * VL, r[i]);
+                }
+            }
+            for (int xi = 0; xi < 36; xi++)
+                for (int c0 = 0; c0 < C16; c0 += 16) {
+                    V r[16];
+                    for (int k = 0; k < 16; k++) r[k] = vload(v + ((long)xi * C16 + c0 + k) * VL);
+                    wr_transpose16(r, ix);
+                    for (int k = 0; k < 16; k++) vstore(vt + ((long)xi * 16 + k) * C16 + c0, r[k]);
+                }
+            /* D (36, O, 16): dy's 4x4 blocks, zero outside the image and the call's tile rows */
+            for (int o = 0; o < O; o++) {
+                for (int i = 0; i < 4; i++) {
+                    V a[4];
+                    for (int k = 0; k < 4; k++) {
+                        const int g = k * G / 4, oy = oy0 + 4 * g + i, px = base + (k % (4 / G)) * VL;
+                        a[k] = px < W && oy < H && tr + g < tileRow1
+                                   ? vmload(dy + o * plane + (long)oy * W + px, mrange(0, W - px))
+                                   : vzero();
+                    }
+                    const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+                    const __m512i i23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+                    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+                    const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+                    const V e01 = _mm512_permutex2var_ps(a[0], i01, a[1]), e23 = _mm512_permutex2var_ps(a[0], i23, a[1]);
+                    const V f01 = _mm512_permutex2var_ps(a[2], i01, a[3]), f23 = _mm512_permutex2var_ps(a[2], i23, a[3]);
+                    const V c0 = _mm512_permutex2var_ps(e01, lo, f01), c1 = _mm512_permutex2var_ps(e01, hi, f01);
+                    const V c2 = _mm512_permutex2var_ps(e23, lo, f23), c3 = _mm512_permutex2var_ps(e23, hi, f23);
+                    WR_ADJ(c0, c1, c2, c3, t + i * 6, 1); /* t[i][j] = (dy A)... along the row */
+                }
+                for (int j = 0; j < 6; j++) {
+                    V r[6];
+                    WR_ADJ(t[j], t[6 + j], t[12 + j], t[18 + j], r, 1);
+                    for (int i = 0; i < 6; i++) vstore(d + ((long)(i * 6 + j) * O + o) * VL, r[i]);
+                }
+            }
+            /* dU += D VTᵀ per ξ */
+            for (int xi = 0; xi < 36; xi++) {
+                const float *dx = d + (long)xi * O * VL, *vtx = vt + (long)xi * 16 * C16;
+                float *dux = du + (long)xi * O * C16;
+                for (int o0 = 0; o0 < O; o0 += 4) {
+                    const int n = O - o0 < 4 ? O - o0 : 4;
+                    for (int c0 = 0; c0 < C16; c0 += 64) {
+                        const int m = (C16 - c0) / 16 < 4 ? (C16 - c0) / 16 : 4;
+                        const float *dk = dx + (long)o0 * VL, *vk = vtx + c0;
+                        float *uk = dux + (long)o0 * C16 + c0;
+                        switch (n * 4 + m) {
+#define WR_WG(nn, mm)                                                                                            \
+    case nn * 4 + mm: wr_wg_block(dk, vk, uk, C16, nn, mm); break;
+                            WR_WG(1, 1) WR_WG(1, 2) WR_WG(1, 3) WR_WG(1, 4) WR_WG(2, 1) WR_WG(2, 2) WR_WG(2, 3)
+                            WR_WG(2, 4) WR_WG(3, 1) WR_WG(3, 2) WR_WG(3, 3) WR_WG(3, 4) WR_WG(4, 1) WR_WG(4, 2)
+                            WR_WG(4, 3) WR_WG(4, 4)
+#undef WR_WG
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+bool unet_winograd_rows_weight_gradient_avx512(const float *x, const float *dy, int C, int H, int W, int O,
+                                               int tileRow0, int tileRow1, float *du, float *scratch) {
+    if (C < 1 || O < 1 || W < 1 || H < 1) return false;
+    switch (wr_group(W)) {
+    case 1: wr_weight_gradient(x, dy, C, H, W, O, tileRow0, tileRow1, du, scratch, 1); break;
+    case 2: wr_weight_gradient(x, dy, C, H, W, O, tileRow0, tileRow1, du, scratch, 2); break;
+    default: wr_weight_gradient(x, dy, C, H, W, O, tileRow0, tileRow1, du, scratch, 4); break;
+    }
+    return true;
+}

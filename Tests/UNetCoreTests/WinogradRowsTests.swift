@@ -130,8 +130,15 @@ final class WinogradRowsTests: XCTestCase {
         XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 36))  // 9 of 16
         XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 32, outChannels: 32, width: 72))  // 18 of 32
         XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 16, outChannels: 16, width: 64, level: .avx2))
+        // The weight gradient: input channels a multiple of 16, up to 64 channels, where the forward takes the rows.
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRowsWeightGradient(channels: 16, outChannels: 24, width: 48))
+        XCTAssertTrue(ConvolutionAlgorithms.useWinogradRowsWeightGradient(channels: 64, outChannels: 64, width: 32))
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRowsWeightGradient(channels: 12, outChannels: 24, width: 64))
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRowsWeightGradient(channels: 128, outChannels: 64, width: 64))
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRowsWeightGradient(channels: 32, outChannels: 32, width: 40))
         ConvolutionAlgorithms.winogradRowsEnabled = false
         XCTAssertFalse(ConvolutionAlgorithms.useWinogradRows(channels: 16, outChannels: 16, width: 128))
+        XCTAssertFalse(ConvolutionAlgorithms.useWinogradRowsWeightGradient(channels: 16, outChannels: 16, width: 128))
     }
 
     /// A 16 -> 24 channel layer, in the direct kernels' range, takes the rows for its forward and input gradient
@@ -160,6 +167,65 @@ final class WinogradRowsTests: XCTestCase {
         for (a, b) in [(y0.array, y1.array), (dx0.array, dx1.array), (dw0, dw1)] {
             let top = a.map(abs).max()!
             for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * (1 + top)) }
+        }
+    }
+
+    /// The row-fused weight gradient against a Double sum over the pixels, within Winograd's bound scaled by the
+    /// sum of |dy||x| of each tap: one, two and four tile rows per vector, input channels that are not a multiple of
+    /// 16 (the transposes' padding), output counts that are not a multiple of 4, tile rows that end inside a group,
+    /// several images; and the same bits on every run of one and of two threads.
+    func testTheRowFusedWeightGradientMatchesADoubleSum() {
+        let before = Parallel.threads
+        defer { Parallel.setThreads(before) }
+        let shapes = [(2, 5, 7, 9, 70), (1, 16, 4, 13, 30), (3, 20, 13, 21, 14), (1, 33, 18, 6, 64), (1, 1, 1, 1, 1)]
+        for (k, s) in shapes.enumerated() {
+            let (n, c, o, h, w) = s
+            let x = randomTensor([n, c, h, w], seed: UInt64(40 + k)),
+                dy = randomTensor([n, o, h, w], seed: UInt64(50 + k))
+            var want = [Double](repeating: 0, count: o * c * 9), scale = want
+            for i in 0..<n {
+                for oc in 0..<o {
+                    for ic in 0..<c {
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                var sum = 0.0, mag = 0.0
+                                for yy in 0..<h {
+                                    let iy = yy + ky - 1
+                                    guard iy >= 0 && iy < h else { continue }
+                                    for xx in 0..<w {
+                                        let ix = xx + kx - 1
+                                        guard ix >= 0 && ix < w else { continue }
+                                        let p =
+                                            Double(dy[((i * o + oc) * h + yy) * w + xx])
+                                            * Double(x[((i * c + ic) * h + iy) * w + ix])
+                                        sum += p; mag += abs(p)
+                                    }
+                                }
+                                want[((oc * c + ic) * 3 + ky) * 3 + kx] += sum
+                                scale[((oc * c + ic) * 3 + ky) * 3 + kx] += mag
+                            }
+                        }
+                    }
+                }
+            }
+            var runs: [[Float]] = []
+            for threads in [1, 1, 2, 2] {
+                Parallel.setThreads(threads)
+                let dw = Tensor(zeros: [o, c, 3, 3])
+                winogradRowsWeightGradient(
+                    x.data, dy.data, n: n, c: c, h: h, w: w, outChannels: o, weightGradient: dw.data)
+                runs.append(dw.array)
+            }
+            for i in want.indices {
+                let bound = Double(FastKernelTests.winogradRelativeBound) * (1 + scale[i])
+                guard abs(Double(runs[0][i]) - want[i]) <= bound else {
+                    return XCTFail("\(s) tap \(i): \(runs[0][i]) vs \(want[i])")
+                }
+            }
+            for (a, b) in [(0, 1), (2, 3)] {
+                XCTAssertTrue(
+                    zip(runs[a], runs[b]).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(s) runs \(a), \(b)")
+            }
         }
     }
 }

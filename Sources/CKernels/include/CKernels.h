@@ -79,4 +79,12 @@ bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, cons
                                        float *scratch);
 size_t unet_winograd_rows_scratch_avx512(int C, int O, int W);
 
+/* The weight gradient's transformed sums of the same driver: du (36, O, C16) += Σ over the tiles of tile rows
+   tileRow0 ..< tileRow1 of (A dy Aᵀ)_ξ (O) (Bᵀ x B)_ξ (C), C16 = C rounded up to 16 (the row stride; columns past
+   C get zeros). x (C, H, W), dy (O, H, W); scratch: unet_winograd_rows_weight_gradient_scratch(C, O, W) floats,
+   64-byte aligned. */
+bool unet_winograd_rows_weight_gradient_avx512(const float *x, const float *dy, int C, int H, int W, int O,
+                                               int tileRow0, int tileRow1, float *du, float *scratch);
+size_t unet_winograd_rows_weight_gradient_scratch_avx512(int C, int O, int W);
+
 #endif

@@ -279,6 +279,15 @@ public final class Conv2D: UnaryLayer {
             return
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
+        if usesWinogradRows(x.shape)
+            && ConvolutionAlgorithms.useWinogradRowsWeightGradient(
+                channels: inputChannels, outChannels: o, width: g.width)
+        {
+            winogradRowsWeightGradient(
+                x.data, dy.data, n: n, c: inputChannels, h: g.height, w: g.width, outChannels: o,
+                weightGradient: weight.grad.data)
+            return
+        }
         if usesDirectConvolution {
             conv2dDirectSmallBackward(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
