@@ -56,7 +56,7 @@ swift-test:
 swift-test-release:
 	@core=$$(echo '{"jsonrpc":"2.0","id":1,"method":"engine.hello"}' | $(CURDIR)/.build/debug/unet-engine 2>/dev/null | jq -r '.result.blas.core'); \
 	echo "optimized tests with OPENBLAS_CORETYPE=$$core, the core the engine runs on this CPU"; \
-	OPENBLAS_CORETYPE=$$core swift test -c release --filter 'AllocationTests|EffUNetTests|SIMDKernelTests' $(SWIFT_BUILD_FLAGS)
+	OPENBLAS_CORETYPE=$$core swift test -c release --filter 'AllocationTests|EffUNetTests|SIMDKernelTests|WinogradRowsTests' $(SWIFT_BUILD_FLAGS)
 
 # The client type-checks strictly (it ships py.typed), then the Python tests drive the debug engine.
 python-test:
