@@ -8,7 +8,10 @@ import Foundation
 // `CKernels`' AVX2 / AVX-512 bodies (ConvBodies.h): vectors along each row's pixels, four output channels' sums per
 // loaded input vector, every multiply-add a useful one. Up to 48 channels Winograd's transforms (36·C floats per
 // 16·C input pixels, written and read again) and its 36 narrow products cost more than the 4x fewer multiply-adds
-// save; im2col copies every input nine times. At 64 channels Winograd is ahead again (Examples/benchmarks/RESULTS.md). The input gradient of a "same" 3x3 stride-1 convolution is such a
+// save in the chunked and blocked drivers; im2col copies every input nine times. At 64 channels Winograd is ahead
+// again (Examples/benchmarks/RESULTS.md). On AVX-512 the row-fused Winograd driver (WinogradRows.swift), whose
+// transforms stay in cache, takes the forward and input gradient of these layers where its lanes fill
+// (`Conv2D.usesWinogradRows`), and the weight gradient at 16 and 32 input channels. The input gradient of a "same" 3x3 stride-1 convolution is such a
 // convolution of dy with the kernels turned by 180° and C and O swapped, so it runs through the same forward; the
 // weight gradient has its own kernel, per-thread row ranges summed in double and combined in thread order.
 // The oracle is `conv2dNaive` (in Double); the im2col layer is the backward's.

@@ -461,8 +461,9 @@ private func loadLanes(
 // MARK: - Convolutions
 
 /// y (N, O, H, W) = conv3x3_same(x (N, C, H, W), kernels) + bias, with the kernels already transformed:
-/// u (36, O, C) from `winogradTransformKernels`. Overwrites y. Layers of few channels take their tiles in
-/// cache-sized blocks (`winogradConvolveInBlocks`).
+/// u (36, O, C) from `winogradTransformKernels`. Overwrites y. On AVX-512 the row-fused driver takes the layers it
+/// is measured faster on (`ConvolutionAlgorithms.useWinogradRows`); elsewhere layers of few channels take their
+/// tiles in cache-sized blocks (`winogradConvolveInBlocks`).
 func winogradConvolve(
     _ x: UnsafePointer<Float>, _ plan: WinogradPlan, kernels u: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, rectify: Bool = false, _ y: UnsafeMutablePointer<Float>
