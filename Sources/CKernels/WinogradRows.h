@@ -52,16 +52,9 @@ size_t unet_winograd_rows_scratch_avx512(int C, int O, int W) {
         r3 = vadd(vfma(vset1(8), d34, d12), m5);                                                                 \
     } while (0)
 
-/* The six patch columns of 16 tiles, col[j][lane] = the patch's column j of the lane's tile, from padded rows
-   p[0 ..< G]: one row of 16 tiles (G = 1, p[0] the segment's first float), or G tile rows of 16 / G tiles each
-   (G = 2 or 4: rows of at most 8 or 4 tiles, p[g] the same patch row of tile row g, lanes 16g/G ..< 16(g+1)/G).
-   Each tile's patch column j is every fourth float from 4t + j: four vectors of 64 floats (G = 1), 32 from each of
-   two rows or 16 from each of four, de-interleaved by two-source permutes into columns 0-3; columns 4 and 5 are 0
-   and 1 shifted by one lane, the last lane of each row of tiles taking that row's next floats. */
-static inline __attribute__((always_inline)) void wr_columns(const float *const *p, V col[6], const int G) {
-    const int slot = 64 / G; /* floats of one tile row's share */
-    V a[4];
-    for (int k = 0; k < 4; k++) a[k] = vload(p[k * G / 4] + (k % (4 / G)) * 16);
+/* col[j][t] = the (4t + j)-th of the 64 floats a[0] a[1] a[2] a[3], j < 4: every fourth float, by two-source
+   permutes (tiles of 4 pixels to one lane each). */
+static inline __attribute__((always_inline)) void wr_deinterleave(const V a[4], V col[4]) {
     const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
     const __m512i i23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
     const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
@@ -72,6 +65,19 @@ static inline __attribute__((always_inline)) void wr_columns(const float *const 
     col[1] = _mm512_permutex2var_ps(e01, hi, f01);
     col[2] = _mm512_permutex2var_ps(e23, lo, f23);
     col[3] = _mm512_permutex2var_ps(e23, hi, f23);
+}
+
+/* The six patch columns of 16 tiles, col[j][lane] = the patch's column j of the lane's tile, from padded rows
+   p[0 ..< G]: one row of 16 tiles (G = 1, p[0] the segment's first float), or G tile rows of 16 / G tiles each
+   (G = 2 or 4: rows of at most 8 or 4 tiles, p[g] the same patch row of tile row g, lanes 16g/G ..< 16(g+1)/G).
+   Each tile's patch column j is every fourth float from 4t + j: four vectors of 64 floats (G = 1), 32 from each of
+   two rows or 16 from each of four, de-interleaved by two-source permutes into columns 0-3; columns 4 and 5 are 0
+   and 1 shifted by one lane, the last lane of each row of tiles taking that row's next floats. */
+static inline __attribute__((always_inline)) void wr_columns(const float *const *p, V col[6], const int G) {
+    const int slot = 64 / G; /* floats of one tile row's share */
+    V a[4];
+    for (int k = 0; k < 4; k++) a[k] = vload(p[k * G / 4] + (k % (4 / G)) * 16);
+    wr_deinterleave(a, col);
     /* col[4][t] = col[0][t + 1], col[5][t] = col[1][t + 1]; the last lane takes the last row's floats slot and
        slot + 1, and the last lane of each earlier row of tiles its own row's. */
     const float *last = p[G - 1] + slot;
@@ -113,6 +119,37 @@ static inline __attribute__((always_inline)) void wr_products(const float *u, co
     }
 }
 
+/* The input rows of tile rows tr ..< tr + G, rows [i][c] = padded row 4 tr + i - 1 of channel c (zeros outside). */
+static inline __attribute__((always_inline)) void wr_fill_rows(const float *x, int C, int H, int W, int Wp, int tr,
+                                                               float *rows, const int G) {
+    const long plane = (long)H * W;
+    for (int i = 0; i < 6 + 4 * (G - 1); i++) {
+        const int iy = 4 * tr + i - 1;
+        for (int c = 0; c < C; c++)
+            FN(conv_fill_row)(iy < 0 || iy >= H ? 0 : x + c * plane + (long)iy * W, W, Wp, rows + ((size_t)i * C + c) * Wp);
+    }
+}
+
+/* (1) V: v[(ξ stride + c) 16 + lane] = (Bᵀ d B)_ξ of channel c's patch of the lane's tile, for the segment at
+   pixel base of the rows `wr_fill_rows` made; t: 36 vectors of scratch. */
+static inline __attribute__((always_inline)) void wr_input_transform(const float *rows, int C, int Wp, int base,
+                                                                     float *v, int stride, V *t, const int G) {
+    for (int c = 0; c < C; c++) {
+        for (int i = 0; i < 6; i++) {
+            const float *p[4];
+            for (int g = 0; g < G; g++) p[g] = rows + ((size_t)(i + 4 * g) * C + c) * Wp + base;
+            V col[6];
+            wr_columns(p, col, G);
+            WR_BT(col[0], col[1], col[2], col[3], col[4], col[5], t + i * 6, 1); /* t[i][·] = (d B)[i][·] */
+        }
+        for (int j = 0; j < 6; j++) {
+            V r[6];
+            WR_BT(t[j], t[6 + j], t[12 + j], t[18 + j], t[24 + j], t[30 + j], r, 1);
+            for (int i = 0; i < 6; i++) vstore(v + ((long)(i * 6 + j) * stride + c) * VL, r[i]);
+        }
+    }
+}
+
 /* Tile rows per segment for rows of W pixels: 16 tiles of one row, or two rows of up to 8, or four of up to 4. */
 static inline int wr_group(int W) {
     const int tiles = (W + 3) / 4;
@@ -122,37 +159,17 @@ static inline int wr_group(int W) {
 static void wr_forward(const float *x, int C, int H, int W, const float *u, int O, const float *bias, bool relu,
                        float *y, int tileRow0, int tileRow1, float *scratch, const int G) {
     const int Wp = wr_padded_row(W), segments = G == 1 ? (W + WR_SEG - 1) / WR_SEG : 1;
-    const int inputRows = 6 + 4 * (G - 1);
     const long plane = (long)H * W;
-    float *rows = scratch;                       /* [inputRows][C][Wp] */
+    float *rows = scratch;                       /* [6 + 4 (G - 1)][C][Wp] */
     float *v = rows + (size_t)18 * C * Wp;       /* [36][C][16] */
     float *m = v + (size_t)36 * C * VL;          /* [36][O][16] */
     V *t = (V *)(m + (size_t)36 * O * VL);       /* [6][6]: one channel's row-transformed patch */
     for (int tr = tileRow0; tr < tileRow1; tr += G) {
         const int oy0 = 4 * tr;
-        for (int i = 0; i < inputRows; i++) {
-            const int iy = oy0 + i - 1;
-            for (int c = 0; c < C; c++)
-                FN(conv_fill_row)(iy < 0 || iy >= H ? 0 : x + c * plane + (long)iy * W, W, Wp,
-                                  rows + ((size_t)i * C + c) * Wp);
-        }
+        wr_fill_rows(x, C, H, W, Wp, tr, rows, G);
         for (int s = 0; s < segments; s++) {
             const int base = s * WR_SEG;
-            /* (1) V (36, C, 16) */
-            for (int c = 0; c < C; c++) {
-                for (int i = 0; i < 6; i++) {
-                    const float *p[4];
-                    for (int g = 0; g < G; g++) p[g] = rows + ((size_t)(i + 4 * g) * C + c) * Wp + base;
-                    V col[6];
-                    wr_columns(p, col, G);
-                    WR_BT(col[0], col[1], col[2], col[3], col[4], col[5], t + i * 6, 1); /* t[i][·] = (d B)[i][·] */
-                }
-                for (int j = 0; j < 6; j++) {
-                    V r[6];
-                    WR_BT(t[j], t[6 + j], t[12 + j], t[18 + j], t[24 + j], t[30 + j], r, 1);
-                    for (int i = 0; i < 6; i++) vstore(v + ((long)(i * 6 + j) * C + c) * VL, r[i]);
-                }
-            }
+            wr_input_transform(rows, C, Wp, base, v, C, t, G); /* (1) V (36, C, 16) */
             /* (2) M (36, O, 16), sixteen output channels at a time */
             for (int o0 = 0; o0 < O; o0 += 16) {
                 switch (O - o0 < 16 ? O - o0 : 16) {
@@ -274,9 +291,9 @@ size_t unet_winograd_rows_weight_gradient_scratch_avx512(int C, int O, int W) {
 static void wr_weight_gradient(const float *x, const float *dy, int C, int H, int W, int O, int tileRow0,
                                int tileRow1, float *du, float *scratch, const int G) {
     const int Wp = wr_padded_row(W), segments = G == 1 ? (W + WR_SEG - 1) / WR_SEG : 1;
-    const int inputRows = 6 + 4 * (G - 1), C16 = (C + 15) / 16 * 16;
+    const int C16 = (C + 15) / 16 * 16;
     const long plane = (long)H * W;
-    float *rows = scratch;                     /* [inputRows][C][Wp] */
+    float *rows = scratch;                     /* [6 + 4 (G - 1)][C][Wp] */
     float *v = rows + (size_t)18 * C * Wp;     /* [36][C16][16], channels C ..< C16 zero */
     float *vt = v + (size_t)36 * C16 * VL;     /* [36][16][C16] */
     float *d = vt + (size_t)36 * C16 * VL;     /* [36][O][16] */
@@ -287,29 +304,10 @@ static void wr_weight_gradient(const float *x, const float *dy, int C, int H, in
         for (int c = C; c < C16; c++) vstore(v + ((long)xi * C16 + c) * VL, vzero());
     for (int tr = tileRow0; tr < tileRow1; tr += G) {
         const int oy0 = 4 * tr;
-        for (int i = 0; i < inputRows; i++) {
-            const int iy = oy0 + i - 1;
-            for (int c = 0; c < C; c++)
-                FN(conv_fill_row)(iy < 0 || iy >= H ? 0 : x + c * plane + (long)iy * W, W, Wp,
-                                  rows + ((size_t)i * C + c) * Wp);
-        }
+        wr_fill_rows(x, C, H, W, Wp, tr, rows, G);
         for (int s = 0; s < segments; s++) {
             const int base = s * WR_SEG;
-            /* V (36, C16, 16), then VT (36, 16, C16) */
-            for (int c = 0; c < C; c++) {
-                for (int i = 0; i < 6; i++) {
-                    const float *p[4];
-                    for (int g = 0; g < G; g++) p[g] = rows + ((size_t)(i + 4 * g) * C + c) * Wp + base;
-                    V col[6];
-                    wr_columns(p, col, G);
-                    WR_BT(col[0], col[1], col[2], col[3], col[4], col[5], t + i * 6, 1);
-                }
-                for (int j = 0; j < 6; j++) {
-                    V r[6];
-                    WR_BT(t[j], t[6 + j], t[12 + j], t[18 + j], t[24 + j], t[30 + j], r, 1);
-                    for (int i = 0; i < 6; i++) vstore(v + ((long)(i * 6 + j) * C16 + c) * VL, r[i]);
-                }
-            }
+            wr_input_transform(rows, C, Wp, base, v, C16, t, G); /* V (36, C16, 16), then VT (36, 16, C16) */
             for (int xi = 0; xi < 36; xi++)
                 for (int c0 = 0; c0 < C16; c0 += 16) {
                     V r[16];
@@ -327,15 +325,9 @@ static void wr_weight_gradient(const float *x, const float *dy, int C, int H, in
                                    ? vmload(dy + o * plane + (long)oy * W + px, mrange(0, W - px))
                                    : vzero();
                     }
-                    const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-                    const __m512i i23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
-                    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-                    const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-                    const V e01 = _mm512_permutex2var_ps(a[0], i01, a[1]), e23 = _mm512_permutex2var_ps(a[0], i23, a[1]);
-                    const V f01 = _mm512_permutex2var_ps(a[2], i01, a[3]), f23 = _mm512_permutex2var_ps(a[2], i23, a[3]);
-                    const V c0 = _mm512_permutex2var_ps(e01, lo, f01), c1 = _mm512_permutex2var_ps(e01, hi, f01);
-                    const V c2 = _mm512_permutex2var_ps(e23, lo, f23), c3 = _mm512_permutex2var_ps(e23, hi, f23);
-                    WR_ADJ(c0, c1, c2, c3, t + i * 6, 1); /* t[i][j] = (dy A)... along the row */
+                    V c[4];
+                    wr_deinterleave(a, c);
+                    WR_ADJ(c[0], c[1], c[2], c[3], t + i * 6, 1); /* t[i][·]: A applied along the row */
                 }
                 for (int j = 0; j < 6; j++) {
                     V r[6];

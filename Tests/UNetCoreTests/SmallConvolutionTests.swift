@@ -64,15 +64,7 @@ final class SmallConvolutionTests: XCTestCase {
         conv2dDirectSmall(
             x.data, n: n, c: c, h: h, w: w, weight: weight.data, bias: bias.data, outChannels: o, rectify: rectify,
             y.data, level: level)
-        let expected = Tensor(zeros: [n, o, h, w]), scale = Tensor(zeros: [n, o, h, w])
-        let g = ConvGeometry(channels: c, height: h, width: w, kernelH: 3, kernelW: 3, padding: .same)
-        let (ax, aw) = (
-            Tensor(shape: x.shape, values: x.array.map(abs)), Tensor(shape: weight.shape, values: weight.array.map(abs))
-        )
-        for i in 0..<n {
-            conv2dNaive(x.image(i), g, weight: weight.data, bias: bias.data, outChannels: o, expected.image(i))
-            conv2dNaive(ax.image(i), g, weight: aw.data, bias: nil, outChannels: o, scale.image(i))
-        }
+        let (expected, scale) = sameConvolutionOracle(x, weight: weight, bias: bias)
         for i in 0..<y.count {
             let want = rectify ? max(expected[i], 0) : expected[i]
             let bound = Float(Self.relativeBound) * (1 + abs(bias[(i / (h * w)) % o]) + scale[i])
