@@ -11,7 +11,8 @@ import Foundation
 // save in the chunked and blocked drivers; im2col copies every input nine times. At 64 channels Winograd is ahead
 // again (Examples/benchmarks/RESULTS.md). On AVX-512 the row-fused Winograd driver (WinogradRows.swift), whose
 // transforms stay in cache, takes the forward and input gradient of these layers where its lanes fill
-// (`Conv2D.usesWinogradRows`), and the weight gradient at 16 and 32 input channels. The input gradient of a "same" 3x3 stride-1 convolution is such a
+// (`Conv2D.usesWinogradRows`), and the weight gradient where the input channels are a multiple of 16
+// (`Conv2D.usesWinogradRowsWeightGradient`). The input gradient of a "same" 3x3 stride-1 convolution is such a
 // convolution of dy with the kernels turned by 180° and C and O swapped, so it runs through the same forward; the
 // weight gradient has its own kernel, per-thread row ranges summed in double and combined in thread order.
 // The oracle is `conv2dNaive` (in Double); the im2col layer is the backward's.

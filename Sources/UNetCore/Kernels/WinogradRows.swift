@@ -89,14 +89,15 @@ extension ConvolutionAlgorithms {
 
 /// dw (O, C, 3, 3) += dL/dw of a 3x3 "same" stride-1 convolution, x (N, C, H, W), dy (N, O, H, W), by the
 /// row-fused kernel: each thread sums the transformed products dU (36, O, C) of its own contiguous run of
-/// (image, 4 tile rows) items, the threads' sums are added in thread order, and dw += Gᵀ dU G. A given thread
+/// (image, `winogradRowsPerItem` tile rows) items, the threads' sums are added in thread order, and dw += Gᵀ dU G. A given thread
 /// count gives the same bits on every run.
 func winogradRowsWeightGradient(
     _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, outChannels o: Int,
     weightGradient dw: UnsafeMutablePointer<Float>
 ) {
     let c16 = (c + 15) / 16 * 16, size = 36 * o * c16
-    let tilesH = (h + 3) / 4, perImage = (tilesH + 3) / 4, items = n * perImage
+    let tilesH = (h + 3) / 4, perImage = (tilesH + winogradRowsPerItem - 1) / winogradRowsPerItem
+    let items = n * perImage
     let threads = max(1, min(Parallel.threads, items))
     let partials = Workspace.shared.buffer(.winogradProduct, count: size * threads)
     Workspace.shared.forEachChunk(
@@ -110,9 +111,10 @@ func winogradRowsWeightGradient(
             du.update(repeating: 0, count: size)
             for item in (t * items / threads)..<((t + 1) * items / threads) {
                 let (img, r) = (item / perImage, item % perImage)
+                let (t0, t1) = (r * winogradRowsPerItem, min(tilesH, (r + 1) * winogradRowsPerItem))
                 let done = unet_winograd_rows_weight_gradient_avx512(
-                    x + img * c * h * w, dy + img * o * h * w, Int32(c), Int32(h), Int32(w), Int32(o), Int32(r * 4),
-                    Int32(min(tilesH, r * 4 + 4)), du, scratch)
+                    x + img * c * h * w, dy + img * o * h * w, Int32(c), Int32(h), Int32(w), Int32(o), Int32(t0),
+                    Int32(t1), du, scratch)
                 precondition(done, "row-fused Winograd called outside its sizes")
             }
         }

@@ -67,13 +67,24 @@ public final class Conv2D: UnaryLayer {
 
     /// Whether this input's forward and input gradient take Winograd's row-fused driver (AVX-512) even where the
     /// direct kernels apply: it does 4x fewer multiply-adds at the cost of transforms that stay in cache, and ran
-    /// 1.5-2x the direct kernels' speed at 16 to 40 channels on rows of 56 to 224 pixels (`unet-bench --conv`). The
-    /// weight gradient stays with the direct kernels there, ahead of Winograd's chunked one.
+    /// 1.5-2x the direct kernels' speed at 16 to 40 channels on rows of 56 to 224 pixels (`unet-bench --conv`).
     public func usesWinogradRows(_ shape: [Int]) -> Bool {
         usesWinograd(shape)
             && ConvolutionAlgorithms.useWinogradRows(
                 channels: inputChannels, outChannels: outputChannels, width: shape[3])
     }
+
+    /// Whether this input's weight gradient takes the row-fused driver's (`useWinogradRowsWeightGradient`); the
+    /// others stay with the direct kernels' or the chunked driver's.
+    func usesWinogradRowsWeightGradient(_ shape: [Int]) -> Bool {
+        usesWinograd(shape)
+            && ConvolutionAlgorithms.useWinogradRowsWeightGradient(
+                channels: inputChannels, outChannels: outputChannels, width: shape[3])
+    }
+
+    /// Whether this input's forward and input gradient take the direct kernels: their layers, less those the
+    /// row-fused Winograd driver takes.
+    func usesDirectForward(_ shape: [Int]) -> Bool { usesDirectConvolution && !usesWinogradRows(shape) }
 
     public func outputShape(_ s: [Int]) throws -> [Int] {
         try ConvGeometry.outputShape(s, of: kind, channels: inputChannels, outChannels: outputChannels, geometry)
@@ -129,7 +140,7 @@ public final class Conv2D: UnaryLayer {
         let g = geometry(x.shape)
         let (n, o, k, p) = (x.shape[0], outputChannels, g.colRows, g.colCols)
         let y = TensorRecycler.tensor(n, o, g.outH, g.outW)  // every element written by the GEMM
-        if usesDirectConvolution && !usesWinogradRows(x.shape) {
+        if usesDirectForward(x.shape) {
             conv2dDirectSmall(
                 x.data, n: n, c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
                 bias: bias?.data, outChannels: o, rectify: rectify, y.data)
@@ -255,7 +266,7 @@ public final class Conv2D: UnaryLayer {
         accumulateParameterGradients(dy, g)
         guard inputGradient else { return nil }
         if releasing { releaseCache() }
-        if usesDirectConvolution && !usesWinogradRows(shape) {
+        if usesDirectForward(shape) {
             let dx = TensorRecycler.tensor(shape)  // overwritten
             conv2dDirectSmallInputGradient(
                 dy.data, n: shape[0], c: inputChannels, h: g.height, w: g.width, weight: weight.value.data,
@@ -279,10 +290,7 @@ public final class Conv2D: UnaryLayer {
             return
         }
         if let bias { accumulateChannelSums(dy, into: bias.grad) }
-        if usesWinogradRows(x.shape)
-            && ConvolutionAlgorithms.useWinogradRowsWeightGradient(
-                channels: inputChannels, outChannels: o, width: g.width)
-        {
+        if usesWinogradRowsWeightGradient(x.shape) {
             winogradRowsWeightGradient(
                 x.data, dy.data, n: n, c: inputChannels, h: g.height, w: g.width, outChannels: o,
                 weightGradient: weight.grad.data)
