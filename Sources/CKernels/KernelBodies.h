@@ -490,4 +490,114 @@ float FN(unet_scale_and_dot)(const float *dy, float v, float *dx, const float *x
     return vhsum(vadd(vadd(p, q), vadd(r, t)));
 }
 
+/* ---- BatchNorm over one channel's plane of n floats ---- */
+
+/* s[0] += Σ (x - k), s[1] += Σ (x - k)², in one pass (the two-pass mean and squared deviations read the plane
+   twice): lanes in single precision over blocks of 64 vectors, each block's lane sums added into the doubles, the
+   tail in double. The caller's shift k (a value of the channel) keeps E[(x-k)²] - E[x-k]² from cancelling. */
+void FN(unet_bn_moments)(const float *x, long n, float k, double *s) {
+    const V kv = vset1(k);
+    double sum = 0, squares = 0;
+    long i = 0;
+    while (i + 2 * VL <= n) {
+        const long end = i + 64 * VL < n ? i + 64 * VL : n;
+        V a0 = vzero(), a1 = vzero(), q0 = vzero(), q1 = vzero();
+        for (; i + 2 * VL <= end; i += 2 * VL) {
+            const V d0 = vsub(vload(x + i), kv), d1 = vsub(vload(x + i + VL), kv);
+            a0 = vadd(a0, d0);
+            a1 = vadd(a1, d1);
+            q0 = vfma(d0, d0, q0);
+            q1 = vfma(d1, d1, q1);
+        }
+        sum += (double)vhsum(vadd(a0, a1));
+        squares += (double)vhsum(vadd(q0, q1));
+    }
+    for (; i < n; i++) {
+        const double d = (double)x[i] - (double)k;
+        sum += d;
+        squares += d * d;
+    }
+    s[0] += sum;
+    s[1] += squares;
+}
+
+/* x̂ = (x - mean)·r and y = x̂·γ + β: the forward's value, which the backward recomputes (the same bits) for the
+   fused ReLU's mask y > 0. */
+INLINE V FN(bn_hat)(V x, V mean, V r) { return vmul(vsub(x, mean), r); }
+INLINE V FN(bn_affine)(V h, V gamma, V beta) { return vfma(h, gamma, beta); }
+
+/* y = x̂·γ + β (max(·, 0) with relu). */
+void FN(unet_bn_normalize)(const float *x, long n, float mean, float r, float gamma, float beta, bool relu, float *y) {
+    const V mv = vset1(mean), rv = vset1(r), gv = vset1(gamma), bv = vset1(beta), z = vzero();
+    for (long i = 0; i < n; i += VL) {
+        const bool whole = i + VL <= n;
+        const M m = mrange(0, (int)(n - i));
+        V v = FN(bn_affine)(FN(bn_hat)(whole ? vload(x + i) : vmload(x + i, m), mv, rv), gv, bv);
+        if (relu) v = vsel(vlt(z, v), z, v);
+        if (whole) vstore(y + i, v);
+        else vmstore(y + i, m, v);
+    }
+}
+
+/* g = dy, or with `rect` (γ, β of a fused ReLU) dy where x̂·γ + β > 0 and 0 elsewhere, as that ReLU's backward
+   would have passed it. */
+INLINE V FN(bn_gradient)(V dy, V h, const bool masked, V gamma, V beta) {
+    return masked ? vsel(vlt(vzero(), FN(bn_affine)(h, gamma, beta)), vzero(), dy) : dy;
+}
+
+INLINE void FN(bn_backward_sums)(const float *dy, const float *x, long n, float mean, float r, const float *rect,
+                                 float *out, const bool masked) {
+    const V mv = vset1(mean), rv = vset1(r);
+    const V gv = vset1(masked ? rect[0] : 0), bv = vset1(masked ? rect[1] : 0);
+    V s0 = vzero(), s1 = vzero(), d0 = vzero(), d1 = vzero();
+    long i = 0;
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+        const V h0 = FN(bn_hat)(vload(x + i), mv, rv), h1 = FN(bn_hat)(vload(x + i + VL), mv, rv);
+        const V g0 = FN(bn_gradient)(vload(dy + i), h0, masked, gv, bv);
+        const V g1 = FN(bn_gradient)(vload(dy + i + VL), h1, masked, gv, bv);
+        s0 = vadd(s0, g0);
+        s1 = vadd(s1, g1);
+        d0 = vfma(g0, h0, d0);
+        d1 = vfma(g1, h1, d1);
+    }
+    for (; i < n; i += VL) { /* the masked-off lanes load dy = 0: they add nothing */
+        const M m = mrange(0, (int)(n - i));
+        const V h = FN(bn_hat)(vmload(x + i, m), mv, rv);
+        const V g = FN(bn_gradient)(vmload(dy + i, m), h, masked, gv, bv);
+        s0 = vadd(s0, g);
+        d0 = vfma(g, h, d0);
+    }
+    out[0] = vhsum(vadd(s0, s1));
+    out[1] = vhsum(vadd(d0, d1));
+}
+
+/* out = (Σ g, Σ g·x̂), g as `bn_gradient` (rect: NULL, or γ and β of the fused ReLU). */
+void FN(unet_bn_backward_sums)(const float *dy, const float *x, long n, float mean, float r, const float *rect,
+                               float *out) {
+    if (rect) FN(bn_backward_sums)(dy, x, n, mean, r, rect, out, true);
+    else FN(bn_backward_sums)(dy, x, n, mean, r, rect, out, false);
+}
+
+INLINE void FN(bn_input_gradient)(const float *dy, const float *x, long n, float mean, float r, float k, float a,
+                                  float b, const float *rect, float *dx, const bool masked) {
+    const V mv = vset1(mean), rv = vset1(r), kv = vset1(k), av = vset1(a), bv = vset1(b);
+    const V gv = vset1(masked ? rect[0] : 0), betav = vset1(masked ? rect[1] : 0);
+    for (long i = 0; i < n; i += VL) {
+        const bool whole = i + VL <= n;
+        const M m = mrange(0, (int)(n - i));
+        const V h = FN(bn_hat)(whole ? vload(x + i) : vmload(x + i, m), mv, rv);
+        const V g = FN(bn_gradient)(whole ? vload(dy + i) : vmload(dy + i, m), h, masked, gv, betav);
+        const V v = vmul(kv, vfnma(h, bv, vsub(g, av)));
+        if (whole) vstore(dx + i, v);
+        else vmstore(dx + i, m, v);
+    }
+}
+
+/* dx = k·(g - a - x̂·b), g as `bn_gradient`. */
+void FN(unet_bn_input_gradient)(const float *dy, const float *x, long n, float mean, float r, float k, float a,
+                                float b, const float *rect, float *dx) {
+    if (rect) FN(bn_input_gradient)(dy, x, n, mean, r, k, a, b, rect, dx, true);
+    else FN(bn_input_gradient)(dy, x, n, mean, r, k, a, b, rect, dx, false);
+}
+
 #undef INLINE

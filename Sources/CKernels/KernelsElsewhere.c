@@ -17,6 +17,13 @@
     void unet_silu_backward_##isa(const float *x, const float *dy, float *dx, long n) {}                       \
     void unet_scale_##isa(const float *x, float v, float *y, long n) {}                                        \
     float unet_scale_and_dot_##isa(const float *dy, float v, float *dx, const float *x, long n) { return 0; }  \
+    void unet_bn_moments_##isa(const float *x, long n, float k, double *s) {}                                  \
+    void unet_bn_normalize_##isa(const float *x, long n, float m, float r, float g, float b, bool relu,       \
+                                 float *y) {}                                                                 \
+    void unet_bn_backward_sums_##isa(const float *dy, const float *x, long n, float m, float r,               \
+                                     const float *rect, float *out) {}                                        \
+    void unet_bn_input_gradient_##isa(const float *dy, const float *x, long n, float m, float r, float k,     \
+                                      float a, float b, const float *rect, float *dx) {}                      \
     bool unet_conv3x3_forward_##isa(const float *x, int C, int H, int W, const float *wp, int O,              \
                                     const float *bias, bool relu, float *y, int row0, int row1, float *s) {   \
         return false;                                                                                          \

@@ -186,6 +186,64 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// BatchNorm's passes (`BatchNormKernels.swift`) at every level against Double oracles: the one-pass shifted
+    /// moments (a channel whose mean is 10⁴ standard deviations: no cancellation), the normalisation with and without
+    /// its ReLU, and the backward's sums and input gradient, unmasked and masked by that ReLU exactly where the
+    /// level's own forward wrote a positive value; vector tails of every length, nothing written past them.
+    func testBatchNormKernelsMatchTheOracleAtEveryLevel() {
+        var rng = RandomGenerator(seed: 23)
+        let n = 203
+        let x = (0..<n).map { _ in rng.uniform(-2, 2) }
+        let far = x.map { 1e3 + $0 * 0.1 }
+        let dy = (0..<n).map { _ in rng.uniform(-1, 1) }
+        let (mean, r, gamma, beta, k, a, b): (Float, Float, Float, Float, Float, Float, Float) =
+            (0.1, 1.7, 0.8, -0.2, 1.3, 0.05, -0.4)
+        for level in SIMDLevel.supported {
+            for count in [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200, 203] {
+                let what = "\(level), \(count) floats"
+                for (values, shift) in [(x, Float(0.3)), (far, far[0])] {
+                    let (s, q) = batchNormMoments(values, count, shift: shift, level: level)
+                    var (es, eq) = (0.0, 0.0)
+                    for i in 0..<count { let d = Double(values[i]) - Double(shift); es += d; eq += d * d }
+                    XCTAssertEqual(s, es, accuracy: 1e-5 * max(1, abs(es)), "\(what): Σ(x - k)")
+                    XCTAssertEqual(q, eq, accuracy: 1e-5 * max(1, eq), "\(what): Σ(x - k)²")
+                }
+                for rectify in [false, true] {
+                    var y = [Float](repeating: .nan, count: n)
+                    batchNormNormalize(
+                        x, count, mean: mean, inverseStd: r, gamma: gamma, beta: beta, rectify: rectify, &y,
+                        level: level)
+                    var (es, ed) = (0.0, 0.0)
+                    var mask = [Bool](repeating: false, count: n)
+                    for i in 0..<count {
+                        let h = (Double(x[i]) - Double(mean)) * Double(r)
+                        let v = h * Double(gamma) + Double(beta)
+                        XCTAssertEqual(Double(y[i]), rectify ? max(v, 0) : v, accuracy: 1e-5, "\(what): y")
+                        // The mask is where this level's forward wrote a positive value, not the oracle's.
+                        mask[i] = !rectify || y[i] > 0
+                        if mask[i] { es += Double(dy[i]); ed += Double(dy[i]) * h }
+                    }
+                    XCTAssertTrue(count == n || y[count].isNaN, "\(what): wrote past the end")
+                    let rectified = rectify ? (gamma: gamma, beta: beta) : nil
+                    let (s, d) = batchNormBackwardSums(
+                        dy, x, count, mean: mean, inverseStd: r, rectified: rectified, level: level)
+                    XCTAssertEqual(Double(s), es, accuracy: 1e-5, "\(what), rectify \(rectify): Σ g")
+                    XCTAssertEqual(Double(d), ed, accuracy: 1e-5, "\(what), rectify \(rectify): Σ g·x̂")
+                    var dx = [Float](repeating: .nan, count: n)
+                    batchNormInputGradientDispatched(
+                        dy, x, count, mean: mean, inverseStd: r, k: k, a: a, b: b, rectified: rectified, &dx,
+                        level: level)
+                    for i in 0..<count {
+                        let h = (Double(x[i]) - Double(mean)) * Double(r)
+                        let expected = Double(k) * ((mask[i] ? Double(dy[i]) : 0) - Double(a) - h * Double(b))
+                        XCTAssertEqual(Double(dx[i]), expected, accuracy: 1e-5, "\(what), rectify \(rectify): dx")
+                    }
+                    XCTAssertTrue(count == n || dx[count].isNaN, "\(what): dx written past the end")
+                }
+            }
+        }
+    }
+
     /// One level's results do not depend on the threads: the layers split planes and channels, never a sum.
     func testDepthwiseLayerGivesTheSameNumbersOnOneAndTwoThreads() {
         var rng = RandomGenerator(seed: 23)

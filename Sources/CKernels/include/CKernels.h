@@ -45,6 +45,22 @@ void unet_scale_avx512(const float *x, float v, float *y, long count);
 float unet_scale_and_dot_avx2(const float *dy, float v, float *dx, const float *x, long count);
 float unet_scale_and_dot_avx512(const float *dy, float v, float *dx, const float *x, long count);
 
+/* BatchNorm over one channel's plane of n floats (KernelBodies.h): the one-pass moments Σ(x-k), Σ(x-k)² added into
+   s[0], s[1]; y = (x - mean)·r·γ + β (max(·, 0) with relu); the backward's (Σ g, Σ g·x̂) into out[0], out[1] and
+   dx = k·(g - a - x̂·b), g = dy, or with rect = {γ, β} of a fused ReLU dy where the forward's y > 0. */
+void unet_bn_moments_avx2(const float *x, long n, float k, double *s);
+void unet_bn_normalize_avx2(const float *x, long n, float mean, float r, float gamma, float beta, bool relu, float *y);
+void unet_bn_backward_sums_avx2(const float *dy, const float *x, long n, float mean, float r, const float *rect,
+                                float *out);
+void unet_bn_input_gradient_avx2(const float *dy, const float *x, long n, float mean, float r, float k, float a,
+                                 float b, const float *rect, float *dx);
+void unet_bn_moments_avx512(const float *x, long n, float k, double *s);
+void unet_bn_normalize_avx512(const float *x, long n, float mean, float r, float gamma, float beta, bool relu, float *y);
+void unet_bn_backward_sums_avx512(const float *dy, const float *x, long n, float mean, float r, const float *rect,
+                                float *out);
+void unet_bn_input_gradient_avx512(const float *dy, const float *x, long n, float mean, float r, float k, float a,
+                                 float b, const float *rect, float *dx);
+
 /* A 3x3 "same" (padding 1) stride-1 convolution of one image for few channels (C and O from 1 to 64), computed
    directly (ConvBodies.h): x (C, H, W), y (O, H, W), output rows row0 ..< row1 written.
    wp: the kernels (O, C, 3, 3) packed as [O/4 rounded up][C][3][3][4] (zeros past O; UNetCore's

@@ -193,6 +193,23 @@ func squaredDeviationsInDouble(_ x: UnsafePointer<Float>, _ count: Int, mean: Do
     return s
 }
 
+/// (Σ (x - k), Σ (x - k)²) over `count` floats in one pass, in double precision in a fixed order (eight lanes,
+/// then the lanes in order, then the tail): BatchNorm's moments without the vector kernels.
+func shiftedMomentsInDouble(_ x: UnsafePointer<Float>, _ count: Int, shift k: Float) -> (Double, Double) {
+    var (s, q) = (SIMD8<Double>(), SIMD8<Double>())
+    let kv = SIMD8<Double>(repeating: Double(k))
+    var i = 0
+    while i + 8 <= count {
+        let d = SIMD8<Double>(load8(x + i)) - kv
+        s += d
+        q += d * d
+        i += 8
+    }
+    var (ss, qq) = (s.sum(), q.sum())
+    while i < count { let d = Double(x[i]) - Double(k); ss += d; qq += d * d; i += 1 }
+    return (ss, qq)
+}
+
 /// x̂ = (x - mean) · r and y = x̂ · γ + β over `count` floats; x̂ is stored only when `xhat` is given.
 func normalizeAffine(
     _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, gamma: Float,
@@ -239,38 +256,88 @@ private func normalizeAffine(
 }
 
 /// (Σ dy, Σ dy·x̂) over `count` floats, x̂ = (x - mean)·r recomputed as `normalizeAffine` computes it (so the
-/// same bits as a stored x̂): eight lanes in single precision, combined in a fixed order.
+/// same bits as a stored x̂): eight lanes in single precision, combined in a fixed order. With `rectified` (γ, β)
+/// of a BatchNorm whose fused ReLU's backward it takes over, dy counts only where that ReLU passed it,
+/// x̂·γ + β > 0 as the forward computed it: the same values, so the same bits, as the ReLU's own masking pass.
 func sumAndNormalizedDot(
-    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float,
+    rectified: (gamma: Float, beta: Float)? = nil
 ) -> (Float, Float) {
-    let (mv, rv) = (Float8(repeating: mean), Float8(repeating: r))
+    if let rectified {
+        return sumAndNormalizedDot(
+            dy, x, count, mean: mean, inverseStd: r, gamma: rectified.gamma,
+            beta: rectified.beta, masked: true)
+    }
+    return sumAndNormalizedDot(dy, x, count, mean: mean, inverseStd: r, gamma: 0, beta: 0, masked: false)
+}
+
+@inline(__always)
+private func sumAndNormalizedDot(
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float,
+    gamma: Float, beta: Float, masked: Bool
+) -> (Float, Float) {
+    let (mv, rv, gv, bv) = (
+        Float8(repeating: mean), Float8(repeating: r), Float8(repeating: gamma), Float8(repeating: beta)
+    )
     var (s, d) = (Float8(), Float8())
     var i = 0
     while i + 8 <= count {
-        let g = load8(dy + i)
+        let h = (load8(x + i) - mv) * rv
+        var g = load8(dy + i)
+        if masked { g = Float8().replacing(with: g, where: h * gv + bv .> Float8()) }
         s += g
-        d += g * ((load8(x + i) - mv) * rv)
+        d += g * h
         i += 8
     }
     var (ss, dd) = (s.sum(), d.sum())
-    while i < count { ss += dy[i]; dd += dy[i] * ((x[i] - mean) * r); i += 1 }
+    while i < count {
+        let h = (x[i] - mean) * r
+        let g = !masked || h * gamma + beta > 0 ? dy[i] : 0
+        ss += g; dd += g * h; i += 1
+    }
     return (ss, dd)
 }
 
 /// dx = k · (dy - a - x̂ · b) over `count` floats, x̂ = (x - mean)·r as in `sumAndNormalizedDot` (BatchNorm's input
-/// gradient with a = mean(dy), b = mean(dy·x̂)).
+/// gradient with a = mean(dy), b = mean(dy·x̂)); with `rectified`, dy masked by its fused ReLU as there.
 func batchNormInputGradient(
     _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, k: Float,
-    a: Float, b: Float, _ dx: UnsafeMutablePointer<Float>
+    a: Float, b: Float, rectified: (gamma: Float, beta: Float)? = nil, _ dx: UnsafeMutablePointer<Float>
 ) {
-    let (mv, rv) = (Float8(repeating: mean), Float8(repeating: r))
+    if let rectified {
+        batchNormInputGradient(
+            dy, x, count, mean: mean, inverseStd: r, k: k, a: a, b: b, gamma: rectified.gamma,
+            beta: rectified.beta, masked: true, dx)
+    } else {
+        batchNormInputGradient(
+            dy, x, count, mean: mean, inverseStd: r, k: k, a: a, b: b, gamma: 0, beta: 0,
+            masked: false, dx)
+    }
+}
+
+@inline(__always)
+private func batchNormInputGradient(
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, mean: Float, inverseStd r: Float, k: Float,
+    a: Float, b: Float, gamma: Float, beta: Float, masked: Bool, _ dx: UnsafeMutablePointer<Float>
+) {
+    let (mv, rv, gv, betav) = (
+        Float8(repeating: mean), Float8(repeating: r), Float8(repeating: gamma), Float8(repeating: beta)
+    )
     let (kv, av, bv) = (Float8(repeating: k), Float8(repeating: a), Float8(repeating: b))
     var i = 0
     while i + 8 <= count {
-        store8(kv * (load8(dy + i) - av - ((load8(x + i) - mv) * rv) * bv), dx + i)
+        let h = (load8(x + i) - mv) * rv
+        var g = load8(dy + i)
+        if masked { g = Float8().replacing(with: g, where: h * gv + betav .> Float8()) }
+        store8(kv * (g - av - h * bv), dx + i)
         i += 8
     }
-    while i < count { dx[i] = k * (dy[i] - a - ((x[i] - mean) * r) * b); i += 1 }
+    while i < count {
+        let h = (x[i] - mean) * r
+        let g = !masked || h * gamma + beta > 0 ? dy[i] : 0
+        dx[i] = k * (g - a - h * b)
+        i += 1
+    }
 }
 
 /// out = a + b over `range`; `out` may be `a` (the in-place sum of the backward's gradients).

@@ -10,6 +10,11 @@ public final class ReLU: GradientOverwritingLayer {
     /// concatenation's copy): a training forward then keeps one bit per element (y > 0) instead of the output,
     /// so the output can go once its readers have run. The same mask, so the same gradients, bit for bit.
     var keepsSignBits = false
+    /// Set with `BatchNorm.rectifiesOutput` by `Network`'s plan: that BatchNorm's backward masks the gradient
+    /// itself (from its own input), so a training forward keeps nothing and the backward passes dL/dy through.
+    var batchNormMasksGradient = false
+    /// `batchNormMasksGradient` as the last training forward ran.
+    private var passesGradientThrough = false
     private var output: Tensor?
     /// y > 0 of a training forward with `keepsSignBits`, element e at bit e % 32 of word e / 32; reused from step
     /// to step, like MaxPool2D's winners.
@@ -28,9 +33,10 @@ public final class ReLU: GradientOverwritingLayer {
             y = TensorRecycler.tensor(x.shape)
             Parallel.forEachChunk(x.count, with: (x.data, y.data)) { s, r in reluForward(s.0, s.1, r) }
         }
-        output = training && !keepsSignBits ? y : nil
         hasSignBits = false
-        if training && keepsSignBits { keepSignBits(of: y) }
+        passesGradientThrough = training && inputIsRectified && batchNormMasksGradient
+        output = training && !keepsSignBits && !passesGradientThrough ? y : nil
+        if training && keepsSignBits && !passesGradientThrough { keepSignBits(of: y) }
         return y
     }
 
@@ -45,9 +51,11 @@ public final class ReLU: GradientOverwritingLayer {
         hasSignBits = true
     }
 
-    public func backward(_ dy: Tensor) -> Tensor { backward(dy, into: TensorRecycler.tensor(dy.shape)) }
+    public func backward(_ dy: Tensor) -> Tensor {
+        passesGradientThrough ? dy : backward(dy, into: TensorRecycler.tensor(dy.shape))
+    }
 
-    func backward(overwriting dy: Tensor) -> Tensor { backward(dy, into: dy) }
+    func backward(overwriting dy: Tensor) -> Tensor { passesGradientThrough ? dy : backward(dy, into: dy) }
 
     private func backward(_ dy: Tensor, into dx: Tensor) -> Tensor {
         if hasSignBits {
@@ -64,7 +72,7 @@ public final class ReLU: GradientOverwritingLayer {
         return dx
     }
 
-    public func releaseCache() { output = nil; hasSignBits = false }
+    public func releaseCache() { output = nil; hasSignBits = false; passesGradientThrough = false }
 }
 
 /// 1 / (1 + e^-x), elementwise. dx = dy * y * (1 - y).

@@ -21,8 +21,12 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
     public var evaluatesInTraining = false
 
     /// Whether the output is max(·, 0): the ReLU that alone reads it fused in (`Network.planBatchNormFusions`),
-    /// passing it through. The backward is unchanged: it reads x̂ and dL/dy, which the ReLU's backward masks.
+    /// passing it through. Its backward too: the ReLU passes dL/dy through and this layer's backward masks it,
+    /// recomputing x̂·γ + β > 0 from its input as the forward did (`batchNormBackwardSums`), so the ReLU keeps no
+    /// mask and makes no pass of its own.
     public internal(set) var rectifiesOutput = false
+    /// `rectifiesOutput` as the last training forward ran: the backward masks exactly then.
+    private var rectifiedInForward = false
 
     // Cached by a training forward for the backward: its input x and, per channel, the mean and 1/σ it normalised
     // with. The backward recomputes x̂ = (x - μ)·(1/σ) as the forward did, the same bits, instead of reading a
@@ -88,13 +92,19 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
                     let (runningMean, runningVar, momentum) = (layer.runningMean, layer.runningVar, layer.momentum)
                     var mean: Float, variance: Float
                     if batchStatistics {
+                        // One pass over the channel, shifted by its first value (see `batchNormMoments`).
+                        let shift = x.data[ch * p]
                         var s = 0.0, s2 = 0.0
-                        for i in 0..<n { s += sumInDouble(x.data + (i * c + ch) * p, p) }
-                        let mu = s / Double(m)
-                        for i in 0..<n { s2 += squaredDeviationsInDouble(x.data + (i * c + ch) * p, p, mean: mu) }
-                        mean = Float(mu)
-                        variance = Float(s2 / Double(m))
-                        let unbiased = m > 1 ? Float(s2 / Double(m - 1)) : variance
+                        for i in 0..<n {
+                            let (a, b) = batchNormMoments(x.data + (i * c + ch) * p, p, shift: shift)
+                            s += a
+                            s2 += b
+                        }
+                        let d = s / Double(m)
+                        let deviations = max(s2 - s * d, 0)  // Σ (x - μ)²
+                        mean = Float(Double(shift) + d)
+                        variance = Float(deviations / Double(m))
+                        let unbiased = m > 1 ? Float(deviations / Double(m - 1)) : variance
                         runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean
                         runningVar.data[ch] = (1 - momentum) * runningVar.data[ch] + momentum * unbiased
                     } else {
@@ -106,9 +116,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
                     let (g, b) = (layer.weight.value.data[ch], layer.bias.value.data[ch])
                     for i in 0..<n {
                         let off = (i * c + ch) * p
-                        normalizeAffine(
-                            x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b, xhat: nil, y.data + off,
-                            rectify: layer.rectifiesOutput)
+                        batchNormNormalize(
+                            x.data + off, p, mean: mean, inverseStd: r, gamma: g, beta: b,
+                            rectify: layer.rectifiesOutput, y.data + off)
                     }
                 }
             }
@@ -116,8 +126,15 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         if training {
             if batchStatistics { batchesTracked.data[0] += 1 }
             input = x
+            rectifiedInForward = rectifiesOutput
         }
         return y
+    }
+
+    /// (γ, β) of channel `ch` where the backward masks its output gradient by the fused ReLU, else nil.
+    @inline(__always)
+    private func rectification(_ ch: Int) -> (gamma: Float, beta: Float)? {
+        rectifiedInForward ? (weight.value.data[ch], bias.value.data[ch]) : nil
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
@@ -134,11 +151,12 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
         let throughStatistics: Float = evaluatesInTraining ? 0 : 1
         Parallel.forEach(c, cost: 3 * n * p, with: (self, dy, x, dx, n, c, p, m, throughStatistics)) { s, ch in
             let (layer, dy, x, dx, n, c, p, m, throughStatistics) = s
-            let (mean, r) = (layer.means[ch], layer.inverseStd[ch])
+            let (mean, r, rectified) = (layer.means[ch], layer.inverseStd[ch], layer.rectification(ch))
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                let (s, d) = sumAndNormalizedDot(dy.data + off, x.data + off, p, mean: mean, inverseStd: r)
+                let (s, d) = batchNormBackwardSums(
+                    dy.data + off, x.data + off, p, mean: mean, inverseStd: r, rectified: rectified)
                 sumDy += s
                 sumDyXhat += d
             }
@@ -148,9 +166,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             let k = layer.weight.value.data[ch] * r
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                batchNormInputGradient(
+                batchNormInputGradientDispatched(
                     dy.data + off, x.data + off, p, mean: mean, inverseStd: r, k: k, a: throughStatistics * sumDy / m,
-                    b: throughStatistics * sumDyXhat / m, dx.data + off)
+                    b: throughStatistics * sumDyXhat / m, rectified: rectified, dx.data + off)
             }
         }
         return dx
@@ -186,13 +204,14 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             (inverseStd[ch], means[ch]) = (r, Float(mean))
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                normalizeAffine(
+                batchNormNormalize(
                     x.data + off, p, mean: Float(mean), inverseStd: r, gamma: weight.value.data[ch],
-                    beta: bias.value.data[ch], xhat: nil, y.data + off, rectify: rectifiesOutput)
+                    beta: bias.value.data[ch], rectify: rectifiesOutput, y.data + off)
             }
         }
         batchesTracked.data[0] += 1
         input = x
+        rectifiedInForward = rectifiesOutput
         return y
     }
 
@@ -211,8 +230,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                let (s, d) = sumAndNormalizedDot(
-                    dy.data + off, x.data + off, p, mean: means[ch], inverseStd: inverseStd[ch])
+                let (s, d) = batchNormBackwardSums(
+                    dy.data + off, x.data + off, p, mean: means[ch], inverseStd: inverseStd[ch],
+                    rectified: rectification(ch))
                 sumDy += s
                 sumDyXhat += d
             }
@@ -228,9 +248,9 @@ public final class BatchNorm: UnaryLayer, TrainingDependentLayer {
             let (a, b) = (Float(sums[ch] / (m * share)), Float(sums[c + ch] / (m * share)))
             for i in 0..<n {
                 let off = (i * c + ch) * p
-                batchNormInputGradient(
+                batchNormInputGradientDispatched(
                     dy.data + off, x.data + off, p, mean: means[ch], inverseStd: inverseStd[ch], k: k, a: a, b: b,
-                    dx.data + off)
+                    rectified: rectification(ch), dx.data + off)
             }
         }
         return dx

@@ -223,8 +223,10 @@ public final class Network {
     var inferenceRectifyingFoldCount: Int { inferenceFold.filter { $0?.bn.rectifiesOutput == true }.count }
 
     /// BatchNorm → ReLU where the ReLU alone reads the BatchNorm's output, which is not returned or tapped: the
-    /// BatchNorm writes max(·, 0) as it stores (`BatchNorm.rectifiesOutput`) and the ReLU passes it through and
-    /// keeps its mask from it, in training and inference: the same bits, one pass over the activation fewer.
+    /// BatchNorm writes max(·, 0) as it stores (`BatchNorm.rectifiesOutput`) and the ReLU passes it through, in
+    /// training and inference, and in the backward the BatchNorm masks the gradient (recomputing the mask from its
+    /// input) and the ReLU passes it through: the same bits, a pass over the activation fewer each way and no mask
+    /// kept.
     /// Then, for inference, Conv → BatchNorm chains whose convolution output only that BatchNorm reads: each runs
     /// as one convolution with the BatchNorm folded in, and its ReLU if fused (a seventh of the pneumonia U-Net's
     /// inference went to the two passes). Planned with the taps and outputs, so a tapped node keeps its values.
@@ -238,6 +240,7 @@ public final class Network {
             guard let relu = node.layer as? ReLU, let j = node.inputs.first, j >= 0, nodes[j].layer is BatchNorm
             else { continue }
             relu.inputIsRectified = false
+            relu.batchNormMasksGradient = false
         }
         for (i, node) in nodes.enumerated() {
             guard let bn = node.layer as? BatchNorm else { continue }
@@ -247,6 +250,7 @@ public final class Network {
             else { continue }
             bn.rectifiesOutput = true
             relu.inputIsRectified = true
+            relu.batchNormMasksGradient = true
         }
         guard Network.foldsBatchNorm else { return }
         for (j, node) in nodes.enumerated() where needed[j] {
