@@ -71,6 +71,8 @@ final class FastKernelTests: XCTestCase {
     func testWinogradForwardOverManyChunksAndWideSums() {
         WinogradPlan.chunkBudget = 36 * 40 * 5  // 5 tiles per chunk for 40 channels: many chunks
         checkForward(n: 2, c: 40, o: 24, h: 10, w: 11, seed: 100)
+        // Two tiles a row (`scatteredLanes`): a chunk's lanes cross tile rows and images, partial tiles both ways.
+        checkForward(n: 3, c: 40, o: 24, h: 7, w: 6, seed: 101)
         WinogradPlan.chunkBudget = nil
         checkForward(n: 1, c: 160, o: 8, h: 6, w: 6, seed: 200)  // 1,440-term sums
     }

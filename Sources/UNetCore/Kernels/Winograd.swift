@@ -213,12 +213,18 @@ extension WinogradPlan {
         return (img, (r / tilesW) * 4, (r % tilesW) * 4)
     }
 
-    /// How many tiles from local index `tl` of a chunk starting at `start` (of `count`) lie in the same tile row,
-    /// at most the 8 lanes of one vector.
+    /// How many tiles from local index `tl` of a chunk starting at `start` (of `count`) go through the transforms
+    /// together, at most the 8 lanes of one vector: those in the same tile row, or on planes narrower than 8
+    /// tiles (`scatteredLanes`) the next 8 whatever their rows and images.
     @inline(__always)
     func lanes(_ tl: Int, start: Int, count: Int) -> Int {
-        min(8, count - tl, tilesW - (start + tl) % tilesW)
+        scatteredLanes ? min(8, count - tl) : min(8, count - tl, tilesW - (start + tl) % tilesW)
     }
+
+    /// Planes under 8 tiles wide take their lanes across tile rows and images, each lane's patch gathered and
+    /// scattered by itself: with the lanes of one tile row, Ronneberger's and the pneumonia U-Net's bottlenecks
+    /// (16² and 8²) used 4 and 2 of the 8, and the transforms cost most of those layers.
+    var scatteredLanes: Bool { tilesW < 8 }
 
     /// V (36, channels, Tc) = Bᵀ d B for the 6x6 input patches (padding 1, zeros outside) of tiles
     /// `start..<start+count` of x (N, channels, H, W). Eight horizontally adjacent tiles go through the
@@ -258,7 +264,9 @@ extension WinogradPlan {
                 let xc = x + (img * channels + ci) * h * w
                 let (y0, x0, span) = (oy - 1, ox - 1, 4 * g + 2)
                 let inside = x0 >= 0 && x0 + span <= w
-                if g == 8 && inside && y0 >= 0 && y0 + 6 <= h {
+                if scatteredLanes {
+                    gatherScatteredTiles(x, channels: channels, channel: ci, first: start + tl, g: g, f, d)
+                } else if g == 8 && inside && y0 >= 0 && y0 + 6 <= h {
                     // Eight whole tiles inside the image: each row's 34 floats deinterleaved by four in
                     // registers (lane k of column j is src[4k + j]) instead of gathered through `f`.
                     for i in 0..<6 { deinterleaveRow(xc + (y0 + i) * w + x0, d + i * 6) }
@@ -272,6 +280,31 @@ extension WinogradPlan {
                 tl += g
             }
         }
+    }
+
+    /// The 6x6 input patches of tiles `first ..< first + g` anywhere in the batch, lane k holding tile first + k,
+    /// through plain floats as `gatherTiles` (zeros outside the image and in the lanes past g).
+    @inline(__always)
+    private func gatherScatteredTiles(
+        _ x: UnsafePointer<Float>, channels: Int, channel ci: Int, first: Int, g: Int,
+        _ f: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<SIMD8<Float>>
+    ) {
+        f.update(repeating: 0, count: 288)
+        for k in 0..<g {
+            let (img, oy, ox) = tileOrigin(first + k)
+            let xc = x + (img * channels + ci) * h * w
+            for i in 0..<6 {
+                let iy = oy - 1 + i
+                guard iy >= 0 && iy < h else { continue }
+                let row = xc + iy * w
+                for j in 0..<6 {
+                    let ix = ox - 1 + j
+                    if ix >= 0 && ix < w { f[(i &* 6 &+ j) &* 8 &+ k] = row[ix] }
+                }
+            }
+        }
+        let raw = UnsafeRawPointer(f)
+        for k in 0..<36 { d[k] = raw.loadUnaligned(fromByteOffset: k * 32, as: SIMD8<Float>.self) }
     }
 
     /// The 6x6 input patches of `g` tiles in one tile row, lane k holding tile k, through plain floats
@@ -353,6 +386,17 @@ extension WinogradPlan {
                 } else {
                     for k in 0..<16 { raw.storeBytes(of: q[k] + b, toByteOffset: k * 32, as: SIMD8<Float>.self) }
                 }
+                if scatteredLanes {
+                    for k in 0..<g {  // lane k's 4x4 block, cropped at the edge
+                        let (img, oy, ox) = tileOrigin(start + tl + k)
+                        let yc = y + (img * outChannels + oi) * h * w
+                        for i in 0..<min(4, h - oy) {
+                            for j in 0..<min(4, w - ox) { yc[(oy + i) * w + ox + j] = f[i * 32 + j * 8 + k] }
+                        }
+                    }
+                    tl += g
+                    continue
+                }
                 let (img, oy, ox) = tileOrigin(start + tl)
                 let yc = y + (img * outChannels + oi) * h * w
                 let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
@@ -388,16 +432,27 @@ extension WinogradPlan {
                 var tl = 0
                 while tl < count {
                     let g = plan.lanes(tl, start: start, count: count)
-                    let (img, oy, ox) = plan.tileOrigin(start + tl)
-                    let yc = dy + (img * outChannels + oi) * h * w
-                    let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
-                    if rows < 4 || cols < 32 { f.update(repeating: 0, count: 128) }
-                    for i in 0..<rows {
-                        let (src, fi) = (yc + (oy + i) * w + ox, f + i * 32)
-                        if cols == 32 {
-                            for k in 0..<8 { for j in 0..<4 { fi[j * 8 + k] = src[4 * k + j] } }
-                        } else {
-                            for c in 0..<cols { fi[(c % 4) * 8 + c / 4] = src[c] }
+                    if plan.scatteredLanes {
+                        f.update(repeating: 0, count: 128)
+                        for k in 0..<g {  // lane k's 4x4 block, zeros past the edge
+                            let (img, oy, ox) = plan.tileOrigin(start + tl + k)
+                            let yc = dy + (img * outChannels + oi) * h * w
+                            for i in 0..<min(4, h - oy) {
+                                for j in 0..<min(4, w - ox) { f[i * 32 + j * 8 + k] = yc[(oy + i) * w + ox + j] }
+                            }
+                        }
+                    } else {
+                        let (img, oy, ox) = plan.tileOrigin(start + tl)
+                        let yc = dy + (img * outChannels + oi) * h * w
+                        let (rows, cols) = (min(4, h - oy), min(4 * g, w - ox))
+                        if rows < 4 || cols < 32 { f.update(repeating: 0, count: 128) }
+                        for i in 0..<rows {
+                            let (src, fi) = (yc + (oy + i) * w + ox, f + i * 32)
+                            if cols == 32 {
+                                for k in 0..<8 { for j in 0..<4 { fi[j * 8 + k] = src[4 * k + j] } }
+                            } else {
+                                for c in 0..<cols { fi[(c % 4) * 8 + c / 4] = src[c] }
+                            }
                         }
                     }
                     let raw = UnsafeRawPointer(f)
