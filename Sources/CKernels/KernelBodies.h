@@ -2,13 +2,14 @@
    instruction set (KernelsAVX2.c, KernelsAVX512.c) inside a `#pragma clang attribute` region giving every
    function here that target:
      V, VL        the vector type and its lanes;  M a lane mask for masked loads and stores;  C a comparison
-     vzero vset1 vload vstore vmload(p, m) vmstore(p, m, v) vadd vsub vmul vdiv vor
+     vzero vset1 vload vstore vmload(p, m) vmstore(p, m, v) vadd vsub vmul vdiv vor vsqrt
      vfma(a, b, c) = a*b + c   vfnma(a, b, c) = c - a*b   vhsum (horizontal sum in a fixed order)
      mrange(lo, hi)   lanes lo <= l < hi (any ints: clamped to 0...VL)
      veven(a, b), vodd(a, b)   the even and the odd lanes of the 2*VL floats a then b
      vziplo/vziphi(a, b)  a0 b0 a1 b1 ... (the first and the second VL of the interleaving)
      vlt(a, b) -> C   vsel(c, a, b) = c ? b : a   vexp2i(v)  2^(int bits of v - 0x4B400000) (see exp below)
      FN(name)         name with the instruction set's suffix
+     VD vdzero vdlo(v) vdhi(v) vdfma vdhsum   doubles: a float vector's lower and upper halves widened
    Masked loads never fault on the lanes they leave out, so a tap's vector may start before its row or run past
    it: the lanes outside read as zero, which adds w*0 to the sum, exactly as the zero padding would. */
 
@@ -598,6 +599,71 @@ void FN(unet_bn_input_gradient)(const float *dy, const float *x, long n, float m
                                 float b, const float *rect, float *dx) {
     if (rect) FN(bn_input_gradient)(dy, x, n, mean, r, k, a, b, rect, dx, true);
     else FN(bn_input_gradient)(dy, x, n, mean, r, k, a, b, rect, dx, false);
+}
+
+/* ---- Adam's update ---- */
+
+/* One vector of Adam's (AdamW's) update, operation for operation the scalar formula of AdamKernel.swift, so the
+   same bits as the Swift lanes: no operation fused. */
+INLINE void FN(adam_lanes)(const unet_adam_coefficients *k, V w0, V g, V m0, V v0, V *w1, V *m1, V *v1) {
+    V w = w0;
+    if (k->decoupled) w = vmul(w, vset1(k->decay));
+    else if (k->l2) g = vadd(g, vmul(vset1(k->weight_decay), w));
+    *m1 = vadd(m0, vmul(vset1(k->one_minus_beta1), vsub(g, m0)));
+    *v1 = vadd(vmul(vset1(k->beta2), v0), vmul(vmul(vset1(k->one_minus_beta2), g), g));
+    const V denominator = vadd(vdiv(vsqrt(*v1), vset1(k->bc2_sqrt)), vset1(k->epsilon));
+    *w1 = vsub(w, vdiv(vmul(vset1(k->step_size), *m1), denominator));
+}
+
+/* w, m, v updated in place from g, over n floats. */
+void FN(unet_adam_commit)(const unet_adam_coefficients *k, float *w, const float *g, float *m, float *v, long n) {
+    for (long i = 0; i < n; i += VL) {
+        V w1, m1, v1;
+        if (i + VL <= n) {
+            FN(adam_lanes)(k, vload(w + i), vload(g + i), vload(m + i), vload(v + i), &w1, &m1, &v1);
+            vstore(w + i, w1);
+            vstore(m + i, m1);
+            vstore(v + i, v1);
+        } else {
+            const M l = mrange(0, (int)(n - i));
+            FN(adam_lanes)(k, vmload(w + i, l), vmload(g + i, l), vmload(m + i, l), vmload(v + i, l), &w1, &m1, &v1);
+            vmstore(w + i, l, w1);
+            vmstore(m + i, l, m1);
+            vmstore(v + i, l, v1);
+        }
+    }
+}
+
+/* The update measured, nothing written (m, v NULL before the first step: zeros): out[0] = 1 if every new weight is
+   finite, else 0; out[1] += Σ (w1 - w)², out[2] += Σ w², each term and sum in double precision (the change is
+   compared with the weights' norm). A lane left out of the tail reads zeros and adds 0. */
+void FN(unet_adam_measure)(const unet_adam_coefficients *k, const float *w, const float *g, const float *m,
+                           const float *v, long n, double *out) {
+    V bad = vzero(); /* w1 - w1 is +0 for a finite w1 and NaN otherwise: their bits or-ed */
+    VD c0 = vdzero(), c1 = vdzero(), q0 = vdzero(), q1 = vdzero();
+    for (long i = 0; i < n; i += VL) {
+        const M l = mrange(0, (int)(n - i));
+        const bool whole = i + VL <= n;
+        const V w0 = whole ? vload(w + i) : vmload(w + i, l), gi = whole ? vload(g + i) : vmload(g + i, l);
+        const V m0 = m ? (whole ? vload(m + i) : vmload(m + i, l)) : vzero();
+        const V v0 = v ? (whole ? vload(v + i) : vmload(v + i, l)) : vzero();
+        V w1, m1, v1;
+        FN(adam_lanes)(k, w0, gi, m0, v0, &w1, &m1, &v1);
+        bad = vor(bad, vsub(w1, w1));
+        const V d = vsub(w1, w0);
+        const VD dl = vdlo(d), dh = vdhi(d), wl = vdlo(w0), wh = vdhi(w0);
+        c0 = vdfma(dl, dl, c0);
+        c1 = vdfma(dh, dh, c1);
+        q0 = vdfma(wl, wl, q0);
+        q1 = vdfma(wh, wh, q1);
+    }
+    float lanes[VL];
+    vstore(lanes, bad);
+    int finite = 1;
+    for (int l = 0; l < VL; l++) finite &= lanes[l] == 0.0f; /* a NaN compares false */
+    out[0] = finite;
+    out[1] += vdhsum(c0) + vdhsum(c1);
+    out[2] += vdhsum(q0) + vdhsum(q1);
 }
 
 #undef INLINE

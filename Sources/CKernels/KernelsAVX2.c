@@ -23,6 +23,17 @@ typedef __m256 C;
 #define vmul _mm256_mul_ps
 #define vdiv _mm256_div_ps
 #define vor _mm256_or_ps
+#define vsqrt _mm256_sqrt_ps
+/* Doubles: the lower and upper halves of a float vector widened, multiply-add, horizontal sum. */
+typedef __m256d VD;
+#define vdzero() _mm256_setzero_pd()
+#define vdlo(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
+#define vdhi(v) _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
+#define vdfma _mm256_fmadd_pd
+static inline double vdhsum(VD v) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
 #define vfma _mm256_fmadd_ps
 #define vfnma _mm256_fnmadd_ps
 #define vlt(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)

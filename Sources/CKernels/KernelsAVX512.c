@@ -23,6 +23,14 @@ typedef __mmask16 C;
 #define vmul _mm512_mul_ps
 #define vdiv _mm512_div_ps
 #define vor _mm512_or_ps
+#define vsqrt _mm512_sqrt_ps
+/* Doubles: the lower and upper halves of a float vector widened, multiply-add, horizontal sum. */
+typedef __m512d VD;
+#define vdzero() _mm512_setzero_pd()
+#define vdlo(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+#define vdhi(v) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+#define vdfma _mm512_fmadd_pd
+#define vdhsum _mm512_reduce_add_pd
 #define vfma _mm512_fmadd_ps
 #define vfnma _mm512_fnmadd_ps
 #define vhsum _mm512_reduce_add_ps

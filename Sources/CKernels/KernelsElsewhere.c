@@ -17,6 +17,10 @@
     void unet_silu_backward_##isa(const float *x, const float *dy, float *dx, long n) {}                       \
     void unet_scale_##isa(const float *x, float v, float *y, long n) {}                                        \
     float unet_scale_and_dot_##isa(const float *dy, float v, float *dx, const float *x, long n) { return 0; }  \
+    void unet_adam_commit_##isa(const unet_adam_coefficients *k, float *w, const float *g, float *m, float *v, \
+                                long n) {}                                                                    \
+    void unet_adam_measure_##isa(const unet_adam_coefficients *k, const float *w, const float *g,              \
+                                 const float *m, const float *v, long n, double *out) {}                      \
     void unet_bn_moments_##isa(const float *x, long n, float k, double *s) {}                                  \
     void unet_bn_normalize_##isa(const float *x, long n, float m, float r, float g, float b, bool relu,       \
                                  float *y) {}                                                                 \

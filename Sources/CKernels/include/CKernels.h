@@ -45,6 +45,20 @@ void unet_scale_avx512(const float *x, float v, float *y, long count);
 float unet_scale_and_dot_avx2(const float *dy, float v, float *dx, const float *x, long count);
 float unet_scale_and_dot_avx512(const float *dy, float v, float *dx, const float *x, long count);
 
+/* Adam's (AdamW's) coefficients for one step (AdamKernel.swift's AdamCoefficients), and its update over n floats
+   (KernelBodies.h): committed in place, or measured (out[0] = every new weight finite, out[1] += Σ(Δw)², out[2] +=
+   Σw²; m and v may be NULL there, read as zeros). */
+typedef struct {
+    float decay, weight_decay, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, epsilon;
+    bool decoupled, l2;
+} unet_adam_coefficients;
+void unet_adam_commit_avx2(const unet_adam_coefficients *k, float *w, const float *g, float *m, float *v, long n);
+void unet_adam_measure_avx2(const unet_adam_coefficients *k, const float *w, const float *g, const float *m,
+                            const float *v, long n, double *out);
+void unet_adam_commit_avx512(const unet_adam_coefficients *k, float *w, const float *g, float *m, float *v, long n);
+void unet_adam_measure_avx512(const unet_adam_coefficients *k, const float *w, const float *g, const float *m,
+                            const float *v, long n, double *out);
+
 /* BatchNorm over one channel's plane of n floats (KernelBodies.h): the one-pass moments Σ(x-k), Σ(x-k)² added into
    s[0], s[1]; y = (x - mean)·r·γ + β (max(·, 0) with relu); the backward's (Σ g, Σ g·x̂) into out[0], out[1] and
    dx = k·(g - a - x̂·b), g = dy, or with rect = {γ, β} of a fused ReLU dy where the forward's y > 0. */

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Adam's (and AdamW's) element-wise update, eight weights at a time and split over the engine's threads.
 ///
 /// Each lane computes exactly the scalar formula, operation for operation, so the new weights and moments are the
@@ -24,14 +26,14 @@ struct UpdateMeasure {
 /// are deterministic for a given thread count.
 func adamUpdate(
     _ k: AdamCoefficients, count: Int, w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
-    m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?, commit: Bool
+    m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?, commit: Bool, level: SIMDLevel = .active
 ) -> UpdateMeasure {
     precondition(!commit || (m != nil && v != nil), "Adam writes moments that exist")
     let partials = ChunkPartials.shared.buffer(chunks: Parallel.threads)
     let chunks = Parallel.chunkCount(count, cost: 16)
-    Parallel.forEachChunkIndexed(count, cost: 16, with: (k, w, g, m, v, commit, partials)) { s, chunk, range in
-        let (k, w, g, m, v, commit, partials) = s
-        partials[chunk] = adamUpdate(k, range: range, w: w, g: g, m: m, v: v, commit: commit)
+    Parallel.forEachChunkIndexed(count, cost: 16, with: (k, w, g, m, v, commit, partials, level)) { s, chunk, range in
+        let (k, w, g, m, v, commit, partials, level) = s
+        partials[chunk] = adamUpdate(k, range: range, w: w, g: g, m: m, v: v, commit: commit, level: level)
     }
     var total = UpdateMeasure()
     for c in 0..<chunks {
@@ -42,7 +44,43 @@ func adamUpdate(
     return total
 }
 
+/// One chunk's update through `CKernels`' copy for the active SIMD level (the same operations, so the same new
+/// weights and moments; the measure's sums in another order), else the Swift lanes below.
 private func adamUpdate(
+    _ k: AdamCoefficients, range: Range<Int>, w: UnsafeMutablePointer<Float>,
+    g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?,
+    commit: Bool, level: SIMDLevel = .active
+) -> UpdateMeasure {
+    guard level != .portable else { return adamUpdateLanes(k, range: range, w: w, g: g, m: m, v: v, commit: commit) }
+    var c = unet_adam_coefficients(
+        decay: 1 - k.learningRate * k.weightDecay, weight_decay: k.weightDecay, one_minus_beta1: 1 - k.beta1,
+        beta2: k.beta2, one_minus_beta2: 1 - k.beta2, step_size: k.stepSize, bc2_sqrt: k.bc2Sqrt,
+        epsilon: k.epsilon, decoupled: k.decoupled, l2: !k.decoupled && k.weightDecay != 0)
+    let (i, n) = (range.lowerBound, range.count)
+    if commit {
+        if level == .avx512 {
+            unet_adam_commit_avx512(&c, w + i, g + i, m! + i, v! + i, n)
+        } else {
+            unet_adam_commit_avx2(&c, w + i, g + i, m! + i, v! + i, n)
+        }
+        return UpdateMeasure()
+    }
+    var out = SIMD3<Double>()
+    withUnsafeMutablePointer(to: &out) { o in
+        o.withMemoryRebound(to: Double.self, capacity: 3) { o in
+            let (m, v) = (m.map { UnsafePointer($0 + i) }, v.map { UnsafePointer($0 + i) })
+            if level == .avx512 {
+                unet_adam_measure_avx512(&c, w + i, g + i, m, v, n, o)
+            } else {
+                unet_adam_measure_avx2(&c, w + i, g + i, m, v, n, o)
+            }
+        }
+    }
+    return UpdateMeasure(finite: out[0] != 0, squaredChange: out[1], squaredNorm: out[2])
+}
+
+/// `adamUpdate` in Swift, eight lanes at a time (`UNET_SIMD=portable`, and the oracle of the C copies).
+func adamUpdateLanes(
     _ k: AdamCoefficients, range: Range<Int>, w: UnsafeMutablePointer<Float>,
     g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?,
     commit: Bool
