@@ -225,10 +225,11 @@ bool unet_winograd_rows_forward_avx512(const float *x, int C, int H, int W, cons
 
 /* ---- The weight gradient: dU_ξ (O, C) += Σ over the tiles of D_ξ (O, tile) V_ξ (C, tile) ----
    D = A dy Aᵀ of each 4x4 block of dy (the adjoint of the output transform), V the input transform as in the
-   forward. Per segment V (36, C, 16 tiles) is transposed into VT (36, 16 tiles, C) in 16x16 blocks, so the
-   products run with the lanes along input channels: 4 output channels x 4 vectors of 16 input channels of dU in
-   registers, D broadcast per tile, 16 multiply-adds per 4 loads of VT. The sums go into dU in memory once per
-   segment (16 tiles), in a fixed order. Lanes of tiles outside the call's rows or the image have D = 0. */
+   forward. Per segment and ξ, each 16x16 block of V (C, 16 tiles) is transposed in registers into VT (16 tiles,
+   16 input channels), so the products run with the lanes along input channels: up to 8 output channels' vectors of
+   dU in registers, D broadcast per tile, against the 16 rows of VT. (Storing VT for all 36 ξ and reading it back
+   took a third of the kernel at 16 channels.) The sums go into dU in memory once per segment (16 tiles), over
+   the tiles in order. Lanes of tiles outside the call's rows or the image have D = 0. */
 
 #define WR_ADJ(y0, y1, y2, y3, r, rs)                                                                            \
     do {                                                                                                         \
@@ -265,27 +266,20 @@ static inline __attribute__((always_inline)) void wr_transpose16(V r[16], const 
     }
 }
 
-/* dU (ξ, o0 ..< o0 + N, c0 ..< c0 + 16 M) += Σ_t D[ξ][o][t] VT[ξ][t][c]; row stride of dU and VT: C16. */
-static inline __attribute__((always_inline)) void wr_wg_block(const float *d, const float *vt, float *du, int C16,
-                                                               const int N, const int M) {
-    V acc[4][4];
-    for (int k = 0; k < N; k++)
-        for (int j = 0; j < M; j++) acc[k][j] = vload(du + (long)k * C16 + j * VL);
-    for (int t = 0; t < 16; t++) {
-        V v[4];
-        for (int j = 0; j < M; j++) v[j] = vload(vt + (long)t * C16 + j * VL);
-        for (int k = 0; k < N; k++) {
-            const V dk = vset1(d[k * VL + t]);
-            for (int j = 0; j < M; j++) acc[k][j] = vfma(dk, v[j], acc[k][j]);
-        }
-    }
-    for (int k = 0; k < N; k++)
-        for (int j = 0; j < M; j++) vstore(du + (long)k * C16 + j * VL, acc[k][j]);
+/* dU (ξ, o0 ..< o0 + N, c0 ..< c0 + 16) += Σ_t D[ξ][o][t] VT[ξ][t][c] for VT's 16 rows in registers (vt[t]: the
+   16 tiles' values of channels c0 ..< c0 + 16), over t in order; du: dU's row o0 at c0, row stride C16. */
+static inline __attribute__((always_inline)) void wr_wg_block(const float *d, const V vt[16], float *du, int C16,
+                                                               const int N) {
+    V acc[8];
+    for (int k = 0; k < N; k++) acc[k] = vload(du + (long)k * C16);
+    for (int t = 0; t < 16; t++)
+        for (int k = 0; k < N; k++) acc[k] = vfma(vset1(d[k * VL + t]), vt[t], acc[k]);
+    for (int k = 0; k < N; k++) vstore(du + (long)k * C16, acc[k]);
 }
 
 size_t unet_winograd_rows_weight_gradient_scratch_avx512(int C, int O, int W) {
     const size_t C16 = (size_t)(C + 15) / 16 * 16;
-    return (size_t)18 * C * wr_padded_row(W) + 36 * C16 * VL * 2 + (size_t)36 * O * VL + 36 * VL;
+    return (size_t)18 * C * wr_padded_row(W) + 36 * C16 * VL + (size_t)36 * O * VL + 36 * VL;
 }
 
 static void wr_weight_gradient(const float *x, const float *dy, int C, int H, int W, int O, int tileRow0,
@@ -295,8 +289,7 @@ static void wr_weight_gradient(const float *x, const float *dy, int C, int H, in
     const long plane = (long)H * W;
     float *rows = scratch;                     /* [6 + 4 (G - 1)][C][Wp] */
     float *v = rows + (size_t)18 * C * Wp;     /* [36][C16][16], channels C ..< C16 zero */
-    float *vt = v + (size_t)36 * C16 * VL;     /* [36][16][C16] */
-    float *d = vt + (size_t)36 * C16 * VL;     /* [36][O][16] */
+    float *d = v + (size_t)36 * C16 * VL;      /* [36][O][16] */
     V *t = (V *)(d + (size_t)36 * O * VL);     /* [6][6] */
     __m512i ix[8];
     for (int s = 0; s < 4; s++) ix[2 * s] = wr_transpose_index(1 << s, 0), ix[2 * s + 1] = wr_transpose_index(1 << s, 1);
@@ -307,14 +300,7 @@ static void wr_weight_gradient(const float *x, const float *dy, int C, int H, in
         wr_fill_rows(x, C, H, W, Wp, tr, rows, G);
         for (int s = 0; s < segments; s++) {
             const int base = s * WR_SEG;
-            wr_input_transform(rows, C, Wp, base, v, C16, t, G); /* V (36, C16, 16), then VT (36, 16, C16) */
-            for (int xi = 0; xi < 36; xi++)
-                for (int c0 = 0; c0 < C16; c0 += 16) {
-                    V r[16];
-                    for (int k = 0; k < 16; k++) r[k] = vload(v + ((long)xi * C16 + c0 + k) * VL);
-                    wr_transpose16(r, ix);
-                    for (int k = 0; k < 16; k++) vstore(vt + ((long)xi * 16 + k) * C16 + c0, r[k]);
-                }
+            wr_input_transform(rows, C, Wp, base, v, C16, t, G); /* V (36, C16, 16) */
             /* D (36, O, 16): dy's 4x4 blocks, zero outside the image and the call's tile rows */
             for (int o = 0; o < O; o++) {
                 for (int i = 0; i < 4; i++) {
@@ -335,22 +321,21 @@ static void wr_weight_gradient(const float *x, const float *dy, int C, int H, in
                     for (int i = 0; i < 6; i++) vstore(d + ((long)(i * 6 + j) * O + o) * VL, r[i]);
                 }
             }
-            /* dU += D VTᵀ per ξ */
+            /* dU += D VTᵀ per ξ, VT a 16x16 block of V transposed in registers (lanes along input channels) */
             for (int xi = 0; xi < 36; xi++) {
-                const float *dx = d + (long)xi * O * VL, *vtx = vt + (long)xi * 16 * C16;
+                const float *dx = d + (long)xi * O * VL;
                 float *dux = du + (long)xi * O * C16;
-                for (int o0 = 0; o0 < O; o0 += 4) {
-                    const int n = O - o0 < 4 ? O - o0 : 4;
-                    for (int c0 = 0; c0 < C16; c0 += 64) {
-                        const int m = (C16 - c0) / 16 < 4 ? (C16 - c0) / 16 : 4;
-                        const float *dk = dx + (long)o0 * VL, *vk = vtx + c0;
+                for (int c0 = 0; c0 < C16; c0 += 16) {
+                    V r[16];
+                    for (int k = 0; k < 16; k++) r[k] = vload(v + ((long)xi * C16 + c0 + k) * VL);
+                    wr_transpose16(r, ix);
+                    for (int o0 = 0; o0 < O; o0 += 8) {
+                        const float *dk = dx + (long)o0 * VL;
                         float *uk = dux + (long)o0 * C16 + c0;
-                        switch (n * 4 + m) {
-#define WR_WG(nn, mm)                                                                                            \
-    case nn * 4 + mm: wr_wg_block(dk, vk, uk, C16, nn, mm); break;
-                            WR_WG(1, 1) WR_WG(1, 2) WR_WG(1, 3) WR_WG(1, 4) WR_WG(2, 1) WR_WG(2, 2) WR_WG(2, 3)
-                            WR_WG(2, 4) WR_WG(3, 1) WR_WG(3, 2) WR_WG(3, 3) WR_WG(3, 4) WR_WG(4, 1) WR_WG(4, 2)
-                            WR_WG(4, 3) WR_WG(4, 4)
+                        switch (O - o0 < 8 ? O - o0 : 8) {
+#define WR_WG(nn)                                                                                                \
+    case nn: wr_wg_block(dk, r, uk, C16, nn); break;
+                            WR_WG(1) WR_WG(2) WR_WG(3) WR_WG(4) WR_WG(5) WR_WG(6) WR_WG(7) WR_WG(8)
 #undef WR_WG
                         }
                     }
