@@ -666,4 +666,45 @@ void FN(unet_adam_measure)(const unet_adam_coefficients *k, const float *w, cons
     out[2] += vdhsum(q0) + vdhsum(q1);
 }
 
+/* ---- Winograd F(4x4, 3x3) kernel transforms ---- */
+
+/* G g for a kernel's three taps: Winograd.swift's `kernelTransform`, the same operations in the same order (its
+   divisions kept: the bits of U are the Swift loop's). */
+#define WK_G(g0, g1, g2, r, rs)                                                                                   \
+    do {                                                                                                         \
+        (r)[0] = vdiv(g0, vset1(4));                                                                             \
+        (r)[rs] = vdiv(vsub(vzero(), vadd(vadd(g0, g1), g2)), vset1(6)); /* 0 - x: Swift's SIMD negation */                                         \
+        (r)[2 * (rs)] = vdiv(vsub(vzero(), vadd(vsub(g0, g1), g2)), vset1(6));                                   \
+        const V a = vdiv(g0, vset1(24)), b = vdiv(g1, vset1(12)), c = vdiv(g2, vset1(6));                        \
+        (r)[3 * (rs)] = vadd(vadd(a, b), c);                                                                     \
+        (r)[4 * (rs)] = vadd(vsub(a, b), c);                                                                     \
+        (r)[5 * (rs)] = g2;                                                                                      \
+    } while (0)
+
+/* U rows of one `outer` index j (`winogradTransformKernels`): lanes along `inner` (c unflipped, o flipped), the
+   kernel of lane i at w + (j·tapsOuter + i·tapsInner) taps, read tap by tap (flipped: rotated by 180°), and
+   u[ξ·plane + j·inner + i] = (G g Gᵀ)_ξ. */
+void FN(unet_winograd_kernels_row)(const float *w, long tapsOuter, long tapsInner, int inner, bool flipped, long j,
+                                   long plane, float *u) {
+    for (int i0 = 0; i0 < inner; i0 += VL) {
+        const int lanes = inner - i0 < VL ? inner - i0 : VL;
+        float gather[9][VL];
+        const float *src = w + j * tapsOuter + (long)i0 * tapsInner;
+        for (int l = 0; l < lanes; l++)
+            for (int k = 0; k < 9; k++) gather[k][l] = src[l * tapsInner + (flipped ? 8 - k : k)];
+        for (int l = lanes; l < VL; l++)
+            for (int k = 0; k < 9; k++) gather[k][l] = 0;
+        V g[9], t[18], r[36];
+        for (int k = 0; k < 9; k++) g[k] = vload(gather[k]);
+        for (int col = 0; col < 3; col++) WK_G(g[col], g[3 + col], g[6 + col], t + col, 3); /* t (6, 3) = G g */
+        for (int row = 0; row < 6; row++) WK_G(t[row * 3], t[row * 3 + 1], t[row * 3 + 2], r + row * 6, 1);
+        float *dst = u + j * inner + i0;
+        if (lanes == VL)
+            for (int x = 0; x < 36; x++) vstore(dst + x * plane, r[x]);
+        else
+            for (int x = 0; x < 36; x++) vmstore(dst + x * plane, mrange(0, lanes), r[x]);
+    }
+}
+
+#undef WK_G
 #undef INLINE

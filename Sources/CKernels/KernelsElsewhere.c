@@ -21,6 +21,8 @@
                                 long n) {}                                                                    \
     void unet_adam_measure_##isa(const unet_adam_coefficients *k, const float *w, const float *g,              \
                                  const float *m, const float *v, long n, double *out) {}                      \
+    void unet_winograd_kernels_row_##isa(const float *w, long to, long ti, int inner, bool flipped, long j,    \
+                                         long plane, float *u) {}                                             \
     void unet_bn_moments_##isa(const float *x, long n, float k, double *s) {}                                  \
     void unet_bn_normalize_##isa(const float *x, long n, float m, float r, float g, float b, bool relu,       \
                                  float *y) {}                                                                 \

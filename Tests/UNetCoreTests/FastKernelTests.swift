@@ -129,6 +129,28 @@ final class FastKernelTests: XCTestCase {
         checkLayerAgainstIm2col(n: 3, c: 9, o: 20, h: 13, w: 6, padding: .same, seed: 3)
     }
 
+    /// The transformed kernels U = G g Gᵀ (and the input gradient's, of the flipped kernels) from CKernels' copies
+    /// at every level: the Swift loop's bits, for counts that end inside a vector, and zeros of both signs.
+    func testKernelTransformsGiveTheSameBitsAtEveryLevel() {
+        for (o, c) in [(5, 21), (16, 16), (3, 40), (33, 7)] {
+            let w = randomTensor([o, c, 3, 3], seed: UInt64(o * 100 + c))
+            (w[0], w[1], w[2], w[9], w[10], w[11]) = (0, 0, 0, -0.0, -0.0, -0.0)
+            for flipped in [false, true] {
+                let reference = Tensor(zeros: [36 * o * c])
+                winogradTransformKernels(w.data, o: o, c: c, flipped: flipped, reference.data, level: .portable)
+                for level in SIMDLevel.supported where level != .portable {
+                    let u = Tensor(shape: [36 * o * c], repeating: .nan)
+                    winogradTransformKernels(w.data, o: o, c: c, flipped: flipped, u.data, level: level)
+                    let bad = (0..<u.count).filter { u[$0].bitPattern != reference[$0].bitPattern }
+                    XCTAssertTrue(
+                        bad.isEmpty,
+                        "\(level), \(o)x\(c), flipped \(flipped): \(bad.count) differ, first \(bad.prefix(4).map { ($0, u[$0], reference[$0]) })"
+                    )
+                }
+            }
+        }
+    }
+
     func testWinogradIsChosenOnlyWhereItApplies() {
         var rng = RandomGenerator(seed: 0)
         let same = Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, rng: &rng)

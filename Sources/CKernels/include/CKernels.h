@@ -45,6 +45,12 @@ void unet_scale_avx512(const float *x, float v, float *y, long count);
 float unet_scale_and_dot_avx2(const float *dy, float v, float *dx, const float *x, long count);
 float unet_scale_and_dot_avx512(const float *dy, float v, float *dx, const float *x, long count);
 
+/* One `outer` row of Winograd's transformed kernels (Winograd.swift's winogradTransformKernels), KernelBodies.h. */
+void unet_winograd_kernels_row_avx2(const float *w, long tapsOuter, long tapsInner, int inner, bool flipped, long j,
+                                    long plane, float *u);
+void unet_winograd_kernels_row_avx512(const float *w, long tapsOuter, long tapsInner, int inner, bool flipped, long j,
+                                    long plane, float *u);
+
 /* Adam's (AdamW's) coefficients for one step (AdamKernel.swift's AdamCoefficients), and its update over n floats
    (KernelBodies.h): committed in place, or measured (out[0] = every new weight finite, out[1] += Σ(Δw)², out[2] +=
    Σw²; m and v may be NULL there, read as zeros). */

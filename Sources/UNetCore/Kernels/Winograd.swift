@@ -12,6 +12,7 @@
 // then dg = Gᵀ dU G. The input gradient of a "same" 3x3 stride-1 convolution is itself such a convolution of dy
 // with the kernels flipped and transposed (C and O swapped), so it runs through the same forward.
 
+import CKernels
 import Foundation
 
 /// Runtime choice of convolution algorithm, for the benchmark and the tests that compare the two.
@@ -143,16 +144,27 @@ where V.Scalar == Float {
 /// at 1024x512 channels it took longer than the input-gradient convolution it fed.)
 func winogradTransformKernels(
     _ w: UnsafePointer<Float>, o: Int, c: Int, flipped: Bool,
-    _ u: UnsafeMutablePointer<Float>
+    _ u: UnsafeMutablePointer<Float>, level: SIMDLevel = .active
 ) {
     let plane = o * c
     // Lanes run along `inner`; `outer` indexes the rest. Unflipped: outer = o, inner = c. Flipped: outer = c, inner = o.
     let (outer, inner) = flipped ? (c, o) : (o, c)
     Workspace.shared.forEachChunk(
         outer, cost: inner * 100, scratch: SIMD8<Float>.self, capacity: 9 + 18 + 36,
-        with: (w, c, flipped, u, plane, inner)
+        with: (w, c, flipped, u, plane, inner, level)
     ) { state, s, range in
-        let (w, c, flipped, u, plane, inner) = state
+        let (w, c, flipped, u, plane, inner, level) = state
+        if level != .portable {  // CKernels' copy: the same operations, 16 (or 8) kernels a vector
+            let (outerTaps, innerTaps) = flipped ? (9, c * 9) : (c * 9, 9)
+            for j in range {
+                if level == .avx512 {
+                    unet_winograd_kernels_row_avx512(w, outerTaps, innerTaps, Int32(inner), flipped, j, plane, u)
+                } else {
+                    unet_winograd_kernels_row_avx2(w, outerTaps, innerTaps, Int32(inner), flipped, j, plane, u)
+                }
+            }
+            return
+        }
         let (g, t, r) = (s, s + 9, s + 27)
         for j in range {
             var i0 = 0
