@@ -21,10 +21,11 @@ public final class GlobalAveragePooling2D: UnaryLayer {
         let y =
             keepDims
             ? TensorRecycler.tensor(x.shape[0], x.shape[1], 1, 1) : TensorRecycler.tensor(x.shape[0], x.shape[1])
-        for p in 0..<planes {
-            var s: Float = 0
-            for j in 0..<plane { s += x.data[p * plane + j] }
-            y.data[p] = s / Float(plane)
+        // Planes over the threads, each summed in vectors in a fixed order (`sumFloats`): the serial scalar sum, one
+        // addition waiting on the last, took 6% of eff-unet b1's inference at 224 (23 squeezes).
+        Parallel.forEach(planes, cost: plane, with: (UnsafePointer(x.data), y.data, plane)) { s, p in
+            let (x, y, plane) = s
+            y[p] = sumFloats(x + p * plane, plane) / Float(plane)
         }
         return y
     }
@@ -32,9 +33,9 @@ public final class GlobalAveragePooling2D: UnaryLayer {
     public func backward(_ dy: Tensor) -> Tensor {
         let dx = TensorRecycler.tensor(inputShape)
         let plane = inputShape[2] * inputShape[3]
-        for p in 0..<dy.count {
-            let g = dy.data[p] / Float(plane)
-            for j in 0..<plane { dx.data[p * plane + j] = g }
+        Parallel.forEach(dy.count, cost: plane, with: (UnsafePointer(dy.data), dx.data, plane)) { s, p in
+            let (dy, dx, plane) = s
+            (dx + p * plane).update(repeating: dy[p] / Float(plane), count: plane)
         }
         return dx
     }
