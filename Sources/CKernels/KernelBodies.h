@@ -14,6 +14,7 @@
    it: the lanes outside read as zero, which adds w*0 to the sum, exactly as the zero padding would. */
 
 #define INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("clang loop unroll(full)")
 
 /* ---- depthwise convolution, one plane ---- */
 
@@ -230,6 +231,68 @@ INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geom
     for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
 }
 
+/* One input row's share of the weight gradient (dw_weight_gradient_rows below): the row's K taps of a block (X[kj],
+   its copy shifted by kj) made once and multiplied with each kernel row's dy block d[ki] + ox; the blocks wholly
+   in the row, then the last one with dy loaded masked (zero past the row). */
+INLINE void FN(wg_input_row)(const float *const *pe, const float *const *po, const float *const *d, int OW, V *a,
+                             const int K, const int S) {
+    const int full = OW / VL * VL;
+    int ox = 0;
+    for (; ox < full; ox += VL) {
+        V X[5];
+        UNROLL for (int kj = 0; kj < K; kj++) X[kj] = K == 5 ? TAP_LOADED(0, kj) : TAP(0, kj);
+        UNROLL for (int ki = 0; ki < K; ki++) {
+            const V dv = vload(d[ki] + ox);
+            UNROLL for (int kj = 0; kj < K; kj++) a[ki * K + kj] = vfma(dv, X[kj], a[ki * K + kj]);
+        }
+    }
+    if (ox < OW) {
+        const M m = mrange(0, OW - ox);
+        V X[5];
+        UNROLL for (int kj = 0; kj < K; kj++) X[kj] = K == 5 ? TAP_LOADED(0, kj) : TAP(0, kj);
+        UNROLL for (int ki = 0; ki < K; ki++) {
+            const V dv = vmload(d[ki] + ox, m);
+            UNROLL for (int kj = 0; kj < K; kj++) a[ki * K + kj] = vfma(dv, X[kj], a[ki * K + kj]);
+        }
+    }
+}
+
+/* The weight gradient at row stride 1 by input row rather than by output row: each input row's K shifted copies of
+   a block are made once (K loads and shifts) and serve all K kernel rows, where by output row each of the K*K taps
+   was a load and a shift or a line-splitting load (the shifts share the pipes of the multiply-adds). dy is read in
+   place; kernel rows that reach outside dy read a zero row. For each tap the lanes add dy[oy] * x[oy + ki - PT]
+   over oy in the same order as dw_weight_gradient (oy rises with the input row), so the sums are the same bits but
+   for products with the zero rows (adding a zero; depthwise_bits.c finds every geometry's results unchanged).
+   One thread, 8 planes in L2, AVX-512 on a Zen 5 (Examples/benchmarks/depthwise_planes.c, best of 5 alternations):
+   3x3 at 112 2052 -> 1665 ns a plane, at 28 334 -> 289; 5x5 at 112 6655 -> 4340. Not taken: a 5x5 on AVX2 (its 25
+   sums spill from 16 registers: 1.15x slower) or under two vectors wide (28: 0.98x, the per-row work not covered);
+   row stride 2, where an input row meets only the kernel rows of its parity, 2 or 3 of a 5x5, too few
+   multiply-adds a block to cover their latency (up to 1.5x slower by input row). */
+INLINE void FN(dw_weight_gradient_rows)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf,
+                                        const int K, const int S, const int P) {
+    const int OW = g.outW, OH = g.outH;
+    FN(row_roll) xr;
+    FN(roll_begin)(&xr, g, buf, 1, S);
+    const float *zero = buf + xr.stride; /* roll_begin's zero row, len >= OW floats */
+    V a[25];
+    for (int t = 0; t < K * K; t++) a[t] = vzero();
+    for (int iy = 0; iy < g.height; iy++) {
+        const float *pe[5], *po[5], *d[5];
+        FN(roll_rows)(x, g, &xr, iy, pe, po, 1, S, P);
+        if (P) FN(prefetch_row)(dy + (long)(iy + PREFETCH_ROWS) * OW, OW);
+        const int t = iy + g.padTop; /* kernel row ki meets output row t - ki */
+        for (int ki = 0; ki < K; ki++) d[ki] = t - ki >= 0 && t - ki < OH ? dy + (long)(t - ki) * OW : zero;
+        FN(wg_input_row)(pe, po, d, OW, a, K, S);
+    }
+    for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
+}
+
+INLINE void FN(dw_weight_gradient_any)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf,
+                                       const int K, const int S, const int P) {
+    if (g.strideH == 1 && (K == 3 || (VL == 16 && g.outW >= 2 * VL))) FN(dw_weight_gradient_rows)(x, dy, g, acc, buf, K, S, P);
+    else FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, P);
+}
+
 #undef TAP
 #undef ROWTAP
 #undef TAP_LOADED
@@ -333,7 +396,7 @@ INLINE void FN(dw_input_gradient_s2)(const float *dy, unet_dw_geometry g, const 
     } \
     static __attribute__((noinline)) void FN(dw_weight_gradient_p##K##S)( \
         const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf) { \
-        FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, 1); \
+        FN(dw_weight_gradient_any)(x, dy, g, acc, buf, K, S, 1); \
     }
 OUT_OF_LINE(3, 1)
 OUT_OF_LINE(3, 2)
@@ -359,7 +422,7 @@ bool FN(unet_dw_forward)(const float *x, unet_dw_geometry g, const float *w, flo
 bool FN(unet_dw_weight_gradient)(const float *x, const float *dy, unet_dw_geometry g, double *acc) {
     float buf[ROLL_FLOATS] __attribute__((aligned(64)));
     if (FN(ring_length)(g) > RING_FLOATS) return false;
-#define WEIGHT_GRADIENT(K, S, P) FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, P)
+#define WEIGHT_GRADIENT(K, S, P) FN(dw_weight_gradient_any)(x, dy, g, acc, buf, K, S, P)
 #define WEIGHT_GRADIENT_P(K, S) FN(dw_weight_gradient_p##K##S)(x, dy, g, acc, buf)
     if (g.kernel == 3 && g.strideW == 1) DISPATCH(WEIGHT_GRADIENT, g, 3, 1);
     else if (g.kernel == 3 && g.strideW == 2) DISPATCH(WEIGHT_GRADIENT, g, 3, 2);
