@@ -173,29 +173,31 @@ INLINE void FN(roll_begin)(FN(row_roll) *r, unet_dw_geometry g, float *buf, cons
 #define TAP_LOADED(ki, kj) \
     (S == 1 ? vload(pe[ki] + ox + (kj)) : vload(((kj) & 1 ? po[ki] : pe[ki]) + ox + (kj) / 2))
 
-/* The forward at stride 1 two output rows at a time: rows oy and oy + 1 read the K + 1 input rows from oy - PT, and
+/* The forward two output rows at a time (strides 1 and 2 the same both ways): rows oy and oy + 1 read the K + S input
+   rows from S*oy - PT, and
    each input row's K taps of a block (loads and shifts) are made once for both, where one row at a time made them
    for each output row (the shifts share the pipes of the multiply-adds). Each output row adds bias + row 0 + row 1
    + ... with each kernel row's taps in order, as dw_forward: the same bits (depthwise_bits.c). One thread, 8 planes
    in L2 on a Zen 5 (depthwise_planes.c, best of 5 alternations), AVX-512: 5x5 at 112 5252 -> 3922 ns a plane, at 28
-   585 -> 492, 3x3 at 28 329 -> 259, at 112 unchanged; AVX2: 1.07-1.33x. The input gradient at stride 1 is this
+   585 -> 492, 3x3 at 28 329 -> 259, at 112 unchanged; AVX2: 1.07-1.33x; stride 2, 3x3 at 28 213 -> 182, 5x5
+   1.06-1.07x, 3x3 at 112 1.02x. The input gradient at stride 1 is this
    forward (of dy with the kernel turned), so it gains the same. */
 INLINE void FN(dw_forward_pairs)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *buf,
-                                 const int K, const int P) {
-    const int OW = g.outW, S = 1;
+                                 const int K, const int S, const int P) {
+    const int OW = g.outW, R = K + S; /* input rows a pass */
     FN(row_roll) roll;
-    FN(roll_begin)(&roll, g, buf, K + 1, 1);
+    FN(roll_begin)(&roll, g, buf, R, S);
     V wv[25];
     for (int t = 0; t < K * K; t++) wv[t] = vset1(w[t]);
     const V bv = vset1(bias);
     for (int oy = 0; oy < g.outH; oy += 2) {
-        const float *pe[6], *po[6];
-        FN(roll_rows)(x, g, &roll, oy - g.padTop, pe, po, K + 1, 1, P);
+        const float *pe[7], *po[7];
+        FN(roll_rows)(x, g, &roll, S * oy - g.padTop, pe, po, R, S, P);
         const int two = oy + 1 < g.outH;
         float *ya = y + (long)oy * OW, *yb = ya + OW;
         for (int ox = 0; ox < OW; ox += VL) {
             V a = bv, b = bv;
-            UNROLL for (int j = 0; j <= K; j++) {
+            UNROLL for (int j = 0; j < R; j++) {
                 V X[5];
                 UNROLL for (int kj = 0; kj < K; kj++) X[kj] = TAP(j, kj);
                 if (j < K) {
@@ -203,9 +205,9 @@ INLINE void FN(dw_forward_pairs)(const float *x, unet_dw_geometry g, const float
                     UNROLL for (int kj = 1; kj < K; kj++) r = vfma(wv[j * K + kj], X[kj], r);
                     a = vadd(a, r);
                 }
-                if (j >= 1) {
-                    V r = vmul(wv[(j - 1) * K], X[0]);
-                    UNROLL for (int kj = 1; kj < K; kj++) r = vfma(wv[(j - 1) * K + kj], X[kj], r);
+                if (j >= S) {
+                    V r = vmul(wv[(j - S) * K], X[0]);
+                    UNROLL for (int kj = 1; kj < K; kj++) r = vfma(wv[(j - S) * K + kj], X[kj], r);
                     b = vadd(b, r);
                 }
             }
@@ -226,8 +228,9 @@ INLINE void FN(dw_forward_pairs)(const float *x, unet_dw_geometry g, const float
    bias + row 0 + row 1 + ... in that order. */
 INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *buf,
                            const int K, const int S, const int P) {
-    if (S == 1 && g.strideH == 1) {
-        FN(dw_forward_pairs)(x, g, w, bias, y, buf, K, P);
+    /* the pairs' K + S row slots and the zero row in buf (ROLL_FLOATS): at stride 2 rows up to some 750 wide */
+    if (g.strideH == S && (K + S + 1) * (S == 1 ? 1 : 2) * FN(ring_length)(g) <= ROLL_FLOATS) {
+        FN(dw_forward_pairs)(x, g, w, bias, y, buf, K, S, P);
         return;
     }
     const int OW = g.outW;
