@@ -228,11 +228,11 @@ INLINE void FN(dw_forward_pairs)(const float *x, unet_dw_geometry g, const float
    bias + row 0 + row 1 + ... in that order. */
 INLINE void FN(dw_forward)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *buf,
                            const int K, const int S, const int P) {
-    /* the pairs' K + S row slots and the zero row in buf (ROLL_FLOATS): at stride 2 rows up to some 750 wide. Not
-       3x3 stride-1 rows of 64 and more: the same speed in cache, and from DRAM 0.91x without prefetching, 0.80x
-       with (one thread, 112 wide) */
-    const int narrow3x3 = !(K == 3 && S == 1 && g.width >= 64);
-    if (g.strideH == S && narrow3x3 && (K + S + 1) * (S == 1 ? 1 : 2) * FN(ring_length)(g) <= ROLL_FLOATS) {
+    /* the pairs' K + S row slots and the zero row in buf (ROLL_FLOATS): at stride 2 rows up to some 750 wide. Only
+       in the prefetching copies (P), so not for 3x3 stride-1 rows of 64 and more (PREFETCHES): there pairs ran at
+       the same speed in cache and 0.91x from DRAM without prefetching, 0.80x with (one thread, 112 wide), and with
+       P a constant 0 this function is the single-row kernel alone, as before. */
+    if (P && g.strideH == S && (K + S + 1) * (S == 1 ? 1 : 2) * FN(ring_length)(g) <= ROLL_FLOATS) {
         FN(dw_forward_pairs)(x, g, w, bias, y, buf, K, S, P);
         return;
     }
