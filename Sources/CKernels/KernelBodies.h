@@ -173,15 +173,21 @@ INLINE void FN(roll_begin)(FN(row_roll) *r, unet_dw_geometry g, float *buf, cons
 #define TAP_LOADED(ki, kj) \
     (S == 1 ? vload(pe[ki] + ox + (kj)) : vload(((kj) & 1 ? po[ki] : pe[ki]) + ox + (kj) / 2))
 
-/* The forward two output rows at a time (strides 1 and 2 the same both ways): rows oy and oy + 1 read the K + S input
-   rows from S*oy - PT, and
-   each input row's K taps of a block (loads and shifts) are made once for both, where one row at a time made them
-   for each output row (the shifts share the pipes of the multiply-adds). Each output row adds bias + row 0 + row 1
-   + ... with each kernel row's taps in order, as dw_forward: the same bits (depthwise_bits.c). One thread, 8 planes
-   in L2 on a Zen 5 (depthwise_planes.c, best of 5 alternations), AVX-512: 5x5 at 112 5252 -> 3922 ns a plane, at 28
-   585 -> 492, 3x3 at 28 329 -> 259, at 112 unchanged; AVX2: 1.07-1.33x; stride 2, 3x3 at 28 213 -> 182, 5x5
-   1.06-1.07x, 3x3 at 112 1.02x. The input gradient at stride 1 is this
-   forward (of dy with the kernel turned), so it gains the same. */
+/* One kernel row's share of an output block: w[0] X[0] + w[1] X[1] + ... in that order, as dw_forward sums it. */
+INLINE V FN(dw_row_sum)(const V *w, const V *X, const int K) {
+    V r = vmul(w[0], X[0]);
+    UNROLL for (int kj = 1; kj < K; kj++) r = vfma(w[kj], X[kj], r);
+    return r;
+}
+
+/* The forward two output rows at a time (strides 1 and 2 the same both ways): rows oy and oy + 1 read the K + S
+   input rows from S*oy - PT, and each input row's K taps of a block (loads and shifts) are made once for both, where
+   one row at a time made them for each output row (the shifts share the pipes of the multiply-adds). Each output
+   row adds bias + row 0 + row 1 + ... with each kernel row's taps in order, as dw_forward: the same bits
+   (depthwise_bits.c). One thread, 8 planes in L2 on a Zen 5 (depthwise_planes.c, best of 5 alternations), AVX-512:
+   5x5 at 112 5252 -> 3922 ns a plane, at 28 585 -> 492, 3x3 at 28 329 -> 259, at 112 unchanged; AVX2: 1.07-1.33x;
+   stride 2, 3x3 at 28 213 -> 182, 5x5 1.06-1.07x, 3x3 at 112 1.02x. The input gradient at stride 1 is this forward
+   (of dy with the kernel turned), so it gains the same. */
 INLINE void FN(dw_forward_pairs)(const float *x, unet_dw_geometry g, const float *w, float bias, float *y, float *buf,
                                  const int K, const int S, const int P) {
     const int OW = g.outW, R = K + S; /* input rows a pass */
@@ -200,16 +206,8 @@ INLINE void FN(dw_forward_pairs)(const float *x, unet_dw_geometry g, const float
             UNROLL for (int j = 0; j < R; j++) {
                 V X[5];
                 UNROLL for (int kj = 0; kj < K; kj++) X[kj] = TAP(j, kj);
-                if (j < K) {
-                    V r = vmul(wv[j * K], X[0]);
-                    UNROLL for (int kj = 1; kj < K; kj++) r = vfma(wv[j * K + kj], X[kj], r);
-                    a = vadd(a, r);
-                }
-                if (j >= S) {
-                    V r = vmul(wv[(j - S) * K], X[0]);
-                    UNROLL for (int kj = 1; kj < K; kj++) r = vfma(wv[(j - S) * K + kj], X[kj], r);
-                    b = vadd(b, r);
-                }
+                if (j < K) a = vadd(a, FN(dw_row_sum)(wv + j * K, X, K));        /* row oy's kernel row j */
+                if (j >= S) b = vadd(b, FN(dw_row_sum)(wv + (j - S) * K, X, K)); /* row oy + 1's, j - S */
             }
             if (ox + VL <= OW) {
                 vstore(ya + ox, a);
@@ -288,29 +286,16 @@ INLINE void FN(dw_weight_gradient)(const float *x, const float *dy, unet_dw_geom
     for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
 }
 
-/* One input row's share of the weight gradient (dw_weight_gradient_rows below): the row's K taps of a block (X[kj],
-   its copy shifted by kj) made once and multiplied with each kernel row's dy block d[ki] + ox; the blocks wholly
-   in the row, then the last one with dy loaded masked (zero past the row). */
-INLINE void FN(wg_input_row)(const float *const *pe, const float *const *po, const float *const *d, int OW, V *a,
-                             const int K, const int S) {
-    const int full = OW / VL * VL;
-    int ox = 0;
-    for (; ox < full; ox += VL) {
-        V X[5];
-        UNROLL for (int kj = 0; kj < K; kj++) X[kj] = K == 5 ? TAP_LOADED(0, kj) : TAP(0, kj);
-        UNROLL for (int ki = 0; ki < K; ki++) {
-            const V dv = vload(d[ki] + ox);
-            UNROLL for (int kj = 0; kj < K; kj++) a[ki * K + kj] = vfma(dv, X[kj], a[ki * K + kj]);
-        }
-    }
-    if (ox < OW) {
-        const M m = mrange(0, OW - ox);
-        V X[5];
-        UNROLL for (int kj = 0; kj < K; kj++) X[kj] = K == 5 ? TAP_LOADED(0, kj) : TAP(0, kj);
-        UNROLL for (int ki = 0; ki < K; ki++) {
-            const V dv = vmload(d[ki] + ox, m);
-            UNROLL for (int kj = 0; kj < K; kj++) a[ki * K + kj] = vfma(dv, X[kj], a[ki * K + kj]);
-        }
+/* One block of one input row's share of the weight gradient (dw_weight_gradient_rows below): the row's K taps
+   (X[kj], its copy shifted by kj) made once and multiplied with each kernel row's dy block d[ki] + ox, loaded
+   masked (zero past the row) for the row's last block (TAIL). */
+INLINE void FN(wg_block)(const float *const *pe, const float *const *po, const float *const *d, int ox, int OW, V *a,
+                         const int K, const int S, const int TAIL) {
+    V X[5];
+    UNROLL for (int kj = 0; kj < K; kj++) X[kj] = K == 5 ? TAP_LOADED(0, kj) : TAP(0, kj);
+    UNROLL for (int ki = 0; ki < K; ki++) {
+        const V dv = TAIL ? vmload(d[ki] + ox, mrange(0, OW - ox)) : vload(d[ki] + ox);
+        UNROLL for (int kj = 0; kj < K; kj++) a[ki * K + kj] = vfma(dv, X[kj], a[ki * K + kj]);
     }
 }
 
@@ -327,7 +312,7 @@ INLINE void FN(wg_input_row)(const float *const *pe, const float *const *po, con
    multiply-adds a block to cover their latency (up to 1.5x slower by input row). */
 INLINE void FN(dw_weight_gradient_rows)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf,
                                         const int K, const int S, const int P) {
-    const int OW = g.outW, OH = g.outH;
+    const int OW = g.outW, OH = g.outH, full = OW / VL * VL; /* the blocks wholly in the row */
     FN(row_roll) xr;
     FN(roll_begin)(&xr, g, buf, 1, S);
     const float *zero = buf + xr.stride; /* roll_begin's zero row, len >= OW floats */
@@ -339,15 +324,19 @@ INLINE void FN(dw_weight_gradient_rows)(const float *x, const float *dy, unet_dw
         if (P) FN(prefetch_row)(dy + (long)(iy + PREFETCH_ROWS) * OW, OW);
         const int t = iy + g.padTop; /* kernel row ki meets output row t - ki */
         for (int ki = 0; ki < K; ki++) d[ki] = t - ki >= 0 && t - ki < OH ? dy + (long)(t - ki) * OW : zero;
-        FN(wg_input_row)(pe, po, d, OW, a, K, S);
+        int ox = 0;
+        for (; ox < full; ox += VL) FN(wg_block)(pe, po, d, ox, OW, a, K, S, 0);
+        if (ox < OW) FN(wg_block)(pe, po, d, ox, OW, a, K, S, 1);
     }
     for (int t = 0; t < K * K; t++) acc[t] += (double)vhsum(a[t]);
 }
 
 INLINE void FN(dw_weight_gradient_any)(const float *x, const float *dy, unet_dw_geometry g, double *acc, float *buf,
                                        const int K, const int S, const int P) {
-    if (g.strideH == 1 && (K == 3 || (VL == 16 && g.outW >= 2 * VL))) FN(dw_weight_gradient_rows)(x, dy, g, acc, buf, K, S, P);
-    else FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, P);
+    if (g.strideH == 1 && (K == 3 || (VL == 16 && g.outW >= 2 * VL)))
+        FN(dw_weight_gradient_rows)(x, dy, g, acc, buf, K, S, P);
+    else
+        FN(dw_weight_gradient)(x, dy, g, acc, buf, K, S, P);
 }
 
 #undef TAP

@@ -141,11 +141,8 @@ static inline void wr_prefetch_rows(const float *x, int C, int H, int W, int iy0
     if (iy0 < 0) n += iy0, iy0 = 0;
     if (iy0 + n > H) n = H - iy0;
     if (n <= 0) return;
-    const long plane = (long)H * W, bytes = 4L * n * W;
-    for (int c = 0; c < C; c++) {
-        const char *p = (const char *)(x + c * plane + (long)iy0 * W);
-        for (long b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
-    }
+    const long plane = (long)H * W;
+    for (int c = 0; c < C; c++) FN(prefetch_row)(x + c * plane + (long)iy0 * W, n * W); /* a channel's rows are one span */
 }
 
 /* (1) V: v[(ξ stride + c) 16 + lane] = (Bᵀ d B)_ξ of channel c's patch of the lane's tile, for the segment at
